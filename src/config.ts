@@ -1,0 +1,298 @@
+/**
+ * YAML → validated, typed Config. One schema, defaults, unknown keys rejected,
+ * every problem reported with its path in the file.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve as resolvePath, dirname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { AirlockError } from './errors.js';
+import { parseDuration, parseListen, type HostPort } from './duration.js';
+import { STATEMENT_KINDS } from '../parsers/sql/types.js';
+
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === null) {
+    ctx.addIssue({ code: 'custom', message: 'expected a duration such as 90s, 15m, 1h or 7d' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const listen = z.string().transform((v, ctx): HostPort => {
+  const hp = parseListen(v);
+  if (hp === null) {
+    ctx.addIssue({ code: 'custom', message: 'expected host:port, e.g. 127.0.0.1:15432' });
+    return z.NEVER;
+  }
+  return hp;
+});
+
+/** A glob: *, ?, ** and character classes are fine; unbalanced brackets are not. */
+const glob = z.string().min(1).refine((g) => {
+  let depth = 0;
+  for (const c of g) {
+    if (c === '[') depth++;
+    else if (c === ']') depth--;
+    if (depth < 0 || depth > 1) return false;
+  }
+  return depth === 0;
+}, 'malformed glob');
+
+const tlsListener = z.strictObject({ cert: z.string(), key: z.string() });
+
+const pgUpstream = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(5432),
+  database: z.string().min(1),
+  tls: z.enum(['disable', 'require', 'verify-full']).default('disable'),
+  ca: z.string().optional(),
+});
+
+const staticCredentials = z.strictObject({
+  type: z.literal('static'),
+  username: z.string().min(1),
+  password: z.string(),
+});
+
+const ephemeralCredentials = z.strictObject({
+  type: z.literal('ephemeral'),
+  admin: z.strictObject({ username: z.string().min(1), password: z.string() }),
+  grant: z.array(z.string()).default([]),
+  grant_by_group: z.record(z.string(), z.array(z.string())).default({}),
+  ttl: duration.default(3_600_000),
+  role_prefix: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and _').default('airlock_'),
+  connection_limit: z.number().int().min(1).default(5),
+  settings: z.record(z.string(), z.string()).default({}),
+  drop_owned: z.enum(['drop', 'reassign', 'none']).default('drop'),
+  reassign_to: z.string().optional(),
+});
+
+const limits = z
+  .strictObject({
+    /** Largest single protocol message accepted from a client or upstream. */
+    max_message_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+    /** Largest startup/handshake packet. */
+    max_startup_bytes: z.number().int().min(256).max(1024 * 1024).default(16 * 1024),
+  })
+  .default({ max_message_bytes: 64 * 1024 * 1024, max_startup_bytes: 16 * 1024 });
+
+const recordSettings = z
+  .strictObject({ results: z.enum(['summary', 'rows']).default('summary') })
+  .default({ results: 'summary' });
+
+const postgresConnection = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
+  protocol: z.literal('postgres'),
+  listen,
+  tls: tlsListener.optional(),
+  upstream: pgUpstream,
+  credentials: z.discriminatedUnion('type', [staticCredentials, ephemeralCredentials]),
+  allow_groups: z.array(z.string()).default([]),
+  /** What to do with the user name in the startup packet: ignore it, or require it to equal the token's subject. */
+  startup_user: z.enum(['ignore', 'match_subject']).default('ignore'),
+  limits,
+  record: recordSettings,
+  drain_timeout: duration.optional(),
+});
+
+export const connectionSchema = z.discriminatedUnion('protocol', [postgresConnection]);
+
+const statementKind = z.enum(STATEMENT_KINDS);
+
+const when = z.strictObject({
+  groups: z.array(z.string()).optional(),
+  subjects: z.array(glob).optional(),
+  kinds: z.array(z.enum(['human', 'machine', 'agent'])).optional(),
+  connections: z.array(glob).optional(),
+  statements: z.array(statementKind).optional(),
+  tables: z.array(glob).optional(),
+  tables_read: z.array(glob).optional(),
+  tables_written: z.array(glob).optional(),
+  functions: z.array(glob).optional(),
+  without_where: z.boolean().optional(),
+  opaque: z.boolean().optional(),
+  unparsed: z.boolean().optional(),
+});
+
+const maskMethod = z.enum(['redact', 'partial', 'hash', 'null', 'email', 'fixed']);
+
+const rule = z
+  .strictObject({
+    name: z.string().min(1),
+    when: when.default({}),
+    effect: z.enum(['deny', 'approve', 'allow', 'mask']),
+    reason: z.string().optional(),
+    approvers: z.array(z.string()).optional(),
+    timeout: duration.optional(),
+    grant_for: duration.optional(),
+    per_execution: z.boolean().default(false),
+    columns: z.array(glob).optional(),
+    detect: z.array(z.string()).optional(),
+    method: maskMethod.optional(),
+    keep: z.number().int().min(0).optional(),
+    fixed: z.string().optional(),
+    deny_predicates: z.boolean().default(false),
+  })
+  .superRefine((r, ctx) => {
+    if (r.effect === 'approve' && (r.approvers === undefined || r.approvers.length === 0)) {
+      ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'an approve rule needs approvers' });
+    }
+    if (r.effect === 'mask' && r.columns === undefined && r.detect === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['columns'], message: 'a mask rule needs columns or detect' });
+    }
+    if (r.effect !== 'mask' && (r.columns !== undefined || r.detect !== undefined || r.method !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['effect'], message: 'columns/detect/method belong to mask rules' });
+    }
+  });
+
+const issuer = z.strictObject({
+  issuer: z.string().min(1),
+  audience: z.union([z.string(), z.array(z.string())]),
+  jwks: z.string().min(1),
+  groups_claim: z.string().default('groups'),
+  kind_claim: z.string().default('airlock_kind'),
+  default_kind: z.enum(['human', 'machine', 'agent']).default('human'),
+  algorithms: z
+    .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+    .optional(),
+});
+
+export const configSchema = z.strictObject({
+  state_dir: z.string().default('./var/airlock'),
+  log: z
+    .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
+    .default({ level: 'info' }),
+  admin: z
+    .strictObject({ listen: listen.optional(), tls: tlsListener.optional() })
+    .default({}),
+  auth: z
+    .strictObject({
+      dev_issuer: z.boolean().default(false),
+      issuers: z.array(issuer).default([]),
+      clock_tolerance: duration.default(30_000),
+      /** Largest TTL for tokens airlock issues itself. */
+      max_token_ttl: duration.default(3_600_000),
+    })
+    .default({ dev_issuer: false, issuers: [], clock_tolerance: 30_000, max_token_ttl: 3_600_000 }),
+  approvals: z
+    .strictObject({
+      webhook: z.string().url().optional(),
+      default_timeout: duration.default(600_000),
+    })
+    .default({ default_timeout: 600_000 }),
+  audit: z
+    .strictObject({
+      fsync: z.boolean().default(true),
+      retention: duration.optional(),
+      auditors: z.array(z.string()).default(['auditors']),
+    })
+    .default({ fsync: true, auditors: ['auditors'] }),
+  masking: z.strictObject({ hash_key: z.string().optional() }).default({}),
+  drain_timeout: duration.default(30_000),
+  connections: z.array(connectionSchema).default([]),
+  rules: z.array(rule).default([]),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConnectionConfig = z.output<typeof connectionSchema>;
+export type PostgresConnectionConfig = z.output<typeof postgresConnection>;
+export type RuleConfig = z.output<typeof rule>;
+export type IssuerConfig = z.output<typeof issuer>;
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type': {
+      const expected = String(issue.expected);
+      if (issue.message.includes('received undefined')) return 'is required';
+      const article = /^[aeiou]/.test(expected) ? 'an' : 'a';
+      return `expected ${article} ${expected}`;
+    }
+    case 'unrecognized_keys':
+      return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'invalid_union':
+      return 'does not match any allowed form';
+    default:
+      return issue.message;
+  }
+}
+
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out === '' ? '(top level)' : out;
+}
+
+export interface ConfigProblem {
+  path: string;
+  message: string;
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
+
+/** Validate an already-parsed document. Relative paths are resolved against baseDir. */
+export function validateConfig(doc: unknown, baseDir = process.cwd()): ConfigResult {
+  const parsed = configSchema.safeParse(doc ?? {});
+  if (!parsed.success) {
+    return {
+      ok: false,
+      problems: parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: describeIssue(i) })),
+    };
+  }
+  const config = parsed.data;
+  const problems: ConfigProblem[] = [];
+  const names = new Set<string>();
+  const listens = new Map<string, string>();
+  config.connections.forEach((c, i) => {
+    if (names.has(c.name)) problems.push({ path: `connections[${i}].name`, message: `duplicate name "${c.name}"` });
+    names.add(c.name);
+    const key = `${c.listen.host}:${c.listen.port}`;
+    const other = listens.get(key);
+    if (other !== undefined) problems.push({ path: `connections[${i}].listen`, message: `${key} is also used by ${other}` });
+    listens.set(key, c.name);
+    if (c.upstream.tls === 'verify-full' && c.upstream.ca === undefined) {
+      // verify-full without a CA uses the system trust store: allowed.
+    }
+  });
+  const ruleNames = new Set<string>();
+  config.rules.forEach((r, i) => {
+    if (ruleNames.has(r.name)) problems.push({ path: `rules[${i}].name`, message: `duplicate rule name "${r.name}"` });
+    ruleNames.add(r.name);
+  });
+  if (problems.length > 0) return { ok: false, problems };
+  config.state_dir = resolvePath(baseDir, config.state_dir);
+  return { ok: true, config };
+}
+
+export function parseConfigText(text: string, baseDir = process.cwd()): ConfigResult {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true });
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split('\n')[0] ?? 'invalid YAML' : 'invalid YAML';
+    return { ok: false, problems: [{ path: '(yaml)', message: msg }] };
+  }
+  return validateConfig(doc, baseDir);
+}
+
+export function loadConfigFile(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new AirlockError('AIRLOCK_CONFIG_INVALID', `cannot read config file ${file}`);
+  }
+  const result = parseConfigText(text, dirname(resolvePath(file)));
+  if (!result.ok) {
+    throw new AirlockError(
+      'AIRLOCK_CONFIG_INVALID',
+      result.problems.map((p) => `${p.path}: ${p.message}`).join('\n'),
+    );
+  }
+  return result.config;
+}

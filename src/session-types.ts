@@ -1,0 +1,71 @@
+/**
+ * What a protocol adapter is handed by the daemon: a way to prove who is calling and
+ * to open a session for them. Adapters never see config secrets or policy internals.
+ */
+import type { Logger } from './log.js';
+import type { Action, FinalDecision, HoldNotifier, Identity } from './types.js';
+import type { ConnectionConfig } from './config.js';
+import type { Secret } from './secrets.js';
+import type { SqlAnalysis, SqlDialect, SqlSessionSettings } from '../parsers/sql/types.js';
+
+export interface ClientAddress {
+  address: string;
+  port: number;
+}
+
+/** What airlock uses upstream for one session. */
+export interface Lease {
+  id: string;
+  username: string;
+  secret: Secret;
+  expiresAt: number | null;
+}
+
+export type SessionEvent =
+  | { type: 'result'; rows: number; bytes: number; durationMs: number; errorCode?: string; maskedColumns?: string[] }
+  | { type: 'notice'; text: string }
+  | { type: 'protocol'; detail: string };
+
+export interface SessionStats {
+  bytesFromClient: number;
+  bytesToClient: number;
+}
+
+export interface Session {
+  readonly id: string;
+  readonly identity: Identity;
+  readonly connection: ConnectionConfig;
+  readonly client: ClientAddress;
+  readonly lease: Lease;
+  readonly logger: Logger;
+  readonly stats: SessionStats;
+  /** Analyse SQL text with this session's settings (search_path, standard_conforming_strings). */
+  analyzeSql(text: string, dialect: SqlDialect): SqlAnalysis;
+  /** Follow a server-reported setting (Postgres ParameterStatus) that changes how text is read. */
+  setParameter(name: string, value: string): void;
+  readonly sqlSettings: SqlSessionSettings;
+  /** Policy for one action; a held action resolves after a human decides (or times out). */
+  check(action: Action, onHold?: HoldNotifier): Promise<FinalDecision>;
+  record(event: SessionEvent): void;
+  /** Ends the session; idempotent. */
+  close(reason: string): Promise<void>;
+  /** Aborted when the token expires or the daemon force-closes sessions. */
+  readonly signal: AbortSignal;
+}
+
+export interface OpenSessionRequest {
+  connection: ConnectionConfig;
+  identity: Identity;
+  client: ClientAddress;
+  /** Called when the connection itself is held for approval. */
+  onHold?: HoldNotifier;
+}
+
+/** The daemon's services, handed to every listener. */
+export interface GatewayCore {
+  readonly logger: Logger;
+  /** Verifies a token (OIDC JWT or airlock-issued). Throws AirlockError AIRLOCK_AUTH_*. */
+  authenticate(token: string): Promise<Identity>;
+  /** Checks allow_groups and connect policy, obtains the lease. Throws AirlockError. */
+  openSession(request: OpenSessionRequest): Promise<Session>;
+}

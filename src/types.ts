@@ -1,0 +1,79 @@
+/**
+ * The core contract: every protocol adapter speaks to the core through these types.
+ * Nothing here knows a wire format.
+ */
+import type { SqlDialect, StatementAnalysis } from '../parsers/sql/types.js';
+
+export type IdentityKind = 'human' | 'machine' | 'agent';
+
+export interface Identity {
+  subject: string;
+  issuer: string;
+  groups: string[];
+  kind: IdentityKind;
+  /** Token expiry, ms since the epoch. The session ends then. */
+  expiresAt: number;
+}
+
+export type Action =
+  | { kind: 'connect' }
+  | { kind: 'sql'; dialect: SqlDialect; text: string; statement: StatementAnalysis }
+  | { kind: 'shell'; command: string }
+  | { kind: 'exec'; argv: string[]; command: string }
+  | { kind: 'sftp'; op: string; path: string }
+  | { kind: 'forward'; host: string; port: number }
+  | { kind: 'http'; method: string; path: string; headers: Record<string, string> };
+
+export type MaskMethod = 'redact' | 'partial' | 'hash' | 'null' | 'email' | 'fixed';
+
+export interface ColumnMaskRule {
+  rule: string;
+  /** Globs over schema.table.column. */
+  columns: string[];
+  method: MaskMethod;
+  keep?: number;
+  fixed?: string;
+}
+
+export interface DetectorMaskRule {
+  rule: string;
+  detect: string[];
+  method: MaskMethod;
+  keep?: number;
+  fixed?: string;
+}
+
+/** What must be masked in what an action returns. Empty lists: nothing to mask. */
+export interface MaskPlan {
+  columns: ColumnMaskRule[];
+  detectors: DetectorMaskRule[];
+  denyPredicates: boolean;
+}
+
+export const EMPTY_MASK_PLAN: MaskPlan = Object.freeze({
+  columns: [],
+  detectors: [],
+  denyPredicates: false,
+}) as MaskPlan;
+
+export type Decision =
+  | { effect: 'allow'; rules: string[]; mask: MaskPlan }
+  | { effect: 'deny'; rule: string; reason: string; rules: string[]; mask: MaskPlan }
+  | {
+      effect: 'hold';
+      rule: string;
+      reason: string;
+      approvers: string[];
+      timeoutMs: number;
+      /** Connection-level approval: how long access stays granted once approved. */
+      grantForMs?: number;
+      perExecution: boolean;
+      rules: string[];
+      mask: MaskPlan;
+    };
+
+/** The outcome a caller sees after approval has run its course. */
+export type FinalDecision = Exclude<Decision, { effect: 'hold' }>;
+
+/** Notifies the caller (through its protocol) that an action is held. */
+export type HoldNotifier = (hold: { approvalId: string; rule: string; howToApprove: string }) => void;
