@@ -1,0 +1,40 @@
+# airlock — two commands: `make dev` and `make test`. Both install what they need.
+SHELL := /bin/bash
+NODE_MODULES_STAMP := node_modules/.airlock-installed
+
+.PHONY: all deps deb-deps npm-deps build dev test test-unit bench clean typecheck
+
+all: build
+
+deps: deb-deps npm-deps
+
+# Missing tools are installed from Debian when we are root; otherwise we say what is missing.
+deb-deps:
+	@bash scripts/install-deb-deps.sh
+
+npm-deps: $(NODE_MODULES_STAMP)
+
+$(NODE_MODULES_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: npm-deps
+	npx tsc -p tsconfig.build.json
+
+typecheck: npm-deps
+	npx tsc -p tsconfig.json --noEmit
+
+dev: deps build
+	node dist/bin/airlock.js dev
+
+test: deps build typecheck
+	bash scripts/run-tests.sh
+
+test-unit: npm-deps
+	npx vitest run test/unit
+
+bench: deps build
+	bash bench/run.sh
+
+clean:
+	rm -rf dist var coverage .test-results.json

@@ -1,0 +1,45 @@
+/** The one place an AirlockError becomes a Postgres ErrorResponse (SQLSTATE, severity). */
+import type { ErrorCode } from '../../src/errors.js';
+import { AirlockError } from '../../src/errors.js';
+
+const SQLSTATE: Record<ErrorCode, string> = {
+  AIRLOCK_CONFIG_INVALID: 'XX000',
+  AIRLOCK_SECRET_UNRESOLVED: '08004',
+  AIRLOCK_AUTH_MISSING: '28P01',
+  AIRLOCK_AUTH_INVALID: '28P01',
+  AIRLOCK_AUTH_EXPIRED: '28P01',
+  AIRLOCK_AUTH_NOT_YET_VALID: '28P01',
+  AIRLOCK_AUTH_AUDIENCE: '28P01',
+  AIRLOCK_AUTH_ISSUER: '28P01',
+  AIRLOCK_AUTH_SIGNATURE: '28P01',
+  AIRLOCK_AUTH_INSECURE: '28000',
+  AIRLOCK_FORBIDDEN: '28000',
+  AIRLOCK_DENIED: '42501',
+  AIRLOCK_APPROVAL_DENIED: '42501',
+  AIRLOCK_APPROVAL_TIMEOUT: '42501',
+  AIRLOCK_PROTOCOL: '08P01',
+  AIRLOCK_TOO_LARGE: '08P01',
+  AIRLOCK_UNSUPPORTED: '0A000',
+  AIRLOCK_UPSTREAM_UNAVAILABLE: '08001',
+  AIRLOCK_UPSTREAM_LOST: '08006',
+  AIRLOCK_UPSTREAM_AUTH: '08004',
+  AIRLOCK_AUDIT_UNAVAILABLE: '58030',
+  AIRLOCK_SHUTTING_DOWN: '57P01',
+  AIRLOCK_INTERNAL: 'XX000',
+};
+
+export interface PgErrorFields {
+  severity: 'ERROR' | 'FATAL' | 'NOTICE' | 'WARNING';
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+}
+
+export function pgErrorFor(e: AirlockError, fatal = e.fatal): PgErrorFields {
+  const fields: PgErrorFields = { severity: fatal ? 'FATAL' : 'ERROR', code: SQLSTATE[e.code], message: `airlock: ${e.message}` };
+  if (e.code === 'AIRLOCK_DENIED' || e.code === 'AIRLOCK_APPROVAL_DENIED' || e.code === 'AIRLOCK_APPROVAL_TIMEOUT') {
+    fields.hint = 'airlock policy refused this statement; ask an administrator if you need it';
+  }
+  return fields;
+}

@@ -1,0 +1,314 @@
+/**
+ * A Postgres listener: accepts clients, runs the startup and authentication phase
+ * (the token is the password), opens a core session, connects upstream with the
+ * session's lease and hands both sockets to the Relay.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { GatewayCore, Session } from '../../src/session-types.js';
+import type { PostgresConnectionConfig } from '../../src/config.js';
+import type { Logger } from '../../src/log.js';
+import { AirlockError, asAirlockError } from '../../src/errors.js';
+import { isLoopback } from '../../src/duration.js';
+import { FrameReader, type Frame } from './codec/framing.js';
+import { decodeStartup, decodeFrontend } from './codec/frontend.js';
+import {
+  encodeAuthenticationCleartextPassword,
+  encodeAuthenticationOk,
+  encodeBackendKeyData,
+  encodeErrorResponse,
+  encodeNoticeResponse,
+  encodeParameterStatus,
+  encodeReadyForQuery,
+  encodeNegotiateProtocolVersion,
+  SSL_ACCEPT,
+  SSL_REFUSE,
+} from './codec/backend.js';
+import { connectUpstream, sendCancel, type UpstreamConnection } from './upstream.js';
+import { pgErrorFor } from './errors.js';
+import { Relay } from './relay.js';
+
+/** Startup parameters passed upstream; anything else (notably `options` and `replication`) is dropped. */
+const PASSED_PARAMETERS = new Set([
+  'application_name', 'client_encoding', 'datestyle', 'timezone', 'intervalstyle', 'extra_float_digits',
+  'standard_conforming_strings', 'search_path', 'statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout',
+  'bytea_output', 'geqo', 'lc_messages', 'lc_monetary', 'lc_numeric', 'lc_time',
+]);
+
+interface CancelTarget {
+  pid: number;
+  secret: number;
+}
+
+export class PostgresListener {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  private readonly relays = new Set<Relay>();
+  private readonly cancelKeys = new Map<string, CancelTarget>();
+  private readonly secureContext: SecureContext | null;
+  private readonly logger: Logger;
+
+  constructor(
+    private readonly core: GatewayCore,
+    private config: PostgresConnectionConfig,
+  ) {
+    this.logger = core.logger.child({ connection: config.name, protocol: 'postgres' });
+    this.secureContext = config.tls
+      ? createSecureContext({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) })
+      : null;
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /** Rules and upstream settings apply to new sessions; the listen address needs a restart of the listener. */
+  update(config: PostgresConnectionConfig): void {
+    this.config = config;
+  }
+
+  listen(): Promise<AddressInfo> {
+    const server = createServer({ pauseOnConnect: false, noDelay: true }, (socket) => this.accept(socket));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) => {
+        reject(new AirlockError('AIRLOCK_CONFIG_INVALID', `connection "${this.config.name}" cannot listen on ${this.config.listen.host}:${this.config.listen.port}: ${e.code ?? e.message}`));
+      });
+      server.listen(this.config.listen.port, this.config.listen.host, () => {
+        const addr = server.address() as AddressInfo;
+        this.logger.info({ address: addr.address, port: addr.port }, 'postgres listener started');
+        resolve(addr);
+      });
+    });
+  }
+
+  /** Stops accepting; lets sessions finish until the drain timeout, then ends them. */
+  async close(drainMs: number): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (server !== null) await new Promise<void>((r) => server.close(() => r()));
+    const deadline = Date.now() + drainMs;
+    while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const relay of this.relays) relay.fatal(new AirlockError('AIRLOCK_SHUTTING_DOWN', undefined, { fatal: true }));
+    for (const s of this.sockets) s.destroy();
+  }
+
+  get sessionCount(): number {
+    return this.relays.size;
+  }
+
+  private accept(raw: Socket): void {
+    this.sockets.add(raw);
+    raw.setNoDelay(true);
+    raw.on('close', () => this.sockets.delete(raw));
+    raw.on('error', () => undefined);
+    void this.startup(raw).catch((e: unknown) => {
+      const err = asAirlockError(e);
+      if (err.code === 'AIRLOCK_INTERNAL') this.logger.error({ err: e }, 'postgres startup failed');
+      else this.logger.info({ code: err.code, client: raw.remoteAddress }, 'postgres connection refused');
+    });
+  }
+
+  /** Reads startup-phase packets until the StartupMessage; handles SSL/GSS/Cancel requests. */
+  private async startup(raw: Socket): Promise<void> {
+    let socket: Socket = raw;
+    let encrypted = false;
+    const limits = this.config.limits;
+    const reader = new FrameReader({ maxMessageBytes: limits.max_message_bytes, maxStartupBytes: limits.max_startup_bytes, startup: true });
+    const frames = new FrameQueue(reader);
+    frames.attach(socket);
+    try {
+      for (;;) {
+        const frame = await frames.next();
+        const msg = decodeStartup(frame.payload);
+        if (msg.type === 'SSLRequest') {
+          if (this.secureContext !== null && !encrypted) {
+            frames.detach(socket);
+            socket.write(SSL_ACCEPT);
+            const secured = new TLSSocket(socket, { isServer: true, secureContext: this.secureContext });
+            secured.on('error', () => undefined);
+            socket = secured;
+            encrypted = true;
+            frames.attach(socket);
+          } else socket.write(SSL_REFUSE);
+          continue;
+        }
+        if (msg.type === 'GSSENCRequest') {
+          socket.write(SSL_REFUSE);
+          continue;
+        }
+        if (msg.type === 'CancelRequest') {
+          const target = this.cancelKeys.get(`${msg.pid}:${msg.secret}`);
+          socket.destroy();
+          if (target !== undefined) {
+            const u = this.config.upstream;
+            await sendCancel({ host: u.host, port: u.port, tls: u.tls, ...(u.ca ? { ca: u.ca } : {}) }, target).catch(() => undefined);
+          }
+          return;
+        }
+        // StartupMessage
+        if (msg.protocolVersion >>> 16 !== 3) {
+          throw new AirlockError('AIRLOCK_UNSUPPORTED', `unsupported frontend protocol ${msg.protocolVersion >>> 16}.${msg.protocolVersion & 0xffff}`, { fatal: true });
+        }
+        frames.detach(socket);
+        await this.authenticate(socket, frames, reader, msg.parameters, msg.protocolVersion, encrypted);
+        return;
+      }
+    } catch (e) {
+      const err = asAirlockError(e);
+      if (!socket.destroyed) socket.end(encodeErrorResponse(pgErrorFor(err, true)));
+      throw err;
+    }
+  }
+
+  private async authenticate(
+    socket: Socket,
+    frames: FrameQueue,
+    reader: FrameReader,
+    parameters: Record<string, string>,
+    protocolVersion: number,
+    encrypted: boolean,
+  ): Promise<void> {
+    const connection = this.config;
+    const remote = socket.remoteAddress ?? '';
+    if (!encrypted && !isLoopback(connection.listen.host)) {
+      throw new AirlockError('AIRLOCK_AUTH_INSECURE', 'tokens are accepted only over TLS on this listener; connect with sslmode=require', { fatal: true });
+    }
+    reader.expectStartup(false);
+    frames.attach(socket);
+    if ((protocolVersion & 0xffff) !== 0) socket.write(encodeNegotiateProtocolVersion(0x30000, []));
+    socket.write(encodeAuthenticationCleartextPassword());
+    const frame = await frames.next();
+    const pw = decodeFrontend(frame, 'password');
+    if (pw.type !== 'PasswordMessage') throw new AirlockError('AIRLOCK_PROTOCOL', 'expected a password message', { fatal: true });
+    const identity = await this.core.authenticate(pw.password);
+    if (connection.startup_user === 'match_subject' && parameters.user !== identity.subject) {
+      throw new AirlockError('AIRLOCK_FORBIDDEN', `the user name must be the token's subject on connection "${connection.name}"`, { fatal: true });
+    }
+    frames.detach(socket);
+    // Until the relay starts, keep what the client sends (it may pipeline a query behind the password).
+    const early: Buffer[] = [];
+    const keep = (c: Buffer): number => early.push(c);
+    socket.on('data', keep);
+    let session: Session | null = null;
+    let upstream: UpstreamConnection | null = null;
+    try {
+      session = await this.core.openSession({
+        connection,
+        identity,
+        client: { address: remote, port: socket.remotePort ?? 0 },
+        onHold: (h) => socket.write(encodeNoticeResponse({ severity: 'NOTICE', code: '00000', message: h.howToApprove })),
+      });
+      const passed: Record<string, string> = {};
+      for (const [k, v] of Object.entries(parameters)) if (PASSED_PARAMETERS.has(k.toLowerCase())) passed[k] = v;
+      const u = connection.upstream;
+      upstream = await connectUpstream({
+        host: u.host,
+        port: u.port,
+        database: u.database,
+        tls: u.tls,
+        ...(u.ca ? { ca: u.ca } : {}),
+        username: session.lease.username,
+        password: session.lease.secret,
+        startupParameters: passed,
+        maxMessageBytes: connection.limits.max_message_bytes,
+      });
+    } catch (e) {
+      socket.off('data', keep);
+      const err = asAirlockError(e);
+      if (session !== null) await session.close(err.code);
+      if (err.code === 'AIRLOCK_UPSTREAM_UNAVAILABLE' || err.code === 'AIRLOCK_UPSTREAM_AUTH') {
+        throw new AirlockError(err.code, `connection "${connection.name}": ${err.message}`, { fatal: true });
+      }
+      throw err;
+    }
+    socket.off('data', keep);
+    const live = session;
+    const key = { pid: randomInt(1, 2 ** 31 - 1), secret: randomInt(0, 2 ** 31 - 1) };
+    const cancelKey = `${key.pid}:${key.secret}`;
+    this.cancelKeys.set(cancelKey, upstream.backendKey);
+    socket.cork();
+    socket.write(encodeAuthenticationOk());
+    for (const [name, value] of upstream.parameters) {
+      live.setParameter(name, value);
+      socket.write(encodeParameterStatus(name, value));
+    }
+    socket.write(encodeBackendKeyData(key.pid, key.secret));
+    socket.write(encodeReadyForQuery('I'));
+    socket.uncork();
+    const relay: Relay = new Relay({
+      session: live,
+      client: socket,
+      upstream: upstream.socket,
+      maxMessageBytes: connection.limits.max_message_bytes,
+      clientLeftover: Buffer.concat([reader.drain(), ...early]),
+      upstreamLeftover: upstream.leftover,
+      onEnd: (reason) => {
+        this.relays.delete(relay);
+        this.cancelKeys.delete(cancelKey);
+        void live.close(reason);
+      },
+    });
+    this.relays.add(relay);
+    relay.start();
+  }
+}
+
+/** Turns socket data into awaited frames during the startup phase. */
+class FrameQueue {
+  private readonly frames: Frame[] = [];
+  private waiter: { resolve: (f: Frame) => void; reject: (e: unknown) => void } | null = null;
+  private failure: unknown = null;
+  private readonly onData = (chunk: Buffer): void => {
+    try {
+      this.reader.push(chunk, (f) => this.frames.push(f));
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    this.wake();
+  };
+  private readonly onEnd = (): void => this.fail(new AirlockError('AIRLOCK_PROTOCOL', 'client closed during startup', { fatal: true }));
+
+  constructor(private readonly reader: FrameReader) {}
+
+  attach(socket: Socket): void {
+    socket.on('data', this.onData);
+    socket.on('close', this.onEnd);
+  }
+
+  detach(socket: Socket): void {
+    socket.off('data', this.onData);
+    socket.off('close', this.onEnd);
+  }
+
+  next(): Promise<Frame> {
+    const f = this.frames.shift();
+    if (f !== undefined) return Promise.resolve(f);
+    if (this.failure !== null) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    const f = this.frames.shift();
+    if (w === null || f === undefined) {
+      if (f !== undefined) this.frames.unshift(f);
+      return;
+    }
+    this.waiter = null;
+    w.resolve(f);
+  }
+
+  private fail(e: unknown): void {
+    this.failure = e;
+    const w = this.waiter;
+    this.waiter = null;
+    w?.reject(e);
+  }
+}

@@ -1,0 +1,348 @@
+/**
+ * The proxy phase of one Postgres session: frames flow both ways, relayed as the bytes
+ * that arrived unless policy needs them. Every statement a client sends (simple Query,
+ * Parse, FunctionCall) is checked before it is forwarded; a denied statement is replaced
+ * by a marker text that makes the upstream fail exactly where Postgres would fail the
+ * statement, and the upstream's error for that marker is replaced by airlock's own —
+ * so ordering, pipelining and transaction state stay what the server says they are.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { Session } from '../../src/session-types.js';
+import type { Action, FinalDecision } from '../../src/types.js';
+import { AirlockError, asAirlockError } from '../../src/errors.js';
+import { FrameReader, type Frame } from './codec/framing.js';
+import { MessageCode } from './codec/codes.js';
+import { decodeFrontend } from './codec/frontend.js';
+import { encodeErrorResponse, encodeNoticeResponse } from './codec/backend.js';
+import { pgErrorFor, type PgErrorFields } from './errors.js';
+
+/** Outgoing segments of one upstream chunk, written together. */
+class Segments {
+  private parts: Buffer[] = [];
+  private runBuf: ArrayBufferLike | null = null;
+  private runStart = 0;
+  private runEnd = 0;
+
+  /** Adds raw frame bytes, merging with the previous frame when they are adjacent in memory. */
+  add(raw: Buffer): void {
+    if (this.runBuf === raw.buffer && this.runEnd === raw.byteOffset) {
+      this.runEnd += raw.length;
+      return;
+    }
+    this.flushRun();
+    this.runBuf = raw.buffer;
+    this.runStart = raw.byteOffset;
+    this.runEnd = raw.byteOffset + raw.length;
+  }
+
+  addOwn(buf: Buffer): void {
+    this.flushRun();
+    this.parts.push(buf);
+  }
+
+  private flushRun(): void {
+    if (this.runBuf !== null && this.runEnd > this.runStart) {
+      this.parts.push(Buffer.from(this.runBuf, this.runStart, this.runEnd - this.runStart));
+    }
+    this.runBuf = null;
+  }
+
+  take(): Buffer[] {
+    this.flushRun();
+    const p = this.parts;
+    this.parts = [];
+    return p;
+  }
+}
+
+interface Unit {
+  /** A marker in the statement text that stands in for a denied statement. */
+  deniedMarker: Buffer | null;
+  error: PgErrorFields | null;
+}
+
+export interface RelayOptions {
+  session: Session;
+  client: Socket;
+  upstream: Socket;
+  maxMessageBytes: number;
+  /** Bytes that arrived from each side before the relay took over. */
+  clientLeftover?: Buffer;
+  upstreamLeftover?: Buffer;
+  onEnd: (reason: string) => void;
+}
+
+export class Relay {
+  private readonly session: Session;
+  private readonly client: Socket;
+  private readonly upstream: Socket;
+  private readonly clientReader: FrameReader;
+  private readonly upstreamReader: FrameReader;
+  private readonly inbox: Frame[] = [];
+  private pumping = false;
+  private ended = false;
+  /** Response units in flight: one per forwarded Query or Sync, closed by ReadyForQuery. */
+  private readonly units: Unit[] = [];
+  /** The extended-protocol unit being built until the next Sync. */
+  private open: Unit = { deniedMarker: null, error: null };
+  private readonly toClient = new Segments();
+
+  constructor(private readonly opts: RelayOptions) {
+    this.session = opts.session;
+    this.client = opts.client;
+    this.upstream = opts.upstream;
+    this.clientReader = new FrameReader({ maxMessageBytes: opts.maxMessageBytes, maxStartupBytes: 0, startup: false });
+    this.upstreamReader = new FrameReader({ maxMessageBytes: opts.maxMessageBytes, maxStartupBytes: 0, startup: false });
+  }
+
+  start(): void {
+    const { client, upstream } = this;
+    client.on('data', (chunk: Buffer) => this.fromClient(chunk));
+    upstream.on('data', (chunk: Buffer) => this.fromUpstream(chunk));
+    client.on('drain', () => upstream.resume());
+    upstream.on('drain', () => {
+      if (!this.pumping) client.resume();
+    });
+    client.on('close', () => this.end('client closed the connection'));
+    client.on('error', () => this.end('client connection error'));
+    upstream.on('close', () => this.upstreamLost());
+    upstream.on('error', () => this.upstreamLost());
+    this.session.signal.addEventListener('abort', () => this.fatal(asAirlockError(this.session.signal.reason)), { once: true });
+    if (this.opts.upstreamLeftover !== undefined && this.opts.upstreamLeftover.length > 0) this.fromUpstream(this.opts.upstreamLeftover);
+    if (this.opts.clientLeftover !== undefined && this.opts.clientLeftover.length > 0) this.fromClient(this.opts.clientLeftover);
+    client.resume();
+    upstream.resume();
+  }
+
+  // ---- client → upstream -------------------------------------------------
+
+  private fromClient(chunk: Buffer): void {
+    if (this.ended) return;
+    this.session.stats.bytesFromClient += chunk.length;
+    try {
+      this.clientReader.push(chunk, (f) => this.inbox.push(f));
+    } catch (e) {
+      this.fatal(asAirlockError(e));
+      return;
+    }
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    const up = this.upstream;
+    try {
+      while (this.inbox.length > 0 && !this.ended) {
+        up.cork();
+        let frame: Frame | undefined;
+        while ((frame = this.inbox.shift()) !== undefined) {
+          const t = frame.type;
+          if (t === MessageCode.Query || t === MessageCode.Parse || t === MessageCode.FunctionCall) {
+            up.uncork();
+            this.client.pause();
+            await this.checked(frame);
+            if (this.ended) return;
+            up.cork();
+            continue;
+          }
+          if (t === MessageCode.Sync) {
+            this.units.push(this.open);
+            this.open = { deniedMarker: null, error: null };
+          } else if (t === MessageCode.Terminate) {
+            up.uncork();
+            up.write(frame.raw);
+            this.end('client terminated');
+            return;
+          } else if (!FORWARDED.has(t)) {
+            up.uncork();
+            throw new AirlockError('AIRLOCK_PROTOCOL', `unexpected message type ${JSON.stringify(String.fromCharCode(t))}`, { fatal: true });
+          }
+          up.write(frame.raw);
+        }
+        up.uncork();
+      }
+      if (up.writableNeedDrain) this.client.pause();
+      else this.client.resume();
+    } catch (e) {
+      this.fatal(asAirlockError(e));
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Query, Parse or FunctionCall: analyse, decide, then forward the frame or its stand-in. */
+  private async checked(frame: Frame): Promise<void> {
+    const msg = decodeFrontend(frame);
+    let text: string;
+    if (msg.type === 'Query' || msg.type === 'Parse') text = msg.sql;
+    else text = '';
+    let decision: FinalDecision | null = null;
+    let failure: AirlockError | null = null;
+    try {
+      decision = await this.decide(msg.type === 'FunctionCall' ? null : text);
+    } catch (e) {
+      failure = asAirlockError(e);
+      if (failure.fatal) throw failure;
+    }
+    const allowed = decision !== null && decision.effect === 'allow';
+    const simpleCycle = msg.type !== 'Parse'; // Query and FunctionCall each end with their own ReadyForQuery
+    if (allowed) {
+      if (simpleCycle) this.units.push({ deniedMarker: null, error: null });
+      this.upstream.write(frame.raw);
+      return;
+    }
+    const err =
+      failure ??
+      (decision !== null && decision.effect === 'deny'
+        ? new AirlockError('AIRLOCK_DENIED', `denied by rule ${decision.rule}: ${decision.reason}`, { rule: decision.rule })
+        : new AirlockError('AIRLOCK_DENIED'));
+    const marker = `airlock_denied_${randomBytes(6).toString('hex')}`;
+    const unit: Unit = { deniedMarker: Buffer.from(marker), error: pgErrorFor(err, false) };
+    if (simpleCycle) {
+      this.units.push(unit);
+      this.upstream.write(encodeQuery(marker));
+    } else if (msg.type === 'Parse') {
+      // Inside the extended protocol: fail at this point of the batch, as Postgres would.
+      if (this.open.deniedMarker === null) this.open = unit;
+      this.upstream.write(encodeParse(msg.name, marker));
+    }
+  }
+
+  /** Every statement in the text must be allowed; the first refusal wins. */
+  private async decide(text: string | null): Promise<FinalDecision> {
+    const s = this.session;
+    if (text === null) {
+      // FunctionCall invokes a function by OID: nothing about its effect is known.
+      const action: Action = {
+        kind: 'sql',
+        dialect: 'postgres',
+        text: '<function call>',
+        statement: { text: '<function call>', kinds: ['call'], reads: [], writes: [], functions: [], withoutWhere: false, opaque: true, unparsed: false, outputs: null, predicateColumns: [] },
+      };
+      return s.check(action, (h) => this.notice(h.howToApprove));
+    }
+    const analysis = s.analyzeSql(text, 'postgres');
+    let last: FinalDecision | null = null;
+    for (const statement of analysis.statements) {
+      const d = await s.check({ kind: 'sql', dialect: 'postgres', text: statement.text, statement }, (h) => this.notice(h.howToApprove));
+      if (d.effect === 'deny') return d;
+      last = d;
+    }
+    return last ?? { effect: 'allow', rules: [], mask: s.maskPlan };
+  }
+
+  private notice(text: string): void {
+    this.writeClient(encodeNoticeResponse({ severity: 'NOTICE', code: '00000', message: text }));
+  }
+
+  // ---- upstream → client -------------------------------------------------
+
+  private fromUpstream(chunk: Buffer): void {
+    if (this.ended) return;
+    try {
+      this.upstreamReader.push(chunk, (f) => this.upstreamFrame(f));
+    } catch (e) {
+      this.fatal(asAirlockError(e));
+      return;
+    }
+    const parts = this.toClient.take();
+    if (parts.length === 0) return;
+    let ok = true;
+    if (parts.length === 1 && parts[0] !== undefined) ok = this.writeClient(parts[0]);
+    else {
+      this.client.cork();
+      for (const p of parts) ok = this.writeClient(p);
+      this.client.uncork();
+    }
+    if (!ok) this.upstream.pause();
+  }
+
+  private upstreamFrame(f: Frame): void {
+    switch (f.type) {
+      case MessageCode.ReadyForQuery:
+        this.units.shift();
+        break;
+      case MessageCode.ErrorResponse: {
+        const unit = this.units[0];
+        if (unit?.deniedMarker != null && unit.error !== null && f.payload.includes(unit.deniedMarker)) {
+          this.toClient.addOwn(encodeErrorResponse(unit.error));
+          return;
+        }
+        break;
+      }
+      case MessageCode.ParameterStatus: {
+        const z1 = f.payload.indexOf(0);
+        if (z1 > 0) {
+          const z2 = f.payload.indexOf(0, z1 + 1);
+          this.session.setParameter(f.payload.toString('utf8', 0, z1), f.payload.toString('utf8', z1 + 1, z2 < 0 ? undefined : z2));
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    this.toClient.add(f.raw);
+  }
+
+  private writeClient(buf: Buffer): boolean {
+    this.session.stats.bytesToClient += buf.length;
+    return this.client.write(buf);
+  }
+
+  // ---- endings -----------------------------------------------------------
+
+  private upstreamLost(): void {
+    if (this.ended) return;
+    this.fatal(new AirlockError('AIRLOCK_UPSTREAM_LOST', `the upstream of connection "${this.session.connection.name}" closed the connection`, { fatal: true }));
+  }
+
+  /** Sends a FATAL ErrorResponse to the client and ends the session. */
+  fatal(e: AirlockError): void {
+    if (this.ended) return;
+    if (e.code === 'AIRLOCK_INTERNAL') this.session.logger.error({ err: e.cause }, 'internal error in postgres relay');
+    if (!this.client.destroyed) this.client.write(encodeErrorResponse(pgErrorFor(e, true)));
+    this.end(e.code);
+  }
+
+  end(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.client.end();
+    this.upstream.end();
+    setTimeout(() => {
+      this.client.destroy();
+      this.upstream.destroy();
+    }, 1000).unref();
+    this.opts.onEnd(reason);
+  }
+}
+
+const FORWARDED = new Set<number>([
+  MessageCode.Bind, MessageCode.Describe, MessageCode.Execute, MessageCode.Close, MessageCode.Flush,
+  MessageCode.CopyData, MessageCode.CopyDone, MessageCode.CopyFail,
+]);
+
+function encodeQuery(sql: string): Buffer {
+  const len = 4 + Buffer.byteLength(sql) + 1;
+  const b = Buffer.alloc(1 + len);
+  b[0] = MessageCode.Query;
+  b.writeInt32BE(len, 1);
+  b.write(sql, 5);
+  return b;
+}
+
+function encodeParse(name: string, sql: string): Buffer {
+  const len = 4 + Buffer.byteLength(name) + 1 + Buffer.byteLength(sql) + 1 + 2;
+  const b = Buffer.alloc(1 + len);
+  b[0] = MessageCode.Parse;
+  b.writeInt32BE(len, 1);
+  let o = 5;
+  o += b.write(name, o);
+  b[o++] = 0;
+  o += b.write(sql, o);
+  b[o++] = 0;
+  b.writeInt16BE(0, o);
+  return b;
+}

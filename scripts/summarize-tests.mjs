@@ -1,0 +1,16 @@
+// Prints "N passed, N failed[, N skipped]" from vitest's JSON report; exit 1 when nothing ran or anything failed.
+import { readFileSync, existsSync } from 'node:fs';
+
+const file = process.argv[2] ?? '.test-results.json';
+if (!existsSync(file)) {
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+const r = JSON.parse(readFileSync(file, 'utf8'));
+const passed = r.numPassedTests ?? 0;
+// A test file that failed to load counts as a failure even though it ran no test.
+const failedSuites = (r.testResults ?? []).filter((s) => s.status === 'failed' && (s.assertionResults ?? []).length === 0).length;
+const failed = (r.numFailedTests ?? 0) + failedSuites;
+const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed > 0 || passed === 0 ? 1 : 0);

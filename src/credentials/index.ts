@@ -1,0 +1,35 @@
+/**
+ * Upstream credential leases. A lease is what airlock uses upstream for one session;
+ * the caller never sees it.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Identity } from '../types.js';
+import type { Lease } from '../session-types.js';
+import type { SecretResolver } from '../secrets.js';
+
+export interface LeaseRequest {
+  sessionId: string;
+  identity: Identity;
+}
+
+export interface LeaseBroker {
+  acquire(request: LeaseRequest): Promise<Lease>;
+  /** Ends the lease (drops an ephemeral role, …). Never throws; failures are for the sweeper. */
+  release(lease: Lease): Promise<void>;
+}
+
+/** The held username/password, resolved from its secret reference at each use. */
+export class StaticLeases implements LeaseBroker {
+  constructor(
+    private readonly resolver: SecretResolver,
+    private readonly username: string,
+    private readonly passwordRef: string,
+  ) {}
+
+  async acquire(): Promise<Lease> {
+    const secret = await this.resolver.resolve(this.passwordRef);
+    return { id: `static-${randomBytes(6).toString('hex')}`, username: this.username, secret, expiresAt: null };
+  }
+
+  async release(): Promise<void> {}
+}

@@ -1,0 +1,155 @@
+/**
+ * The daemon: listeners from config, the admin API, reload on SIGHUP, graceful stop on SIGTERM.
+ */
+import type { AddressInfo } from 'node:net';
+import { loadConfigFile, type Config, type ConnectionConfig } from './config.js';
+import { createLogger, type Logger } from './log.js';
+import { AirlockError } from './errors.js';
+import { TokenVerifier } from './auth/verifier.js';
+import { Gateway } from './gateway.js';
+import { SecretResolver } from './secrets.js';
+import { AdminServer } from './admin/server.js';
+import { buildPorts, type Services } from './wiring.js';
+import { PostgresListener } from '../protocols/postgres/listener.js';
+
+export interface Listener {
+  readonly name: string;
+  listen(): Promise<AddressInfo>;
+  close(drainMs: number): Promise<void>;
+  update(config: ConnectionConfig): void;
+  readonly sessionCount: number;
+}
+
+function createListener(gateway: Gateway, c: ConnectionConfig): Listener {
+  switch (c.protocol) {
+    case 'postgres':
+      return new PostgresListener(gateway, c) as Listener;
+  }
+}
+
+function sameAddress(a: ConnectionConfig, b: ConnectionConfig): boolean {
+  return a.protocol === b.protocol && a.listen.host === b.listen.host && a.listen.port === b.listen.port && JSON.stringify(a.tls) === JSON.stringify(b.tls);
+}
+
+export class Daemon {
+  readonly listeners = new Map<string, { listener: Listener; config: ConnectionConfig; address: AddressInfo }>();
+  private admin: AdminServer | null = null;
+  adminAddress: AddressInfo | null = null;
+  private gateway: Gateway | null = null;
+  private services: Services | null = null;
+  private stopping: Promise<void> | null = null;
+
+  constructor(
+    private config: Config,
+    readonly logger: Logger,
+    private readonly configFile: string | null = null,
+  ) {}
+
+  static async fromFile(file: string, levelOverride?: string): Promise<Daemon> {
+    const config = loadConfigFile(file);
+    const logger = createLogger(levelOverride ?? config.log.level);
+    return new Daemon(config, logger, file);
+  }
+
+  get core(): Gateway {
+    if (this.gateway === null) throw new AirlockError('AIRLOCK_INTERNAL', 'daemon not started');
+    return this.gateway;
+  }
+
+  async start(): Promise<void> {
+    const secrets = new SecretResolver({ warn: (m) => this.logger.warn(m) });
+    const verifier = await TokenVerifier.create(this.config);
+    this.services = await buildPorts(this.config, this.logger, null);
+    this.gateway = new Gateway(this.config, this.logger, verifier, this.services.ports, secrets);
+    try {
+      for (const c of this.config.connections) await this.startListener(c);
+      await this.startAdmin();
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+    this.logger.info({ connections: this.config.connections.map((c) => c.name) }, 'airlock started');
+  }
+
+  private async startListener(c: ConnectionConfig): Promise<void> {
+    const listener = createListener(this.core, c);
+    const address = await listener.listen();
+    this.listeners.set(c.name, { listener, config: c, address });
+  }
+
+  private async startAdmin(): Promise<void> {
+    const listen = this.config.admin.listen;
+    if (listen === undefined || this.services === null) return;
+    const gateway = this.core;
+    const services = this.services;
+    this.admin = new AdminServer({
+      logger: this.logger,
+      authenticate: (t) => gateway.authenticate(t),
+      health: () => ({
+        healthy: services.healthy(),
+        sessions: gateway.sessions.size,
+        listeners: [...this.listeners.keys()],
+      }),
+      jwks: () => gateway.verifier.publicJwks(),
+      issueToken: (identity, ttl) => gateway.verifier.issueGatewayToken(identity, ttl),
+      maxTokenTtlMs: () => this.config.auth.max_token_ttl,
+      ...services.admin(() => this.config),
+    });
+    this.adminAddress = await this.admin.listen(listen.host, listen.port);
+    this.logger.info({ address: this.adminAddress.address, port: this.adminAddress.port }, 'admin API started');
+  }
+
+  /** SIGHUP: re-read the config; new listeners start, removed ones stop, changed rules apply to new statements. */
+  async reload(): Promise<void> {
+    if (this.configFile === null) return;
+    let next: Config;
+    try {
+      next = loadConfigFile(this.configFile);
+    } catch (e) {
+      this.logger.error({ err: e instanceof AirlockError ? e.message : String(e) }, 'reload refused: config is invalid; keeping the running config');
+      return;
+    }
+    const verifier = await TokenVerifier.create(next);
+    const services = await buildPorts(next, this.logger, this.services);
+    this.config = next;
+    this.services = services;
+    this.core.reconfigure(next, verifier, services.ports);
+    const wanted = new Map(next.connections.map((c) => [c.name, c]));
+    for (const [name, entry] of this.listeners) {
+      const c = wanted.get(name);
+      if (c === undefined || !sameAddress(c, entry.config)) {
+        await entry.listener.close(0);
+        this.listeners.delete(name);
+      } else {
+        entry.listener.update(c);
+        entry.config = c;
+      }
+    }
+    for (const c of next.connections) {
+      if (!this.listeners.has(c.name)) {
+        try {
+          await this.startListener(c);
+        } catch (e) {
+          this.logger.error({ err: e instanceof AirlockError ? e.message : String(e), connection: c.name }, 'listener failed to start on reload');
+        }
+      }
+    }
+    this.logger.info({ connections: [...this.listeners.keys()] }, 'configuration reloaded');
+  }
+
+  /** SIGTERM: stop accepting, let sessions finish up to the drain timeout, then close them. */
+  stop(): Promise<void> {
+    if (this.stopping === null) {
+      this.stopping = (async () => {
+        this.gateway?.startDraining();
+        const drain = this.config.drain_timeout;
+        await Promise.all([...this.listeners.values()].map((l) => l.listener.close(drain)));
+        this.listeners.clear();
+        await this.admin?.close();
+        await this.services?.close();
+        this.logger.info('airlock stopped');
+      })();
+    }
+    return this.stopping;
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The daemon's core services as one object handed to every protocol listener:
+ * authenticate a token, open a session (allow_groups, connect policy, lease, audit).
+ */
+import type { Logger } from './log.js';
+import type { Config, ConnectionConfig } from './config.js';
+import type { GatewayCore, OpenSessionRequest, Session } from './session-types.js';
+import type { Identity } from './types.js';
+import { AirlockError } from './errors.js';
+import { TokenVerifier } from './auth/verifier.js';
+import { GatewaySession, newSessionId, type SessionDeps } from './session.js';
+import { StaticLeases, type LeaseBroker } from './credentials/index.js';
+import { SecretResolver } from './secrets.js';
+
+export type CorePorts = Omit<SessionDeps, 'onClose' | 'logger'>;
+
+/** True when the caller is in one of the connection's allow_groups ('*' admits any verified caller). */
+export function mayUseConnection(identity: Identity, connection: ConnectionConfig): boolean {
+  return connection.allow_groups.some((g) => g === '*' || identity.groups.includes(g));
+}
+
+export class Gateway implements GatewayCore {
+  readonly sessions = new Map<string, GatewaySession>();
+  private leases = new Map<string, LeaseBroker>();
+  private draining = false;
+
+  constructor(
+    private config: Config,
+    readonly logger: Logger,
+    readonly verifier: TokenVerifier,
+    private ports: CorePorts,
+    private readonly secrets: SecretResolver,
+  ) {
+    this.leases = this.buildLeases(config);
+  }
+
+  /** New rules and connections apply to new statements and sessions. */
+  reconfigure(config: Config, verifier: TokenVerifier, ports: CorePorts): void {
+    this.config = config;
+    (this as { verifier: TokenVerifier }).verifier = verifier;
+    this.ports = ports;
+    this.leases = this.buildLeases(config);
+  }
+
+  get currentConfig(): Config {
+    return this.config;
+  }
+
+  private buildLeases(config: Config): Map<string, LeaseBroker> {
+    const m = new Map<string, LeaseBroker>();
+    for (const c of config.connections) {
+      const cred = c.credentials;
+      if (cred.type === 'static') m.set(c.name, new StaticLeases(this.secrets, cred.username, cred.password));
+    }
+    return m;
+  }
+
+  startDraining(): void {
+    this.draining = true;
+  }
+
+  authenticate(token: string): Promise<Identity> {
+    return this.verifier.verify(token);
+  }
+
+  async openSession(request: OpenSessionRequest): Promise<Session> {
+    if (this.draining) throw new AirlockError('AIRLOCK_SHUTTING_DOWN', undefined, { fatal: true });
+    const { connection, identity, client } = request;
+    if (!mayUseConnection(identity, connection)) {
+      throw new AirlockError('AIRLOCK_FORBIDDEN', `${identity.subject} may not use connection "${connection.name}"`, { fatal: true });
+    }
+    const broker = this.leases.get(connection.name);
+    if (broker === undefined) {
+      throw new AirlockError('AIRLOCK_UNSUPPORTED', `connection "${connection.name}" has no credential broker`, { fatal: true });
+    }
+    const id = newSessionId();
+    const lease = await broker.acquire({ sessionId: id, identity });
+    const logger = this.logger.child({ session: id, connection: connection.name, subject: identity.subject });
+    const session = new GatewaySession(id, identity, connection, client, lease, logger, {
+      ...this.ports,
+      logger,
+      onClose: async (s, reason) => this.endSession(s, reason, broker),
+    });
+    try {
+      await session.audit({
+        type: 'session.start',
+        session: id,
+        identity: { subject: identity.subject, issuer: identity.issuer, groups: identity.groups, kind: identity.kind },
+        connection: connection.name,
+        protocol: connection.protocol,
+        client,
+        lease: lease.id,
+      });
+      const decision = await session.check({ kind: 'connect' }, request.onHold);
+      if (decision.effect === 'deny') {
+        throw new AirlockError('AIRLOCK_DENIED', `denied by rule ${decision.rule}: ${decision.reason}`, { rule: decision.rule, fatal: true });
+      }
+    } catch (e) {
+      await session.close(e instanceof AirlockError ? e.code : 'error');
+      throw e;
+    }
+    this.sessions.set(id, session);
+    logger.info(
+      { event: 'session.start', identity: { subject: identity.subject, issuer: identity.issuer, groups: identity.groups, kind: identity.kind }, client, lease: lease.id },
+      'session started',
+    );
+    return session;
+  }
+
+  private async endSession(session: GatewaySession, reason: string, broker: LeaseBroker): Promise<void> {
+    this.sessions.delete(session.id);
+    const durationMs = Date.now() - session.startedAt;
+    await broker.release(session.lease);
+    session.logger.info(
+      { event: 'session.end', reason, durationMs, client: session.client, bytesFromClient: session.stats.bytesFromClient, bytesToClient: session.stats.bytesToClient },
+      'session ended',
+    );
+    await this.ports.audit
+      .append({ type: 'session.end', session: session.id, reason, durationMs, ...session.stats })
+      .catch((e: unknown) => session.logger.warn({ err: e }, 'audit of session end failed'));
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * One caller's session: identity + connection + lease + policy + audit. Protocol adapters
+ * call check() per action; every decision is written ahead to the audit log before the
+ * adapter may forward anything.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from './log.js';
+import type { ConnectionConfig } from './config.js';
+import type { Action, Decision, FinalDecision, HoldNotifier, Identity, MaskPlan } from './types.js';
+import type { ClientAddress, Lease, Session, SessionEvent, SessionStats } from './session-types.js';
+import type { SqlAnalysis, SqlDialect, SqlSessionSettings, RelationRef } from '../parsers/sql/types.js';
+import { AirlockError } from './errors.js';
+
+/** What the session needs from the policy engine. */
+export interface PolicyPort {
+  decide(action: Action, ctx: { identity: Identity; connection: string; resolveRelation: (ref: RelationRef) => string[] }): Decision;
+  maskPlan(ctx: { identity: Identity; connection: string }): MaskPlan;
+}
+
+export interface ApprovalVerdict {
+  approved: boolean;
+  reason: string;
+  by?: string;
+}
+
+/** What the session needs from the approval broker. */
+export interface ApprovalPort {
+  hold(input: {
+    sessionId: string;
+    requester: Identity;
+    connection: string;
+    action: Action;
+    decision: Extract<Decision, { effect: 'hold' }>;
+    signal: AbortSignal;
+  }): { id: string; howToApprove: string; verdict: Promise<ApprovalVerdict> };
+}
+
+/** What the session needs from the audit log: resolves once the event is durable. */
+export interface AuditPort {
+  append(event: { type: string; [key: string]: unknown }): Promise<unknown>;
+}
+
+export interface SqlPort {
+  analyze(text: string, dialect: SqlDialect, settings: SqlSessionSettings): SqlAnalysis;
+  resolveRelation(ref: RelationRef, settings: SqlSessionSettings): string[];
+}
+
+export interface SessionDeps {
+  policy: PolicyPort;
+  approvals: ApprovalPort;
+  audit: AuditPort;
+  sql: SqlPort;
+  logger: Logger;
+  onClose: (session: GatewaySession, reason: string) => Promise<void>;
+}
+
+export function newSessionId(): string {
+  return randomBytes(8).toString('hex');
+}
+
+/** Text for an audit event: what was asked, never a secret. */
+function describeAction(action: Action): Record<string, unknown> {
+  switch (action.kind) {
+    case 'sql':
+      return {
+        kind: 'sql',
+        dialect: action.dialect,
+        text: action.statement.text,
+        statements: action.statement.kinds,
+        reads: action.statement.reads.map(refName),
+        writes: action.statement.writes.map(refName),
+        opaque: action.statement.opaque,
+        unparsed: action.statement.unparsed,
+      };
+    case 'http':
+      return { kind: 'http', method: action.method, path: action.path };
+    default:
+      return { ...action };
+  }
+}
+
+function refName(r: RelationRef): string {
+  return r.schema === null ? r.name : `${r.schema}.${r.name}`;
+}
+
+export class GatewaySession implements Session {
+  readonly stats: SessionStats = { bytesFromClient: 0, bytesToClient: 0 };
+  readonly sqlSettings: SqlSessionSettings;
+  readonly startedAt = Date.now();
+  private readonly controller = new AbortController();
+  private readonly expiryTimer: NodeJS.Timeout;
+  private closed: Promise<void> | null = null;
+  private readonly maskPlanCache: MaskPlan;
+
+  constructor(
+    readonly id: string,
+    readonly identity: Identity,
+    readonly connection: ConnectionConfig,
+    readonly client: ClientAddress,
+    readonly lease: Lease,
+    readonly logger: Logger,
+    private readonly deps: SessionDeps,
+  ) {
+    this.sqlSettings = { standardConformingStrings: true, searchPath: ['$user', 'public'], user: lease.username };
+    this.maskPlanCache = deps.policy.maskPlan({ identity, connection: connection.name });
+    // A session ends when its token expires.
+    const ms = Math.max(0, identity.expiresAt - Date.now());
+    this.expiryTimer = setTimeout(() => this.controller.abort(new AirlockError('AIRLOCK_AUTH_EXPIRED', undefined, { fatal: true })), Math.min(ms, 2 ** 31 - 1));
+    this.expiryTimer.unref();
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get maskPlan(): MaskPlan {
+    return this.maskPlanCache;
+  }
+
+  analyzeSql(text: string, dialect: SqlDialect): SqlAnalysis {
+    return this.deps.sql.analyze(text, dialect, this.sqlSettings);
+  }
+
+  resolveRelation(ref: RelationRef): string[] {
+    return this.deps.sql.resolveRelation(ref, this.sqlSettings);
+  }
+
+  setParameter(name: string, value: string): void {
+    switch (name.toLowerCase()) {
+      case 'standard_conforming_strings':
+        this.sqlSettings.standardConformingStrings = value.toLowerCase() === 'on';
+        break;
+      case 'search_path':
+        this.sqlSettings.searchPath = parseSearchPath(value);
+        break;
+      default:
+        break;
+    }
+  }
+
+  async check(action: Action, onHold?: HoldNotifier): Promise<FinalDecision> {
+    if (this.controller.signal.aborted) throw asSessionEnded(this.controller.signal.reason);
+    const decision = this.deps.policy.decide(action, {
+      identity: this.identity,
+      connection: this.connection.name,
+      resolveRelation: (ref) => this.resolveRelation(ref),
+    });
+    await this.audit({
+      type: 'action',
+      session: this.id,
+      action: describeAction(action),
+      decision: decision.effect,
+      rules: decision.rules,
+      ...(decision.effect === 'allow' ? {} : { rule: decision.rule, reason: decision.reason }),
+    });
+    if (decision.effect !== 'hold') return decision;
+    return this.holdForApproval(action, decision, onHold);
+  }
+
+  private async holdForApproval(
+    action: Action,
+    decision: Extract<Decision, { effect: 'hold' }>,
+    onHold?: HoldNotifier,
+  ): Promise<FinalDecision> {
+    const held = this.deps.approvals.hold({
+      sessionId: this.id,
+      requester: this.identity,
+      connection: this.connection.name,
+      action,
+      decision,
+      signal: this.controller.signal,
+    });
+    onHold?.({ approvalId: held.id, rule: decision.rule, howToApprove: held.howToApprove });
+    const verdict = await held.verdict;
+    if (verdict.approved) return { effect: 'allow', rules: decision.rules, mask: decision.mask };
+    return { effect: 'deny', rule: decision.rule, reason: verdict.reason, rules: decision.rules, mask: decision.mask };
+  }
+
+  record(event: SessionEvent): void {
+    this.audit({ ...event, session: this.id }).catch((e: unknown) => {
+      this.logger.warn({ err: e, session: this.id }, 'audit record failed');
+    });
+  }
+
+  /** Write-ahead: resolves when durable; refuses (AIRLOCK_AUDIT_UNAVAILABLE) when it cannot be. */
+  async audit(event: { type: string; [key: string]: unknown }): Promise<void> {
+    try {
+      await this.deps.audit.append(event);
+    } catch (e) {
+      if (e instanceof AirlockError) throw e;
+      throw new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', undefined, { cause: e });
+    }
+  }
+
+  close(reason: string): Promise<void> {
+    if (this.closed === null) {
+      clearTimeout(this.expiryTimer);
+      if (!this.controller.signal.aborted) this.controller.abort(new AirlockError('AIRLOCK_SHUTTING_DOWN', reason));
+      this.closed = this.deps.onClose(this, reason);
+    }
+    return this.closed;
+  }
+}
+
+function asSessionEnded(reason: unknown): AirlockError {
+  return reason instanceof AirlockError ? reason : new AirlockError('AIRLOCK_SHUTTING_DOWN', undefined, { fatal: true });
+}
+
+/** search_path as Postgres reports it: comma separated, identifiers possibly double-quoted. */
+export function parseSearchPath(value: string): string[] {
+  const out: string[] = [];
+  const re = /\s*(?:"((?:[^"]|"")*)"|([^,\s]+))\s*(?:,|$)/gy;
+  let m: RegExpExecArray | null;
+  while (re.lastIndex < value.length && (m = re.exec(value)) !== null) {
+    if (m[1] !== undefined) out.push(m[1].replace(/""/g, '"'));
+    else if (m[2] !== undefined) out.push(m[2].toLowerCase());
+    if (m[0] === '') break;
+  }
+  return out;
+}

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfigText, validateConfig } from '../../src/config.js';
+
+const base = `
+state_dir: ./var/x
+connections:
+  - name: appdb
+    protocol: postgres
+    listen: 127.0.0.1:15432
+    upstream: { host: db.internal, port: 5432, database: app }
+    credentials: { type: static, username: app, password: "\${env:APP_DB_PASSWORD}" }
+    allow_groups: [dba]
+`;
+
+describe('config', () => {
+  it('accepts the documented example shape with defaults', () => {
+    const r = parseConfigText(base, '/etc/airlock');
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config.state_dir).toBe('/etc/airlock/var/x');
+    const c = r.config.connections[0];
+    expect(c?.listen).toEqual({ host: '127.0.0.1', port: 15432 });
+    expect(c?.upstream.tls).toBe('disable');
+    expect(r.config.auth.dev_issuer).toBe(false);
+  });
+
+  it('reports each problem with its path', () => {
+    const r = parseConfigText(base.replace('port: 5432', 'port: "x"').replace('allow_groups: [dba]', 'allow_groups: [dba]\n    colour: blue'));
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    const lines = r.problems.map((p) => `${p.path}: ${p.message}`);
+    expect(lines).toContain('connections[0].upstream.port: expected a number');
+    expect(lines).toContain('connections[0]: unknown key "colour"');
+  });
+
+  it('rejects unknown top-level keys, bad listen addresses, unknown statement kinds and malformed globs', () => {
+    const r = validateConfig({ nonsense: 1, connections: [{ name: 'a', protocol: 'postgres', listen: 'nope', upstream: { host: 'h', database: 'd' }, credentials: { type: 'static', username: 'u', password: 'p' } }], rules: [{ name: 'r', when: { statements: ['dorp'], tables: ['public.[x'] }, effect: 'deny' }] });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    const paths = r.problems.map((p) => p.path);
+    expect(paths).toContain('(top level)');
+    expect(paths).toContain('connections[0].listen');
+    expect(paths).toContain('rules[0].when.statements[0]');
+    expect(paths).toContain('rules[0].when.tables[0]');
+  });
+
+  it('rejects duplicate names and listen addresses', () => {
+    const doc = parseConfigText(base + base.split('connections:\n')[1]!.replace('127.0.0.1:15432', '127.0.0.1:15432'));
+    expect(doc.ok).toBe(false);
+  });
+
+  it('reports YAML syntax errors', () => {
+    const r = parseConfigText('connections: [');
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.problems[0]?.path).toBe('(yaml)');
+  });
+
+  it('never resolves or shows secret references', () => {
+    const r = parseConfigText(base.replace('allow_groups: [dba]', 'allow_groups: 5'));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(JSON.stringify(r.problems)).not.toContain('APP_DB_PASSWORD');
+  });
+});
