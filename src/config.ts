@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { AirlockError } from './errors.js';
 import { parseDuration, parseListen, type HostPort } from './duration.js';
 import { STATEMENT_KINDS } from '../parsers/sql/types.js';
+import { globProblem } from './policy/glob.js';
 
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = parseDuration(v);
@@ -28,16 +29,11 @@ const listen = z.string().transform((v, ctx): HostPort => {
   return hp;
 });
 
-/** A glob: *, ?, ** and character classes are fine; unbalanced brackets are not. */
-const glob = z.string().min(1).refine((g) => {
-  let depth = 0;
-  for (const c of g) {
-    if (c === '[') depth++;
-    else if (c === ']') depth--;
-    if (depth < 0 || depth > 1) return false;
-  }
-  return depth === 0;
-}, 'malformed glob');
+/** A glob (syntax in src/policy/glob.ts); the same check compileGlob applies. */
+const glob = z.string().superRefine((g, ctx) => {
+  const problem = globProblem(g);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: `malformed glob: ${problem}` });
+});
 
 const tlsListener = z.strictObject({ cert: z.string(), key: z.string() });
 
@@ -113,6 +109,13 @@ const when = z.strictObject({
   without_where: z.boolean().optional(),
   opaque: z.boolean().optional(),
   unparsed: z.boolean().optional(),
+  // SSH: each simple command line, argv0 basename, port forwards ("host:port"), SFTP operations.
+  commands: z.array(glob).optional(),
+  programs: z.array(glob).optional(),
+  forward: z.array(glob).optional(),
+  sftp: z.strictObject({ ops: z.array(z.string().min(1)).optional(), paths: z.array(glob).optional() }).optional(),
+  // HTTP: methods (case-insensitive) and '/'-separated path globs.
+  http: z.strictObject({ methods: z.array(z.string().min(1)).optional(), paths: z.array(glob).optional() }).optional(),
 });
 
 const maskMethod = z.enum(['redact', 'partial', 'hash', 'null', 'email', 'fixed']);
@@ -143,6 +146,11 @@ const rule = z
     }
     if (r.effect !== 'mask' && (r.columns !== undefined || r.detect !== undefined || r.method !== undefined)) {
       ctx.addIssue({ code: 'custom', path: ['effect'], message: 'columns/detect/method belong to mask rules' });
+    }
+    // A mask plan is fixed per session, so only who and where can select it; anything else would be silently ignored.
+    const perAction = Object.keys(r.when).filter((k) => !['groups', 'subjects', 'kinds', 'connections'].includes(k));
+    if (r.effect === 'mask' && perAction.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['when', perAction[0] ?? ''], message: 'a mask rule may only match groups, subjects, kinds and connections' });
     }
   });
 

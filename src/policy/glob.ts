@@ -1,0 +1,136 @@
+/**
+ * Globs for rule matching, compiled once to anchored, case-sensitive RegExps.
+ *
+ *   *       any run of characters within one segment (never crosses the separator)
+ *   **      any run of characters, separators included
+ *   ?       exactly one character other than the separator
+ *   [abc] [a-z] [!abc] [^abc]   one character from (or not from) the class
+ *   \x      the character x, literally
+ *
+ * The separator depends on what is matched: '.' for schema.table[.column] and
+ * function names, '/' for file and URL paths, none for subjects, connections,
+ * command lines and host:port (there `*` and `**` are the same).
+ */
+import { AirlockError } from '../errors.js';
+
+export type GlobSeparator = '.' | '/' | null;
+
+export interface GlobOptions {
+  /** Default '.'. */
+  separator?: GlobSeparator;
+}
+
+/** Why a glob is malformed, or null when it is fine. The one check config validation and compileGlob share. */
+export function globProblem(glob: string): string | null {
+  if (glob.length === 0) return 'empty glob';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === '\\') {
+      if (i + 1 >= glob.length) return 'glob ends with a lone backslash';
+      i++;
+    } else if (c === ']') {
+      return `unmatched "]" at ${i}`;
+    } else if (c === '[') {
+      const end = classEnd(glob, i);
+      if (end === -1) return `unclosed "[" at ${i}`;
+      const body = glob.slice(i + 1, end);
+      const inner = body.startsWith('!') || body.startsWith('^') ? body.slice(1) : body;
+      if (inner.length === 0) return `empty character class at ${i}`;
+      if (inner.includes('[')) return `nested "[" in character class at ${i}`;
+      const ranges = inner.replace(/\\(.)/g, '$1');
+      for (let k = 1; k + 1 < ranges.length; k++) {
+        const lo = ranges[k - 1] ?? '';
+        const hi = ranges[k + 1] ?? '';
+        if (ranges[k] === '-' && lo > hi) return `reversed range ${lo}-${hi} at ${i}`;
+      }
+      i = end;
+    }
+  }
+  return null;
+}
+
+/** Index of the "]" closing the class opened at `open`, or -1. A "]" right after "[" or "[!" is literal. */
+function classEnd(glob: string, open: number): number {
+  let i = open + 1;
+  if (glob[i] === '!' || glob[i] === '^') i++;
+  if (glob[i] === ']') i++;
+  for (; i < glob.length; i++) {
+    if (glob[i] === '\\') i++;
+    else if (glob[i] === ']') return i;
+  }
+  return -1;
+}
+
+// SyntaxCharacters and '/': the only identity escapes a 'u' RegExp accepts.
+const REGEX_SPECIAL = /[\\^$.*+?()[\]{}|/]/g;
+
+function escapeRegex(s: string): string {
+  return s.replace(REGEX_SPECIAL, '\\$&');
+}
+
+/** Compiles a glob; throws AIRLOCK_CONFIG_INVALID when malformed (config validation reports it earlier). */
+export function compileGlob(glob: string, options: GlobOptions = {}): RegExp {
+  const problem = globProblem(glob);
+  if (problem !== null) throw new AirlockError('AIRLOCK_CONFIG_INVALID', `malformed glob "${glob}": ${problem}`);
+  const sep = options.separator === undefined ? '.' : options.separator;
+  const notSep = sep === null ? '[^]' : `[^${escapeRegex(sep)}]`;
+  let out = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i] ?? '';
+    if (c === '\\') {
+      out += escapeRegex(glob[i + 1] ?? '');
+      i++;
+    } else if (c === '*') {
+      if (glob[i + 1] === '*') {
+        while (glob[i + 1] === '*') i++;
+        out += '[^]*';
+      } else {
+        out += `${notSep}*`;
+      }
+    } else if (c === '?') {
+      out += notSep;
+    } else if (c === '[') {
+      const end = classEnd(glob, i);
+      let body = glob.slice(i + 1, end);
+      let negate = false;
+      if (body.startsWith('!') || body.startsWith('^')) {
+        negate = true;
+        body = body.slice(1);
+      }
+      const cls = body.replace(/\\(.)|([\\\]^[])/g, (_m, esc: string | undefined, special: string | undefined) =>
+        esc !== undefined ? escapeClassChar(esc) : escapeClassChar(special ?? ''),
+      );
+      // A negated class never matches the separator, like `?`.
+      out += negate ? `[^${cls}${sep === null ? '' : escapeClassChar(sep)}]` : `[${cls}]`;
+      i = end;
+    } else {
+      out += escapeRegex(c);
+    }
+  }
+  return new RegExp(`^${out}$`, 'u');
+}
+
+function escapeClassChar(c: string): string {
+  return /[\\\]^[-]/.test(c) ? `\\${c}` : c;
+}
+
+/** A set of globs tested as one. */
+export class GlobSet {
+  private readonly regexps: RegExp[];
+
+  constructor(readonly globs: readonly string[], options: GlobOptions = {}) {
+    this.regexps = globs.map((g) => compileGlob(g, options));
+  }
+
+  /** The first glob that matches `value`, or null. */
+  match(value: string): string | null {
+    for (let i = 0; i < this.regexps.length; i++) {
+      if (this.regexps[i]?.test(value) === true) return this.globs[i] ?? null;
+    }
+    return null;
+  }
+
+  test(value: string): boolean {
+    return this.match(value) !== null;
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Rules → Decision. The one place that decides allow / deny / hold for every protocol.
+ *
+ * Deny beats approve beats allow; with no match an action is allowed. A statement that
+ * did not parse is denied (rule "(unparsed)") unless an allow or approve rule that says
+ * `unparsed: true` matches it for this identity: fail closed by default.
+ */
+import type { RuleConfig } from '../config.js';
+import type { Action, ColumnMaskRule, Decision, DetectorMaskRule, Identity, MaskPlan } from '../types.js';
+import type { RelationRef } from '../../parsers/sql/types.js';
+import { ACTION_KINDS, compileRule, type ActionKind, type CompiledRule, type Evidence } from './rule.js';
+import { SqlFacts } from './sql-facts.js';
+import { explain, explainUnparsed } from './reason.js';
+
+export interface PolicyContext {
+  identity: Identity;
+  /** The connection's name from config. */
+  connection: string;
+  /** Candidate schema.table names for a relation, e.g. one per search_path schema when unqualified. */
+  resolveRelation: (ref: RelationRef) => string[];
+}
+
+export interface PolicyOptions {
+  /** Hold timeout for approve rules without `timeout`. */
+  defaultApprovalTimeoutMs?: number;
+}
+
+export const UNPARSED_RULE = '(unparsed)';
+const DEFAULT_APPROVAL_TIMEOUT_MS = 600_000;
+
+/** The rules that can apply to one identity on one connection, by action kind, and its mask plan. */
+interface Applicable {
+  byKind: Map<ActionKind, CompiledRule[]>;
+  mask: MaskPlan;
+}
+
+interface Matched {
+  rule: CompiledRule;
+  evidence: Evidence;
+}
+
+export class Policy {
+  private readonly decisionRules: CompiledRule[];
+  private readonly maskRules: CompiledRule[];
+  private readonly defaultTimeoutMs: number;
+  /** Identity objects live as long as their session, so a WeakMap keeps the cache bounded by live sessions. */
+  private readonly cache = new WeakMap<Identity, Map<string, Applicable>>();
+
+  constructor(rules: RuleConfig[], options: PolicyOptions = {}) {
+    const compiled = rules.map((r, i) => compileRule(r, i));
+    this.decisionRules = compiled.filter((r) => r.config.effect !== 'mask');
+    this.maskRules = compiled.filter((r) => r.config.effect === 'mask');
+    this.defaultTimeoutMs = options.defaultApprovalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
+  }
+
+  decide(action: Action, ctx: PolicyContext): Decision {
+    const applicable = this.applicable(ctx.identity, ctx.connection);
+    const mask = applicable.mask;
+    const candidates = applicable.byKind.get(action.kind) ?? [];
+    const sql = action.kind === 'sql' ? new SqlFacts(action.statement, ctx.resolveRelation) : null;
+
+    const matched: Matched[] = [];
+    for (const rule of candidates) {
+      const evidence = rule.matchAction(action, sql);
+      if (evidence !== null) matched.push({ rule, evidence });
+    }
+    const rules = matched.map((m) => m.rule.config.name);
+    const deny = matched.find((m) => m.rule.config.effect === 'deny');
+    const approve = matched.find((m) => m.rule.config.effect === 'approve');
+
+    if (deny !== undefined) {
+      return { effect: 'deny', rule: deny.rule.config.name, reason: this.explain(deny, action, ctx), rules, mask };
+    }
+    if (action.kind === 'sql' && action.statement.unparsed) {
+      const admitted = matched.some((m) => m.rule.config.effect !== 'deny' && m.rule.config.when.unparsed === true);
+      if (!admitted) {
+        return {
+          effect: 'deny',
+          rule: UNPARSED_RULE,
+          reason: explainUnparsed(ctx.identity, ctx.connection),
+          rules: [...rules, UNPARSED_RULE],
+          mask,
+        };
+      }
+    }
+    if (approve !== undefined) {
+      const r = approve.rule.config;
+      return {
+        effect: 'hold',
+        rule: r.name,
+        reason: this.explain(approve, action, ctx),
+        approvers: r.approvers ?? [],
+        timeoutMs: r.timeout ?? this.defaultTimeoutMs,
+        ...(r.grant_for === undefined || action.kind !== 'connect' ? {} : { grantForMs: r.grant_for }),
+        perExecution: r.per_execution,
+        rules,
+        mask,
+      };
+    }
+    return { effect: 'allow', rules, mask };
+  }
+
+  /** Mask rules that apply to this identity on this connection; they accumulate, in config order. */
+  maskPlan(ctx: { identity: Identity; connection: string }): MaskPlan {
+    return this.applicable(ctx.identity, ctx.connection).mask;
+  }
+
+  private explain(m: Matched, action: Action, ctx: PolicyContext): string {
+    return explain(m.rule, m.evidence, action, ctx.identity, ctx.connection);
+  }
+
+  private applicable(identity: Identity, connection: string): Applicable {
+    let perConnection = this.cache.get(identity);
+    if (perConnection === undefined) {
+      perConnection = new Map();
+      this.cache.set(identity, perConnection);
+    }
+    // Groups are part of the key in case a caller reuses an Identity object with new groups.
+    const key = `${connection}\u0000${identity.kind}\u0000${identity.subject}\u0000${identity.groups.join('\u0000')}`;
+    let found = perConnection.get(key);
+    if (found === undefined) {
+      found = this.computeApplicable(identity, connection);
+      if (perConnection.size > 64) perConnection.clear();
+      perConnection.set(key, found);
+    }
+    return found;
+  }
+
+  private computeApplicable(identity: Identity, connection: string): Applicable {
+    const applies = (r: CompiledRule): boolean => r.matchesConnection(connection) && r.matchesIdentity(identity);
+    const rules = this.decisionRules.filter(applies);
+    const byKind = new Map<ActionKind, CompiledRule[]>();
+    for (const kind of ACTION_KINDS) byKind.set(kind, rules.filter((r) => r.appliesTo.has(kind)));
+    return { byKind, mask: buildMaskPlan(this.maskRules.filter(applies)) };
+  }
+}
+
+function buildMaskPlan(rules: CompiledRule[]): MaskPlan {
+  const columns: ColumnMaskRule[] = [];
+  const detectors: DetectorMaskRule[] = [];
+  let denyPredicates = false;
+  for (const { config: r } of rules) {
+    const method = r.method ?? 'redact';
+    const extra = { ...(r.keep === undefined ? {} : { keep: r.keep }), ...(r.fixed === undefined ? {} : { fixed: r.fixed }) };
+    if (r.columns !== undefined) columns.push({ rule: r.name, columns: r.columns, method, ...extra });
+    if (r.detect !== undefined) detectors.push({ rule: r.name, detect: r.detect, method, ...extra });
+    if (r.deny_predicates) denyPredicates = true;
+  }
+  return Object.freeze({ columns, detectors, denyPredicates });
+}

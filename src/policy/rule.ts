@@ -1,0 +1,224 @@
+/**
+ * One `rules:` entry compiled once: globs become RegExps, and the rule knows which
+ * action kinds it can ever apply to, so the hot path skips the rest.
+ */
+import type { RuleConfig } from '../config.js';
+import type { Action, Identity } from '../types.js';
+import { GlobSet } from './glob.js';
+import type { SqlFacts } from './sql-facts.js';
+
+export type ActionKind = Action['kind'];
+export const ACTION_KINDS: readonly ActionKind[] = ['connect', 'sql', 'shell', 'exec', 'sftp', 'forward', 'http'];
+
+type When = RuleConfig['when'];
+type Family = 'sql' | 'shell' | 'sftp' | 'forward' | 'http';
+
+/** Which `when` keys belong to which kind of action. Identity and connection keys belong to all. */
+const FAMILY_OF_KEY: Record<string, Family> = {
+  statements: 'sql',
+  tables: 'sql',
+  tables_read: 'sql',
+  tables_written: 'sql',
+  functions: 'sql',
+  without_where: 'sql',
+  opaque: 'sql',
+  unparsed: 'sql',
+  commands: 'shell',
+  programs: 'shell',
+  forward: 'forward',
+  sftp: 'sftp',
+  http: 'http',
+};
+
+const FAMILY_OF_ACTION: Record<Exclude<ActionKind, 'connect'>, Family> = {
+  sql: 'sql',
+  shell: 'shell',
+  exec: 'shell',
+  sftp: 'sftp',
+  forward: 'forward',
+  http: 'http',
+};
+
+/** What about the action made a rule match; feeds the generated reason. */
+export interface Evidence {
+  kinds?: string[];
+  withoutWhere?: boolean;
+  opaque?: boolean;
+  unparsed?: boolean;
+  table?: string;
+  tableRead?: string;
+  tableWritten?: string;
+  fn?: string;
+  command?: string;
+  program?: string;
+}
+
+export interface CompiledRule {
+  readonly config: RuleConfig;
+  readonly index: number;
+  /** Action kinds this rule can match at all. */
+  readonly appliesTo: ReadonlySet<ActionKind>;
+  matchesIdentity(identity: Identity): boolean;
+  matchesConnection(connection: string): boolean;
+  /** Evidence when the action part of `when` matches, else null. Identity/connection are checked beforehand. */
+  matchAction(action: Action, sql: SqlFacts | null): Evidence | null;
+}
+
+function appliesTo(when: When): Set<ActionKind> {
+  const actionKeys = Object.entries(when)
+    .filter(([key, value]) => value !== undefined && FAMILY_OF_KEY[key] !== undefined)
+    .map(([key]) => key);
+  const families = new Set(actionKeys.map((k) => FAMILY_OF_KEY[k]));
+  const out = new Set<ActionKind>();
+  // A connect action matches only rules that name `connect` and say nothing else about the action.
+  if (when.statements?.includes('connect') === true && actionKeys.length === 1) out.add('connect');
+  if (families.size > 1) return out; // e.g. tables and commands together: no action has both
+  for (const kind of ACTION_KINDS) {
+    if (kind === 'connect') continue;
+    if (families.size === 0 || families.has(FAMILY_OF_ACTION[kind])) out.add(kind);
+  }
+  return out;
+}
+
+function firstMatch(set: GlobSet, values: Iterable<string>): string | null {
+  for (const v of values) if (set.test(v)) return v;
+  return null;
+}
+
+export function compileRule(config: RuleConfig, index: number): CompiledRule {
+  const w = config.when;
+  const groups = w.groups === undefined ? null : new Set(w.groups);
+  const kinds = w.kinds === undefined ? null : new Set<string>(w.kinds);
+  const subjects = w.subjects === undefined ? null : new GlobSet(w.subjects, { separator: null });
+  const connections = w.connections === undefined ? null : new GlobSet(w.connections, { separator: null });
+  const statements = w.statements === undefined ? null : new Set<string>(w.statements);
+  const tables = w.tables === undefined ? null : new GlobSet(w.tables);
+  const tablesRead = w.tables_read === undefined ? null : new GlobSet(w.tables_read);
+  const tablesWritten = w.tables_written === undefined ? null : new GlobSet(w.tables_written);
+  const functions = w.functions === undefined ? null : new GlobSet(w.functions);
+  const commands = w.commands === undefined ? null : new GlobSet(w.commands, { separator: null });
+  const programs = w.programs === undefined ? null : new GlobSet(w.programs, { separator: null });
+  const forward = w.forward === undefined ? null : new GlobSet(w.forward, { separator: null });
+  const sftpOps = w.sftp?.ops === undefined ? null : new Set(w.sftp.ops.map((o) => o.toLowerCase()));
+  const sftpPaths = w.sftp?.paths === undefined ? null : new GlobSet(w.sftp.paths, { separator: '/' });
+  const httpMethods = w.http?.methods === undefined ? null : new Set(w.http.methods.map((m) => m.toUpperCase()));
+  const httpPaths = w.http?.paths === undefined ? null : new GlobSet(w.http.paths, { separator: '/' });
+
+  function matchSql(facts: SqlFacts): Evidence | null {
+    const s = facts.statement;
+    const ev: Evidence = {};
+    if (statements !== null) {
+      const hit = s.kinds.filter((k) => statements.has(k));
+      if (hit.length === 0) return null;
+      ev.kinds = hit;
+    }
+    if (w.without_where !== undefined) {
+      if (s.withoutWhere !== w.without_where) return null;
+      ev.withoutWhere = s.withoutWhere;
+    }
+    if (w.opaque !== undefined) {
+      if (s.opaque !== w.opaque) return null;
+      ev.opaque = s.opaque;
+    }
+    if (w.unparsed !== undefined) {
+      if (s.unparsed !== w.unparsed) return null;
+      ev.unparsed = s.unparsed;
+    }
+    if (tables !== null) {
+      const hit = firstMatch(tables, facts.allNames());
+      if (hit === null) return null;
+      ev.table = hit;
+    }
+    if (tablesRead !== null) {
+      const hit = firstMatch(tablesRead, facts.readNames());
+      if (hit === null) return null;
+      ev.tableRead = hit;
+    }
+    if (tablesWritten !== null) {
+      const hit = firstMatch(tablesWritten, facts.writtenNames());
+      if (hit === null) return null;
+      ev.tableWritten = hit;
+    }
+    if (functions !== null) {
+      const hit = firstMatch(functions, facts.functionNames());
+      if (hit === null) return null;
+      ev.fn = hit;
+    }
+    return ev;
+  }
+
+  function matchCommand(command: string, argv0: string | null): Evidence | null {
+    const ev: Evidence = {};
+    if (commands !== null) {
+      const hit = firstMatch(commands, commandLines(command));
+      if (hit === null) return null;
+      ev.command = hit;
+    }
+    if (programs !== null) {
+      const names = argv0 === null ? commandLines(command).map(programOf) : [programOf(argv0)];
+      const hit = firstMatch(programs, names);
+      if (hit === null) return null;
+      ev.program = hit;
+    }
+    return ev;
+  }
+
+  const applies = appliesTo(w);
+  return {
+    config,
+    index,
+    appliesTo: applies,
+    matchesIdentity(identity) {
+      if (groups !== null && !identity.groups.some((g) => groups.has(g))) return false;
+      if (kinds !== null && !kinds.has(identity.kind)) return false;
+      if (subjects !== null && !subjects.test(identity.subject)) return false;
+      return true;
+    },
+    matchesConnection(connection) {
+      return connections === null || connections.test(connection);
+    },
+    matchAction(action, sql) {
+      if (!applies.has(action.kind)) return null;
+      switch (action.kind) {
+        case 'connect':
+          return { kinds: ['connect'] };
+        case 'sql':
+          return sql === null ? null : matchSql(sql);
+        case 'shell':
+          return matchCommand(action.command, null);
+        case 'exec':
+          return matchCommand(action.command, action.argv[0] ?? '');
+        case 'forward':
+          return forward === null || forward.test(`${action.host}:${action.port}`) ? {} : null;
+        case 'sftp':
+          if (sftpOps !== null && !sftpOps.has(action.op.toLowerCase())) return null;
+          return sftpPaths === null || sftpPaths.test(action.path) ? {} : null;
+        case 'http': {
+          if (httpMethods !== null && !httpMethods.has(action.method.toUpperCase())) return null;
+          if (httpPaths === null) return {};
+          const bare = action.path.split(/[?#]/, 1)[0] ?? action.path;
+          return httpPaths.test(bare) || httpPaths.test(action.path) ? {} : null;
+        }
+      }
+    },
+  };
+}
+
+/**
+ * The line itself and each simple command in it, split naively at ; && || | and newlines.
+ * Naive splitting can only add candidates, so a deny or approve rule matches at least as
+ * often as a real shell parse would make it.
+ */
+export function commandLines(command: string): string[] {
+  const whole = command.trim();
+  const parts = whole.split(/\s*(?:&&|\|\||[;|&\n])\s*/).map((p) => p.trim()).filter((p) => p !== '');
+  return parts.length === 1 && parts[0] === whole ? [whole] : [whole, ...parts];
+}
+
+/** argv0's basename, after leading VAR=value assignments. */
+function programOf(line: string): string {
+  const words = line.trim().split(/\s+/);
+  const first = words.find((w) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(w)) ?? '';
+  const unquoted = first.replace(/^['"]|['"]$/g, '');
+  return unquoted.slice(unquoted.lastIndexOf('/') + 1);
+}
