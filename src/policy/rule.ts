@@ -80,6 +80,11 @@ function appliesTo(when: When): Set<ActionKind> {
   return out;
 }
 
+/** A glob without a schema part names the table in any schema: `orders` is `*.orders`. */
+function tableGlobs(globs: string[]): GlobSet {
+  return new GlobSet(globs.map((g) => (g.includes('.') ? g : `*.${g}`)));
+}
+
 function firstMatch(set: GlobSet, values: Iterable<string>): string | null {
   for (const v of values) if (set.test(v)) return v;
   return null;
@@ -92,9 +97,9 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
   const subjects = w.subjects === undefined ? null : new GlobSet(w.subjects, { separator: null });
   const connections = w.connections === undefined ? null : new GlobSet(w.connections, { separator: null });
   const statements = w.statements === undefined ? null : new Set<string>(w.statements);
-  const tables = w.tables === undefined ? null : new GlobSet(w.tables);
-  const tablesRead = w.tables_read === undefined ? null : new GlobSet(w.tables_read);
-  const tablesWritten = w.tables_written === undefined ? null : new GlobSet(w.tables_written);
+  const tables = w.tables === undefined ? null : tableGlobs(w.tables);
+  const tablesRead = w.tables_read === undefined ? null : tableGlobs(w.tables_read);
+  const tablesWritten = w.tables_written === undefined ? null : tableGlobs(w.tables_written);
   const functions = w.functions === undefined ? null : new GlobSet(w.functions);
   const commands = w.commands === undefined ? null : new GlobSet(w.commands, { separator: null });
   const programs = w.programs === undefined ? null : new GlobSet(w.programs, { separator: null });

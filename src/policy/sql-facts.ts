@@ -53,22 +53,18 @@ export class SqlFacts {
     return this.fns;
   }
 
-  /**
-   * schema.name for each candidate, plus the bare name so that a dotless glob names the
-   * table in any schema. Unqualified names match through every search_path candidate.
-   */
+  /** schema.name for each relation; unqualified ones through every search_path candidate. */
   private namesOf(refs: RelationRef[]): string[] {
     const out = new Set<string>();
     for (const ref of refs) {
-      out.add(ref.name);
       if (ref.schema !== null) {
         out.add(`${ref.schema}.${ref.name}`);
-        continue;
+      } else {
+        const candidates = this.resolveRelation(ref);
+        // No search_path known: assume the default one rather than match nothing.
+        if (candidates.length === 0) out.add(`public.${ref.name}`);
+        for (const c of candidates) out.add(c);
       }
-      const candidates = this.resolveRelation(ref);
-      // No search_path known: assume the default one rather than match nothing.
-      if (candidates.length === 0) out.add(`public.${ref.name}`);
-      for (const c of candidates) out.add(c);
     }
     return [...out];
   }
