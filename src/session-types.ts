@@ -3,7 +3,7 @@
  * to open a session for them. Adapters never see config secrets or policy internals.
  */
 import type { Logger } from './log.js';
-import type { Action, FinalDecision, HoldNotifier, Identity } from './types.js';
+import type { Action, FinalDecision, HoldNotifier, Identity, MaskPlan } from './types.js';
 import type { ConnectionConfig } from './config.js';
 import type { Secret } from './secrets.js';
 import type { SqlAnalysis, SqlDialect, SqlSessionSettings } from '../parsers/sql/types.js';
@@ -44,8 +44,10 @@ export interface Session {
   /** Follow a server-reported setting (Postgres ParameterStatus) that changes how text is read. */
   setParameter(name: string, value: string): void;
   readonly sqlSettings: SqlSessionSettings;
+  /** The mask rules that apply to this identity on this connection. */
+  readonly maskPlan: MaskPlan;
   /** Policy for one action; a held action resolves after a human decides (or times out). */
-  check(action: Action, onHold?: HoldNotifier): Promise<FinalDecision>;
+  check(action: Action, onHold?: HoldNotifier, reuseApproval?: boolean): Promise<FinalDecision>;
   record(event: SessionEvent): void;
   /** Ends the session; idempotent. */
   close(reason: string): Promise<void>;

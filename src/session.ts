@@ -8,7 +8,8 @@ import type { Logger } from './log.js';
 import type { ConnectionConfig } from './config.js';
 import type { Action, Decision, FinalDecision, HoldNotifier, Identity, MaskPlan } from './types.js';
 import type { ClientAddress, Lease, Session, SessionEvent, SessionStats } from './session-types.js';
-import type { SqlAnalysis, SqlDialect, SqlSessionSettings, RelationRef } from '../parsers/sql/types.js';
+import type { SqlAnalysis, SqlDialect, SqlSessionSettings, RelationRef, StatementAnalysis } from '../parsers/sql/types.js';
+import { ANY_SCHEMA } from '../parsers/sql/types.js';
 import { AirlockError } from './errors.js';
 
 /** What the session needs from the policy engine. */
@@ -32,7 +33,7 @@ export interface ApprovalPort {
     action: Action;
     decision: Extract<Decision, { effect: 'hold' }>;
     signal: AbortSignal;
-  }): { id: string; howToApprove: string; verdict: Promise<ApprovalVerdict> };
+  }): { id: string; howToApprove: string; verdict: Promise<ApprovalVerdict>; granted: boolean };
 }
 
 /** What the session needs from the audit log: resolves once the event is durable. */
@@ -121,8 +122,27 @@ export class GatewaySession implements Session {
     return this.deps.sql.analyze(text, dialect, this.sqlSettings);
   }
 
+  /**
+   * Candidate schema.table names for a relation. While the session's search_path is known
+   * they follow it; once a statement may have changed it in a way airlock cannot follow
+   * exactly (SET inside a transaction that may roll back, set_config, RESET, DISCARD, an
+   * opaque statement), an unqualified name stands for that table in every schema: the
+   * policy and masking then match it against the table part alone (fail closed).
+   */
   resolveRelation(ref: RelationRef): string[] {
+    if (ref.schema === null && this.searchPathUnknown) return [`${ANY_SCHEMA}${ref.name}`];
     return this.deps.sql.resolveRelation(ref, this.sqlSettings);
+  }
+
+  private searchPathUnknown = false;
+
+  /** Follows statements that may change how later statements resolve names. */
+  private followSettings(statement: StatementAnalysis): void {
+    if (this.searchPathUnknown) return;
+    const k = statement.kinds;
+    const touchesPath = (k.includes('set') || k.includes('reset')) && /search_path|\ball\b/i.test(statement.text);
+    const indirect = statement.opaque || statement.unparsed || k.includes('discard') || statement.functions.some((f) => /(^|\.)set_config$/.test(f));
+    if (touchesPath || indirect) this.searchPathUnknown = true;
   }
 
   setParameter(name: string, value: string): void {
@@ -138,8 +158,17 @@ export class GatewaySession implements Session {
     }
   }
 
-  async check(action: Action, onHold?: HoldNotifier): Promise<FinalDecision> {
+  /** Statement texts approved in this session (extended protocol: approval once per Parse text). */
+  private readonly approvedTexts = new Set<string>();
+
+  /**
+   * Policy for one action. `reuseApproval`: an earlier approval of the same statement text
+   * in this session covers this one (the extended protocol re-Parses the same text), unless
+   * the rule says per_execution.
+   */
+  async check(action: Action, onHold?: HoldNotifier, reuseApproval = false): Promise<FinalDecision> {
     if (this.controller.signal.aborted) throw asSessionEnded(this.controller.signal.reason);
+    if (action.kind === 'sql') this.followSettings(action.statement);
     const decision = this.deps.policy.decide(action, {
       identity: this.identity,
       connection: this.connection.name,
@@ -154,13 +183,17 @@ export class GatewaySession implements Session {
       ...(decision.effect === 'allow' ? {} : { rule: decision.rule, reason: decision.reason }),
     });
     if (decision.effect !== 'hold') return decision;
-    return this.holdForApproval(action, decision, onHold);
+    if (reuseApproval && !decision.perExecution && action.kind === 'sql' && this.approvedTexts.has(action.statement.text)) {
+      return { effect: 'allow', rules: decision.rules, mask: decision.mask };
+    }
+    return this.holdForApproval(action, decision, onHold, reuseApproval);
   }
 
   private async holdForApproval(
     action: Action,
     decision: Extract<Decision, { effect: 'hold' }>,
-    onHold?: HoldNotifier,
+    onHold: HoldNotifier | undefined,
+    reuse: boolean,
   ): Promise<FinalDecision> {
     const held = this.deps.approvals.hold({
       sessionId: this.id,
@@ -170,9 +203,12 @@ export class GatewaySession implements Session {
       decision,
       signal: this.controller.signal,
     });
-    onHold?.({ approvalId: held.id, rule: decision.rule, howToApprove: held.howToApprove });
+    if (!held.granted) onHold?.({ approvalId: held.id, rule: decision.rule, howToApprove: held.howToApprove });
     const verdict = await held.verdict;
-    if (verdict.approved) return { effect: 'allow', rules: decision.rules, mask: decision.mask };
+    if (verdict.approved) {
+      if (reuse && !decision.perExecution && action.kind === 'sql') this.approvedTexts.add(action.statement.text);
+      return { effect: 'allow', rules: decision.rules, mask: decision.mask };
+    }
     return { effect: 'deny', rule: decision.rule, reason: verdict.reason, rules: decision.rules, mask: decision.mask };
   }
 

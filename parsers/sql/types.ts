@@ -69,3 +69,9 @@ export interface SqlSessionSettings {
   /** Postgres: the session user, for "$user" in search_path. */
   user?: string;
 }
+
+/**
+ * Prefix of a candidate relation name whose schema is unknown ("<any>.orders"): matchers
+ * compare only the table part. Used once a session's search_path can no longer be followed.
+ */
+export const ANY_SCHEMA = '\u0000any.';

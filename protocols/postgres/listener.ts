@@ -244,7 +244,7 @@ export class PostgresListener {
       client: socket,
       upstream: upstream.socket,
       maxMessageBytes: connection.limits.max_message_bytes,
-      clientLeftover: Buffer.concat([reader.drain(), ...early]),
+      clientLeftover: Buffer.concat([...frames.takeRaw(), reader.drain(), ...early]),
       upstreamLeftover: upstream.leftover,
       onEnd: (reason) => {
         this.relays.delete(relay);
@@ -283,6 +283,11 @@ class FrameQueue {
   detach(socket: Socket): void {
     socket.off('data', this.onData);
     socket.off('close', this.onEnd);
+  }
+
+  /** Frames read but not consumed, as their bytes (a client may pipeline behind the password). */
+  takeRaw(): Buffer[] {
+    return this.frames.splice(0).map((f) => Buffer.from(f.raw));
   }
 
   next(): Promise<Frame> {

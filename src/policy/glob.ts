@@ -12,6 +12,7 @@
  * command lines and host:port (there `*` and `**` are the same).
  */
 import { AirlockError } from '../errors.js';
+import { ANY_SCHEMA } from '../../parsers/sql/types.js';
 
 export type GlobSeparator = '.' | '/' | null;
 
@@ -114,18 +115,57 @@ function escapeClassChar(c: string): string {
   return /[\\\]^[-]/.test(c) ? `\\${c}` : c;
 }
 
+/** Index of the first separator in a glob that is not escaped or inside a class, or -1. */
+function firstSeparator(glob: string, sep: string): number {
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === '\\') i++;
+    else if (c === '[') i = Math.max(i, classEnd(glob, i));
+    else if (c === sep) return i;
+  }
+  return -1;
+}
+
+/**
+ * The glob with its first segment made a wildcard: what `<any schema>.name` must match.
+ * `secret.orders` → `*.orders`; a first segment with `**` stays as it is.
+ */
+function anyFirstSegment(glob: string, sep: string): string {
+  const i = firstSeparator(glob, sep);
+  if (i < 0) return glob;
+  const head = glob.slice(0, i);
+  return head.includes('**') ? glob : `*${glob.slice(i)}`;
+}
+
 /** A set of globs tested as one. */
 export class GlobSet {
   private readonly regexps: RegExp[];
+  private anyRegexps: RegExp[] | null = null;
+  private readonly options: GlobOptions;
 
   constructor(readonly globs: readonly string[], options: GlobOptions = {}) {
+    this.options = options;
     this.regexps = globs.map((g) => compileGlob(g, options));
   }
 
-  /** The first glob that matches `value`, or null. */
+  /**
+   * The first glob that matches `value`, or null. A value that starts with ANY_SCHEMA
+   * ("<any>.orders": the schema could not be known) matches every glob whose parts after
+   * the first segment match — fail closed.
+   */
   match(value: string): string | null {
-    for (let i = 0; i < this.regexps.length; i++) {
-      if (this.regexps[i]?.test(value) === true) return this.globs[i] ?? null;
+    let regexps = this.regexps;
+    let v = value;
+    if (value.startsWith(ANY_SCHEMA)) {
+      const sep = this.options.separator === undefined ? '.' : this.options.separator;
+      if (sep !== null) {
+        this.anyRegexps ??= this.globs.map((g) => compileGlob(anyFirstSegment(g, sep), this.options));
+        regexps = this.anyRegexps;
+        v = `_${sep}${value.slice(ANY_SCHEMA.length)}`;
+      }
+    }
+    for (let i = 0; i < regexps.length; i++) {
+      if (regexps[i]?.test(v) === true) return this.globs[i] ?? null;
     }
     return null;
   }

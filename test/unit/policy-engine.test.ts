@@ -375,3 +375,15 @@ describe('Policy.maskPlan', () => {
     expect(p.maskPlan({ identity: id, connection: 'appdb' }).columns.map((c) => c.rule)).toEqual(['cards']);
   });
 });
+
+describe('relations whose schema cannot be known', () => {
+  it('match a table glob by the table part alone', async () => {
+    const { GlobSet } = await import('../../src/policy/glob.js');
+    const { ANY_SCHEMA } = await import('../../parsers/sql/types.js');
+    const set = new GlobSet(['secret.orders', 'billing.card_*']);
+    expect(set.test(`${ANY_SCHEMA}orders`)).toBe(true);
+    expect(set.test(`${ANY_SCHEMA}card_numbers`)).toBe(true);
+    expect(set.test(`${ANY_SCHEMA}customers`)).toBe(false);
+    expect(set.test('public.orders')).toBe(false);
+  });
+});

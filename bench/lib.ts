@@ -1,0 +1,107 @@
+/** Shared pieces of the benchmarks: a PostgreSQL upstream, pgbouncer, airlock as a child process. */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { freePort, type PgCluster } from '../src/dev/pgcluster.js';
+import { run } from '../test/harness/clients.js';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+
+export interface Pgbouncer {
+  port: number;
+  stop(): void;
+}
+
+export async function startPgbouncer(upstream: PgCluster, db: string, user: string, password: string): Promise<Pgbouncer> {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-pgbouncer-'));
+  const port = await freePort();
+  writeFileSync(join(dir, 'userlist.txt'), `"${user}" "${password}"\n`);
+  writeFileSync(
+    join(dir, 'pgbouncer.ini'),
+    [
+      '[databases]',
+      `${db} = host=127.0.0.1 port=${upstream.port} dbname=${db}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      `unix_socket_dir = ${dir}`,
+      'auth_type = scram-sha-256',
+      `auth_file = ${join(dir, 'userlist.txt')}`,
+      'pool_mode = session',
+      'max_client_conn = 1000',
+      'default_pool_size = 40',
+      `logfile = ${join(dir, 'pgbouncer.log')}`,
+      '',
+    ].join('\n'),
+  );
+  chmodSync(join(dir, 'userlist.txt'), 0o600);
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }));
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }));
+    for (const f of ['', 'userlist.txt', 'pgbouncer.ini']) chownSync(join(dir, f), uid, gid);
+  }
+  const bin = '/usr/sbin/pgbouncer';
+  const child = asRoot ? spawn('runuser', ['-u', 'postgres', '--', bin, join(dir, 'pgbouncer.ini')], { stdio: 'ignore' }) : spawn(bin, [join(dir, 'pgbouncer.ini')], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const r = await run('pg_isready', ['-h', '127.0.0.1', '-p', String(port)]);
+    if (r.code === 0) break;
+    await new Promise((r2) => setTimeout(r2, 100));
+  }
+  return { port, stop: () => void child.kill('SIGINT') };
+}
+
+export interface AirlockProcess {
+  pid: number;
+  port: number;
+  stateDir: string;
+  configFile: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Runs the built daemon (dist/) so its memory is its own. */
+export async function startAirlockProcess(doc: Record<string, unknown>, pgPort: number): Promise<AirlockProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
+  const stateDir = join(dir, 'state');
+  const configFile = join(dir, 'airlock.yaml');
+  writeFileSync(configFile, stringify({ state_dir: stateDir, log: { level: 'warn' }, ...doc }));
+  const child = spawn(process.execPath, [join(ROOT, 'dist/bin/airlock.js'), 'serve', '--config', configFile, '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  for (let i = 0; i < 200; i++) {
+    const r = await run('pg_isready', ['-h', '127.0.0.1', '-p', String(pgPort)]);
+    if (r.code === 0) break;
+    await new Promise((r2) => setTimeout(r2, 100));
+  }
+  return {
+    pid: child.pid ?? 0,
+    port: pgPort,
+    stateDir,
+    configFile,
+    child,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+/** Resident set size and its peak, from /proc (kB → MiB). */
+export function memoryOf(pid: number): { rssMiB: number; peakMiB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rssMiB: Math.round(kb('VmRSS') / 102.4) / 10, peakMiB: Math.round(kb('VmHWM') / 102.4) / 10 };
+}
+
+export async function pgbench(port: number, env: NodeJS.ProcessEnv, args: string[]): Promise<number> {
+  const r = await run('pgbench', ['-h', '127.0.0.1', '-p', String(port), ...args], { env, timeoutMs: 600_000 });
+  const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(r.stdout);
+  if (r.code !== 0 || m === null) throw new Error(`pgbench failed: ${r.stderr}\n${r.stdout}`);
+  return Number(m[1]);
+}
+
+export function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ')).join('\n');
+}

@@ -1,0 +1,91 @@
+/** The CLI's public interface: config check, token mint, serve failing fast. */
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { airlockCommand } from '../harness/airlock.js';
+import { run } from '../harness/clients.js';
+import { freePort } from '../../src/dev/pgcluster.js';
+
+function configFile(doc: unknown): string {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-cli-'));
+  const f = join(dir, 'airlock.yaml');
+  writeFileSync(f, typeof doc === 'string' ? doc : stringify({ state_dir: join(dir, 'state'), ...(doc as object) }));
+  return f;
+}
+
+function airlock(args: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof run> {
+  const { cmd, argv } = airlockCommand(args);
+  return run(cmd, argv, { env });
+}
+
+const goodConnection = (port: number): Record<string, unknown> => ({
+  name: 'appdb',
+  protocol: 'postgres',
+  listen: `127.0.0.1:${port}`,
+  upstream: { host: '127.0.0.1', port: 1, database: 'app' },
+  credentials: { type: 'static', username: 'app', password: '${env:NEVER_PRINTED_SECRET}' },
+  allow_groups: ['dba'],
+});
+
+describe('airlock config check', () => {
+  it('prints ok for a valid file', async () => {
+    const r = await airlock(['config', 'check', '--config', configFile({ connections: [goodConnection(15999)] })]);
+    expect(r.stdout).toBe('ok\n');
+    expect(r.code).toBe(0);
+  });
+
+  it('prints each problem with its path and exits 2, never a secret', async () => {
+    const c = goodConnection(15999);
+    (c.upstream as Record<string, unknown>).port = 'x';
+    const r = await airlock(['config', 'check', '--config', configFile({ connections: [c], bogus: true })]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain('connections[0].upstream.port: expected a number');
+    expect(r.stdout).toContain('(top level): unknown key "bogus"');
+    expect(r.stdout).not.toContain('NEVER_PRINTED_SECRET');
+  });
+
+  it('reads AIRLOCK_CONFIG', async () => {
+    const r = await airlock(['config', 'check'], { AIRLOCK_CONFIG: configFile({}) });
+    expect(r.stdout).toBe('ok\n');
+  });
+});
+
+describe('airlock token mint', () => {
+  it('refuses when the dev issuer is off', async () => {
+    const r = await airlock(['token', 'mint', '--config', configFile({}), '--sub', 'alice']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('dev_issuer');
+  });
+
+  it('prints a JWT when it is on', async () => {
+    const r = await airlock(['token', 'mint', '--config', configFile({ auth: { dev_issuer: true } }), '--sub', 'alice', '--groups', 'dba,ci', '--ttl', '5m', '--kind', 'agent']);
+    expect(r.code).toBe(0);
+    const [, body] = r.stdout.trim().split('.');
+    const claims = JSON.parse(Buffer.from(body ?? '', 'base64url').toString()) as Record<string, unknown>;
+    expect(claims).toMatchObject({ sub: 'alice', groups: ['dba', 'ci'], airlock_kind: 'agent', iss: 'airlock-dev' });
+  });
+});
+
+describe('airlock serve', () => {
+  it('exits non-zero with one clear line when the config is invalid', async () => {
+    const r = await airlock(['serve', '--config', configFile('connections: [{name: 1}]')]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('connections[0]');
+  });
+
+  it('exits non-zero with one clear line when a port is taken', async () => {
+    const port = await freePort();
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', () => r()));
+    try {
+      const r = await airlock(['serve', '--config', configFile({ connections: [goodConnection(port)] })]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`cannot listen on 127.0.0.1:${port}: EADDRINUSE`);
+    } finally {
+      blocker.close();
+    }
+  });
+});

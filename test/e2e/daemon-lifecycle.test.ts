@@ -1,0 +1,87 @@
+/** SIGHUP reload and SIGTERM drain of the real daemon, with psql as the client. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { startPgCluster, freePort, type PgCluster } from '../../src/dev/pgcluster.js';
+import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
+import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
+import { psql } from '../harness/clients.js';
+
+let upstream: PgCluster;
+let issuer: TestIssuer;
+let airlock: RunningAirlock;
+let token: string;
+let doc: Record<string, unknown>;
+let pwFile: string;
+const ports: Record<string, number> = {};
+
+const conn = (name: string, port: number): Record<string, unknown> => ({
+  name,
+  protocol: 'postgres',
+  listen: `127.0.0.1:${port}`,
+  upstream: { host: '127.0.0.1', port: upstream.port, database: 'appdb' },
+  credentials: { type: 'static', username: 'app', password: `\${file:${pwFile}}` },
+  allow_groups: ['dba'],
+});
+
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+  upstream = await startPgCluster();
+  await upstream.psql('CREATE DATABASE appdb');
+  await upstream.psql("CREATE ROLE app LOGIN PASSWORD 'lifecycle-pw'; ALTER DATABASE appdb OWNER TO app");
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-life-'));
+  pwFile = join(dir, 'pw');
+  writeFileSync(pwFile, 'lifecycle-pw');
+  chmodSync(pwFile, 0o600);
+  ports.a = await freePort();
+  ports.b = await freePort();
+  doc = {
+    state_dir: join(dir, 'state'),
+    drain_timeout: '3s',
+    auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
+    connections: [conn('a', ports.a)],
+  };
+  airlock = await startAirlock(doc);
+  token = await issuer.token({ sub: 'alice', groups: ['dba'] });
+}, 120_000);
+
+afterAll(async () => {
+  await airlock?.stop();
+  await upstream?.stop();
+});
+
+describe('daemon lifecycle', () => {
+  it('SIGHUP starts new listeners, stops removed ones and keeps the old config when the new one is invalid', async () => {
+    expect((await psql({ port: ports.a ?? 0, token }, ['-At', '-c', 'select 1'])).stdout.trim()).toBe('1');
+    airlock.rewriteConfig({ ...doc, connections: [conn('b', ports.b ?? 0)] });
+    airlock.signal('SIGHUP');
+    await airlock.waitForLog((l) => l.msg === 'configuration reloaded');
+    expect((await psql({ port: ports.b ?? 0, token }, ['-At', '-c', 'select 2'])).stdout.trim()).toBe('2');
+    expect((await psql({ port: ports.a ?? 0, token }, ['-At', '-c', 'select 1'])).code).not.toBe(0);
+
+    airlock.rewriteConfig({ ...doc, connections: 'not a list' });
+    airlock.signal('SIGHUP');
+    await airlock.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('reload refused'));
+    expect((await psql({ port: ports.b ?? 0, token }, ['-At', '-c', 'select 3'])).stdout.trim()).toBe('3');
+  });
+
+  it('SIGTERM stops accepting, lets a session finish within the drain timeout, then ends it', async () => {
+    const c = new pg.Client({ host: '127.0.0.1', port: ports.b, user: 'alice', database: 'appdb', password: token });
+    c.on('error', () => undefined);
+    await c.connect();
+    const slow = c.query('select pg_sleep(1) as done');
+    await new Promise((r) => setTimeout(r, 200));
+    airlock.signal('SIGTERM');
+    const res = await slow;
+    expect(res.rows.length).toBe(1);
+    // The drain timeout (3 s) then ends the idle session with 57P01.
+    const ended = await new Promise<string>((resolve) => {
+      c.once('error', (e: Error & { code?: string }) => resolve(e.code ?? e.message));
+      c.once('end', () => resolve('end'));
+    });
+    expect(['57P01', 'end']).toContain(ended);
+    expect(await airlock.stop()).toBe(0);
+  });
+});
