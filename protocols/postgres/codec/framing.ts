@@ -1,0 +1,154 @@
+/**
+ * Splits a byte stream into protocol frames, used on both legs. A frame that lies inside
+ * one chunk is a view of that chunk (no copy); only a frame that straddles chunks is
+ * assembled into a fresh buffer, once, when its last byte arrives. Every length is
+ * checked and capped before anything is buffered for it.
+ */
+import { AirlockError } from '../../../src/errors.js';
+import { describeCode } from './codes.js';
+
+export interface Frame {
+  /** The type byte; 0 for an untyped startup-phase packet. */
+  type: number;
+  /** The body after the length field. */
+  payload: Buffer;
+  /** The exact bytes received: type + length + payload. */
+  raw: Buffer;
+}
+
+export interface FrameReaderOptions {
+  /** Cap on a typed message's length field (which counts itself and the body). */
+  maxMessageBytes: number;
+  /** Cap on an untyped startup-phase packet's length field. */
+  maxStartupBytes: number;
+  /** Expect untyped startup packets (int32 length first) until expectStartup(false). */
+  startup: boolean;
+}
+
+const STARTUP_MIN = 8; // length + request code
+
+export class FrameReader {
+  /** Pieces of one incomplete frame, in order; views of the chunks they came in. */
+  private parts: Buffer[] = [];
+  private partsBytes = 0;
+  /** Total size of the incomplete frame once its header is known, else 0. */
+  private pendingTotal = 0;
+  private startup: boolean;
+  private readonly maxMessageBytes: number;
+  private readonly maxStartupBytes: number;
+
+  constructor(opts: FrameReaderOptions) {
+    this.startup = opts.startup;
+    this.maxMessageBytes = opts.maxMessageBytes;
+    this.maxStartupBytes = opts.maxStartupBytes;
+  }
+
+  /**
+   * Switches between untyped startup packets and typed messages. May be called from inside
+   * the onFrame callback: the rest of the current chunk is then read the new way.
+   */
+  expectStartup(on: boolean): void {
+    if (on === this.startup) return;
+    this.startup = on;
+    if (this.partsBytes > 0) {
+      const joined = Buffer.concat(this.parts, this.partsBytes);
+      this.parts = [joined];
+      this.pendingTotal = joined.length >= this.headerSize() ? this.frameSize(joined, 0) : 0;
+    }
+  }
+
+  /** Bytes held for an incomplete frame. */
+  get buffered(): number {
+    return this.partsBytes;
+  }
+
+  /** Hands back the bytes of the incomplete frame (if any) and empties the reader. */
+  drain(): Buffer {
+    const out = this.partsBytes === 0 ? Buffer.alloc(0) : Buffer.concat(this.parts, this.partsBytes);
+    this.reset();
+    return out;
+  }
+
+  push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
+    let off = 0;
+    if (this.partsBytes > 0) {
+      off = this.completePending(chunk, onFrame);
+      if (off < 0) return;
+    }
+    const end = chunk.length;
+    for (;;) {
+      const avail = end - off;
+      if (avail < this.headerSize()) break;
+      const size = this.frameSize(chunk, off);
+      if (avail < size) {
+        this.pendingTotal = size;
+        break;
+      }
+      const raw = chunk.subarray(off, off + size);
+      off += size;
+      this.emit(raw, onFrame);
+    }
+    if (off < end) {
+      this.parts.push(off === 0 ? chunk : chunk.subarray(off));
+      this.partsBytes = end - off;
+    }
+  }
+
+  private headerSize(): number {
+    return this.startup ? 4 : 5;
+  }
+
+  /** Validates the header at `off` and returns the frame's total size in bytes. */
+  private frameSize(buf: Buffer, off: number): number {
+    if (this.startup) {
+      const len = buf.readInt32BE(off);
+      if (len < STARTUP_MIN) throw new AirlockError('AIRLOCK_PROTOCOL', `invalid startup packet length ${len}`, { fatal: true });
+      if (len > this.maxStartupBytes) {
+        throw new AirlockError('AIRLOCK_TOO_LARGE', `startup packet of ${len} bytes exceeds the limit of ${this.maxStartupBytes}`, { fatal: true });
+      }
+      return len;
+    }
+    const type = buf[off] as number;
+    const len = buf.readInt32BE(off + 1);
+    if (type === 0) throw new AirlockError('AIRLOCK_PROTOCOL', 'message with type byte 0', { fatal: true });
+    if (len < 4) throw new AirlockError('AIRLOCK_PROTOCOL', `invalid length ${len} for message ${describeCode(type)}`, { fatal: true });
+    if (len > this.maxMessageBytes) {
+      throw new AirlockError('AIRLOCK_TOO_LARGE', `message ${describeCode(type)} of ${len} bytes exceeds the limit of ${this.maxMessageBytes}`, { fatal: true });
+    }
+    return len + 1;
+  }
+
+  private emit(raw: Buffer, onFrame: (frame: Frame) => void): void {
+    if (this.startup) onFrame({ type: 0, payload: raw.subarray(4), raw });
+    else onFrame({ type: raw[0] as number, payload: raw.subarray(5), raw });
+  }
+
+  /** Feeds the start of `chunk` to the incomplete frame; returns where the rest begins, or -1 if all of it was taken. */
+  private completePending(chunk: Buffer, onFrame: (frame: Frame) => void): number {
+    if (this.pendingTotal === 0) {
+      const missing = this.headerSize() - this.partsBytes;
+      if (chunk.length < missing) return this.keep(chunk);
+      const head = Buffer.concat([...this.parts, chunk.subarray(0, missing)], this.headerSize());
+      this.pendingTotal = this.frameSize(head, 0);
+    }
+    const missing = this.pendingTotal - this.partsBytes;
+    if (chunk.length < missing) return this.keep(chunk);
+    this.parts.push(chunk.subarray(0, missing));
+    const raw = Buffer.concat(this.parts, this.pendingTotal);
+    this.reset();
+    this.emit(raw, onFrame);
+    return missing;
+  }
+
+  private keep(chunk: Buffer): number {
+    this.parts.push(chunk);
+    this.partsBytes += chunk.length;
+    return -1;
+  }
+
+  private reset(): void {
+    this.parts = [];
+    this.partsBytes = 0;
+    this.pendingTotal = 0;
+  }
+}
