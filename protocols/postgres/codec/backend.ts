@@ -51,7 +51,7 @@ export {
 } from './messages/extended.js';
 export type { CopyResponseMessage, CopyResponseType } from './messages/copy.js';
 export {
-  decodeCopyResponse, encodeCopyBothResponse, encodeCopyData, encodeCopyDone, encodeCopyInResponse, encodeCopyOutResponse,
+  decodeCopyResponse, encodeCopyResponse, encodeCopyBothResponse, encodeCopyData, encodeCopyDone, encodeCopyInResponse, encodeCopyOutResponse,
 } from './messages/copy.js';
 export type { FunctionCallResponseMessage } from './messages/function.js';
 export { decodeFunctionCallResponse, encodeFunctionCallResponse } from './messages/function.js';
