@@ -1,0 +1,383 @@
+/**
+ * The write-ahead audit log: one hash chain per node, JSON lines, group commit.
+ *
+ * Durability: append() resolves only after its line is written and fdatasync'ed. Appends
+ * that arrive while a batch is being synced wait and share the next sync, so many
+ * sessions' statements cost one sync between them.
+ *
+ * Failure: a batch that cannot be written (ENOSPC, EACCES, EROFS, a vanished directory)
+ * is rolled back (the files are cut back to their size before it) and every append in it
+ * rejects with AIRLOCK_AUDIT_UNAVAILABLE: a failed event is never in the chain. `healthy`
+ * stays false until a later batch succeeds; each append retries, so the log recovers by
+ * itself when the disk becomes writable again.
+ *
+ * Crash: a kill -9 can leave an unfinished last line (the batch's write was cut short;
+ * none of its appends had resolved, so nothing was forwarded on its strength). open()
+ * cuts that tail off and records an `audit.recovered` event naming file, offset and
+ * bytes. Any other damage to the head (a complete line that is not a valid record) makes
+ * open() fail: the chain is not continued from a head that cannot be trusted.
+ */
+import { constants } from 'node:fs';
+import { access, mkdir, open, stat, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Logger } from '../log.js';
+import { AirlockError } from '../errors.js';
+import { recordHash, recordLine, toPlainJson } from './canonical.js';
+import { dayOf, fileName, listAuditFiles, readTail, type AuditFileName } from './files.js';
+import { checkRecordLine } from './record.js';
+import { scrubDeep } from './scrub.js';
+import { loadOrCreateSigner, type CheckpointSigner } from './signing.js';
+import { GENESIS_HASH, type AuditEventBody, type AuditRecord, type CheckpointEvent, type PrunedEvent } from './types.js';
+
+export interface AuditLogOptions {
+  /** `state_dir/audit`. */
+  dir: string;
+  node?: string;
+  /** fdatasync each batch (default true). Off: written, but a power loss may lose the tail. */
+  fsync?: boolean;
+  /** Rotate to the next file of the day past this size (default 64 MiB). */
+  maxFileBytes?: number;
+  /** A signed checkpoint whenever seq is a multiple of this (default 1000; 0: none). */
+  checkpointEvery?: number;
+  /** Default: `audit-signing.key` beside the audit directory (i.e. in state_dir). */
+  keyFile?: string;
+  logger?: Logger;
+}
+
+interface Pending {
+  event: AuditEventBody;
+  resolve: (r: AuditRecord) => void;
+  reject: (e: Error) => void;
+}
+
+/** A queued item: an event from a caller, or a checkpoint asked for by close(). */
+type Item = Pending | { checkpoint: true; resolve: () => void; reject: (e: Error) => void };
+
+interface CurrentFile {
+  day: string;
+  index: number;
+  size: number;
+}
+
+interface Segment {
+  file: CurrentFile;
+  created: boolean;
+  preSize: number;
+  lines: string[];
+  opened: boolean;
+}
+
+const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
+
+function errnoCode(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' ? code : 'error';
+}
+
+export class AuditLog {
+  private queue: Item[] = [];
+  private flushing: Promise<void> | null = null;
+  private head = { seq: 0, hash: GENESIS_HASH };
+  private current: CurrentFile | null = null;
+  /** Files to cut back before anything else is written, left by a batch that failed. */
+  private rollback: Array<{ path: string; size: number; created: boolean }> = [];
+  private isHealthy = true;
+  private readonly counters = { appends: 0, batches: 0, failures: 0 };
+  private closed = false;
+  private readonly node: string;
+  private readonly fsync: boolean;
+  private readonly maxFileBytes: number;
+  private readonly checkpointEvery: number;
+
+  private constructor(
+    readonly dir: string,
+    opts: AuditLogOptions,
+    private readonly signer: CheckpointSigner | null,
+    private readonly logger: Logger | undefined,
+  ) {
+    this.node = opts.node ?? hostname();
+    this.fsync = opts.fsync ?? true;
+    this.maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+    this.checkpointEvery = opts.checkpointEvery ?? 1000;
+  }
+
+  static async open(opts: AuditLogOptions): Promise<AuditLog> {
+    await mkdir(opts.dir, { recursive: true, mode: 0o700 });
+    const every = opts.checkpointEvery ?? 1000;
+    const keyFile = opts.keyFile ?? join(dirname(opts.dir), 'audit-signing.key');
+    const signer = every > 0 ? await loadOrCreateSigner(keyFile) : null;
+    const log = new AuditLog(opts.dir, opts, signer, opts.logger);
+    const torn = await log.resume();
+    if (torn !== null) {
+      log.logger?.warn(torn, 'audit: cut off an unfinished last line left by a crash');
+      await log.append({ type: 'audit.recovered', ...torn });
+    }
+    return log;
+  }
+
+  get healthy(): boolean {
+    return this.isHealthy;
+  }
+
+  /** Appends written, batches (one sync each) and failed batches since open: group commit at work. */
+  get stats(): { appends: number; batches: number; failures: number } {
+    return { ...this.counters };
+  }
+
+  /** The last record written: seq and hash. */
+  get position(): { seq: number; hash: string } {
+    return { ...this.head };
+  }
+
+  append(event: AuditEventBody): Promise<AuditRecord> {
+    if (this.closed) return Promise.reject(new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', 'the audit log is closed'));
+    let body: AuditEventBody;
+    try {
+      body = scrubDeep(toPlainJson(event));
+    } catch (e) {
+      return Promise.reject(new AirlockError('AIRLOCK_INTERNAL', 'audit event is not serialisable', { cause: e }));
+    }
+    if (body === null || typeof body !== 'object' || typeof body.type !== 'string') {
+      return Promise.reject(new AirlockError('AIRLOCK_INTERNAL', 'audit event has no type'));
+    }
+    return new Promise<AuditRecord>((resolve, reject) => {
+      this.queue.push({ event: body, resolve, reject });
+      this.kick();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Seal the tail with a signature, so a clean shutdown leaves nothing unsigned.
+    if (this.signer !== null && this.head.seq > 0) {
+      await new Promise<void>((resolve) => {
+        this.queue.push({ checkpoint: true, resolve, reject: () => resolve() });
+        this.kick();
+      });
+    }
+    while (this.flushing !== null) await this.flushing;
+  }
+
+  /**
+   * Deletes whole files whose UTC day ended more than `olderThanMs` ago (never the newest
+   * file). Write-ahead like everything else: the `audit.pruned` event naming the files and
+   * the record they end with is durable before the first file goes.
+   */
+  async prune(olderThanMs: number): Promise<string[]> {
+    const cutoff = Date.now() - olderThanMs;
+    const files = await listAuditFiles(this.dir);
+    const prunable = files.slice(0, -1).filter((f) => Date.parse(`${f.day}T00:00:00Z`) + 86_400_000 <= cutoff);
+    if (prunable.length === 0) return [];
+    const before = await this.lastRecordOf(prunable);
+    const event: PrunedEvent = { type: 'audit.pruned', files: prunable.map((f) => f.name), before };
+    await this.append(event);
+    for (const f of prunable) await unlink(join(this.dir, f.name));
+    this.logger?.info({ files: event.files }, 'audit: pruned files past retention');
+    return event.files;
+  }
+
+  private async lastRecordOf(files: AuditFileName[]): Promise<{ seq: number; hash: string }> {
+    for (let i = files.length - 1; i >= 0; i--) {
+      const f = files[i];
+      if (f === undefined) continue;
+      const tail = await readTail(join(this.dir, f.name));
+      if (tail.line === null) continue;
+      const checked = checkRecordLine(tail.line);
+      if ('problem' in checked) throw new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', `${f.name}: ${checked.problem}; run airlock audit verify`);
+      return { seq: checked.record.seq, hash: checked.record.hash };
+    }
+    return { seq: 0, hash: GENESIS_HASH };
+  }
+
+  /** Finds the head of the chain; returns what was cut off if the newest file had a torn tail. */
+  private async resume(): Promise<{ file: string; offset: number; bytes: number } | null> {
+    const files = await listAuditFiles(this.dir);
+    const newest = files[files.length - 1];
+    if (newest === undefined) return null;
+    let torn: { file: string; offset: number; bytes: number } | null = null;
+    let first = true;
+    for (let i = files.length - 1; i >= 0; i--) {
+      const f = files[i];
+      if (f === undefined) continue;
+      const path = join(this.dir, f.name);
+      const tail = await readTail(path);
+      if (tail.line === null && tail.torn === 0) continue;
+      if (tail.torn > 0) {
+        // Only the file being written when the process died can end mid-line.
+        if (!first) throw new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', `${f.name} ends in an unfinished line but is not the newest file; run airlock audit verify`);
+        await this.truncate(path, tail.end);
+        torn = { file: f.name, offset: tail.end, bytes: tail.torn };
+      }
+      first = false;
+      if (tail.line === null) continue;
+      const checked = checkRecordLine(tail.line);
+      if ('problem' in checked) {
+        throw new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', `the last record of ${f.name} is not valid (${checked.problem}); run airlock audit verify`);
+      }
+      this.head = { seq: checked.record.seq, hash: checked.record.hash };
+      break;
+    }
+    this.current = { day: newest.day, index: newest.index, size: (await stat(join(this.dir, newest.name))).size };
+    return torn;
+  }
+
+  private async truncate(path: string, size: number): Promise<void> {
+    const fh = await open(path, 'r+');
+    try {
+      await fh.truncate(size);
+      if (this.fsync) await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private kick(): void {
+    if (this.flushing !== null) return;
+    this.flushing = this.flushLoop().finally(() => {
+      this.flushing = null;
+      if (this.queue.length > 0) this.kick();
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    // Let appends issued in the same tick join the first batch.
+    await Promise.resolve();
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      await this.writeBatch(batch);
+    }
+  }
+
+  private async writeBatch(batch: Item[]): Promise<void> {
+    let segments: Segment[] = [];
+    try {
+      await this.applyRollback();
+      // An open file would still take writes from a directory made read-only; refuse anyway.
+      await access(this.dir, constants.W_OK);
+      const built = this.build(batch);
+      segments = built.segments;
+      for (const s of segments) await this.writeSegment(s);
+      this.head = built.head;
+      const last = segments[segments.length - 1];
+      if (last !== undefined) this.current = last.file;
+      if (!this.isHealthy) this.logger?.info('audit: the log is writable again');
+      this.isHealthy = true;
+      this.counters.batches++;
+      this.counters.appends += batch.length;
+      built.records.forEach((r, i) => {
+        const item = batch[i];
+        if (item === undefined) return;
+        if ('event' in item) item.resolve(r as AuditRecord);
+        else item.resolve();
+      });
+    } catch (e) {
+      // Only files this batch actually opened can hold any of its bytes.
+      for (const s of segments) {
+        if (s.opened) this.rollback.push({ path: join(this.dir, fileName(s.file.day, s.file.index)), size: s.preSize, created: s.created });
+      }
+      await this.applyRollback().catch(() => undefined);
+      if (this.isHealthy) this.logger?.error({ err: e }, 'audit: the log cannot be written; actions are refused until it can');
+      this.isHealthy = false;
+      this.counters.failures++;
+      const err = new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', `the audit log cannot be written (${errnoCode(e)})`, { cause: e });
+      for (const item of batch) item.reject(err);
+    }
+  }
+
+  /** Assigns seq/prev/hash, inserts periodic checkpoints and splits the lines into files. */
+  private build(batch: Item[]): { segments: Segment[]; head: { seq: number; hash: string }; records: Array<AuditRecord | null> } {
+    let head = { ...this.head };
+    let file = this.current;
+    const segments: Segment[] = [];
+    const records: Array<AuditRecord | null> = [];
+    const push = (event: AuditEventBody): AuditRecord => {
+      const seq = head.seq + 1;
+      const ts = new Date().toISOString();
+      const unsigned = { seq, ts, node: this.node, prev: head.hash, event };
+      const record: AuditRecord = { ...unsigned, hash: recordHash(unsigned) };
+      const line = `${recordLine(record)}\n`;
+      const bytes = Buffer.byteLength(line);
+      // Days never go backwards in file names, even if the clock does.
+      const day = file === null || dayOf(ts) > file.day ? dayOf(ts) : file.day;
+      let seg = segments[segments.length - 1];
+      if (file === null || day !== file.day || (file.size > 0 && file.size + bytes > this.maxFileBytes)) {
+        const index = file !== null && day === file.day ? file.index + 1 : 0;
+        file = { day, index, size: 0 };
+        seg = { file, created: true, preSize: 0, lines: [], opened: false };
+        segments.push(seg);
+      } else if (seg === undefined) {
+        file = { ...file };
+        seg = { file, created: false, preSize: file.size, lines: [], opened: false };
+        segments.push(seg);
+      }
+      seg.lines.push(line);
+      file.size += bytes;
+      head = { seq, hash: record.hash };
+      return record;
+    };
+    const checkpoint = (): void => {
+      if (this.signer === null) return;
+      const event: CheckpointEvent = { type: 'checkpoint', head: head.hash, headSeq: head.seq, alg: 'ed25519', key: this.signer.keyId, sig: this.signer.sign(head.hash) };
+      push(event);
+    };
+    for (const item of batch) {
+      if ('event' in item) {
+        if (this.checkpointEvery > 0 && (head.seq + 1) % this.checkpointEvery === 0) checkpoint();
+        records.push(push(item.event));
+      } else {
+        checkpoint();
+        records.push(null);
+      }
+    }
+    return { segments, head, records };
+  }
+
+  private async writeSegment(s: Segment): Promise<void> {
+    const path = join(this.dir, fileName(s.file.day, s.file.index));
+    const fh = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
+    s.opened = true;
+    try {
+      const data = Buffer.from(s.lines.join(''));
+      let off = 0;
+      while (off < data.length) {
+        const { bytesWritten } = await fh.write(data, off, data.length - off);
+        off += bytesWritten;
+      }
+      if (this.fsync) await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    // A new file's name must survive a crash too.
+    if (s.created && this.fsync) await this.syncDir();
+  }
+
+  private async syncDir(): Promise<void> {
+    const fh = await open(this.dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Cuts every file a failed batch touched back to its size before it; what cannot be cut yet stays pending. */
+  private async applyRollback(): Promise<void> {
+    const pending: typeof this.rollback = [];
+    let failure: unknown = null;
+    for (const r of this.rollback) {
+      try {
+        if (r.created) await unlink(r.path);
+        else if ((await stat(r.path)).size > r.size) await this.truncate(r.path, r.size);
+      } catch (e) {
+        if (errnoCode(e) === 'ENOENT') continue;
+        pending.push(r);
+        failure = e;
+      }
+    }
+    this.rollback = pending;
+    if (failure !== null) throw failure;
+  }
+}
