@@ -4,7 +4,6 @@
  * place that judges the files).
  */
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { listAuditFiles, readLines } from './files.js';
 import { fieldsOf, parseRecordShape } from './record.js';
 import type { AuditRecord, SessionSummary } from './types.js';
@@ -150,6 +149,21 @@ export interface ReplayOptions {
   signal?: AbortSignal;
 }
 
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted === true) return reject(signal.reason);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /** Writes the transcript paced as it happened. */
 export async function replayTranscript(records: AuditRecord[], opts: ReplayOptions): Promise<void> {
   const speed = opts.speed !== undefined && opts.speed > 0 ? opts.speed : 1;
@@ -158,7 +172,7 @@ export async function replayTranscript(records: AuditRecord[], opts: ReplayOptio
     const t = Date.parse(r.ts);
     if (prev !== null) {
       const gap = Math.min(Math.max(0, t - prev), opts.idleLimitMs ?? Number.POSITIVE_INFINITY);
-      if (gap > 0) await sleep(gap / speed, undefined, opts.signal === undefined ? undefined : { signal: opts.signal });
+      if (gap > 0) await pause(gap / speed, opts.signal);
     }
     prev = t;
     opts.write(renderTranscript([r]));
