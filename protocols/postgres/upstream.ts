@@ -173,7 +173,8 @@ class StartupFrames {
       this.fail(e instanceof Error ? e : new AirlockError('AIRLOCK_PROTOCOL', undefined, { fatal: true }));
     }
   };
-  private readonly onEnd = (): void => this.fail(authFailed('the server closed the connection during startup'));
+  private readonly onEnd = (): void =>
+    this.fail(new AirlockError('AIRLOCK_UPSTREAM_UNAVAILABLE', 'the upstream closed the connection during startup', { fatal: true }));
   private readonly onError = (e: Error): void => this.fail(new AirlockError('AIRLOCK_UPSTREAM_LOST', `connection lost during startup (${e.message})`, { fatal: true, cause: e }));
 
   constructor(private readonly socket: Socket, maxMessageBytes: number) {

@@ -71,7 +71,7 @@ const quote = (v: string): string => `'${v.replace(/'/g, "''")}'`;
 
 export async function startPostgres(opts: StartPostgresOptions = {}): Promise<PgServer> {
   const binDir = findPgBinDir();
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-pg-'));
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-pgtest-'));
   const owner = asRoot ? postgresIds() : null;
   const own = (path: string): void => {
     if (owner !== null) chownSync(path, owner.uid, owner.gid);
