@@ -63,9 +63,10 @@ function authFailed(why: string): AirlockError {
   return new AirlockError('AIRLOCK_UPSTREAM_AUTH', `upstream authentication failed: ${why}`, { fatal: true });
 }
 
-function tcpConnect(addr: UpstreamAddress): Promise<Socket> {
+function tcpConnect(addr: UpstreamAddress, held: { socket: Socket | null }): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
     const s = netConnect({ host: addr.host, port: addr.port, noDelay: true, keepAlive: true });
+    held.socket = s;
     s.once('connect', () => {
       s.removeAllListeners('error');
       resolve(s);
@@ -137,16 +138,21 @@ function tlsHandshake(plain: Socket, addr: UpstreamAddress): Promise<TLSSocket> 
   });
 }
 
-async function openSocket(addr: UpstreamAddress): Promise<Socket | TLSSocket> {
-  const plain = await tcpConnect(addr);
-  if (addr.tls === 'disable') return plain;
-  try {
-    await requestTls(plain, addr);
-  } catch (e) {
-    plain.destroy();
-    throw e;
-  }
-  return tlsHandshake(plain, addr);
+/** TCP, then TLS as configured, within `timeoutMs`; on time-out the half-open socket is destroyed. */
+async function openSocket(addr: UpstreamAddress, timeoutMs: number): Promise<Socket | TLSSocket> {
+  const held: { socket: Socket | null } = { socket: null };
+  const work = (async (): Promise<Socket | TLSSocket> => {
+    const plain = await tcpConnect(addr, held);
+    if (addr.tls === 'disable') return plain;
+    try {
+      await requestTls(plain, addr);
+    } catch (e) {
+      plain.destroy();
+      throw e;
+    }
+    return tlsHandshake(plain, addr);
+  })();
+  return withDeadline(work, timeoutMs, () => held.socket?.destroy(), addr);
 }
 
 function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => void, addr: UpstreamAddress): Promise<T> {
@@ -233,17 +239,15 @@ const ignoreUntilAttached = (): void => undefined;
 
 export async function connectUpstream(opts: UpstreamOptions): Promise<UpstreamConnection> {
   const ms = opts.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const opening = openSocket(opts);
-  // A socket that connects after the deadline must not stay open.
-  const closeLate = (): void => void opening.then((late) => late.destroy(), () => undefined);
-  const socket = await withDeadline(opening, ms, closeLate, opts);
+  const started = Date.now();
+  const socket = await openSocket(opts, ms);
   const frames = new StartupFrames(socket, opts.maxMessageBytes);
   const abort = (): void => {
     frames.fail(unavailable(opts, `no session within ${ms} ms`));
     socket.destroy();
   };
   try {
-    return await withDeadline(startup(socket, frames, opts), ms, abort, opts);
+    return await withDeadline(startup(socket, frames, opts), Math.max(1, ms - (Date.now() - started)), abort, opts);
   } catch (e) {
     frames.finish();
     socket.destroy();
@@ -330,7 +334,7 @@ async function startup(socket: Socket | TLSSocket, frames: StartupFrames, opts: 
  * and waits until the server closes it, which it does once the cancel is delivered.
  */
 export async function sendCancel(addr: UpstreamAddress, key: { pid: number; secret: number }, timeoutMs = 5_000): Promise<void> {
-  const socket = await openSocket(addr);
+  const socket = await openSocket(addr, timeoutMs);
   await new Promise<void>((resolve) => {
     const t = setTimeout(resolve, timeoutMs);
     socket.once('close', () => {

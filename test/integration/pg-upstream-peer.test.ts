@@ -21,10 +21,18 @@ async function peer(script: Script, startup = true): Promise<number> {
     const reader = new FrameReader({ maxMessageBytes: 1 << 16, maxStartupBytes: 1 << 12, startup });
     let index = 0;
     socket.on('error', () => undefined);
-    socket.on('data', (chunk) => reader.push(chunk, (f) => {
-      if (f.type === 0) reader.expectStartup(false);
-      script(socket, f, index++);
-    }));
+    let reading = true;
+    socket.on('data', (chunk) => {
+      if (!reading) return;
+      try {
+        reader.push(chunk, (f) => {
+          if (f.type === 0) reader.expectStartup(false);
+          script(socket, f, index++);
+        });
+      } catch {
+        reading = false; // e.g. a TLS ClientHello read as a startup packet: just stop listening
+      }
+    });
   });
   await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
   const addr = server.address();
@@ -98,6 +106,16 @@ describe('connectUpstream against a misbehaving peer', () => {
   it('gives up on a silent server within connectTimeoutMs', async () => {
     const port = await peer(() => undefined);
     expect((await failure(connectUpstream({ ...opts(port), connectTimeoutMs: 200 }))).code).toBe('AIRLOCK_UPSTREAM_UNAVAILABLE');
+  });
+
+  it('gives up on a server that accepts TLS but never completes the handshake, and closes the socket', async () => {
+    let closed: Promise<void> = Promise.resolve();
+    const port = await peer((s) => {
+      closed = new Promise((resolve) => s.once('close', () => resolve()));
+      s.write('S');
+    });
+    expect((await failure(connectUpstream({ ...opts(port, 'require'), connectTimeoutMs: 300 }))).code).toBe('AIRLOCK_UPSTREAM_UNAVAILABLE');
+    await closed;
   });
 
   it('reports a server that hangs up during startup', async () => {
