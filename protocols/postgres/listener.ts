@@ -14,7 +14,9 @@ import type { Logger } from '../../src/log.js';
 import { AirlockError, asAirlockError } from '../../src/errors.js';
 import { isLoopback } from '../../src/duration.js';
 import { FrameReader, type Frame } from './codec/framing.js';
-import { decodeStartup, decodeFrontend } from './codec/frontend.js';
+import { decodeStartup, decodeFrontend, encodeQuery } from './codec/frontend.js';
+import { decodeDataRow } from './codec/backend.js';
+import { MessageCode } from './codec/codes.js';
 import {
   encodeAuthenticationCleartextPassword,
   encodeAuthenticationOk,
@@ -227,6 +229,16 @@ export class PostgresListener {
     }
     socket.off('data', keep);
     const live = session;
+    // PostgreSQL (before 18) does not report search_path; a role or database default may set it.
+    // Ask once so that unqualified names resolve as the server resolves them.
+    try {
+      const probed = await probeSetting(upstream, 'search_path', connection.limits.max_message_bytes);
+      if (probed !== null) live.setParameter('search_path', probed);
+    } catch (e) {
+      upstream.socket.destroy();
+      await live.close('upstream lost');
+      throw e;
+    }
     const key = { pid: randomInt(1, 2 ** 31 - 1), secret: randomInt(0, 2 ** 31 - 1) };
     const cancelKey = `${key.pid}:${key.secret}`;
     this.cancelKeys.set(cancelKey, upstream.backendKey);
@@ -255,6 +267,59 @@ export class PostgresListener {
     this.relays.add(relay);
     relay.start();
   }
+}
+
+/**
+ * Runs `SHOW <name>` on a fresh upstream connection before the relay starts and returns the
+ * value; leftover bytes after the probe's ReadyForQuery are kept in upstream.leftover.
+ */
+async function probeSetting(upstream: UpstreamConnection, name: string, maxMessageBytes: number): Promise<string | null> {
+  const socket = upstream.socket;
+  const reader = new FrameReader({ maxMessageBytes, maxStartupBytes: 0, startup: false });
+  return new Promise<string | null>((resolve, reject) => {
+    let value: string | null = null;
+    let done = false;
+    const finish = (err: unknown, rest?: Buffer): void => {
+      if (done) return;
+      done = true;
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.pause();
+      if (err !== null) reject(err);
+      else {
+        upstream.leftover = rest ?? Buffer.alloc(0);
+        resolve(value);
+      }
+    };
+    const onData = (chunk: Buffer): void => {
+      try {
+        let ready = false;
+        const after: Buffer[] = [];
+        reader.push(chunk, (f) => {
+          if (ready) {
+            after.push(Buffer.from(f.raw));
+            return;
+          }
+          if (f.type === MessageCode.DataRow) {
+            const cell = decodeDataRow(f.payload).cells[0];
+            value = cell === null || cell === undefined ? null : cell.toString('utf8');
+          } else if (f.type === MessageCode.ReadyForQuery) {
+            ready = true;
+            reader.expectStartup(false);
+          }
+        });
+        if (ready) finish(null, Buffer.concat([...after, reader.drain()]));
+      } catch (e) {
+        finish(e);
+      }
+    };
+    const onClose = (): void => finish(new AirlockError('AIRLOCK_UPSTREAM_LOST', 'the upstream closed the connection', { fatal: true }));
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    if (upstream.leftover.length > 0) onData(upstream.leftover);
+    socket.write(encodeQuery(`SHOW ${name}`));
+    socket.resume();
+  });
 }
 
 /** Turns socket data into awaited frames during the startup phase. */

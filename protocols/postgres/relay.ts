@@ -13,7 +13,7 @@ import type { Action, FinalDecision } from '../../src/types.js';
 import { AirlockError, asAirlockError } from '../../src/errors.js';
 import { FrameReader, type Frame } from './codec/framing.js';
 import { MessageCode } from './codec/codes.js';
-import { decodeFrontend } from './codec/frontend.js';
+import { decodeFrontend, encodeParse, encodeQuery } from './codec/frontend.js';
 import { encodeErrorResponse, encodeNoticeResponse } from './codec/backend.js';
 import { pgErrorFor, type PgErrorFields } from './errors.js';
 
@@ -181,7 +181,7 @@ export class Relay {
     let decision: FinalDecision | null = null;
     let failure: AirlockError | null = null;
     try {
-      decision = await this.decide(msg.type === 'FunctionCall' ? null : text);
+      decision = await this.decide(msg.type === 'FunctionCall' ? null : text, msg.type === 'Parse');
     } catch (e) {
       failure = asAirlockError(e);
       if (failure.fatal) throw failure;
@@ -211,7 +211,7 @@ export class Relay {
   }
 
   /** Every statement in the text must be allowed; the first refusal wins. */
-  private async decide(text: string | null): Promise<FinalDecision> {
+  private async decide(text: string | null, extended: boolean): Promise<FinalDecision> {
     const s = this.session;
     if (text === null) {
       // FunctionCall invokes a function by OID: nothing about its effect is known.
@@ -226,7 +226,7 @@ export class Relay {
     const analysis = s.analyzeSql(text, 'postgres');
     let last: FinalDecision | null = null;
     for (const statement of analysis.statements) {
-      const d = await s.check({ kind: 'sql', dialect: 'postgres', text: statement.text, statement }, (h) => this.notice(h.howToApprove));
+      const d = await s.check({ kind: 'sql', dialect: 'postgres', text: statement.text, statement }, (h) => this.notice(h.howToApprove), extended);
       if (d.effect === 'deny') return d;
       last = d;
     }
@@ -323,26 +323,3 @@ const FORWARDED = new Set<number>([
   MessageCode.Bind, MessageCode.Describe, MessageCode.Execute, MessageCode.Close, MessageCode.Flush,
   MessageCode.CopyData, MessageCode.CopyDone, MessageCode.CopyFail,
 ]);
-
-function encodeQuery(sql: string): Buffer {
-  const len = 4 + Buffer.byteLength(sql) + 1;
-  const b = Buffer.alloc(1 + len);
-  b[0] = MessageCode.Query;
-  b.writeInt32BE(len, 1);
-  b.write(sql, 5);
-  return b;
-}
-
-function encodeParse(name: string, sql: string): Buffer {
-  const len = 4 + Buffer.byteLength(name) + 1 + Buffer.byteLength(sql) + 1 + 2;
-  const b = Buffer.alloc(1 + len);
-  b[0] = MessageCode.Parse;
-  b.writeInt32BE(len, 1);
-  let o = 5;
-  o += b.write(name, o);
-  b[o++] = 0;
-  o += b.write(sql, o);
-  b[o++] = 0;
-  b.writeInt16BE(0, o);
-  return b;
-}
