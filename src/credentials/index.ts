@@ -33,3 +33,8 @@ export class StaticLeases implements LeaseBroker {
 
   async release(): Promise<void> {}
 }
+
+export { EphemeralPgLeases, type EphemeralPgOptions, type EphemeralCredentials, type SweepResult } from './ephemeral-pg.js';
+export { RoleSweeper, SWEEP_INTERVAL_MS, type Sweepable } from './sweeper.js';
+export { nodeId } from './node-id.js';
+export { quoteIdent, quoteLiteral, roleName, sanitiseSubject } from './pg-sql.js';
