@@ -28,15 +28,19 @@ export function toPlainJson<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
 
-export function recordHash(r: { seq: number; ts: string; node: string; prev: string; event: AuditEventBody }): string {
-  const body = canonicalJson({ event: r.event, node: r.node, prev: r.prev, seq: r.seq, ts: r.ts });
+type Unhashed = { seq: number; ts: string; node: string; prev: string; event: AuditEventBody };
+
+/** SHA-256 over canonicalJson({ event, node, prev, seq, ts }); `eventJson` when the caller has it already. */
+export function recordHash(r: Unhashed, eventJson = canonicalJson(r.event)): string {
+  // Keys in sorted order, so this is exactly canonicalJson of the whole object.
+  const body = `{"event":${eventJson},"node":${JSON.stringify(r.node)},"prev":${JSON.stringify(r.prev)},"seq":${r.seq},"ts":${JSON.stringify(r.ts)}}`;
   return createHash('sha256').update(body).digest('hex');
 }
 
 /** The line as written: fixed key order for readability, the event in canonical form. */
-export function recordLine(r: AuditRecord): string {
+export function recordLine(r: AuditRecord, eventJson = canonicalJson(r.event)): string {
   return (
     `{"seq":${r.seq},"ts":${JSON.stringify(r.ts)},"node":${JSON.stringify(r.node)},` +
-    `"prev":${JSON.stringify(r.prev)},"hash":${JSON.stringify(r.hash)},"event":${canonicalJson(r.event)}}`
+    `"prev":${JSON.stringify(r.prev)},"hash":${JSON.stringify(r.hash)},"event":${eventJson}}`
   );
 }

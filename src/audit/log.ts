@@ -17,13 +17,14 @@
  * bytes. Any other damage to the head (a complete line that is not a valid record) makes
  * open() fail: the chain is not continued from a head that cannot be trusted.
  */
-import { constants } from 'node:fs';
-import { access, mkdir, open, stat, unlink } from 'node:fs/promises';
+import { accessSync, closeSync, constants, fdatasync, fstatSync, openSync, statSync, writeSync } from 'node:fs';
+import { mkdir, open, stat, unlink } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../log.js';
 import { AirlockError } from '../errors.js';
-import { recordHash, recordLine, toPlainJson } from './canonical.js';
+import { canonicalJson, recordHash, recordLine, toPlainJson } from './canonical.js';
 import { dayOf, fileName, listAuditFiles, readTail, type AuditFileName } from './files.js';
 import { checkRecordLine } from './record.js';
 import { scrubDeep } from './scrub.js';
@@ -43,6 +44,11 @@ export interface AuditLogOptions {
   /** Default: `audit-signing.key` beside the audit directory (i.e. in state_dir). */
   keyFile?: string;
   logger?: Logger;
+  /**
+   * Batches whose sync may overlap (default 4). Concurrent fdatasyncs of one file share
+   * journal commits, so a second batch need not wait a whole sync before starting its own.
+   */
+  maxSyncsInFlight?: number;
 }
 
 interface Pending {
@@ -69,6 +75,7 @@ interface Segment {
 }
 
 const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
+const fdatasyncAsync = promisify(fdatasync);
 
 function errnoCode(e: unknown): string {
   const code = (e as NodeJS.ErrnoException | null)?.code;
@@ -77,9 +84,21 @@ function errnoCode(e: unknown): string {
 
 export class AuditLog {
   private queue: Item[] = [];
-  private flushing: Promise<void> | null = null;
+  private pumping: Promise<void> | null = null;
+  /** Where the next batch is built from: includes batches written but not yet synced. */
   private head = { seq: 0, hash: GENESIS_HASH };
   private current: CurrentFile | null = null;
+  /** What is durable: every append up to here has resolved. */
+  private durable: { head: { seq: number; hash: string }; current: CurrentFile | null } = { head: this.head, current: null };
+  /** Batches written whose sync has not finished; each settles in issue order. */
+  private readonly inFlight = new Set<Promise<void>>();
+  private tail: Promise<void> = Promise.resolve();
+  private issued = 0;
+  /** The first batch number that failed: it and every later one are refused, then rolled back. */
+  private failedFrom: number | null = null;
+  /** Appends of failed batches, rejected once the rollback has run. */
+  private refused: Array<{ reject: (e: Error) => void; error: Error }> = [];
+  private file: { path: string; fd: number; ino: number } | null = null;
   /** Files to cut back before anything else is written, left by a batch that failed. */
   private rollback: Array<{ path: string; size: number; created: boolean }> = [];
   private isHealthy = true;
@@ -89,6 +108,7 @@ export class AuditLog {
   private readonly fsync: boolean;
   private readonly maxFileBytes: number;
   private readonly checkpointEvery: number;
+  private readonly maxSyncsInFlight: number;
 
   private constructor(
     readonly dir: string,
@@ -100,6 +120,7 @@ export class AuditLog {
     this.fsync = opts.fsync ?? true;
     this.maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.checkpointEvery = opts.checkpointEvery ?? 1000;
+    this.maxSyncsInFlight = Math.max(1, opts.maxSyncsInFlight ?? 4);
   }
 
   static async open(opts: AuditLogOptions): Promise<AuditLog> {
@@ -127,7 +148,7 @@ export class AuditLog {
 
   /** The last record written: seq and hash. */
   get position(): { seq: number; hash: string } {
-    return { ...this.head };
+    return { ...this.durable.head };
   }
 
   append(event: AuditEventBody): Promise<AuditRecord> {
@@ -157,7 +178,11 @@ export class AuditLog {
         this.kick();
       });
     }
-    while (this.flushing !== null) await this.flushing;
+    while (this.pumping !== null || this.inFlight.size > 0) {
+      await this.pumping;
+      await Promise.all(this.inFlight);
+    }
+    this.closeFile();
   }
 
   /**
@@ -220,6 +245,7 @@ export class AuditLog {
       break;
     }
     this.current = { day: newest.day, index: newest.index, size: (await stat(join(this.dir, newest.name))).size };
+    this.durable = { head: { ...this.head }, current: { ...this.current } };
     return torn;
   }
 
@@ -234,35 +260,115 @@ export class AuditLog {
   }
 
   private kick(): void {
-    if (this.flushing !== null) return;
-    this.flushing = this.flushLoop().finally(() => {
-      this.flushing = null;
-      if (this.queue.length > 0) this.kick();
+    if (this.pumping !== null) return;
+    this.pumping = this.pump().finally(() => {
+      this.pumping = null;
+      // With a failure pending, the last batch in flight to settle kicks (to roll back) instead.
+      const room = this.inFlight.size < this.maxSyncsInFlight && (this.failedFrom === null || this.inFlight.size === 0);
+      if ((this.queue.length > 0 || this.failedFrom !== null) && room) this.kick();
     });
   }
 
-  private async flushLoop(): Promise<void> {
+  /** Issues queued appends as batches while there is room for another sync in flight. */
+  private async pump(): Promise<void> {
     // Let appends issued in the same tick join the first batch.
     await Promise.resolve();
-    while (this.queue.length > 0) {
+    if (this.failedFrom !== null && this.inFlight.size === 0) await this.recover();
+    while (this.queue.length > 0 && this.inFlight.size < this.maxSyncsInFlight) {
+      if (this.failedFrom !== null) {
+        // Roll back only once nothing is in flight; the last one to settle kicks again.
+        if (this.inFlight.size > 0) return;
+        await this.recover();
+      }
       const batch = this.queue;
       this.queue = [];
-      await this.writeBatch(batch);
+      await this.issue(batch);
     }
   }
 
-  private async writeBatch(batch: Item[]): Promise<void> {
+  /** After a failure, with nothing in flight: cut the files back and build from the durable head again. */
+  private async recover(): Promise<void> {
+    this.closeFile();
+    await this.applyRollback().catch(() => undefined);
+    this.head = { ...this.durable.head };
+    this.current = this.durable.current === null ? null : { ...this.durable.current };
+    this.failedFrom = null;
+    // Callers hear of the failure once their lines are out of the files (or the cut is pending and blocks all writes).
+    const refused = this.refused;
+    this.refused = [];
+    for (const r of refused) r.reject(r.error);
+  }
+
+  /** Writes a batch (synchronously, so file order is seq order) and starts its sync. */
+  private async issue(batch: Item[]): Promise<void> {
+    const n = ++this.issued;
     let segments: Segment[] = [];
+    let fd = -1;
+    let newFile = false;
     try {
       await this.applyRollback();
       // An open file would still take writes from a directory made read-only; refuse anyway.
-      await access(this.dir, constants.W_OK);
+      accessSync(this.dir, constants.W_OK);
       const built = this.build(batch);
       segments = built.segments;
-      for (const s of segments) await this.writeSegment(s);
+      for (const [i, s] of segments.entries()) {
+        const path = join(this.dir, fileName(s.file.day, s.file.index));
+        // Reopening closes a descriptor: never under a sync still running on it.
+        if (this.needsReopen(path) && this.inFlight.size > 0) {
+          await Promise.all(this.inFlight);
+          if (this.failedFrom !== null) throw new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', 'an earlier batch failed');
+        }
+        fd = this.fileFor(path);
+        s.opened = true;
+        const data = Buffer.from(s.lines.join(''));
+        for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+        newFile = s.created;
+        // A batch spanning a rotation: the earlier file is synced before the next one opens.
+        if (i < segments.length - 1 && this.fsync) {
+          await fdatasyncAsync(fd);
+          if (s.created) await this.syncDir();
+        }
+      }
       this.head = built.head;
       const last = segments[segments.length - 1];
       if (last !== undefined) this.current = last.file;
+      this.track(n, batch, segments, built, this.sync(fd, newFile));
+    } catch (e) {
+      // Nothing more is built on this batch's head: later appends wait for the rollback.
+      this.failedFrom = this.failedFrom === null ? n : Math.min(this.failedFrom, n);
+      this.track(n, batch, segments, null, Promise.reject(e));
+    }
+  }
+
+  private async sync(fd: number, newFile: boolean): Promise<void> {
+    if (!this.fsync || fd < 0) return;
+    await fdatasyncAsync(fd);
+    // A new file's name must survive a crash too.
+    if (newFile) await this.syncDir();
+  }
+
+  /** Settles a batch after its sync and every earlier batch: in order, and never past a failure. */
+  private track(
+    n: number,
+    batch: Item[],
+    segments: Segment[],
+    built: { head: { seq: number; hash: string }; records: Array<AuditRecord | null> } | null,
+    synced: Promise<void>,
+  ): void {
+    const previous = this.tail;
+    const done = (async (): Promise<void> => {
+      let error: unknown = null;
+      await synced.catch((e: unknown) => {
+        error = e;
+      });
+      await previous;
+      if (error === null && this.failedFrom !== null && this.failedFrom < n) error = new Error('an earlier batch failed');
+      if (error !== null || built === null) {
+        this.fail(n, batch, segments, error);
+        return;
+      }
+      const file = segments[segments.length - 1]?.file;
+      this.durable = { head: built.head, current: file === undefined ? this.durable.current : { ...file } };
       if (!this.isHealthy) this.logger?.info('audit: the log is writable again');
       this.isHealthy = true;
       this.counters.batches++;
@@ -273,18 +379,26 @@ export class AuditLog {
         if ('event' in item) item.resolve(r as AuditRecord);
         else item.resolve();
       });
-    } catch (e) {
-      // Only files this batch actually opened can hold any of its bytes.
-      for (const s of segments) {
-        if (s.opened) this.rollback.push({ path: join(this.dir, fileName(s.file.day, s.file.index)), size: s.preSize, created: s.created });
-      }
-      await this.applyRollback().catch(() => undefined);
-      if (this.isHealthy) this.logger?.error({ err: e }, 'audit: the log cannot be written; actions are refused until it can');
-      this.isHealthy = false;
-      this.counters.failures++;
-      const err = new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', `the audit log cannot be written (${errnoCode(e)})`, { cause: e });
-      for (const item of batch) item.reject(err);
+    })();
+    this.tail = done;
+    this.inFlight.add(done);
+    void done.finally(() => {
+      this.inFlight.delete(done);
+      this.kick();
+    });
+  }
+
+  private fail(n: number, batch: Item[], segments: Segment[], e: unknown): void {
+    this.failedFrom = this.failedFrom === null ? n : Math.min(this.failedFrom, n);
+    // Only files this batch actually opened can hold any of its bytes.
+    for (const s of segments) {
+      if (s.opened) this.rollback.push({ path: join(this.dir, fileName(s.file.day, s.file.index)), size: s.preSize, created: s.created });
     }
+    if (this.isHealthy) this.logger?.error({ err: e }, 'audit: the log cannot be written; actions are refused until it can');
+    this.isHealthy = false;
+    this.counters.failures++;
+    const error = new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', `the audit log cannot be written (${errnoCode(e)})`, { cause: e });
+    for (const item of batch) this.refused.push({ reject: item.reject, error });
   }
 
   /** Assigns seq/prev/hash, inserts periodic checkpoints and splits the lines into files. */
@@ -297,8 +411,9 @@ export class AuditLog {
       const seq = head.seq + 1;
       const ts = new Date().toISOString();
       const unsigned = { seq, ts, node: this.node, prev: head.hash, event };
-      const record: AuditRecord = { ...unsigned, hash: recordHash(unsigned) };
-      const line = `${recordLine(record)}\n`;
+      const eventJson = canonicalJson(event);
+      const record: AuditRecord = { ...unsigned, hash: recordHash(unsigned, eventJson) };
+      const line = `${recordLine(record, eventJson)}\n`;
       const bytes = Buffer.byteLength(line);
       // Days never go backwards in file names, even if the clock does.
       const day = file === null || dayOf(ts) > file.day ? dayOf(ts) : file.day;
@@ -335,23 +450,36 @@ export class AuditLog {
     return { segments, head, records };
   }
 
-  private async writeSegment(s: Segment): Promise<void> {
-    const path = join(this.dir, fileName(s.file.day, s.file.index));
-    const fh = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
-    s.opened = true;
+  private needsReopen(path: string): boolean {
+    if (this.file === null || this.file.path !== path) return true;
     try {
-      const data = Buffer.from(s.lines.join(''));
-      let off = 0;
-      while (off < data.length) {
-        const { bytesWritten } = await fh.write(data, off, data.length - off);
-        off += bytesWritten;
-      }
-      if (this.fsync) await fh.datasync();
-    } finally {
-      await fh.close();
+      return statSync(path).ino !== this.file.ino;
+    } catch {
+      return true;
     }
-    // A new file's name must survive a crash too.
-    if (s.created && this.fsync) await this.syncDir();
+  }
+
+  /**
+   * The open descriptor for `path`, reopened if the path now names another file (moved,
+   * replaced, deleted). Metadata calls and writes are synchronous (microseconds, into the
+   * page cache); only syncs go to the thread pool.
+   */
+  private fileFor(path: string): number {
+    if (this.file !== null && !this.needsReopen(path)) return this.file.fd;
+    this.closeFile();
+    const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
+    this.file = { path, fd, ino: fstatSync(fd).ino };
+    return fd;
+  }
+
+  private closeFile(): void {
+    if (this.file === null) return;
+    try {
+      closeSync(this.file.fd);
+    } catch {
+      // Closing a descriptor whose disk failed tells us nothing new.
+    }
+    this.file = null;
   }
 
   private async syncDir(): Promise<void> {

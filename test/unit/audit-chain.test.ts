@@ -186,3 +186,13 @@ describe('audit checkpoints', () => {
     expect(await verifyAudit(t.dir, { keyFile: join(t.state, 'elsewhere.key') })).toMatchObject({ ok: false, line: 2, problem: expect.stringMatching(/no public key/) });
   });
 });
+
+describe('canonical form', () => {
+  it('the hash input is the sorted-key JSON of { seq, ts, node, prev, event }', async () => {
+    const { canonicalJson } = await import('../../src/audit/index.js');
+    const { createHash } = await import('node:crypto');
+    const r = { seq: 7, ts: '2024-01-01T00:00:00.000Z', node: 'n', prev: GENESIS_HASH, event: { type: 'x', b: [1, { d: 1, c: 'é' }], a: null } };
+    expect(canonicalJson(r)).toBe(`{"event":{"a":null,"b":[1,{"c":"é","d":1}],"type":"x"},"node":"n","prev":"${GENESIS_HASH}","seq":7,"ts":"2024-01-01T00:00:00.000Z"}`);
+    expect(recordHash(r)).toBe(createHash('sha256').update(canonicalJson(r)).digest('hex'));
+  });
+});

@@ -85,6 +85,51 @@ describe('audit log failure and recovery', () => {
     expect(await verifyAudit(t.dir)).toEqual({ ok: true, count: 2 });
   });
 
+  it('under concurrent load across a failure: exactly the resolved appends are in the log, and it verifies', async () => {
+    const log = await openLog(t.dir, { checkpointEvery: 50 });
+    const resolved = new Set<string>();
+    const refused = new Set<string>();
+    let breaking: Promise<void> | null = null;
+    let restored = false;
+    const appender = async (a: number): Promise<void> => {
+      for (let i = 0; i < 40; i++) {
+        const text = `SELECT ${a}, ${i}`;
+        try {
+          await log.append(action(`s${a}`, text));
+          resolved.add(text);
+        } catch (e) {
+          expect(e).toMatchObject({ code: 'AIRLOCK_AUDIT_UNAVAILABLE' });
+          refused.add(text);
+        }
+        if (breaking === null && resolved.size >= 150) {
+          breaking = (async () => {
+            await rename(t.dir, `${t.dir}.moved`);
+            await writeFile(t.dir, '');
+          })();
+          await breaking;
+        } else if (breaking !== null && !restored && refused.size >= 40) {
+          restored = true;
+          await breaking;
+          await unlink(t.dir);
+          await rename(`${t.dir}.moved`, t.dir);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, (_, a) => appender(a)));
+    await log.close();
+    expect(restored).toBe(true);
+    expect(refused.size).toBeGreaterThan(0);
+    const logged = new Set<string>();
+    for (const f of await auditFiles(t.dir)) {
+      for (const l of await readLinesOf(f)) {
+        const r = JSON.parse(l) as AuditRecord;
+        if (r.event.type === 'action') logged.add((r.event as { action: { text: string } }).action.text);
+      }
+    }
+    expect([...logged].sort()).toEqual([...resolved].sort());
+    expect(await verifyAudit(t.dir)).toMatchObject({ ok: true });
+  });
+
   it('cuts a torn last line on reopen and records that it did', async () => {
     const log = await openLog(t.dir, { checkpointEvery: 0 });
     for (let i = 0; i < 3; i++) await log.append(action('s1', `SELECT ${i}`));
