@@ -34,6 +34,11 @@ export interface OutputLineage {
   sources: Array<{ relation: RelationRef; column: string }>;
   /** Lineage could not be determined (opaque function, unknown construct). */
   unknown: boolean;
+  /**
+   * This entry stands for the zero or more columns a `*` (or `t.*`, or `COPY t TO`) expands
+   * to, whose number the text does not tell: positions after it are not known from the text.
+   */
+  expansion?: boolean;
 }
 
 export interface StatementAnalysis {

@@ -1,0 +1,52 @@
+/**
+ * SQL statement analysis for policy and masking. PostgreSQL text is parsed with
+ * libpg-query (the server's own grammar compiled to WASM); see postgres/ for the parts.
+ */
+import { loadModule } from 'libpg-query';
+import { AirlockError } from '../../src/errors.js';
+import { parseStatements } from './postgres/analyze.js';
+import { AnalysisCache } from './postgres/cache.js';
+import type { SqlAnalysis, SqlSessionSettings } from './types.js';
+
+export { AnalysisCache } from './postgres/cache.js';
+export { resolveRelation, parseSearchPath } from './search-path.js';
+export type * from './types.js';
+
+let loaded: Promise<void> | null = null;
+let ready = false;
+
+/** Loads the parser's WASM module once; later calls return the same promise. */
+export function loadSqlParsers(): Promise<void> {
+  loaded ??= loadModule().then(() => { ready = true; });
+  return loaded;
+}
+
+const defaultCache = new AnalysisCache(10_000);
+
+/**
+ * Analyses a PostgreSQL query string (one Query message, or one Parse) as the server will
+ * read it under `settings`. Never throws on bad SQL: text the parser rejects is one statement
+ * marked `unparsed` (and `opaque`). Pass `cache: null` to bypass the shared cache.
+ */
+export function analyzePostgres(
+  text: string,
+  settings: SqlSessionSettings,
+  cache: AnalysisCache | null = defaultCache,
+): SqlAnalysis {
+  if (!ready) throw new AirlockError('AIRLOCK_INTERNAL', 'analyzePostgres called before loadSqlParsers() resolved');
+  const key = cache?.keyFor(text, settings) ?? null;
+  if (cache !== null && key !== null) {
+    const hit = cache.lookup(key, text);
+    if (hit !== null) return { dialect: 'postgres', statements: [hit] };
+  }
+  const parsed = parseStatements(text, settings);
+  if (cache !== null && key !== null) cache.store(key, parsed);
+  return { dialect: 'postgres', statements: parsed.map((p) => p.analysis) };
+}
+
+/**
+ * Whether `text` reads differently under standard_conforming_strings on and off (a plain
+ * string literal holds a backslash). An adapter that cannot be sure of the setting in force
+ * (a SET still in flight in a pipeline) should treat such text as unparsed.
+ */
+export { rewriteForStandardStrings } from './postgres/quoting.js';
