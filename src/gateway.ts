@@ -9,7 +9,7 @@ import type { Identity } from './types.js';
 import { AirlockError } from './errors.js';
 import { TokenVerifier } from './auth/verifier.js';
 import { GatewaySession, newSessionId, type SessionDeps } from './session.js';
-import { StaticLeases, type LeaseBroker } from './credentials/index.js';
+import { EphemeralPgLeases, RoleSweeper, StaticLeases, nodeId, type LeaseBroker } from './credentials/index.js';
 import { SecretResolver } from './secrets.js';
 
 export type CorePorts = Omit<SessionDeps, 'onClose' | 'logger'>;
@@ -22,6 +22,9 @@ export function mayUseConnection(identity: Identity, connection: ConnectionConfi
 export class Gateway implements GatewayCore {
   readonly sessions = new Map<string, GatewaySession>();
   private leases = new Map<string, LeaseBroker>();
+  private readonly ephemeralKeys = new Map<string, string>();
+  private node: string | undefined;
+  private sweeper: RoleSweeper | undefined;
   private draining = false;
 
   constructor(
@@ -51,8 +54,34 @@ export class Gateway implements GatewayCore {
     for (const c of config.connections) {
       const cred = c.credentials;
       if (cred.type === 'static') m.set(c.name, new StaticLeases(this.secrets, cred.username, cred.password));
+      else {
+        // An unchanged ephemeral connection keeps its broker (and its warm admin pool) across a reload.
+        const previous = this.leases.get(c.name);
+        const key = JSON.stringify([c.upstream, cred]);
+        if (previous instanceof EphemeralPgLeases && this.ephemeralKeys.get(c.name) === key) {
+          m.set(c.name, previous);
+          continue;
+        }
+        this.node ??= nodeId(config.state_dir);
+        this.ephemeralKeys.set(c.name, key);
+        m.set(c.name, new EphemeralPgLeases({ connectionName: c.name, upstream: c.upstream, credentials: cred, resolver: this.secrets, logger: this.logger, nodeId: this.node }));
+      }
     }
     return m;
+  }
+
+  /** Drops ephemeral roles orphaned by a crash now, then every minute those no live session owns. */
+  startSweepers(): Promise<void> {
+    this.sweeper ??= new RoleSweeper(
+      () => [...this.leases.values()].filter((b): b is EphemeralPgLeases => b instanceof EphemeralPgLeases),
+      () => new Set(this.sessions.keys()),
+      this.logger,
+    );
+    return this.sweeper.start();
+  }
+
+  stopSweepers(): Promise<void> {
+    return this.sweeper?.stop() ?? Promise.resolve();
   }
 
   startDraining(): void {

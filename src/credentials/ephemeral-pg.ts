@@ -226,6 +226,8 @@ export class EphemeralPgLeases implements LeaseBroker {
       idleTimeoutMillis: 30_000,
       connectionTimeoutMillis: 10_000,
       application_name: 'airlock-admin',
+      // Idle admin connections must not keep a stopping daemon alive.
+      allowExitOnIdle: true,
     });
     // An idle admin connection lost to an upstream restart must not take the daemon down.
     pool.on('error', (e: Error) => {

@@ -32,6 +32,11 @@ export class StaticLeases implements LeaseBroker {
   }
 
   async release(): Promise<void> {}
+
+  /** Upstream refused the held password: the next acquire re-resolves it instead of using the cached value. */
+  invalidate(): void {
+    this.resolver.invalidate(this.passwordRef);
+  }
 }
 
 export { EphemeralPgLeases, type EphemeralPgOptions, type EphemeralCredentials, type SweepResult } from './ephemeral-pg.js';
