@@ -1,0 +1,14 @@
+/**
+ * Shell command lines as policy sees them: every simple command that could run,
+ * found the way a POSIX shell (and bash) would parse the line.
+ */
+import { parseScript } from './grammar.js';
+import { AnalysisSink, type ShellAnalysis } from './types.js';
+
+export type { Redirection, ShellAnalysis, SimpleCommand } from './types.js';
+
+export function analyzeShell(line: string): ShellAnalysis {
+  const sink = new AnalysisSink();
+  parseScript(line, sink, 0, false);
+  return { commands: sink.commands, unparsed: sink.unparsed, opaque: sink.opaque, reasons: sink.reasons };
+}
