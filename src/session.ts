@@ -118,8 +118,19 @@ export class GatewaySession implements Session {
     return this.maskPlanCache;
   }
 
+  /** standard_conforming_strings may have changed in a way not yet reported (pipelining, rollback). */
+  private scsUnknown = false;
+
+  /**
+   * Analyses with the session's settings. Once standard_conforming_strings may differ from
+   * what the server last reported, the text is analysed both ways and every statement of
+   * either reading is checked: a string one reading sees may be code in the other.
+   */
   analyzeSql(text: string, dialect: SqlDialect): SqlAnalysis {
-    return this.deps.sql.analyze(text, dialect, this.sqlSettings);
+    const first = this.deps.sql.analyze(text, dialect, this.sqlSettings);
+    if (!this.scsUnknown) return first;
+    const other = this.deps.sql.analyze(text, dialect, { ...this.sqlSettings, standardConformingStrings: !this.sqlSettings.standardConformingStrings });
+    return { dialect: first.dialect, statements: [...first.statements, ...other.statements] };
   }
 
   /**
@@ -138,8 +149,11 @@ export class GatewaySession implements Session {
 
   /** Follows statements that may change how later statements resolve names. */
   private followSettings(statement: StatementAnalysis): void {
-    if (this.searchPathUnknown) return;
     const k = statement.kinds;
+    const indirectAny = statement.opaque || statement.unparsed || k.includes('discard') || statement.functions.some((f) => /(^|\.)set_config$/.test(f));
+    if ((k.includes('set') || k.includes('reset')) && /standard_conforming_strings|\ball\b/i.test(statement.text)) this.scsUnknown = true;
+    if (indirectAny) this.scsUnknown = true;
+    if (this.searchPathUnknown) return;
     const touchesPath = (k.includes('set') || k.includes('reset')) && /search_path|\ball\b/i.test(statement.text);
     const indirect = statement.opaque || statement.unparsed || k.includes('discard') || statement.functions.some((f) => /(^|\.)set_config$/.test(f));
     if (touchesPath || indirect) this.searchPathUnknown = true;

@@ -91,7 +91,8 @@ export class PostgresListener {
   async close(drainMs: number): Promise<void> {
     const server = this.server;
     this.server = null;
-    if (server !== null) await new Promise<void>((r) => server.close(() => r()));
+    // close() stops accepting at once; its callback would wait for every session, so don't.
+    server?.close();
     const deadline = Date.now() + drainMs;
     while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const relay of this.relays) relay.fatal(new AirlockError('AIRLOCK_SHUTTING_DOWN', undefined, { fatal: true }));

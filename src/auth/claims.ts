@@ -26,10 +26,10 @@ export function identityFrom(
   opts: { groupsClaim: string; kindClaim: string; defaultKind: IdentityKind },
 ): Identity {
   if (typeof payload.sub !== 'string' || payload.sub === '') {
-    throw new AirlockError('AIRLOCK_AUTH_INVALID', 'the token has no subject');
+    throw new AirlockError('AIRLOCK_AUTH_INVALID');
   }
   if (typeof payload.exp !== 'number') {
-    throw new AirlockError('AIRLOCK_AUTH_INVALID', 'the token has no expiry');
+    throw new AirlockError('AIRLOCK_AUTH_INVALID');
   }
   const kindClaim = claimAt(payload, opts.kindClaim);
   const kind = KINDS.find((k) => k === kindClaim) ?? opts.defaultKind;

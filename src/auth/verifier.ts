@@ -127,18 +127,18 @@ export class TokenVerifier {
   async verify(token: string): Promise<Identity> {
     if (token.length === 0) throw new AirlockError('AIRLOCK_AUTH_MISSING');
     if (Buffer.byteLength(token) > MAX_TOKEN_BYTES) {
-      throw new AirlockError('AIRLOCK_AUTH_INVALID', 'the token is too long');
+      throw new AirlockError('AIRLOCK_AUTH_INVALID');
     }
     let iss: unknown;
     try {
       const header = decodeProtectedHeader(token);
       if (typeof header.alg !== 'string' || !(ASYMMETRIC_ALGORITHMS as readonly string[]).includes(header.alg)) {
-        throw new AirlockError('AIRLOCK_AUTH_SIGNATURE', 'the token is not signed with an accepted algorithm');
+        throw new AirlockError('AIRLOCK_AUTH_SIGNATURE');
       }
       iss = decodeJwt(token).iss;
     } catch (e) {
       if (e instanceof AirlockError) throw e;
-      throw new AirlockError('AIRLOCK_AUTH_INVALID', 'the token is not a JWT');
+      throw new AirlockError('AIRLOCK_AUTH_INVALID');
     }
     const trusted = typeof iss === 'string' ? this.issuers.get(iss) : undefined;
     if (trusted === undefined) throw new AirlockError('AIRLOCK_AUTH_ISSUER');

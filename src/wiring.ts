@@ -1,0 +1,112 @@
+/**
+ * Builds the core's services from a config: SQL analysis, policy, approvals, audit.
+ * The daemon rebuilds the policy on reload; the audit log and approval broker live on.
+ */
+import { join } from 'node:path';
+import { hostname } from 'node:os';
+import type { Logger } from './log.js';
+import type { Config } from './config.js';
+import type { Identity } from './types.js';
+import type { CorePorts } from './gateway.js';
+import type { ApprovalPort } from './session.js';
+import { AirlockError } from './errors.js';
+import { loadSqlParsers, analyzePostgres, resolveRelation } from '../parsers/sql/index.js';
+import { Policy } from './policy/index.js';
+import { ApprovalBroker, WebhookNotifier, holdMessage } from './approvals/index.js';
+import { AuditLog, listSessions, sessionTranscript } from './audit/index.js';
+
+export interface Services {
+  ports: CorePorts;
+  healthy(): boolean;
+  admin(config: () => Config): {
+    approvals: { list(caller: Identity): unknown[]; decide(id: string, caller: Identity, approve: boolean, reason?: string): unknown };
+    sessions: { list(caller: Identity, q: URLSearchParams): Promise<unknown[]>; show(caller: Identity, id: string): Promise<unknown> };
+  };
+  close(): Promise<void>;
+  broker: ApprovalBroker;
+  audit: AuditLog;
+}
+
+function approvalPort(broker: ApprovalBroker): ApprovalPort {
+  return {
+    hold({ sessionId, requester, connection, action, decision, signal }) {
+      const summary = action.kind === 'sql' ? action.statement.text : action.kind === 'connect' ? `connect to ${connection}` : JSON.stringify(action);
+      const { id, verdict, granted } = broker.request(
+        {
+          sessionId,
+          requester,
+          connection,
+          action,
+          summary,
+          rule: decision.rule,
+          approvers: decision.approvers,
+          timeoutMs: decision.timeoutMs,
+          ...(decision.grantForMs === undefined ? {} : { grantForMs: decision.grantForMs }),
+        },
+        signal,
+      );
+      return { id, howToApprove: holdMessage(id, action.kind), verdict, granted };
+    },
+  };
+}
+
+export async function buildPorts(config: Config, logger: Logger, previous: Services | null): Promise<Services> {
+  await loadSqlParsers();
+  const policy = new Policy(config.rules, { defaultApprovalTimeoutMs: config.approvals.default_timeout });
+  const broker =
+    previous?.broker ??
+    new ApprovalBroker({
+      logger,
+      ...(config.approvals.webhook === undefined ? {} : { notifier: new WebhookNotifier(config.approvals.webhook, { logger }) }),
+    });
+  const auditDir = join(config.state_dir, 'audit');
+  const audit = previous?.audit ?? (await AuditLog.open({ dir: auditDir, node: hostname(), fsync: config.audit.fsync, logger }));
+  if (previous === null) {
+    broker.on('requested', (r: { id: string }) => void audit.append({ type: 'approval.requested', approval: r }).catch(() => undefined));
+    broker.on('decided', (r: { id: string }) => void audit.append({ type: 'approval.decided', approval: r }).catch(() => undefined));
+  }
+
+  const isAuditor = (caller: Identity): boolean => caller.groups.some((g) => config.audit.auditors.includes(g));
+  return {
+    broker,
+    audit,
+    ports: {
+      policy,
+      approvals: approvalPort(broker),
+      audit,
+      sql: {
+        analyze: (text, dialect, settings) => {
+          if (dialect !== 'postgres') throw new AirlockError('AIRLOCK_UNSUPPORTED', `no SQL analysis for ${dialect}`);
+          return analyzePostgres(text, settings);
+        },
+        resolveRelation,
+      },
+    },
+    healthy: () => audit.healthy,
+    admin: () => ({
+      approvals: {
+        list: (caller) => broker.list({ status: 'pending', approverGroups: caller.groups }),
+        decide: (id, caller, approve, reason) => broker.decide(id, caller, approve, reason),
+      },
+      sessions: {
+        list: async (caller, q) => {
+          if (!isAuditor(caller)) throw new AirlockError('AIRLOCK_FORBIDDEN', 'only auditors may list sessions');
+          const since = q.get('since');
+          return listSessions(auditDir, {
+            ...(since === null ? {} : { sinceMs: Date.now() - (Number(since) * 1000 || 3_600_000) }),
+            ...(q.get('subject') === null ? {} : { subject: q.get('subject') ?? '' }),
+            ...(q.get('connection') === null ? {} : { connection: q.get('connection') ?? '' }),
+          });
+        },
+        show: async (caller, id) => {
+          if (!isAuditor(caller)) throw new AirlockError('AIRLOCK_FORBIDDEN', 'only auditors may read sessions');
+          return { session: id, events: await sessionTranscript(auditDir, id) };
+        },
+      },
+    }),
+    close: async () => {
+      broker.close();
+      await audit.close();
+    },
+  };
+}
