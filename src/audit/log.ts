@@ -1,21 +1,19 @@
 /**
  * The write-ahead audit log: one hash chain per node, JSON lines, group commit.
  *
- * Durability: append() resolves only after its line is written and fdatasync'ed. Appends
- * that arrive while a batch is being synced wait and share the next sync, so many
- * sessions' statements cost one sync between them.
+ * Durability: append() resolves only after its line is written and fdatasync'ed, and
+ * after every earlier append has resolved. Appends that arrive while syncs are running
+ * wait and go out together as the next batch; up to `maxSyncsInFlight` batches may be
+ * syncing at once (their lines are written in seq order; they resolve in seq order).
  *
- * Failure: a batch that cannot be written (ENOSPC, EACCES, EROFS, a vanished directory)
- * is rolled back (the files are cut back to their size before it) and every append in it
- * rejects with AIRLOCK_AUDIT_UNAVAILABLE: a failed event is never in the chain. `healthy`
- * stays false until a later batch succeeds; each append retries, so the log recovers by
- * itself when the disk becomes writable again.
+ * Failure: a batch that cannot be written or synced (ENOSPC, EACCES, EROFS, a vanished
+ * directory) fails, and so does every batch after it. Once nothing is in flight the files
+ * are cut back to the last durable record, then those appends reject with
+ * AIRLOCK_AUDIT_UNAVAILABLE: a failed event is never in the chain. `healthy` is false
+ * from the failure until a later batch succeeds; each append retries, so the log
+ * recovers by itself when the disk becomes writable again.
  *
- * Crash: a kill -9 can leave an unfinished last line (the batch's write was cut short;
- * none of its appends had resolved, so nothing was forwarded on its strength). open()
- * cuts that tail off and records an `audit.recovered` event naming file, offset and
- * bytes. Any other damage to the head (a complete line that is not a valid record) makes
- * open() fail: the chain is not continued from a head that cannot be trusted.
+ * Crash: see head.ts (a torn last line is cut off and recorded on open).
  */
 import { accessSync, closeSync, constants, fdatasync, fstatSync, openSync, statSync, writeSync } from 'node:fs';
 import { mkdir, open, stat, unlink } from 'node:fs/promises';
@@ -25,8 +23,8 @@ import { dirname, join } from 'node:path';
 import type { Logger } from '../log.js';
 import { AirlockError } from '../errors.js';
 import { canonicalJson, recordHash, recordLine, toPlainJson } from './canonical.js';
-import { dayOf, fileName, listAuditFiles, readTail, type AuditFileName } from './files.js';
-import { checkRecordLine } from './record.js';
+import { dayOf, fileName, listAuditFiles } from './files.js';
+import { findHead, lastRecordOf, truncateFile, type FileState } from './head.js';
 import { scrubDeep } from './scrub.js';
 import { loadOrCreateSigner, type CheckpointSigner } from './signing.js';
 import { GENESIS_HASH, type AuditEventBody, type AuditRecord, type CheckpointEvent, type PrunedEvent } from './types.js';
@@ -60,14 +58,8 @@ interface Pending {
 /** A queued item: an event from a caller, or a checkpoint asked for by close(). */
 type Item = Pending | { checkpoint: true; resolve: () => void; reject: (e: Error) => void };
 
-interface CurrentFile {
-  day: string;
-  index: number;
-  size: number;
-}
-
 interface Segment {
-  file: CurrentFile;
+  file: FileState;
   created: boolean;
   preSize: number;
   lines: string[];
@@ -87,9 +79,9 @@ export class AuditLog {
   private pumping: Promise<void> | null = null;
   /** Where the next batch is built from: includes batches written but not yet synced. */
   private head = { seq: 0, hash: GENESIS_HASH };
-  private current: CurrentFile | null = null;
+  private current: FileState | null = null;
   /** What is durable: every append up to here has resolved. */
-  private durable: { head: { seq: number; hash: string }; current: CurrentFile | null } = { head: this.head, current: null };
+  private durable: { head: { seq: number; hash: string }; current: FileState | null } = { head: this.head, current: null };
   /** Batches written whose sync has not finished; each settles in issue order. */
   private readonly inFlight = new Set<Promise<void>>();
   private tail: Promise<void> = Promise.resolve();
@@ -129,7 +121,11 @@ export class AuditLog {
     const keyFile = opts.keyFile ?? join(dirname(opts.dir), 'audit-signing.key');
     const signer = every > 0 ? await loadOrCreateSigner(keyFile) : null;
     const log = new AuditLog(opts.dir, opts, signer, opts.logger);
-    const torn = await log.resume();
+    const found = await findHead(opts.dir, opts.fsync ?? true);
+    log.head = found.head;
+    log.current = found.current;
+    log.durable = { head: { ...found.head }, current: found.current === null ? null : { ...found.current } };
+    const torn = found.torn;
     if (torn !== null) {
       log.logger?.warn(torn, 'audit: cut off an unfinished last line left by a crash');
       await log.append({ type: 'audit.recovered', ...torn });
@@ -185,6 +181,17 @@ export class AuditLog {
     this.closeFile();
   }
 
+  /** Runs prune now and then every `everyMs` (default hourly); returns a stop function. Failures are logged, not thrown. */
+  scheduleRetention(olderThanMs: number, everyMs = 3_600_000): () => void {
+    const run = (): void => {
+      this.prune(olderThanMs).catch((e: unknown) => this.logger?.error({ err: e }, 'audit: retention prune failed'));
+    };
+    run();
+    const timer = setInterval(run, everyMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
   /**
    * Deletes whole files whose UTC day ended more than `olderThanMs` ago (never the newest
    * file). Write-ahead like everything else: the `audit.pruned` event naming the files and
@@ -195,68 +202,12 @@ export class AuditLog {
     const files = await listAuditFiles(this.dir);
     const prunable = files.slice(0, -1).filter((f) => Date.parse(`${f.day}T00:00:00Z`) + 86_400_000 <= cutoff);
     if (prunable.length === 0) return [];
-    const before = await this.lastRecordOf(prunable);
+    const before = await lastRecordOf(this.dir, prunable);
     const event: PrunedEvent = { type: 'audit.pruned', files: prunable.map((f) => f.name), before };
     await this.append(event);
     for (const f of prunable) await unlink(join(this.dir, f.name));
     this.logger?.info({ files: event.files }, 'audit: pruned files past retention');
     return event.files;
-  }
-
-  private async lastRecordOf(files: AuditFileName[]): Promise<{ seq: number; hash: string }> {
-    for (let i = files.length - 1; i >= 0; i--) {
-      const f = files[i];
-      if (f === undefined) continue;
-      const tail = await readTail(join(this.dir, f.name));
-      if (tail.line === null) continue;
-      const checked = checkRecordLine(tail.line);
-      if ('problem' in checked) throw new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', `${f.name}: ${checked.problem}; run airlock audit verify`);
-      return { seq: checked.record.seq, hash: checked.record.hash };
-    }
-    return { seq: 0, hash: GENESIS_HASH };
-  }
-
-  /** Finds the head of the chain; returns what was cut off if the newest file had a torn tail. */
-  private async resume(): Promise<{ file: string; offset: number; bytes: number } | null> {
-    const files = await listAuditFiles(this.dir);
-    const newest = files[files.length - 1];
-    if (newest === undefined) return null;
-    let torn: { file: string; offset: number; bytes: number } | null = null;
-    let first = true;
-    for (let i = files.length - 1; i >= 0; i--) {
-      const f = files[i];
-      if (f === undefined) continue;
-      const path = join(this.dir, f.name);
-      const tail = await readTail(path);
-      if (tail.line === null && tail.torn === 0) continue;
-      if (tail.torn > 0) {
-        // Only the file being written when the process died can end mid-line.
-        if (!first) throw new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', `${f.name} ends in an unfinished line but is not the newest file; run airlock audit verify`);
-        await this.truncate(path, tail.end);
-        torn = { file: f.name, offset: tail.end, bytes: tail.torn };
-      }
-      first = false;
-      if (tail.line === null) continue;
-      const checked = checkRecordLine(tail.line);
-      if ('problem' in checked) {
-        throw new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', `the last record of ${f.name} is not valid (${checked.problem}); run airlock audit verify`);
-      }
-      this.head = { seq: checked.record.seq, hash: checked.record.hash };
-      break;
-    }
-    this.current = { day: newest.day, index: newest.index, size: (await stat(join(this.dir, newest.name))).size };
-    this.durable = { head: { ...this.head }, current: { ...this.current } };
-    return torn;
-  }
-
-  private async truncate(path: string, size: number): Promise<void> {
-    const fh = await open(path, 'r+');
-    try {
-      await fh.truncate(size);
-      if (this.fsync) await fh.datasync();
-    } finally {
-      await fh.close();
-    }
   }
 
   private kick(): void {
@@ -498,7 +449,7 @@ export class AuditLog {
     for (const r of this.rollback) {
       try {
         if (r.created) await unlink(r.path);
-        else if ((await stat(r.path)).size > r.size) await this.truncate(r.path, r.size);
+        else if ((await stat(r.path)).size > r.size) await truncateFile(r.path, r.size, this.fsync);
       } catch (e) {
         if (errnoCode(e) === 'ENOENT') continue;
         pending.push(r);

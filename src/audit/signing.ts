@@ -31,8 +31,13 @@ export async function loadOrCreateSigner(keyFile: string): Promise<CheckpointSig
     await mkdir(dirname(keyFile), { recursive: true });
     const pair = generateKeyPairSync('ed25519');
     privateKey = pair.privateKey;
-    // 'wx': never overwrite a key another process created meanwhile.
-    await writeFile(keyFile, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+    try {
+      // 'wx': never overwrite a key another process created meanwhile; use that one.
+      await writeFile(keyFile, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+    } catch (w) {
+      if ((w as NodeJS.ErrnoException).code !== 'EEXIST') throw w;
+      privateKey = createPrivateKey(await readFile(keyFile, 'utf8'));
+    }
   }
   const publicKey = createPublicKey(privateKey);
   // Rewritten each time so a lost .pub file comes back; it is public.
