@@ -1,0 +1,10 @@
+/**
+ * Masking: column rules by provenance and lineage, content detectors, masking methods.
+ * Pure functions; the protocol adapters call them on cells, output chunks and bodies.
+ */
+export { DETECTORS, detect, isDetectorName, type DetectorName, type Finding } from './detectors.js';
+export { REDACTED, METHOD_STRENGTH, keyFromSecret, maskString, strongest, type MaskOptions } from './methods.js';
+export { DetectorRules, maskText } from './text.js';
+export { maskValue, maskValueByDetectors, typeFamily, type ColumnType, type TypeFamily } from './values.js';
+export { ColumnMasker, judgeOutput } from './columns.js';
+export { StreamMasker, type StreamMaskerOptions } from './stream.js';
