@@ -154,8 +154,9 @@ function parseList(lexer: Lexer, ctx: CommandContext, substitution: boolean): vo
       continue;
     }
     // An operator.
-    finish();
     const op = tok.op;
+    if (op === '(' && (words.length > 0 || redirs.length > 0)) sink.markUnparsed('unexpected ( after a word');
+    finish();
     if (op === '\n') flushDeferred();
     if (op === '(') {
       if (closed) sink.markUnparsed('unexpected (');
