@@ -46,7 +46,9 @@ function byteToCharOffsets(text: string): (byte: number) => number {
 
 /** The text libpg-query must see for the server's reading of `text` under `settings`. */
 export function parserText(text: string, settings: SqlSessionSettings): { text: string; quotingMatters: boolean } {
-  return rewriteForStandardStrings(text, settings.standardConformingStrings);
+  // libpg-query reads text as the server does with the setting on: nothing to rewrite.
+  if (settings.standardConformingStrings) return { text, quotingMatters: false };
+  return rewriteForStandardStrings(text, false);
 }
 
 export function parseStatements(text: string, settings: SqlSessionSettings): ParsedStatement[] {

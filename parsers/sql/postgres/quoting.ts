@@ -32,6 +32,8 @@ const isDollarTagCont = (c: string): boolean => /[A-Za-z_0-9]/.test(c) || c.char
  * but `quotingMatters` still tells whether the other setting would read it differently.
  */
 export function rewriteForStandardStrings(text: string, standardConformingStrings: boolean): StandardStringsRewrite {
+  // Without a backslash both settings read the text alike.
+  if (!text.includes('\\')) return { text, quotingMatters: false };
   const out: string[] = [];
   let quotingMatters = false;
   let i = 0;
