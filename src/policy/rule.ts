@@ -2,6 +2,7 @@
  * One `rules:` entry compiled once: globs become RegExps, and the rule knows which
  * action kinds it can ever apply to, so the hot path skips the rest.
  */
+import { analyzeShell, type ShellAnalysis } from '../../parsers/shell/index.js';
 import type { RuleConfig } from '../config.js';
 import type { Action, Identity } from '../types.js';
 import { GlobSet } from './glob.js';
@@ -160,7 +161,8 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
       ev.command = hit;
     }
     if (programs !== null) {
-      const names = argv0 === null ? commandLines(command).map(programOf) : [programOf(argv0)];
+      const names = shellAnalysis(command).commands.map((c) => c.program).filter((p) => p !== '');
+      if (argv0 !== null && argv0 !== '') names.unshift(argv0.slice(argv0.lastIndexOf('/') + 1));
       const hit = firstMatch(programs, names);
       if (hit === null) return null;
       ev.program = hit;
@@ -210,20 +212,19 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
 }
 
 /**
- * The line itself and each simple command in it, split naively at ; && || | and newlines.
- * Naive splitting can only add candidates, so a deny or approve rule matches at least as
- * often as a real shell parse would make it.
+ * The line itself and the text of every simple command a shell would run for it,
+ * including those inside `$(…)`, `sh -c '…'`, `eval` and wrappers (`sudo rm` → `rm`).
  */
 export function commandLines(command: string): string[] {
   const whole = command.trim();
-  const parts = whole.split(/\s*(?:&&|\|\||[;|&\n])\s*/).map((p) => p.trim()).filter((p) => p !== '');
-  return parts.length === 1 && parts[0] === whole ? [whole] : [whole, ...parts];
+  const out = [whole];
+  for (const c of shellAnalysis(command).commands) if (c.text !== '' && !out.includes(c.text)) out.push(c.text);
+  return out;
 }
 
-/** argv0's basename, after leading VAR=value assignments. */
-function programOf(line: string): string {
-  const words = line.trim().split(/\s+/);
-  const first = words.find((w) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(w)) ?? '';
-  const unquoted = first.replace(/^['"]|['"]$/g, '');
-  return unquoted.slice(unquoted.lastIndexOf('/') + 1);
+/** Every rule asks about the same line in turn: analyse it once. */
+let lastAnalysis: { command: string; analysis: ShellAnalysis } | null = null;
+export function shellAnalysis(command: string): ShellAnalysis {
+  if (lastAnalysis?.command !== command) lastAnalysis = { command, analysis: analyzeShell(command) };
+  return lastAnalysis.analysis;
 }
