@@ -23,6 +23,8 @@ const BLANK = new Set([' ', '\t']);
 const META = new Set([' ', '\t', '\n', ';', '&', '|', '(', ')', '<', '>']);
 const OPERATORS = [';;&', ';;', ';&', '&&', '||', '|&', ';', '&', '|', '(', ')', '\n'];
 const REDIRECTIONS = ['<<<', '<<-', '&>>', '<<', '<&', '<>', '>>', '>&', '>|', '&>', '<', '>'];
+/** Pathname expansion (`*`, `?`, `[…]`) or brace expansion (`{a,b}`, `{1..3}`): a lone `[` is the test command. */
+const GLOB = /[*?]|\[[\s\S]*\]|\{[\s\S]*(,|\.\.)[\s\S]*\}/;
 const ASSIGNMENT_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=$/;
 
 interface PendingHeredoc {
@@ -115,6 +117,8 @@ export class Lexer {
   private word(): Word {
     const start = this.pos;
     const w: Word = { value: '', raw: '', quoted: false, dynamic: false, pattern: false };
+    /** The value with quoted and expanded characters blanked out, to find real glob characters. */
+    let bare = '';
     const c0 = this.src[this.pos];
     if ((c0 === '<' || c0 === '>') && this.src[this.pos + 1] === '(') {
       // Process substitution <(…) / >(…).
@@ -169,18 +173,14 @@ export class Lexer {
           w.value += this.backtick(false);
           w.dynamic = true;
           break;
-        case '*':
-        case '?':
-        case '[':
-        case '{':
-          w.pattern = true;
-          w.value += c;
-          break;
         default:
           w.value += c;
+          bare += c;
       }
+      bare = bare.padEnd(w.value.length, '\0');
     }
     w.raw = this.src.slice(start, this.pos);
+    w.pattern = GLOB.test(bare);
     return w;
   }
 

@@ -190,6 +190,10 @@ table('data, comments and variables', [
   { line: 'ls *.txt', programs: ['ls'], commands: ['ls *.txt'] },
   { line: '/bin/r? x', opaque: true },
   { line: '{rm,-rf,/}', opaque: true },
+  { line: '/bin/[r]m x', opaque: true },
+  { line: '[ -f x ] && rm y', programs: ['[', 'rm'] },
+  { line: '/bin/r\\? x', programs: ['r?'] },
+  { line: '"/bin/r*" x', programs: ['r*'] },
   { line: "'if' x", programs: ['if'] },
 ]);
 
