@@ -1,6 +1,26 @@
 /** Commands that talk to a running daemon's admin API or read its state dir. */
 import type { Command } from 'commander';
+import { join } from 'node:path';
 import { adminRequest, type AdminOptions } from './admin-client.js';
+import { loadConfigFile } from '../src/config.js';
+import { parseDuration } from '../src/duration.js';
+import {
+  auditVerifyCommand,
+  listSessions,
+  renderSessionList,
+  renderTranscript,
+  replayTranscript,
+  sessionTranscript,
+} from '../src/audit/index.js';
+
+function auditDir(opts: { config?: string }): string {
+  const file = opts.config ?? process.env.AIRLOCK_CONFIG;
+  if (file === undefined) {
+    process.stderr.write('airlock: no config: pass --config FILE or set AIRLOCK_CONFIG\n');
+    process.exit(2);
+  }
+  return join(loadConfigFile(file).state_dir, 'audit');
+}
 
 interface ApprovalView {
   id: string;
@@ -41,4 +61,59 @@ export function registerAdminCommands(program: Command): void {
         process.stdout.write(`${verdict === 'approve' ? 'approved' : 'denied'} ${id}\n`);
       });
   }
+
+  const audit = program.command('audit').description('the tamper-evident audit log');
+  audit
+    .command('verify')
+    .description('walk the hash chain; prints ok and the count, or the first broken link (exit 1)')
+    .option('--config <file>', 'config file (or AIRLOCK_CONFIG)')
+    .action(async (opts: { config?: string }) => {
+      const r = await auditVerifyCommand(auditDir(opts));
+      process.stdout.write(r.text);
+      process.exitCode = r.exitCode;
+    });
+
+  const sessions = program.command('sessions').description('recorded sessions, from the local state dir');
+  sessions
+    .command('list')
+    .option('--config <file>', 'config file (or AIRLOCK_CONFIG)')
+    .option('--since <duration>', 'only sessions started within this time, e.g. 1h')
+    .option('--subject <name>', 'only this subject')
+    .option('--connection <name>', 'only this connection')
+    .action(async (opts: { config?: string; since?: string; subject?: string; connection?: string }) => {
+      const since = opts.since === undefined ? null : parseDuration(opts.since);
+      const list = await listSessions(auditDir(opts), {
+        ...(since === null ? {} : { sinceMs: Date.now() - since }),
+        ...(opts.subject === undefined ? {} : { subject: opts.subject }),
+        ...(opts.connection === undefined ? {} : { connection: opts.connection }),
+      });
+      process.stdout.write(renderSessionList(list));
+    });
+  sessions
+    .command('show <id>')
+    .description('the ordered transcript of one session')
+    .option('--config <file>', 'config file (or AIRLOCK_CONFIG)')
+    .action(async (id: string, opts: { config?: string }) => {
+      const records = await sessionTranscript(auditDir(opts), id);
+      if (records.length === 0) {
+        process.stderr.write(`airlock: no session ${id}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      process.stdout.write(renderTranscript(records));
+    });
+  sessions
+    .command('replay <id>')
+    .description('the transcript paced as it happened')
+    .option('--config <file>', 'config file (or AIRLOCK_CONFIG)')
+    .option('--speed <n>', 'play faster (10 = ten times)', '1')
+    .action(async (id: string, opts: { config?: string; speed: string }) => {
+      const records = await sessionTranscript(auditDir(opts), id);
+      if (records.length === 0) {
+        process.stderr.write(`airlock: no session ${id}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      await replayTranscript(records, { speed: Number(opts.speed) || 1, idleLimitMs: 5_000, write: (t: string) => void process.stdout.write(t) });
+    });
 }

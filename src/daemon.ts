@@ -38,6 +38,7 @@ export class Daemon {
   private gateway: Gateway | null = null;
   private services: Services | null = null;
   private stopping: Promise<void> | null = null;
+  private secrets: SecretResolver | null = null;
 
   constructor(
     private config: Config,
@@ -58,10 +59,13 @@ export class Daemon {
 
   async start(): Promise<void> {
     const secrets = new SecretResolver({ warn: (m) => this.logger.warn(m) });
+    this.secrets = secrets;
     const verifier = await TokenVerifier.create(this.config);
     this.services = await buildPorts(this.config, this.logger, null);
     this.gateway = new Gateway(this.config, this.logger, verifier, this.services.ports, secrets);
     try {
+      // Sweep roles orphaned by a crash before any new session starts.
+      await this.gateway.startSweepers();
       for (const c of this.config.connections) await this.startListener(c);
       await this.startAdmin();
     } catch (e) {
@@ -109,6 +113,8 @@ export class Daemon {
       this.logger.error({ err: e instanceof AirlockError ? e.message : String(e) }, 'reload refused: config is invalid; keeping the running config');
       return;
     }
+    // Secret references are resolved again after a reload (rotated passwords, new files).
+    this.secrets?.invalidate();
     const verifier = await TokenVerifier.create(next);
     const services = await buildPorts(next, this.logger, this.services);
     this.config = next;
@@ -146,6 +152,7 @@ export class Daemon {
         await Promise.all([...this.listeners.values()].map((l) => l.listener.close(drain)));
         this.listeners.clear();
         await this.admin?.close();
+        await this.gateway?.stopSweepers();
         await this.services?.close();
         this.logger.info('airlock stopped');
       })();

@@ -11,6 +11,7 @@ import type { ClientAddress, Lease, Session, SessionEvent, SessionStats } from '
 import type { SqlAnalysis, SqlDialect, SqlSessionSettings, RelationRef, StatementAnalysis } from '../parsers/sql/types.js';
 import { ANY_SCHEMA } from '../parsers/sql/types.js';
 import { AirlockError } from './errors.js';
+import { MaskGuard } from './mask-guard.js';
 
 /** What the session needs from the policy engine. */
 export interface PolicyPort {
@@ -92,6 +93,8 @@ export class GatewaySession implements Session {
   private readonly expiryTimer: NodeJS.Timeout;
   private closed: Promise<void> | null = null;
   private readonly maskPlanCache: MaskPlan;
+  /** Refuses statements that would move masked values past the result masking. */
+  readonly maskGuard: MaskGuard;
 
   constructor(
     readonly id: string,
@@ -104,6 +107,7 @@ export class GatewaySession implements Session {
   ) {
     this.sqlSettings = { standardConformingStrings: true, searchPath: ['$user', 'public'], user: lease.username };
     this.maskPlanCache = deps.policy.maskPlan({ identity, connection: connection.name });
+    this.maskGuard = new MaskGuard(this.maskPlanCache);
     // A session ends when its token expires.
     const ms = Math.max(0, identity.expiresAt - Date.now());
     this.expiryTimer = setTimeout(() => this.controller.abort(new AirlockError('AIRLOCK_AUTH_EXPIRED', undefined, { fatal: true })), Math.min(ms, 2 ** 31 - 1));
@@ -118,6 +122,9 @@ export class GatewaySession implements Session {
     return this.maskPlanCache;
   }
 
+  /** client_encoding is (or may be) one whose multibyte characters can contain ASCII bytes. */
+  private encodingUnsafe = false;
+
   /** standard_conforming_strings may have changed in a way not yet reported (pipelining, rollback). */
   private scsUnknown = false;
 
@@ -127,6 +134,11 @@ export class GatewaySession implements Session {
    * either reading is checked: a string one reading sees may be code in the other.
    */
   analyzeSql(text: string, dialect: SqlDialect): SqlAnalysis {
+    if (this.encodingUnsafe && /[^\x00-\x7f]/.test(text)) {
+      // In SJIS, BIG5, GBK … a multibyte character may end in 0x5c (a backslash): the text
+      // cannot be read as the server reads it. ASCII text reads the same in every encoding.
+      return { dialect, statements: [unreadable(text)] };
+    }
     const first = this.deps.sql.analyze(text, dialect, this.sqlSettings);
     if (!this.scsUnknown) return first;
     const other = this.deps.sql.analyze(text, dialect, { ...this.sqlSettings, standardConformingStrings: !this.sqlSettings.standardConformingStrings });
@@ -153,6 +165,8 @@ export class GatewaySession implements Session {
     const indirectAny = statement.opaque || statement.unparsed || k.includes('discard') || statement.functions.some((f) => /(^|\.)set_config$/.test(f));
     if ((k.includes('set') || k.includes('reset')) && /standard_conforming_strings|\ball\b/i.test(statement.text)) this.scsUnknown = true;
     if (indirectAny) this.scsUnknown = true;
+    if ((k.includes('set') || k.includes('reset')) && /client_encoding|\bnames\b|\ball\b/i.test(statement.text)) this.encodingUnsafe = true;
+    if (indirectAny) this.encodingUnsafe = true;
     if (this.searchPathUnknown) return;
     const touchesPath = (k.includes('set') || k.includes('reset')) && /search_path|\ball\b/i.test(statement.text);
     const indirect = statement.opaque || statement.unparsed || k.includes('discard') || statement.functions.some((f) => /(^|\.)set_config$/.test(f));
@@ -166,6 +180,9 @@ export class GatewaySession implements Session {
         break;
       case 'search_path':
         this.sqlSettings.searchPath = parseSearchPath(value);
+        break;
+      case 'client_encoding':
+        this.encodingUnsafe = !SAFE_ENCODINGS.has(value.toUpperCase().replace(/[-_]/g, ''));
         break;
       default:
         break;
@@ -183,11 +200,17 @@ export class GatewaySession implements Session {
   async check(action: Action, onHold?: HoldNotifier, reuseApproval = false): Promise<FinalDecision> {
     if (this.controller.signal.aborted) throw asSessionEnded(this.controller.signal.reason);
     if (action.kind === 'sql') this.followSettings(action.statement);
-    const decision = this.deps.policy.decide(action, {
+    let decision = this.deps.policy.decide(action, {
       identity: this.identity,
       connection: this.connection.name,
       resolveRelation: (ref) => this.resolveRelation(ref),
     });
+    if (decision.effect !== 'deny' && action.kind === 'sql') {
+      const refused = this.maskGuard.check(action.statement, (ref) => this.resolveRelation(ref));
+      if (refused !== null) {
+        decision = { effect: 'deny', rule: refused.rule, reason: refused.reason, rules: [...decision.rules, refused.rule], mask: decision.mask };
+      }
+    }
     await this.audit({
       type: 'action',
       session: this.id,
@@ -250,6 +273,17 @@ export class GatewaySession implements Session {
     }
     return this.closed;
   }
+}
+
+/** Encodings in which every byte below 0x80 is the ASCII character (UTF8, LATIN*, WIN125x …). */
+const SAFE_ENCODINGS = new Set([
+  'UTF8', 'UNICODE', 'SQLASCII', 'LATIN1', 'LATIN2', 'LATIN3', 'LATIN4', 'LATIN5', 'LATIN6', 'LATIN7', 'LATIN8', 'LATIN9', 'LATIN10',
+  'WIN1250', 'WIN1251', 'WIN1252', 'WIN1253', 'WIN1254', 'WIN1255', 'WIN1256', 'WIN1257', 'WIN1258', 'WIN866', 'WIN874',
+  'KOI8R', 'KOI8U', 'ISO88595', 'ISO88596', 'ISO88597', 'ISO88598', 'EUCJP', 'EUCCN', 'EUCKR', 'EUCTW', 'EUCJIS2004', 'MULEINTERNAL',
+]);
+
+function unreadable(text: string): StatementAnalysis {
+  return { text, kinds: ['other'], reads: [], writes: [], functions: [], withoutWhere: false, opaque: true, unparsed: true, outputs: null, predicateColumns: [] };
 }
 
 function asSessionEnded(reason: unknown): AirlockError {

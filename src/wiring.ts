@@ -10,6 +10,7 @@ import type { Identity } from './types.js';
 import type { CorePorts } from './gateway.js';
 import type { ApprovalPort } from './session.js';
 import { AirlockError } from './errors.js';
+import { parseDuration } from './duration.js';
 import { loadSqlParsers, analyzePostgres, resolveRelation } from '../parsers/sql/index.js';
 import { Policy } from './policy/index.js';
 import { ApprovalBroker, WebhookNotifier, holdMessage } from './approvals/index.js';
@@ -61,6 +62,7 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     });
   const auditDir = join(config.state_dir, 'audit');
   const audit = previous?.audit ?? (await AuditLog.open({ dir: auditDir, node: hostname(), fsync: config.audit.fsync, logger }));
+  const stopRetention = previous === null && config.audit.retention !== undefined ? audit.scheduleRetention(config.audit.retention) : null;
   if (previous === null) {
     broker.on('requested', (r: { id: string }) => void audit.append({ type: 'approval.requested', approval: r }).catch(() => undefined));
     broker.on('decided', (r: { id: string }) => void audit.append({ type: 'approval.decided', approval: r }).catch(() => undefined));
@@ -92,8 +94,9 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
         list: async (caller, q) => {
           if (!isAuditor(caller)) throw new AirlockError('AIRLOCK_FORBIDDEN', 'only auditors may list sessions');
           const since = q.get('since');
+          const sinceMs = since === null ? null : parseDuration(since);
           return listSessions(auditDir, {
-            ...(since === null ? {} : { sinceMs: Date.now() - (Number(since) * 1000 || 3_600_000) }),
+            ...(sinceMs === null ? {} : { sinceMs: Date.now() - sinceMs }),
             ...(q.get('subject') === null ? {} : { subject: q.get('subject') ?? '' }),
             ...(q.get('connection') === null ? {} : { connection: q.get('connection') ?? '' }),
           });
@@ -105,6 +108,7 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
       },
     }),
     close: async () => {
+      stopRetention?.();
       broker.close();
       await audit.close();
     },

@@ -141,6 +141,7 @@ function anyFirstSegment(glob: string, sep: string): string {
 export class GlobSet {
   private readonly regexps: RegExp[];
   private anyRegexps: RegExp[] | null = null;
+  private schemaRegexps: RegExp[] | null = null;
   private readonly options: GlobOptions;
 
   constructor(readonly globs: readonly string[], options: GlobOptions = {}) {
@@ -156,6 +157,19 @@ export class GlobSet {
   match(value: string): string | null {
     let regexps = this.regexps;
     let v = value;
+    // "schema.*": every table of a schema (DROP SCHEMA, GRANT … ON ALL TABLES IN SCHEMA):
+    // it matches every glob whose first segment matches the schema.
+    const sep0 = this.options.separator === undefined ? '.' : this.options.separator;
+    if (sep0 !== null && value.endsWith(`${sep0}*`) && !value.startsWith(ANY_SCHEMA)) {
+      this.schemaRegexps ??= this.globs.map((g) => {
+        const i = firstSeparator(g, sep0);
+        return compileGlob(i < 0 ? g : g.slice(0, i), this.options);
+      });
+      const schema = value.slice(0, -2);
+      for (let i = 0; i < this.schemaRegexps.length; i++) {
+        if (this.schemaRegexps[i]?.test(schema) === true) return this.globs[i] ?? null;
+      }
+    }
     if (value.startsWith(ANY_SCHEMA)) {
       const sep = this.options.separator === undefined ? '.' : this.options.separator;
       if (sep !== null) {

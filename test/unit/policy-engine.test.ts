@@ -386,4 +386,12 @@ describe('relations whose schema cannot be known', () => {
     expect(set.test(`${ANY_SCHEMA}customers`)).toBe(false);
     expect(set.test('public.orders')).toBe(false);
   });
+
+  it('a whole schema ("secret.*", from DROP SCHEMA) matches every table glob in that schema', async () => {
+    const { GlobSet } = await import('../../src/policy/glob.js');
+    const set = new GlobSet(['secret.keys', 'bill*.cards']);
+    expect(set.test('secret.*')).toBe(true);
+    expect(set.test('billing.*')).toBe(true);
+    expect(set.test('public.*')).toBe(false);
+  });
 });

@@ -1,0 +1,78 @@
+/**
+ * Statements that would let a masked value escape masking, refused for identities under a
+ * column mask rule. Masking rewrites what comes back; these statements move or reveal the
+ * data some other way (copying it somewhere unmasked, side-channel functions, inference).
+ */
+import type { RelationRef, StatementAnalysis } from '../parsers/sql/types.js';
+import type { ColumnMaskRule, MaskPlan } from './types.js';
+import { ColumnMasker } from './masking/index.js';
+
+export interface MaskGuardVerdict {
+  rule: string;
+  reason: string;
+}
+
+/** Functions whose effect carries values out of the result set. */
+const SIDE_CHANNEL_FUNCTIONS = /(^|\.)(pg_notify|set_config|lo_from_bytea|lo_import|lo_export|lo_put|pg_file_write|dblink\w*|query_to_xml\w*|table_to_xml\w*|cursor_to_xml\w*)$/;
+
+const MOVES_DATA = new Set(['insert', 'update', 'merge', 'create', 'alter', 'copy', 'replace', 'into_outfile']);
+
+export class MaskGuard {
+  readonly masker: ColumnMasker;
+
+  constructor(readonly plan: MaskPlan) {
+    this.masker = new ColumnMasker(plan);
+  }
+
+  get active(): boolean {
+    return !this.masker.empty;
+  }
+
+  /** The mask rule that protects any of these relations, or null. */
+  private protecting(refs: readonly RelationRef[], resolve: (ref: RelationRef) => string[]): ColumnMaskRule | null {
+    for (const ref of refs) {
+      for (const name of resolve(ref)) {
+        const rule = this.masker.strongestForTable(name);
+        if (rule !== null) return rule;
+      }
+    }
+    return null;
+  }
+
+  check(statement: StatementAnalysis, resolve: (ref: RelationRef) => string[]): MaskGuardVerdict | null {
+    if (!this.active) return null;
+    const k = statement.kinds;
+    const anyRule = this.masker.strongestOverall();
+    if (anyRule === null) return null;
+    // A DO block or CALL can read anything and say it in a notice: its shape is unknown.
+    if (k.includes('do') || k.includes('call')) {
+      return { rule: anyRule.rule, reason: 'DO and CALL cannot run under a mask rule: what they reveal cannot be known' };
+    }
+    const rule = this.protecting(statement.reads, resolve) ?? this.protecting(statement.writes, resolve);
+    if (rule === null) return null;
+    if (k.includes('copy')) {
+      return { rule: rule.rule, reason: 'COPY of a table with masked columns is refused under a mask rule' };
+    }
+    if (statement.writes.length > 0 && k.some((x) => MOVES_DATA.has(x))) {
+      return { rule: rule.rule, reason: 'copying data from a table with masked columns into another place is refused under a mask rule' };
+    }
+    if (k.includes('select') && statement.writes.length > 0) {
+      return { rule: rule.rule, reason: 'SELECT … INTO from a table with masked columns is refused under a mask rule' };
+    }
+    if (statement.functions.some((f) => SIDE_CHANNEL_FUNCTIONS.test(f))) {
+      return { rule: rule.rule, reason: 'this function would carry masked values outside the result' };
+    }
+    if (this.plan.denyPredicates) {
+      if (k.includes('explain')) return { rule: rule.rule, reason: 'EXPLAIN over masked columns is refused (deny_predicates)' };
+      for (const p of statement.predicateColumns) {
+        for (const table of resolve(p.relation)) {
+          const hit = p.column === '*' ? this.masker.strongestForTable(table) : this.masker.methodFor(`${table}.${p.column}`);
+          if (hit !== null && hit.rule !== undefined) {
+            return { rule: hit.rule, reason: `a masked column (${p.column}) may not be used in WHERE, JOIN, GROUP BY, ORDER BY or HAVING (deny_predicates)` };
+          }
+        }
+      }
+    }
+    return null;
+  }
+}
