@@ -50,25 +50,25 @@ function secretGroup(m: RegExpExecArray): Verdict {
   return span === undefined ? true : [span[0], span[1]];
 }
 
-const DIGIT = /\d/;
+/** Written card numbers group as 4-4-4-4(-1..3), or 4-6-5 / 4-6-4 (Amex, Diners), with one separator kind. */
+function cardShape(groups: readonly string[]): boolean {
+  if (groups.length === 1) return true;
+  const lens = groups.map((g) => g.length);
+  if (lens.length === 3 && lens[0] === 4 && lens[1] === 6 && (lens[2] === 5 || lens[2] === 4)) return true;
+  return lens.slice(0, -1).every((n) => n === 4) && (lens[lens.length - 1] ?? 0) >= 1 && (lens[lens.length - 1] ?? 0) <= 4;
+}
 
 function cardVerdict(m: RegExpExecArray): Verdict {
   const raw = m[0];
-  const digits = raw.replace(/\D/g, '');
-  if (!/[1-9]/.test(digits)) return false;
-  if (luhnValid(digits)) return true;
-  // "4111 1111 1111 1111 12 items": the greedy run took digits that follow the card.
-  let count = 0;
-  const boundaries: Array<[number, number]> = [];
-  for (let i = 0; i < raw.length; i++) {
-    if (DIGIT.test(raw[i] ?? '')) {
-      count++;
-      if (i + 1 < raw.length && !DIGIT.test(raw[i + 1] ?? '')) boundaries.push([count, i + 1]);
-    }
-  }
-  for (let k = boundaries.length - 1; k >= 0; k--) {
-    const [n, end] = boundaries[k] ?? [0, 0];
-    if (n >= 13 && n <= 19 && luhnValid(digits.slice(0, n))) return [m.index, m.index + end];
+  const groups = raw.split(/[ -]/);
+  const separators = raw.replace(/[0-9]/g, '');
+  // Longest first: "4111 1111 1111 1111 12 items" — the greedy run took digits that follow the card.
+  for (let k = groups.length; k >= 1; k--) {
+    if (new Set(separators.slice(0, k - 1)).size > 1) continue;
+    const head = groups.slice(0, k);
+    const digits = head.join('');
+    if (digits.length < 13 || digits.length > 19 || !cardShape(head) || !/[1-9]/.test(digits)) continue;
+    if (luhnValid(digits)) return [m.index, m.index + head.join(' ').length];
   }
   return false;
 }
@@ -108,8 +108,9 @@ function digitCount(s: string): number {
 function ipv6Verdict(m: RegExpExecArray): Verdict {
   const s = m[0];
   if (isIP(s) !== 6) return false;
-  // "cafe::beef" and "a::b" read as words in code; a real address has three groups or more.
-  return s.split(':').filter((g) => g.length > 0).length >= 3;
+  // "cafe::beef" and "a::b" read as words in code; a real address has three groups or more
+  // (an embedded IPv4 address counts as the two it stands for).
+  return s.split(':').filter((g) => g.length > 0).length + (s.includes('.') ? 1 : 0) >= 3;
 }
 
 /** A 40-character AWS secret standing alone: random-looking, mixed case, with digits. */
@@ -218,7 +219,7 @@ const SPECS: Readonly<Record<DetectorName, readonly Pattern[]>> = {
   ],
   ipv6: [
     {
-      re: rx('(?<![A-Za-z0-9:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:[0-9]{1,3}\\.){3}[0-9]{1,3})?(?![A-Za-z0-9:])'),
+      re: rx('(?<![A-Za-z0-9:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:[0-9]{1,3}\\.){3}[0-9]{1,3}|[0-9A-Fa-f]{1,4})?(?![A-Za-z0-9:])'),
       accept: ipv6Verdict,
     },
   ],
