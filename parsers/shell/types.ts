@@ -74,9 +74,12 @@ export class AnalysisSink {
   }
 
   private note(reason: string): void {
-    if (!this.reasons.includes(reason)) this.reasons.push(reason);
+    // Enough to explain a decision; a hostile line must not grow this without bound.
+    if (this.reasons.length < MAX_REASONS && !this.reasons.includes(reason)) this.reasons.push(reason);
   }
 }
+
+const MAX_REASONS = 16;
 
 /** Deeper nesting than this (`$($($(…)))`, `sh -c "sh -c …"`) fails closed as unparsed. */
 export const MAX_DEPTH = 24;

@@ -217,9 +217,9 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
  */
 export function commandLines(command: string): string[] {
   const whole = command.trim();
-  const out = [whole];
-  for (const c of shellAnalysis(command).commands) if (c.text !== '' && !out.includes(c.text)) out.push(c.text);
-  return out;
+  const out = new Set([whole]);
+  for (const c of shellAnalysis(command).commands) if (c.text !== '') out.add(c.text);
+  return [...out];
 }
 
 /** Every rule asks about the same line in turn: analyse it once. */
