@@ -24,8 +24,6 @@ import { maskString } from './methods.js';
 import { DetectorRules, applyFindings } from './text.js';
 
 const CONTEXT = 64;
-/** Characters a pattern's lookahead examines past a match's end. */
-const LOOKAHEAD = 2;
 const DEFAULT_HOLD_BACK = 8192;
 
 /** Characters that can occur inside a match of any detector (PEM bodies aside). */
@@ -36,6 +34,10 @@ function isTokenChar(c: number): boolean {
     c === 43 || c === 47 || c === 61 || c === 95 || c === 46 || c === 64 || c === 58 || c === 37 ||
     c === 126 || c === 40 || c === 41 || c === 34 || c === 39 || c === 63 || c === 38 || c === 45
   );
+}
+
+function isLetter(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 }
 
 function isSpace(c: number): boolean {
@@ -109,10 +111,12 @@ export class StreamMasker {
     const text = this.context + this.pending;
     const off = this.context.length;
     const len = text.length;
+    // Where the run of token characters at the end begins: a match may go on from there.
+    const tail = this.trailingRunStart(text, off);
     let cut = len;
     let fresh = false;
     if (!final) {
-      cut = this.trailingRunStart(text, off);
+      cut = tail;
       if (len - cut > this.holdBack) {
         const hard = len - this.holdBack;
         const space = this.lastSpace(text, hard, len);
@@ -126,8 +130,10 @@ export class StreamMasker {
     let longStart = -1;
     if (!final) {
       for (const [s, e] of groups(candidates)) {
-        if (!(s < cut && cut < e)) continue;
-        const open = e + LOOKAHEAD > len && !(e < len && !isTokenChar(text.charCodeAt(e)));
+        // Open: no break character after it yet, so more text could extend or change it
+        // (a PEM body may even end in a newline and go on).
+        const open = e >= tail;
+        if (!(s < cut && (cut < e || open))) continue;
         if (e - s <= this.holdBack) cut = s;
         else if (!open) cut = e;
         else longStart = s;
@@ -136,7 +142,7 @@ export class StreamMasker {
     }
     if (longStart !== -1) {
       out += this.emit(text, off, longStart, findings);
-      out += this.enterContinuing(text, longStart, findings);
+      out += this.enterContinuing(text, longStart, tail, findings);
       return out;
     }
     if (cut <= off) return out;
@@ -153,11 +159,11 @@ export class StreamMasker {
   }
 
   /** A token longer than holdBack reached the end: mask all of it that is here, and its continuation later. */
-  private enterContinuing(text: string, start: number, findings: readonly MergedFinding[]): string {
+  private enterContinuing(text: string, start: number, tail: number, findings: readonly MergedFinding[]): string {
     const len = text.length;
-    const tail = findings.filter((f) => f.end >= start && f.start < len);
-    const last = tail[tail.length - 1];
-    const touching = last !== undefined && last.end + LOOKAHEAD >= len ? last : undefined;
+    const within = findings.filter((f) => f.end > start);
+    const last = within[within.length - 1];
+    const touching = last !== undefined && last.end >= tail ? last : undefined;
     const rule = touching === undefined ? null : this.rules.ruleFor(touching);
     let out: string;
     if (touching === undefined || rule === null) {
@@ -166,8 +172,9 @@ export class StreamMasker {
       this.context = '';
     } else {
       out = this.emit(text, start, touching.start, findings);
-      const keepNothing = rule.method === 'partial' ? { ...rule, keep: 0 } : rule;
-      out += maskString(text.slice(touching.start, len), keepNothing.method, { keep: keepNothing.keep, fixed: rule.fixed, key: this.key });
+      // Only part of the token is here: partial reveals none of it (its last characters are not known yet).
+      const keep = rule.method === 'partial' ? 0 : rule.keep;
+      out += maskString(text.slice(touching.start, len), rule.method, { keep, fixed: rule.fixed, key: this.key });
       this.total++;
       this.continuing = { detector: touching.detector, rule };
       this.context = text.slice(Math.max(0, len - CONTEXT));
@@ -198,9 +205,15 @@ export class StreamMasker {
     return i;
   }
 
+  /** The last space between two letters (so no digit group of a card or phone is split), else any space. */
   private lastSpace(text: string, from: number, to: number): number {
-    for (let i = to - 1; i >= from; i--) if (isSpace(text.charCodeAt(i))) return i;
-    return -1;
+    let any = -1;
+    for (let i = to - 2; i > from; i--) {
+      if (!isSpace(text.charCodeAt(i))) continue;
+      if (isLetter(text.charCodeAt(i - 1)) && isLetter(text.charCodeAt(i + 1))) return i;
+      if (any === -1) any = i;
+    }
+    return any;
   }
 }
 
