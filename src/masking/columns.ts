@@ -16,7 +16,7 @@ interface CompiledColumnRule {
   columns: GlobSet;
   /** Globs over "schema.table": the tables this rule could mask a column of. */
   tables: GlobSet;
-  /** A glob with "**" may match a column of any table: treated as matching every table. */
+  /** A glob that starts with "**" may match a column of any table. */
   anyTable: boolean;
 }
 
@@ -58,8 +58,16 @@ export class ColumnMasker {
       let anyTable = false;
       for (const g of rule.columns) {
         const parts = segments(g);
-        if (g.includes('**')) anyTable = true;
-        else if (parts.length === 3) tableGlobs.push(`${parts[0] ?? ''}.${parts[1] ?? ''}`);
+        const wild = parts.findIndex((p) => p.includes('**'));
+        if (wild === -1) {
+          if (parts.length === 3) tableGlobs.push(`${parts[0] ?? ''}.${parts[1] ?? ''}`);
+        } else if (wild === 0) {
+          anyTable = true;
+        } else {
+          // "hr.**" or "hr.**.ssn": any table of schema hr; "public.users.**": that table.
+          const fixed = parts.slice(0, Math.min(wild, 2));
+          tableGlobs.push(fixed.length === 2 ? fixed.join('.') : `${fixed[0] ?? ''}.**`);
+        }
       }
       return { rule, columns: new GlobSet(rule.columns), tables: new GlobSet(tableGlobs), anyTable };
     });
@@ -78,7 +86,7 @@ export class ColumnMasker {
     return rule;
   }
 
-  /** The strongest rule that could mask some column of "schema.table" (a "**" glob counts for every table). */
+  /** The strongest rule that could mask some column of "schema.table" (a leading "**" glob counts for every table). */
   strongestForTable(schemaTable: string): ColumnMaskRule | null {
     const hit = this.tableCache.get(schemaTable);
     if (hit !== undefined) return hit;
