@@ -166,6 +166,38 @@ const issuer = z.strictObject({
     .optional(),
 });
 
+const exporterName = z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -').optional();
+
+/** Where audit records go besides the local log (src/audit/exporters). */
+const auditExporter = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('stdout'), name: exporterName }),
+  z.strictObject({
+    type: z.literal('webhook'),
+    name: exporterName,
+    url: z.string().url(),
+    batch_size: z.number().int().min(1).max(10_000).default(100),
+    flush_interval: duration.default(1000),
+    timeout: duration.default(10_000),
+    /** Default: state_dir/audit-spool (state_dir/audit-spool-NAME when named). */
+    spool_dir: z.string().optional(),
+    max_spool_bytes: z.number().int().min(4096).default(64 * 1024 * 1024),
+    max_backoff: duration.default(30_000),
+  }),
+  z.strictObject({
+    type: z.literal('syslog'),
+    name: exporterName,
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(514),
+    protocol: z.enum(['udp', 'tcp']).default('udp'),
+    facility: z
+      .enum(['kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'])
+      .default('auth'),
+    app_name: z.string().regex(/^[!-~]{1,48}$/, 'printable ASCII without spaces, at most 48').default('airlock'),
+    /** Events held in memory while a TCP receiver is unreachable; the oldest are dropped past this. */
+    max_queue: z.number().int().min(1).default(10_000),
+  }),
+]);
+
 export const configSchema = z.strictObject({
   state_dir: z.string().default('./var/airlock'),
   log: z
@@ -194,8 +226,9 @@ export const configSchema = z.strictObject({
       fsync: z.boolean().default(true),
       retention: duration.optional(),
       auditors: z.array(z.string()).default(['auditors']),
+      exporters: z.array(auditExporter).default([]),
     })
-    .default({ fsync: true, auditors: ['auditors'] }),
+    .default({ fsync: true, auditors: ['auditors'], exporters: [] }),
   masking: z.strictObject({ hash_key: z.string().optional() }).default({}),
   drain_timeout: duration.default(30_000),
   connections: z.array(connectionSchema).default([]),
@@ -207,6 +240,7 @@ export type ConnectionConfig = z.output<typeof connectionSchema>;
 export type PostgresConnectionConfig = z.output<typeof postgresConnection>;
 export type RuleConfig = z.output<typeof rule>;
 export type IssuerConfig = z.output<typeof issuer>;
+export type AuditExporterConfig = z.output<typeof auditExporter>;
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   switch (issue.code) {

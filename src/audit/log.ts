@@ -101,6 +101,8 @@ export class AuditLog {
   private readonly maxFileBytes: number;
   private readonly checkpointEvery: number;
   private readonly maxSyncsInFlight: number;
+  /** Exporter hook (src/audit/exporters): told of each record once it is durable, in seq order. */
+  private readonly recordListeners = new Set<(r: AuditRecord) => void>();
 
   private constructor(
     readonly dir: string,
@@ -179,6 +181,26 @@ export class AuditLog {
       await Promise.all(this.inFlight);
     }
     this.closeFile();
+  }
+
+  /**
+   * Calls `listener` with every appended record after it is durable (not checkpoints), in seq
+   * order, synchronously from the append's resolution. A listener that throws is ignored:
+   * exporters never fail or delay an append. Returns an unsubscribe function.
+   */
+  onRecord(listener: (r: AuditRecord) => void): () => void {
+    this.recordListeners.add(listener);
+    return () => this.recordListeners.delete(listener);
+  }
+
+  private notify(r: AuditRecord): void {
+    for (const l of this.recordListeners) {
+      try {
+        l(r);
+      } catch (e) {
+        this.logger?.warn({ err: e }, 'audit: a record listener threw');
+      }
+    }
   }
 
   /** Runs prune now and then every `everyMs` (default hourly); returns a stop function. Failures are logged, not thrown. */
@@ -324,6 +346,7 @@ export class AuditLog {
       this.isHealthy = true;
       this.counters.batches++;
       this.counters.appends += batch.length;
+      for (const r of built.records) if (r !== null && this.recordListeners.size > 0) this.notify(r);
       built.records.forEach((r, i) => {
         const item = batch[i];
         if (item === undefined) return;
