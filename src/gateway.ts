@@ -2,6 +2,9 @@
  * The daemon's core services as one object handed to every protocol listener:
  * authenticate a token, open a session (allow_groups, connect policy, lease, audit).
  */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { Logger } from './log.js';
 import type { Config, ConnectionConfig } from './config.js';
 import type { GatewayCore, OpenSessionRequest, Session } from './session-types.js';
@@ -40,6 +43,7 @@ export class Gateway implements GatewayCore {
   /** New rules and connections apply to new statements and sessions. */
   reconfigure(config: Config, verifier: TokenVerifier, ports: CorePorts): void {
     this.config = config;
+    this.maskingKeyCache = null;
     (this as { verifier: TokenVerifier }).verifier = verifier;
     this.ports = ports;
     this.leases = this.buildLeases(config);
@@ -86,6 +90,27 @@ export class Gateway implements GatewayCore {
 
   startDraining(): void {
     this.draining = true;
+  }
+
+  private maskingKeyCache: Promise<string> | null = null;
+
+  maskingKey(): Promise<string> {
+    this.maskingKeyCache ??= (async () => {
+      const ref = this.config.masking.hash_key;
+      if (ref !== undefined) return (await this.secrets.resolve(ref)).reveal();
+      // Stable pseudonyms across restarts without configuration: a key made once in state_dir.
+      const file = join(this.config.state_dir, 'masking-hash.key');
+      if (!existsSync(file)) {
+        mkdirSync(this.config.state_dir, { recursive: true, mode: 0o700 });
+        try {
+          writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' });
+        } catch {
+          // Another process made it first.
+        }
+      }
+      return readFileSync(file, 'utf8').trim();
+    })();
+    return this.maskingKeyCache;
   }
 
   authenticate(token: string): Promise<Identity> {

@@ -6,7 +6,7 @@ import type { Logger } from './log.js';
 import type { Action, FinalDecision, HoldNotifier, Identity, MaskPlan } from './types.js';
 import type { ConnectionConfig } from './config.js';
 import type { Secret } from './secrets.js';
-import type { SqlAnalysis, SqlDialect, SqlSessionSettings } from '../parsers/sql/types.js';
+import type { RelationRef, SqlAnalysis, SqlDialect, SqlSessionSettings } from '../parsers/sql/types.js';
 
 export interface ClientAddress {
   address: string;
@@ -41,6 +41,8 @@ export interface Session {
   readonly stats: SessionStats;
   /** Analyse SQL text with this session's settings (search_path, standard_conforming_strings). */
   analyzeSql(text: string, dialect: SqlDialect): SqlAnalysis;
+  /** Candidate schema.table names of a relation under this session's settings. */
+  resolveRelation(ref: RelationRef): string[];
   /** Follow a server-reported setting (Postgres ParameterStatus) that changes how text is read. */
   setParameter(name: string, value: string): void;
   readonly sqlSettings: SqlSessionSettings;
@@ -70,4 +72,6 @@ export interface GatewayCore {
   authenticate(token: string): Promise<Identity>;
   /** Checks allow_groups and connect policy, obtains the lease. Throws AirlockError. */
   openSession(request: OpenSessionRequest): Promise<Session>;
+  /** Key material for the `hash` masking method (masking.hash_key, or a key kept in state_dir). */
+  maskingKey(): Promise<string>;
 }

@@ -32,6 +32,8 @@ import {
 import { connectUpstream, sendCancel, type UpstreamConnection } from './upstream.js';
 import { pgErrorFor } from './errors.js';
 import { Relay } from './relay.js';
+import { ResultMasker } from './result-masking.js';
+import { PgCatalog } from './catalog.js';
 
 /** Startup parameters passed upstream; anything else (notably `options` and `replication`) is dropped. */
 const PASSED_PARAMETERS = new Set([
@@ -52,12 +54,15 @@ export class PostgresListener {
   private readonly cancelKeys = new Map<string, CancelTarget>();
   private readonly secureContext: SecureContext | null;
   private readonly logger: Logger;
+  /** Table OIDs → names for masking by provenance, shared by this listener's sessions. */
+  private catalog: PgCatalog;
 
   constructor(
     private readonly core: GatewayCore,
     private config: PostgresConnectionConfig,
   ) {
     this.logger = core.logger.child({ connection: config.name, protocol: 'postgres' });
+    this.catalog = new PgCatalog(config);
     this.secureContext = config.tls
       ? createSecureContext({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) })
       : null;
@@ -70,6 +75,7 @@ export class PostgresListener {
   /** Rules and upstream settings apply to new sessions; the listen address needs a restart of the listener. */
   update(config: PostgresConnectionConfig): void {
     this.config = config;
+    this.catalog = new PgCatalog(config);
   }
 
   listen(): Promise<AddressInfo> {
@@ -252,7 +258,10 @@ export class PostgresListener {
     socket.write(encodeBackendKeyData(key.pid, key.secret));
     socket.write(encodeReadyForQuery('I'));
     socket.uncork();
+    const masker = ResultMasker.needed(live) ? new ResultMasker(live, this.catalog, await this.core.maskingKey()) : null;
     const relay: Relay = new Relay({
+      masker,
+      catalog: masker === null ? null : this.catalog,
       session: live,
       client: socket,
       upstream: upstream.socket,

@@ -16,6 +16,9 @@ import { MessageCode } from './codec/codes.js';
 import { decodeFrontend, encodeParse, encodeQuery } from './codec/frontend.js';
 import { encodeErrorResponse, encodeNoticeResponse } from './codec/backend.js';
 import { pgErrorFor, type PgErrorFields } from './errors.js';
+import type { ResultMasker } from './result-masking.js';
+import type { PgCatalog } from './catalog.js';
+import type { StatementAnalysis } from '../../parsers/sql/types.js';
 
 /** Outgoing segments of one upstream chunk, written together. */
 class Segments {
@@ -71,6 +74,9 @@ export interface RelayOptions {
   clientLeftover?: Buffer;
   upstreamLeftover?: Buffer;
   onEnd: (reason: string) => void;
+  /** Set for identities under a mask rule: follows results and rewrites what must be masked. */
+  masker?: ResultMasker | null;
+  catalog?: PgCatalog | null;
 }
 
 export class Relay {
@@ -87,6 +93,10 @@ export class Relay {
   /** The extended-protocol unit being built until the next Sync. */
   private open: Unit = { deniedMarker: null, error: null };
   private readonly toClient = new Segments();
+  private readonly masker: ResultMasker | null;
+  /** Upstream frames held while a catalog look-up for a RowDescription runs. */
+  private readonly heldUpstream: Frame[] = [];
+  private upstreamHeld = false;
 
   constructor(private readonly opts: RelayOptions) {
     this.session = opts.session;
@@ -94,6 +104,7 @@ export class Relay {
     this.upstream = opts.upstream;
     this.clientReader = new FrameReader({ maxMessageBytes: opts.maxMessageBytes, maxStartupBytes: 0, startup: false });
     this.upstreamReader = new FrameReader({ maxMessageBytes: opts.maxMessageBytes, maxStartupBytes: 0, startup: false });
+    this.masker = opts.masker ?? null;
   }
 
   start(): void {
@@ -147,6 +158,7 @@ export class Relay {
             up.cork();
             continue;
           }
+          this.masker?.onClientFrame(frame, () => decodeFrontend(frame as Frame) as unknown as { type: string });
           if (t === MessageCode.Sync) {
             this.units.push(this.open);
             this.open = { deniedMarker: null, error: null };
@@ -180,14 +192,19 @@ export class Relay {
     else text = '';
     let decision: FinalDecision | null = null;
     let failure: AirlockError | null = null;
+    let statements: StatementAnalysis[] = [];
     try {
-      decision = await this.decide(msg.type === 'FunctionCall' ? null : text, msg.type === 'Parse');
+      ({ decision, statements } = await this.decide(msg.type === 'FunctionCall' ? null : text, msg.type === 'Parse'));
     } catch (e) {
       failure = asAirlockError(e);
       if (failure.fatal) throw failure;
     }
     const allowed = decision !== null && decision.effect === 'allow';
     const simpleCycle = msg.type !== 'Parse'; // Query and FunctionCall each end with their own ReadyForQuery
+    if (this.masker !== null) {
+      if (msg.type === 'Parse') this.masker.onParse(msg.name, allowed ? (statements[0] ?? null) : null);
+      else this.masker.onQuery(allowed && msg.type === 'Query' ? statements : []);
+    }
     if (allowed) {
       if (simpleCycle) this.units.push({ deniedMarker: null, error: null });
       this.upstream.write(frame.raw);
@@ -211,7 +228,7 @@ export class Relay {
   }
 
   /** Every statement in the text must be allowed; the first refusal wins. */
-  private async decide(text: string | null, extended: boolean): Promise<FinalDecision> {
+  private async decide(text: string | null, extended: boolean): Promise<{ decision: FinalDecision; statements: StatementAnalysis[] }> {
     const s = this.session;
     if (text === null) {
       // FunctionCall invokes a function by OID: nothing about its effect is known.
@@ -221,16 +238,17 @@ export class Relay {
         text: '<function call>',
         statement: { text: '<function call>', kinds: ['call'], reads: [], writes: [], functions: [], withoutWhere: false, opaque: true, unparsed: false, outputs: null, predicateColumns: [] },
       };
-      return s.check(action, (h) => this.notice(h.howToApprove));
+      return { decision: await s.check(action, (h) => this.notice(h.howToApprove)), statements: [] };
     }
     const analysis = s.analyzeSql(text, 'postgres');
     let last: FinalDecision | null = null;
     for (const statement of analysis.statements) {
       const d = await s.check({ kind: 'sql', dialect: 'postgres', text: statement.text, statement }, (h) => this.notice(h.howToApprove), extended);
-      if (d.effect === 'deny') return d;
+      if (d.effect === 'deny') return { decision: d, statements: analysis.statements };
       last = d;
     }
-    return last ?? { effect: 'allow', rules: [], mask: s.maskPlan };
+    // Statements that return nothing (empty) still answer with a completion of their own.
+    return { decision: last ?? { effect: 'allow', rules: [], mask: s.maskPlan }, statements: analysis.statements.filter((st) => !st.kinds.includes('empty')) };
   }
 
   private notice(text: string): void {
@@ -242,11 +260,59 @@ export class Relay {
   private fromUpstream(chunk: Buffer): void {
     if (this.ended) return;
     try {
-      this.upstreamReader.push(chunk, (f) => this.upstreamFrame(f));
+      this.upstreamReader.push(chunk, (f) => this.upstreamArrived(f));
     } catch (e) {
       this.fatal(asAirlockError(e));
       return;
     }
+    this.flushToClient();
+  }
+
+  /** A frame from upstream: handled now, or held while a catalog look-up runs. */
+  private upstreamArrived(f: Frame): void {
+    if (this.upstreamHeld) {
+      this.heldUpstream.push(f);
+      return;
+    }
+    const m = this.masker;
+    if (m !== null && this.opts.catalog) {
+      const oids = m.needsCatalog(f);
+      if (oids.length > 0) {
+        this.upstreamHeld = true;
+        this.heldUpstream.push(f);
+        this.upstream.pause();
+        void this.lookUp(oids);
+        return;
+      }
+    }
+    this.upstreamFrame(f);
+  }
+
+  private async lookUp(oids: number[]): Promise<void> {
+    try {
+      await this.opts.catalog?.load(oids, this.session.lease);
+    } catch (e) {
+      // Fail closed: columns of relations that could not be named are masked.
+      this.session.logger.warn({ code: asAirlockError(e).code }, 'catalog look-up for masking failed');
+    }
+    if (this.ended) return;
+    this.upstreamHeld = false;
+    const held = this.heldUpstream.splice(0);
+    try {
+      for (let i = 0; i < held.length; i++) {
+        const f = held[i] as Frame;
+        if (this.upstreamHeld) this.heldUpstream.push(f);
+        else this.upstreamArrived(f);
+      }
+    } catch (e) {
+      this.fatal(asAirlockError(e));
+      return;
+    }
+    this.flushToClient();
+    if (!this.upstreamHeld && !this.client.writableNeedDrain) this.upstream.resume();
+  }
+
+  private flushToClient(): void {
     const parts = this.toClient.take();
     if (parts.length === 0) return;
     let ok = true;
@@ -267,6 +333,7 @@ export class Relay {
       case MessageCode.ErrorResponse: {
         const unit = this.units[0];
         if (unit?.deniedMarker != null && unit.error !== null && f.payload.includes(unit.deniedMarker)) {
+          this.masker?.onUpstreamFrame(f);
           this.toClient.addOwn(encodeErrorResponse(unit.error));
           return;
         }
@@ -282,6 +349,13 @@ export class Relay {
       }
       default:
         break;
+    }
+    if (this.masker !== null) {
+      const replaced = this.masker.onUpstreamFrame(f);
+      if (replaced !== null) {
+        this.toClient.addOwn(replaced);
+        return;
+      }
     }
     this.toClient.add(f.raw);
   }

@@ -1,0 +1,140 @@
+/**
+ * Table OIDs from RowDescription → schema.table.column, through the upstream's catalog.
+ * A view's (or materialized view's) columns are judged by what the view reads, followed
+ * through nested views. Cached per listener; entries expire so renames are seen.
+ */
+import pg from 'pg';
+import { readFileSync } from 'node:fs';
+import type { Lease } from '../../src/session-types.js';
+import type { PostgresConnectionConfig } from '../../src/config.js';
+
+export interface RelationInfo {
+  schema: string;
+  name: string;
+  /** pg_class.relkind: r table, v view, m materialized view, p partitioned, f foreign. */
+  kind: string;
+  columns: Map<number, string>;
+  /** For views: every schema.table.column (or schema.table.*) the view reads, through nested views. */
+  sources: string[] | null;
+}
+
+const TTL_MS = 60_000;
+
+const RELATIONS_SQL = `
+SELECT c.oid::int8 AS oid, n.nspname, c.relname, c.relkind::text AS relkind, a.attnum::int AS attnum, a.attname
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.oid = ANY($1::oid[])`;
+
+const VIEW_DEPS_SQL = `
+SELECT DISTINCT r.ev_class::int8 AS view, t.oid::int8 AS dep, n.nspname, t.relname, t.relkind::text AS relkind, a.attname
+FROM pg_catalog.pg_rewrite r
+JOIN pg_catalog.pg_depend d ON d.objid = r.oid AND d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
+JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
+JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid AND d.refobjsubid > 0
+WHERE r.ev_class = ANY($1::oid[]) AND t.oid <> r.ev_class`;
+
+export class PgCatalog {
+  private readonly cache = new Map<number, { info: RelationInfo; at: number }>();
+
+  constructor(private readonly connection: PostgresConnectionConfig) {}
+
+  /** Cached relation info, or undefined when it must be fetched first. */
+  get(oid: number): RelationInfo | undefined {
+    const e = this.cache.get(oid);
+    if (e === undefined || Date.now() - e.at > TTL_MS) return undefined;
+    return e.info;
+  }
+
+  /** Fetches what is not cached, over a short connection made with the session's lease. */
+  async load(oids: number[], lease: Lease): Promise<void> {
+    const missing = [...new Set(oids)].filter((o) => o !== 0 && this.get(o) === undefined);
+    if (missing.length === 0) return;
+    const u = this.connection.upstream;
+    const client = new pg.Client({
+      host: u.host,
+      port: u.port,
+      database: u.database,
+      user: lease.username,
+      password: lease.secret.reveal(),
+      ssl: u.tls === 'disable' ? false : { rejectUnauthorized: u.tls === 'verify-full', ...(u.ca ? { ca: readFileSync(u.ca) } : {}) },
+      application_name: 'airlock-catalog',
+      connectionTimeoutMillis: 10_000,
+    });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      const infos = await this.relations(client, missing);
+      // Views: follow what they read, through nested views, a few levels deep.
+      let views = [...infos.values()].filter((i) => i.kind === 'v' || i.kind === 'm');
+      const viewOids = (list: RelationInfo[]): number[] => [...infos.entries()].filter(([, i]) => list.includes(i)).map(([o]) => o);
+      const depsOf = new Map<number, string[]>();
+      for (let depth = 0; depth < 8 && views.length > 0; depth++) {
+        const oidsNow = viewOids(views);
+        const rows = (await client.query(VIEW_DEPS_SQL, [oidsNow])).rows as Array<{ view: string; dep: string; nspname: string; relname: string; relkind: string; attname: string | null }>;
+        const nested: number[] = [];
+        for (const r of rows) {
+          const list = depsOf.get(Number(r.view)) ?? [];
+          if (r.relkind === 'v' || r.relkind === 'm') {
+            nested.push(Number(r.dep));
+            list.push(`@${r.dep}`);
+          } else list.push(`${r.nspname}.${r.relname}.${r.attname ?? '*'}`);
+          depsOf.set(Number(r.view), list);
+        }
+        const fresh = nested.filter((o) => !infos.has(o));
+        const more = fresh.length > 0 ? await this.relations(client, fresh) : new Map<number, RelationInfo>();
+        for (const [o, i] of more) infos.set(o, i);
+        views = [...more.values()].filter((i) => i.kind === 'v' || i.kind === 'm');
+      }
+      const expand = (oid: number, seen: Set<number>): string[] => {
+        if (seen.has(oid)) return [];
+        seen.add(oid);
+        const out: string[] = [];
+        for (const d of depsOf.get(oid) ?? []) {
+          if (d.startsWith('@')) {
+            const inner = Number(d.slice(1));
+            const deps = depsOf.get(inner);
+            // A nested view whose dependencies were not reached: everything it could read.
+            if (deps === undefined) {
+              const i = infos.get(inner);
+              out.push(i === undefined ? '*.*.*' : `${i.schema}.${i.name}.*`);
+            } else out.push(...expand(inner, seen));
+          } else out.push(d);
+        }
+        return out;
+      };
+      const now = Date.now();
+      for (const [oid, info] of infos) {
+        if (info.kind === 'v' || info.kind === 'm') info.sources = expand(oid, new Set());
+        this.cache.set(oid, { info, at: now });
+      }
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  private async relations(client: pg.Client, oids: number[]): Promise<Map<number, RelationInfo>> {
+    const rows = (await client.query(RELATIONS_SQL, [oids])).rows as Array<{ oid: string; nspname: string; relname: string; relkind: string; attnum: number | null; attname: string | null }>;
+    const out = new Map<number, RelationInfo>();
+    for (const r of rows) {
+      const oid = Number(r.oid);
+      let info = out.get(oid);
+      if (info === undefined) {
+        info = { schema: r.nspname, name: r.relname, kind: r.relkind, columns: new Map(), sources: null };
+        out.set(oid, info);
+      }
+      if (r.attnum !== null && r.attname !== null) info.columns.set(r.attnum, r.attname);
+    }
+    return out;
+  }
+
+  /** Column names of schema.table, when a cached entry has them (for whole-row lineage). */
+  columnsOf(schemaTable: string): string[] | null {
+    for (const { info } of this.cache.values()) {
+      if (`${info.schema}.${info.name}` === schemaTable) return [...info.columns.values()];
+    }
+    return null;
+  }
+}

@@ -1,0 +1,300 @@
+/**
+ * Masking of what a Postgres session returns, for identities under a mask rule. It follows
+ * the request/response pairing of both protocols to know which statement each
+ * RowDescription and DataRow belong to, judges every output column once (provenance from
+ * RowDescription, lineage from the analysis, fail closed), and rewrites only the cells
+ * that need it. Errors, notices and notifications are scrubbed of masked values.
+ */
+import type { Session } from '../../src/session-types.js';
+import type { ColumnMaskRule } from '../../src/types.js';
+import type { RelationRef, StatementAnalysis } from '../../parsers/sql/types.js';
+import { ColumnMasker, DetectorRules, judgeOutput, maskText, maskValue, maskValueByDetectors, strongest, keyFromSecret } from '../../src/masking/index.js';
+import type { Frame } from './codec/framing.js';
+import { MessageCode } from './codec/codes.js';
+import {
+  decodeDataRow,
+  decodeErrorResponse,
+  decodeNoticeResponse,
+  decodeNotificationResponse,
+  decodeRowDescription,
+  encodeDataRow,
+  encodeErrorResponse,
+  encodeNoticeResponse,
+  encodeNotificationResponse,
+  type ErrorFields,
+  type FieldDescription,
+} from './codec/backend.js';
+import type { PgCatalog } from './catalog.js';
+
+interface ColumnPlan {
+  rule: ColumnMaskRule | null;
+  oid: number;
+  format: 'text' | 'binary';
+}
+
+/** null: no column needs anything (rows pass as they arrived). */
+type RowPlan = ColumnPlan[] | null;
+
+interface Prepared {
+  statement: StatementAnalysis | null;
+  fields: FieldDescription[] | null;
+}
+
+interface Portal {
+  prepared: Prepared;
+  resultFormats: number[];
+  plan: RowPlan | undefined;
+}
+
+type Expect =
+  | { kind: 'query'; statements: StatementAnalysis[]; index: number; plan: RowPlan | undefined }
+  | { kind: 'parse' | 'bind' | 'close' | 'sync' }
+  | { kind: 'describe'; prepared: Prepared | null; portal: Portal | null }
+  | { kind: 'execute'; portal: Portal | null };
+
+const MAX_SEEN_VALUES = 5_000;
+
+export class ResultMasker {
+  private readonly masker: ColumnMasker;
+  private readonly detectors: DetectorRules;
+  private readonly key: Buffer;
+  private readonly prepared = new Map<string, Prepared>();
+  private readonly portals = new Map<string, Portal>();
+  private readonly expected: Expect[] = [];
+  /** Raw values masked in this session, scrubbed from error and notice text. */
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly session: Session,
+    private readonly catalog: PgCatalog,
+    hashKey: string,
+  ) {
+    this.masker = new ColumnMasker(session.maskPlan);
+    this.detectors = new DetectorRules(session.maskPlan.detectors);
+    this.key = keyFromSecret(hashKey);
+  }
+
+  static needed(session: Session): boolean {
+    return session.maskPlan.columns.length > 0 || session.maskPlan.detectors.length > 0;
+  }
+
+  // ---- what the client sent (in the order it was forwarded) --------------
+
+  onQuery(statements: StatementAnalysis[]): void {
+    this.expected.push({ kind: 'query', statements, index: 0, plan: undefined });
+  }
+
+  onParse(name: string, statement: StatementAnalysis | null): void {
+    this.prepared.set(name, { statement, fields: null });
+    this.expected.push({ kind: 'parse' });
+  }
+
+  onClientFrame(frame: Frame, decode: () => { type: string; [k: string]: unknown }): void {
+    switch (frame.type) {
+      case MessageCode.Bind: {
+        const m = decode() as unknown as { portal: string; statement: string; resultFormats: number[] };
+        const prepared = this.prepared.get(m.statement) ?? { statement: null, fields: null };
+        this.portals.set(m.portal, { prepared, resultFormats: m.resultFormats, plan: undefined });
+        this.expected.push({ kind: 'bind' });
+        break;
+      }
+      case MessageCode.Describe: {
+        const m = decode() as unknown as { kind: 'S' | 'P'; name: string };
+        if (m.kind === 'S') this.expected.push({ kind: 'describe', prepared: this.prepared.get(m.name) ?? null, portal: null });
+        else {
+          const portal = this.portals.get(m.name) ?? null;
+          this.expected.push({ kind: 'describe', prepared: portal?.prepared ?? null, portal });
+        }
+        break;
+      }
+      case MessageCode.Execute: {
+        const m = decode() as unknown as { portal: string };
+        this.expected.push({ kind: 'execute', portal: this.portals.get(m.portal) ?? null });
+        break;
+      }
+      case MessageCode.Close:
+        this.expected.push({ kind: 'close' });
+        break;
+      case MessageCode.Sync:
+        this.expected.push({ kind: 'sync' });
+        break;
+      default:
+        break;
+    }
+  }
+
+  // ---- what the upstream answers ----------------------------------------
+
+  /** Whether this frame needs async work (catalog look-up) before it can be handled. */
+  needsCatalog(frame: Frame): number[] {
+    if (frame.type !== MessageCode.RowDescription || this.masker.empty) return [];
+    return decodeRowDescription(frame.payload).fields.map((f) => f.tableOid).filter((o) => o !== 0 && this.catalog.get(o) === undefined);
+  }
+
+  /** Returns the bytes to send instead of the frame, or null to pass it as it arrived. */
+  onUpstreamFrame(frame: Frame): Buffer | null {
+    switch (frame.type) {
+      case MessageCode.ParseComplete:
+        this.pop('parse');
+        return null;
+      case MessageCode.BindComplete:
+        this.pop('bind');
+        return null;
+      case MessageCode.CloseComplete:
+        this.pop('close');
+        return null;
+      case MessageCode.RowDescription:
+        this.rowDescription(frame);
+        return null;
+      case MessageCode.NoData:
+        if (this.expected[0]?.kind === 'describe') this.expected.shift();
+        return null;
+      case MessageCode.DataRow:
+        return this.dataRow(frame);
+      case MessageCode.CommandComplete:
+      case MessageCode.EmptyQueryResponse:
+      case MessageCode.PortalSuspended: {
+        const head = this.expected[0];
+        if (head?.kind === 'query') {
+          head.index++;
+          head.plan = undefined;
+        } else if (head?.kind === 'execute') this.expected.shift();
+        return null;
+      }
+      case MessageCode.ErrorResponse: {
+        // The server skips to the next Sync (extended) or ends the Query.
+        const head = this.expected[0];
+        if (head?.kind !== 'query') while (this.expected.length > 0 && this.expected[0]?.kind !== 'sync') this.expected.shift();
+        return this.scrubFields(decodeErrorResponse(frame.payload).fields, encodeErrorResponse);
+      }
+      case MessageCode.NoticeResponse:
+        return this.scrubFields(decodeNoticeResponse(frame.payload).fields, encodeNoticeResponse);
+      case MessageCode.NotificationResponse: {
+        const n = decodeNotificationResponse(frame.payload);
+        const payload = this.scrubText(n.payload);
+        return payload === n.payload ? null : encodeNotificationResponse(n.pid, n.channel, payload);
+      }
+      case MessageCode.ReadyForQuery: {
+        const head = this.expected[0];
+        if (head?.kind === 'query' || head?.kind === 'sync') this.expected.shift();
+        return null;
+      }
+      default:
+        return null;
+    }
+  }
+
+  private pop(kind: 'parse' | 'bind' | 'close'): void {
+    if (this.expected[0]?.kind === kind) this.expected.shift();
+  }
+
+  private rowDescription(frame: Frame): void {
+    const fields = decodeRowDescription(frame.payload).fields;
+    const head = this.expected[0];
+    if (head?.kind === 'query') {
+      head.plan = this.plan(fields, head.statements[head.index] ?? null, fields.map((f) => f.format));
+    } else if (head?.kind === 'describe') {
+      this.expected.shift();
+      if (head.prepared !== null) head.prepared.fields = fields;
+      if (head.portal !== null) head.portal.plan = this.plan(fields, head.portal.prepared.statement, fields.map((f) => f.format));
+    }
+  }
+
+  private dataRow(frame: Frame): Buffer | null {
+    const head = this.expected[0];
+    let plan: RowPlan | undefined;
+    if (head?.kind === 'query') plan = head.plan;
+    else if (head?.kind === 'execute') {
+      const portal = head.portal;
+      if (portal !== null && portal.plan === undefined && portal.prepared.fields !== null) {
+        const n = portal.prepared.fields.length;
+        const formats = portal.prepared.fields.map((_, i) => portal.resultFormats.length === 1 ? (portal.resultFormats[0] ?? 0) : (portal.resultFormats[i] ?? 0));
+        portal.plan = n === 0 ? null : this.plan(portal.prepared.fields, portal.prepared.statement, formats);
+      }
+      plan = portal?.plan;
+    }
+    if (plan === null) return null;
+    const row = decodeDataRow(frame.payload);
+    // No description seen for these rows: nothing is known of the columns, so none passes.
+    if (plan === undefined) return encodeDataRow(row.cells.map(() => null));
+    let changed = false;
+    const cells = row.cells.map((cell, i) => {
+      const c = plan[i];
+      if (c === undefined || cell === null) return cell;
+      const type = { oid: c.oid, format: c.format } as const;
+      if (c.rule !== null) {
+        changed = true;
+        if (type.format === 'text' && cell.length >= 4 && this.seen.size < MAX_SEEN_VALUES) this.seen.add(cell.toString('utf8'));
+        return maskValue(cell, type, c.rule.method, { ...(c.rule.keep === undefined ? {} : { keep: c.rule.keep }), ...(c.rule.fixed === undefined ? {} : { fixed: c.rule.fixed }), key: this.key });
+      }
+      if (!this.detectors.empty) {
+        const r = maskValueByDetectors(cell, type, this.detectors, this.key);
+        if (r.findings > 0) {
+          changed = true;
+          return r.value;
+        }
+      }
+      return cell;
+    });
+    return changed ? encodeDataRow(cells) : null;
+  }
+
+  /** One plan per result shape; null when nothing in it needs masking or scanning. */
+  private plan(fields: FieldDescription[], statement: StatementAnalysis | null, formats: number[]): RowPlan {
+    const resolve = (ref: RelationRef): string[] => this.session.resolveRelation(ref);
+    const columnsOf = (t: string): string[] | null => this.catalog.columnsOf(t);
+    const outputs = statement?.outputs ?? null;
+    const lineageUsable = outputs !== null && outputs.length === fields.length;
+    let any = !this.detectors.empty;
+    const plan = fields.map((f, i): ColumnPlan => {
+      let rule: ColumnMaskRule | null = null;
+      if (!this.masker.empty) {
+        if (f.tableOid !== 0) {
+          const info = this.catalog.get(f.tableOid);
+          const column = info?.columns.get(f.columnAttr);
+          if (info === undefined || column === undefined) rule = this.masker.strongestOverall();
+          else {
+            const own = this.masker.methodFor(`${info.schema}.${info.name}.${column}`);
+            const via = (info.sources ?? []).map((s) => (s.endsWith('.*') ? this.masker.strongestForTable(s.slice(0, -2)) : this.masker.methodFor(s)));
+            rule = strongest([own, ...via].filter((r): r is ColumnMaskRule => r !== null));
+          }
+        } else {
+          const lineage = lineageUsable ? outputs[i] : undefined;
+          rule = judgeOutput(lineage ?? { name: null, sources: [], unknown: true }, this.masker, resolve, columnsOf, statement?.reads ?? []);
+        }
+      }
+      if (rule !== null) any = true;
+      return { rule, oid: f.typeOid, format: formats[i] === 1 ? 'binary' : 'text' };
+    });
+    return any ? plan : null;
+  }
+
+  // ---- error, notice and notification text -------------------------------
+
+  private scrubText(text: string): string {
+    let out = text;
+    for (const v of this.seen) if (out.includes(v)) out = out.split(v).join('[redacted]');
+    if (!this.detectors.empty) out = maskText(out, this.detectors, this.key).text;
+    return out;
+  }
+
+  private scrubFields(fields: ErrorFields, encode: (f: ErrorFields) => Buffer): Buffer | null {
+    if (this.masker.empty && this.detectors.empty) return null;
+    let changed = false;
+    const out: ErrorFields = { ...fields };
+    for (const k of ['message', 'detail', 'hint', 'where', 'internalQuery'] as const) {
+      const v = fields[k];
+      if (v === undefined) continue;
+      // Server messages quote the offending value ("invalid input syntax for type integer: \"123-45-6789\"");
+      // under a column mask rule every quoted value is withheld.
+      let s = this.masker.empty ? v : v.replace(/"(?:[^"\\]|\\.)*"/g, '"[redacted]"');
+      if (k === 'detail' && !this.masker.empty) s = '[redacted by airlock]';
+      s = this.scrubText(s);
+      if (s !== v) {
+        out[k] = s;
+        changed = true;
+      }
+    }
+    return changed ? encode(out) : null;
+  }
+}
