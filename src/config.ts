@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { AirlockError } from './errors.js';
 import { parseDuration, parseListen, type HostPort } from './duration.js';
 import { STATEMENT_KINDS } from '../parsers/sql/types.js';
+import { DETECTORS, isDetectorName } from './masking/detectors.js';
 import { globProblem } from './policy/glob.js';
 
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -141,6 +142,9 @@ const rule = z
     if (r.effect === 'approve' && (r.approvers === undefined || r.approvers.length === 0)) {
       ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'an approve rule needs approvers' });
     }
+    (r.detect ?? []).forEach((d, i) => {
+      if (!isDetectorName(d)) ctx.addIssue({ code: 'custom', path: ['detect', i], message: `unknown detector "${d}"; known: ${DETECTORS.join(', ')}` });
+    });
     if (r.effect === 'mask' && r.columns === undefined && r.detect === undefined) {
       ctx.addIssue({ code: 'custom', path: ['columns'], message: 'a mask rule needs columns or detect' });
     }

@@ -56,7 +56,8 @@ beforeAll(async () => {
       { name: 'no-unbounded-writes', when: { statements: ['update', 'delete'], without_where: true }, effect: 'deny' },
       { name: 'no-secret-schema', when: { tables: ['secret.*'] }, effect: 'deny', reason: 'the secret schema is off limits' },
       { name: 'opaque-is-denied', when: { opaque: true, groups: ['agents', 'dev'] }, effect: 'deny' },
-      { name: 'orders-writes-need-a-dba', when: { statements: ['insert', 'update', 'delete', 'merge'], tables: ['public.orders'], groups: ['dev'] }, effect: 'approve', approvers: ['dba'], timeout: '4s' },
+      { name: 'orders-writes-need-a-dba', when: { statements: ['insert', 'update', 'delete', 'merge'], tables: ['public.orders'], groups: ['dev'] }, effect: 'approve', approvers: ['dba'], timeout: '60s' },
+      { name: 'notes-writes-need-a-dba-quickly', when: { statements: ['update'], tables: ['public.notes'], groups: ['dev'] }, effect: 'approve', approvers: ['dba'], timeout: '3s' },
     ],
   });
   agent = await issuer.token({ sub: 'claude', groups: ['agents'] });
@@ -164,8 +165,8 @@ describe('just-in-time approval', () => {
     return run(cmd, argv, { env: { AIRLOCK_ADMIN_URL: adminUrl, AIRLOCK_TOKEN: token } });
   };
 
-  const holdUpdate = async (): Promise<{ id: string; done: Promise<{ code: number | null; out: string; err: string }> }> => {
-    const child = spawnPsql({ port, token: dev }, ['-At', '-v', 'ON_ERROR_STOP=1', '-c', 'UPDATE orders SET amount = amount + 1 WHERE id = 1']);
+  const holdUpdate = async (sql = 'UPDATE orders SET amount = amount + 1 WHERE id = 1'): Promise<{ id: string; done: Promise<{ code: number | null; out: string; err: string }> }> => {
+    const child = spawnPsql({ port, token: dev }, ['-At', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
     let out = '';
     let err = '';
     child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
@@ -208,12 +209,11 @@ describe('just-in-time approval', () => {
   });
 
   it('refuses the statement when nobody decides in time', async () => {
-    const before = await upstream.psql('select amount from orders where id = 1', { db: 'appdb' });
-    const { done } = await holdUpdate();
+    const { done } = await holdUpdate("UPDATE notes SET body = 'changed' WHERE id = 1");
     const r = await done;
     expect(r.code).not.toBe(0);
-    expect(r.err, r.err).toMatch(/airlock: denied by rule orders-writes-need-a-dba: no approver decided within 4s/);
-    expect(await upstream.psql('select amount from orders where id = 1', { db: 'appdb' })).toBe(before);
+    expect(r.err, r.err).toMatch(/airlock: denied by rule notes-writes-need-a-dba-quickly: no approver decided within 3s/);
+    expect(await upstream.psql('select body from notes where id = 1', { db: 'appdb' })).toBe('x');
     expect(await ordersCount()).toBe('5');
   });
 
