@@ -22,7 +22,7 @@ export interface Lease {
 }
 
 export type SessionEvent =
-  | { type: 'result'; rows: number; bytes: number; durationMs: number; errorCode?: string; maskedColumns?: string[] }
+  | { type: 'result'; command?: string; rows: number; bytes: number; durationMs: number; errorCode?: string; maskedColumns?: string[]; data?: string[][]; truncated?: boolean }
   | { type: 'notice'; text: string }
   | { type: 'protocol'; detail: string };
 

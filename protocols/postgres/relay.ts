@@ -14,7 +14,7 @@ import { AirlockError, asAirlockError } from '../../src/errors.js';
 import { FrameReader, type Frame } from './codec/framing.js';
 import { MessageCode } from './codec/codes.js';
 import { decodeFrontend, encodeParse, encodeQuery } from './codec/frontend.js';
-import { encodeErrorResponse, encodeNoticeResponse } from './codec/backend.js';
+import { decodeDataRow, encodeErrorResponse, encodeNoticeResponse } from './codec/backend.js';
 import { pgErrorFor, type PgErrorFields } from './errors.js';
 import type { ResultMasker } from './result-masking.js';
 import type { PgCatalog } from './catalog.js';
@@ -105,7 +105,10 @@ export class Relay {
     this.clientReader = new FrameReader({ maxMessageBytes: opts.maxMessageBytes, maxStartupBytes: 0, startup: false });
     this.upstreamReader = new FrameReader({ maxMessageBytes: opts.maxMessageBytes, maxStartupBytes: 0, startup: false });
     this.masker = opts.masker ?? null;
+    this.recordRows = opts.session.connection.record.results === 'rows';
   }
+
+  private readonly recordRows: boolean;
 
   start(): void {
     const { client, upstream } = this;
@@ -325,6 +328,50 @@ export class Relay {
     if (!ok) this.upstream.pause();
   }
 
+  /** Result summary of the statement whose rows are flowing, for the audit log. */
+  private result = { rows: 0, bytes: 0, started: 0, data: [] as string[][], dataBytes: 0, truncated: false };
+
+  private summarise(f: Frame, sent: Buffer): void {
+    const r = this.result;
+    if (r.started === 0) r.started = Date.now();
+    r.bytes += sent.length;
+    switch (f.type) {
+      case MessageCode.DataRow:
+        r.rows++;
+        if (this.recordRows) {
+          // What the client received (masked), capped.
+          if (r.dataBytes < RECORD_ROWS_MAX_BYTES && r.data.length < RECORD_ROWS_MAX) {
+            const cells = decodeDataRow(sent.subarray(5)).cells.map((c) => (c === null ? null : c.toString('utf8'))) as string[];
+            r.dataBytes += sent.length;
+            r.data.push(cells);
+          } else r.truncated = true;
+        }
+        break;
+      case MessageCode.CommandComplete:
+      case MessageCode.ErrorResponse:
+      case MessageCode.EmptyQueryResponse:
+      case MessageCode.PortalSuspended: {
+        const command = f.type === MessageCode.CommandComplete ? f.payload.toString('utf8', 0, Math.max(0, f.payload.length - 1)) : undefined;
+        const errorCode = f.type === MessageCode.ErrorResponse ? /C([0-9A-Z]{5})\0/.exec(f.payload.toString('latin1'))?.[1] : undefined;
+        const masked = this.masker?.maskedColumns() ?? [];
+        this.session.record({
+          type: 'result',
+          ...(command === undefined ? {} : { command }),
+          rows: r.rows,
+          bytes: r.bytes,
+          durationMs: Date.now() - r.started,
+          ...(errorCode === undefined ? {} : { errorCode }),
+          ...(masked.length > 0 ? { maskedColumns: masked } : {}),
+          ...(this.recordRows ? { data: r.data, truncated: r.truncated } : {}),
+        });
+        this.result = { rows: 0, bytes: 0, started: 0, data: [], dataBytes: 0, truncated: false };
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
   private upstreamFrame(f: Frame): void {
     switch (f.type) {
       case MessageCode.ReadyForQuery:
@@ -334,7 +381,9 @@ export class Relay {
         const unit = this.units[0];
         if (unit?.deniedMarker != null && unit.error !== null && f.payload.includes(unit.deniedMarker)) {
           this.masker?.onUpstreamFrame(f);
-          this.toClient.addOwn(encodeErrorResponse(unit.error));
+          const own = encodeErrorResponse(unit.error);
+          this.toClient.addOwn(own);
+          this.summarise(f, own);
           return;
         }
         break;
@@ -354,10 +403,12 @@ export class Relay {
       const replaced = this.masker.onUpstreamFrame(f);
       if (replaced !== null) {
         this.toClient.addOwn(replaced);
+        this.summarise(f, replaced);
         return;
       }
     }
     this.toClient.add(f.raw);
+    this.summarise(f, f.raw);
   }
 
   private writeClient(buf: Buffer): boolean {
@@ -392,6 +443,9 @@ export class Relay {
     this.opts.onEnd(reason);
   }
 }
+
+const RECORD_ROWS_MAX = 1000;
+const RECORD_ROWS_MAX_BYTES = 1024 * 1024;
 
 const FORWARDED = new Set<number>([
   MessageCode.Bind, MessageCode.Describe, MessageCode.Execute, MessageCode.Close, MessageCode.Flush,

@@ -27,6 +27,7 @@ import {
 import type { PgCatalog } from './catalog.js';
 
 interface ColumnPlan {
+  name: string;
   rule: ColumnMaskRule | null;
   oid: number;
   format: 'text' | 'binary';
@@ -184,6 +185,15 @@ export class ResultMasker {
     }
   }
 
+  private lastMasked: string[] = [];
+
+  /** Output columns masked in the result that just completed (for the audit log); resets. */
+  maskedColumns(): string[] {
+    const m = this.lastMasked;
+    this.lastMasked = [];
+    return m;
+  }
+
   private pop(kind: 'parse' | 'bind' | 'close'): void {
     if (this.expected[0]?.kind === kind) this.expected.shift();
   }
@@ -214,6 +224,7 @@ export class ResultMasker {
       plan = portal?.plan;
     }
     if (plan === null) return null;
+    if (plan !== undefined && this.lastMasked.length === 0) this.lastMasked = plan.filter((c) => c.rule !== null).map((c) => c.name);
     const row = decodeDataRow(frame.payload);
     // No description seen for these rows: nothing is known of the columns, so none passes.
     if (plan === undefined) return encodeDataRow(row.cells.map(() => null));
@@ -264,7 +275,7 @@ export class ResultMasker {
         }
       }
       if (rule !== null) any = true;
-      return { rule, oid: f.typeOid, format: formats[i] === 1 ? 'binary' : 'text' };
+      return { name: f.name, rule, oid: f.typeOid, format: formats[i] === 1 ? 'binary' : 'text' };
     });
     return any ? plan : null;
   }

@@ -12,6 +12,9 @@ import { startPgCluster, freePort, type PgCluster } from '../../src/dev/pgcluste
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
 import { psql } from '../harness/clients.js';
+import { readdirSync, readFileSync } from 'node:fs';
+
+let stateDir = '';
 
 let upstream: PgCluster;
 let issuer: TestIssuer;
@@ -47,8 +50,9 @@ beforeAll(async () => {
   writeFileSync(pw, 'mask-pw');
   chmodSync(pw, 0o600);
   port = await freePort();
+  stateDir = join(dir, 'state');
   airlock = await startAirlock({
-    state_dir: join(dir, 'state'),
+    state_dir: stateDir,
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
     connections: [
       {
@@ -58,6 +62,7 @@ beforeAll(async () => {
         upstream: { host: '127.0.0.1', port: upstream.port, database: 'appdb' },
         credentials: { type: 'static', username: 'app', password: `\${file:${pw}}` },
         allow_groups: ['support', 'strict', 'dba'],
+        record: { results: 'rows' },
       },
     ],
     rules: [
@@ -205,5 +210,23 @@ describe('masking through node-postgres (extended protocol)', () => {
     } finally {
       await c.end();
     }
+  });
+});
+
+describe('the audit log of masked sessions', () => {
+  it('records results as the client received them (masked), with the masked column names, and no raw value', async () => {
+    await psql({ port, token: support }, ['-At', '-c', 'SELECT id, ssn FROM customers ORDER BY id']);
+    await new Promise((r) => setTimeout(r, 500));
+    const dir = join(stateDir, 'audit');
+    const text = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).map((f) => readFileSync(join(dir, f), 'utf8')).join('');
+    const results = text.split('\n').filter((l) => l.includes('"type":"result"')).map((l) => JSON.parse(l) as { event: { maskedColumns?: string[]; data?: string[][]; rows: number } });
+    const withSsn = results.filter((r) => r.event.maskedColumns?.includes('ssn') && r.event.data?.[0]?.length === 2).pop();
+    expect(withSsn?.event.rows).toBe(2);
+    expect(withSsn?.event.data).toEqual([['1', '[redacted]'], ['2', '[redacted]']]);
+    // The dba's unmasked rows are recorded too (they are what that client received) — but never a masked
+    // identity's raw values, and never a token.
+    const maskedOnly = results.filter((r) => (r.event.maskedColumns ?? []).length > 0).map((r) => JSON.stringify(r));
+    for (const line of maskedOnly) expectNoRaw(line, 'audit result');
+    expect(text).not.toContain(support);
   });
 });
