@@ -15,6 +15,7 @@ import { loadSqlParsers, analyzePostgres, resolveRelation } from '../parsers/sql
 import { Policy } from './policy/index.js';
 import { ApprovalBroker, WebhookNotifier, holdMessage } from './approvals/index.js';
 import { AuditLog, listSessions, sessionTranscript } from './audit/index.js';
+import { startExporters, exporterFor, type AuditExporters } from './audit/exporters/index.js';
 
 export interface Services {
   ports: CorePorts;
@@ -26,6 +27,8 @@ export interface Services {
   close(): Promise<void>;
   broker: ApprovalBroker;
   audit: AuditLog;
+  /** Started once with the audit log (a reload keeps them); `status()` belongs in /healthz. */
+  exporters: AuditExporters;
 }
 
 function approvalPort(broker: ApprovalBroker): ApprovalPort {
@@ -62,6 +65,8 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     });
   const auditDir = join(config.state_dir, 'audit');
   const audit = previous?.audit ?? (await AuditLog.open({ dir: auditDir, node: hostname(), fsync: config.audit.fsync, logger }));
+  const exporters =
+    previous?.exporters ?? (await startExporters(audit, config.audit.exporters.map((c, i) => exporterFor(c, i, config.state_dir, logger)), logger));
   const stopRetention = previous === null && config.audit.retention !== undefined ? audit.scheduleRetention(config.audit.retention) : null;
   if (previous === null) {
     broker.on('requested', (r: { id: string }) => void audit.append({ type: 'approval.requested', approval: r }).catch(() => undefined));
@@ -72,6 +77,7 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
   return {
     broker,
     audit,
+    exporters,
     ports: {
       policy,
       approvals: approvalPort(broker),
@@ -111,6 +117,7 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
       stopRetention?.();
       broker.close();
       await audit.close();
+      await exporters.close();
     },
   };
 }
