@@ -20,6 +20,8 @@ import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/ai
 import { run } from '../harness/clients.js';
 
 const UPSTREAM_PASSWORD = 'upstream-pw-7f3a9c1e5b';
+/** A value under a mask rule: recorded result rows hold only its masked form. */
+const RAW_SSN = '078-05-1120';
 let upstream: PgCluster;
 let issuer: TestIssuer;
 let airlock: RunningAirlock;
@@ -72,7 +74,7 @@ beforeAll(async () => {
   upstream = await startPgCluster();
   await upstream.psql('CREATE DATABASE appdb');
   await upstream.psql(`CREATE ROLE app LOGIN PASSWORD '${UPSTREAM_PASSWORD}'; ALTER DATABASE appdb OWNER TO app`);
-  await upstream.psql('SET ROLE app; CREATE TABLE hits (client int, n int)', { db: 'appdb' });
+  await upstream.psql(`SET ROLE app; CREATE TABLE hits (client int, n int); CREATE TABLE people (name text, ssn text); INSERT INTO people VALUES ('ann', '${RAW_SSN}')`, { db: 'appdb' });
   hook.server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
@@ -109,8 +111,10 @@ beforeAll(async () => {
         upstream: { host: '127.0.0.1', port: upstream.port, database: 'appdb' },
         credentials: { type: 'static', username: 'app', password: `\${file:${pw}}` },
         allow_groups: ['dev'],
+        record: { results: 'rows' },
       },
     ],
+    rules: [{ name: 'ssn-masked', when: { groups: ['dev'] }, effect: 'mask', columns: ['public.people.ssn'], method: 'redact' }],
   };
   airlock = await startAirlock(doc);
   alice = await issuer.token({ sub: 'alice', groups: ['dev'] });
@@ -295,8 +299,15 @@ describe('sessions through the CLI and the admin API', () => {
 });
 
 describe('secrets', () => {
-  it('no token or upstream password in any file under state_dir or in anything the daemon printed', async () => {
-    const secrets = [UPSTREAM_PASSWORD, alice, auditor, outsider, ...[alice, auditor, outsider].map((t) => t.split('.')[2] ?? t)];
+  it('no token, upstream password or masked raw value in any file under state_dir or in anything the daemon printed', async () => {
+    const c = client(alice);
+    await c.connect();
+    const masked = await c.query<{ name: string; ssn: string | null }>('SELECT name, ssn FROM people');
+    await c.end();
+    expect(masked.rows[0]?.name).toBe('ann');
+    expect(masked.rows[0]?.ssn).not.toBe(RAW_SSN);
+    await until(() => readFileSync(join(stateDir, 'audit-spool', 'events.jsonl'), 'utf8').includes('SELECT name, ssn FROM people'), 'the result in the spool');
+    const secrets = [RAW_SSN, UPSTREAM_PASSWORD, alice, auditor, outsider, ...[alice, auditor, outsider].map((t) => t.split('.')[2] ?? t)];
     const files: string[] = [];
     const walk = (d: string): void => {
       for (const e of readdirSync(d)) {
