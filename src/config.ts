@@ -227,12 +227,14 @@ export const configSchema = z.strictObject({
     .default({ default_timeout: 600_000 }),
   audit: z
     .strictObject({
+      /** false records nothing at all: for measuring airlock's own cost only, never in production. */
+      enabled: z.boolean().default(true),
       fsync: z.boolean().default(true),
       retention: duration.optional(),
       auditors: z.array(z.string()).default(['auditors']),
       exporters: z.array(auditExporter).default([]),
     })
-    .default({ fsync: true, auditors: ['auditors'], exporters: [] }),
+    .default({ enabled: true, fsync: true, auditors: ['auditors'], exporters: [] }),
   masking: z.strictObject({ hash_key: z.string().optional() }).default({}),
   drain_timeout: duration.default(30_000),
   connections: z.array(connectionSchema).default([]),

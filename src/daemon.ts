@@ -93,6 +93,7 @@ export class Daemon {
         healthy: services.healthy(),
         sessions: gateway.sessions.size,
         listeners: [...this.listeners.keys()],
+        exporters: services.exporters.status(),
       }),
       jwks: () => gateway.verifier.publicJwks(),
       issueToken: (identity, ttl) => gateway.verifier.issueGatewayToken(identity, ttl),

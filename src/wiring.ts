@@ -81,7 +81,7 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     ports: {
       policy,
       approvals: approvalPort(broker),
-      audit,
+      audit: config.audit.enabled ? audit : { append: async () => undefined },
       sql: {
         analyze: (text, dialect, settings) => {
           if (dialect !== 'postgres') throw new AirlockError('AIRLOCK_UNSUPPORTED', `no SQL analysis for ${dialect}`);
