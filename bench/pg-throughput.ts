@@ -27,7 +27,7 @@ const quick = process.argv.includes('--quick');
 const bigRows = quick ? 200_000 : 2_000_000;
 const maskRows = quick ? 500_000 : 5_000_000;
 
-const upstream = await startPgCluster({ extraConf: { shared_buffers: "'256MB'" } });
+const upstream = await startPgCluster({ extraConf: { shared_buffers: "'256MB'", max_connections: '700' } });
 const password = 'bench-password-not-secret';
 await upstream.psql('CREATE DATABASE bench');
 await upstream.psql(`CREATE ROLE bench LOGIN PASSWORD '${password}' CREATEROLE; ALTER DATABASE bench OWNER TO bench`);
@@ -101,6 +101,14 @@ for (const mode of ['simple', 'prepared']) {
 }
 const peak = memoryOf(plain.pid);
 
+const f = (n: number | undefined): string => (n ?? 0).toFixed(0);
+const ratio = (a: number | undefined, b: number | undefined): string => ((a ?? 0) / (b ?? 1)).toFixed(2);
+const rows = [['mode', ...targets.map(([n]) => `${n} tps`), 'airlock/direct', 'airlock/pgbouncer', 'rules/no rules', 'audit on/off']];
+for (const [mode, r] of Object.entries(tps)) {
+  rows.push([mode, ...targets.map(([n]) => f(r[n])), ratio(r.airlock, r.direct), ratio(r.airlock, r.pgbouncer), ratio(r['airlock+10 rules'], r.airlock), ratio(r.airlock, r['airlock audit off'])]);
+}
+console.log(`\n## pgbench -S, 8 clients, ${seconds}s per run (${new Date().toISOString().slice(0, 10)}, ${process.arch}, 2 cores)`);
+console.log(table(rows));
 const idle: pg.Client[] = [];
 const plainToken = await tokenFor(plain);
 for (let i = 0; i < 500; i++) {
@@ -112,14 +120,6 @@ await new Promise((r) => setTimeout(r, 1000));
 const idleMem = memoryOf(plain.pid);
 await Promise.all(idle.map((c) => c.end()));
 
-const f = (n: number | undefined): string => (n ?? 0).toFixed(0);
-const ratio = (a: number | undefined, b: number | undefined): string => ((a ?? 0) / (b ?? 1)).toFixed(2);
-const rows = [['mode', ...targets.map(([n]) => `${n} tps`), 'airlock/direct', 'airlock/pgbouncer', 'rules/no rules', 'audit on/off']];
-for (const [mode, r] of Object.entries(tps)) {
-  rows.push([mode, ...targets.map(([n]) => f(r[n])), ratio(r.airlock, r.direct), ratio(r.airlock, r.pgbouncer), ratio(r['airlock+10 rules'], r.airlock), ratio(r.airlock, r['airlock audit off'])]);
-}
-console.log(`\n## pgbench -S, 8 clients, ${seconds}s per run (${new Date().toISOString().slice(0, 10)}, ${process.arch}, 2 cores)`);
-console.log(table(rows));
 console.log(`airlock peak RSS after the runs: ${peak.peakMiB} MiB; RSS with 500 idle sessions: ${idleMem.rssMiB} MiB`);
 await ruled.stop();
 await unaudited.stop();

@@ -140,6 +140,7 @@ export class Relay {
       this.fatal(asAirlockError(e));
       return;
     }
+    if (this.pumping && this.inbox.length > INBOX_PAUSE_FRAMES) this.client.pause();
     void this.pump();
   }
 
@@ -155,7 +156,9 @@ export class Relay {
           const t = frame.type;
           if (t === MessageCode.Query || t === MessageCode.Parse || t === MessageCode.FunctionCall) {
             up.uncork();
-            this.client.pause();
+            // Frames behind a statement being checked wait in the inbox; the socket is paused
+            // only when too many pile up (pausing per statement costs two syscalls).
+            if (this.inbox.length > INBOX_PAUSE_FRAMES) this.client.pause();
             await this.checked(frame);
             if (this.ended) return;
             up.cork();
@@ -179,7 +182,7 @@ export class Relay {
         up.uncork();
       }
       if (up.writableNeedDrain) this.client.pause();
-      else this.client.resume();
+      else if (this.client.isPaused()) this.client.resume();
     } catch (e) {
       this.fatal(asAirlockError(e));
     } finally {
@@ -443,6 +446,9 @@ export class Relay {
     this.opts.onEnd(reason);
   }
 }
+
+/** Client frames queued behind a statement check before the client socket is paused. */
+const INBOX_PAUSE_FRAMES = 256;
 
 const RECORD_ROWS_MAX = 1000;
 const RECORD_ROWS_MAX_BYTES = 1024 * 1024;

@@ -6,6 +6,7 @@
  * that need it. Errors, notices and notifications are scrubbed of masked values.
  */
 import type { Session } from '../../src/session-types.js';
+import { AirlockError } from '../../src/errors.js';
 import type { ColumnMaskRule } from '../../src/types.js';
 import type { RelationRef, StatementAnalysis } from '../../parsers/sql/types.js';
 import { ColumnMasker, DetectorRules, judgeOutput, maskText, maskValue, maskValueByDetectors, strongest, keyFromSecret } from '../../src/masking/index.js';
@@ -29,6 +30,8 @@ import type { PgCatalog } from './catalog.js';
 interface ColumnPlan {
   name: string;
   rule: ColumnMaskRule | null;
+  /** The masked encoding when it does not depend on the value (redact, fixed, null). */
+  constant?: Buffer | null;
   oid: number;
   format: 'text' | 'binary';
 }
@@ -225,6 +228,7 @@ export class ResultMasker {
     }
     if (plan === null) return null;
     if (plan !== undefined && this.lastMasked.length === 0) this.lastMasked = plan.filter((c) => c.rule !== null).map((c) => c.name);
+    if (plan !== undefined && this.detectors.empty) return this.rewriteRow(frame.payload, plan);
     const row = decodeDataRow(frame.payload);
     // No description seen for these rows: nothing is known of the columns, so none passes.
     if (plan === undefined) return encodeDataRow(row.cells.map(() => null));
@@ -248,6 +252,65 @@ export class ResultMasker {
       return cell;
     });
     return changed ? encodeDataRow(cells) : null;
+  }
+
+  /**
+   * Column rules only (no detectors): walks the row's cell lengths and copies the bytes of
+   * unmasked cells as they are; masked cells of a method whose output does not depend on
+   * the value (redact, fixed, null) reuse one precomputed encoding.
+   */
+  private rewriteRow(payload: Buffer, plan: ColumnPlan[]): Buffer {
+    const n = payload.readInt16BE(0);
+    const replaced: Array<Buffer | null | undefined> = new Array(n);
+    let size = 2;
+    let off = 2;
+    for (let i = 0; i < n; i++) {
+      if (off + 4 > payload.length) throw new AirlockError('AIRLOCK_PROTOCOL', 'malformed DataRow from upstream', { fatal: true });
+      const len = payload.readInt32BE(off);
+      const body = len < 0 ? 0 : len;
+      const c = plan[i];
+      if (c !== undefined && c.rule !== null && len >= 0) {
+        const cell = payload.subarray(off + 4, off + 4 + body);
+        const out = this.maskCell(c, cell);
+        replaced[i] = out;
+        size += 4 + (out === null ? 0 : out.length);
+      } else size += 4 + body;
+      off += 4 + body;
+    }
+    const outBuf = Buffer.allocUnsafe(1 + 4 + size);
+    outBuf[0] = MessageCode.DataRow;
+    outBuf.writeInt32BE(4 + size, 1);
+    outBuf.writeInt16BE(n, 5);
+    let w = 7;
+    off = 2;
+    for (let i = 0; i < n; i++) {
+      const len = payload.readInt32BE(off);
+      const body = len < 0 ? 0 : len;
+      const r = replaced[i];
+      if (r === undefined) {
+        w += payload.copy(outBuf, w, off, off + 4 + body);
+      } else if (r === null) {
+        outBuf.writeInt32BE(-1, w);
+        w += 4;
+      } else {
+        outBuf.writeInt32BE(r.length, w);
+        w += 4 + r.copy(outBuf, w + 4);
+      }
+      off += 4 + body;
+    }
+    return outBuf;
+  }
+
+  private maskCell(c: ColumnPlan, cell: Buffer): Buffer | null {
+    const rule = c.rule as ColumnMaskRule;
+    if (c.format === 'text' && cell.length >= 4 && this.seen.size < MAX_SEEN_VALUES) this.seen.add(cell.toString('utf8'));
+    if (c.constant !== undefined) return c.constant;
+    const type = { oid: c.oid, format: c.format } as const;
+    const opts = { ...(rule.keep === undefined ? {} : { keep: rule.keep }), ...(rule.fixed === undefined ? {} : { fixed: rule.fixed }), key: this.key };
+    const out = maskValue(cell, type, rule.method, opts);
+    // These methods never look at the value: compute once per column.
+    if (rule.method === 'redact' || rule.method === 'null' || rule.method === 'fixed') c.constant = out;
+    return out;
   }
 
   /** One plan per result shape; null when nothing in it needs masking or scanning. */
