@@ -132,6 +132,11 @@ export class Gateway implements GatewayCore {
     const logger = this.logger.child({ session: id, connection: connection.name, subject: identity.subject });
     const session = new GatewaySession(id, identity, connection, client, lease, logger, {
       ...this.ports,
+      // After a reload, changed rules apply to the next statement of live sessions too.
+      policy: {
+        decide: (action, ctx) => this.ports.policy.decide(action, ctx),
+        maskPlan: (ctx) => this.ports.policy.maskPlan(ctx),
+      },
       logger,
       onClose: async (s, reason) => this.endSession(s, reason, broker),
     });

@@ -61,6 +61,19 @@ describe('daemon lifecycle', () => {
     expect((await psql({ port: ports.b ?? 0, token }, ['-At', '-c', 'select 2'])).stdout.trim()).toBe('2');
     expect((await psql({ port: ports.a ?? 0, token }, ['-At', '-c', 'select 1'])).code).not.toBe(0);
 
+    // A live session gets the reloaded rules on its next statement.
+    const live = new pg.Client({ host: '127.0.0.1', port: ports.b, user: 'alice', database: 'appdb', password: token });
+    await live.connect();
+    expect((await live.query('select 1 as x')).rows[0]?.x).toBe(1);
+    airlock.rewriteConfig({ ...doc, connections: [conn('b', ports.b ?? 0)], rules: [{ name: 'no-selects-now', when: { statements: ['select'] }, effect: 'deny' }] });
+    airlock.signal('SIGHUP');
+    await airlock.waitForLog((l) => l.msg === 'configuration reloaded' && airlock.logs().filter((x) => x.msg === 'configuration reloaded').length >= 2);
+    await expect(live.query('select 1')).rejects.toMatchObject({ code: '42501' });
+    await live.end();
+    airlock.rewriteConfig({ ...doc, connections: [conn('b', ports.b ?? 0)] });
+    airlock.signal('SIGHUP');
+    for (let i = 0; i < 50 && airlock.logs().filter((x) => x.msg === 'configuration reloaded').length < 3; i++) await new Promise((r) => setTimeout(r, 100));
+
     airlock.rewriteConfig({ ...doc, connections: 'not a list' });
     airlock.signal('SIGHUP');
     await airlock.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('reload refused'));

@@ -82,6 +82,15 @@ describe('postgres gateway through psql', () => {
     expect(r.stdout.trim()).toBe('4');
   });
 
+  it('takes a 2.5 KB token in PGPASSWORD', async () => {
+    const groups = ['dba', ...Array.from({ length: 120 }, (_, i) => `team-with-a-long-name-${i}`)];
+    const big = await tokenFor('alice', groups);
+    expect(big.length).toBeGreaterThan(2500);
+    const r = await psql({ port: ports.appdb ?? 0, token: big }, ['-At', '-c', 'select 7']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('7');
+  });
+
   it('runs a file of many statements, several on one line', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'airlock-psql-'));
     const f = join(dir, 'script.sql');
