@@ -17,6 +17,20 @@ const SIDE_CHANNEL_FUNCTIONS = /(^|\.)(pg_notify|set_config|lo_from_bytea|lo_imp
 
 const MOVES_DATA = new Set(['insert', 'update', 'merge', 'create', 'alter', 'copy', 'replace', 'into_outfile']);
 
+/**
+ * COPY … TO STDOUT in the default text format (tab-separated, \N for NULL) is masked by
+ * column position on the wire. Any option (CSV, BINARY, DELIMITER, NULL …), a file or
+ * PROGRAM target, or COPY FROM is refused: its output cannot be rewritten safely.
+ */
+function copyMaskable(statement: StatementAnalysis): boolean {
+  if (statement.writes.length > 0) return false;
+  const text = statement.text;
+  if (!/\bto\s+stdout\b/i.test(text)) return false;
+  if (/\b(with|csv|binary|delimiter|null|header|quote|escape|force_quote|force_not_null|force_null|format|encoding|freeze|program)\b/i.test(text.replace(/^[\s\S]*?\bto\s+stdout\b/i, ''))) return false;
+  const outputs = statement.outputs;
+  return outputs !== null && outputs.length > 0;
+}
+
 export class MaskGuard {
   readonly masker: ColumnMasker;
 
@@ -50,8 +64,8 @@ export class MaskGuard {
     }
     const rule = this.protecting(statement.reads, resolve) ?? this.protecting(statement.writes, resolve);
     if (rule === null) return null;
-    if (k.includes('copy')) {
-      return { rule: rule.rule, reason: 'COPY of a table with masked columns is refused under a mask rule' };
+    if (k.includes('copy') && !copyMaskable(statement)) {
+      return { rule: rule.rule, reason: 'COPY of a table with masked columns is masked only in the default text format TO STDOUT; this COPY is refused' };
     }
     if (statement.writes.length > 0 && k.some((x) => MOVES_DATA.has(x))) {
       return { rule: rule.rule, reason: 'copying data from a table with masked columns into another place is refused under a mask rule' };

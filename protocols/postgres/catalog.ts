@@ -52,18 +52,7 @@ export class PgCatalog {
   async load(oids: number[], lease: Lease): Promise<void> {
     const missing = [...new Set(oids)].filter((o) => o !== 0 && this.get(o) === undefined);
     if (missing.length === 0) return;
-    const u = this.connection.upstream;
-    const client = new pg.Client({
-      host: u.host,
-      port: u.port,
-      database: u.database,
-      user: lease.username,
-      password: lease.secret.reveal(),
-      ssl: u.tls === 'disable' ? false : { rejectUnauthorized: u.tls === 'verify-full', ...(u.ca ? { ca: readFileSync(u.ca) } : {}) },
-      application_name: 'airlock-catalog',
-      connectionTimeoutMillis: 10_000,
-    });
-    client.on('error', () => undefined);
+    const client = this.client(lease);
     await client.connect();
     try {
       const infos = await this.relations(client, missing);
@@ -128,6 +117,46 @@ export class PgCatalog {
       if (r.attnum !== null && r.attname !== null) info.columns.set(r.attnum, r.attname);
     }
     return out;
+  }
+
+  /**
+   * The first of the candidate "schema.table" names that exists, with its columns in order
+   * (what `COPY table TO` sends); null when none resolves.
+   */
+  async tableColumns(candidates: string[], lease: Lease): Promise<{ table: string; columns: string[] } | null> {
+    const client = this.client(lease);
+    await client.connect();
+    try {
+      for (const name of candidates) {
+        const dot = name.indexOf('.');
+        const rows = (await client.query(
+          `SELECT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+          [name.slice(0, dot), name.slice(dot + 1)],
+        )).rows as Array<{ attname: string }>;
+        if (rows.length > 0) return { table: name, columns: rows.map((r) => r.attname) };
+      }
+      return null;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  private client(lease: Lease): pg.Client {
+    const u = this.connection.upstream;
+    const client = new pg.Client({
+      host: u.host,
+      port: u.port,
+      database: u.database,
+      user: lease.username,
+      password: lease.secret.reveal(),
+      ssl: u.tls === 'disable' ? false : { rejectUnauthorized: u.tls === 'verify-full', ...(u.ca ? { ca: readFileSync(u.ca) } : {}) },
+      application_name: 'airlock-catalog',
+      connectionTimeoutMillis: 10_000,
+    });
+    client.on('error', () => undefined);
+    return client;
   }
 
   /** Column names of schema.table, when a cached entry has them (for whole-row lineage). */

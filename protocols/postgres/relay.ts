@@ -208,6 +208,7 @@ export class Relay {
     const allowed = decision !== null && decision.effect === 'allow';
     const simpleCycle = msg.type !== 'Parse'; // Query and FunctionCall each end with their own ReadyForQuery
     if (this.masker !== null) {
+      if (allowed) await this.masker.prepare(statements);
       if (msg.type === 'Parse') this.masker.onParse(msg.name, allowed ? (statements[0] ?? null) : null);
       else this.masker.onQuery(allowed && msg.type === 'Query' ? statements : []);
     }

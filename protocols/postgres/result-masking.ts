@@ -22,6 +22,7 @@ import {
   encodeErrorResponse,
   encodeNoticeResponse,
   encodeNotificationResponse,
+  encodeCopyData,
   type ErrorFields,
   type FieldDescription,
 } from './codec/backend.js';
@@ -58,6 +59,27 @@ type Expect =
 
 const MAX_SEEN_VALUES = 5_000;
 
+/** COPY text format escapes (PostgreSQL docs, COPY "Text Format"). */
+function copyUnescape(f: string): string {
+  return f.replace(/\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))/g, (_m, oct: string | undefined, hex: string | undefined, ch: string | undefined) => {
+    if (oct !== undefined) return String.fromCharCode(parseInt(oct, 8));
+    if (hex !== undefined) return String.fromCharCode(parseInt(hex, 16));
+    switch (ch) {
+      case 'b': return '\b';
+      case 'f': return '\f';
+      case 'n': return '\n';
+      case 'r': return '\r';
+      case 't': return '\t';
+      case 'v': return '\v';
+      default: return ch ?? '';
+    }
+  });
+}
+
+function copyEscape(v: string): string {
+  return v.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+}
+
 export class ResultMasker {
   private readonly masker: ColumnMasker;
   private readonly detectors: DetectorRules;
@@ -67,6 +89,10 @@ export class ResultMasker {
   private readonly expected: Expect[] = [];
   /** Raw values masked in this session, scrubbed from error and notice text. */
   private readonly seen = new Set<string>();
+  /** COPY statements whose output is `table.*`: the table's columns in order, resolved before forwarding. */
+  private readonly copyTables = new Map<StatementAnalysis, string[] | null>();
+  /** Per-column rules of the COPY now streaming (text format), or null when none. */
+  private copyPlan: Array<ColumnMaskRule | null> | null = null;
 
   constructor(
     private readonly session: Session,
@@ -80,6 +106,25 @@ export class ResultMasker {
 
   static needed(session: Session): boolean {
     return session.maskPlan.columns.length > 0 || session.maskPlan.detectors.length > 0;
+  }
+
+  /** Resolves what a statement's output will be when that needs the catalog (COPY table TO). */
+  async prepare(statements: StatementAnalysis[]): Promise<void> {
+    if (this.masker.empty) return;
+    for (const st of statements) {
+      const out = st.outputs;
+      if (!st.kinds.includes('copy') || out === null || out.length !== 1 || out[0]?.expansion !== true) continue;
+      const ref = out[0]?.sources[0]?.relation;
+      let resolved: { table: string; columns: string[] } | null = null;
+      if (ref !== undefined) {
+        try {
+          resolved = await this.catalog.tableColumns(this.session.resolveRelation(ref).filter((n) => !n.startsWith('\u0000')), this.session.lease);
+        } catch {
+          resolved = null;
+        }
+      }
+      this.copyTables.set(st, resolved === null ? null : resolved.columns.map((c) => `${resolved.table}.${c}`));
+    }
   }
 
   // ---- what the client sent (in the order it was forwarded) --------------
@@ -155,6 +200,14 @@ export class ResultMasker {
         return null;
       case MessageCode.DataRow:
         return this.dataRow(frame);
+      case MessageCode.CopyOutResponse:
+        this.copyPlan = this.planCopy();
+        return null;
+      case MessageCode.CopyData:
+        return this.copyPlan === null ? null : this.copyRow(frame.payload, this.copyPlan);
+      case MessageCode.CopyDone:
+        this.copyPlan = null;
+        return null;
       case MessageCode.CommandComplete:
       case MessageCode.EmptyQueryResponse:
       case MessageCode.PortalSuspended: {
@@ -252,6 +305,51 @@ export class ResultMasker {
       return cell;
     });
     return changed ? encodeDataRow(cells) : null;
+  }
+
+  /** Rules by column position for the COPY … TO STDOUT whose output starts now. */
+  private planCopy(): Array<ColumnMaskRule | null> | null {
+    if (this.masker.empty && this.detectors.empty) return null;
+    const head = this.expected[0];
+    const st = head?.kind === 'query' ? (head.statements[head.index] ?? null) : head?.kind === 'execute' ? (head.portal?.prepared.statement ?? null) : null;
+    const strongestAll = this.masker.strongestOverall();
+    if (st === null || st.outputs === null) return [strongestAll];
+    const resolve = (ref: RelationRef): string[] => this.session.resolveRelation(ref);
+    const columnsOf = (t: string): string[] | null => this.catalog.columnsOf(t);
+    let plan: Array<ColumnMaskRule | null>;
+    if (this.copyTables.has(st)) {
+      const cols = this.copyTables.get(st) ?? null;
+      // The table could not be resolved: every column is withheld.
+      plan = cols === null ? [strongestAll] : cols.map((c) => this.masker.methodFor(c));
+    } else {
+      plan = st.outputs.map((o) => judgeOutput(o, this.masker, resolve, columnsOf, st.reads));
+    }
+    this.lastMasked = plan.some((r) => r !== null) ? ['(copy)'] : [];
+    return plan.some((r) => r !== null) || !this.detectors.empty ? plan : null;
+  }
+
+  /**
+   * One COPY text-format row: tab-separated fields, backslash escapes, \N for NULL. A masked
+   * field is unescaped, masked and escaped again; with an unknown layout (a one-entry plan
+   * for a wider row) every field takes that entry's rule.
+   */
+  private copyRow(payload: Buffer, plan: Array<ColumnMaskRule | null>): Buffer {
+    const text = payload.toString('utf8');
+    const eol = text.endsWith('\n') ? '\n' : '';
+    const fields = (eol ? text.slice(0, -1) : text).split('\t');
+    const uniform = plan.length === 1 && fields.length > 1;
+    const out = fields.map((f, i) => {
+      // A field beyond the known layout is withheld (fail closed).
+      const rule = uniform ? (plan[0] ?? null) : i < plan.length ? (plan[i] ?? null) : this.masker.strongestOverall();
+      if (f === '\\N') return f;
+      if (rule === null) return this.detectors.empty ? f : copyEscape(maskText(copyUnescape(f), this.detectors, this.key).text);
+      const value = copyUnescape(f);
+      if (value.length >= 4 && this.seen.size < MAX_SEEN_VALUES) this.seen.add(value);
+      if (rule.method === 'null') return '\\N';
+      const masked = maskValue(Buffer.from(value, 'utf8'), { format: 'text', oid: 25 }, rule.method, { ...(rule.keep === undefined ? {} : { keep: rule.keep }), ...(rule.fixed === undefined ? {} : { fixed: rule.fixed }), key: this.key });
+      return masked === null ? '\\N' : copyEscape(masked.toString('utf8'));
+    });
+    return encodeCopyData(Buffer.from(out.join('\t') + eol, 'utf8'));
   }
 
   /**

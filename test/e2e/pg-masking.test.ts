@@ -151,6 +151,19 @@ describe('side channels', () => {
     expectNoRaw(r.stderr, 'error');
   });
 
+  it('masks COPY … TO STDOUT by column position (table and query form, psql \\copy)', async () => {
+    const t = await psql({ port, token: support }, ['-At', '-c', 'COPY customers TO STDOUT']);
+    expect(t.stderr).toBe('');
+    expect(t.stdout.split('\n')[0]).toBe('1\tAda\t[redacted]\t[redacted]\t************1111\tcall ada.lovelace@example.com'.replace('ada.lovelace@example.com', '[redacted]'));
+    expectNoRaw(t.stdout, 'COPY table');
+    const q = await psql({ port, token: support }, ['-At', '-c', 'COPY (SELECT id, upper(ssn), name FROM customers ORDER BY id) TO STDOUT']);
+    expect(q.stdout.trim().split('\n')).toEqual(['1\t[redacted]\tAda', '2\t[redacted]\tAlan']);
+    const c = await psql({ port, token: support }, ['-At', '-c', '\\copy (select id, ssn from customers order by id) to stdout']);
+    expect(c.stdout.trim().split('\n')).toEqual(['1\t[redacted]', '2\t[redacted]']);
+    const d = await psql({ port, token: dba }, ['-At', '-c', 'COPY (SELECT ssn FROM customers ORDER BY id) TO STDOUT']);
+    expect(d.stdout.trim().split('\n')).toEqual(SSNS);
+  });
+
   it('follows cursors: FETCH results are masked', async () => {
     const r = await psql({ port, token: support }, ['-At', '-c', 'BEGIN; DECLARE cur CURSOR FOR SELECT ssn, upper(ssn) FROM customers; FETCH ALL FROM cur; COMMIT']);
     expect(r.stdout).toContain('[redacted]');
@@ -158,8 +171,9 @@ describe('side channels', () => {
   });
 
   const refused: Array<[string, string]> = [
-    ['COPY TO STDOUT', 'COPY customers TO STDOUT'],
-    ['COPY of a query', 'COPY (SELECT ssn FROM customers) TO STDOUT'],
+    ['COPY in CSV format', 'COPY customers TO STDOUT WITH (FORMAT csv)'],
+    ['COPY in binary format', 'COPY (SELECT ssn FROM customers) TO STDOUT (FORMAT binary)'],
+    ['COPY FROM into a masked table', 'COPY customers FROM STDIN'],
     ['CREATE TABLE AS', 'CREATE TABLE leak AS SELECT ssn FROM customers'],
     ['SELECT INTO', 'SELECT ssn INTO leak2 FROM customers'],
     ['INSERT … SELECT', 'INSERT INTO other SELECT ssn FROM customers'],
