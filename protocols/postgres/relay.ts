@@ -324,6 +324,8 @@ export class Relay {
     if (parts.length === 0) return;
     let ok = true;
     if (parts.length === 1 && parts[0] !== undefined) ok = this.writeClient(parts[0]);
+    // Many pieces (masked rows between forwarded ones): one copy beats a write per piece.
+    else if (parts.length > 8) ok = this.writeClient(Buffer.concat(parts));
     else {
       this.client.cork();
       for (const p of parts) ok = this.writeClient(p);
