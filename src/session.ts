@@ -244,7 +244,7 @@ export class GatewaySession implements Session {
     const verdict = await held.verdict;
     if (verdict.approved) {
       if (reuse && !decision.perExecution && action.kind === 'sql') this.approvedTexts.add(action.statement.text);
-      return { effect: 'allow', rules: decision.rules, mask: decision.mask };
+      return { effect: 'allow', rules: decision.rules, mask: decision.mask, approved: { rule: decision.rule, perExecution: decision.perExecution } };
     }
     return { effect: 'deny', rule: decision.rule, reason: verdict.reason, rules: decision.rules, mask: decision.mask };
   }

@@ -57,7 +57,13 @@ export const EMPTY_MASK_PLAN: MaskPlan = Object.freeze({
 }) as MaskPlan;
 
 export type Decision =
-  | { effect: 'allow'; rules: string[]; mask: MaskPlan }
+  | {
+      effect: 'allow';
+      rules: string[];
+      mask: MaskPlan;
+      /** Set when a human approved it; perExecution: each later execution needs approval again. */
+      approved?: { rule: string; perExecution: boolean };
+    }
   | { effect: 'deny'; rule: string; reason: string; rules: string[]; mask: MaskPlan }
   | {
       effect: 'hold';

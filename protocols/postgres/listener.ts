@@ -198,6 +198,9 @@ export class PostgresListener {
       throw new AirlockError('AIRLOCK_FORBIDDEN', `the user name must be the token's subject on connection "${connection.name}"`, { fatal: true });
     }
     frames.detach(socket);
+    // The token is good: say so now. libpq accepts NoticeResponse only after AuthenticationOk,
+    // and a connection held for approval tells the caller how to get it approved with one.
+    socket.write(encodeAuthenticationOk());
     // Until the relay starts, keep what the client sends (it may pipeline a query behind the password).
     const early: Buffer[] = [];
     const keep = (c: Buffer): number => early.push(c);
@@ -250,7 +253,6 @@ export class PostgresListener {
     const cancelKey = `${key.pid}:${key.secret}`;
     this.cancelKeys.set(cancelKey, upstream.backendKey);
     socket.cork();
-    socket.write(encodeAuthenticationOk());
     for (const [name, value] of upstream.parameters) {
       live.setParameter(name, value);
       socket.write(encodeParameterStatus(name, value));

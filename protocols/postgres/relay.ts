@@ -109,6 +109,10 @@ export class Relay {
   }
 
   private readonly recordRows: boolean;
+  /** Prepared statements approved under a per_execution rule: each Execute asks again. */
+  private readonly perExecution = new Map<string, { statements: StatementAnalysis[]; credit: number }>();
+  /** Portal → prepared statement name, for the per_execution check at Execute. */
+  private readonly portals = new Map<string, string>();
 
   start(): void {
     const { client, upstream } = this;
@@ -154,6 +158,22 @@ export class Relay {
         let frame: Frame | undefined;
         while ((frame = this.inbox.shift()) !== undefined) {
           const t = frame.type;
+          if (this.perExecution.size > 0 && (t === MessageCode.Bind || t === MessageCode.Execute)) {
+            const m = decodeFrontend(frame);
+            if (m.type === 'Bind') this.portals.set(m.portal, m.statement);
+            else if (m.type === 'Execute') {
+              const held = this.perExecution.get(this.portals.get(m.portal) ?? '\u0000');
+              // The approval given at Parse covers the first execution.
+              if (held !== undefined && held.credit > 0) held.credit--;
+              else if (held !== undefined) {
+                up.uncork();
+                const ok = await this.approveExecution(held.statements);
+                if (this.ended) return;
+                up.cork();
+                if (!ok) continue;
+              }
+            }
+          }
           if (t === MessageCode.Query || t === MessageCode.Parse || t === MessageCode.FunctionCall) {
             up.uncork();
             // Frames behind a statement being checked wait in the inbox; the socket is paused
@@ -212,6 +232,10 @@ export class Relay {
       if (msg.type === 'Parse') this.masker.onParse(msg.name, allowed ? (statements[0] ?? null) : null);
       else this.masker.onQuery(allowed && msg.type === 'Query' ? statements : []);
     }
+    if (msg.type === 'Parse') {
+      if (allowed && decision?.effect === 'allow' && decision.approved?.perExecution === true) this.perExecution.set(msg.name, { statements, credit: 1 });
+      else this.perExecution.delete(msg.name);
+    }
     if (allowed) {
       if (simpleCycle) this.units.push({ deniedMarker: null, error: null });
       this.upstream.write(frame.raw);
@@ -232,6 +256,27 @@ export class Relay {
       if (this.open.deniedMarker === null) this.open = unit;
       this.upstream.write(encodeParse(msg.name, marker));
     }
+  }
+
+  /**
+   * An Execute of a statement approved under a per_execution rule asks again. Refused: the
+   * Execute becomes a marker Parse that fails where the Execute would have run, so the
+   * server skips the rest of the batch up to Sync and the client gets airlock's error.
+   */
+  private async approveExecution(statements: StatementAnalysis[]): Promise<boolean> {
+    let refusal: AirlockError | null = null;
+    for (const statement of statements) {
+      const d = await this.session.check({ kind: 'sql', dialect: 'postgres', text: statement.text, statement }, (h) => this.notice(h.howToApprove), false);
+      if (d.effect === 'deny') {
+        refusal = new AirlockError('AIRLOCK_DENIED', `denied by rule ${d.rule}: ${d.reason}`, { rule: d.rule });
+        break;
+      }
+    }
+    if (refusal === null) return true;
+    const marker = `airlock_denied_${randomBytes(6).toString('hex')}`;
+    if (this.open.deniedMarker === null) this.open = { deniedMarker: Buffer.from(marker), error: pgErrorFor(refusal, false) };
+    this.upstream.write(encodeParse('', marker));
+    return false;
   }
 
   /** Every statement in the text must be allowed; the first refusal wins. */

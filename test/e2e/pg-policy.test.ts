@@ -48,7 +48,7 @@ beforeAll(async () => {
         listen: `127.0.0.1:${port}`,
         upstream: { host: '127.0.0.1', port: upstream.port, database: 'appdb' },
         credentials: { type: 'static', username: 'app', password: `\${file:${pw}}` },
-        allow_groups: ['dba', 'agents', 'dev'],
+        allow_groups: ['dba', 'agents', 'dev', 'ops'],
       },
     ],
     rules: [
@@ -57,6 +57,9 @@ beforeAll(async () => {
       { name: 'no-secret-schema', when: { tables: ['secret.*'] }, effect: 'deny', reason: 'the secret schema is off limits' },
       { name: 'opaque-is-denied', when: { opaque: true, groups: ['agents', 'dev'] }, effect: 'deny' },
       { name: 'orders-writes-need-a-dba', when: { statements: ['insert', 'update', 'delete', 'merge'], tables: ['public.orders'], groups: ['dev'] }, effect: 'approve', approvers: ['dba'], timeout: '60s' },
+      { name: 'notes-inserts-each-time', when: { statements: ['insert'], tables: ['public.notes'], groups: ['dev'] }, effect: 'approve', approvers: ['dba'], per_execution: true, timeout: '60s' },
+      { name: 'orders-reads-once', when: { statements: ['select'], tables: ['public.orders'], groups: ['dev'] }, effect: 'approve', approvers: ['dba'], timeout: '60s' },
+      { name: 'ops-connect', when: { statements: ['connect'], groups: ['ops'] }, effect: 'approve', approvers: ['dba'], grant_for: '1h', timeout: '60s' },
       { name: 'notes-writes-need-a-dba-quickly', when: { statements: ['update'], tables: ['public.notes'], groups: ['dev'] }, effect: 'approve', approvers: ['dba'], timeout: '3s' },
     ],
   });
@@ -223,6 +226,68 @@ describe('just-in-time approval', () => {
     expect(other.stdout.trim()).toBe('5');
     await cli(['approvals', 'deny', id, '--reason', 'cleanup'], dba);
     await done;
+  });
+
+  /** Approves every pending request of `subject` as the dba, through the API; returns how many. */
+  const approveAll = async (subject: string): Promise<number> => {
+    const res = await fetch(`${adminUrl}/v1/approvals`, { headers: { authorization: `Bearer ${dba}` } });
+    const body = (await res.json()) as { approvals: Array<{ id: string; requester: { subject: string } }> };
+    let n = 0;
+    for (const a of body.approvals.filter((x) => x.requester.subject === subject)) {
+      const r = await fetch(`${adminUrl}/v1/approvals/${a.id}/approve`, { method: 'POST', headers: { authorization: `Bearer ${dba}` } });
+      if (r.status === 200) n++;
+    }
+    return n;
+  };
+  /** Runs `work` while approving whatever it holds, and counts the approvals. */
+  const approving = async <T>(subject: string, work: Promise<T>): Promise<{ value: T; approvals: number }> => {
+    let approvals = 0;
+    let done = false;
+    const loop = (async () => {
+      while (!done) {
+        approvals += await approveAll(subject);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    try {
+      return { value: await work, approvals };
+    } finally {
+      done = true;
+      await loop;
+      approvals += 0;
+    }
+  };
+
+  it('asks once per statement text with the extended protocol, unless the rule says per_execution', async () => {
+    const c = new pg.Client({ host: '127.0.0.1', port, user: 'alice', database: 'appdb', password: dev });
+    await c.connect();
+    try {
+      // Default: approved once; node-postgres re-Parses the same unnamed text and is let through.
+      const once = await approving('alice', (async () => {
+        for (let i = 0; i < 3; i++) await c.query('SELECT count(*) FROM orders WHERE id > $1', [i]);
+      })());
+      expect(once.approvals).toBe(1);
+      // per_execution: a named statement executed three times is approved three times.
+      const each = await approving('alice', (async () => {
+        for (let i = 0; i < 3; i++) await c.query({ name: 'ins', text: 'INSERT INTO notes VALUES ($1, $2)', values: [100 + i, 'approved'] });
+      })());
+      expect(each.approvals).toBe(3);
+      expect(await upstream.psql('select count(*) from notes where id >= 100', { db: 'appdb' })).toBe('3');
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('holds a connection until approved, then grants the subject access for grant_for', async () => {
+    const ops = await issuer.token({ sub: 'olga', groups: ['ops'] });
+    const first = await approving('olga', psql({ port, token: ops }, ['-At', '-c', 'select 11']));
+    expect(first.value.stdout.trim(), first.value.stderr).toBe('11');
+    expect(first.approvals).toBe(1);
+    // Within the window: no new request.
+    const second = await psql({ port, token: ops }, ['-At', '-c', 'select 12']);
+    expect(second.stdout.trim()).toBe('12');
+    const pending = await fetch(`${adminUrl}/v1/approvals`, { headers: { authorization: `Bearer ${dba}` } });
+    expect(JSON.stringify(await pending.json())).not.toContain('olga');
   });
 
   it('requires a bearer token on the admin API and answers problem+json', async () => {
