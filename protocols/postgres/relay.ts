@@ -151,62 +151,72 @@ export class Relay {
   private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
-    const up = this.upstream;
     try {
-      while (this.inbox.length > 0 && !this.ended) {
-        up.cork();
-        let frame: Frame | undefined;
-        while ((frame = this.inbox.shift()) !== undefined) {
-          const t = frame.type;
-          if (this.perExecution.size > 0 && (t === MessageCode.Bind || t === MessageCode.Execute)) {
-            const m = decodeFrontend(frame);
-            if (m.type === 'Bind') this.portals.set(m.portal, m.statement);
-            else if (m.type === 'Execute') {
-              const held = this.perExecution.get(this.portals.get(m.portal) ?? '\u0000');
-              // The approval given at Parse covers the first execution.
-              if (held !== undefined && held.credit > 0) held.credit--;
-              else if (held !== undefined) {
-                up.uncork();
-                const ok = await this.approveExecution(held.statements);
-                if (this.ended) return;
-                up.cork();
-                if (!ok) continue;
-              }
+      let frame: Frame | undefined;
+      while ((frame = this.inbox.shift()) !== undefined && !this.ended) {
+        const t = frame.type;
+        if (this.perExecution.size > 0 && (t === MessageCode.Bind || t === MessageCode.Execute)) {
+          const m = decodeFrontend(frame);
+          if (m.type === 'Bind') this.portals.set(m.portal, m.statement);
+          else if (m.type === 'Execute') {
+            const held = this.perExecution.get(this.portals.get(m.portal) ?? '\u0000');
+            // The approval given at Parse covers the first execution.
+            if (held !== undefined && held.credit > 0) held.credit--;
+            else if (held !== undefined) {
+              this.flushUpstream();
+              const ok = await this.approveExecution(held.statements);
+              if (this.ended) return;
+              if (!ok) continue;
             }
           }
-          if (t === MessageCode.Query || t === MessageCode.Parse || t === MessageCode.FunctionCall) {
-            up.uncork();
-            // Frames behind a statement being checked wait in the inbox; the socket is paused
-            // only when too many pile up (pausing per statement costs two syscalls).
-            if (this.inbox.length > INBOX_PAUSE_FRAMES) this.client.pause();
-            await this.checked(frame);
-            if (this.ended) return;
-            up.cork();
-            continue;
-          }
-          this.masker?.onClientFrame(frame, () => decodeFrontend(frame as Frame) as unknown as { type: string });
-          if (t === MessageCode.Sync) {
-            this.units.push(this.open);
-            this.open = { deniedMarker: null, error: null };
-          } else if (t === MessageCode.Terminate) {
-            up.uncork();
-            up.write(frame.raw);
-            this.end('client terminated');
-            return;
-          } else if (!FORWARDED.has(t)) {
-            up.uncork();
-            throw new AirlockError('AIRLOCK_PROTOCOL', `unexpected message type ${JSON.stringify(String.fromCharCode(t))}`, { fatal: true });
-          }
-          up.write(frame.raw);
         }
-        up.uncork();
+        if (t === MessageCode.Query || t === MessageCode.Parse || t === MessageCode.FunctionCall) {
+          this.flushUpstream();
+          // Frames behind a statement being checked wait in the inbox; the socket is paused
+          // only when too many pile up (pausing per statement costs two syscalls).
+          if (this.inbox.length > INBOX_PAUSE_FRAMES) this.client.pause();
+          await this.checked(frame);
+          if (this.ended) return;
+          continue;
+        }
+        this.masker?.onClientFrame(frame, () => decodeFrontend(frame as Frame) as unknown as { type: string });
+        if (t === MessageCode.Sync) {
+          this.units.push(this.open);
+          this.open = { deniedMarker: null, error: null };
+        } else if (t === MessageCode.Terminate) {
+          this.toUpstream.add(frame.raw);
+          this.flushUpstream();
+          this.end('client terminated');
+          return;
+        } else if (!FORWARDED.has(t)) {
+          this.flushUpstream();
+          throw new AirlockError('AIRLOCK_PROTOCOL', `unexpected message type ${JSON.stringify(String.fromCharCode(t))}`, { fatal: true });
+        }
+        // Pass-through frames that arrived together leave together, as the bytes that arrived.
+        this.toUpstream.add(frame.raw);
       }
-      if (up.writableNeedDrain) this.client.pause();
+      this.flushUpstream();
+      if (this.upstream.writableNeedDrain) this.client.pause();
       else if (this.client.isPaused()) this.client.resume();
     } catch (e) {
       this.fatal(asAirlockError(e));
     } finally {
       this.pumping = false;
+    }
+  }
+
+  private readonly toUpstream = new Segments();
+
+  private flushUpstream(): void {
+    const parts = this.toUpstream.take();
+    if (parts.length === 0) return;
+    const up = this.upstream;
+    if (parts.length === 1 && parts[0] !== undefined) up.write(parts[0]);
+    else if (parts.length > 8) up.write(Buffer.concat(parts));
+    else {
+      up.cork();
+      for (const p of parts) up.write(p);
+      up.uncork();
     }
   }
 
