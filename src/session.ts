@@ -40,6 +40,8 @@ export interface ApprovalPort {
 /** What the session needs from the audit log: resolves once the event is durable. */
 export interface AuditPort {
   append(event: { type: string; [key: string]: unknown }): Promise<unknown>;
+  /** For events nothing waits on: may ride with the next write-ahead batch. */
+  appendLazy?(event: { type: string; [key: string]: unknown }): Promise<unknown>;
 }
 
 export interface SqlPort {
@@ -250,7 +252,9 @@ export class GatewaySession implements Session {
   }
 
   record(event: SessionEvent): void {
-    this.audit({ ...event, session: this.id }).catch((e: unknown) => {
+    const a = this.deps.audit;
+    const body = { ...event, session: this.id };
+    (a.appendLazy ? a.appendLazy(body) : a.append(body)).catch((e: unknown) => {
       this.logger.warn({ err: e, session: this.id }, 'audit record failed');
     });
   }

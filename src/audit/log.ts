@@ -29,6 +29,9 @@ import { scrubDeep } from './scrub.js';
 import { loadOrCreateSigner, type CheckpointSigner } from './signing.js';
 import { GENESIS_HASH, type AuditEventBody, type AuditRecord, type CheckpointEvent, type PrunedEvent } from './types.js';
 
+/** Longest an event appended with appendLazy() waits for a batch to join. */
+const LAZY_FLUSH_MS = 20;
+
 export interface AuditLogOptions {
   /** `state_dir/audit`. */
   dir: string;
@@ -149,7 +152,22 @@ export class AuditLog {
     return { ...this.durable.head };
   }
 
+  /**
+   * Appends an event that nothing waits on (a result summary, a session end): it joins the
+   * next batch a write-ahead append starts, or a batch of its own within LAZY_FLUSH_MS. The
+   * chain and its order are the same; only the time of the sync differs.
+   */
+  appendLazy(event: AuditEventBody): Promise<AuditRecord> {
+    return this.enqueue(event, true);
+  }
+
   append(event: AuditEventBody): Promise<AuditRecord> {
+    return this.enqueue(event, false);
+  }
+
+  private lazyTimer: NodeJS.Timeout | null = null;
+
+  private enqueue(event: AuditEventBody, lazy: boolean): Promise<AuditRecord> {
     if (this.closed) return Promise.reject(new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', 'the audit log is closed'));
     let body: AuditEventBody;
     try {
@@ -162,13 +180,25 @@ export class AuditLog {
     }
     return new Promise<AuditRecord>((resolve, reject) => {
       this.queue.push({ event: body, resolve, reject });
-      this.kick();
+      if (!lazy) this.kick();
+      else if (this.lazyTimer === null) {
+        this.lazyTimer = setTimeout(() => {
+          this.lazyTimer = null;
+          this.kick();
+        }, LAZY_FLUSH_MS);
+        this.lazyTimer.unref();
+      }
     });
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.lazyTimer !== null) {
+      clearTimeout(this.lazyTimer);
+      this.lazyTimer = null;
+      this.kick();
+    }
     // Seal the tail with a signature, so a clean shutdown leaves nothing unsigned.
     if (this.signer !== null && this.head.seq > 0) {
       await new Promise<void>((resolve) => {
