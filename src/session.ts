@@ -110,9 +110,14 @@ export class GatewaySession implements Session {
     this.sqlSettings = { standardConformingStrings: true, searchPath: ['$user', 'public'], user: lease.username };
     this.maskPlanCache = deps.policy.maskPlan({ identity, connection: connection.name });
     this.maskGuard = new MaskGuard(this.maskPlanCache);
-    // A session ends when its token expires.
-    const ms = Math.max(0, identity.expiresAt - Date.now());
-    this.expiryTimer = setTimeout(() => this.controller.abort(new AirlockError('AIRLOCK_AUTH_EXPIRED', undefined, { fatal: true })), Math.min(ms, 2 ** 31 - 1));
+    // A session ends when its token expires, or when its upstream lease does (ephemeral ttl).
+    const leaseEnds = lease.expiresAt !== null && lease.expiresAt < identity.expiresAt;
+    const ends = leaseEnds ? (lease.expiresAt as number) : identity.expiresAt;
+    const ms = Math.max(0, ends - Date.now());
+    const why = leaseEnds
+      ? new AirlockError('AIRLOCK_SHUTTING_DOWN', 'the session reached the end of its upstream credential lease', { fatal: true })
+      : new AirlockError('AIRLOCK_AUTH_EXPIRED', undefined, { fatal: true });
+    this.expiryTimer = setTimeout(() => this.controller.abort(why), Math.min(ms, 2 ** 31 - 1));
     this.expiryTimer.unref();
   }
 
