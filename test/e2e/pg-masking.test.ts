@@ -4,11 +4,10 @@
  * anything the client receives — rows, errors, notices, notifications — in text or binary.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startPgCluster, freePort, type PgCluster } from '../../src/dev/pgcluster.js';
+import { freePort, type PgCluster } from '../../src/dev/pgcluster.js';
+import { startAppDb } from '../harness/appdb.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
 import { psql } from '../harness/clients.js';
@@ -31,39 +30,21 @@ const RAW = [...SSNS, ...EMAILS.map((e) => e.split('@')[0] ?? e), ...CARDS];
 
 beforeAll(async () => {
   issuer = await createTestIssuer();
-  upstream = await startPgCluster();
-  await upstream.psql('CREATE DATABASE appdb');
-  await upstream.psql("CREATE ROLE app LOGIN PASSWORD 'mask-pw'; ALTER DATABASE appdb OWNER TO app");
-  await upstream.psql(
-    `SET ROLE app;
-     CREATE TABLE customers (id int primary key, name text, email text, ssn text, card_number text, notes text);
+  const db = await startAppDb({ password: 'mask-pw', setupSql: `CREATE TABLE customers (id int primary key, name text, email text, ssn text, card_number text, notes text);
      INSERT INTO customers VALUES
        (1, 'Ada', '${EMAILS[0]}', '${SSNS[0]}', '${CARDS[0]}', 'call ada.lovelace@example.com'),
        (2, 'Alan', '${EMAILS[1]}', '${SSNS[1]}', '${CARDS[1]}', 'no notes');
      CREATE VIEW customer_ssn AS SELECT id, name, ssn FROM customers;
      CREATE VIEW customer_ssn2 AS SELECT * FROM customer_ssn;
-     CREATE TABLE other (x text);`,
-    { db: 'appdb' },
-  );
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-mask-'));
-  const pw = join(dir, 'pw');
-  writeFileSync(pw, 'mask-pw');
-  chmodSync(pw, 0o600);
+     CREATE TABLE other (x text);` });
+  upstream = db.upstream;
   port = await freePort();
-  stateDir = join(dir, 'state');
+  stateDir = join(db.dir, 'state');
   airlock = await startAirlock({
     state_dir: stateDir,
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
     connections: [
-      {
-        name: 'appdb',
-        protocol: 'postgres',
-        listen: `127.0.0.1:${port}`,
-        upstream: { host: '127.0.0.1', port: upstream.port, database: 'appdb' },
-        credentials: { type: 'static', username: 'app', password: `\${file:${pw}}` },
-        allow_groups: ['support', 'strict', 'dba'],
-        record: { results: 'rows' },
-      },
+      db.connection('appdb', port, { allow_groups: ['support', 'strict', 'dba'], record: { results: 'rows' } }),
     ],
     rules: [
       { name: 'pii-for-support', when: { groups: ['support', 'strict'] }, effect: 'mask', columns: ['public.customers.email', '*.customers.ssn'], method: 'redact' },

@@ -3,11 +3,10 @@
  * upstream's own state, and just-in-time approval of a held statement from another process.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startPgCluster, freePort, type PgCluster } from '../../src/dev/pgcluster.js';
+import { freePort, type PgCluster } from '../../src/dev/pgcluster.js';
+import { startAppDb } from '../harness/appdb.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/airlock.js';
 import { psql, run, spawnPsql } from '../harness/clients.js';
@@ -23,33 +22,20 @@ let port = 0;
 
 beforeAll(async () => {
   issuer = await createTestIssuer();
-  upstream = await startPgCluster();
-  await upstream.psql('CREATE DATABASE appdb');
-  await upstream.psql("CREATE ROLE app LOGIN PASSWORD 'policy-pw'; ALTER DATABASE appdb OWNER TO app");
-  await upstream.psql(
-    "SET ROLE app; CREATE TABLE orders (id int primary key, amount int); INSERT INTO orders SELECT g, g * 10 FROM generate_series(1, 5) g; CREATE TABLE notes (id int, body text); INSERT INTO notes VALUES (1, 'x'); CREATE SCHEMA secret; CREATE TABLE secret.keys (k text); INSERT INTO secret.keys VALUES ('k1');",
-    { db: 'appdb' },
-  );
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-policy-'));
-  const pw = join(dir, 'pw');
-  writeFileSync(pw, 'policy-pw');
-  chmodSync(pw, 0o600);
+  const db = await startAppDb({
+    password: 'policy-pw',
+    setupSql: "CREATE TABLE orders (id int primary key, amount int); INSERT INTO orders SELECT g, g * 10 FROM generate_series(1, 5) g; CREATE TABLE notes (id int, body text); INSERT INTO notes VALUES (1, 'x'); CREATE SCHEMA secret; CREATE TABLE secret.keys (k text); INSERT INTO secret.keys VALUES ('k1');",
+  });
+  upstream = db.upstream;
   port = await freePort();
   const adminPort = await freePort();
   adminUrl = `http://127.0.0.1:${adminPort}`;
   airlock = await startAirlock({
-    state_dir: join(dir, 'state'),
+    state_dir: join(db.dir, 'state'),
     admin: { listen: `127.0.0.1:${adminPort}` },
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
     connections: [
-      {
-        name: 'appdb',
-        protocol: 'postgres',
-        listen: `127.0.0.1:${port}`,
-        upstream: { host: '127.0.0.1', port: upstream.port, database: 'appdb' },
-        credentials: { type: 'static', username: 'app', password: `\${file:${pw}}` },
-        allow_groups: ['dba', 'agents', 'dev', 'ops'],
-      },
+      db.connection('appdb', port, { allow_groups: ['dba', 'agents', 'dev', 'ops'] }),
     ],
     rules: [
       { name: 'no-ddl-for-agents', when: { groups: ['agents'], statements: ['drop', 'truncate', 'alter', 'create', 'grant', 'revoke'] }, effect: 'deny', reason: 'agents may not change the schema' },
