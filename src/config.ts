@@ -221,7 +221,11 @@ export const configSchema = z.strictObject({
     .default({ dev_issuer: false, issuers: [], clock_tolerance: 30_000, max_token_ttl: 3_600_000 }),
   approvals: z
     .strictObject({
-      webhook: z.string().url().optional(),
+      /** A URL, or a secret reference to one (Slack hook URLs are secrets). */
+      webhook: z
+        .string()
+        .refine((v) => /^\$\{[a-z]+:[^}]*\}$/.test(v) || /^https?:\/\//.test(v), 'expected an http(s) URL or a secret reference such as ${file:/etc/airlock/hook-url}')
+        .optional(),
       default_timeout: duration.default(600_000),
     })
     .default({ default_timeout: 600_000 }),

@@ -61,7 +61,7 @@ export class Daemon {
     const secrets = new SecretResolver({ warn: (m) => this.logger.warn(m) });
     this.secrets = secrets;
     const verifier = await TokenVerifier.create(this.config);
-    this.services = await buildPorts(this.config, this.logger, null);
+    this.services = await buildPorts(this.config, this.logger, null, secrets);
     this.gateway = new Gateway(this.config, this.logger, verifier, this.services.ports, secrets);
     try {
       // Sweep roles orphaned by a crash before any new session starts.
@@ -117,7 +117,7 @@ export class Daemon {
     // Secret references are resolved again after a reload (rotated passwords, new files).
     this.secrets?.invalidate();
     const verifier = await TokenVerifier.create(next);
-    const services = await buildPorts(next, this.logger, this.services);
+    const services = await buildPorts(next, this.logger, this.services, this.secrets ?? undefined);
     this.config = next;
     this.services = services;
     this.core.reconfigure(next, verifier, services.ports);

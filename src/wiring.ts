@@ -10,6 +10,7 @@ import type { Identity } from './types.js';
 import type { CorePorts } from './gateway.js';
 import type { ApprovalPort } from './session.js';
 import { AirlockError } from './errors.js';
+import type { SecretResolver } from './secrets.js';
 import { parseDuration } from './duration.js';
 import { loadSqlParsers, analyzePostgres, resolveRelation } from '../parsers/sql/index.js';
 import { Policy } from './policy/index.js';
@@ -54,14 +55,16 @@ function approvalPort(broker: ApprovalBroker): ApprovalPort {
   };
 }
 
-export async function buildPorts(config: Config, logger: Logger, previous: Services | null): Promise<Services> {
+export async function buildPorts(config: Config, logger: Logger, previous: Services | null, secrets?: SecretResolver): Promise<Services> {
+  const hook = config.approvals.webhook;
+  const webhookUrl = hook === undefined ? undefined : secrets !== undefined ? (await secrets.resolve(hook)).reveal() : hook;
   await loadSqlParsers();
   const policy = new Policy(config.rules, { defaultApprovalTimeoutMs: config.approvals.default_timeout });
   const broker =
     previous?.broker ??
     new ApprovalBroker({
       logger,
-      ...(config.approvals.webhook === undefined ? {} : { notifier: new WebhookNotifier(config.approvals.webhook, { logger }) }),
+      ...(webhookUrl === undefined ? {} : { notifier: new WebhookNotifier(webhookUrl, { logger }) }),
     });
   const auditDir = join(config.state_dir, 'audit');
   const audit = previous?.audit ?? (await AuditLog.open({ dir: auditDir, node: hostname(), fsync: config.audit.fsync, logger }));

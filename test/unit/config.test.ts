@@ -49,6 +49,12 @@ describe('config', () => {
     expect(doc.ok).toBe(false);
   });
 
+  it('takes the approvals webhook as a URL or a secret reference, nothing else', () => {
+    expect(validateConfig({ approvals: { webhook: 'https://hooks.example.com/x' } }).ok).toBe(true);
+    expect(validateConfig({ approvals: { webhook: '${file:/etc/airlock/hook}' } }).ok).toBe(true);
+    expect(validateConfig({ approvals: { webhook: 'not a url' } }).ok).toBe(false);
+  });
+
   it('reports YAML syntax errors', () => {
     const r = parseConfigText('connections: [');
     expect(r.ok).toBe(false);
