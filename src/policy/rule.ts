@@ -155,6 +155,16 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
 
   function matchCommand(command: string, argv0: string | null): Evidence | null {
     const ev: Evidence = {};
+    // A line whose commands cannot all be known (unparsed, or $VAR / eval / a shell reading
+    // stdin as a program) matches every deny and approve rule about commands: fail closed.
+    if ((commands !== null || programs !== null) && config.effect !== 'allow') {
+      const a = shellAnalysis(command);
+      if (a.unparsed || a.opaque) {
+        if (a.unparsed) ev.unparsed = true;
+        else ev.opaque = true;
+        return ev;
+      }
+    }
     if (commands !== null) {
       const hit = firstMatch(commands, commandLines(command));
       if (hit === null) return null;

@@ -395,3 +395,16 @@ describe('relations whose schema cannot be known', () => {
     expect(set.test('public.*')).toBe(false);
   });
 });
+
+describe('command rules fail closed', () => {
+  it('deny a line whose commands cannot all be known, for identities under a command rule', async () => {
+    const { Policy } = await import('../../src/policy/index.js');
+    const p = new Policy([{ name: 'no-rm', when: { programs: ['rm'] }, effect: 'deny', per_execution: false, deny_predicates: false } as never]);
+    const ctx = { identity: { subject: 'a', issuer: 'i', groups: [], kind: 'human' as const, expiresAt: Date.now() + 60_000 }, connection: 'web1', resolveRelation: () => [] };
+    const exec = (command: string) => p.decide({ kind: 'exec', argv: command.split(' '), command }, ctx).effect;
+    expect(exec('ls -la')).toBe('allow');
+    expect(exec('r""m -rf /tmp/x')).toBe('deny');
+    expect(exec('a=rm; $a x')).toBe('deny');
+    expect(exec('echo "unterminated')).toBe('deny');
+  });
+});
