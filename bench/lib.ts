@@ -50,7 +50,8 @@ export async function startPgbouncer(upstream: PgCluster, db: string, user: stri
     if (r.code === 0) break;
     await new Promise((r2) => setTimeout(r2, 100));
   }
-  return { port, stop: () => void child.kill('SIGINT') };
+  // runuser does not pass signals on: stop pgbouncer itself, by its config path.
+  return { port, stop: () => void execFileSync('pkill', ['-INT', '-f', join(dir, 'pgbouncer.ini')]) };
 }
 
 export interface AirlockProcess {
