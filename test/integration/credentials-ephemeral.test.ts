@@ -269,8 +269,10 @@ describe('ephemeral PostgreSQL roles', () => {
       process.stdout.write(l.username + '\\n');
       setInterval(() => undefined, 1000);
     `);
-    const tsx = join(process.cwd(), 'node_modules/.bin/tsx');
-    const child = execFile(tsx, [script], { cwd: held });
+    // Node itself with tsx as a loader: SIGKILL must hit the process holding the lease, not a
+    // wrapper (the tsx binary runs node as a child, which a SIGKILL to it would orphan).
+    void held;
+    const child = execFile(process.execPath, ['--import', 'tsx', script], { cwd: process.cwd() });
     const name = await new Promise<string>((resolve, reject) => {
       let out = '';
       child.stdout?.on('data', (d: Buffer) => {
