@@ -4,7 +4,7 @@ set -euo pipefail
 declare -A want=(
   [initdb]=postgresql [pgbench]=pgbench [mariadbd]=mariadb-server [mariadb-install-db]=mariadb-server
   [sshd]=openssh-server [ssh]=openssh-client [pgbouncer]=pgbouncer [sshpass]=sshpass [openssl]=openssl
-  [sysbench]=sysbench
+  [sysbench]=sysbench [nginx]=nginx [wrk]=wrk
 )
 have() {
   command -v "$1" >/dev/null 2>&1 && return 0

@@ -93,7 +93,142 @@ const postgresConnection = z.strictObject({
   drain_timeout: duration.optional(),
 });
 
-export const connectionSchema = z.discriminatedUnion('protocol', [postgresConnection]);
+const upstreamTls = z.enum(['disable', 'require', 'verify-full']);
+
+// ---- MySQL / MariaDB (protocols/mysql) ----
+
+const mysqlUpstream = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(3306),
+  /** Default schema for the upstream login; the client's own COM_INIT_DB / database still applies. */
+  database: z.string().min(1).optional(),
+  tls: upstreamTls.default('disable'),
+  ca: z.string().optional(),
+});
+
+const mysqlEphemeralCredentials = z.strictObject({
+  type: z.literal('ephemeral'),
+  admin: z.strictObject({ username: z.string().min(1), password: z.string() }),
+  /** Privilege grants for every session user, e.g. "SELECT ON appdb.*". */
+  grant: z.array(z.string()).default([]),
+  /** MariaDB/MySQL roles granted and set as default. */
+  roles: z.array(z.string()).default([]),
+  grant_by_group: z.record(z.string(), z.array(z.string())).default({}),
+  ttl: duration.default(3_600_000),
+  user_prefix: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and _').default('airlock_'),
+  /** The host part of the user, 'user'@'host'. */
+  user_host: z.string().min(1).default('%'),
+  max_user_connections: z.number().int().min(1).default(5),
+});
+
+const mysqlConnection = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
+  protocol: z.literal('mysql'),
+  listen,
+  tls: tlsListener.optional(),
+  upstream: mysqlUpstream,
+  credentials: z.discriminatedUnion('type', [staticCredentials, mysqlEphemeralCredentials]),
+  allow_groups: z.array(z.string()).default([]),
+  limits,
+  record: recordSettings,
+  drain_timeout: duration.optional(),
+});
+
+// ---- SSH (protocols/ssh) ----
+
+const sshUpstream = z
+  .strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(22),
+    /** An OpenSSH known_hosts file listing the target's host key. */
+    known_hosts: z.string().optional(),
+    /** A pinned host key fingerprint, "SHA256:…" as ssh-keygen -l prints it. */
+    host_key_fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'expected SHA256:<base64> as ssh-keygen -l prints it').optional(),
+  })
+  .refine((u) => u.known_hosts !== undefined || u.host_key_fingerprint !== undefined, {
+    message: 'set known_hosts or host_key_fingerprint: airlock does not trust a target host key on first use',
+  });
+
+const sshCertificateCredentials = z.strictObject({
+  type: z.literal('ssh-certificate'),
+  /** The CA private key (OpenSSH format, Ed25519), usually a secret reference. */
+  ca_key: z.string().min(1),
+  ttl: duration.default(300_000),
+});
+
+const sshStaticCredentials = z.strictObject({
+  type: z.literal('static'),
+  /** A private key (OpenSSH or PEM), usually a secret reference. */
+  private_key: z.string().min(1).optional(),
+  password: z.string().optional(),
+  passphrase: z.string().optional(),
+});
+
+const sshConnection = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
+  protocol: z.literal('ssh'),
+  listen,
+  /** The host key airlock presents (OpenSSH private key or a secret reference); default: generated once into state_dir. */
+  host_key: z.string().optional(),
+  upstream: sshUpstream,
+  credentials: z.discriminatedUnion('type', [sshCertificateCredentials, sshStaticCredentials]),
+  allow_groups: z.array(z.string()).default([]),
+  /** group -> the logins its members may use on the target ('*' group: every verified caller). */
+  allowed_logins: z.record(z.string(), z.array(z.string().min(1))).default({}),
+  /** Environment variables a client may set (globs). */
+  env_allow: z.array(glob).default(['LANG', 'LC_*', 'TERM']),
+  record: z
+    .strictObject({ output_bytes: z.number().int().min(0).default(1024 * 1024) })
+    .default({ output_bytes: 1024 * 1024 }),
+  drain_timeout: duration.optional(),
+});
+
+// ---- HTTP (protocols/http) ----
+
+const httpHeaderCredentials = z.strictObject({
+  type: z.literal('header'),
+  name: z.string().min(1),
+  /** The value, usually with a secret reference: "Bearer ${op:ai/llm-key/credential}". */
+  value: z.string(),
+  /** Put it in a header (default) or a query parameter named `name`. */
+  in: z.enum(['header', 'query']).default('header'),
+});
+
+const httpJwtCredentials = z.strictObject({
+  type: z.literal('jwt'),
+  audience: z.string().min(1),
+  ttl: duration.default(300_000),
+  header: z.string().default('authorization'),
+});
+
+const httpNoCredentials = z.strictObject({ type: z.literal('none') });
+
+const httpConnection = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
+  protocol: z.literal('http'),
+  listen,
+  tls: tlsListener.optional(),
+  upstream: z.strictObject({
+    base_url: z.string().url(),
+    /** CA bundle (PEM file) for an HTTPS upstream; default: the system trust store. */
+    ca: z.string().optional(),
+    tls: z.enum(['verify-full', 'insecure']).default('verify-full'),
+    timeout: duration.default(300_000),
+  }),
+  credentials: z.discriminatedUnion('type', [httpHeaderCredentials, httpJwtCredentials, httpNoCredentials]),
+  allow_groups: z.array(z.string()).default([]),
+  /** The request header that carries the caller's token (default: Authorization: Bearer …). */
+  auth_header: z.string().default('authorization'),
+  max_request_bytes: z.number().int().min(0).default(10 * 1024 * 1024),
+  /** Held requests wait at most this long for a verdict. */
+  hold_timeout: duration.optional(),
+  record: z
+    .strictObject({ body_bytes: z.number().int().min(0).default(64 * 1024) })
+    .default({ body_bytes: 64 * 1024 }),
+  drain_timeout: duration.optional(),
+});
+
+export const connectionSchema = z.discriminatedUnion('protocol', [postgresConnection, mysqlConnection, sshConnection, httpConnection]);
 
 const statementKind = z.enum(STATEMENT_KINDS);
 
@@ -133,6 +268,8 @@ const rule = z
     per_execution: z.boolean().default(false),
     columns: z.array(glob).optional(),
     detect: z.array(z.string()).optional(),
+    /** HTTP: JSON paths in response bodies, e.g. "$.data[*].email". */
+    json_paths: z.array(z.string().regex(/^\$(\.[A-Za-z0-9_$-]+|\[\*\]|\[\d+\]|\.\*|\['[^']+'\])*$/, 'expected a JSON path such as $.data[*].email')).optional(),
     method: maskMethod.optional(),
     keep: z.number().int().min(0).optional(),
     fixed: z.string().optional(),
@@ -145,11 +282,11 @@ const rule = z
     (r.detect ?? []).forEach((d, i) => {
       if (!isDetectorName(d)) ctx.addIssue({ code: 'custom', path: ['detect', i], message: `unknown detector "${d}"; known: ${DETECTORS.join(', ')}` });
     });
-    if (r.effect === 'mask' && r.columns === undefined && r.detect === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['columns'], message: 'a mask rule needs columns or detect' });
+    if (r.effect === 'mask' && r.columns === undefined && r.detect === undefined && r.json_paths === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['columns'], message: 'a mask rule needs columns, detect or json_paths' });
     }
-    if (r.effect !== 'mask' && (r.columns !== undefined || r.detect !== undefined || r.method !== undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['effect'], message: 'columns/detect/method belong to mask rules' });
+    if (r.effect !== 'mask' && (r.columns !== undefined || r.detect !== undefined || r.json_paths !== undefined || r.method !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['effect'], message: 'columns/detect/json_paths/method belong to mask rules' });
     }
     // A mask plan is fixed per session, so only who and where can select it; anything else would be silently ignored.
     const perAction = Object.keys(r.when).filter((k) => !['groups', 'subjects', 'kinds', 'connections'].includes(k));
@@ -240,6 +377,15 @@ export const configSchema = z.strictObject({
     })
     .default({ enabled: true, fsync: true, auditors: ['auditors'], exporters: [] }),
   masking: z.strictObject({ hash_key: z.string().optional() }).default({}),
+  /** airlock's SSH user CA, which signs callers' certificates (airlock ssh-cert, POST /v1/ssh/cert). */
+  ssh_ca: z
+    .strictObject({
+      /** CA private key (OpenSSH, Ed25519) or a secret reference; default: generated once into state_dir. */
+      key: z.string().optional(),
+      default_ttl: duration.default(3_600_000),
+      max_ttl: duration.default(8 * 3_600_000),
+    })
+    .default({ default_ttl: 3_600_000, max_ttl: 8 * 3_600_000 }),
   drain_timeout: duration.default(30_000),
   connections: z.array(connectionSchema).default([]),
   rules: z.array(rule).default([]),
@@ -248,6 +394,9 @@ export const configSchema = z.strictObject({
 export type Config = z.output<typeof configSchema>;
 export type ConnectionConfig = z.output<typeof connectionSchema>;
 export type PostgresConnectionConfig = z.output<typeof postgresConnection>;
+export type MysqlConnectionConfig = z.output<typeof mysqlConnection>;
+export type SshConnectionConfig = z.output<typeof sshConnection>;
+export type HttpConnectionConfig = z.output<typeof httpConnection>;
 export type RuleConfig = z.output<typeof rule>;
 export type IssuerConfig = z.output<typeof issuer>;
 export type AuditExporterConfig = z.output<typeof auditExporter>;
@@ -307,9 +456,6 @@ export function validateConfig(doc: unknown, baseDir = process.cwd()): ConfigRes
     const other = listens.get(key);
     if (other !== undefined) problems.push({ path: `connections[${i}].listen`, message: `${key} is also used by ${other}` });
     listens.set(key, c.name);
-    if (c.upstream.tls === 'verify-full' && c.upstream.ca === undefined) {
-      // verify-full without a CA uses the system trust store: allowed.
-    }
   });
   const ruleNames = new Set<string>();
   config.rules.forEach((r, i) => {

@@ -11,6 +11,14 @@ import { SecretResolver } from './secrets.js';
 import { AdminServer } from './admin/server.js';
 import { buildPorts, type Services } from './wiring.js';
 import { PostgresListener } from '../protocols/postgres/listener.js';
+import { MysqlListener } from '../protocols/mysql/listener.js';
+import { SshListener } from '../protocols/ssh/listener.js';
+import { HttpListener } from '../protocols/http/listener.js';
+
+/** Daemon-wide facts a listener may need besides the core (state_dir for generated host keys, the logger). */
+export interface ListenerContext {
+  readonly stateDir: string;
+}
 
 export interface Listener {
   readonly name: string;
@@ -20,15 +28,26 @@ export interface Listener {
   readonly sessionCount: number;
 }
 
-function createListener(gateway: Gateway, c: ConnectionConfig): Listener {
+function createListener(gateway: Gateway, c: ConnectionConfig, context: ListenerContext): Listener {
   switch (c.protocol) {
     case 'postgres':
       return new PostgresListener(gateway, c) as Listener;
+    case 'mysql':
+      return new MysqlListener(gateway, c) as Listener;
+    case 'ssh':
+      return new SshListener(gateway, c, context) as Listener;
+    case 'http':
+      return new HttpListener(gateway, c, context) as Listener;
   }
 }
 
+/** What changes how a listener's socket is set up: a change restarts it on reload. */
+function listenerShape(c: ConnectionConfig): string {
+  return JSON.stringify([c.protocol, c.listen, 'tls' in c ? c.tls : undefined, 'host_key' in c ? c.host_key : undefined]);
+}
+
 function sameAddress(a: ConnectionConfig, b: ConnectionConfig): boolean {
-  return a.protocol === b.protocol && a.listen.host === b.listen.host && a.listen.port === b.listen.port && JSON.stringify(a.tls) === JSON.stringify(b.tls);
+  return listenerShape(a) === listenerShape(b);
 }
 
 export class Daemon {
@@ -76,7 +95,7 @@ export class Daemon {
   }
 
   private async startListener(c: ConnectionConfig): Promise<void> {
-    const listener = createListener(this.core, c);
+    const listener = createListener(this.core, c, { stateDir: this.config.state_dir });
     const address = await listener.listen();
     this.listeners.set(c.name, { listener, config: c, address });
   }

@@ -12,7 +12,8 @@ import type { Identity } from './types.js';
 import { AirlockError } from './errors.js';
 import { TokenVerifier } from './auth/verifier.js';
 import { GatewaySession, newSessionId, type SessionDeps } from './session.js';
-import { EphemeralPgLeases, RoleSweeper, StaticLeases, nodeId, type LeaseBroker } from './credentials/index.js';
+import { RoleSweeper, nodeId, type LeaseBroker } from './credentials/index.js';
+import { createLeaseBroker, isSweepable, type BrokerDeps, type KeyedBroker } from './credentials/brokers.js';
 import { SecretResolver } from './secrets.js';
 
 export type CorePorts = Omit<SessionDeps, 'onClose' | 'logger'>;
@@ -24,8 +25,7 @@ export function mayUseConnection(identity: Identity, connection: ConnectionConfi
 
 export class Gateway implements GatewayCore {
   readonly sessions = new Map<string, GatewaySession>();
-  private leases = new Map<string, LeaseBroker>();
-  private readonly ephemeralKeys = new Map<string, string>();
+  private leases = new Map<string, KeyedBroker>();
   private node: string | undefined;
   private sweeper: RoleSweeper | undefined;
   private draining = false;
@@ -53,23 +53,18 @@ export class Gateway implements GatewayCore {
     return this.config;
   }
 
-  private buildLeases(config: Config): Map<string, LeaseBroker> {
-    const m = new Map<string, LeaseBroker>();
+  private buildLeases(config: Config): Map<string, KeyedBroker> {
+    const m = new Map<string, KeyedBroker>();
+    const deps: BrokerDeps = {
+      resolver: this.secrets,
+      logger: this.logger,
+      nodeId: () => (this.node ??= nodeId(config.state_dir)),
+      stateDir: config.state_dir,
+      signJwt: (claims) => this.verifier.signUpstreamJwt(claims),
+    };
     for (const c of config.connections) {
-      const cred = c.credentials;
-      if (cred.type === 'static') m.set(c.name, new StaticLeases(this.secrets, cred.username, cred.password));
-      else {
-        // An unchanged ephemeral connection keeps its broker (and its warm admin pool) across a reload.
-        const previous = this.leases.get(c.name);
-        const key = JSON.stringify([c.upstream, cred]);
-        if (previous instanceof EphemeralPgLeases && this.ephemeralKeys.get(c.name) === key) {
-          m.set(c.name, previous);
-          continue;
-        }
-        this.node ??= nodeId(config.state_dir);
-        this.ephemeralKeys.set(c.name, key);
-        m.set(c.name, new EphemeralPgLeases({ connectionName: c.name, upstream: c.upstream, credentials: cred, resolver: this.secrets, logger: this.logger, nodeId: this.node }));
-      }
+      // An unchanged ephemeral connection keeps its broker (and its warm admin pool) across a reload.
+      m.set(c.name, createLeaseBroker(c, deps, this.leases.get(c.name)));
     }
     return m;
   }
@@ -77,7 +72,7 @@ export class Gateway implements GatewayCore {
   /** Drops ephemeral roles orphaned by a crash now, then every minute those no live session owns. */
   startSweepers(): Promise<void> {
     this.sweeper ??= new RoleSweeper(
-      () => [...this.leases.values()].filter((b): b is EphemeralPgLeases => b instanceof EphemeralPgLeases),
+      () => [...this.leases.values()].filter(isSweepable),
       () => new Set(this.sessions.keys()),
       this.logger,
     );

@@ -19,6 +19,8 @@ export interface Lease {
   username: string;
   secret: Secret;
   expiresAt: number | null;
+  /** SSH certificate leases: the OpenSSH certificate line for the private key in `secret`. */
+  certificate?: string;
 }
 
 export type SessionEvent =

@@ -43,16 +43,28 @@ export interface DetectorMaskRule {
   fixed?: string;
 }
 
+/** HTTP: values at JSON paths of a response body. */
+export interface JsonPathMaskRule {
+  rule: string;
+  /** e.g. "$.data[*].email" (config.ts checks the syntax). */
+  paths: string[];
+  method: MaskMethod;
+  keep?: number;
+  fixed?: string;
+}
+
 /** What must be masked in what an action returns. Empty lists: nothing to mask. */
 export interface MaskPlan {
   columns: ColumnMaskRule[];
   detectors: DetectorMaskRule[];
+  jsonPaths: JsonPathMaskRule[];
   denyPredicates: boolean;
 }
 
 export const EMPTY_MASK_PLAN: MaskPlan = Object.freeze({
   columns: [],
   detectors: [],
+  jsonPaths: [],
   denyPredicates: false,
 }) as MaskPlan;
 

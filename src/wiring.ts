@@ -13,6 +13,7 @@ import { AirlockError } from './errors.js';
 import type { SecretResolver } from './secrets.js';
 import { parseDuration } from './duration.js';
 import { loadSqlParsers, analyzePostgres, resolveRelation } from '../parsers/sql/index.js';
+import { analyzeMysql } from '../parsers/sql/mysql/index.js';
 import { Policy } from './policy/index.js';
 import { ApprovalBroker, WebhookNotifier, holdMessage } from './approvals/index.js';
 import { AuditLog, listSessions, sessionTranscript } from './audit/index.js';
@@ -86,10 +87,7 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
       approvals: approvalPort(broker),
       audit: config.audit.enabled ? audit : { append: async () => undefined },
       sql: {
-        analyze: (text, dialect, settings) => {
-          if (dialect !== 'postgres') throw new AirlockError('AIRLOCK_UNSUPPORTED', `no SQL analysis for ${dialect}`);
-          return analyzePostgres(text, settings);
-        },
+        analyze: (text, dialect, settings) => (dialect === 'mysql' ? analyzeMysql(text, settings) : analyzePostgres(text, settings)),
         resolveRelation,
       },
     },

@@ -105,7 +105,8 @@ export class Relay {
     this.clientReader = new FrameReader({ maxMessageBytes: opts.maxMessageBytes, maxStartupBytes: 0, startup: false });
     this.upstreamReader = new FrameReader({ maxMessageBytes: opts.maxMessageBytes, maxStartupBytes: 0, startup: false });
     this.masker = opts.masker ?? null;
-    this.recordRows = opts.session.connection.record.results === 'rows';
+    const record = opts.session.connection.record;
+    this.recordRows = 'results' in record && record.results === 'rows';
   }
 
   private readonly recordRows: boolean;

@@ -25,11 +25,14 @@ export interface AdminDeps {
     show(caller: Identity, id: string): Promise<unknown>;
   };
   connections?(caller: Identity): unknown[];
+  /** Routes contributed by other parts of the daemon (the SSH CA's POST /v1/ssh/cert, MCP's /mcp). */
+  extraRoutes?: AdminRoute[];
 }
 
-type Handler = (ctx: { req: IncomingMessage; res: ServerResponse; params: string[]; url: URL; caller: () => Promise<Identity> }) => Promise<void>;
+export type AdminHandler = (ctx: { req: IncomingMessage; res: ServerResponse; params: string[]; url: URL; caller: () => Promise<Identity> }) => Promise<void>;
+type Handler = AdminHandler;
 
-interface Route {
+export interface AdminRoute {
   method: string;
   pattern: RegExp;
   handler: Handler;
@@ -37,7 +40,7 @@ interface Route {
 
 export class AdminServer {
   private readonly server: Server;
-  private readonly routes: Route[];
+  private readonly routes: AdminRoute[];
 
   constructor(private readonly deps: AdminDeps) {
     this.routes = this.buildRoutes();
@@ -63,9 +66,10 @@ export class AdminServer {
     });
   }
 
-  private buildRoutes(): Route[] {
+  private buildRoutes(): AdminRoute[] {
     const d = this.deps;
     return [
+      ...(d.extraRoutes ?? []),
       {
         method: 'GET',
         pattern: /^\/(?:healthz|v1\/health)$/,

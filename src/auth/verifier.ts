@@ -166,6 +166,26 @@ export class TokenVerifier {
     const exp = Math.min(identity.expiresAt, Date.now() + ttlMs);
     return signToken(this.gatewayKey, GATEWAY_ISSUER, identity.subject, identity.groups, identity.kind, exp);
   }
+
+  /**
+   * A short-lived JWT for an upstream service that trusts airlock's JWKS (HTTP leases).
+   * Its audience is the service's, never airlock's, so it cannot be replayed as an airlock token.
+   */
+  async signUpstreamJwt(claims: { identity: Identity; sessionId: string; audience: string; ttlMs: number }): Promise<string> {
+    if (this.gatewayKey === null) throw new AirlockError('AIRLOCK_INTERNAL', 'gateway key not loaded');
+    if (claims.audience === AIRLOCK_AUDIENCE) throw new AirlockError('AIRLOCK_CONFIG_INVALID', 'an upstream JWT may not use airlock\'s own audience');
+    const key = this.gatewayKey;
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ groups: claims.identity.groups, airlock_kind: claims.identity.kind, sid: claims.sessionId })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+      .setIssuer(GATEWAY_ISSUER)
+      .setAudience(claims.audience)
+      .setSubject(claims.identity.subject)
+      .setIssuedAt(now)
+      .setNotBefore(now - 5)
+      .setExpirationTime(now + Math.max(1, Math.floor(claims.ttlMs / 1000)))
+      .sign(key.privateKey);
+  }
 }
 
 export async function signToken(

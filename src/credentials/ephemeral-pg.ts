@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import type { ConnectionConfig } from '../config.js';
+import type { PostgresConnectionConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Lease } from '../session-types.js';
 import { AirlockError } from '../errors.js';
@@ -14,8 +14,8 @@ import { Secret, type SecretResolver } from '../secrets.js';
 import type { LeaseBroker, LeaseRequest } from './index.js';
 import { parseRoleComment, quoteIdent, quoteLiteral, roleComment, roleName, scramVerifier } from './pg-sql.js';
 
-export type EphemeralCredentials = Extract<ConnectionConfig['credentials'], { type: 'ephemeral' }>;
-export type PgUpstreamConfig = ConnectionConfig['upstream'];
+export type EphemeralCredentials = Extract<PostgresConnectionConfig['credentials'], { type: 'ephemeral' }>;
+export type PgUpstreamConfig = PostgresConnectionConfig['upstream'];
 
 /** Ephemeral roles this process holds (role name → session id), shared by every broker in it. */
 const processHeldRoles = new Map<string, string>();

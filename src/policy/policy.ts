@@ -6,7 +6,7 @@
  * `unparsed: true` matches it for this identity: fail closed by default.
  */
 import type { RuleConfig } from '../config.js';
-import type { Action, ColumnMaskRule, Decision, DetectorMaskRule, Identity, MaskPlan } from '../types.js';
+import type { Action, ColumnMaskRule, Decision, DetectorMaskRule, JsonPathMaskRule, Identity, MaskPlan } from '../types.js';
 import type { RelationRef } from '../../parsers/sql/types.js';
 import { ACTION_KINDS, compileRule, type ActionKind, type CompiledRule, type Evidence } from './rule.js';
 import { SqlFacts } from './sql-facts.js';
@@ -138,13 +138,15 @@ export class Policy {
 function buildMaskPlan(rules: CompiledRule[]): MaskPlan {
   const columns: ColumnMaskRule[] = [];
   const detectors: DetectorMaskRule[] = [];
+  const jsonPaths: JsonPathMaskRule[] = [];
   let denyPredicates = false;
   for (const { config: r } of rules) {
     const method = r.method ?? 'redact';
     const extra = { ...(r.keep === undefined ? {} : { keep: r.keep }), ...(r.fixed === undefined ? {} : { fixed: r.fixed }) };
     if (r.columns !== undefined) columns.push({ rule: r.name, columns: r.columns, method, ...extra });
     if (r.detect !== undefined) detectors.push({ rule: r.name, detect: r.detect, method, ...extra });
+    if (r.json_paths !== undefined) jsonPaths.push({ rule: r.name, paths: r.json_paths, method, ...extra });
     if (r.deny_predicates) denyPredicates = true;
   }
-  return Object.freeze({ columns, detectors, denyPredicates });
+  return Object.freeze({ columns, detectors, jsonPaths, denyPredicates });
 }

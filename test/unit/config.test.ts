@@ -20,7 +20,7 @@ describe('config', () => {
     expect(r.config.state_dir).toBe('/etc/airlock/var/x');
     const c = r.config.connections[0];
     expect(c?.listen).toEqual({ host: '127.0.0.1', port: 15432 });
-    expect(c?.upstream.tls).toBe('disable');
+    expect(c?.protocol === 'postgres' && c.upstream.tls).toBe('disable');
     expect(r.config.auth.dev_issuer).toBe(false);
   });
 

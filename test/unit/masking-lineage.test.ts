@@ -4,7 +4,7 @@ import { ColumnMasker, judgeOutput } from '../../src/masking/index.js';
 import type { ColumnMaskRule, MaskPlan } from '../../src/types.js';
 
 function plan(columns: ColumnMaskRule[]): MaskPlan {
-  return { columns, detectors: [], denyPredicates: false };
+  return { columns, detectors: [], jsonPaths: [], denyPredicates: false };
 }
 
 const ssnRedact: ColumnMaskRule = { rule: 'ssn', columns: ['public.users.ssn'], method: 'redact' };
