@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import type { Logger } from './log.js';
-import type { Config } from './config.js';
+import type { Config, RuleConfig } from './config.js';
 import type { Identity } from './types.js';
 import type { CorePorts } from './gateway.js';
 import type { ApprovalPort } from './session.js';
@@ -27,6 +27,8 @@ export interface Services {
     sessions: { list(caller: Identity, q: URLSearchParams): Promise<unknown[]>; show(caller: Identity, id: string): Promise<unknown> };
   };
   close(): Promise<void>;
+  /** Rules that can apply to an identity on a connection (GET /v1/connections). */
+  rulesFor(identity: Identity, connection: string): RuleConfig[];
   broker: ApprovalBroker;
   audit: AuditLog;
   /** Started once with the audit log (a reload keeps them); `status()` belongs in /healthz. */
@@ -82,6 +84,7 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     broker,
     audit,
     exporters,
+    rulesFor: (identity, connection) => policy.rulesFor(identity, connection),
     ports: {
       policy,
       approvals: approvalPort(broker),

@@ -100,6 +100,12 @@ export class Policy {
     return { effect: 'allow', rules, mask };
   }
 
+  /** Every rule (decision and mask) that can apply to this identity on this connection, in config order. */
+  rulesFor(identity: Identity, connection: string): RuleConfig[] {
+    const applies = (r: CompiledRule): boolean => r.matchesConnection(connection) && r.matchesIdentity(identity);
+    return [...this.decisionRules, ...this.maskRules].filter(applies).sort((a, b) => a.index - b.index).map((r) => r.config);
+  }
+
   /** Mask rules that apply to this identity on this connection; they accumulate, in config order. */
   maskPlan(ctx: { identity: Identity; connection: string }): MaskPlan {
     return this.applicable(ctx.identity, ctx.connection).mask;
