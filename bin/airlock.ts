@@ -123,5 +123,7 @@ program
 
 const { registerAdminCommands } = await import('./admin-commands.js');
 registerAdminCommands(program);
+const { registerMcpCommand } = await import('./mcp-command.js');
+registerMcpCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => failWith(e, 1));

@@ -2,12 +2,13 @@
  * The daemon: listeners from config, the admin API, reload on SIGHUP, graceful stop on SIGTERM.
  */
 import type { AddressInfo } from 'node:net';
-import { loadConfigFile, type Config, type ConnectionConfig, type RuleConfig } from './config.js';
-import type { Identity } from './types.js';
+import { loadConfigFile, type Config, type ConnectionConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { AirlockError } from './errors.js';
 import { TokenVerifier } from './auth/verifier.js';
-import { Gateway, mayUseConnection } from './gateway.js';
+import { Gateway } from './gateway.js';
+import { describeConnections } from './admin/connections.js';
+import { mcpAdminRoutes } from './mcp/admin-routes.js';
 import { SecretResolver } from './secrets.js';
 import { AdminServer } from './admin/server.js';
 import { buildPorts, type Services } from './wiring.js';
@@ -49,48 +50,6 @@ function listenerShape(c: ConnectionConfig): string {
 
 function sameAddress(a: ConnectionConfig, b: ConnectionConfig): boolean {
   return listenerShape(a) === listenerShape(b);
-}
-
-/**
- * GET /v1/connections: what a caller may open and what policy says there — names and
- * addresses only, never an upstream address or credential.
- */
-export function describeConnections(
-  config: Config,
-  caller: Identity,
-  address: (name: string) => AddressInfo | undefined,
-  rulesFor: (identity: Identity, connection: string) => RuleConfig[],
-): ConnectionSummary[] {
-  return config.connections
-    .filter((c) => mayUseConnection(caller, c))
-    .map((c) => {
-      const bound = address(c.name);
-      const rules = rulesFor(caller, c.name);
-      const logins = c.protocol === 'ssh' ? [...new Set(Object.entries(c.allowed_logins).filter(([g]) => g === '*' || caller.groups.includes(g)).flatMap(([, l]) => l))] : undefined;
-      return {
-        name: c.name,
-        protocol: c.protocol,
-        listen: { host: c.listen.host, port: bound?.port ?? c.listen.port },
-        tls: 'tls' in c && c.tls !== undefined,
-        ...(logins === undefined ? {} : { logins }),
-        rules: rules
-          .filter((r) => r.effect !== 'mask')
-          .map((r) => ({ name: r.name, effect: r.effect, ...(r.reason === undefined ? {} : { reason: r.reason }), when: r.when })),
-        masked: rules
-          .filter((r) => r.effect === 'mask')
-          .map((r) => ({ rule: r.name, ...(r.columns === undefined ? {} : { columns: r.columns }), ...(r.detect === undefined ? {} : { detect: r.detect }), ...(r.json_paths === undefined ? {} : { json_paths: r.json_paths }), method: r.method ?? 'redact' })),
-      };
-    });
-}
-
-export interface ConnectionSummary {
-  name: string;
-  protocol: ConnectionConfig['protocol'];
-  listen: { host: string; port: number };
-  tls: boolean;
-  logins?: string[];
-  rules: Array<{ name: string; effect: string; reason?: string; when: RuleConfig['when'] }>;
-  masked: Array<{ rule: string; columns?: string[]; detect?: string[]; json_paths?: string[]; method: string }>;
 }
 
 export class Daemon {
@@ -160,6 +119,14 @@ export class Daemon {
       jwks: () => gateway.verifier.publicJwks(),
       issueToken: (identity, ttl) => gateway.verifier.issueGatewayToken(identity, ttl),
       maxTokenTtlMs: () => this.config.auth.max_token_ttl,
+      extraRoutes: mcpAdminRoutes({
+        authenticate: (t) => gateway.authenticate(t),
+        connections: (identity) => describeConnections(this.config, identity, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? []),
+        recordToolCall: (identity, event) =>
+          services.ports.audit.append({ type: 'mcp.tool_call', identity: { subject: identity.subject, issuer: identity.issuer, groups: identity.groups, kind: identity.kind }, ...event }).then(() => undefined),
+        limits: { maxRows: 200, maxBytes: 256 * 1024, holdTimeoutMs: this.config.approvals.default_timeout },
+        version: '0.1.0',
+      }),
       connections: (caller) => describeConnections(this.config, caller, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? []),
       ...services.admin(() => this.config),
     });

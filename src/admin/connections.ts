@@ -1,0 +1,47 @@
+import type { AddressInfo } from 'node:net';
+import type { Config, ConnectionConfig, RuleConfig } from '../config.js';
+import type { Identity } from '../types.js';
+import { mayUseConnection } from '../gateway.js';
+
+/**
+ * GET /v1/connections: what a caller may open and what policy says there — names and
+ * addresses only, never an upstream address or credential.
+ */
+export function describeConnections(
+  config: Config,
+  caller: Identity,
+  address: (name: string) => AddressInfo | undefined,
+  rulesFor: (identity: Identity, connection: string) => RuleConfig[],
+): ConnectionSummary[] {
+  return config.connections
+    .filter((c) => mayUseConnection(caller, c))
+    .map((c) => {
+      const bound = address(c.name);
+      const rules = rulesFor(caller, c.name);
+      const logins = c.protocol === 'ssh' ? [...new Set(Object.entries(c.allowed_logins).filter(([g]) => g === '*' || caller.groups.includes(g)).flatMap(([, l]) => l))] : undefined;
+      return {
+        name: c.name,
+        protocol: c.protocol,
+        listen: { host: c.listen.host, port: bound?.port ?? c.listen.port },
+        tls: 'tls' in c && c.tls !== undefined,
+        ...(logins === undefined ? {} : { logins }),
+        rules: rules
+          .filter((r) => r.effect !== 'mask')
+          .map((r) => ({ name: r.name, effect: r.effect, ...(r.reason === undefined ? {} : { reason: r.reason }), when: r.when })),
+        masked: rules
+          .filter((r) => r.effect === 'mask')
+          .map((r) => ({ rule: r.name, ...(r.columns === undefined ? {} : { columns: r.columns }), ...(r.detect === undefined ? {} : { detect: r.detect }), ...(r.json_paths === undefined ? {} : { json_paths: r.json_paths }), method: r.method ?? 'redact' })),
+      };
+    });
+}
+
+export interface ConnectionSummary {
+  name: string;
+  protocol: ConnectionConfig['protocol'];
+  listen: { host: string; port: number };
+  tls: boolean;
+  logins?: string[];
+  rules: Array<{ name: string; effect: string; reason?: string; when: RuleConfig['when'] }>;
+  masked: Array<{ rule: string; columns?: string[]; detect?: string[]; json_paths?: string[]; method: string }>;
+}
+
