@@ -16,7 +16,7 @@ import { AirlockError, asAirlockError } from '../../src/errors.js';
 import { isLoopback } from '../../src/duration.js';
 import { PacketReader, framePacket, type Packet } from './codec/framing.js';
 import { CLEAR_PASSWORD, Capability, ErrorNumber, NATIVE_PASSWORD, ServerStatus, UTF8MB4_GENERAL_CI } from './codec/codes.js';
-import { decodeHandshakeResponse, encodeHandshakeV10, type HandshakeResponse41 } from './codec/messages/handshake.js';
+import { SSL_REQUEST_LENGTH, decodeHandshakeResponse, encodeHandshakeV10, type HandshakeResponse41 } from './codec/messages/handshake.js';
 import { decodeClearPassword, encodeAuthSwitchRequest } from './codec/messages/auth.js';
 import { encodeErr, encodeOk } from './codec/messages/generic.js';
 import { mysqlErrorFor, type MysqlErrorFields } from './errors.js';
@@ -239,12 +239,16 @@ class Handshake {
         0,
       ),
     );
+    // A client may send its TLS ClientHello right behind the SSLRequest, in the same segment.
+    this.queue.stopAfter = (p) => p.payload.length === SSL_REQUEST_LENGTH;
     let msg = decodeHandshakeResponse((await this.next()).payload);
     let encrypted = false;
     if (msg.type === 'SSLRequest') {
       if (l.tls === null) throw new AirlockError('AIRLOCK_PROTOCOL', 'TLS is not configured on this listener', { fatal: true });
       this.queue.detach();
-      if (this.queue.pending > 0) throw new AirlockError('AIRLOCK_PROTOCOL', 'bytes after SSLRequest before the TLS handshake', { fatal: true });
+      const hello = this.queue.takeRaw();
+      // Node's TLSSocket reads what is buffered in the socket it wraps.
+      if (hello.length > 0) this.socket.unshift(hello);
       const secured = new TLSSocket(this.socket, { isServer: true, secureContext: l.tls });
       secured.on('error', () => undefined);
       this.socket = secured;
@@ -254,6 +258,7 @@ class Handshake {
       msg = decodeHandshakeResponse((await this.next()).payload);
       if (msg.type === 'SSLRequest') throw new AirlockError('AIRLOCK_PROTOCOL', 'a second SSLRequest', { fatal: true });
     }
+    this.queue.stopAfter = null;
     const response: HandshakeResponse41 = msg;
     const capabilities = (response.capabilities & offered & ~Capability.SSL) >>> 0;
     if (!encrypted && !loopback) {

@@ -17,6 +17,7 @@ export class PacketQueue {
         // Views of the socket's chunk, kept across reads: copied (connection phase only).
         const raw = Buffer.from(p.raw);
         this.packets.push({ seq: p.seq, lastSeq: p.lastSeq, raw, payload: p.raw.length === p.payload.length + 4 ? raw.subarray(4) : Buffer.from(p.payload) });
+        if (this.stopAfter?.(p) === true) this.reader.stop();
       });
     } catch (e) {
       this.fail(e);
@@ -26,6 +27,9 @@ export class PacketQueue {
   };
   private readonly onClose = (): void => this.fail(this.closed());
   private readonly onError = (): void => this.fail(this.closed());
+
+  /** A packet after which the stream is no longer packets (an SSLRequest: TLS follows). */
+  stopAfter: ((p: Packet) => boolean) | null = null;
 
   constructor(
     readonly reader: PacketReader,

@@ -37,6 +37,7 @@ export class PacketReader {
   private continuation: Buffer[] = [];
   private continuationBytes = 0;
   private maxPacketBytes: number;
+  private stopped = false;
 
   constructor(opts: PacketReaderOptions) {
     this.maxPacketBytes = opts.maxPacketBytes;
@@ -47,6 +48,14 @@ export class PacketReader {
     this.maxPacketBytes = n;
   }
 
+  /**
+   * Called from inside onPacket: the rest of the stream is not framed (it is TLS after an
+   * SSLRequest) but kept for drain().
+   */
+  stop(): void {
+    this.stopped = true;
+  }
+
   /** Bytes held for an incomplete packet. */
   get buffered(): number {
     return this.partsBytes + this.continuation.reduce((n, p) => n + p.length, 0);
@@ -54,6 +63,11 @@ export class PacketReader {
 
   /** Calls onPacket for every complete logical packet in the stream so far. */
   push(chunk: Buffer, onPacket: (p: Packet) => void): void {
+    if (this.stopped) {
+      this.parts.push(chunk);
+      this.partsBytes += chunk.length;
+      return;
+    }
     let buf = chunk;
     if (this.partsBytes > 0) {
       this.parts.push(chunk);
@@ -64,7 +78,7 @@ export class PacketReader {
       this.partsBytes = 0;
     }
     let off = 0;
-    while (buf.length - off >= HEADER) {
+    while (buf.length - off >= HEADER && !this.stopped) {
       const len = buf.readUIntLE(off, 3);
       if (this.continuationBytes + len > this.maxPacketBytes) {
         throw new AirlockError('AIRLOCK_TOO_LARGE', `a packet of more than ${this.maxPacketBytes} bytes`, { fatal: true });
@@ -78,7 +92,7 @@ export class PacketReader {
       const rest = buf.subarray(off);
       this.parts = [rest];
       this.partsBytes = rest.length;
-      this.need = rest.length >= HEADER ? HEADER + rest.readUIntLE(0, 3) : HEADER;
+      this.need = this.stopped ? Infinity : rest.length >= HEADER ? HEADER + rest.readUIntLE(0, 3) : HEADER;
     } else this.need = HEADER;
   }
 
@@ -114,6 +128,7 @@ export class PacketReader {
     this.need = HEADER;
     this.continuation = [];
     this.continuationBytes = 0;
+    this.stopped = false;
     return out;
   }
 }
