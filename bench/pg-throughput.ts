@@ -6,7 +6,7 @@
  *  - a 2 GB result through airlock: time and airlock's peak RSS;
  *  - connection setup (connect → first query): direct, static and ephemeral credentials;
  *  - 5 million rows × 6 columns with 2 masked: direct, airlock masking off, masking on.
- * Usage: npx tsx bench/pg-throughput.ts [--seconds 10] [--quick]
+ * Usage: npx tsx bench/pg-throughput.ts [--seconds 10] [--quick] [--only-pgbench]
  */
 import pg from 'pg';
 import { writeFileSync, mkdtempSync } from 'node:fs';
@@ -109,6 +109,12 @@ for (const [mode, r] of Object.entries(tps)) {
 }
 console.log(`\n## pgbench -S, 8 clients, ${seconds}s per run (${new Date().toISOString().slice(0, 10)}, ${process.arch}, 2 cores)`);
 console.log(table(rows));
+if (process.argv.includes('--only-pgbench')) {
+  for (const a of [plain, ruled, unaudited]) await a.stop();
+  await bouncer.stop();
+  await upstream.stop();
+  process.exit(0);
+}
 const idle: pg.Client[] = [];
 const plainToken = await tokenFor(plain);
 for (let i = 0; i < 500; i++) {

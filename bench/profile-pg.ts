@@ -1,0 +1,66 @@
+/**
+ * CPU profile of the airlock daemon under pgbench -S (for finding where time goes).
+ *   npx tsx bench/profile-pg.ts [simple|prepared] [audit-on|audit-off] [seconds=8]
+ * Writes a .cpuprofile into $PROFILE_DIR (default /tmp/airlock-prof) and prints the top self-time functions.
+ */
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { startPgCluster, freePort } from '../src/dev/pgcluster.js';
+import { mintDevToken } from '../src/auth/verifier.js';
+import { validateConfig } from '../src/config.js';
+import { pgbench } from './lib.js';
+import { run } from '../test/harness/clients.js';
+
+const mode = process.argv[2] ?? 'simple';
+const audit = (process.argv[3] ?? 'audit-on') === 'audit-on';
+const seconds = Number(process.argv[4] ?? 8);
+const profDir = process.env.PROFILE_DIR ?? join(tmpdir(), 'airlock-prof');
+mkdirSync(profDir, { recursive: true });
+
+const upstream = await startPgCluster({ extraConf: { shared_buffers: "'256MB'" } });
+const password = 'bench-password-not-secret';
+await upstream.psql('CREATE DATABASE bench');
+await upstream.psql(`CREATE ROLE bench LOGIN PASSWORD '${password}'; ALTER DATABASE bench OWNER TO bench`);
+const direct = { PGPASSWORD: password, PGUSER: 'bench', PGDATABASE: 'bench', PGSSLMODE: 'disable' };
+await run('pgbench', ['-h', '127.0.0.1', '-p', String(upstream.port), '-i', '-s', '10', '-q'], { env: direct });
+const dir = mkdtempSync(join(tmpdir(), 'airlock-prof-'));
+const port = await freePort();
+const stateDir = join(dir, 'state');
+writeFileSync(join(dir, 'airlock.yaml'), stringify({
+  state_dir: stateDir,
+  log: { level: 'warn' },
+  auth: { dev_issuer: true },
+  audit: { enabled: audit },
+  connections: [{ name: 'bench', protocol: 'postgres', listen: `127.0.0.1:${port}`, upstream: { host: '127.0.0.1', port: upstream.port, database: 'bench' }, credentials: { type: 'static', username: 'bench', password }, allow_groups: ['dba'] }],
+}));
+const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profDir, resolve('dist/bin/airlock.js'), 'serve', '--config', join(dir, 'airlock.yaml')], { stdio: 'inherit' });
+for (let i = 0; i < 200; i++) {
+  if ((await run('pg_isready', ['-h', '127.0.0.1', '-p', String(port)])).code === 0) break;
+  await new Promise((r) => setTimeout(r, 100));
+}
+const parsed = validateConfig({ state_dir: stateDir, auth: { dev_issuer: true } });
+if (!parsed.ok) throw new Error('config');
+const token = await mintDevToken(parsed.config, 'bench', ['dba'], 'machine', 3_600_000);
+const before = new Set(readdirSync(profDir));
+const tps = await pgbench(port, { ...direct, PGPASSWORD: token }, ['-S', '-M', mode, '-c', '8', '-j', '2', '-T', String(seconds), '-n']);
+console.log(`${mode} ${audit ? 'audit on' : 'audit off'}: ${tps.toFixed(0)} tps`);
+child.kill('SIGTERM');
+await new Promise((r) => child.once('exit', r));
+await upstream.stop();
+const file = readdirSync(profDir).find((f) => !before.has(f) && f.endsWith('.cpuprofile'));
+if (file === undefined) process.exit(0);
+interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
+const prof = JSON.parse(readFileSync(join(profDir, file), 'utf8')) as { nodes: Node[]; samples: number[] };
+const self = new Map<string, number>();
+let total = 0;
+for (const n of prof.nodes) {
+  const key = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${n.callFrame.lineNumber}`;
+  self.set(key, (self.get(key) ?? 0) + (n.hitCount ?? 0));
+  total += n.hitCount ?? 0;
+}
+const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25);
+for (const [k, v] of top) console.log(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
+console.log(`profile: ${join(profDir, file)}`);
