@@ -359,45 +359,54 @@ export class ResultMasker {
    */
   private rewriteRow(payload: Buffer, plan: ColumnPlan[]): Buffer {
     const n = payload.readInt16BE(0);
-    const replaced: Array<Buffer | null | undefined> = new Array(n);
+    // Pass 1: cell offsets and replacements. `starts[i]` is where cell i's length field is.
+    const starts = this.rowStarts.length >= n + 1 ? this.rowStarts : (this.rowStarts = new Int32Array(n + 1));
+    const replaced = this.rowReplaced;
+    replaced.length = 0;
     let size = 2;
     let off = 2;
     for (let i = 0; i < n; i++) {
       if (off + 4 > payload.length) throw new AirlockError('AIRLOCK_PROTOCOL', 'malformed DataRow from upstream', { fatal: true });
+      starts[i] = off;
       const len = payload.readInt32BE(off);
       const body = len < 0 ? 0 : len;
       const c = plan[i];
       if (c !== undefined && c.rule !== null && len >= 0) {
-        const cell = payload.subarray(off + 4, off + 4 + body);
-        const out = this.maskCell(c, cell);
+        const out = c.constant !== undefined && this.seen.size >= MAX_SEEN_VALUES ? c.constant : this.maskCell(c, payload.subarray(off + 4, off + 4 + body));
         replaced[i] = out;
         size += 4 + (out === null ? 0 : out.length);
       } else size += 4 + body;
       off += 4 + body;
     }
+    if (off > payload.length) throw new AirlockError('AIRLOCK_PROTOCOL', 'malformed DataRow from upstream', { fatal: true });
+    starts[n] = off;
+    // Pass 2: unmasked cells are copied in runs (one copy per run, not per cell).
     const outBuf = Buffer.allocUnsafe(1 + 4 + size);
     outBuf[0] = MessageCode.DataRow;
     outBuf.writeInt32BE(4 + size, 1);
-    outBuf.writeInt16BE(n, 5);
-    let w = 7;
-    off = 2;
-    for (let i = 0; i < n; i++) {
-      const len = payload.readInt32BE(off);
-      const body = len < 0 ? 0 : len;
-      const r = replaced[i];
-      if (r === undefined) {
-        w += payload.copy(outBuf, w, off, off + 4 + body);
-      } else if (r === null) {
+    let w = 5;
+    let runStart = 0; // the column count is part of the first run
+    for (let i = 0; i <= n; i++) {
+      const r = i < n ? replaced[i] : undefined;
+      if (i < n && r === undefined) continue;
+      const runEnd = starts[i] as number;
+      if (runEnd > runStart) w += payload.copy(outBuf, w, runStart, runEnd);
+      if (i === n) break;
+      if (r === null) {
         outBuf.writeInt32BE(-1, w);
         w += 4;
-      } else {
+      } else if (r !== undefined) {
         outBuf.writeInt32BE(r.length, w);
         w += 4 + r.copy(outBuf, w + 4);
       }
-      off += 4 + body;
+      runStart = starts[i + 1] as number;
     }
     return outBuf;
   }
+
+  /** Scratch space for rewriteRow, reused row after row. */
+  private rowStarts = new Int32Array(16);
+  private readonly rowReplaced: Array<Buffer | null | undefined> = [];
 
   private maskCell(c: ColumnPlan, cell: Buffer): Buffer | null {
     const rule = c.rule as ColumnMaskRule;
