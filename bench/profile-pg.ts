@@ -53,7 +53,14 @@ if (mode === 'mask') {
   await run('sh', ['-c', `psql -X -At -v FETCH_COUNT=20000 -d "host=127.0.0.1 port=${port} dbname=bench user=bench sslmode=disable" -c "select * from people" | wc -c`], { env: { PGPASSWORD: token }, timeoutMs: 900_000 });
   console.log(`mask: 1M rows in ${((Date.now() - t) / 1000).toFixed(2)} s`);
 } else {
-  const tps = await pgbench(port, { ...direct, PGPASSWORD: token }, ['-S', '-M', mode, '-c', '8', '-j', '2', '-T', String(seconds), '-n']);
+  const bench = pgbench(port, { ...direct, PGPASSWORD: token }, ['-S', '-M', mode, '-c', '8', '-j', '2', '-T', String(seconds), '-n']);
+  if (process.env.STRACE !== undefined) {
+    // Syscalls per transaction: strace -c on the daemon for part of the run.
+    await new Promise((r) => setTimeout(r, 1000));
+    const st = await run('timeout', ['-s', 'INT', '3', 'strace', '-c', '-f', '-p', String(child.pid)]);
+    console.log(st.stderr.split('\n').filter((l) => !l.startsWith('strace:')).slice(0, 14).join('\n'));
+  }
+  const tps = await bench;
   console.log(`${mode} ${audit ? 'audit on' : 'audit off'}: ${tps.toFixed(0)} tps`);
 }
 child.kill('SIGTERM');
