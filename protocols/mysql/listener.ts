@@ -294,8 +294,9 @@ class Handshake {
         // No asynchronous notice before the OK: the caller waits; the id is in the log and the audit.
         onHold: (h) => l.log.info({ approval: h.approvalId, rule: h.rule }, 'mysql connection held for approval'),
       });
-      if (database !== null) {
-        session.setParameter('search_path', `"${database.replace(/"/g, '""')}"`);
+      if (database !== null) session.setParameter('search_path', `"${database.replace(/"/g, '""')}"`);
+      // The database the client names is its choice, checked like USE; the configured default is not.
+      if (database !== null && database === response.database) {
         for (const statement of session.analyzeSql(`USE \`${database.replace(/`/g, '``')}\``, 'mysql').statements) {
           const d = await session.check({ kind: 'sql', dialect: 'mysql', text: statement.text, statement });
           if (d.effect === 'deny') throw new AirlockError('AIRLOCK_DENIED', `denied by rule ${d.rule}: ${d.reason}`, { rule: d.rule, fatal: true });
