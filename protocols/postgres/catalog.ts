@@ -7,6 +7,7 @@ import pg from 'pg';
 import { readFileSync } from 'node:fs';
 import type { Lease } from '../../src/session-types.js';
 import type { PostgresConnectionConfig } from '../../src/config.js';
+import type { SqlAnalysis } from '../../parsers/sql/types.js';
 
 export interface RelationInfo {
   schema: string;
@@ -16,7 +17,15 @@ export interface RelationInfo {
   columns: Map<number, string>;
   /** For views: every schema.table.column (or schema.table.*) the view reads, through nested views. */
   sources: string[] | null;
+  /**
+   * For views whose definition airlock could follow column by column: attnum → what that
+   * output column reads. A column missing here is judged by `sources` (everything the view reads).
+   */
+  columnSources?: Map<number, string[]>;
 }
+
+/** Analyses SQL text as the session would (for view definitions). */
+export type AnalyzeSql = (text: string) => SqlAnalysis;
 
 const TTL_MS = 60_000;
 
@@ -36,6 +45,9 @@ JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid AND d.refobjsubid > 0
 WHERE r.ev_class = ANY($1::oid[]) AND t.oid <> r.ev_class`;
 
+/** With an empty search_path, pg_get_viewdef schema-qualifies every relation it names. */
+const VIEW_DEFS_SQL = `SELECT c.oid::int8 AS oid, pg_catalog.pg_get_viewdef(c.oid) AS def FROM pg_catalog.pg_class c WHERE c.oid = ANY($1::oid[])`;
+
 export class PgCatalog {
   private readonly cache = new Map<number, { info: RelationInfo; at: number }>();
 
@@ -49,7 +61,7 @@ export class PgCatalog {
   }
 
   /** Fetches what is not cached, over a short connection made with the session's lease. */
-  async load(oids: number[], lease: Lease): Promise<void> {
+  async load(oids: number[], lease: Lease, analyze?: AnalyzeSql): Promise<void> {
     const missing = [...new Set(oids)].filter((o) => o !== 0 && this.get(o) === undefined);
     if (missing.length === 0) return;
     const client = this.client(lease);
@@ -94,13 +106,69 @@ export class PgCatalog {
         }
         return out;
       };
-      const now = Date.now();
       for (const [oid, info] of infos) {
         if (info.kind === 'v' || info.kind === 'm') info.sources = expand(oid, new Set());
-        this.cache.set(oid, { info, at: now });
       }
+      if (analyze !== undefined) await this.followViewColumns(client, infos, analyze);
+      const now = Date.now();
+      for (const [oid, info] of infos) this.cache.set(oid, { info, at: now });
     } finally {
       await client.end().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Per-column sources of views: the view's definition (as the server prints it, every
+   * relation schema-qualified) through the same lineage analysis as a query. A column whose
+   * lineage is unknown, or that reads another view, keeps the whole view's sources.
+   */
+  private async followViewColumns(client: pg.Client, infos: Map<number, RelationInfo>, analyze: AnalyzeSql): Promise<void> {
+    const views = [...infos.entries()].filter(([, i]) => i.kind === 'v' || i.kind === 'm');
+    if (views.length === 0) return;
+    let rows: Array<{ oid: string; def: string | null }>;
+    try {
+      await client.query("SELECT pg_catalog.set_config('search_path', '', false)");
+      rows = (await client.query(VIEW_DEFS_SQL, [views.map(([o]) => o)])).rows as Array<{ oid: string; def: string | null }>;
+    } catch {
+      return; // keep the whole-view sources: fail closed
+    }
+    const byName = new Map<string, RelationInfo>();
+    for (const i of infos.values()) byName.set(`${i.schema}.${i.name}`, i);
+    for (const r of rows) {
+      const info = infos.get(Number(r.oid));
+      if (info === undefined || r.def === null) continue;
+      let analysis: SqlAnalysis;
+      try {
+        analysis = analyze(r.def);
+      } catch {
+        continue;
+      }
+      const st = analysis.statements[0];
+      const outputs = st?.outputs ?? null;
+      if (analysis.statements.length !== 1 || st === undefined || st.unparsed || outputs === null || outputs.length !== info.columns.size) continue;
+      if (outputs.some((o) => o.expansion === true)) continue;
+      const perColumn = new Map<number, string[]>();
+      const attnums = [...info.columns.keys()].sort((a, b) => a - b);
+      outputs.forEach((o, idx) => {
+        const attnum = attnums[idx];
+        if (attnum === undefined || o.unknown) return;
+        const list: string[] = [];
+        for (const src of o.sources) {
+          const schema = src.relation.schema;
+          const table = `${schema ?? ''}.${src.relation.name}`;
+          const inner = byName.get(table);
+          // Only a base table the catalog says the view reads is followed by column; anything
+          // else (unqualified, another view, not among the dependencies) means everything the view reads.
+          const isDependency = schema !== null && (info.sources ?? []).some((d) => d.startsWith(`${table}.`));
+          if (!isDependency || (inner !== undefined && (inner.kind === 'v' || inner.kind === 'm'))) {
+            list.push(...(info.sources ?? ['*.*.*']));
+            continue;
+          }
+          list.push(`${table}.${src.column}`);
+        }
+        perColumn.set(attnum, list);
+      });
+      info.columnSources = perColumn;
     }
   }
 

@@ -353,7 +353,7 @@ export class Relay {
 
   private async lookUp(oids: number[]): Promise<void> {
     try {
-      await this.opts.catalog?.load(oids, this.session.lease);
+      await this.opts.catalog?.load(oids, this.session.lease, (sql) => this.session.analyzeSql(sql, 'postgres'));
     } catch (e) {
       // Fail closed: columns of relations that could not be named are masked.
       this.session.logger.warn({ code: asAirlockError(e).code }, 'catalog look-up for masking failed');

@@ -436,7 +436,7 @@ export class ResultMasker {
           if (info === undefined || column === undefined) rule = this.masker.strongestOverall();
           else {
             const own = this.masker.methodFor(`${info.schema}.${info.name}.${column}`);
-            const via = (info.sources ?? []).map((s) => (s.endsWith('.*') ? this.masker.strongestForTable(s.slice(0, -2)) : this.masker.methodFor(s)));
+            const via = (info.columnSources?.get(f.columnAttr) ?? info.sources ?? []).map((s) => (s.endsWith('.*') ? this.masker.strongestForTable(s.slice(0, -2)) : this.masker.methodFor(s)));
             rule = strongest([own, ...via].filter((r): r is ColumnMaskRule => r !== null));
           }
         } else {

@@ -36,6 +36,8 @@ beforeAll(async () => {
        (2, 'Alan', '${EMAILS[1]}', '${SSNS[1]}', '${CARDS[1]}', 'no notes');
      CREATE VIEW customer_ssn AS SELECT id, name, ssn FROM customers;
      CREATE VIEW customer_ssn2 AS SELECT * FROM customer_ssn;
+     CREATE VIEW customer_mixed AS SELECT c.id, upper(c.name) AS shout, lower(c.email) AS mail, c.ssn AS tax_id FROM customers c;
+     CREATE VIEW customer_mixed2 AS SELECT m.id, m.shout, m.tax_id FROM customer_mixed m;
      CREATE TABLE other (x text);` });
   upstream = db.upstream;
   port = await freePort();
@@ -117,6 +119,16 @@ describe('masking leak corpus through psql (text format)', () => {
     const rows = r.stdout.trim().split('\n');
     expect(rows[0]).toBe('1,Ada,[redacted],************1111,[redacted]');
     expect(rows[1]).toBe('2,Alan,[redacted],************5559,[redacted]');
+  });
+
+  it('follows a view column by column: columns that read no masked column pass, the others are masked', async () => {
+    const r = await psql({ port, token: support }, ['-At', '-F', ',', '-c', 'SELECT id, shout, mail, tax_id FROM customer_mixed ORDER BY id']);
+    expect(r.stdout.trim().split('\n')).toEqual(['1,ADA,[redacted],[redacted]', '2,ALAN,[redacted],[redacted]']);
+    expectNoRaw(r.stdout, 'mixed view');
+    // A view over a view keeps the whole inner view's sources: every column masked (fail closed).
+    const nested = await psql({ port, token: support }, ['-At', '-F', ',', '-c', 'SELECT id, shout, tax_id FROM customer_mixed2 ORDER BY id']);
+    expect(nested.stdout).not.toContain('ADA');
+    expectNoRaw(nested.stdout, 'view of a mixed view');
   });
 
   it('shows raw values to an identity under no mask rule', async () => {
