@@ -140,6 +140,23 @@ describe('the mysql2 driver', () => {
     }
   });
 
+  it('carries packets over 16 MB both ways (split and joined)', async () => {
+    const c = await driver();
+    try {
+      const big = 'ab'.repeat(9 * 1024 * 1024); // 18 MB: two physical packets each way
+      const [rows] = await c.execute('SELECT LENGTH(?) AS n, ? AS echo', [big, big]);
+      const row = (rows as Array<{ n: number; echo: string }>)[0];
+      expect(row?.n).toBe(big.length);
+      expect(row?.echo === big).toBe(true);
+      const [text] = await c.query("SELECT REPEAT('xy', 9 * 1024 * 1024) AS r, 'after' AS tail");
+      const t = (text as Array<{ r: string; tail: string }>)[0];
+      expect(t?.r.length).toBe(18 * 1024 * 1024);
+      expect(t?.tail).toBe('after');
+    } finally {
+      await c.end();
+    }
+  });
+
   it('refuses COM_CHANGE_USER and keeps the session', async () => {
     const c = await driver();
     try {

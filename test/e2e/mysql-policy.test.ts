@@ -34,7 +34,9 @@ beforeAll(async () => {
     setupSql: `CREATE TABLE users (id int primary key, name varchar(50), ssn varchar(20));
       INSERT INTO users VALUES (1, 'ann', '123-45-6789'), (2, 'bob', '987-65-4321');
       CREATE TABLE notes (id int primary key, body varchar(100));
-      INSERT INTO notes VALUES (1, 'x');`,
+      INSERT INTO notes VALUES (1, 'x');
+      CREATE TABLE docs (id int primary key, body longtext);
+      INSERT INTO docs VALUES (1, REPEAT('s', 17 * 1024 * 1024)), (2, 'small');`,
   });
   port = await freePort();
   const adminPort = await freePort();
@@ -53,6 +55,7 @@ beforeAll(async () => {
       { name: 'ops-unparsed-needs-a-dba', when: { groups: ['ops'], unparsed: true }, effect: 'approve', approvers: ['dba'], timeout: '60s' },
       { name: 'dba-dev-unparsed', when: { groups: ['dba', 'dev'], unparsed: true }, effect: 'allow' },
       { name: 'mask-ssn', when: { groups: ['dev'] }, effect: 'mask', columns: ['appdb.users.ssn'], method: 'partial', keep: 4 },
+      { name: 'mask-doc-bodies', when: { groups: ['dev'] }, effect: 'mask', columns: ['appdb.docs.body'], method: 'redact' },
     ],
   });
   for (const [sub, group] of [['claude', 'agents'], ['bob', 'dba'], ['dave', 'dev'], ['olga', 'ops']] as const) tokens[sub] = await issuer.token({ sub, groups: [group] });
@@ -177,6 +180,20 @@ describe('masking', () => {
     try {
       const [rows] = await c.execute('SELECT id, ssn AS s, name FROM users WHERE id > ? ORDER BY id', [0]);
       expect(rows).toEqual([{ id: 1, s: '***-**-6789', name: 'ann' }, { id: 2, s: '***-**-4321', name: 'bob' }]);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('masks a row of more than 16 MB into one packet and keeps the sequence of what follows', async () => {
+    const c = await driver('dave');
+    try {
+      const [rows] = await c.query('SELECT id, body FROM docs ORDER BY id');
+      expect(rows).toEqual([{ id: 1, body: '[redacted]' }, { id: 2, body: '[redacted]' }]);
+      const [bin] = await c.execute('SELECT id, body FROM docs WHERE id > ? ORDER BY id', [0]);
+      expect(bin).toEqual([{ id: 1, body: '[redacted]' }, { id: 2, body: '[redacted]' }]);
+      const [after] = await c.query('SELECT name FROM users WHERE id = 1');
+      expect(after).toEqual([{ name: 'ann' }]);
     } finally {
       await c.end();
     }

@@ -36,7 +36,7 @@ export async function startLocalMaria(opts: { password: string; setupSql?: strin
   await exec('mariadb-install-db', ['--no-defaults', ...asRoot, `--datadir=${data}`, '--auth-root-authentication-method=socket', '--skip-test-db']);
   const child: ChildProcess = spawn('mariadbd', [
     '--no-defaults', ...asRoot, `--datadir=${data}`, `--socket=${socket}`, `--port=${port}`, '--bind-address=127.0.0.1',
-    `--pid-file=${join(dir, 'pid')}`, '--skip-log-bin', '--innodb-buffer-pool-size=32M', '--max-connections=500', `--log-error=${join(dir, 'error.log')}`,
+    `--pid-file=${join(dir, 'pid')}`, '--skip-log-bin', '--innodb-buffer-pool-size=32M', '--max-connections=500', '--max-allowed-packet=64M', `--log-error=${join(dir, 'error.log')}`,
   ], { stdio: 'ignore' });
   const sql = (text: string, db?: string): Promise<string> => exec('mariadb', ['--no-defaults', '-S', socket, '-uroot', '-N', '-B', ...(db ? [db] : [])], text);
   const deadline = Date.now() + 60_000;
