@@ -26,6 +26,7 @@ let airlock: RunningAirlock;
 let certs: TestCerts;
 let port = 0;
 let tlsPort = 0;
+let upstreamTlsPort = 0;
 let token: string;
 let fuzzToken: string;
 const clientOutputs: string[] = [];
@@ -35,6 +36,7 @@ beforeAll(async () => {
   certs = makeTestCerts();
   maria = await startLocalMaria({
     password: UPSTREAM_PASSWORD,
+    tls: { cert: certs.cert, key: certs.key, ca: certs.ca },
     setupSql: `CREATE TABLE users (id int primary key, name varchar(50), ssn varchar(20));
       INSERT INTO users VALUES (1, 'ann', '123-45-6789'), (2, 'bob', '987-65-4321');
       CREATE TABLE big (id int primary key, v varchar(64));
@@ -42,6 +44,7 @@ beforeAll(async () => {
   });
   port = await freePort();
   tlsPort = await freePort();
+  upstreamTlsPort = await freePort();
   airlock = await startAirlock({
     state_dir: join(maria.dir, 'state'),
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
@@ -49,6 +52,8 @@ beforeAll(async () => {
       maria.connection('maria', port, { allow_groups: ['dba', 'fuzz'] }),
       // Not loopback: tokens only over TLS.
       { ...maria.connection('maria-tls', tlsPort, { allow_groups: ['dba'] }), listen: `0.0.0.0:${tlsPort}`, tls: { cert: certs.cert, key: certs.key } },
+      // The upstream leg over TLS, its certificate checked against the CA and the host name.
+      maria.connection('maria-upstream-tls', upstreamTlsPort, { allow_groups: ['dba'], upstream: { host: 'localhost', port: maria.port, database: 'appdb', tls: 'verify-full', ca: certs.ca } }),
     ],
     rules: [
       // Until the MySQL analysis recognises everything the suite sends, unparsed text is allowed for dba only.
@@ -114,6 +119,16 @@ describe('the mariadb client', () => {
     const verified = await mariadb(['-N', '-B', `--ssl-ca=${certs.ca}`, '--ssl-verify-server-cert', '-e', "SELECT 'tls-ok'"], { port: tlsPort });
     expect(verified.stderr).toBe('');
     expect(verified.stdout).toBe('tls-ok\n');
+  });
+});
+
+describe('the upstream leg', () => {
+  it('logs in over TLS with verify-full', async () => {
+    const r = await mariadb(['-N', '-B', '-e', "SHOW SESSION STATUS LIKE 'Ssl_version'"], { port: upstreamTlsPort });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^Ssl_version\tTLSv1\.[23]\n$/);
+    const plain = await mariadb(['-N', '-B', '-e', "SHOW SESSION STATUS LIKE 'Ssl_version'"]);
+    expect(plain.stdout).toBe('Ssl_version\t\n');
   });
 });
 

@@ -27,7 +27,7 @@ function exec(cmd: string, args: string[], input?: string): Promise<string> {
   });
 }
 
-export async function startLocalMaria(opts: { password: string; setupSql?: string }): Promise<LocalMaria> {
+export async function startLocalMaria(opts: { password: string; setupSql?: string; tls?: { cert: string; key: string; ca: string } }): Promise<LocalMaria> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-maria-'));
   const data = join(dir, 'data');
   const socket = join(dir, 'mysqld.sock');
@@ -37,6 +37,7 @@ export async function startLocalMaria(opts: { password: string; setupSql?: strin
   const child: ChildProcess = spawn('mariadbd', [
     '--no-defaults', ...asRoot, `--datadir=${data}`, `--socket=${socket}`, `--port=${port}`, '--bind-address=127.0.0.1',
     `--pid-file=${join(dir, 'pid')}`, '--skip-log-bin', '--innodb-buffer-pool-size=32M', '--max-connections=500', '--max-allowed-packet=64M', `--log-error=${join(dir, 'error.log')}`,
+    ...(opts.tls ? [`--ssl-cert=${opts.tls.cert}`, `--ssl-key=${opts.tls.key}`, `--ssl-ca=${opts.tls.ca}`] : []),
   ], { stdio: 'ignore' });
   const sql = (text: string, db?: string): Promise<string> => exec('mariadb', ['--no-defaults', '-S', socket, '-uroot', '-N', '-B', ...(db ? [db] : [])], text);
   const deadline = Date.now() + 60_000;

@@ -3,13 +3,14 @@
 // stream is split at every byte boundary.
 import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
+import { generateKeyPairSync, privateDecrypt, constants } from 'node:crypto';
 import { PacketReader, framePacket, packetCount, type Packet } from '../../protocols/mysql/codec/framing.js';
 import { Capability, MAX_PACKET_PAYLOAD } from '../../protocols/mysql/codec/codes.js';
 import { decodeHandshakeResponse, decodeHandshakeV10, encodeHandshakeResponse41, encodeHandshakeV10, encodeSslRequest } from '../../protocols/mysql/codec/messages/handshake.js';
 import { decodeErr, decodeOk, encodeErr, encodeOk, decodeEof, encodeEof, isEof } from '../../protocols/mysql/codec/messages/generic.js';
 import { decodeColumnDefinition, decodeTextRow, decodeBinaryRow, encodeBinaryRow, encodeTextRow, encodeColumnDefinition, decodeStmtPrepareOk } from '../../protocols/mysql/codec/messages/resultset.js';
 import { decodeCommand } from '../../protocols/mysql/codec/messages/command.js';
-import { decodeAuthSwitchRequest, encodeAuthSwitchRequest, nativePasswordScramble, decodeClearPassword } from '../../protocols/mysql/codec/messages/auth.js';
+import { decodeAuthSwitchRequest, encodeAuthSwitchRequest, nativePasswordScramble, decodeClearPassword, cachingSha2Scramble, rsaEncryptPassword } from '../../protocols/mysql/codec/messages/auth.js';
 import { Reader } from '../../protocols/mysql/codec/reader.js';
 import { AirlockError } from '../../src/errors.js';
 
@@ -153,6 +154,23 @@ describe('auth', () => {
     const auth41 = mysql2Lib('auth_41.js') as { calculateToken(p: string, a: Buffer, b: Buffer): Buffer };
     const scramble = Buffer.from('abcdefgh0123456789AB');
     expect(nativePasswordScramble(Buffer.from('s3cret'), scramble).equals(auth41.calculateToken('s3cret', scramble.subarray(0, 8), scramble.subarray(8)))).toBe(true);
+  });
+
+  it('computes the caching_sha2_password fast-path scramble as mysql2 does', () => {
+    type Plugin = (o?: object) => (c: { connection: { config: { password: string } } }) => (data: Buffer) => Buffer;
+    const plugin = mysql2Lib('auth_plugins/caching_sha2_password.js') as Plugin;
+    const scramble = Buffer.from('0123456789ABCDEFGHIJ');
+    const theirs = plugin()({ connection: { config: { password: 'pässword' } } })(Buffer.concat([scramble, Buffer.from([0])]));
+    expect(cachingSha2Scramble(Buffer.from('pässword'), scramble).equals(theirs)).toBe(true);
+  });
+
+  it('encrypts the caching_sha2 full-path password with the server key (RSA-OAEP over password XOR scramble)', () => {
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const scramble = Buffer.from('abcdefghijklmnopqrst');
+    const plain = privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING }, rsaEncryptPassword(Buffer.from('s3cret'), scramble, pem));
+    const expected = Buffer.from('s3cret\0').map((b, i) => b ^ (scramble[i % 20] as number));
+    expect(plain.equals(Buffer.from(expected))).toBe(true);
   });
 
   it('reads a clear password with or without its NUL', () => {
