@@ -6,7 +6,7 @@
  *  - a 2 GB result through airlock: time and airlock's peak RSS;
  *  - connection setup (connect → first query): direct, static and ephemeral credentials;
  *  - 5 million rows × 6 columns with 2 masked: direct, airlock masking off, masking on.
- * Usage: npx tsx bench/pg-throughput.ts [--seconds 10] [--quick] [--only-pgbench]
+ * Usage: npx tsx bench/pg-throughput.ts [--seconds 10] [--quick] [--only-pgbench | --only-masking]
  */
 import pg from 'pg';
 import { writeFileSync, mkdtempSync } from 'node:fs';
@@ -24,6 +24,7 @@ const arg = (name: string, dflt: number): number => {
 };
 const seconds = arg('--seconds', 10);
 const quick = process.argv.includes('--quick');
+const onlyMasking = process.argv.includes('--only-masking');
 const bigRows = quick ? 200_000 : 2_000_000;
 const maskRows = quick ? 500_000 : 5_000_000;
 
@@ -80,6 +81,7 @@ async function tokenFor(a: AirlockProcess, groups = ['dba']): Promise<string> {
   return mintDevToken(parsed.config, 'bench', groups, 'machine', 3_600_000);
 }
 
+if (!onlyMasking) {
 const plain = await airlockWith({});
 const ruled = await airlockWith({ rules: RULES });
 const unaudited = await airlockWith({ audit: { enabled: false } });
@@ -163,6 +165,8 @@ console.log('\n## Connection setup (connect → first query), median of 40');
 console.log(table([['direct ms', 'static ms', 'ephemeral ms', 'static/direct', 'ephemeral/static'], [dMed.toFixed(1), sMed.toFixed(1), eMed.toFixed(1), (sMed / dMed).toFixed(2), (eMed / sMed).toFixed(2)]]));
 await eph.stop();
 await plain.stop();
+
+}
 
 // Masking throughput: maskRows rows × 6 columns, 2 masked.
 await upstream.psql(

@@ -105,6 +105,7 @@ export class Relay {
     this.clientReader = new FrameReader({ maxMessageBytes: opts.maxMessageBytes, maxStartupBytes: 0, startup: false });
     this.upstreamReader = new FrameReader({ maxMessageBytes: opts.maxMessageBytes, maxStartupBytes: 0, startup: false });
     this.masker = opts.masker ?? null;
+    if (this.masker !== null) this.masker.allocate = (size) => this.allocOut(size);
     const record = opts.session.connection.record;
     this.recordRows = 'results' in record && record.results === 'rows';
   }
@@ -464,13 +465,29 @@ export class Relay {
     if (this.masker !== null) {
       const replaced = this.masker.onUpstreamFrame(f);
       if (replaced !== null) {
-        this.toClient.addOwn(replaced);
+        // Rows rewritten into the slab one after another merge into one piece.
+        this.toClient.add(replaced);
         this.summarise(f, replaced);
         return;
       }
     }
     this.toClient.add(f.raw);
     this.summarise(f, f.raw);
+  }
+
+  /** The slab rewritten rows are cut from; a full slab is left to the writes that still hold its slices. */
+  private slab: Buffer = Buffer.alloc(0);
+  private slabUsed = 0;
+
+  private allocOut(size: number): Buffer {
+    if (size > SLAB_BYTES / 4) return Buffer.allocUnsafe(size);
+    if (this.slabUsed + size > this.slab.length) {
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.slabUsed = 0;
+    }
+    const out = this.slab.subarray(this.slabUsed, this.slabUsed + size);
+    this.slabUsed += size;
+    return out;
   }
 
   private writeClient(buf: Buffer): boolean {
@@ -505,6 +522,9 @@ export class Relay {
     this.opts.onEnd(reason);
   }
 }
+
+/** Size of the slabs masked rows are built in. */
+const SLAB_BYTES = 256 * 1024;
 
 /** Client frames queued behind a statement check before the client socket is paused. */
 const INBOX_PAUSE_FRAMES = 256;

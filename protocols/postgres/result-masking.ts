@@ -381,7 +381,7 @@ export class ResultMasker {
     if (off > payload.length) throw new AirlockError('AIRLOCK_PROTOCOL', 'malformed DataRow from upstream', { fatal: true });
     starts[n] = off;
     // Pass 2: unmasked cells are copied in runs (one copy per run, not per cell).
-    const outBuf = Buffer.allocUnsafe(1 + 4 + size);
+    const outBuf = this.allocate(1 + 4 + size);
     outBuf[0] = MessageCode.DataRow;
     outBuf.writeInt32BE(4 + size, 1);
     let w = 5;
@@ -403,6 +403,12 @@ export class ResultMasker {
     }
     return outBuf;
   }
+
+  /**
+   * Where rewritten rows are built. The relay hands out consecutive slices of one slab, so
+   * rows rewritten one after another are adjacent in memory and leave in one write.
+   */
+  allocate: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size);
 
   /** Scratch space for rewriteRow, reused row after row. */
   private rowStarts = new Int32Array(16);
