@@ -38,7 +38,13 @@ writeFileSync(join(dir, 'airlock.yaml'), stringify({
   rules: [{ name: 'pii', when: { groups: ['support'] }, effect: 'mask', columns: ['public.people.email', 'public.people.ssn'], method: 'redact' }],
   connections: [{ name: 'bench', protocol: 'postgres', listen: `127.0.0.1:${port}`, upstream: { host: '127.0.0.1', port: upstream.port, database: 'bench' }, credentials: { type: 'static', username: 'bench', password }, allow_groups: ['dba', 'support'] }],
 }));
-const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profDir, resolve('dist/bin/airlock.js'), 'serve', '--config', join(dir, 'airlock.yaml')], { stdio: 'inherit' });
+const profiling = process.env.NOPROF === undefined;
+const child = spawn(process.execPath, [...(profiling ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), resolve('dist/bin/airlock.js'), 'serve', '--config', join(dir, 'airlock.yaml')], { stdio: 'inherit' });
+/** utime and stime of the daemon in clock ticks (/proc/PID/stat fields 14 and 15). */
+const cpuTicks = (): { user: number; sys: number } => {
+  const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return { user: Number(f[11]), sys: Number(f[12]) };
+};
 for (let i = 0; i < 200; i++) {
   if ((await run('pg_isready', ['-h', '127.0.0.1', '-p', String(port)])).code === 0) break;
   await new Promise((r) => setTimeout(r, 100));
@@ -47,6 +53,8 @@ const parsed = validateConfig({ state_dir: stateDir, auth: { dev_issuer: true } 
 if (!parsed.ok) throw new Error('config');
 const token = await mintDevToken(parsed.config, 'bench', [mode === 'mask' ? 'support' : 'dba'], 'machine', 3_600_000);
 const before = new Set(readdirSync(profDir));
+const cpu0 = cpuTicks();
+const t0 = Date.now();
 if (mode === 'mask') {
   await upstream.psql(`SET ROLE bench; CREATE TABLE people AS SELECT g AS id, 'name ' || g AS name, 'user' || g || '@example.com' AS email, lpad(g::text, 9, '0') AS ssn, g * 3 AS score, now() AS created FROM generate_series(1, 1000000) g`, { db: 'bench' });
   const t = Date.now();
@@ -63,6 +71,9 @@ if (mode === 'mask') {
   const tps = await bench;
   console.log(`${mode} ${audit ? 'audit on' : 'audit off'}: ${tps.toFixed(0)} tps`);
 }
+const cpu1 = cpuTicks();
+const wall = (Date.now() - t0) / 1000;
+console.log(`daemon CPU over ${wall.toFixed(1)} s: user ${((cpu1.user - cpu0.user) / 100 / wall * 100).toFixed(0)}%, sys ${((cpu1.sys - cpu0.sys) / 100 / wall * 100).toFixed(0)}% of one core`);
 child.kill('SIGTERM');
 await new Promise((r) => child.once('exit', r));
 await upstream.stop();
