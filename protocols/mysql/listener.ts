@@ -38,6 +38,19 @@ const OFFERED =
   Capability.PLUGIN_AUTH | Capability.CONNECT_ATTRS | Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA | Capability.SESSION_TRACK;
 
 const HANDSHAKE_TIMEOUT_MS = 30_000;
+
+/**
+ * Collation ids of character sets in which every byte below 0x80 is the ASCII character
+ * (utf8mb3, utf8mb4, latin1, ascii, binary). Any other (GBK, SJIS, BIG5, CP932, GB18030 …)
+ * may carry a backslash or quote inside a multibyte character: non-ASCII text is then not analysed.
+ */
+const SAFE_COLLATIONS = new Set<number>([
+  33, 83, 223, ...range(192, 215), 45, 46, ...range(224, 247), ...range(255, 309), 5, 8, 15, 31, 47, 48, 49, 94, 11, 65, 63,
+]);
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
 const DEFAULT_SERVER_VERSION = '8.0.0-airlock';
 
 interface Live {
@@ -294,6 +307,9 @@ class Handshake {
         // No asynchronous notice before the OK: the caller waits; the id is in the log and the audit.
         onHold: (h) => l.log.info({ approval: h.approvalId, rule: h.rule }, 'mysql connection held for approval'),
       });
+      // MySQL reads backslash escapes in strings unless sql_mode has NO_BACKSLASH_ESCAPES (the greeting's status says).
+      session.setParameter('standard_conforming_strings', 'off');
+      if (!SAFE_COLLATIONS.has(response.characterSet)) session.setParameter('client_encoding', 'UNKNOWN');
       if (database !== null) session.setParameter('search_path', `"${database.replace(/"/g, '""')}"`);
       // The database the client names is its choice, checked like USE; the configured default is not.
       if (database !== null && database === response.database) {
@@ -325,6 +341,7 @@ class Handshake {
       throw err;
     }
     l.learnVersion(upstream.serverVersion);
+    if ((upstream.statusFlags & ServerStatus.NO_BACKSLASH_ESCAPES) !== 0) session.setParameter('standard_conforming_strings', 'on');
     const live = session;
     const masker = ResultMasker.needed(live) ? new ResultMasker(live, await core.maskingKey()) : null;
     this.queue.detach();

@@ -106,6 +106,15 @@ const SINGLE = new Set<number>([Command.COM_PING, Command.COM_STMT_RESET, Comman
 const SIMPLE_KILL = /^\s*kill\s+(?:(query|connection)\s+)?(\d{1,10})\s*;?\s*$/i;
 const USE_DB = /^\s*use\s+(?:`((?:[^`]|``)+)`|([A-Za-z0-9_$]+))\s*;?\s*$/i;
 
+/** A statement after which the server may read text differently (sql_mode, character set), or that cannot be known. */
+function changesReading(s: StatementAnalysis): boolean {
+  return (s.unparsed || s.opaque || s.kinds.includes('set')) && /sql_mode|@@|character|charset|\bnames\b/i.test(s.text);
+}
+
+function changesCharset(s: StatementAnalysis): boolean {
+  return (s.unparsed || s.opaque || s.kinds.includes('set')) && /character_set_client|character\s+set|charset|\bnames\b/i.test(s.text);
+}
+
 const RECORD_ROWS_MAX = 1000;
 const RECORD_ROWS_MAX_BYTES = 1024 * 1024;
 const INBOX_PAUSE_PACKETS = 256;
@@ -267,7 +276,18 @@ export class Relay {
     if (mentionsKill) {
       return this.answer({ code: ErrorNumber.ER_NOT_SUPPORTED_YET, sqlState: '42000', message: 'airlock: KILL takes the form KILL [QUERY | CONNECTION] <id>, alone in its statement' }, Command.COM_QUERY);
     }
+    // How the server reads the statements after one that changes sql_mode (NO_BACKSLASH_ESCAPES,
+    // ANSI_QUOTES) is not how they were analysed: such a change must come last in its text.
+    // (With both readings analysed, the statement list holds each reading in turn: "last" is by position in the text.)
+    const tail = sql.replace(/[\s;]+$/, '');
+    if (statements.some((s) => changesReading(s) && !tail.endsWith(s.text.replace(/[\s;]+$/, '').trim()))) {
+      return this.answer({ code: ErrorNumber.ER_NOT_SUPPORTED_YET, sqlState: '42000', message: 'airlock: a statement that changes sql_mode or the character set must be the last in its query' }, Command.COM_QUERY);
+    }
     let onOk: (() => void) | null = null;
+    if (statements.some((s) => changesCharset(s))) {
+      // Multibyte client character sets (GBK, SJIS, BIG5 …) can hide a quote in a trail byte.
+      onOk = () => this.session.setParameter('client_encoding', 'UNKNOWN');
+    }
     if (statements.some((s) => s.kinds.includes('use'))) {
       const m = statements.length === 1 ? USE_DB.exec(sql) : null;
       if (m === null) {
@@ -527,6 +547,7 @@ export class Relay {
 
   /** The end of one result (OK or EOF after rows): record it, then the next result or the end. */
   private endOfResult(r: Response, status: number, rows: number): void {
+    this.followStatus(status);
     this.record(r, rows, undefined);
     if ((status & ServerStatus.MORE_RESULTS_EXISTS) !== 0) {
       r.index++;
@@ -537,6 +558,12 @@ export class Relay {
       return;
     }
     this.done(r);
+  }
+
+  /** Under NO_BACKSLASH_ESCAPES a backslash in a string is a character, as with standard_conforming_strings. */
+  private followStatus(status: number): void {
+    const noBackslash = (status & ServerStatus.NO_BACKSLASH_ESCAPES) !== 0;
+    if (noBackslash !== this.session.sqlSettings.standardConformingStrings) this.session.setParameter('standard_conforming_strings', noBackslash ? 'on' : 'off');
   }
 
   private record(r: Response, rows: number, errorCode: string | undefined): void {

@@ -15,7 +15,7 @@ import { PacketReader, framePacket, type Packet } from './codec/framing.js';
 import { CACHING_SHA2_PASSWORD, CLEAR_PASSWORD, Capability, NATIVE_PASSWORD, PacketHeader, SHA256_PASSWORD, UTF8MB4_GENERAL_CI } from './codec/codes.js';
 import { decodeHandshakeV10, encodeHandshakeResponse41, encodeSslRequest, type HandshakeV10 } from './codec/messages/handshake.js';
 import { CachingSha2, cachingSha2Scramble, decodeAuthSwitchRequest, nativePasswordScramble, rsaEncryptPassword } from './codec/messages/auth.js';
-import { decodeErr } from './codec/messages/generic.js';
+import { decodeErr, decodeOk } from './codec/messages/generic.js';
 import { PacketQueue } from './packet-queue.js';
 
 export type UpstreamTls = 'disable' | 'require' | 'verify-full';
@@ -233,7 +233,9 @@ async function login(opts: UpstreamOptions, held: { socket: Socket | null }): Pr
     const h = p.payload[0];
     if (h === PacketHeader.OK) {
       queue.detach();
-      return { socket, capabilities: caps, connectionId: hello.connectionId, serverVersion: hello.serverVersion, statusFlags: hello.statusFlags, leftover: queue.takeRaw() };
+      // The login OK's status is the session's (NO_BACKSLASH_ESCAPES from the user's sql_mode included).
+      const statusFlags = decodeOk(p.payload, caps).statusFlags;
+      return { socket, capabilities: caps, connectionId: hello.connectionId, serverVersion: hello.serverVersion, statusFlags, leftover: queue.takeRaw() };
     }
     if (h === PacketHeader.ERR) {
       const err = decodeErr(p.payload);
