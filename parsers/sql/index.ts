@@ -6,7 +6,7 @@ import { loadModule } from 'libpg-query';
 import { AirlockError } from '../../src/errors.js';
 import { parseStatements } from './postgres/analyze.js';
 import { AnalysisCache } from './postgres/cache.js';
-import type { SqlAnalysis, SqlSessionSettings } from './types.js';
+import type { SqlAnalysis, SqlSessionSettings, StatementAnalysis } from './types.js';
 
 export { AnalysisCache } from './postgres/cache.js';
 export { resolveRelation, parseSearchPath } from './search-path.js';
@@ -34,14 +34,25 @@ export function analyzePostgres(
   cache: AnalysisCache | null = defaultCache,
 ): SqlAnalysis {
   if (!ready) throw new AirlockError('AIRLOCK_INTERNAL', 'analyzePostgres called before loadSqlParsers() resolved');
+  const exactKey = cache?.exactKey(text, settings) ?? null;
+  if (cache !== null && exactKey !== null) {
+    const hit = cache.lookupExact(exactKey);
+    if (hit !== null) return { dialect: 'postgres', statements: hit };
+  }
   const key = cache?.keyFor(text, settings) ?? null;
+  let statements: StatementAnalysis[] | null = null;
   if (cache !== null && key !== null) {
     const hit = cache.lookup(key, text);
-    if (hit !== null) return { dialect: 'postgres', statements: [hit] };
+    if (hit !== null) statements = [hit];
   }
-  const parsed = parseStatements(text, settings);
-  if (cache !== null && key !== null) cache.store(key, parsed);
-  return { dialect: 'postgres', statements: parsed.map((p) => p.analysis) };
+  if (statements === null) {
+    const parsed = parseStatements(text, settings);
+    if (cache !== null && key !== null) cache.store(key, parsed);
+    statements = parsed.map((p) => p.analysis);
+  }
+  // Texts without literals (parameterised: $1 …) are the ones that come back verbatim.
+  if (cache !== null && exactKey !== null && key !== null && key.endsWith(`\u0000${text}`)) cache.storeExact(exactKey, statements);
+  return { dialect: 'postgres', statements };
 }
 
 /**

@@ -16,6 +16,10 @@ const MAX_CACHED_TEXT = 16 * 1024;
 
 interface Entry { analysis: StatementAnalysis; start: number; suffix: number }
 
+/** The exact-text cache keeps short texts only, and fewer of them. */
+const MAX_EXACT_TEXT = 4 * 1024;
+const MAX_EXACT_ENTRIES = 2_000;
+
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);
@@ -26,10 +30,41 @@ function deepFreeze<T>(value: T): T {
 
 export class AnalysisCache {
   private readonly entries = new Map<string, Entry>();
+  /**
+   * In front of the normalised cache: the very same text under the same settings (drivers
+   * re-Parse one text per execution) is answered without normalising it again.
+   */
+  private readonly exact = new Map<string, StatementAnalysis[]>();
   hits = 0;
   misses = 0;
 
   constructor(private readonly maxEntries: number) {}
+
+  /** Key of the exact-text cache, or null when the text is too long to keep. */
+  exactKey(text: string, settings: SqlSessionSettings): string | null {
+    if (text.length > MAX_EXACT_TEXT || this.maxEntries <= 0) return null;
+    return `${settings.standardConformingStrings ? 'on' : 'off'}\u0000${settings.searchPath.join('\u0001')}\u0000${settings.user ?? ''}\u0000${text}`;
+  }
+
+  lookupExact(key: string): StatementAnalysis[] | null {
+    const hit = this.exact.get(key);
+    if (hit === undefined) return null;
+    this.exact.delete(key);
+    this.exact.set(key, hit);
+    this.hits++;
+    return hit;
+  }
+
+  /** Any analysis of exactly this text (parsing is deterministic for a text and its settings). */
+  storeExact(key: string, statements: StatementAnalysis[]): void {
+    this.exact.set(key, deepFreeze(statements));
+    const max = Math.min(this.maxEntries, MAX_EXACT_ENTRIES);
+    while (this.exact.size > max) {
+      const oldest = this.exact.keys().next();
+      if (oldest.done === true) break;
+      this.exact.delete(oldest.value);
+    }
+  }
 
   get size(): number { return this.entries.size; }
 
