@@ -479,7 +479,7 @@ export class Relay {
         return;
       case 'columns':
         if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
-        if (this.masker !== null || r.binary || this.recordRows) r.columns.push(decodeColumnDefinition(p.payload));
+        if (this.masker !== null || this.recordRows) r.columns.push(decodeColumnDefinition(p.payload));
         this.emit(r, p, null);
         if (--r.columnsLeft === 0) {
           r.phase = 'columnsEof';
