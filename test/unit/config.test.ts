@@ -67,3 +67,29 @@ describe('config', () => {
     if (!r.ok) expect(JSON.stringify(r.problems)).not.toContain('APP_DB_PASSWORD');
   });
 });
+
+describe('config/airlock.example.yaml', () => {
+  it('is valid: every protocol example in it uses keys the schema knows', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { resolve } = await import('node:path');
+    const file = resolve(import.meta.dirname, '../../config/airlock.example.yaml');
+    const r = parseConfigText(readFileSync(file, 'utf8'), '/etc/airlock');
+    expect(r.ok ? 'ok' : r.problems).toBe('ok');
+    if (!r.ok) return;
+    expect(r.config.connections.map((c) => c.protocol)).toEqual(['postgres', 'mysql', 'ssh', 'http']);
+  });
+
+  it('refuses an ssh target without known_hosts or a pinned host key (no trust on first use)', () => {
+    const r = parseConfigText(`connections:
+  - name: web1
+    protocol: ssh
+    listen: 127.0.0.1:2222
+    upstream: { host: web1.internal }
+    credentials: { type: ssh-certificate, ca_key: x }
+`);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problems[0]?.path).toBe('connections[0].upstream');
+    expect(r.problems[0]?.message).toMatch(/known_hosts or host_key_fingerprint/);
+  });
+});
