@@ -2,7 +2,7 @@
  * The upstream leg: connect to the real MySQL/MariaDB, negotiate TLS as configured and
  * log in with the session's lease (mysql_native_password; caching_sha2_password fast
  * path, full path as cleartext over TLS or RSA-OAEP with the server's key; sha256_password
- * likewise; mysql_clear_password only over TLS or to a loopback server). The password is
+ * likewise; MariaDB's client_ed25519; mysql_clear_password only over TLS or to a loopback server). The password is
  * revealed only while the auth packet is written and never enters an error or a log line.
  */
 import { connect as netConnect, type Socket } from 'node:net';
@@ -12,10 +12,11 @@ import type { Secret } from '../../src/secrets.js';
 import { AirlockError } from '../../src/errors.js';
 import { isLoopback } from '../../src/duration.js';
 import { PacketReader, framePacket, type Packet } from './codec/framing.js';
-import { CACHING_SHA2_PASSWORD, CLEAR_PASSWORD, Capability, NATIVE_PASSWORD, PacketHeader, SHA256_PASSWORD, UTF8MB4_GENERAL_CI } from './codec/codes.js';
+import { CACHING_SHA2_PASSWORD, CLEAR_PASSWORD, CLIENT_ED25519, Capability, NATIVE_PASSWORD, PacketHeader, SHA256_PASSWORD, UTF8MB4_GENERAL_CI } from './codec/codes.js';
 import { decodeHandshakeV10, encodeHandshakeResponse41, encodeSslRequest, type HandshakeV10 } from './codec/messages/handshake.js';
 import { CachingSha2, cachingSha2Scramble, decodeAuthSwitchRequest, nativePasswordScramble, rsaEncryptPassword } from './codec/messages/auth.js';
 import { decodeErr, decodeOk } from './codec/messages/generic.js';
+import { ed25519Sign } from './codec/messages/ed25519.js';
 import { PacketQueue } from './packet-queue.js';
 
 export type UpstreamTls = 'disable' | 'require' | 'verify-full';
@@ -195,6 +196,8 @@ async function login(opts: UpstreamOptions, held: { socket: Socket | null }): Pr
       case SHA256_PASSWORD:
         // Over TLS the password itself; otherwise ask for the server's key (0x01) and encrypt.
         return encrypted ? Buffer.concat([password(), Buffer.from([0])]) : Buffer.from([1]);
+      case CLIENT_ED25519:
+        return ed25519Sign(password(), scramble.subarray(0, 32));
       case CLEAR_PASSWORD:
         if (!encrypted && !loopback) throw authFailed('the server asks for mysql_clear_password; use tls: require or verify-full');
         return Buffer.concat([password(), Buffer.from([0])]);

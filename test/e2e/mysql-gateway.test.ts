@@ -20,6 +20,8 @@ import { Capability } from '../../protocols/mysql/codec/codes.js';
 import { encodeHandshakeResponse41 } from '../../protocols/mysql/codec/messages/handshake.js';
 
 const UPSTREAM_PASSWORD = 'maria-upstream-Secret-7Qx';
+const ED_PASSWORD = 'ed25519-Upstream-pässword';
+let edPort = 0;
 let maria: LocalMaria;
 let issuer: TestIssuer;
 let airlock: RunningAirlock;
@@ -40,11 +42,17 @@ beforeAll(async () => {
     setupSql: `CREATE TABLE users (id int primary key, name varchar(50), ssn varchar(20));
       INSERT INTO users VALUES (1, 'ann', '123-45-6789'), (2, 'bob', '987-65-4321');
       CREATE TABLE big (id int primary key, v varchar(64));
-      INSERT INTO big SELECT seq, concat('value-', seq) FROM seq_1_to_100000;`,
+      INSERT INTO big SELECT seq, concat('value-', seq) FROM seq_1_to_100000;
+      INSTALL SONAME 'auth_ed25519';
+      CREATE USER 'app_ed'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('${ED_PASSWORD}');
+      GRANT SELECT ON appdb.* TO 'app_ed'@'%';`,
   });
   port = await freePort();
   tlsPort = await freePort();
   upstreamTlsPort = await freePort();
+  edPort = await freePort();
+  const edPasswordFile = join(maria.dir, 'ed-password');
+  writeFileSync(edPasswordFile, ED_PASSWORD, { mode: 0o600 });
   airlock = await startAirlock({
     state_dir: join(maria.dir, 'state'),
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
@@ -53,6 +61,8 @@ beforeAll(async () => {
       // Not loopback: tokens only over TLS.
       { ...maria.connection('maria-tls', tlsPort, { allow_groups: ['dba'] }), listen: `0.0.0.0:${tlsPort}`, tls: { cert: certs.cert, key: certs.key } },
       // The upstream leg over TLS, its certificate checked against the CA and the host name.
+      // MariaDB's own ed25519 authentication for the upstream user.
+      maria.connection('maria-ed25519', edPort, { allow_groups: ['dba'], credentials: { type: 'static', username: 'app_ed', password: `\${file:${edPasswordFile}}` } }),
       maria.connection('maria-upstream-tls', upstreamTlsPort, { allow_groups: ['dba'], upstream: { host: 'localhost', port: maria.port, database: 'appdb', tls: 'verify-full', ca: certs.ca } }),
     ],
     rules: [
@@ -123,6 +133,12 @@ describe('the mariadb client', () => {
 });
 
 describe('the upstream leg', () => {
+  it("logs in as a user of MariaDB's ed25519 plugin", async () => {
+    const r = await mariadb(['-N', '-B', '-e', 'SELECT CURRENT_USER(), COUNT(*) FROM users'], { port: edPort });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^app_ed@%\t2\n$/);
+  });
+
   it('logs in over TLS with verify-full', async () => {
     const r = await mariadb(['-N', '-B', '-e', "SHOW SESSION STATUS LIKE 'Ssl_version'"], { port: upstreamTlsPort });
     expect(r.stderr).toBe('');
@@ -303,6 +319,7 @@ describe('secrets', () => {
   it('never shows the upstream password or a token in any output', () => {
     const everything = [airlock.output(), ...clientOutputs].join('\n');
     expect(everything).not.toContain(UPSTREAM_PASSWORD);
+    expect(everything).not.toContain(ED_PASSWORD);
     expect(everything).not.toContain(token);
     expect(everything).not.toContain(fuzzToken);
   });

@@ -3,7 +3,8 @@
 // stream is split at every byte boundary.
 import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
-import { generateKeyPairSync, privateDecrypt, constants } from 'node:crypto';
+import { generateKeyPairSync, privateDecrypt, constants, createPrivateKey, sign as cryptoSign } from 'node:crypto';
+import { ed25519Sign } from '../../protocols/mysql/codec/messages/ed25519.js';
 import { PacketReader, framePacket, packetCount, type Packet } from '../../protocols/mysql/codec/framing.js';
 import { Capability, MAX_PACKET_PAYLOAD } from '../../protocols/mysql/codec/codes.js';
 import { decodeHandshakeResponse, decodeHandshakeV10, encodeHandshakeResponse41, encodeHandshakeV10, encodeSslRequest } from '../../protocols/mysql/codec/messages/handshake.js';
@@ -171,6 +172,15 @@ describe('auth', () => {
     const plain = privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING }, rsaEncryptPassword(Buffer.from('s3cret'), scramble, pem));
     const expected = Buffer.from('s3cret\0').map((b, i) => b ^ (scramble[i % 20] as number));
     expect(plain.equals(Buffer.from(expected))).toBe(true);
+  });
+
+  it('signs the client_ed25519 scramble as RFC 8032 Ed25519 does for a 32-byte secret', () => {
+    // With a 32-byte password MariaDB's scheme is exactly Ed25519 with that password as the seed.
+    const seed = Buffer.from('0123456789abcdef0123456789abcdef');
+    const message = Buffer.from('scramble-scramble-scramble-32byt');
+    const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
+    const expected = cryptoSign(null, message, createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }));
+    expect(ed25519Sign(seed, message).toString('hex')).toBe(expected.toString('hex'));
   });
 
   it('reads a clear password with or without its NUL', () => {
