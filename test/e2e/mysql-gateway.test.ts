@@ -113,6 +113,15 @@ describe('the mariadb client', () => {
     expect(lines[99_999]).toBe('100000\tvalue-100000');
   });
 
+  it('never lets the server read a client file (LOAD DATA LOCAL INFILE)', async () => {
+    const file = join(maria.dir, 'rows.csv');
+    writeFileSync(file, '5,eve,555-55-5555\n');
+    const r = await mariadb(['--local-infile=1', 'appdb', '-e', `LOAD DATA LOCAL INFILE '${file}' INTO TABLE users FIELDS TERMINATED BY ','`]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/ERROR (4166|1148|3948)/);
+    expect((await maria.sql('SELECT COUNT(*) FROM users', 'appdb')).trim()).toBe('2');
+  });
+
   it('refuses a bad token with 1045 and never echoes it', async () => {
     const bad = `${token.slice(0, -6)}AAAAAA`;
     const r = await mariadb(['-e', 'SELECT 1'], { token: bad });
