@@ -17,6 +17,9 @@ const SIDE_CHANNEL_FUNCTIONS = /(^|\.)(pg_notify|set_config|lo_from_bytea|lo_imp
 
 const MOVES_DATA = new Set(['insert', 'update', 'merge', 'create', 'alter', 'copy', 'replace', 'into_outfile']);
 
+/** Statement kinds whose written values the lineage analysis follows. */
+const WRITES_FOLLOWED = new Set(['insert', 'update', 'delete', 'select']);
+
 /**
  * COPY … TO STDOUT in the default text format (tab-separated, \N for NULL) is masked by
  * column position on the wire. Any option (CSV, BINARY, DELIMITER, NULL …), a file or
@@ -53,6 +56,26 @@ export class MaskGuard {
     return null;
   }
 
+  /**
+   * An INSERT/UPDATE/DELETE whose written values are known to come from no masked column
+   * (`UPDATE customers SET name = 'x' WHERE id = 1`) moves nothing masked: allowed.
+   * Anything not followed (unknown lineage, ON CONFLICT DO UPDATE, MERGE, DDL) is not.
+   */
+  private writesOnlyUnmasked(statement: StatementAnalysis, resolve: (ref: RelationRef) => string[]): boolean {
+    const ws = statement.writeSources;
+    if (ws === undefined || ws.unknown) return false;
+    if (!statement.kinds.every((x) => WRITES_FOLLOWED.has(x))) return false;
+    for (const src of ws.sources) {
+      const tables = resolve(src.relation);
+      if (tables.length === 0) return false;
+      for (const table of tables) {
+        const hit = src.column === '*' ? this.masker.strongestForTable(table) : this.masker.methodFor(`${table}.${src.column}`);
+        if (hit !== null) return false;
+      }
+    }
+    return true;
+  }
+
   check(statement: StatementAnalysis, resolve: (ref: RelationRef) => string[]): MaskGuardVerdict | null {
     if (!this.active) return null;
     const k = statement.kinds;
@@ -67,8 +90,8 @@ export class MaskGuard {
     if (k.includes('copy') && !copyMaskable(statement)) {
       return { rule: rule.rule, reason: 'COPY of a table with masked columns is masked only in the default text format TO STDOUT; this COPY is refused' };
     }
-    if (statement.writes.length > 0 && k.some((x) => MOVES_DATA.has(x))) {
-      return { rule: rule.rule, reason: 'copying data from a table with masked columns into another place is refused under a mask rule' };
+    if (statement.writes.length > 0 && k.some((x) => MOVES_DATA.has(x)) && !this.writesOnlyUnmasked(statement, resolve)) {
+      return { rule: rule.rule, reason: 'copying data from masked columns into another place is refused under a mask rule' };
     }
     if (k.includes('select') && statement.writes.length > 0) {
       return { rule: rule.rule, reason: 'SELECT … INTO from a table with masked columns is refused under a mask rule' };

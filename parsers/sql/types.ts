@@ -60,6 +60,11 @@ export interface StatementAnalysis {
   outputs: OutputLineage[] | null;
   /** Columns used in WHERE/JOIN ON/GROUP BY/ORDER BY/HAVING (inference channel), as relation+column. */
   predicateColumns: Array<{ relation: RelationRef; column: string }>;
+  /**
+   * For statements that write: the columns the written values are computed from (`column: '*'`
+   * for a whole row), or `unknown`. Absent when not known (treat as unknown).
+   */
+  writeSources?: { sources: Array<{ relation: RelationRef; column: string }>; unknown: boolean };
 }
 
 export interface SqlAnalysis {

@@ -173,6 +173,12 @@ describe('side channels', () => {
     ['view over a masked table', 'CREATE VIEW leak3 AS SELECT ssn FROM customers'],
     ['pg_notify', "SELECT pg_notify('c', ssn) FROM customers"],
     ['DO block', "DO $$ BEGIN RAISE NOTICE '%', (SELECT ssn FROM customers LIMIT 1); END $$"],
+    ['UPDATE copying a masked column into an unmasked one', 'UPDATE customers SET notes = ssn WHERE id = 1'],
+    ['UPDATE copying a whole row', 'UPDATE customers c SET notes = c::text WHERE id = 1'],
+    ['UPDATE through a scalar subquery', 'UPDATE customers SET notes = (SELECT max(email) FROM customers) WHERE id = 1'],
+    ['INSERT … SELECT *', 'INSERT INTO other SELECT c::text FROM customers c'],
+    ['data-modifying CTE', 'WITH x AS (UPDATE customers SET notes = ssn WHERE id = 2 RETURNING id) SELECT count(*) FROM x'],
+    ['ON CONFLICT DO UPDATE', "INSERT INTO customers (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET notes = excluded.name"],
   ];
   for (const [cls, sql] of refused) {
     it(`refuses ${cls}`, async () => {
@@ -185,6 +191,24 @@ describe('side channels', () => {
   it('leaves no copy behind', async () => {
     expect(await upstream.psql("select count(*) from pg_class where relname in ('leak','leak2','leak3')", { db: 'appdb' })).toBe('0');
     expect(await upstream.psql('select count(*) from other', { db: 'appdb' })).toBe('0');
+  });
+
+  it('allows writes whose values come from no masked column, and leaves the masked columns as they were', async () => {
+    const statements = [
+      "UPDATE customers SET name = 'Ada L' WHERE id = 1",
+      "INSERT INTO customers (id, name) VALUES (3, 'Grace')",
+      "UPDATE customers SET notes = upper(name) WHERE id = 3",
+      'DELETE FROM customers WHERE id = 3',
+      "UPDATE customers SET name = 'Ada' WHERE id = 1 RETURNING ssn",
+    ];
+    for (const sql of statements) {
+      const r = await psql({ port, token: support }, ['-At', '-c', sql]);
+      expect(r.stderr, sql).toBe('');
+      expectNoRaw(r.stdout, sql);
+    }
+    expect(await upstream.psql("select name || ',' || ssn from customers where id = 1", { db: 'appdb' })).toBe(`Ada,${SSNS[0]}`);
+    expect(await upstream.psql('select count(*) from customers', { db: 'appdb' })).toBe('2');
+    expect(await upstream.psql("select count(*) from customers where notes like '%-%-%'", { db: 'appdb' })).toBe('0');
   });
 
   it('denies predicates on masked columns under deny_predicates', async () => {

@@ -89,6 +89,8 @@ export function parseStatements(text: string, settings: SqlSessionSettings): Par
         unparsed: false,
         outputs: lineage.outputs,
         predicateColumns: lineage.predicateColumns,
+        // Every write must have been followed; a write kind with nothing followed is unknown.
+        ...(fx.writes.size === 0 ? {} : { writeSources: lineage.written ?? { sources: [], unknown: true } }),
       },
       start,
       suffix: text.length - end,

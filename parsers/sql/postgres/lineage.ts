@@ -31,9 +31,15 @@ interface LScope {
 export interface StatementLineage {
   outputs: OutputLineage[] | null;
   predicateColumns: Source[];
+  /** What the values written by INSERT/UPDATE (at any depth) are computed from; null when nothing is written. */
+  written: { sources: Source[]; unknown: boolean } | null;
 }
 
-interface Ctx { predicates: Map<string, Source> }
+interface Ctx { predicates: Map<string, Source>; written: Deps | null }
+
+function wrote(ctx: Ctx, d: Deps): void {
+  ctx.written = merge(ctx.written ?? none(), d);
+}
 
 const sourceKey = (s: Source): string => `${s.relation.schema ?? ''}\u0000${s.relation.name}\u0000${s.column}`;
 const none = (): Deps => ({ sources: [], unknown: false });
@@ -337,7 +343,16 @@ function statementOutputs(stmt: unknown, parent: LScope, ctx: Ctx): OutputLineag
       if (f.sourceRelation !== undefined) addFromItem(f.sourceRelation, scope, ctx);
       predicate(ctx, exprDeps(f.whereClause, scope, ctx));
       predicate(ctx, exprDeps(f.joinCondition, scope, ctx));
-      if (f.selectStmt !== undefined) selectOutputs(f.selectStmt, scope, ctx);
+      if (node.type === 'DeleteStmt') wrote(ctx, none());
+      // INSERT … SELECT / VALUES: the rows written are that query's outputs.
+      if (f.selectStmt !== undefined) wrote(ctx, lineageDeps(selectOutputs(f.selectStmt, scope, ctx)));
+      else if (node.type === 'InsertStmt') wrote(ctx, none());
+      // UPDATE … SET col = expr: every expression assigned.
+      if (node.type === 'UpdateStmt') {
+        for (const t of list(f.targetList)) wrote(ctx, exprDeps(nodeOf(t, 'ResTarget')?.val ?? t, scope, ctx));
+      }
+      // ON CONFLICT DO UPDATE and MERGE actions are not followed: what they write is unknown.
+      if (f.onConflictClause !== undefined || node.type === 'MergeStmt') wrote(ctx, { sources: [], unknown: true });
       const ret = isObject(f.returningClause) ? f.returningClause.exprs : f.returningList;
       return ret === undefined ? null : targetOutputs(ret, scope, ctx);
     }
@@ -354,13 +369,14 @@ function statementOutputs(stmt: unknown, parent: LScope, ctx: Ctx): OutputLineag
 }
 
 export function statementLineage(stmt: unknown): StatementLineage {
-  const ctx: Ctx = { predicates: new Map() };
+  const ctx: Ctx = { predicates: new Map(), written: null };
   let outputs: OutputLineage[] | null;
   try {
     outputs = statementOutputs(stmt, { entries: [], parent: null, ctes: new Map() }, ctx);
   } catch {
     outputs = [{ name: null, sources: [], unknown: true, expansion: true }];
+    ctx.written = { sources: [], unknown: true };
   }
-  return { outputs, predicateColumns: [...ctx.predicates.values()] };
+  return { outputs, predicateColumns: [...ctx.predicates.values()], written: ctx.written };
 }
 
