@@ -426,7 +426,14 @@ export class Relay {
     const parts = this.out;
     if (parts.length === 0) return;
     this.out = [];
-    const ok = this.writeClient(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
+    let ok = true;
+    if (parts.length === 1) ok = this.writeClient(parts[0] as Buffer);
+    else if (parts.length > 8) ok = this.writeClient(Buffer.concat(parts));
+    else {
+      this.client.cork();
+      for (const p of parts) ok = this.writeClient(p);
+      this.client.uncork();
+    }
     if (!ok) this.upstream.pause();
   }
 
@@ -441,7 +448,15 @@ export class Relay {
       r.seqShift += packetCount(payload.length) - (((p.lastSeq - p.seq) & 0xff) + 1);
     }
     r.bytes += bytes.length;
-    this.out.push(bytes);
+    this.queueOut(bytes);
+  }
+
+  /** Packets that lie next to each other in the chunk they came in leave as one view, uncopied. */
+  private queueOut(bytes: Buffer): void {
+    const last = this.out[this.out.length - 1];
+    if (last !== undefined && last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
+      this.out[this.out.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + bytes.length);
+    } else this.out.push(bytes);
   }
 
   private upstreamPacket(p: Packet): void {
@@ -449,7 +464,7 @@ export class Relay {
     if (r === null) {
       // Nothing asked: the server may say why it is closing (an ERR); anything else is a violation.
       if (p.payload[0] === PacketHeader.ERR) {
-        this.out.push(p.raw);
+        this.queueOut(p.raw);
         return;
       }
       throw new AirlockError('AIRLOCK_PROTOCOL', 'the upstream sent a packet no command asked for', { fatal: true });
