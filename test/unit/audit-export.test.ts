@@ -132,7 +132,8 @@ describe('webhook exporter', () => {
     expect(x.status().backlog).toBe(5);
     expect(JSON.stringify(x.status())).not.toContain('hunter2');
     r.failWith = null;
-    await until(() => r.unique().length === 5, 'delivery after recovery');
+    // The receiver sees a batch before the exporter has its response and drops it from the spool.
+    await until(() => r.unique().length === 5 && x.status().backlog === 0, 'delivery after recovery');
     expect(r.batches.flat().map((e) => e.id)).toEqual(ids(1, 5));
     expect(x.status().backlog).toBe(0);
   });
