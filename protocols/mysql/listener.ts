@@ -358,7 +358,6 @@ class Handshake {
       clientLeftover,
       upstreamLeftover: upstream.leftover,
       masker,
-      database,
       kill: (req) => l.kill(live, req),
       onEnd: (reason) => {
         l.unregister(id);

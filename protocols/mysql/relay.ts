@@ -3,72 +3,21 @@
  * (sequence id 0) and the server's answer to it. The relay takes one client command at a
  * time, checks what policy needs checked (statement text of COM_QUERY and
  * COM_STMT_PREPARE, COM_INIT_DB, COM_FIELD_LIST), forwards it or answers it itself, and
- * follows the answer packet by packet (response.ts) to know where it ends, which result
- * set a row belongs to, and what to record. Packets that need nothing leave as the bytes
- * that arrived, batched per upstream chunk.
+ * hands the answer to the ResponseFollower (response.ts), which knows where it ends.
+ * Packets that need nothing leave as the bytes that arrived, batched per upstream chunk.
  */
 import type { Socket } from 'node:net';
 import type { Session } from '../../src/session-types.js';
 import type { FinalDecision } from '../../src/types.js';
 import { AirlockError, asAirlockError } from '../../src/errors.js';
 import type { StatementAnalysis } from '../../parsers/sql/types.js';
-import { PacketReader, framePacket, packetCount, renumber, type Packet } from './codec/framing.js';
+import { PacketReader, framePacket, type Packet } from './codec/framing.js';
 import { Command, ErrorNumber, PacketHeader, ServerStatus, commandName } from './codec/codes.js';
 import { decodeCommand } from './codec/messages/command.js';
-import { decodeEof, decodeErr, decodeOk, encodeErr, encodeOk, isEof } from './codec/messages/generic.js';
-import { decodeColumnCount, decodeColumnDefinition, decodeStmtPrepareOk, decodeTextRow, type ColumnDefinition } from './codec/messages/resultset.js';
+import { encodeErr, encodeOk } from './codec/messages/generic.js';
 import { mysqlErrorFor, type MysqlErrorFields } from './errors.js';
-import type { ResultMasker, RowPlan } from './result-masking.js';
-
-/** What a prepared statement is known as, by the server's statement id. */
-interface Prepared {
-  statement: StatementAnalysis | null;
-  /** Each execution asks again (per_execution approval); the first one is covered. */
-  perExecution: { statements: StatementAnalysis[]; credit: number } | null;
-  /** Columns of the cursor opened by the last execute (for COM_STMT_FETCH). */
-  cursor: { columns: ColumnDefinition[]; plan: RowPlan } | null;
-}
-
-type Phase =
-  | 'first' // start of a (next) result: OK, ERR, LOCAL INFILE or a column count
-  | 'columns'
-  | 'columnsEof'
-  | 'rows'
-  | 'prepare'
-  | 'prepareTail'
-  | 'fieldList'
-  | 'single'
-  | 'discard';
-
-interface Response {
-  command: number;
-  phase: Phase;
-  binary: boolean;
-  statements: StatementAnalysis[];
-  index: number;
-  columnsLeft: number;
-  columns: ColumnDefinition[];
-  plan: RowPlan;
-  /** Prepared statement this answer belongs to (execute, fetch, prepare). */
-  prepared: Prepared | null;
-  /** Prepare: packets of parameter and column metadata still to come, and which are columns. */
-  tailLeft: number;
-  tailColumnsFrom: number;
-  prepareColumns: ColumnDefinition[];
-  prepareText: StatementAnalysis | null;
-  /** Shift applied to sequence ids after a rewritten packet changed the packet count. */
-  seqShift: number;
-  /** The client's answer after an airlock-refused LOCAL INFILE request. */
-  refusal: MysqlErrorFields | null;
-  onOk: (() => void) | null;
-  started: number;
-  rows: number;
-  bytes: number;
-  data: string[][];
-  dataBytes: number;
-  truncated: boolean;
-  done: () => void;
-}
+import type { ResultMasker } from './result-masking.js';
+import { ResponseFollower, newResponse, type Prepared, type Response, type ResponseOptions } from './response.js';
 
 export interface KillRequest {
   targetConnectionId: number;
@@ -85,8 +34,6 @@ export interface RelayOptions {
   clientLeftover?: Buffer;
   upstreamLeftover?: Buffer;
   masker: ResultMasker | null;
-  /** The database in use (unqualified names resolve in it). */
-  database: string | null;
   /** Runs a KILL of one of airlock's connection ids; null when done, else the error for the client. */
   kill: (req: KillRequest) => Promise<MysqlErrorFields | null>;
   onEnd: (reason: string) => void;
@@ -115,8 +62,6 @@ function changesCharset(s: StatementAnalysis): boolean {
   return (s.unparsed || s.opaque || s.kinds.includes('set')) && /character_set_client|character\s+set|charset|\bnames\b/i.test(s.text);
 }
 
-const RECORD_ROWS_MAX = 1000;
-const RECORD_ROWS_MAX_BYTES = 1024 * 1024;
 const INBOX_PAUSE_PACKETS = 256;
 
 export class Relay {
@@ -133,7 +78,8 @@ export class Relay {
   private readonly masker: ResultMasker | null;
   private readonly recordRows: boolean;
   private out: Buffer[] = [];
-  private database: string | null;
+  private readonly follower: ResponseFollower;
+
 
   constructor(private readonly opts: RelayOptions) {
     this.session = opts.session;
@@ -142,9 +88,20 @@ export class Relay {
     this.clientReader = new PacketReader({ maxPacketBytes: opts.maxPacketBytes });
     this.upstreamReader = new PacketReader({ maxPacketBytes: opts.maxPacketBytes });
     this.masker = opts.masker;
-    this.database = opts.database;
     const record = opts.session.connection.record;
     this.recordRows = 'results' in record && record.results === 'rows';
+    this.follower = new ResponseFollower({
+      session: this.session,
+      capabilities: opts.capabilities,
+      masker: this.masker,
+      recordRows: this.recordRows,
+      prepared: this.prepared,
+      out: (bytes) => this.queueOut(bytes),
+      toUpstream: (bytes) => this.upstream.write(bytes),
+      finished: (r) => {
+        if (this.response === r) this.response = null;
+      },
+    });
   }
 
   start(): void {
@@ -345,7 +302,6 @@ export class Relay {
   }
 
   private useDatabase(db: string): void {
-    this.database = db;
     this.session.setParameter('search_path', `"${db.replace(/"/g, '""')}"`);
   }
 
@@ -372,38 +328,10 @@ export class Relay {
 
   private forward(
     p: Packet,
-    o: { phase?: Phase; binary?: boolean; statements?: StatementAnalysis[]; prepared?: Prepared | null; onOk?: (() => void) | null; fetch?: boolean },
+    o: ResponseOptions,
   ): Promise<void> {
     return new Promise<void>((resolve) => {
-      const prepared = o.prepared ?? null;
-      const cursor = o.fetch === true ? prepared?.cursor ?? null : null;
-      this.response = {
-        command: p.payload[0] as number,
-        phase: o.phase ?? 'first',
-        binary: o.binary ?? false,
-        statements: o.statements ?? [],
-        index: 0,
-        columnsLeft: 0,
-        columns: cursor?.columns ?? [],
-        plan: cursor?.plan ?? null,
-        prepared,
-        tailLeft: 0,
-        tailColumnsFrom: 0,
-        prepareColumns: [],
-        prepareText: prepared?.statement ?? null,
-        seqShift: 0,
-        refusal: null,
-        onOk: o.onOk ?? null,
-        started: Date.now(),
-        rows: 0,
-        bytes: 0,
-        data: [],
-        dataBytes: 0,
-        truncated: false,
-        done: resolve,
-      };
-      // A fetch on a cursor whose columns were never seen cannot be judged: its rows are withheld.
-      if (o.fetch === true && cursor === null && this.masker !== null) this.response.plan = [];
+      this.response = newResponse(p.payload[0] as number, o, this.masker !== null, resolve);
       this.upstream.write(p.raw);
     });
   }
@@ -437,20 +365,6 @@ export class Relay {
     if (!ok) this.upstream.pause();
   }
 
-  /** Queues a packet for the client: as it arrived, renumbered, or replaced. */
-  private emit(r: Response, p: Packet, payload: Buffer | null): void {
-    let bytes: Buffer;
-    if (payload === null) {
-      bytes = r.seqShift === 0 ? p.raw : renumber(p.raw, p.seq + r.seqShift);
-    } else {
-      const seq = p.seq + r.seqShift;
-      bytes = framePacket(payload, seq);
-      r.seqShift += packetCount(payload.length) - (((p.lastSeq - p.seq) & 0xff) + 1);
-    }
-    r.bytes += bytes.length;
-    this.queueOut(bytes);
-  }
-
   /** Packets that lie next to each other in the chunk they came in leave as one view, uncopied. */
   private queueOut(bytes: Buffer): void {
     const last = this.out[this.out.length - 1];
@@ -461,190 +375,10 @@ export class Relay {
 
   private upstreamPacket(p: Packet): void {
     const r = this.response;
-    if (r === null) {
-      // Nothing asked: the server may say why it is closing (an ERR); anything else is a violation.
-      if (p.payload[0] === PacketHeader.ERR) {
-        this.queueOut(p.raw);
-        return;
-      }
-      throw new AirlockError('AIRLOCK_PROTOCOL', 'the upstream sent a packet no command asked for', { fatal: true });
-    }
-    const h = p.payload[0];
-    switch (r.phase) {
-      case 'single':
-        if (h === PacketHeader.OK) r.onOk?.();
-        if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
-        this.emit(r, p, null);
-        return this.finish(r, p, 'ok');
-      case 'discard':
-        return this.discard(r, p);
-      case 'first':
-        if (h === PacketHeader.OK) {
-          r.onOk?.();
-          this.emit(r, p, null);
-          const ok = decodeOk(p.payload, this.opts.capabilities);
-          return this.endOfResult(r, ok.statusFlags, Number(ok.affectedRows));
-        }
-        if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
-        if (h === PacketHeader.LOCAL_INFILE) return this.refuseLocalInfile(r, p);
-        r.columnsLeft = decodeColumnCount(p.payload);
-        r.columns = [];
-        r.phase = 'columns';
-        this.emit(r, p, null);
-        return;
-      case 'columns':
-        if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
-        if (this.masker !== null || this.recordRows) r.columns.push(decodeColumnDefinition(p.payload));
-        this.emit(r, p, null);
-        if (--r.columnsLeft === 0) {
-          r.phase = 'columnsEof';
-          if (this.masker !== null) r.plan = this.masker.plan(r.columns, r.statements[r.index] ?? null);
-        }
-        return;
-      case 'columnsEof': {
-        if (!isEof(p.payload)) throw new AirlockError('AIRLOCK_PROTOCOL', 'expected EOF after the column definitions', { fatal: true });
-        this.emit(r, p, null);
-        const status = decodeEof(p.payload).statusFlags;
-        if (r.binary && r.prepared !== null) r.prepared.cursor = { columns: r.columns, plan: r.plan };
-        // An execute that opened a cursor ends here: the rows come with COM_STMT_FETCH.
-        if (r.binary && (status & ServerStatus.CURSOR_EXISTS) !== 0) return this.finish(r, p, 'cursor');
-        r.phase = 'rows';
-        return;
-      }
-      case 'rows':
-        if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
-        if (isEof(p.payload)) {
-          this.emit(r, p, null);
-          return this.endOfResult(r, decodeEof(p.payload).statusFlags, r.rows);
-        }
-        return this.row(r, p);
-      case 'prepare': {
-        if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
-        const ok = decodeStmtPrepareOk(p.payload);
-        if (r.prepared !== null) this.prepared.set(ok.statementId, r.prepared);
-        const paramPackets = ok.params > 0 ? ok.params + 1 : 0;
-        r.tailLeft = paramPackets + (ok.columns > 0 ? ok.columns + 1 : 0);
-        r.tailColumnsFrom = paramPackets;
-        this.emit(r, p, null);
-        if (r.tailLeft === 0) return this.finish(r, p, 'ok');
-        r.phase = 'prepareTail';
-        return;
-      }
-      case 'prepareTail':
-        this.emit(r, p, null);
-        if (--r.tailLeft === 0) return this.finish(r, p, 'ok');
-        return;
-      case 'fieldList':
-        if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
-        this.emit(r, p, null);
-        if (isEof(p.payload)) return this.finish(r, p, 'ok');
-        return;
-      default:
-        return;
-    }
-  }
-
-  private row(r: Response, p: Packet): void {
-    r.rows++;
-    const plan = r.plan;
-    // An empty plan: a fetch on a cursor whose columns airlock never saw; nothing can be judged.
-    if (plan !== null && plan.length === 0) throw new AirlockError('AIRLOCK_PROTOCOL', 'rows for a cursor whose columns airlock has not seen', { fatal: true });
-    const payload = plan !== null && this.masker !== null ? this.masker.row(p.payload, plan, r.binary) : null;
-    this.emit(r, p, payload);
-    if (this.recordRows && !r.binary) {
-      if (r.dataBytes < RECORD_ROWS_MAX_BYTES && r.data.length < RECORD_ROWS_MAX) {
-        const sent = payload ?? p.payload;
-        r.data.push(decodeTextRow(sent, r.columns.length).map((c) => (c === null ? null : c.toString('utf8'))) as string[]);
-        r.dataBytes += sent.length;
-      } else r.truncated = true;
-    }
-  }
-
-  /** The end of one result (OK or EOF after rows): record it, then the next result or the end. */
-  private endOfResult(r: Response, status: number, rows: number): void {
-    this.followStatus(status);
-    this.record(r, rows, undefined);
-    if ((status & ServerStatus.MORE_RESULTS_EXISTS) !== 0) {
-      r.index++;
-      r.rows = 0;
-      r.phase = 'first';
-      r.plan = null;
-      r.columns = [];
-      return;
-    }
-    this.done(r);
-  }
-
-  /** Under NO_BACKSLASH_ESCAPES a backslash in a string is a character, as with standard_conforming_strings. */
-  private followStatus(status: number): void {
-    const noBackslash = (status & ServerStatus.NO_BACKSLASH_ESCAPES) !== 0;
-    if (noBackslash !== this.session.sqlSettings.standardConformingStrings) this.session.setParameter('standard_conforming_strings', noBackslash ? 'on' : 'off');
-  }
-
-  private record(r: Response, rows: number, errorCode: string | undefined): void {
-    const st = r.statements[r.index];
-    const command = st !== undefined ? (st.kinds[0] ?? 'other').toUpperCase() : commandName(r.command);
-    const masked = this.masker?.maskedColumns(r.plan) ?? [];
-    this.session.record({
-      type: 'result',
-      command,
-      rows,
-      bytes: r.bytes,
-      durationMs: Date.now() - r.started,
-      ...(errorCode === undefined ? {} : { errorCode }),
-      ...(masked.length > 0 ? { maskedColumns: masked } : {}),
-      ...(this.recordRows ? { data: r.data, truncated: r.truncated } : {}),
-    });
-    r.bytes = 0;
-    r.data = [];
-    r.dataBytes = 0;
-    r.truncated = false;
-    r.started = Date.now();
-  }
-
-  /** A response's last packet: an ERR (scrubbed), or the packet that completes it. */
-  private finish(r: Response, p: Packet, how: 'ok' | 'error' | 'cursor'): void {
-    if (how === 'error') {
-      const err = decodeErr(p.payload);
-      const scrubbed = this.masker?.scrubError(err) ?? null;
-      this.emit(r, p, scrubbed === null ? null : encodeErr(scrubbed));
-      this.record(r, r.rows, err.sqlState);
-    } else if (r.command !== Command.COM_QUERY && r.command !== Command.COM_STMT_EXECUTE) this.record(r, r.rows, undefined);
-    this.done(r);
-  }
-
-  private done(r: Response): void {
-    if (this.response === r) this.response = null;
-    r.done();
-  }
-
-  /**
-   * The server asks for a file from the client's disk (LOCAL INFILE). airlock never
-   * negotiates CLIENT_LOCAL_FILES upstream, so a server that asks anyway is refused: an
-   * empty packet (no data) goes up, the client is answered with an error, and the rest of
-   * the server's answer is read and dropped.
-   */
-  private refuseLocalInfile(r: Response, p: Packet): void {
-    this.upstream.write(framePacket(Buffer.alloc(0), p.lastSeq + 1));
-    r.refusal = { code: ErrorNumber.ER_LOAD_INFILE_CAPABILITY_DISABLED, sqlState: '42000', message: 'airlock: LOAD DATA LOCAL INFILE is refused: airlock does not read files from the client' };
-    r.phase = 'discard';
-    this.session.record({ type: 'protocol', detail: 'refused a LOCAL INFILE request from the upstream' });
-  }
-
-  private discard(r: Response, p: Packet): void {
-    const h = p.payload[0];
-    let more = false;
-    if (h === PacketHeader.OK) more = (decodeOk(p.payload, this.opts.capabilities).statusFlags & ServerStatus.MORE_RESULTS_EXISTS) !== 0;
-    else if (isEof(p.payload)) more = (decodeEof(p.payload).statusFlags & ServerStatus.MORE_RESULTS_EXISTS) !== 0;
-    else if (h !== PacketHeader.ERR) return;
-    if (more) return;
-    const refusal = r.refusal;
-    if (refusal !== null) {
-      const buf = framePacket(encodeErr(refusal), 1);
-      this.out.push(buf);
-      this.session.record({ type: 'result', command: 'LOAD', rows: 0, bytes: buf.length, durationMs: Date.now() - r.started, errorCode: refusal.sqlState });
-    }
-    this.done(r);
+    if (r !== null) return this.follower.packet(r, p);
+    // Nothing asked: the server may say why it is closing (an ERR); anything else is a violation.
+    if (p.payload[0] !== PacketHeader.ERR) throw new AirlockError('AIRLOCK_PROTOCOL', 'the upstream sent a packet no command asked for', { fatal: true });
+    this.queueOut(p.raw);
   }
 
   private writeClient(buf: Buffer): boolean {

@@ -1,0 +1,317 @@
+/**
+ * Following the server's answer to one command, packet by packet (MySQL "Client/Server
+ * Protocol": COM_QUERY Response, Binary Protocol Resultset, COM_STMT_PREPARE Response):
+ * where it ends (the relay takes the next command only then), which result set and
+ * statement a row belongs to (for masking), what to record, and the LOCAL INFILE request
+ * that is refused. Packets that need nothing are handed on as the bytes that arrived.
+ */
+import type { Session } from '../../src/session-types.js';
+import { AirlockError } from '../../src/errors.js';
+import type { StatementAnalysis } from '../../parsers/sql/types.js';
+import { framePacket, packetCount, renumber, type Packet } from './codec/framing.js';
+import { Command, ErrorNumber, PacketHeader, ServerStatus, commandName } from './codec/codes.js';
+import { decodeEof, decodeErr, decodeOk, encodeErr, isEof } from './codec/messages/generic.js';
+import { decodeColumnCount, decodeColumnDefinition, decodeStmtPrepareOk, decodeTextRow, type ColumnDefinition } from './codec/messages/resultset.js';
+import type { MysqlErrorFields } from './errors.js';
+import type { ResultMasker, RowPlan } from './result-masking.js';
+
+/** What a prepared statement is known as, by the server's statement id. */
+export interface Prepared {
+  statement: StatementAnalysis | null;
+  /** Each execution asks again (per_execution approval); the first one is covered. */
+  perExecution: { statements: StatementAnalysis[]; credit: number } | null;
+  /** Columns of the cursor opened by the last execute (for COM_STMT_FETCH). */
+  cursor: { columns: ColumnDefinition[]; plan: RowPlan } | null;
+}
+
+export type Phase =
+  | 'first' // start of a (next) result: OK, ERR, LOCAL INFILE or a column count
+  | 'columns'
+  | 'columnsEof'
+  | 'rows'
+  | 'prepare'
+  | 'prepareTail'
+  | 'fieldList'
+  | 'single'
+  | 'discard';
+
+export interface Response {
+  command: number;
+  phase: Phase;
+  binary: boolean;
+  statements: StatementAnalysis[];
+  index: number;
+  columnsLeft: number;
+  columns: ColumnDefinition[];
+  plan: RowPlan;
+  /** Prepared statement this answer belongs to (execute, fetch, prepare). */
+  prepared: Prepared | null;
+  /** Prepare: packets of parameter and column metadata still to come. */
+  tailLeft: number;
+  /** Shift applied to sequence ids after a rewritten packet changed the packet count. */
+  seqShift: number;
+  /** The client's answer after an airlock-refused LOCAL INFILE request. */
+  refusal: MysqlErrorFields | null;
+  onOk: (() => void) | null;
+  started: number;
+  rows: number;
+  bytes: number;
+  data: string[][];
+  dataBytes: number;
+  truncated: boolean;
+  done: () => void;
+}
+
+export interface ResponseOptions {
+  phase?: Phase;
+  binary?: boolean;
+  statements?: StatementAnalysis[];
+  prepared?: Prepared | null;
+  onOk?: (() => void) | null;
+  /** COM_STMT_FETCH: the rows of the cursor the prepared statement's last execute opened. */
+  fetch?: boolean;
+}
+
+export function newResponse(command: number, o: ResponseOptions, masking: boolean, done: () => void): Response {
+  const prepared = o.prepared ?? null;
+  const cursor = o.fetch === true ? (prepared?.cursor ?? null) : null;
+  return {
+    command,
+    phase: o.phase ?? 'first',
+    binary: o.binary ?? false,
+    statements: o.statements ?? [],
+    index: 0,
+    columnsLeft: 0,
+    columns: cursor?.columns ?? [],
+    // A fetch on a cursor whose columns were never seen cannot be judged: an empty plan refuses its rows.
+    plan: cursor?.plan ?? (o.fetch === true && masking ? [] : null),
+    prepared,
+    tailLeft: 0,
+    seqShift: 0,
+    refusal: null,
+    onOk: o.onOk ?? null,
+    started: Date.now(),
+    rows: 0,
+    bytes: 0,
+    data: [],
+    dataBytes: 0,
+    truncated: false,
+    done,
+  };
+}
+
+/** What the follower needs of the relay. */
+export interface FollowerHost {
+  readonly session: Session;
+  /** Capabilities in force on both legs (OK packet layout). */
+  readonly capabilities: number;
+  readonly masker: ResultMasker | null;
+  readonly recordRows: boolean;
+  readonly prepared: Map<number, Prepared>;
+  /** Queues bytes for the client. */
+  out(bytes: Buffer): void;
+  toUpstream(bytes: Buffer): void;
+  /** The answer is complete. */
+  finished(r: Response): void;
+}
+
+const RECORD_ROWS_MAX = 1000;
+const RECORD_ROWS_MAX_BYTES = 1024 * 1024;
+
+export class ResponseFollower {
+  constructor(private readonly host: FollowerHost) {}
+
+  /** Queues a packet for the client: as it arrived, renumbered, or replaced. */
+  private emit(r: Response, p: Packet, payload: Buffer | null): void {
+    let bytes: Buffer;
+    if (payload === null) {
+      bytes = r.seqShift === 0 ? p.raw : renumber(p.raw, p.seq + r.seqShift);
+    } else {
+      const seq = p.seq + r.seqShift;
+      bytes = framePacket(payload, seq);
+      r.seqShift += packetCount(payload.length) - (((p.lastSeq - p.seq) & 0xff) + 1);
+    }
+    r.bytes += bytes.length;
+    this.host.out(bytes);
+  }
+
+  /** One packet of the answer to the command in flight. */
+  packet(r: Response, p: Packet): void {
+    const h = p.payload[0];
+    switch (r.phase) {
+      case 'single':
+        if (h === PacketHeader.OK) r.onOk?.();
+        if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
+        this.emit(r, p, null);
+        return this.finish(r, p, 'ok');
+      case 'discard':
+        return this.discard(r, p);
+      case 'first':
+        if (h === PacketHeader.OK) {
+          r.onOk?.();
+          this.emit(r, p, null);
+          const ok = decodeOk(p.payload, this.host.capabilities);
+          return this.endOfResult(r, ok.statusFlags, Number(ok.affectedRows));
+        }
+        if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
+        if (h === PacketHeader.LOCAL_INFILE) return this.refuseLocalInfile(r, p);
+        r.columnsLeft = decodeColumnCount(p.payload);
+        r.columns = [];
+        r.phase = 'columns';
+        this.emit(r, p, null);
+        return;
+      case 'columns':
+        if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
+        if (this.host.masker !== null || this.host.recordRows) r.columns.push(decodeColumnDefinition(p.payload));
+        this.emit(r, p, null);
+        if (--r.columnsLeft === 0) {
+          r.phase = 'columnsEof';
+          if (this.host.masker !== null) r.plan = this.host.masker.plan(r.columns, r.statements[r.index] ?? null);
+        }
+        return;
+      case 'columnsEof': {
+        if (!isEof(p.payload)) throw new AirlockError('AIRLOCK_PROTOCOL', 'expected EOF after the column definitions', { fatal: true });
+        this.emit(r, p, null);
+        const status = decodeEof(p.payload).statusFlags;
+        if (r.binary && r.prepared !== null) r.prepared.cursor = { columns: r.columns, plan: r.plan };
+        // An execute that opened a cursor ends here: the rows come with COM_STMT_FETCH.
+        if (r.binary && (status & ServerStatus.CURSOR_EXISTS) !== 0) return this.finish(r, p, 'cursor');
+        r.phase = 'rows';
+        return;
+      }
+      case 'rows':
+        if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
+        if (isEof(p.payload)) {
+          this.emit(r, p, null);
+          return this.endOfResult(r, decodeEof(p.payload).statusFlags, r.rows);
+        }
+        return this.row(r, p);
+      case 'prepare': {
+        if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
+        const ok = decodeStmtPrepareOk(p.payload);
+        if (r.prepared !== null) this.host.prepared.set(ok.statementId, r.prepared);
+        const paramPackets = ok.params > 0 ? ok.params + 1 : 0;
+        r.tailLeft = paramPackets + (ok.columns > 0 ? ok.columns + 1 : 0);
+        this.emit(r, p, null);
+        if (r.tailLeft === 0) return this.finish(r, p, 'ok');
+        r.phase = 'prepareTail';
+        return;
+      }
+      case 'prepareTail':
+        this.emit(r, p, null);
+        if (--r.tailLeft === 0) return this.finish(r, p, 'ok');
+        return;
+      case 'fieldList':
+        if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
+        this.emit(r, p, null);
+        if (isEof(p.payload)) return this.finish(r, p, 'ok');
+        return;
+      default:
+        return;
+    }
+  }
+
+  private row(r: Response, p: Packet): void {
+    r.rows++;
+    const plan = r.plan;
+    // An empty plan: a fetch on a cursor whose columns airlock never saw; nothing can be judged.
+    if (plan !== null && plan.length === 0) throw new AirlockError('AIRLOCK_PROTOCOL', 'rows for a cursor whose columns airlock has not seen', { fatal: true });
+    const payload = plan !== null && this.host.masker !== null ? this.host.masker.row(p.payload, plan, r.binary) : null;
+    this.emit(r, p, payload);
+    if (this.host.recordRows && !r.binary) {
+      if (r.dataBytes < RECORD_ROWS_MAX_BYTES && r.data.length < RECORD_ROWS_MAX) {
+        const sent = payload ?? p.payload;
+        r.data.push(decodeTextRow(sent, r.columns.length).map((c) => (c === null ? null : c.toString('utf8'))) as string[]);
+        r.dataBytes += sent.length;
+      } else r.truncated = true;
+    }
+  }
+
+  /** The end of one result (OK or EOF after rows): record it, then the next result or the end. */
+  private endOfResult(r: Response, status: number, rows: number): void {
+    this.followStatus(status);
+    this.record(r, rows, undefined);
+    if ((status & ServerStatus.MORE_RESULTS_EXISTS) !== 0) {
+      r.index++;
+      r.rows = 0;
+      r.phase = 'first';
+      r.plan = null;
+      r.columns = [];
+      return;
+    }
+    this.done(r);
+  }
+
+  /** Under NO_BACKSLASH_ESCAPES a backslash in a string is a character, as with standard_conforming_strings. */
+  private followStatus(status: number): void {
+    const noBackslash = (status & ServerStatus.NO_BACKSLASH_ESCAPES) !== 0;
+    if (noBackslash !== this.host.session.sqlSettings.standardConformingStrings) this.host.session.setParameter('standard_conforming_strings', noBackslash ? 'on' : 'off');
+  }
+
+  private record(r: Response, rows: number, errorCode: string | undefined): void {
+    const st = r.statements[r.index];
+    const command = st !== undefined ? (st.kinds[0] ?? 'other').toUpperCase() : commandName(r.command);
+    const masked = this.host.masker?.maskedColumns(r.plan) ?? [];
+    this.host.session.record({
+      type: 'result',
+      command,
+      rows,
+      bytes: r.bytes,
+      durationMs: Date.now() - r.started,
+      ...(errorCode === undefined ? {} : { errorCode }),
+      ...(masked.length > 0 ? { maskedColumns: masked } : {}),
+      ...(this.host.recordRows ? { data: r.data, truncated: r.truncated } : {}),
+    });
+    r.bytes = 0;
+    r.data = [];
+    r.dataBytes = 0;
+    r.truncated = false;
+    r.started = Date.now();
+  }
+
+  /** A response's last packet: an ERR (scrubbed), or the packet that completes it. */
+  private finish(r: Response, p: Packet, how: 'ok' | 'error' | 'cursor'): void {
+    if (how === 'error') {
+      const err = decodeErr(p.payload);
+      const scrubbed = this.host.masker?.scrubError(err) ?? null;
+      this.emit(r, p, scrubbed === null ? null : encodeErr(scrubbed));
+      this.record(r, r.rows, err.sqlState);
+    } else if (r.command !== Command.COM_QUERY && r.command !== Command.COM_STMT_EXECUTE) this.record(r, r.rows, undefined);
+    this.done(r);
+  }
+
+  private done(r: Response): void {
+    this.host.finished(r);
+    r.done();
+  }
+
+  /**
+   * The server asks for a file from the client's disk (LOCAL INFILE). airlock never
+   * negotiates CLIENT_LOCAL_FILES upstream, so a server that asks anyway is refused: an
+   * empty packet (no data) goes up, the client is answered with an error, and the rest of
+   * the server's answer is read and dropped.
+   */
+  private refuseLocalInfile(r: Response, p: Packet): void {
+    this.host.toUpstream(framePacket(Buffer.alloc(0), p.lastSeq + 1));
+    r.refusal = { code: ErrorNumber.ER_LOAD_INFILE_CAPABILITY_DISABLED, sqlState: '42000', message: 'airlock: LOAD DATA LOCAL INFILE is refused: airlock does not read files from the client' };
+    r.phase = 'discard';
+    this.host.session.record({ type: 'protocol', detail: 'refused a LOCAL INFILE request from the upstream' });
+  }
+
+  private discard(r: Response, p: Packet): void {
+    const h = p.payload[0];
+    let more = false;
+    if (h === PacketHeader.OK) more = (decodeOk(p.payload, this.host.capabilities).statusFlags & ServerStatus.MORE_RESULTS_EXISTS) !== 0;
+    else if (isEof(p.payload)) more = (decodeEof(p.payload).statusFlags & ServerStatus.MORE_RESULTS_EXISTS) !== 0;
+    else if (h !== PacketHeader.ERR) return;
+    if (more) return;
+    const refusal = r.refusal;
+    if (refusal !== null) {
+      const buf = framePacket(encodeErr(refusal), 1);
+      this.host.out(buf);
+      this.host.session.record({ type: 'result', command: 'LOAD', rows: 0, bytes: buf.length, durationMs: Date.now() - r.started, errorCode: refusal.sqlState });
+    }
+    this.done(r);
+  }
+
+}
