@@ -202,8 +202,13 @@ export class Relay {
         if (refusal !== null) return this.answer(refusal, code);
         return this.forward(p, { phase: 'fieldList' });
       }
-      case 'COM_PROCESS_KILL':
+      case 'COM_PROCESS_KILL': {
+        // The old command form of KILL CONNECTION: the same policy as the statement.
+        const refusal = await this.decideText(`KILL CONNECTION ${cmd.connectionId}`);
+        if (this.ended) return;
+        if (refusal !== null) return this.answer(refusal, code);
         return this.kill(code, { targetConnectionId: cmd.connectionId, query: false });
+      }
       case 'COM_RESET_CONNECTION':
         return this.forward(p, { phase: 'single', onOk: () => this.prepared.clear() });
       default:
@@ -240,10 +245,10 @@ export class Relay {
     if (statements.some((s) => changesReading(s) && !tail.endsWith(s.text.replace(/[\s;]+$/, '').trim()))) {
       return this.answer({ code: ErrorNumber.ER_NOT_SUPPORTED_YET, sqlState: '42000', message: 'airlock: a statement that changes sql_mode or the character set must be the last in its query' }, Command.COM_QUERY);
     }
-    let onOk: (() => void) | null = null;
+    const after: Array<() => void> = [];
     if (statements.some((s) => changesCharset(s))) {
       // Multibyte client character sets (GBK, SJIS, BIG5 …) can hide a quote in a trail byte.
-      onOk = () => this.session.setParameter('client_encoding', 'UNKNOWN');
+      after.push(() => this.session.setParameter('client_encoding', 'UNKNOWN'));
     }
     if (statements.some((s) => s.kinds.includes('use'))) {
       const m = statements.length === 1 ? USE_DB.exec(sql) : null;
@@ -251,16 +256,18 @@ export class Relay {
         return this.answer({ code: ErrorNumber.ER_NOT_SUPPORTED_YET, sqlState: '42000', message: 'airlock: USE must name one database, alone in its statement' }, Command.COM_QUERY);
       }
       const db = m[1] !== undefined ? m[1].replace(/``/g, '`') : (m[2] ?? '');
-      onOk = () => this.useDatabase(db);
+      after.push(() => this.useDatabase(db));
     }
-    return this.forward(p, { statements, onOk });
+    return this.forward(p, { statements, onOk: after.length === 0 ? null : () => after.forEach((f) => f()) });
   }
 
   private async prepare(p: Packet, sql: string): Promise<void> {
     const analysis = this.session.analyzeSql(sql, 'mysql');
     const statements = analysis.statements.filter((s) => !s.kinds.includes('empty'));
     let approved: FinalDecision | null = null;
-    const refusal = await this.decideAll(analysis.statements, true, (d) => (approved = d));
+    const refusal = await this.decideAll(analysis.statements, true, (d) => {
+      if (approved === null || (d.effect === 'allow' && d.approved?.perExecution === true)) approved = d;
+    });
     if (this.ended) return;
     if (refusal !== null) return this.answer(refusal, Command.COM_STMT_PREPARE);
     if (statements.some((s) => s.kinds.includes('kill') || s.kinds.includes('use'))) {
@@ -292,7 +299,7 @@ export class Relay {
         const suffix = approvalId === null ? '' : ` (approval ${approvalId})`;
         return mysqlErrorFor(new AirlockError('AIRLOCK_DENIED', `denied by rule ${d.rule}: ${d.reason}${suffix}`, { rule: d.rule }));
       }
-      if (d.approved !== undefined || onAllow !== undefined) onAllow?.(d);
+      onAllow?.(d);
     }
     return null;
   }

@@ -84,7 +84,7 @@ export function newResponse(command: number, o: ResponseOptions, masking: boolea
     columnsLeft: 0,
     columns: cursor?.columns ?? [],
     // A fetch on a cursor whose columns were never seen cannot be judged: an empty plan refuses its rows.
-    plan: cursor?.plan ?? (o.fetch === true && masking ? [] : null),
+    plan: cursor !== null ? cursor.plan : o.fetch === true && masking ? [] : null,
     prepared,
     tailLeft: 0,
     seqShift: 0,
