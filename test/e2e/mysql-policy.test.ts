@@ -9,6 +9,12 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
+import { connect, type Socket } from 'node:net';
+import { PacketReader, framePacket, type Packet } from '../../protocols/mysql/codec/framing.js';
+import { Capability } from '../../protocols/mysql/codec/codes.js';
+import { encodeHandshakeResponse41 } from '../../protocols/mysql/codec/messages/handshake.js';
+import { decodeBinaryRow, decodeStmtPrepareOk } from '../../protocols/mysql/codec/messages/resultset.js';
+import { decodeEof, isEof } from '../../protocols/mysql/codec/messages/generic.js';
 import { startLocalMaria, type LocalMaria } from '../harness/mariadb-local.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/airlock.js';
@@ -196,6 +202,56 @@ describe('masking', () => {
       expect(after).toEqual([{ name: 'ann' }]);
     } finally {
       await c.end();
+    }
+  });
+
+  it('masks rows read through a server-side cursor (COM_STMT_EXECUTE with a cursor, COM_STMT_FETCH)', async () => {
+    // No stock client opens cursors: a minimal one, on the raw socket.
+    const s: Socket = connect(port, '127.0.0.1');
+    const reader = new PacketReader({ maxPacketBytes: 1 << 24 });
+    const queue: Packet[] = [];
+    let wake: (() => void) | null = null;
+    s.on('data', (c: Buffer) => {
+      reader.push(c, (p) => queue.push({ ...p, payload: Buffer.from(p.payload) }));
+      wake?.();
+    });
+    const next = async (): Promise<Packet> => {
+      while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+      return queue.shift() as Packet;
+    };
+    const untilEof = async (): Promise<Packet[]> => {
+      const out: Packet[] = [];
+      for (;;) {
+        const p = await next();
+        out.push(p);
+        if (isEof(p.payload) || p.payload[0] === 0xff) return out;
+      }
+    };
+    try {
+      await next(); // greeting
+      const caps = Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION | Capability.PLUGIN_AUTH | Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA | Capability.CONNECT_WITH_DB;
+      s.write(framePacket(encodeHandshakeResponse41({ capabilities: caps, maxPacketSize: 1 << 24, characterSet: 45, username: 'dave', authResponse: Buffer.from(`${tokens.dave ?? ''}\0`), database: 'appdb', authPluginName: 'mysql_clear_password', attributes: [] }), 1));
+      expect((await next()).payload[0]).toBe(0x00);
+      s.write(framePacket(Buffer.concat([Buffer.from([0x16]), Buffer.from('SELECT id, ssn FROM users ORDER BY id')]), 0));
+      const ok = decodeStmtPrepareOk((await next()).payload);
+      await untilEof(); // two column definitions and EOF
+      const exec = Buffer.alloc(10);
+      exec[0] = 0x17;
+      exec.writeUInt32LE(ok.statementId, 1);
+      exec[5] = 0x01; // CURSOR_TYPE_READ_ONLY
+      exec.writeUInt32LE(1, 6);
+      s.write(framePacket(exec, 0));
+      const meta = await untilEof(); // column count, 2 definitions, EOF with SERVER_STATUS_CURSOR_EXISTS
+      expect(decodeEof((meta[meta.length - 1] as Packet).payload).statusFlags & 0x40).toBe(0x40);
+      const fetch = Buffer.alloc(9);
+      fetch[0] = 0x1c;
+      fetch.writeUInt32LE(ok.statementId, 1);
+      fetch.writeUInt32LE(10, 5);
+      s.write(framePacket(fetch, 0));
+      const rows = (await untilEof()).slice(0, -1).map((p) => decodeBinaryRow(p.payload, [0x03, 0xfd]).map((c) => c?.toString('latin1')));
+      expect(rows.map((r) => r[1])).toEqual(['***-**-6789', '***-**-4321']);
+    } finally {
+      s.destroy();
     }
   });
 
