@@ -98,6 +98,14 @@ describe('the mariadb client', () => {
     expect(r.stdout).toBe('ann\nbob\nappdb\n');
   });
 
+  it('takes a 2.5 KB token (a long OIDC JWT) as the password', async () => {
+    const long = await issuer.token({ sub: 'alice', groups: ['dba'], pad: 'p'.repeat(1800) });
+    expect(long.length).toBeGreaterThan(2500);
+    const r = await mariadb(['-N', '-B', '-e', "SELECT 'long-token'"], { token: long });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('long-token\n');
+  });
+
   it('runs a batch from stdin and a sourced file', async () => {
     const file = join(maria.dir, 'batch.sql');
     writeFileSync(file, "SELECT 'from-file' AS f;\n");
