@@ -9,9 +9,9 @@ import type { Session } from '../../src/session-types.js';
 import { AirlockError } from '../../src/errors.js';
 import type { StatementAnalysis } from '../../parsers/sql/types.js';
 import { framePacket, packetCount, renumber, type Packet } from './codec/framing.js';
-import { Command, ErrorNumber, PacketHeader, ServerStatus, commandName } from './codec/codes.js';
+import { ColumnType, Command, ErrorNumber, PacketHeader, ServerStatus, commandName } from './codec/codes.js';
 import { decodeEof, decodeErr, decodeOk, encodeErr, isEof } from './codec/messages/generic.js';
-import { decodeColumnCount, decodeColumnDefinition, decodeStmtPrepareOk, decodeTextRow, type ColumnDefinition } from './codec/messages/resultset.js';
+import { decodeBinaryRow, decodeColumnCount, decodeColumnDefinition, decodeStmtPrepareOk, decodeTextRow, type ColumnDefinition } from './codec/messages/resultset.js';
 import type { MysqlErrorFields } from './errors.js';
 import type { ResultMasker, RowPlan } from './result-masking.js';
 
@@ -113,6 +113,34 @@ export interface FollowerHost {
   toUpstream(bytes: Buffer): void;
   /** The answer is complete. */
   finished(r: Response): void;
+}
+
+/** A binary-protocol value as the text the text protocol would have sent (for the audit record). */
+function binaryText(v: Buffer | null, type: number): string | null {
+  if (v === null) return null;
+  switch (type) {
+    case ColumnType.TINY:
+      return String(v.readInt8(0));
+    case ColumnType.SHORT:
+    case ColumnType.YEAR:
+      return String(v.readInt16LE(0));
+    case ColumnType.LONG:
+    case ColumnType.INT24:
+      return String(v.readInt32LE(0));
+    case ColumnType.LONGLONG:
+      return String(v.readBigInt64LE(0));
+    case ColumnType.FLOAT:
+      return String(v.readFloatLE(0));
+    case ColumnType.DOUBLE:
+      return String(v.readDoubleLE(0));
+    case ColumnType.DATE:
+    case ColumnType.DATETIME:
+    case ColumnType.TIMESTAMP:
+    case ColumnType.TIME:
+      return `0x${v.toString('hex')}`;
+    default:
+      return v.toString('utf8');
+  }
 }
 
 const RECORD_ROWS_MAX = 1000;
@@ -218,10 +246,14 @@ export class ResponseFollower {
     if (plan !== null && plan.length === 0) throw new AirlockError('AIRLOCK_PROTOCOL', 'rows for a cursor whose columns airlock has not seen', { fatal: true });
     const payload = plan !== null && this.host.masker !== null ? this.host.masker.row(p.payload, plan, r.binary) : null;
     this.emit(r, p, payload);
-    if (this.host.recordRows && !r.binary) {
-      if (r.dataBytes < RECORD_ROWS_MAX_BYTES && r.data.length < RECORD_ROWS_MAX) {
+    if (this.host.recordRows) {
+      // What the client received (masked), as text, capped.
+      // (A fetch on a cursor whose columns were not seen cannot be read: noted as truncated.)
+      if (r.dataBytes < RECORD_ROWS_MAX_BYTES && r.data.length < RECORD_ROWS_MAX && r.columns.length > 0) {
         const sent = payload ?? p.payload;
-        r.data.push(decodeTextRow(sent, r.columns.length).map((c) => (c === null ? null : c.toString('utf8'))) as string[]);
+        const types = r.columns.map((c) => c.columnType);
+        const cells = r.binary ? decodeBinaryRow(sent, types).map((c, i) => binaryText(c, types[i] ?? 0)) : decodeTextRow(sent, r.columns.length).map((c) => (c === null ? null : c.toString('utf8')));
+        r.data.push(cells as string[]);
         r.dataBytes += sent.length;
       } else r.truncated = true;
     }

@@ -271,6 +271,8 @@ describe('masking', () => {
     walk(join(maria.dir, 'state', 'audit'));
     const audit = files.map((f) => readFileSync(f, 'utf8')).join('\n');
     expect(audit).toContain('***-**-6789');
+    // Prepared statements' binary rows are recorded as text too.
+    expect(audit).toContain('["2","***-**-4321","bob"]');
     // Only dave read row 2: its raw value must be nowhere in the log.
     expect(audit).not.toContain('987-65-4321');
   });
