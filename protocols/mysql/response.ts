@@ -51,7 +51,7 @@ export interface Response {
   /** Shift applied to sequence ids after a rewritten packet changed the packet count. */
   seqShift: number;
   /** The client's answer after an airlock-refused LOCAL INFILE request. */
-  refusal: MysqlErrorFields | null;
+  refusal: { error: MysqlErrorFields; seq: number } | null;
   onOk: (() => void) | null;
   started: number;
   rows: number;
@@ -325,7 +325,11 @@ export class ResponseFollower {
    */
   private refuseLocalInfile(r: Response, p: Packet): void {
     this.host.toUpstream(framePacket(Buffer.alloc(0), p.lastSeq + 1));
-    r.refusal = { code: ErrorNumber.ER_LOAD_INFILE_CAPABILITY_DISABLED, sqlState: '42000', message: 'airlock: LOAD DATA LOCAL INFILE is refused: airlock does not read files from the client' };
+    // The client's ERR takes the place of the request in its sequence (after earlier results of a multi-statement).
+    r.refusal = {
+      error: { code: ErrorNumber.ER_LOAD_INFILE_CAPABILITY_DISABLED, sqlState: '42000', message: 'airlock: LOAD DATA LOCAL INFILE is refused: airlock does not read files from the client' },
+      seq: p.seq + r.seqShift,
+    };
     r.phase = 'discard';
     this.host.session.record({ type: 'protocol', detail: 'refused a LOCAL INFILE request from the upstream' });
   }
@@ -339,9 +343,9 @@ export class ResponseFollower {
     if (more) return;
     const refusal = r.refusal;
     if (refusal !== null) {
-      const buf = framePacket(encodeErr(refusal), 1);
+      const buf = framePacket(encodeErr(refusal.error), refusal.seq);
       this.host.out(buf);
-      this.host.session.record({ type: 'result', command: 'LOAD', rows: 0, bytes: buf.length, durationMs: Date.now() - r.started, errorCode: refusal.sqlState });
+      this.host.session.record({ type: 'result', command: 'LOAD', rows: 0, bytes: buf.length, durationMs: Date.now() - r.started, errorCode: refusal.error.sqlState });
     }
     this.done(r);
   }
