@@ -15,13 +15,48 @@ import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
 import { makeTestCerts, type TestCerts } from '../harness/tls.js';
 import { freePort } from '../harness/ports.js';
 import { run, type RunResult } from '../harness/clients.js';
-import { framePacket } from '../../protocols/mysql/codec/framing.js';
+import { PacketReader, framePacket } from '../../protocols/mysql/codec/framing.js';
 import { Capability } from '../../protocols/mysql/codec/codes.js';
-import { encodeHandshakeResponse41 } from '../../protocols/mysql/codec/messages/handshake.js';
+import { encodeHandshakeResponse41, encodeHandshakeV10 } from '../../protocols/mysql/codec/messages/handshake.js';
+import { encodeOk } from '../../protocols/mysql/codec/messages/generic.js';
+import { createServer, type Server } from 'node:net';
 
 const UPSTREAM_PASSWORD = 'maria-upstream-Secret-7Qx';
 const ED_PASSWORD = 'ed25519-Upstream-pässword';
 let edPort = 0;
+let evilPort = 0;
+let evil: Server;
+/** What the misbehaving upstream received after asking for a client file. */
+const evilReceived: Buffer[] = [];
+
+/**
+ * A misbehaving upstream (not MariaDB: no real server sends this unasked): it greets, accepts
+ * any login, and answers every COM_QUERY with a LOCAL INFILE request for a client file.
+ */
+function startEvilUpstream(path: string): Promise<number> {
+  evil = createServer((s) => {
+    s.on('error', () => undefined);
+    const reader = new PacketReader({ maxPacketBytes: 1 << 20 });
+    let stage = 0;
+    s.write(framePacket(encodeHandshakeV10({ serverVersion: '8.0.0-evil', connectionId: 1, authPluginData: Buffer.alloc(20, 0x41), capabilities: 0xf7ff | (0x81bf << 16), characterSet: 45, statusFlags: 2, authPluginName: 'mysql_native_password' }), 0));
+    s.on('data', (c: Buffer) => reader.push(c, (p) => {
+      if (stage === 0) {
+        stage = 1;
+        s.write(framePacket(encodeOk({ statusFlags: 2 }, Capability.PROTOCOL_41), p.seq + 1));
+      } else if (stage === 1 && p.payload[0] === 0x03) {
+        stage = 2;
+        s.write(framePacket(Buffer.concat([Buffer.from([0xfb]), Buffer.from(path)]), 1));
+      } else if (stage === 2) {
+        evilReceived.push(Buffer.from(p.payload));
+        if (p.payload.length === 0) {
+          stage = 1;
+          s.write(framePacket(encodeOk({ statusFlags: 2, affectedRows: 1n }, Capability.PROTOCOL_41), p.seq + 1));
+        }
+      }
+    }));
+  });
+  return new Promise((r) => evil.listen(0, '127.0.0.1', () => r((evil.address() as { port: number }).port)));
+}
 let maria: LocalMaria;
 let issuer: TestIssuer;
 let airlock: RunningAirlock;
@@ -47,6 +82,10 @@ beforeAll(async () => {
       CREATE USER 'app_ed'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('${ED_PASSWORD}');
       GRANT SELECT ON appdb.* TO 'app_ed'@'%';`,
   });
+  const secretFile = join(maria.dir, 'client-secret.txt');
+  writeFileSync(secretFile, 'client-file-content-never-leaves');
+  const evilUpstream = await startEvilUpstream(secretFile);
+  evilPort = await freePort();
   port = await freePort();
   tlsPort = await freePort();
   upstreamTlsPort = await freePort();
@@ -61,6 +100,7 @@ beforeAll(async () => {
       // Not loopback: tokens only over TLS.
       { ...maria.connection('maria-tls', tlsPort, { allow_groups: ['dba'] }), listen: `0.0.0.0:${tlsPort}`, tls: { cert: certs.cert, key: certs.key } },
       // The upstream leg over TLS, its certificate checked against the CA and the host name.
+      { ...maria.connection('evil', evilPort, { allow_groups: ['dba'] }), upstream: { host: '127.0.0.1', port: evilUpstream } },
       // MariaDB's own ed25519 authentication for the upstream user.
       maria.connection('maria-ed25519', edPort, { allow_groups: ['dba'], credentials: { type: 'static', username: 'app_ed', password: `\${file:${edPasswordFile}}` } }),
       maria.connection('maria-upstream-tls', upstreamTlsPort, { allow_groups: ['dba'], upstream: { host: 'localhost', port: maria.port, database: 'appdb', tls: 'verify-full', ca: certs.ca } }),
@@ -76,6 +116,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await airlock?.stop();
+  evil?.close();
   await maria?.stop();
 });
 
@@ -128,6 +169,21 @@ describe('the mariadb client', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/ERROR (4166|1148|3948)/);
     expect((await maria.sql('SELECT COUNT(*) FROM users', 'appdb')).trim()).toBe('2');
+  });
+
+  it('refuses a LOCAL INFILE request that an upstream sends unasked; no file byte leaves', async () => {
+    const r = await mariadb(['--local-infile=1', '-e', 'SELECT 1'], { port: evilPort });
+    expect(r.stderr).toMatch(/ERROR 3948 \(42000\).*LOAD DATA LOCAL INFILE is refused/);
+    expect(evilReceived.map((b) => b.toString())).toEqual(['']);
+    const c = await mysql.createConnection({ host: '127.0.0.1', port: evilPort, user: 'alice', password: token, enableCleartextPlugin: true, infileStreamFactory: () => { throw new Error('the client was asked for a file'); } } as mysql.ConnectionOptions);
+    try {
+      await expect(c.query('SELECT 2')).rejects.toMatchObject({ errno: 3948 });
+      // The session goes on.
+      await expect(c.query('SELECT 3')).rejects.toMatchObject({ errno: 3948 });
+    } finally {
+      c.destroy();
+    }
+    expect(evilReceived.every((b) => b.length === 0)).toBe(true);
   });
 
   it('refuses a bad token with 1045 and never echoes it', async () => {
@@ -337,6 +393,7 @@ describe('secrets', () => {
     const everything = [airlock.output(), ...clientOutputs].join('\n');
     expect(everything).not.toContain(UPSTREAM_PASSWORD);
     expect(everything).not.toContain(ED_PASSWORD);
+    expect(everything).not.toContain('client-file-content-never-leaves');
     expect(everything).not.toContain(token);
     expect(everything).not.toContain(fuzzToken);
   });
