@@ -20,7 +20,7 @@ import { SSL_REQUEST_LENGTH, decodeHandshakeResponse, encodeHandshakeV10, type H
 import { decodeClearPassword, encodeAuthSwitchRequest } from './codec/messages/auth.js';
 import { encodeErr, encodeOk } from './codec/messages/generic.js';
 import { mysqlErrorFor, type MysqlErrorFields } from './errors.js';
-import { connectUpstream, probeServerVersion, runOnSideConnection, type UpstreamConnection, type UpstreamOptions } from './upstream.js';
+import { connectUpstream, runOnSideConnection, type UpstreamConnection, type UpstreamOptions } from './upstream.js';
 import { PacketQueue } from './packet-queue.js';
 import { Relay, type KillRequest } from './relay.js';
 import { ResultMasker } from './result-masking.js';
@@ -67,7 +67,11 @@ export class MysqlListener {
   private readonly secureContext: SecureContext | null;
   private readonly logger: Logger;
   private nextConnectionId = randomInt(1000, 1_000_000);
-  /** The upstream's version string, learned from its greeting; clients see it as the server's. */
+  /**
+   * The upstream's version string, learned from the first session's login; clients see it as
+   * the server's. (Not probed at start: a greeting abandoned before login counts against the
+   * server's max_connect_errors for airlock's host.)
+   */
   private serverVersion = DEFAULT_SERVER_VERSION;
 
   constructor(private readonly core: GatewayCore, private config: MysqlConnectionConfig) {
@@ -91,10 +95,6 @@ export class MysqlListener {
   listen(): Promise<AddressInfo> {
     const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server = server;
-    const u = this.config.upstream;
-    void probeServerVersion({ host: u.host, port: u.port, tls: u.tls, ...(u.ca ? { ca: u.ca } : {}) })
-      .then((v) => (this.serverVersion = v))
-      .catch(() => undefined);
     return new Promise((resolve, reject) => {
       server.once('error', (e: NodeJS.ErrnoException) => {
         reject(new AirlockError('AIRLOCK_CONFIG_INVALID', `connection "${this.config.name}" cannot listen on ${this.config.listen.host}:${this.config.listen.port}: ${e.code ?? e.message}`));

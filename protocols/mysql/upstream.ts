@@ -111,23 +111,6 @@ function tlsHandshake(plain: Socket, addr: UpstreamAddress): Promise<TLSSocket> 
   });
 }
 
-/** Reads only the server's greeting (for its version), then closes: no login. */
-export async function probeServerVersion(addr: UpstreamAddress, timeoutMs = 5000): Promise<string> {
-  const held: { socket: Socket | null } = { socket: null };
-  const timer = setTimeout(() => held.socket?.destroy(), timeoutMs);
-  try {
-    const socket = await tcpConnect(addr, held);
-    const q = new PacketQueue(new PacketReader({ maxPacketBytes: 16 * 1024 }), () => unavailable(addr, 'closed during the handshake'));
-    q.attach(socket);
-    const first = await q.next();
-    socket.destroy();
-    return decodeHandshakeV10(first.payload).serverVersion;
-  } finally {
-    clearTimeout(timer);
-    held.socket?.destroy();
-  }
-}
-
 export async function connectUpstream(opts: UpstreamOptions): Promise<UpstreamConnection> {
   const held: { socket: Socket | null } = { socket: null };
   const ms = opts.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS;
