@@ -273,6 +273,8 @@ export async function runOnSideConnection(opts: UpstreamOptions, payload: Buffer
     }
     return { ok: true };
   } finally {
-    conn.socket.destroy();
+    // COM_QUIT: a clean goodbye, not an aborted client in the server's counters.
+    conn.socket.end(framePacket(Buffer.from([0x01]), 0));
+    setTimeout(() => conn.socket.destroy(), 1000).unref();
   }
 }
