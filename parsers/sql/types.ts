@@ -78,6 +78,10 @@ export interface SqlSessionSettings {
   searchPath: string[];
   /** Postgres: the session user, for "$user" in search_path. */
   user?: string;
+  /** MySQL: sql_mode has ANSI_QUOTES ("x" is an identifier). Unknown: a double-quoted token is read both ways. */
+  ansiQuotes?: boolean;
+  /** MySQL: the server version as executable comments write it (10.11.6 → 101106). */
+  serverVersion?: number;
 }
 
 /**

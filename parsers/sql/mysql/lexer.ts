@@ -1,0 +1,202 @@
+/**
+ * MySQL/MariaDB text as the server reads it: statements split at top-level `;`, comments
+ * removed, executable comments (`/*! … *\/`, `/*!50000 … *\/`, `/*M! … *\/`) kept as the SQL
+ * they are. Quoting follows the session: backslash escapes in strings unless
+ * NO_BACKSLASH_ESCAPES, `"…"` a string unless ANSI_QUOTES makes it an identifier.
+ *
+ * Sources: MySQL 8.0 reference 11.7 "Comments", 11.1.1 "String Literals"; MariaDB
+ * "Comment Syntax" (executable comments, `/*M!`, six-digit versions).
+ */
+
+export interface MysqlLexOptions {
+  noBackslashEscapes: boolean;
+  ansiQuotes: boolean;
+  /** Server version as MySQL writes it in executable comments (10.11.6 → 101106); unknown: every versioned comment runs. */
+  serverVersion?: number;
+}
+
+export type TokenKind = 'word' | 'ident' | 'string' | 'number' | 'symbol' | 'variable';
+
+export interface Token {
+  kind: TokenKind;
+  /** Words upper-cased; identifiers unquoted; strings as written (with quotes). */
+  value: string;
+}
+
+export interface LexedStatement {
+  /** The statement's own text, a slice of the query string. */
+  text: string;
+  /**
+   * What the parser is given: comments blanked, executable comments' markers blanked and their
+   * content kept, strings replaced by '?', quoted identifiers in backticks.
+   */
+  clean: string;
+  tokens: Token[];
+  /** Why the text cannot be read with certainty (unterminated quote or comment, `;` inside an executable comment …). */
+  problem: string | null;
+}
+
+const isSpace = (c: string): boolean => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f' || c === '\v';
+const isWordStart = (c: string): boolean => /[A-Za-z_$\u0080-\uffff]/.test(c);
+const isWordChar = (c: string): boolean => /[A-Za-z0-9_$\u0080-\uffff]/.test(c);
+const isDigit = (c: string): boolean => c >= '0' && c <= '9';
+
+/** Splits a COM_QUERY text into statements. Never throws: what cannot be read carries a `problem`. */
+export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] {
+  const out: LexedStatement[] = [];
+  let start = 0;
+  let clean = '';
+  let tokens: Token[] = [];
+  let problem: string | null = null;
+  /** Inside an executable comment: where its content ends. */
+  let execEnd = -1;
+  const n = text.length;
+  let i = 0;
+
+  const finish = (end: number): void => {
+    const slice = text.slice(start, end);
+    if (slice.trim() !== '' || tokens.length > 0 || problem !== null) out.push({ text: slice.trim(), clean: clean.trim(), tokens, problem });
+    clean = '';
+    tokens = [];
+    problem = null;
+  };
+
+  while (i < n) {
+    const c = text[i] as string;
+    if (execEnd >= 0 && i === execEnd) {
+      // the `*/` closing an executable comment
+      clean += '  ';
+      i += 2;
+      execEnd = -1;
+      continue;
+    }
+    if (isSpace(c)) {
+      clean += c;
+      i++;
+      continue;
+    }
+    // Comments
+    if (c === '#' || (c === '-' && text[i + 1] === '-' && (i + 2 >= n || isSpace(text[i + 2] as string) || (text.charCodeAt(i + 2) < 32)))) {
+      let j = text.indexOf('\n', i);
+      if (j < 0) j = n;
+      if (execEnd >= 0 && j > execEnd) problem ??= 'a line comment inside an executable comment';
+      clean += ' '.repeat(j - i);
+      i = j;
+      continue;
+    }
+    if (c === '/' && text[i + 1] === '*') {
+      const close = text.indexOf('*/', i + 2);
+      if (execEnd >= 0) {
+        problem ??= 'a comment inside an executable comment';
+        i += 2;
+        continue;
+      }
+      if (close < 0) {
+        problem ??= 'an unterminated comment';
+        clean += ' '.repeat(n - i);
+        i = n;
+        continue;
+      }
+      const m = /^\/\*(M?)!(\d{5,6})?/.exec(text.slice(i, i + 10));
+      if (m !== null) {
+        const version = m[2] === undefined ? null : Number(m[2]);
+        const runs = version === null || opts.serverVersion === undefined || version <= opts.serverVersion;
+        if (runs) {
+          // The content is SQL the server runs: keep it, blank the markers.
+          clean += ' '.repeat(m[0].length);
+          const content = text.slice(i + m[0].length, close);
+          if (content.includes(';')) problem ??= 'a ";" inside an executable comment';
+          execEnd = close;
+          i += m[0].length;
+          continue;
+        }
+      }
+      clean += ' '.repeat(close + 2 - i);
+      i = close + 2;
+      continue;
+    }
+    if (c === ';' && execEnd < 0) {
+      finish(i);
+      i++;
+      start = i;
+      continue;
+    }
+    // Quoted: strings, identifiers
+    if (c === "'" || c === '"' || c === '`') {
+      const identifier = c === '`' || (c === '"' && opts.ansiQuotes);
+      const backslash = !identifier && !opts.noBackslashEscapes;
+      let j = i + 1;
+      let value = '';
+      let closed = false;
+      while (j < n) {
+        const d = text[j] as string;
+        if (backslash && d === '\\') {
+          value += text.slice(j, j + 2);
+          j += 2;
+          continue;
+        }
+        if (d === c) {
+          if (text[j + 1] === c) {
+            value += c;
+            j += 2;
+            continue;
+          }
+          closed = true;
+          break;
+        }
+        value += d;
+        j++;
+      }
+      if (!closed) {
+        problem ??= `an unterminated ${identifier ? 'quoted identifier' : 'string'}`;
+        clean += text.slice(i);
+        i = n;
+        continue;
+      }
+      if (execEnd >= 0 && j >= execEnd) problem ??= 'a quote across the end of an executable comment';
+      tokens.push(identifier ? { kind: 'ident', value } : { kind: 'string', value: text.slice(i, j + 1) });
+      // The parser must see the server's boundaries, not re-read the quoting: an identifier goes
+      // in backticks, a string becomes a neutral literal (no analysis depends on a string's value).
+      clean += identifier ? `\`${value.replace(/`/g, '``')}\`` : "'?'";
+      i = j + 1;
+      continue;
+    }
+    if (c === '@') {
+      let j = i + 1;
+      while (j < n && (isWordChar(text[j] as string) || text[j] === '@' || text[j] === '.')) j++;
+      tokens.push({ kind: 'variable', value: text.slice(i, j) });
+      clean += text.slice(i, j);
+      i = j;
+      continue;
+    }
+    if (isDigit(c) || (c === '.' && isDigit(text[i + 1] ?? ''))) {
+      let j = i + 1;
+      while (j < n && (isWordChar(text[j] as string) || text[j] === '.')) j++;
+      tokens.push({ kind: 'number', value: text.slice(i, j) });
+      clean += text.slice(i, j);
+      i = j;
+      continue;
+    }
+    if (isWordStart(c)) {
+      let j = i + 1;
+      while (j < n && isWordChar(text[j] as string)) j++;
+      tokens.push({ kind: 'word', value: text.slice(i, j).toUpperCase() });
+      clean += text.slice(i, j);
+      i = j;
+      continue;
+    }
+    if (c === '\\') {
+      // `\N` outside a string is NULL in MySQL; nothing else starts with a backslash there.
+      tokens.push({ kind: 'symbol', value: text.slice(i, i + 2) });
+      clean += text.slice(i, i + 2);
+      i += 2;
+      continue;
+    }
+    tokens.push({ kind: 'symbol', value: c });
+    clean += c;
+    i++;
+  }
+  if (execEnd >= 0) problem ??= 'an unterminated executable comment';
+  finish(n);
+  return out;
+}

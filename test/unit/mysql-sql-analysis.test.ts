@@ -1,0 +1,136 @@
+/**
+ * MySQL/MariaDB statement analysis (issue 7): statement kinds that comments, executable
+ * comments, quoting and multi-statement texts cannot hide; tables, lineage and predicates
+ * for policy and masking; fail closed on what cannot be read.
+ */
+import { describe, expect, it } from 'vitest';
+import { analyzeMysql } from '../../parsers/sql/mysql/index.js';
+import type { SqlSessionSettings, StatementAnalysis } from '../../parsers/sql/types.js';
+
+const DEFAULT: SqlSessionSettings = { standardConformingStrings: false, searchPath: ['appdb'] };
+const all = (sql: string, settings = DEFAULT): StatementAnalysis[] => analyzeMysql(sql, settings).statements;
+const kinds = (sql: string, settings = DEFAULT): string[] => all(sql, settings).flatMap((s) => (s.unparsed ? ['UNPARSED', ...s.kinds] : s.kinds)).filter((k) => k !== 'empty');
+const tables = (refs: StatementAnalysis['reads']): string[] => refs.map((r) => (r.schema === null ? r.name : `${r.schema}.${r.name}`));
+
+describe('kinds a deny list can rely on', () => {
+  const dangerous: Array<[string, string, string]> = [
+    ['plain', 'DROP TABLE users', 'drop'],
+    ['block comment between keywords', 'DROP/**/TABLE users', 'drop'],
+    ['executable comment', '/*!50000 DROP TABLE users*/', 'drop'],
+    ['executable comment without version', '/*! DROP TABLE users */', 'drop'],
+    ['MariaDB executable comment', '/*M!100000 DELETE FROM users */', 'delete'],
+    ['executable comment hiding the FROM', 'DELETE/*! FROM users */', 'delete'],
+    ['hash comment', 'DROP TABLE users#x\n', 'drop'],
+    ['double dash without a space is not a comment', 'DROP--x\nTABLE users', 'drop'],
+    ['second statement', 'SELECT 1; DROP TABLE users', 'drop'],
+    ['backslash-escaped quote keeps the string open', "SELECT '\\'; DROP TABLE users; -- '", 'select'],
+    ['lower case and newlines', 'dRoP\n\ttAbLe `users`', 'drop'],
+    ['truncate', 'TRUNCATE users', 'truncate'],
+    ['replace is a write', 'REPLACE INTO users VALUES (1)', 'replace'],
+    ['into outfile', "SELECT * FROM users INTO OUTFILE '/tmp/x'", 'into_outfile'],
+    ['into dumpfile in a comment', "SELECT ssn FROM users /*!INTO DUMPFILE '/tmp/y'*/", 'into_outfile'],
+    ['load data', "LOAD DATA INFILE '/etc/passwd' INTO TABLE users", 'load_data'],
+    ['explain analyze runs the statement', 'EXPLAIN ANALYZE DELETE FROM users WHERE id = 1', 'delete'],
+    ['MariaDB ANALYZE runs the statement', 'ANALYZE DELETE FROM users WHERE id = 1', 'delete'],
+  ];
+  for (const [name, sql, kind] of dangerous) {
+    it(`${name}: ${JSON.stringify(sql)} is ${kind}`, () => {
+      expect(kinds(sql)).toContain(kind);
+    });
+  }
+
+  it('the string in "SELECT \'\\\'; DROP …" is one statement: nothing else runs', () => {
+    expect(kinds("SELECT '\\'; DROP TABLE users; -- '")).toEqual(['select']);
+  });
+
+  it('under NO_BACKSLASH_ESCAPES the same text is two statements and the DROP is seen', () => {
+    expect(kinds("SELECT 'a\\'; DROP TABLE users; -- '", { ...DEFAULT, standardConformingStrings: true })).toEqual(['select', 'drop']);
+  });
+
+  it('1--1 is arithmetic, not a comment', () => {
+    expect(all('SELECT 1--1; DROP TABLE users').map((s) => s.kinds[0])).toEqual(['select', 'drop']);
+  });
+
+  it('reads a double-quoted token both ways when ANSI_QUOTES may be on', () => {
+    const [s] = all('SELECT "ssn" FROM users');
+    expect(s?.outputs?.[0]?.unknown).toBe(true);
+    expect(kinds('DROP TABLE "users"')).toContain('drop');
+  });
+
+  it('a versioned comment newer than the server is a comment', () => {
+    expect(kinds('SELECT 1 /*!999999 ; DROP TABLE users */', { ...DEFAULT, serverVersion: 101106 })).toEqual(['select']);
+  });
+});
+
+describe('fail closed', () => {
+  const unreadable: Array<[string, string]> = [
+    ['unterminated comment', 'SELECT 1 /* no end'],
+    ['unterminated string', "SELECT 'x"],
+    ['unterminated backtick', 'SELECT `x'],
+    ['";" inside an executable comment', '/*!50000 SELECT 1; DROP TABLE users */'],
+    ['a comment inside an executable comment', '/*!50000 DROP /* x */ TABLE users */'],
+    ['PREPARE from a variable', 'PREPARE s FROM @q'],
+    ['HANDLER', 'HANDLER users OPEN'],
+  ];
+  for (const [name, sql] of unreadable) {
+    it(`${name} is unparsed or opaque`, () => {
+      const s = all(sql);
+      expect(s.some((x) => x.unparsed || x.opaque)).toBe(true);
+    });
+  }
+
+  it('CALL, DO and stored programs are opaque', () => {
+    expect(all('CALL p()')[0]?.opaque).toBe(true);
+    expect(all('DO SLEEP(1)')[0]?.opaque).toBe(true);
+    expect(all('CREATE PROCEDURE p() BEGIN DELETE FROM users; END')[0]?.opaque).toBe(true);
+  });
+});
+
+describe('what session statements are', () => {
+  it('clients\' own start-up statements parse', () => {
+    for (const sql of ['SET NAMES utf8mb4', 'select @@version_comment limit 1', 'SET autocommit=1', 'SHOW DATABASES', 'USE appdb', 'BEGIN', 'COMMIT', 'KILL QUERY 5', 'SELECT DATABASE()']) {
+      expect(all(sql)[0]?.unparsed, sql).toBe(false);
+    }
+  });
+});
+
+describe('tables, predicates and lineage', () => {
+  it('reads and writes, qualified and not', () => {
+    const [s] = all('UPDATE users u JOIN shop.orders o ON o.uid = u.id SET u.name = o.note WHERE o.id = 1');
+    expect(tables(s?.writes ?? [])).toContain('users');
+    expect(tables(s?.reads ?? [])).toEqual(expect.arrayContaining(['users', 'shop.orders']));
+    expect(s?.withoutWhere).toBe(false);
+    expect(all('DELETE FROM users')[0]?.withoutWhere).toBe(true);
+  });
+
+  it('output lineage through aliases, expressions, JSON_OBJECT, GROUP_CONCAT and UNION', () => {
+    const [s] = all("SELECT u.name AS n, CONCAT(u.ssn, 'x') c, JSON_OBJECT('k', ssn) j, GROUP_CONCAT(ssn SEPARATOR ',') g FROM appdb.users u");
+    const src = (i: number): string[] => (s?.outputs?.[i]?.sources ?? []).map((x) => `${x.relation.name}.${x.column}`);
+    expect(src(0)).toEqual(['users.name']);
+    expect(src(1)).toEqual(['users.ssn']);
+    expect(src(2)).toEqual(['users.ssn']);
+    expect(src(3)).toEqual(['users.ssn']);
+    const [u] = all('SELECT name FROM notes UNION SELECT ssn FROM users');
+    expect((u?.outputs?.[0]?.sources ?? []).map((x) => x.column)).toContain('ssn');
+  });
+
+  it('a whole row (*) and a user function are not followed by name', () => {
+    const [s] = all('SELECT *, my_func(id) FROM users');
+    expect(s?.outputs?.[0]?.expansion).toBe(true);
+    expect(s?.outputs?.[1]?.unknown).toBe(true);
+  });
+
+  it('columns in WHERE, JOIN ON, GROUP BY and ORDER BY are predicates', () => {
+    const [s] = all('SELECT count(*) FROM users u JOIN notes n ON n.id = u.id WHERE u.ssn LIKE "1%" GROUP BY u.name ORDER BY u.id');
+    const cols = (s?.predicateColumns ?? []).map((p) => p.column);
+    expect(cols).toEqual(expect.arrayContaining(['ssn', 'name', 'id']));
+  });
+
+  it('two texts that differ only in literals share one parse, each with its own text', () => {
+    const a = all('SELECT name FROM users WHERE id = 1')[0];
+    const b = all("SELECT name FROM users WHERE id = 2 AND name = 'x'")[0];
+    expect(a?.text).toBe('SELECT name FROM users WHERE id = 1');
+    expect(b?.text).toBe("SELECT name FROM users WHERE id = 2 AND name = 'x'");
+    expect(tables(b?.reads ?? [])).toEqual(['users']);
+  });
+});
