@@ -1,0 +1,276 @@
+/**
+ * Response bodies on their way back: the injected upstream secret is always scrubbed;
+ * detectors and JSON paths apply where a mask rule asks. JSON is masked whole (parsed,
+ * bounded); text streams through the detectors with a held-back tail so a value split
+ * across chunks is still found; Server-Sent Events are masked event by event, and the
+ * text of each JSON field is followed across events (an e-mail address streamed one token
+ * per event is still one address); other bodies get the literal secret scrub only.
+ */
+import { StringDecoder } from 'node:string_decoder';
+import { DetectorRules, StreamMasker, maskText } from '../../src/masking/index.js';
+import { maskJsonPaths, type CompiledJsonPaths } from '../../src/masking/json-paths.js';
+import { REDACTED } from '../../src/masking/methods.js';
+
+export interface BodyPlan {
+  detectors: DetectorRules;
+  jsonPaths: CompiledJsonPaths | null;
+  /** Literal values that must never come back (the injected credential). */
+  secrets: string[];
+  key: Buffer;
+  /** Largest JSON body masked as a whole. */
+  maxJsonBytes: number;
+}
+
+export type BodyMode = 'pass' | 'json' | 'sse' | 'text' | 'binary';
+
+export function bodyMode(contentType: string | undefined, plan: BodyPlan): BodyMode {
+  const scanning = !plan.detectors.empty || plan.jsonPaths !== null;
+  if (!scanning && plan.secrets.length === 0) return 'pass';
+  const ct = (contentType ?? '').toLowerCase();
+  if (/^text\/event-stream/.test(ct)) return 'sse';
+  if (/^application\/([\w.+-]+\+)?json|^text\/json/.test(ct)) return 'json';
+  if (/^text\/|xml|javascript|x-www-form-urlencoded|^application\/problem/.test(ct) || ct === '') return 'text';
+  return 'binary';
+}
+
+/** Replaces literal values in a stream of text, holding back what could be the start of one. */
+export class LiteralScrubber {
+  private held = '';
+  private readonly longest: number;
+
+  constructor(private readonly literals: string[]) {
+    this.literals = literals.filter((l) => l.length > 0).sort((a, b) => b.length - a.length);
+    this.longest = this.literals[0]?.length ?? 0;
+  }
+
+  scrub(text: string): string {
+    let out = text;
+    for (const l of this.literals) if (out.includes(l)) out = out.split(l).join(REDACTED);
+    return out;
+  }
+
+  push(chunk: string): string {
+    if (this.longest === 0) return chunk;
+    const all = this.scrub(this.held + chunk);
+    const cut = Math.max(0, all.length - (this.longest - 1));
+    this.held = all.slice(cut);
+    return all.slice(0, cut);
+  }
+
+  end(): string {
+    const rest = this.scrub(this.held);
+    this.held = '';
+    return rest;
+  }
+}
+
+/** Masks one string value: secrets, then detectors. */
+export function maskStringValue(s: string, plan: BodyPlan, literals: LiteralScrubber): string {
+  const scrubbed = literals.scrub(s);
+  return plan.detectors.empty ? scrubbed : maskText(scrubbed, plan.detectors, plan.key).text;
+}
+
+/** A whole JSON document: JSON paths, then every string (and number) value through the detectors. */
+export function maskJsonDocument(text: string, plan: BodyPlan): string | null {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (plan.jsonPaths !== null) doc = maskJsonPaths(doc, plan.jsonPaths, plan.key).doc;
+  const literals = new LiteralScrubber(plan.secrets);
+  doc = mapJsonValues(doc, (s) => maskStringValue(s, plan, literals));
+  return JSON.stringify(doc);
+}
+
+/** Like mapJsonStrings, but numbers that a detector would flag (a card number) become masked strings. */
+function mapJsonValues(doc: unknown, fn: (s: string) => string): unknown {
+  if (typeof doc === 'number') {
+    const s = String(doc);
+    const m = fn(s);
+    return m === s ? doc : m;
+  }
+  if (typeof doc === 'string') return fn(doc);
+  if (Array.isArray(doc)) return doc.map((v) => mapJsonValues(v, fn));
+  if (doc !== null && typeof doc === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(doc as Record<string, unknown>)) out[k] = mapJsonValues(v, fn);
+    return out;
+  }
+  return doc;
+}
+
+/** Streaming text: decode, scrub literals, detectors with their held-back tail. */
+export class TextMasker {
+  private readonly decoder = new StringDecoder('utf8');
+  private readonly literals: LiteralScrubber;
+  private readonly detectors: StreamMasker | null;
+
+  constructor(plan: BodyPlan) {
+    this.literals = new LiteralScrubber(plan.secrets);
+    this.detectors = plan.detectors.empty ? null : new StreamMasker(plan.detectors, { key: plan.key });
+  }
+
+  push(chunk: Buffer): Buffer {
+    const text = this.literals.push(this.decoder.write(chunk));
+    return Buffer.from(this.detectors === null ? text : this.detectors.push(text), 'utf8');
+  }
+
+  end(): Buffer {
+    const text = this.literals.push(this.decoder.end()) + this.literals.end();
+    const out = this.detectors === null ? text : this.detectors.push(text) + this.detectors.end();
+    return Buffer.from(out, 'utf8');
+  }
+}
+
+/** Binary bodies: the secret's bytes are replaced wherever they occur (latin1 keeps bytes 1:1). */
+export class BinaryScrubber {
+  private readonly literals: LiteralScrubber;
+
+  constructor(secrets: string[]) {
+    this.literals = new LiteralScrubber(secrets.map((s) => Buffer.from(s, 'utf8').toString('latin1')));
+  }
+
+  push(chunk: Buffer): Buffer {
+    return Buffer.from(this.literals.push(chunk.toString('latin1')), 'latin1');
+  }
+
+  end(): Buffer {
+    return Buffer.from(this.literals.end(), 'latin1');
+  }
+}
+
+/**
+ * Server-Sent Events (text/event-stream). Each complete event is masked and sent at once.
+ * In JSON `data`, a text-delta field (`content`, `text`, `delta`, `partial_json`,
+ * `arguments`, `output_text` — what LLM APIs stream a token at a time) is one stream per
+ * field path across events, masked with a held-back tail; the held text goes out with the
+ * next event carrying that field, or in an extra event shaped like the last one (its other
+ * text fields emptied) before the stream ends or a non-JSON event such as `[DONE]`. Every
+ * other string is masked within its event.
+ */
+export class SseMasker {
+  private readonly decoder = new StringDecoder('utf8');
+  private buffer = '';
+  private readonly streams = new Map<string, StreamMasker>();
+  private readonly lastShape = new Map<string, unknown>();
+  private readonly literals: LiteralScrubber;
+
+  constructor(private readonly plan: BodyPlan) {
+    this.literals = new LiteralScrubber(plan.secrets);
+  }
+
+  push(chunk: Buffer): Buffer {
+    this.buffer += this.decoder.write(chunk);
+    let out = '';
+    for (;;) {
+      const m = /\r?\n\r?\n/.exec(this.buffer);
+      if (m === null) break;
+      const event = this.buffer.slice(0, m.index);
+      this.buffer = this.buffer.slice(m.index + m[0].length);
+      out += this.event(event);
+    }
+    return Buffer.from(out, 'utf8');
+  }
+
+  end(): Buffer {
+    const rest = this.buffer + this.decoder.end();
+    this.buffer = '';
+    let out = rest.trim() === '' ? '' : this.event(rest);
+    out += this.flushStreams();
+    return Buffer.from(out, 'utf8');
+  }
+
+  private event(raw: string): string {
+    const lines = raw.split(/\r?\n/);
+    const data = lines.filter((l) => l.startsWith('data:')).map((l) => l.slice(l.startsWith('data: ') ? 6 : 5));
+    const other = lines.filter((l) => !l.startsWith('data:')).map((l) => maskStringValue(l, this.plan, this.literals));
+    if (data.length === 0) return `${other.join('\n')}\n\n`;
+    const text = data.join('\n');
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      // Not JSON (`[DONE]`, plain text): held field text goes out first, then this event masked whole.
+      const flushed = this.flushStreams();
+      return `${flushed}${[...other, ...maskStringValue(text, this.plan, this.literals).split('\n').map((l) => `data: ${l}`)].join('\n')}\n\n`;
+    }
+    if (this.plan.jsonPaths !== null) doc = maskJsonPaths(doc, this.plan.jsonPaths, this.plan.key).doc;
+    const masked = this.followFields(doc, '$');
+    return `${[...other, `data: ${JSON.stringify(masked)}`].join('\n')}\n\n`;
+  }
+
+  private followFields(node: unknown, path: string, root: unknown = node, key = ''): unknown {
+    if (typeof node === 'string' && !STREAMED_FIELDS.has(key)) return maskStringValue(node, this.plan, this.literals);
+    if (typeof node === 'string') {
+      let s = this.streams.get(path);
+      if (s === undefined) {
+        s = new StreamMasker(this.plan.detectors, { key: this.plan.key });
+        this.streams.set(path, s);
+      }
+      this.lastShape.set(path, root);
+      return this.plan.detectors.empty ? this.literals.scrub(node) : s.push(this.literals.scrub(node));
+    }
+    if (Array.isArray(node)) return node.map((v, i) => this.followFields(v, `${path}[${i}]`, root, key));
+    if (node !== null && typeof node === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(node as Record<string, unknown>)) out[k] = this.followFields(v, `${path}.${k}`, root, k);
+      return out;
+    }
+    if (typeof node === 'number') {
+      const s = String(node);
+      const m = maskStringValue(s, this.plan, this.literals);
+      return m === s ? node : m;
+    }
+    return node;
+  }
+
+  /** Held text of every field, each in an event shaped like the last one that carried the field. */
+  private flushStreams(): string {
+    let out = '';
+    for (const [path, s] of this.streams) {
+      const rest = s.end();
+      if (rest === '') continue;
+      const shape = this.lastShape.get(path);
+      const event = setAt(blankStrings(shape), path, rest);
+      out += `data: ${JSON.stringify(event)}\n\n`;
+    }
+    this.streams.clear();
+    return out;
+  }
+}
+
+/** Fields LLM APIs stream a few characters at a time. */
+const STREAMED_FIELDS = new Set(['content', 'text', 'delta', 'partial_json', 'arguments', 'output_text']);
+
+/** A copy of `doc` with its text-delta fields emptied: the extra event repeats no text. */
+function blankStrings(doc: unknown, key = ''): unknown {
+  if (typeof doc === 'string') return STREAMED_FIELDS.has(key) ? '' : doc;
+  if (Array.isArray(doc)) return doc.map((v) => blankStrings(v, key));
+  if (doc !== null && typeof doc === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(doc as Record<string, unknown>)) out[k] = blankStrings(v, k);
+    return out;
+  }
+  return doc;
+}
+
+function setAt(doc: unknown, path: string, value: string): unknown {
+  const steps = [...path.slice(1).matchAll(/\.([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : (m[1] ?? '')));
+  const root: unknown = structuredClone(doc);
+  let node: unknown = root;
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i] as string | number;
+    const last = i === steps.length - 1;
+    if (typeof step === 'number' && Array.isArray(node)) {
+      if (last) node[step] = value;
+      else node = node[step];
+    } else if (typeof step === 'string' && node !== null && typeof node === 'object') {
+      const obj = node as Record<string, unknown>;
+      if (last) obj[step] = value;
+      else node = obj[step];
+    }
+  }
+  return steps.length === 0 ? value : root;
+}

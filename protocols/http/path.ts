@@ -1,0 +1,72 @@
+/**
+ * Request targets as rules see them: the path normalised once, and that same path is what
+ * goes upstream. RFC 3986 §6.2.2: percent-decoding of unreserved characters, `.` and `..`
+ * segments removed; repeated slashes collapsed. What stays ambiguous between servers — an
+ * encoded `/` or `\`, an encoded `%`, a malformed escape, a `..` above the root, a
+ * backslash — is refused (400) rather than guessed.
+ */
+import { AirlockError } from '../../src/errors.js';
+
+export interface Target {
+  /** Normalised path, starting with `/`. */
+  path: string;
+  /** The query string without `?`, as sent (empty when none). */
+  query: string;
+}
+
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
+const HEX = /^[0-9A-Fa-f]{2}$/;
+
+function refuse(why: string): never {
+  throw new AirlockError('AIRLOCK_PROTOCOL', `the request path is ambiguous: ${why}`);
+}
+
+function normaliseSegment(seg: string): string {
+  let out = '';
+  for (let i = 0; i < seg.length; i++) {
+    const c = seg[i] as string;
+    if (c === '%') {
+      const hex = seg.slice(i + 1, i + 3);
+      if (!HEX.test(hex)) refuse('a malformed percent-escape');
+      const ch = String.fromCharCode(parseInt(hex, 16));
+      if (ch === '/' || ch === '\\') refuse('an encoded slash');
+      if (ch === '%') refuse('an encoded "%"');
+      out += UNRESERVED.test(ch) ? ch : `%${hex.toUpperCase()}`;
+      i += 2;
+      continue;
+    }
+    if (c === '\\') refuse('a backslash');
+    const code = c.charCodeAt(0);
+    if (code < 0x21 || code === 0x7f) refuse('a control character or space');
+    out += c;
+  }
+  return out;
+}
+
+/** Parses an origin-form request target (`/a/b?x=1`). Absolute-form and `*` are refused. */
+export function normaliseTarget(raw: string): Target {
+  if (!raw.startsWith('/')) refuse('not an origin-form path');
+  const q = raw.indexOf('?');
+  const rawPath = q < 0 ? raw : raw.slice(0, q);
+  const query = q < 0 ? '' : raw.slice(q + 1);
+  const hash = rawPath.indexOf('#');
+  if (hash >= 0) refuse('a fragment');
+  const out: string[] = [];
+  const segments = rawPath.split('/').slice(1);
+  const trailing = rawPath.endsWith('/') && rawPath.length > 1;
+  for (const s of segments) {
+    if (s === '') continue;
+    const seg = normaliseSegment(s);
+    if (seg === '.') continue;
+    if (seg === '..') {
+      if (out.length === 0) refuse('".." above the root');
+      out.pop();
+      continue;
+    }
+    out.push(seg);
+  }
+  let path = `/${out.join('/')}`;
+  const last = segments[segments.length - 1];
+  if ((trailing || last === '.' || last === '..') && path !== '/') path += '/';
+  return { path, query };
+}
