@@ -24,6 +24,7 @@ import { connectUpstream, runOnSideConnection, type UpstreamConnection, type Ups
 import { PacketQueue } from './packet-queue.js';
 import { Relay, type KillRequest } from './relay.js';
 import { ResultMasker } from './result-masking.js';
+import { MysqlCatalog } from './catalog.js';
 
 /**
  * What airlock offers a client. Not offered: COMPRESS (not implemented), LOCAL_FILES
@@ -73,6 +74,8 @@ export class MysqlListener {
    * server's max_connect_errors for airlock's host.)
    */
   private serverVersion = DEFAULT_SERVER_VERSION;
+  /** Which relations are views, shared by this listener's masked sessions. */
+  readonly catalog = new MysqlCatalog();
 
   constructor(private readonly core: GatewayCore, private config: MysqlConnectionConfig) {
     this.logger = core.logger.child({ connection: config.name, protocol: 'mysql' });
@@ -343,7 +346,7 @@ class Handshake {
     l.learnVersion(upstream.serverVersion);
     if ((upstream.statusFlags & ServerStatus.NO_BACKSLASH_ESCAPES) !== 0) session.setParameter('standard_conforming_strings', 'on');
     const live = session;
-    const masker = ResultMasker.needed(live) ? new ResultMasker(live, await core.maskingKey()) : null;
+    const masker = ResultMasker.needed(live) ? new ResultMasker(live, await core.maskingKey(), { views: l.catalog, upstream: upstreamOptions as UpstreamOptions }) : null;
     this.queue.detach();
     const clientLeftover = this.queue.takeRaw();
     this.write(encodeOk({ statusFlags: upstream.statusFlags || ServerStatus.AUTOCOMMIT }, capabilities));

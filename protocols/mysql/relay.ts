@@ -179,7 +179,10 @@ export class Relay {
             if (refusal !== null) return this.answer(refusal, code);
           }
         }
-        return this.forward(p, { binary: true, prepared, statements: prepared?.statement ? [prepared.statement] : [] });
+        const statements = prepared?.statement ? [prepared.statement] : [];
+        if (this.masker !== null) await this.masker.prepare(statements);
+        if (this.ended) return;
+        return this.forward(p, { binary: true, prepared, statements });
       }
       case 'COM_STMT_FETCH':
         return this.forward(p, { phase: 'rows', binary: true, prepared: this.prepared.get(cmd.statementId) ?? null, fetch: true });
@@ -258,6 +261,8 @@ export class Relay {
       const db = m[1] !== undefined ? m[1].replace(/``/g, '`') : (m[2] ?? '');
       after.push(() => this.useDatabase(db));
     }
+    if (this.masker !== null) await this.masker.prepare(statements);
+    if (this.ended) return;
     return this.forward(p, { statements, onOk: after.length === 0 ? null : () => after.forEach((f) => f()) });
   }
 
@@ -276,6 +281,8 @@ export class Relay {
     const d = approved as FinalDecision | null;
     const perExecution = d !== null && d.effect === 'allow' && d.approved?.perExecution === true ? { statements, credit: 1 } : null;
     const prepared: Prepared = { statement: statements.length === 1 ? (statements[0] ?? null) : null, perExecution, cursor: null };
+    if (this.masker !== null) await this.masker.prepare(statements);
+    if (this.ended) return;
     return this.forward(p, { phase: 'prepare', prepared });
   }
 

@@ -9,11 +9,13 @@
  */
 import type { Session } from '../../src/session-types.js';
 import type { ColumnMaskRule } from '../../src/types.js';
-import type { RelationRef, StatementAnalysis } from '../../parsers/sql/types.js';
+import type { OutputLineage, RelationRef, StatementAnalysis } from '../../parsers/sql/types.js';
 import { ColumnMasker, DetectorRules, judgeOutput, keyFromSecret, maskText, maskValue, maskValueByDetectors, strongest } from '../../src/masking/index.js';
 import type { ColumnDefinition } from './codec/messages/resultset.js';
 import { decodeBinaryRow, decodeTextRow, encodeBinaryRow, encodeTextRow } from './codec/messages/resultset.js';
 import type { ErrPacket } from './codec/messages/generic.js';
+import type { MysqlCatalog } from './catalog.js';
+import type { UpstreamOptions } from './upstream.js';
 
 export interface ColumnPlan {
   /** schema.table.column, or the output name for computed columns (audit). */
@@ -27,6 +29,41 @@ export type RowPlan = ColumnPlan[] | null;
 
 const MAX_SEEN_VALUES = 5_000;
 
+const UNKNOWN: OutputLineage = { name: null, sources: [], unknown: true };
+
+/**
+ * Lineage per result column. The analysis lists one entry per select item; a `*` (or `t.*`)
+ * is one `expansion` entry standing for the columns it expands to, which the column count
+ * tells. An expanded column is a whole-row dependency on the relation unless its definition
+ * names that relation and column itself and the text defines no derived table or CTE of
+ * that name (then: that column). Anything that does not line up is unknown.
+ */
+function lineageByColumn(columns: readonly ColumnDefinition[], statement: StatementAnalysis | null): OutputLineage[] {
+  const outputs = statement?.outputs ?? null;
+  if (statement === null || outputs === null) return columns.map(() => UNKNOWN);
+  const expansions = outputs.filter((o) => o.expansion === true).length;
+  if (expansions === 0) return outputs.length === columns.length ? outputs : columns.map(() => UNKNOWN);
+  if (expansions > 1 || columns.length < outputs.length - 1) return columns.map(() => UNKNOWN);
+  const at = outputs.findIndex((o) => o.expansion === true);
+  const width = columns.length - (outputs.length - 1);
+  const entry = outputs[at] as OutputLineage;
+  return columns.map((c, i) => {
+    if (i < at) return outputs[i] as OutputLineage;
+    if (i >= at + width) return outputs[i - width + 1] as OutputLineage;
+    if (entry.unknown) return entry;
+    // A base-table column of `*` comes from exactly one of the expanded relations.
+    const own = entry.sources.find((src) => src.column === '*' && c.orgName !== '' && c.orgTable.toLowerCase() === src.relation.name.toLowerCase()
+      && (src.relation.schema === null || src.relation.schema === c.schema) && !definesAlias(statement.text, src.relation.name));
+    return { name: c.name, unknown: false, sources: own === undefined ? entry.sources : [{ relation: own.relation, column: c.orgName }] };
+  });
+}
+
+/** Whether the text may define a derived table or a CTE named `name` (then org_table does not name the base table). */
+function definesAlias(text: string, name: string): boolean {
+  const n = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`\\)\\s*(?:as\\s+)?[\`"]?${n}[\`"]?(?![\\w$])`, 'i').test(text) || new RegExp(`[\`"]?${n}[\`"]?\\s*(?:\\([^)]*\\))?\\s+as\\s*\\(`, 'i').test(text);
+}
+
 export class ResultMasker {
   private readonly masker: ColumnMasker;
   private readonly detectors: DetectorRules;
@@ -34,7 +71,12 @@ export class ResultMasker {
   /** Raw values masked in this session, scrubbed from error text. */
   private readonly seen = new Set<string>();
 
-  constructor(private readonly session: Session, hashKey: string) {
+  constructor(
+    private readonly session: Session,
+    hashKey: string,
+    /** Which relations are views (null: every relation counts as one). */
+    private readonly catalog: { views: MysqlCatalog; upstream: UpstreamOptions } | null = null,
+  ) {
     this.masker = new ColumnMasker(session.maskPlan);
     this.detectors = new DetectorRules(session.maskPlan.detectors);
     this.key = keyFromSecret(hashKey);
@@ -44,24 +86,57 @@ export class ResultMasker {
     return session.maskPlan.columns.length > 0 || session.maskPlan.detectors.length > 0;
   }
 
-  /** The plan for one result set: its column definitions and the statement that produced it. */
+  /** Real schema.table candidates of a relation (the resolver also lists Postgres pseudo-schemas). */
+  private candidates(ref: RelationRef): string[] {
+    return this.session.resolveRelation(ref).filter((n) => !n.startsWith('pg_temp.') && !n.startsWith('pg_catalog.'));
+  }
+
+  private isView(schemaTable: string): boolean {
+    return this.catalog === null || this.catalog.views.isView(schemaTable) !== false;
+  }
+
+  /** Learns which relations the statements read are views, before their results arrive. */
+  async prepare(statements: StatementAnalysis[]): Promise<void> {
+    if (this.masker.empty || this.catalog === null) return;
+    const names = statements.flatMap((st) => st.reads.flatMap((ref) => this.candidates(ref)));
+    if (names.length === 0) return;
+    try {
+      await this.catalog.views.load(names, this.catalog.upstream);
+    } catch (e) {
+      // Fail closed: what could not be looked up counts as a view.
+      this.session.logger.warn({ err: e }, 'view look-up for masking failed');
+    }
+  }
+
+  /**
+   * The plan for one result set: its column definitions and the statement that produced it.
+   *
+   * Lineage from the analysis decides; a column definition's (schema, org_table, org_name)
+   * only adds to it. MariaDB names a derived table, a CTE or a view as the org_table of its
+   * columns (`SELECT * FROM (SELECT ssn AS x FROM users) t` reports `t.x`), so the server's
+   * word alone is never a reason to pass a value. Without usable lineage a column is judged
+   * as unknown: masked when the statement touches a table with masked columns.
+   */
   plan(columns: readonly ColumnDefinition[], statement: StatementAnalysis | null): RowPlan {
     const resolve = (ref: RelationRef): string[] => this.session.resolveRelation(ref);
     const columnsOf = (): string[] | null => null;
-    const outputs = statement?.outputs ?? null;
-    const lineageUsable = outputs !== null && outputs.length === columns.length;
+    const reads = statement?.reads ?? [];
+    const lineages = lineageByColumn(columns, statement);
     let any = !this.detectors.empty;
     const plan = columns.map((c, i): ColumnPlan => {
       let rule: ColumnMaskRule | null = null;
       const direct = c.orgTable !== '' && c.orgName !== '';
       const name = direct ? `${c.schema}.${c.orgTable}.${c.orgName}` : c.name;
       if (!this.masker.empty) {
-        const found: Array<ColumnMaskRule | null> = [];
-        // A column straight from a table: the server names it, whatever the alias.
+        const lineage = lineages[i] ?? UNKNOWN;
+        const found: Array<ColumnMaskRule | null> = [judgeOutput(lineage, this.masker, resolve, columnsOf, reads)];
         if (direct) found.push(c.schema === '' ? this.masker.strongestOverall() : this.masker.methodFor(name));
-        const lineage = lineageUsable ? outputs[i] : undefined;
-        if (lineage !== undefined) found.push(judgeOutput(lineage, this.masker, resolve, columnsOf, statement?.reads ?? []));
-        else if (!direct) found.push(judgeOutput({ name: null, sources: [], unknown: true }, this.masker, resolve, columnsOf, statement?.reads ?? []));
+        // A view hides its base columns: what depends on one (or on what could not be looked up) is withheld.
+        const from = lineage.unknown ? reads : lineage.sources.map((src) => src.relation);
+        const namedView = direct && this.catalog !== null && this.catalog.views.isView(`${c.schema}.${c.orgTable}`) === true;
+        if (namedView || from.some((ref) => this.candidates(ref).some((n) => this.isView(n)))) {
+          found.push(this.masker.strongestOverall());
+        }
         rule = strongest(found.filter((r): r is ColumnMaskRule => r !== null));
       }
       if (rule !== null) any = true;

@@ -15,7 +15,8 @@ import { PacketReader, framePacket, type Packet } from './codec/framing.js';
 import { CACHING_SHA2_PASSWORD, CLEAR_PASSWORD, CLIENT_ED25519, Capability, NATIVE_PASSWORD, PacketHeader, SHA256_PASSWORD, UTF8MB4_GENERAL_CI } from './codec/codes.js';
 import { decodeHandshakeV10, encodeHandshakeResponse41, encodeSslRequest, type HandshakeV10 } from './codec/messages/handshake.js';
 import { CachingSha2, cachingSha2Scramble, decodeAuthSwitchRequest, nativePasswordScramble, rsaEncryptPassword } from './codec/messages/auth.js';
-import { decodeErr, decodeOk } from './codec/messages/generic.js';
+import { decodeErr, decodeOk, isEof } from './codec/messages/generic.js';
+import { decodeColumnCount, decodeTextRow } from './codec/messages/resultset.js';
 import { ed25519Sign } from './codec/messages/ed25519.js';
 import { PacketQueue } from './packet-queue.js';
 
@@ -256,6 +257,34 @@ async function login(opts: UpstreamOptions, held: { socket: Socket | null }): Pr
       throw authFailed(`unexpected AuthMoreData for ${plugin}`);
     }
     throw new AirlockError('AIRLOCK_PROTOCOL', `unexpected packet 0x${(h ?? 0).toString(16)} during upstream login`, { fatal: true });
+  }
+}
+
+/**
+ * Runs one query on a fresh connection with the same credentials and returns its text rows
+ * (catalog look-ups for masking). NULL cells are null.
+ */
+export async function queryOnSideConnection(opts: UpstreamOptions, sql: string): Promise<Array<Array<string | null>>> {
+  const conn = await connectUpstream({ ...opts, capabilities: Capability.PROTOCOL_41 });
+  try {
+    const q = new PacketQueue(new PacketReader({ maxPacketBytes: 1 << 24 }), () => new AirlockError('AIRLOCK_UPSTREAM_LOST', undefined, { fatal: true }));
+    q.attach(conn.socket);
+    conn.socket.write(framePacket(Buffer.concat([Buffer.from([0x03]), Buffer.from(sql, 'utf8')]), 0));
+    const first = await q.next(10_000);
+    if (first.payload[0] === PacketHeader.ERR) throw new AirlockError('AIRLOCK_UPSTREAM_LOST', `catalog query refused (${decodeErr(first.payload).code})`);
+    if (first.payload[0] === PacketHeader.OK) return [];
+    const n = decodeColumnCount(first.payload);
+    for (let i = 0; i <= n; i++) await q.next(10_000); // definitions and EOF
+    const rows: Array<Array<string | null>> = [];
+    for (;;) {
+      const p = await q.next(10_000);
+      if (p.payload[0] === PacketHeader.ERR) throw new AirlockError('AIRLOCK_UPSTREAM_LOST', `catalog query failed (${decodeErr(p.payload).code})`);
+      if (isEof(p.payload)) return rows;
+      rows.push(decodeTextRow(p.payload, n).map((c) => (c === null ? null : c.toString('utf8'))));
+    }
+  } finally {
+    conn.socket.end(framePacket(Buffer.from([0x01]), 0));
+    setTimeout(() => conn.socket.destroy(), 1000).unref();
   }
 }
 

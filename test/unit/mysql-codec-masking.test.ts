@@ -3,6 +3,8 @@
 // row rewriting, and ERR text scrubbing. Expected row bytes are written by hand.
 import { describe, expect, it } from 'vitest';
 import { ResultMasker } from '../../protocols/mysql/result-masking.js';
+import { MysqlCatalog } from '../../protocols/mysql/catalog.js';
+import type { UpstreamOptions } from '../../protocols/mysql/upstream.js';
 import type { ColumnDefinition } from '../../protocols/mysql/codec/messages/resultset.js';
 import type { Session } from '../../src/session-types.js';
 import type { MaskPlan } from '../../src/types.js';
@@ -28,12 +30,26 @@ const statement = (outputs: StatementAnalysis['outputs'], reads: RelationRef[] =
   text: 'select', kinds: ['select'], reads, writes: [], functions: [], withoutWhere: false, opaque: false, unparsed: false, outputs, predicateColumns: [],
 });
 
+/** What information_schema would say: appdb.v is a view, everything else a base table. */
+class KnownCatalog extends MysqlCatalog {
+  override isView(schemaTable: string): boolean | undefined {
+    return schemaTable === 'appdb.v';
+  }
+}
+const catalog = { views: new KnownCatalog(), upstream: {} as UpstreamOptions };
+
 describe('ResultMasker', () => {
-  const m = new ResultMasker(session, 'k'.repeat(32));
+  const m = new ResultMasker(session, 'k'.repeat(32), catalog);
+
+  const users = { schema: null, name: 'users' };
+  const of = (...cols: string[]): StatementAnalysis => statement(cols.map((c) => ({ name: c, sources: [{ relation: users, column: c }], unknown: false })));
 
   it('judges a column by its definition whatever the alias, and leaves others', () => {
-    const p = m.plan([col({ schema: 'appdb', table: 'u', orgTable: 'users', name: 'x', orgName: 'ssn' }), col({ schema: 'appdb', table: 'u', orgTable: 'users', name: 'name', orgName: 'name' })], null);
+    // Even where the analysis got the alias wrong, the server's org_name masks it.
+    const p = m.plan([col({ schema: 'appdb', table: 'u', orgTable: 'users', name: 'x', orgName: 'ssn' }), col({ schema: 'appdb', table: 'u', orgTable: 'users', name: 'name', orgName: 'name' })], of('id', 'name'));
     expect(p?.map((c) => c.rule?.rule ?? null)).toEqual(['mask-ssn', null]);
+    // Without an analysis nothing can be known: every column is withheld.
+    expect(m.plan([col({ schema: 'appdb', table: 'u', orgTable: 'users', name: 'name', orgName: 'name' })], null)?.[0]?.rule?.method).toBe('null');
   });
 
   it('masks a computed column by lineage, and fails closed without it', () => {
@@ -46,8 +62,23 @@ describe('ResultMasker', () => {
     expect(m.plan(computed, null)?.[0]?.rule?.method).toBe('null');
   });
 
+  it('withholds what depends on a view, and everything when views cannot be known', () => {
+    const fromView = m.plan([col({ schema: 'appdb', table: 'v', orgTable: 'v', name: 's', orgName: 's' })], statement([{ name: 's', sources: [{ relation: { schema: null, name: 'v' }, column: 's' }], unknown: false }], [{ schema: null, name: 'v' }]));
+    expect(fromView?.[0]?.rule?.method).toBe('null');
+    const blind = new ResultMasker(session, 'k'.repeat(32));
+    expect(blind.plan([col({ schema: 'appdb', table: 'u', orgTable: 'users', name: 'name', orgName: 'name' })], statement([{ name: 'name', sources: [{ relation: { schema: null, name: 'users' }, column: 'name' }], unknown: false }]))?.[0]?.rule?.method).toBe('null');
+  });
+
+  it('expands * by the column definitions, and distrusts a derived table named like a base table', () => {
+    const star = statement([{ name: null, sources: [{ relation: { schema: null, name: 'users' }, column: '*' }], unknown: false, expansion: true }]);
+    const cols = [col({ schema: 'appdb', table: 'users', orgTable: 'users', name: 'id', orgName: 'id', columnType: 0x03 }), col({ schema: 'appdb', table: 'users', orgTable: 'users', name: 'ssn', orgName: 'ssn' })];
+    expect(m.plan(cols, star)?.map((c) => c.rule?.rule ?? null)).toEqual([null, 'mask-ssn']);
+    const tricked = { ...star, text: 'SELECT * FROM (SELECT ssn AS id, name AS ssn FROM users) users' };
+    expect(m.plan(cols, tricked)?.map((c) => c.rule?.method ?? null)).toEqual(['null', 'null']);
+  });
+
   it('rewrites text rows and binary rows in their own encodings', () => {
-    const p = m.plan([col({ schema: 'appdb', orgTable: 'users', orgName: 'ssn' }), col({ schema: 'appdb', orgTable: 'users', orgName: 'salary', columnType: 0x03 }), col({ schema: 'appdb', orgTable: 'users', orgName: 'id', columnType: 0x03 })], null);
+    const p = m.plan([col({ schema: 'appdb', orgTable: 'users', orgName: 'ssn' }), col({ schema: 'appdb', orgTable: 'users', orgName: 'salary', columnType: 0x03 }), col({ schema: 'appdb', orgTable: 'users', orgName: 'id', columnType: 0x03 })], of('ssn', 'salary', 'id'));
     if (p === null) throw new Error('plan');
     // text: "123-45-6789", "5000", "7"
     const text = Buffer.concat([hex('0b'), Buffer.from('123-45-6789'), hex('04'), Buffer.from('5000'), hex('01 37')]);
