@@ -1,332 +1,370 @@
 /**
- * One MySQL/MariaDB statement → StatementAnalysis. The statement's kind comes from its
- * leading keywords (our own lexer, so comments and quoting are read as the server reads
- * them); tables, columns, functions and lineage come from node-sql-parser's AST of the
- * cleaned text. Text the parser rejects is `unparsed` unless it is a session statement
- * whose effect the keywords alone tell (SET NAMES, KILL, SHOW, transaction control).
+ * One COM_QUERY text → one StatementAnalysis per statement the server will run.
+ *
+ * The text is split and cleaned by lexer.ts the way the server reads it (quotes, comments,
+ * executable comments kept as SQL). Each statement's kind comes first from its leading
+ * keywords; node-sql-parser (MariaDB grammar) must then parse the cleaned text to a node of
+ * that same kind, or the statement is `unparsed`. A few statements the parser does not
+ * know but whose whole shape is a handful of tokens (KILL, FLUSH, HANDLER, PREPARE, EXECUTE,
+ * SHOW, transaction control, SET NAMES …) are read from their tokens, strictly. Stored
+ * programs and compound statements (BEGIN NOT ATOMIC, IF …) swallow the rest of the text,
+ * as the server's parser does, and are opaque.
  */
-import nodeSqlParser from 'node-sql-parser';
-import type { OutputLineage, RelationRef, StatementAnalysis, StatementKind } from '../types.js';
-import type { LexedStatement, Token } from './lexer.js';
+import nsp from 'node-sql-parser';
+import type { RelationRef, SqlSessionSettings, StatementAnalysis, StatementKind } from '../types.js';
+import { lexMysql, type LexedStatement, type MysqlLexOptions, type Token } from './lexer.js';
+import { addKind, addRead, collectEffects, emptyEffects, kindOfType, type Effects } from './effects.js';
+import { statementLineage } from './lineage.js';
+import { asNode, fold, type Node } from './node.js';
 
-const parser = new nodeSqlParser.Parser();
+const parser = new nsp.Parser();
+const PARSE_OPTIONS = { database: 'MariaDB' } as const;
 
-type Source = { relation: RelationRef; column: string };
-
-export function unparsedMysql(text: string): StatementAnalysis {
+export function unparsedStatement(text: string): StatementAnalysis {
   return { text, kinds: ['other'], reads: [], writes: [], functions: [], withoutWhere: false, opaque: true, unparsed: true, outputs: null, predicateColumns: [] };
 }
 
-/** Leading keyword(s) → kinds, and whether the statement's effect is opaque to the text. */
-function classify(tokens: Token[]): { kinds: StatementKind[]; opaque: boolean } {
-  const words = tokens.filter((t) => t.kind === 'word').map((t) => t.value);
-  const w0 = tokens[0]?.kind === 'word' ? tokens[0].value : tokens[0]?.value === '(' ? 'SELECT' : '';
-  const w1 = words[1] ?? '';
-  const has = (w: string): boolean => words.includes(w);
-  const k = (kinds: StatementKind[], opaque = false): { kinds: StatementKind[]; opaque: boolean } => ({ kinds, opaque });
-  switch (w0) {
-    case 'SELECT': case 'VALUES': case 'TABLE': case 'WITH': {
-      const kinds: StatementKind[] = ['select'];
-      if (w0 === 'WITH') {
-        for (const w of ['INSERT', 'UPDATE', 'DELETE', 'REPLACE'] as const) if (has(w)) kinds.push(w.toLowerCase() as StatementKind);
-      }
-      const into = tokens.findIndex((t, i) => t.kind === 'word' && t.value === 'INTO' && tokens[i + 1]?.kind === 'word' && (tokens[i + 1]?.value === 'OUTFILE' || tokens[i + 1]?.value === 'DUMPFILE'));
-      if (into >= 0) kinds.push('into_outfile');
-      return k(kinds);
-    }
-    case 'INSERT': return k(['insert']);
-    case 'REPLACE': return k(['replace', 'insert']);
-    case 'UPDATE': return k(['update']);
-    case 'DELETE': return k(['delete']);
-    case 'CREATE': {
-      const routine = ['PROCEDURE', 'FUNCTION', 'TRIGGER', 'EVENT'].some(has);
-      return k(['create'], routine);
-    }
-    case 'ALTER': return k(['alter'], ['PROCEDURE', 'FUNCTION', 'EVENT'].some(has));
-    case 'RENAME': return k(['alter']);
-    case 'DROP': return w1 === 'PREPARE' ? k(['deallocate']) : k(['drop']);
-    case 'TRUNCATE': return k(['truncate']);
-    case 'GRANT': return k(['grant']);
-    case 'REVOKE': return k(['revoke']);
-    case 'SET': return w1 === 'PASSWORD' ? k(['set', 'alter']) : k(['set']);
-    case 'SHOW': return k(['show']);
-    case 'USE': return k(['use']);
-    case 'DESCRIBE': case 'DESC': return k(['describe']);
-    case 'EXPLAIN': {
-      // EXPLAIN tbl is DESCRIBE; EXPLAIN ANALYZE / ANALYZE FORMAT=JSON run the statement.
-      return k(has('ANALYZE') ? ['explain', ...innerKinds(words.slice(1))] : ['explain']);
-    }
-    case 'ANALYZE': return w1 === 'TABLE' ? k(['analyze']) : k(['analyze', ...innerKinds(words.slice(1))]);
-    case 'BEGIN': case 'START': case 'COMMIT': case 'ROLLBACK': case 'SAVEPOINT': case 'RELEASE': case 'XA':
-      return w0 === 'START' && w1 !== 'TRANSACTION' ? k(['other']) : k(['transaction']);
-    case 'LOCK': case 'UNLOCK': return k(['lock']);
-    case 'CALL': return k(['call'], true);
-    case 'PREPARE': return k(['prepare'], true);
-    case 'EXECUTE': return k(['execute'], true);
-    case 'DEALLOCATE': return k(['deallocate']);
-    case 'HANDLER': return k(['handler'], true);
-    case 'LOAD': return w1 === 'DATA' || w1 === 'XML' ? k(['load_data']) : k(['other']);
-    case 'KILL': return k(['kill']);
-    case 'FLUSH': return k(['flush']);
-    case 'DO': return k(['do'], true);
-    case 'BINLOG': case 'INSTALL': case 'UNINSTALL': return k(['other'], true);
-    case 'RESET': return k(['reset']);
-    default: return k(['other']);
-  }
+function emptyStatement(text: string): StatementAnalysis {
+  return { text, kinds: ['empty'], reads: [], writes: [], functions: [], withoutWhere: false, opaque: false, unparsed: false, outputs: [], predicateColumns: [] };
 }
 
-function innerKinds(words: string[]): StatementKind[] {
-  for (const w of words) {
-    if (w === 'SELECT') return ['select'];
-    if (w === 'INSERT' || w === 'UPDATE' || w === 'DELETE') return [w.toLowerCase() as StatementKind];
-    if (w === 'REPLACE') return ['replace', 'insert'];
-  }
-  return [];
-}
-
-/** Statements whose effect the keywords tell even when the parser does not know them. */
-function keywordOnly(kinds: StatementKind[], tokens: Token[]): boolean {
-  const words = tokens.filter((t) => t.kind === 'word').map((t) => t.value);
-  if (words.includes('SELECT')) return false;
-  const only = kinds[0];
-  return only === 'transaction' || only === 'kill' || only === 'show' || only === 'use' || only === 'describe' || (only === 'set' && kinds.length === 1) || only === 'flush' || only === 'reset' || only === 'lock';
-}
-
-/** A relation as written; unqualified names are resolved by the caller against the current database. */
-function relation(db: unknown, table: unknown): RelationRef | null {
-  if (typeof table !== 'string' || table === '' || table === 'null') return null;
-  return { schema: typeof db === 'string' && db !== '' && db !== 'null' ? db : null, name: table };
-}
-
-function uniqueRefs(refs: RelationRef[]): RelationRef[] {
-  const seen = new Set<string>();
-  return refs.filter((r) => {
-    const key = `${r.schema ?? ''}\u0000${r.name}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
-}
-
-type Node = Record<string, unknown>;
-const isNode = (v: unknown): v is Node => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-interface FromEntry {
-  alias: string;
-  relation: RelationRef | null;
-  /** A derived table: every source its columns read. */
-  derived: Source[] | null;
-}
-
-/** Walks any AST value; calls `visit` for each object node. */
-function walk(value: unknown, visit: (n: Node) => void): void {
-  if (Array.isArray(value)) {
-    for (const v of value) walk(v, visit);
-    return;
-  }
-  if (!isNode(value)) return;
-  visit(value);
-  for (const v of Object.values(value)) walk(v, visit);
-}
-
-function functionName(n: Node): string | null {
-  if (n.type === 'aggr_func' && typeof n.name === 'string') return n.name.toLowerCase();
-  if (n.type === 'function') {
-    const name = n.name;
-    if (typeof name === 'string') return name.toLowerCase();
-    if (isNode(name) && Array.isArray(name.name)) {
-      return name.name.map((p: unknown) => (isNode(p) && typeof p.value === 'string' ? p.value : '')).join('.').toLowerCase();
-    }
-  }
-  return null;
-}
-
-function fromEntries(from: unknown): FromEntry[] {
-  const out: FromEntry[] = [];
-  if (!Array.isArray(from)) return out;
-  for (const f of from) {
-    if (!isNode(f)) continue;
-    const alias = typeof f.as === 'string' ? f.as : typeof f.table === 'string' ? f.table : '';
-    if (isNode(f.expr) && isNode(f.expr.ast)) {
-      out.push({ alias, relation: null, derived: allSources(f.expr.ast) });
-      continue;
-    }
-    out.push({ alias, relation: relation(f.db, f.table), derived: null });
-  }
-  return out;
-}
-
-/** Every column reference under a node, resolved against its own FROM clauses (over-approximation). */
-function allSources(ast: unknown): Source[] {
-  const out: Source[] = [];
-  walk(ast, (n) => {
-    if (Array.isArray(n.from)) {
-      const entries = fromEntries(n.from);
-      walk([n.columns, n.where, n.having, n.groupby, n.orderby], (m) => {
-        if (m.type === 'column_ref') out.push(...resolveColumn(m, entries).sources);
-      });
-    }
-  });
-  return out;
-}
-
-function resolveColumn(ref: Node, entries: FromEntry[]): { sources: Source[]; unknown: boolean } {
-  const column = typeof ref.column === 'string' ? ref.column : isNode(ref.column) && isNode(ref.column.expr) && typeof ref.column.expr.value === 'string' ? ref.column.expr.value : null;
-  if (column === null) return { sources: [], unknown: true };
-  const table = typeof ref.table === 'string' ? ref.table : null;
-  const candidates = table === null ? entries : entries.filter((e) => e.alias.toLowerCase() === table.toLowerCase() || e.relation?.name.toLowerCase() === table.toLowerCase());
-  if (candidates.length === 0) return { sources: [], unknown: true };
-  const sources: Source[] = [];
-  for (const e of candidates) {
-    if (e.relation !== null) sources.push({ relation: e.relation, column: column === '*' ? '*' : column });
-    else sources.push(...(e.derived ?? []));
-  }
-  return { sources, unknown: candidates.some((e) => e.relation === null && e.derived === null) };
-}
-
-/** Built-in functions whose result depends only on their arguments (anything else: unknown lineage). */
-const KNOWN_FUNCTIONS = new Set([
-  'concat', 'concat_ws', 'upper', 'lower', 'ucase', 'lcase', 'substr', 'substring', 'left', 'right', 'trim', 'ltrim', 'rtrim', 'replace', 'reverse',
-  'lpad', 'rpad', 'length', 'char_length', 'hex', 'unhex', 'md5', 'sha1', 'sha2', 'to_base64', 'from_base64', 'cast', 'convert', 'coalesce', 'ifnull',
-  'nullif', 'if', 'greatest', 'least', 'abs', 'round', 'floor', 'ceil', 'ceiling', 'json_object', 'json_array', 'json_extract', 'json_quote',
-  'group_concat', 'count', 'sum', 'avg', 'min', 'max', 'json_arrayagg', 'json_objectagg', 'date_format', 'now', 'curdate', 'database', 'version',
-  'insert', 'instr', 'locate', 'format', 'elt', 'field', 'quote', 'soundex', 'ascii', 'ord', 'char', 'bin', 'oct', 'conv', 'crc32', 'aes_encrypt',
-  'compress', 'weight_string', 'regexp_replace', 'regexp_substr', 'mid', 'strcmp', 'repeat', 'space', 'year', 'month', 'day', 'date', 'time', 'str_to_date',
-]);
-
-function exprLineage(expr: unknown, entries: FromEntry[]): { sources: Source[]; unknown: boolean } {
-  const sources: Source[] = [];
-  let unknown = false;
-  walk(expr, (n) => {
-    if (n.type === 'column_ref') {
-      const r = resolveColumn(n, entries);
-      sources.push(...r.sources);
-      unknown ||= r.unknown;
-    } else if (n.type === 'select' || (n.ast !== undefined && isNode(n.ast))) {
-      sources.push(...allSources(n.type === 'select' ? n : n.ast));
-    } else {
-      const f = functionName(n);
-      if (f !== null && !KNOWN_FUNCTIONS.has(f)) unknown = true;
-    }
-  });
-  return { sources, unknown };
-}
-
-function selectOutputs(ast: Node): OutputLineage[] | null {
-  if (!Array.isArray(ast.columns)) return null;
-  const entries = fromEntries(ast.from);
-  const out: OutputLineage[] = [];
-  for (const c of ast.columns) {
-    if (!isNode(c)) continue;
-    const expr = c.expr;
-    const name = typeof c.as === 'string' ? c.as : isNode(expr) && typeof expr.column === 'string' ? expr.column : null;
-    if (isNode(expr) && expr.type === 'column_ref' && expr.column === '*') {
-      const r = resolveColumn(expr, entries);
-      out.push({ name: null, sources: r.sources, unknown: r.unknown, expansion: true });
-      continue;
-    }
-    const r = exprLineage(expr, entries);
-    out.push({ name, sources: r.sources, unknown: r.unknown });
-  }
-  // UNION: the outputs of every arm at the same position.
-  if (isNode(ast._next)) {
-    const next = selectOutputs(ast._next);
-    if (next === null || next.length !== out.length) return out.map((o) => ({ ...o, unknown: true }));
-    return out.map((o, i) => ({ ...o, sources: [...o.sources, ...(next[i]?.sources ?? [])], unknown: o.unknown || (next[i]?.unknown ?? true) }));
-  }
-  return out;
-}
-
-function predicateColumns(ast: Node): Source[] {
-  const out: Source[] = [];
-  walk(ast, (n) => {
-    if (!Array.isArray(n.from) && n.type !== 'update' && n.type !== 'delete') return;
-    const entries = fromEntries(n.from ?? n.table);
-    const on = Array.isArray(n.from) ? n.from.map((f: unknown) => (isNode(f) ? f.on : null)) : [];
-    walk([n.where, n.having, n.groupby, n.orderby, on], (m) => {
-      if (m.type === 'column_ref') out.push(...resolveColumn(m, entries).sources);
-    });
-  });
-  return out;
-}
-
-/** `db.table`, `table`, or quoted forms at tokens[i]. */
-function tableAt(tokens: Token[], i: number): RelationRef | null {
-  const a = tokens[i];
-  if (a === undefined || (a.kind !== 'word' && a.kind !== 'ident')) return null;
-  const nameOf = (t: Token): string => (t.kind === 'word' ? t.value.toLowerCase() : t.value);
-  const b = tokens[i + 2];
-  if (tokens[i + 1]?.value === '.' && b !== undefined && (b.kind === 'word' || b.kind === 'ident')) return { schema: nameOf(a), name: nameOf(b) };
-  return { schema: null, name: nameOf(a) };
-}
-
-/** node-sql-parser's statement type → the kind our keyword reading must have found. */
-const AST_KIND: Readonly<Record<string, StatementKind>> = {
-  select: 'select', insert: 'insert', replace: 'replace', update: 'update', delete: 'delete', create: 'create', alter: 'alter',
-  drop: 'drop', truncate: 'truncate', rename: 'alter', grant: 'grant', revoke: 'revoke', set: 'set', show: 'show', use: 'use', desc: 'describe',
-  explain: 'explain', transaction: 'transaction', lock: 'lock', unlock: 'lock', call: 'call', load_data: 'load_data',
-};
-
-/** Analyses one lexed statement. */
-export function analyzeMysqlStatement(st: LexedStatement): StatementAnalysis {
-  if (st.problem !== null) return unparsedMysql(st.text);
-  if (st.tokens.length === 0) return { text: st.text, kinds: ['empty'], reads: [], writes: [], functions: [], withoutWhere: false, opaque: false, unparsed: false, outputs: null, predicateColumns: [] };
-  const { kinds, opaque } = classify(st.tokens);
-  let parsed: { tableList: string[]; ast: unknown };
-  try {
-    parsed = parser.parse(st.clean, { database: 'MariaDB' }) as { tableList: string[]; ast: unknown };
-  } catch {
-    if (keywordOnly(kinds, st.tokens)) {
-      const functions = st.tokens.flatMap((t, i) => (t.kind === 'word' && st.tokens[i + 1]?.value === '(' ? [t.value.toLowerCase()] : []));
-      return { text: st.text, kinds, reads: [], writes: [], functions, withoutWhere: false, opaque, unparsed: false, outputs: null, predicateColumns: [] };
-    }
-    // Unparsed (denied unless a rule admits it), but what its keywords say stays visible to deny rules.
-    return { ...unparsedMysql(st.text), kinds: [...kinds, 'other'] };
-  }
-  const ast = Array.isArray(parsed.ast) ? (parsed.ast.length === 1 ? parsed.ast[0] : null) : parsed.ast;
-  if (!isNode(ast)) return unparsedMysql(st.text);
-  const reads: RelationRef[] = [];
-  const writes: RelationRef[] = [];
-  for (const entry of parsed.tableList) {
-    const [op, db, table] = entry.split('::');
-    const ref = relation(db, table);
-    if (ref === null) continue;
-    if ((op ?? '').toLowerCase() === 'select') reads.push(ref);
-    else {
-      writes.push(ref);
-      // UPDATE and DELETE read the rows they change.
-      if (op === 'update' || op === 'delete') reads.push(ref);
-    }
-  }
-  const functions = new Set<string>();
-  walk(ast, (n) => {
-    const f = functionName(n);
-    if (f !== null) functions.add(f);
-  });
-  const type = typeof ast.type === 'string' ? ast.type : '';
-  // Our keywords and the parser must agree on what the statement is; otherwise neither is trusted.
-  const expected = AST_KIND[type];
-  if (expected === undefined || !kinds.includes(expected)) return unparsedMysql(st.text);
-  const withoutWhere = (type === 'update' || type === 'delete') && ast.where === null;
-  let outputs = type === 'select' && !kinds.includes('into_outfile') ? selectOutputs(ast) : null;
-  // Columns read through a CTE are not followed by name: unknown (masked when a masked table is read).
-  if (outputs !== null && ast.with !== null && ast.with !== undefined) outputs = outputs.map((o) => ({ ...o, unknown: true }));
-  // LOAD DATA … INTO TABLE t writes t (the parser's table list may not say so).
-  if (kinds.includes('load_data')) {
-    const at = st.tokens.findIndex((t, i) => t.kind === 'word' && t.value === 'INTO' && st.tokens[i + 1]?.value === 'TABLE');
-    const name = at >= 0 ? tableAt(st.tokens, at + 2) : null;
-    if (name !== null) writes.push(name);
-  }
+function fromEffects(text: string, fx: Effects, extra: Partial<StatementAnalysis> = {}): StatementAnalysis {
   return {
-    text: st.text,
-    kinds,
-    reads: uniqueRefs(reads),
-    writes: uniqueRefs(writes),
-    functions: [...functions],
-    withoutWhere,
-    opaque,
-    unparsed: false,
-    outputs,
-    predicateColumns: predicateColumns(ast),
+    text, kinds: fx.kinds.length > 0 ? fx.kinds : ['other'], reads: [...fx.reads.values()], writes: [...fx.writes.values()],
+    functions: [...fx.functions], withoutWhere: fx.withoutWhere, opaque: fx.opaque, unparsed: false, outputs: null, predicateColumns: [],
+    ...extra,
   };
 }
+
+export function lexOptions(settings: SqlSessionSettings): MysqlLexOptions {
+  return {
+    // The MySQL adapter reports NO_BACKSLASH_ESCAPES as standard_conforming_strings = on.
+    noBackslashEscapes: settings.standardConformingStrings,
+    ansiQuotes: settings.ansiQuotes ?? false,
+    ...(settings.serverVersion === undefined ? {} : { serverVersion: settings.serverVersion }),
+  };
+}
+
+const words = (tokens: readonly Token[]): string[] => tokens.map((t) => (t.kind === 'word' ? t.value : t.kind === 'symbol' ? t.value : `\u0000${t.kind}`));
+const onlyPlainTokens = (tokens: readonly Token[]): boolean =>
+  tokens.every((t) => t.kind !== 'symbol' || t.value === ',' || t.value === '.' || t.value === '=' || t.value === '@');
+
+/** Where a statement opens a compound body that the server reads to its END, `;`s and all. */
+function opensCompound(tokens: readonly Token[]): boolean {
+  const w = words(tokens);
+  let i = 0;
+  // `label: BEGIN …`
+  if ((tokens[0]?.kind === 'word' || tokens[0]?.kind === 'ident') && w[1] === ':') i = 2;
+  const first = w[i];
+  if (first === 'BEGIN' && w[i + 1] === 'NOT') return true;
+  if (i === 2 && first !== undefined) return true;
+  if (first === 'IF' || first === 'WHILE' || first === 'LOOP' || first === 'REPEAT' || first === 'CASE' || first === 'FOR' || first === 'DECLARE') return true;
+  return isStoredProgram(tokens);
+}
+
+/** CREATE/ALTER … PROCEDURE | FUNCTION | TRIGGER | EVENT | PACKAGE (before any parenthesis). */
+function isStoredProgram(tokens: readonly Token[]): boolean {
+  const w = words(tokens);
+  if (w[0] !== 'CREATE' && w[0] !== 'ALTER') return false;
+  const paren = w.indexOf('(');
+  const head = paren < 0 ? w.slice(0, 16) : w.slice(0, paren);
+  // ALTER PROCEDURE/FUNCTION only change characteristics; ALTER EVENT … DO has a body.
+  if (w[0] === 'ALTER') return head.includes('EVENT');
+  return head.some((x) => x === 'PROCEDURE' || x === 'FUNCTION' || x === 'TRIGGER' || x === 'EVENT' || x === 'PACKAGE');
+}
+
+function parseOne(clean: string): Node | null {
+  try {
+    const ast: unknown = parser.astify(clean, PARSE_OPTIONS);
+    const list = Array.isArray(ast) ? ast : [ast];
+    // The lexer saw one statement; a parser that sees more (or none) read the text differently.
+    if (list.length !== 1) return null;
+    return asNode(list[0]);
+  } catch {
+    return null;
+  }
+}
+
+/** A dotted name `a` or `a.b` at tokens[i]. */
+function nameAt(tokens: readonly Token[], i: number): { ref: RelationRef; next: number } | null {
+  const a = tokens[i];
+  if (a === undefined || (a.kind !== 'word' && a.kind !== 'ident')) return null;
+  const name = a.kind === 'word' ? a.value : a.value;
+  if (tokens[i + 1]?.value === '.' && tokens[i + 1]?.kind === 'symbol') {
+    const b = tokens[i + 2];
+    if (b === undefined || (b.kind !== 'word' && b.kind !== 'ident')) return null;
+    return { ref: { schema: fold(name), name: fold(b.value) }, next: i + 3 };
+  }
+  return { ref: { schema: null, name: fold(name) }, next: i + 1 };
+}
+
+/**
+ * Statements read from their tokens alone. Returns null when the statement is not one of
+ * them (the parser decides), or an unparsed analysis when it is one but malformed.
+ */
+function byTokens(st: LexedStatement, settings: SqlSessionSettings, depth: number): StatementAnalysis | null {
+  const t = st.tokens;
+  const w = words(t);
+  const fx = emptyEffects();
+  const simple = (kind: StatementKind, opaque = false): StatementAnalysis => { addKind(fx, kind); fx.opaque = opaque; return fromEffects(st.text, fx); };
+  switch (w[0]) {
+    case 'KILL': {
+      // KILL [HARD | SOFT] [CONNECTION | QUERY] [ID] n | KILL … USER name
+      let i = 1;
+      if (w[i] === 'HARD' || w[i] === 'SOFT') i++;
+      if (w[i] === 'CONNECTION' || w[i] === 'QUERY') i++;
+      if (w[i] === 'ID') i++;
+      const ok = (t[i]?.kind === 'number' && t.length === i + 1) || (w[i] === 'USER' && t.length >= i + 2 && onlyPlainTokens(t));
+      return ok ? simple('kill') : unparsedStatement(st.text);
+    }
+    case 'FLUSH': case 'UNLOCK': {
+      if (!onlyPlainTokens(t)) return unparsedStatement(st.text);
+      if (w[0] === 'UNLOCK') return w[1] === 'TABLES' || w[1] === 'TABLE' ? simple('lock') : unparsedStatement(st.text);
+      const at = w.findIndex((x) => x === 'TABLES' || x === 'TABLE');
+      if (at > 0) for (let i = at + 1; i < t.length;) { const n = nameAt(t, i); if (n === null || w[i] === 'WITH' || w[i] === 'FOR') break; addRead(fx, n.ref); i = n.next; if (w[i] === ',') i++; }
+      return simple('flush');
+    }
+    case 'LOCK': {
+      if (!onlyPlainTokens(t) || (w[1] !== 'TABLES' && w[1] !== 'TABLE')) return unparsedStatement(st.text);
+      for (let i = 2; i < t.length;) {
+        const n = nameAt(t, i);
+        if (n === null) return unparsedStatement(st.text);
+        addRead(fx, n.ref);
+        i = n.next;
+        while (i < t.length && w[i] !== ',') i++;
+        i++;
+      }
+      return simple('lock');
+    }
+    case 'HANDLER': {
+      // HANDLER t OPEN [AS a] | HANDLER a READ … | HANDLER a CLOSE: reads rows outside SELECT.
+      const n = nameAt(t, 1);
+      if (n === null) return unparsedStatement(st.text);
+      addRead(fx, n.ref);
+      addKind(fx, 'handler');
+      fx.opaque = true;
+      const reads = w[n.next] === 'READ';
+      return fromEffects(st.text, fx, { outputs: reads ? [{ name: null, sources: [{ relation: n.ref, column: '*' }], unknown: true, expansion: true }] : null });
+    }
+    case 'PREPARE': case 'EXECUTE': {
+      // PREPARE s FROM 'text' | @var; EXECUTE s [USING …]; EXECUTE IMMEDIATE 'text' | @var.
+      const from = w[0] === 'PREPARE' ? (w[2] === 'FROM' ? 3 : -1) : w[1] === 'IMMEDIATE' ? 2 : -1;
+      addKind(fx, w[0] === 'PREPARE' ? 'prepare' : 'execute');
+      fx.opaque = w[0] === 'EXECUTE';
+      if (w[0] === 'PREPARE' && from < 0) return unparsedStatement(st.text);
+      const src = from < 0 ? undefined : t[from];
+      if (src?.kind === 'string' && t.length === from + 1 && depth < 3) {
+        const inner = analyzeText(src.value, settings, depth + 1);
+        if (inner.some((s) => s.unparsed)) return unparsedStatement(st.text);
+        return mergeInto(st.text, fx, inner);
+      }
+      // Text from a variable, or EXECUTE of a prepared name: what runs is not in this text.
+      fx.opaque = true;
+      return fromEffects(st.text, fx, { outputs: w[0] === 'EXECUTE' ? [{ name: null, sources: [], unknown: true, expansion: true }] : null });
+    }
+    case 'DEALLOCATE':
+      return w[1] === 'PREPARE' && t.length === 3 ? simple('deallocate') : unparsedStatement(st.text);
+    case 'DROP':
+      return w[1] === 'PREPARE' ? (t.length === 3 ? simple('deallocate') : unparsedStatement(st.text)) : null;
+    case 'SHOW':
+      // Without a parenthesis there is no subquery or function call in a SHOW's LIKE/WHERE.
+      if (!t.every((x) => x.kind !== 'symbol' || x.value !== '(') || w.includes('SELECT')) return unparsedStatement(st.text);
+      return simple('show');
+    case 'DESCRIBE': case 'DESC': case 'EXPLAIN': {
+      const n = nameAt(t, 1);
+      // DESCRIBE t [col]: a table's definition, not its rows.
+      if (n !== null && !STATEMENT_START.has(w[1] ?? '') && t.length <= n.next + 1 && onlyPlainTokens(t)) return simple('describe');
+      return null;
+    }
+    case 'BEGIN': return t.length === 1 || (w[1] === 'WORK' && t.length === 2) ? simple('transaction') : unparsedStatement(st.text);
+    case 'START': case 'COMMIT': case 'ROLLBACK': case 'SAVEPOINT': case 'RELEASE': case 'XA':
+      if (w[0] === 'START' && w[1] !== 'TRANSACTION') return null;
+      return onlyPlainTokens(t) && !w.includes('SELECT') ? simple('transaction') : unparsedStatement(st.text);
+    case 'SET': {
+      const parsed = parseOne(st.clean);
+      if (parsed !== null && parsed.type === 'set') return null;
+      // SET NAMES / CHARACTER SET / TRANSACTION / ROLE / DEFAULT ROLE / PASSWORD: no expressions.
+      // SET STATEMENT … FOR <statement> runs a statement: unparsed.
+      const what = w[1] === 'GLOBAL' || w[1] === 'SESSION' || w[1] === 'LOCAL' ? w[2] : w[1];
+      const known = ['NAMES', 'CHARACTER', 'CHARSET', 'TRANSACTION', 'ROLE', 'DEFAULT', 'PASSWORD'];
+      return known.includes(what ?? '') && onlyPlainTokens(t) ? simple('set') : unparsedStatement(st.text);
+    }
+    case 'USE':
+      return t.length === 2 && (t[1]?.kind === 'word' || t[1]?.kind === 'ident') ? simple('use') : unparsedStatement(st.text);
+    case 'GRANT': case 'REVOKE': {
+      if (parseOne(st.clean) !== null) return null;
+      // GRANT role TO user and other forms the parser lacks: no expression can hide in them.
+      return onlyPlainTokens(t.filter((x) => x.kind !== 'symbol' || (x.value !== '(' && x.value !== ')' && x.value !== '*'))) && !w.includes('SELECT')
+        ? simple(w[0] === 'GRANT' ? 'grant' : 'revoke') : unparsedStatement(st.text);
+    }
+    default:
+      return null;
+  }
+}
+
+const STATEMENT_START = new Set(['SELECT', 'INSERT', 'REPLACE', 'UPDATE', 'DELETE', 'WITH', 'TABLE', 'VALUES', 'EXTENDED', 'PARTITIONS', 'FORMAT', 'ANALYZE', 'FOR']);
+
+function mergeInto(text: string, fx: Effects, inner: readonly StatementAnalysis[]): StatementAnalysis {
+  const base = fromEffects(text, fx);
+  return {
+    ...base,
+    kinds: [...new Set([...base.kinds, ...inner.flatMap((s) => s.kinds)])],
+    reads: dedupe([...base.reads, ...inner.flatMap((s) => s.reads)]),
+    writes: dedupe([...base.writes, ...inner.flatMap((s) => s.writes)]),
+    functions: [...new Set([...base.functions, ...inner.flatMap((s) => s.functions)])],
+    withoutWhere: base.withoutWhere || inner.some((s) => s.withoutWhere),
+    opaque: base.opaque || inner.some((s) => s.opaque),
+    predicateColumns: inner.flatMap((s) => s.predicateColumns),
+  };
+}
+
+function dedupe(refs: RelationRef[]): RelationRef[] {
+  const m = new Map<string, RelationRef>();
+  for (const r of refs) m.set(`${r.schema ?? ''}\u0000${r.name}`, r);
+  return [...m.values()];
+}
+
+/** The leading keyword → the node type node-sql-parser must produce for it. */
+const EXPECTED_TYPE: Readonly<Record<string, readonly string[]>> = {
+  SELECT: ['select'], '(': ['select'], WITH: ['select', 'update', 'delete', 'insert'],
+  INSERT: ['insert'], REPLACE: ['replace'], UPDATE: ['update'], DELETE: ['delete'], LOAD: ['load_data'],
+  CREATE: ['create'], ALTER: ['alter'], DROP: ['drop'], TRUNCATE: ['truncate'], RENAME: ['rename'],
+  GRANT: ['grant'], REVOKE: ['revoke'], SET: ['set'], CALL: ['call'],
+  EXPLAIN: ['explain'], DESCRIBE: ['explain'], DESC: ['explain'],
+};
+
+/**
+ * Analyses by token shape, every string and number replaced by `?`: nothing in an analysis
+ * depends on a literal's value (kinds come from keywords; tables, columns and functions are
+ * never literals), so `… WHERE id = 7` and `… = 8` share one parse. PREPARE and EXECUTE
+ * read their string (the statement text) and are never shared.
+ */
+const SHAPE_MAX = 5_000;
+const shapes = new Map<string, StatementAnalysis>();
+
+function shapeKey(st: LexedStatement, settings: SqlSessionSettings): string | null {
+  const first = st.tokens[0]?.value;
+  if (st.problem !== null || st.tokens.length > 2_000 || first === 'PREPARE' || first === 'EXECUTE') return null;
+  let key = `${settings.standardConformingStrings ? 1 : 0}${settings.ansiQuotes === true ? 1 : 0}`;
+  for (const t of st.tokens) key += t.kind === 'string' || t.kind === 'number' ? ' ?' : ` ${t.kind[0] ?? ''}${t.value}`;
+  return key;
+}
+
+function analyzeLexed(st: LexedStatement, settings: SqlSessionSettings, depth: number): StatementAnalysis {
+  const key = shapeKey(st, settings);
+  const hit = key === null ? undefined : shapes.get(key);
+  if (hit !== undefined) return { ...hit, text: st.text };
+  const analysis = analyzeFresh(st, settings, depth);
+  if (key !== null) {
+    shapes.set(key, deepFreeze(analysis));
+    if (shapes.size > SHAPE_MAX) {
+      const oldest = shapes.keys().next();
+      if (oldest.done !== true) shapes.delete(oldest.value);
+    }
+  }
+  return analysis;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function analyzeFresh(st: LexedStatement, settings: SqlSessionSettings, depth: number): StatementAnalysis {
+  if (st.problem !== null) return unparsedStatement(st.text);
+  if (st.tokens.length === 0) return emptyStatement(st.text);
+  const first = words(st.tokens)[0] ?? '';
+  const fromTokens = byTokens(st, settings, depth);
+  if (fromTokens !== null) return fromTokens;
+  if (first === 'DO') {
+    // DO expr, … evaluates like SELECT and returns nothing.
+    const ast = parseOne(st.clean.replace(/^DO\b/i, 'SELECT'));
+    if (ast === null || ast.type !== 'select') return unparsedStatement(st.text);
+    const fx = emptyEffects();
+    addKind(fx, 'do');
+    collectEffects(ast, fx);
+    fx.kinds = fx.kinds.filter((k, i) => k !== 'select' || i > 1);
+    // Evaluated only for its side effects (SLEEP, GET_LOCK, a stored function): opaque.
+    fx.opaque = true;
+    return fromEffects(st.text, fx);
+  }
+  const runsInner = /^(?:ANALYZE|EXPLAIN\s+ANALYZE)\b(?:\s+FORMAT\s*=\s*\w+)?\s*/i.exec(st.clean);
+  if (runsInner !== null && !/^ANALYZE\s+(?:NO_WRITE_TO_BINLOG\s+|LOCAL\s+)?TABLES?\b/i.test(st.clean)) {
+    // MariaDB's ANALYZE <statement> and MySQL's EXPLAIN ANALYZE run the statement and report its plan.
+    const inner = parseOne(st.clean.slice(runsInner[0].length));
+    if (inner === null) return unparsedStatement(st.text);
+    const fx = emptyEffects();
+    addKind(fx, 'analyze');
+    collectEffects(inner, fx);
+    return fromEffects(st.text, fx);
+  }
+  const expected = EXPECTED_TYPE[first];
+  if (expected === undefined) return unparsedStatement(st.text);
+  const ast = parseOne(st.clean);
+  if (ast === null || typeof ast.type !== 'string' || !expected.includes(ast.type)) return unparsedStatement(st.text);
+  const fx = emptyEffects();
+  if (ast.type === 'explain') {
+    // EXPLAIN does not run the statement (MySQL 8's EXPLAIN ANALYZE does, and is listed as its kind).
+    addKind(fx, 'explain');
+    const inner = asNode(ast.expr);
+    if (inner !== null) collectEffects(inner, fx);
+    return fromEffects(st.text, fx);
+  }
+  collectEffects(ast, fx);
+  // A token scan as well as the tree: INTO OUTFILE/DUMPFILE anywhere writes a file.
+  const w = words(st.tokens);
+  if (w.some((x, i) => x === 'INTO' && (w[i + 1] === 'OUTFILE' || w[i + 1] === 'DUMPFILE'))) addKind(fx, 'into_outfile');
+  if (ast.type === 'call') fx.opaque = true;
+  if (ast.type === 'load_data' && fx.kinds[0] !== 'load_data') fx.kinds.unshift('load_data');
+  const lineage = statementLineage(ast);
+  return fromEffects(st.text, fx, {
+    outputs: ast.type === 'select' || ast.type === 'call' || lineage.outputs !== null ? (ast.type === 'call' ? [{ name: null, sources: [], unknown: true, expansion: true }] : lineage.outputs) : null,
+    predicateColumns: lineage.predicateColumns,
+    ...(fx.writes.size === 0 ? {} : { writeSources: lineage.written ?? { sources: [], unknown: true } }),
+  });
+}
+
+/** Two readings of one statement (a versioned comment run or skipped): everything either could do. */
+export function bothReadings(a: StatementAnalysis, b: StatementAnalysis): StatementAnalysis {
+  if (JSON.stringify(a) === JSON.stringify(b)) return a;
+  if (a.unparsed || b.unparsed) return unparsedStatement(a.text);
+  const same = JSON.stringify(a.outputs) === JSON.stringify(b.outputs);
+  const merged = mergeInto(a.text, { ...emptyEffects(), kinds: [...a.kinds] }, [a, b]);
+  return {
+    ...merged,
+    kinds: [...new Set([...a.kinds, ...b.kinds])],
+    outputs: same ? a.outputs : [{ name: null, sources: [...(a.outputs ?? []), ...(b.outputs ?? [])].flatMap((o) => o.sources), unknown: true, expansion: true }],
+    ...(a.writeSources === undefined && b.writeSources === undefined ? {} : { writeSources: { sources: [...(a.writeSources?.sources ?? []), ...(b.writeSources?.sources ?? [])], unknown: true } }),
+  };
+}
+
+export function analyzeText(text: string, settings: SqlSessionSettings, depth = 0): StatementAnalysis[] {
+  const opts = lexOptions(settings);
+  const run = lexMysql(text, { ...opts, assumeVersioned: 'run' });
+  const versioned = run.some((s) => s.versionDependent);
+  const skip = versioned ? lexMysql(text, { ...opts, assumeVersioned: 'skip' }) : null;
+  if (skip !== null && skip.length !== run.length) return [unparsedStatement(text.trim())];
+  const out: StatementAnalysis[] = [];
+  for (let i = 0; i < run.length; i++) {
+    const st = run[i] as LexedStatement;
+    if (st.problem === null && opensCompound(st.tokens)) {
+      // The server reads a compound statement to its END: the rest of the text is one statement.
+      const rest = text.slice(st.offset).trim();
+      const stored = isStoredProgram(st.tokens);
+      out.push(stored
+        ? { ...unparsedStatement(rest), kinds: [kindOfType(words(st.tokens)[0] === 'ALTER' ? 'alter' : 'create')], unparsed: false }
+        : unparsedStatement(rest));
+      break;
+    }
+    const a = analyzeLexed(st, settings, depth);
+    const other = skip?.[i];
+    out.push(other === undefined ? a : bothReadings(a, analyzeLexed(other, settings, depth)));
+  }
+  if (out.length === 0) out.push(emptyStatement(text));
+  return out;
+}
+
+export type { StatementKind };

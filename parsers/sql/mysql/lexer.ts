@@ -11,30 +11,39 @@
 export interface MysqlLexOptions {
   noBackslashEscapes: boolean;
   ansiQuotes: boolean;
-  /** Server version as MySQL writes it in executable comments (10.11.6 → 101106); unknown: every versioned comment runs. */
+  /** Server version as executable comments compare it (10.11.6 → 101106). */
   serverVersion?: number;
+  /** With no serverVersion: whether versioned comments (`/*!50700 …*\/`) are read as run or as skipped. */
+  assumeVersioned?: 'run' | 'skip';
 }
 
 export type TokenKind = 'word' | 'ident' | 'string' | 'number' | 'symbol' | 'variable';
 
 export interface Token {
   kind: TokenKind;
-  /** Words upper-cased; identifiers unquoted; strings as written (with quotes). */
+  /** Words upper-cased; identifiers unquoted; strings decoded (their value, without quotes). */
   value: string;
 }
 
 export interface LexedStatement {
   /** The statement's own text, a slice of the query string. */
   text: string;
+  /** Where `text` starts in the query string. */
+  offset: number;
   /**
    * What the parser is given: comments blanked, executable comments' markers blanked and their
    * content kept, strings replaced by '?', quoted identifiers in backticks.
    */
   clean: string;
+  /** A versioned executable comment was read by `assumeVersioned`, not by a known server version. */
+  versionDependent: boolean;
   tokens: Token[];
   /** Why the text cannot be read with certainty (unterminated quote or comment, `;` inside an executable comment …). */
   problem: string | null;
 }
+
+/** MySQL 8.0 reference 11.1.1 table 11.1; any other escaped character stands for itself. */
+const BACKSLASH_ESCAPES: Readonly<Record<string, string>> = { '0': '\0', "'": "'", '"': '"', b: '\b', n: '\n', r: '\r', t: '\t', Z: '\x1a', '\\': '\\' };
 
 const isSpace = (c: string): boolean => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f' || c === '\v';
 const isWordStart = (c: string): boolean => /[A-Za-z_$\u0080-\uffff]/.test(c);
@@ -48,6 +57,7 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
   let clean = '';
   let tokens: Token[] = [];
   let problem: string | null = null;
+  let versionDependent = false;
   /** Inside an executable comment: where its content ends. */
   let execEnd = -1;
   const n = text.length;
@@ -55,10 +65,12 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
 
   const finish = (end: number): void => {
     const slice = text.slice(start, end);
-    if (slice.trim() !== '' || tokens.length > 0 || problem !== null) out.push({ text: slice.trim(), clean: clean.trim(), tokens, problem });
+    const offset = start + (slice.length - slice.trimStart().length);
+    if (slice.trim() !== '' || tokens.length > 0 || problem !== null) out.push({ text: slice.trim(), offset, clean: clean.trim(), tokens, problem, versionDependent });
     clean = '';
     tokens = [];
     problem = null;
+    versionDependent = false;
   };
 
   while (i < n) {
@@ -100,7 +112,8 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
       const m = /^\/\*(M?)!(\d{5,6})?/.exec(text.slice(i, i + 10));
       if (m !== null) {
         const version = m[2] === undefined ? null : Number(m[2]);
-        const runs = version === null || opts.serverVersion === undefined || version <= opts.serverVersion;
+        if (version !== null && opts.serverVersion === undefined) versionDependent = true;
+        const runs = version === null || (opts.serverVersion === undefined ? opts.assumeVersioned !== 'skip' : version <= opts.serverVersion);
         if (runs) {
           // The content is SQL the server runs: keep it, blank the markers.
           clean += ' '.repeat(m[0].length);
@@ -131,7 +144,8 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
       while (j < n) {
         const d = text[j] as string;
         if (backslash && d === '\\') {
-          value += text.slice(j, j + 2);
+          const e = text[j + 1] ?? '';
+          value += BACKSLASH_ESCAPES[e] ?? (e === '%' || e === '_' ? `\\${e}` : e);
           j += 2;
           continue;
         }
@@ -154,9 +168,10 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
         continue;
       }
       if (execEnd >= 0 && j >= execEnd) problem ??= 'a quote across the end of an executable comment';
-      tokens.push(identifier ? { kind: 'ident', value } : { kind: 'string', value: text.slice(i, j + 1) });
+      tokens.push({ kind: identifier ? 'ident' : 'string', value });
       // The parser must see the server's boundaries, not re-read the quoting: an identifier goes
-      // in backticks, a string becomes a neutral literal (no analysis depends on a string's value).
+      // in backticks, a string becomes a neutral literal (no analysis of the parser's tree
+      // depends on a string's value; PREPARE … FROM '…' reads the token's decoded value).
       clean += identifier ? `\`${value.replace(/`/g, '``')}\`` : "'?'";
       i = j + 1;
       continue;
@@ -187,8 +202,9 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
     }
     if (c === '\\') {
       // `\N` outside a string is NULL in MySQL; nothing else starts with a backslash there.
-      tokens.push({ kind: 'symbol', value: text.slice(i, i + 2) });
-      clean += text.slice(i, i + 2);
+      const v = text.slice(i, i + 2);
+      tokens.push({ kind: 'symbol', value: v });
+      clean += v === '\\N' ? ' NULL ' : v;
       i += 2;
       continue;
     }

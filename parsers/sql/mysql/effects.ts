@@ -1,0 +1,117 @@
+/**
+ * What a parsed MySQL statement touches: relations read and written, functions called,
+ * nested statement kinds, whether a stored function makes its effects opaque. One generic
+ * walk over node-sql-parser's AST: every `{ db, table }` is a relation, read unless it is
+ * the statement's own target; every `function` / `aggr_func` node is a call.
+ */
+import type { RelationRef, StatementKind } from '../types.js';
+import { BUILTIN_FUNCTIONS } from './builtins.js';
+import { arr, asNode, fold, functionName, ident, isNode, tableRef, type Node } from './node.js';
+
+export interface Effects {
+  kinds: StatementKind[];
+  reads: Map<string, RelationRef>;
+  writes: Map<string, RelationRef>;
+  functions: Set<string>;
+  withoutWhere: boolean;
+  opaque: boolean;
+}
+
+export const emptyEffects = (): Effects => ({ kinds: [], reads: new Map(), writes: new Map(), functions: new Set(), withoutWhere: false, opaque: false });
+
+const refKey = (r: RelationRef): string => `${r.schema ?? ''}\u0000${r.name}`;
+export const addKind = (fx: Effects, k: StatementKind): void => { if (!fx.kinds.includes(k)) fx.kinds.push(k); };
+export const addRead = (fx: Effects, r: RelationRef): void => { fx.reads.set(refKey(r), r); };
+export const addWrite = (fx: Effects, r: RelationRef): void => { fx.writes.set(refKey(r), r); };
+
+/** Statement node types → kind; MySQL-only types map to the kinds STATEMENT_KINDS names. */
+const KIND_OF_TYPE: Readonly<Record<string, StatementKind>> = {
+  select: 'select', insert: 'insert', replace: 'replace', update: 'update', delete: 'delete',
+  create: 'create', alter: 'alter', drop: 'drop', truncate: 'truncate', rename: 'alter',
+  grant: 'grant', revoke: 'revoke', set: 'set', show: 'show', use: 'use', desc: 'describe',
+  explain: 'explain', call: 'call', load_data: 'load_data', lock: 'lock', unlock: 'lock',
+  transaction: 'transaction',
+};
+
+export const kindOfType = (type: unknown): StatementKind => (typeof type === 'string' ? KIND_OF_TYPE[type] ?? 'other' : 'other');
+
+const SKIP_KEYS = new Set(['tableList', 'columnList', 'parentheses', 'loc']);
+
+/** Names a WITH clause defines: unqualified references to them are not relations. */
+function cteNames(n: Node, into: Set<string>): void {
+  for (const c of arr(n.with)) { const name = ident(asNode(c)?.name); if (name !== null) into.add(fold(name)); }
+}
+
+/** Relations that are the statement's own target (written), by node type. */
+function targets(stmt: Node): unknown[] {
+  switch (stmt.type) {
+    case 'insert': case 'replace': case 'update': case 'delete': case 'truncate': return arr(stmt.table);
+    case 'load_data': return arr(stmt.table);
+    case 'drop': return arr(stmt.name);
+    case 'create': case 'alter': return [...arr(stmt.table), ...arr(stmt.view)];
+    case 'rename': return arr(stmt.table).flatMap((p) => arr(p));
+    default: return [];
+  }
+}
+
+function walk(value: unknown, fx: Effects, ctes: Set<string>, top: boolean, own: ReadonlySet<unknown>): void {
+  if (Array.isArray(value)) { for (const v of value) walk(v, fx, ctes, false, own); return; }
+  const n = asNode(value);
+  if (n === null || own.has(n)) return;
+  if (!top && typeof n.type === 'string' && n.type in KIND_OF_TYPE && n.type !== 'set' && ('columns' in n || 'table' in n)) {
+    // A nested statement (a subquery, INSERT … SELECT): its kind counts too.
+    addKind(fx, kindOfType(n.type));
+  }
+  if ('with' in n) cteNames(n, ctes);
+  const ref = tableRef(n);
+  if (ref !== null && !(ref.schema === null && ctes.has(ref.name))) addRead(fx, ref);
+  if (n.type === 'function' || n.type === 'aggr_func') {
+    const name = functionName(n);
+    if (name !== null) {
+      fx.functions.add(name);
+      if (!BUILTIN_FUNCTIONS.has(name)) fx.opaque = true;
+    } else {
+      fx.opaque = true;
+    }
+  }
+  for (const k of Object.keys(n)) if (!SKIP_KEYS.has(k) && (isNode(n[k]) || Array.isArray(n[k]))) walk(n[k], fx, ctes, false, own);
+}
+
+/** Effects of one statement node (top-level kind first). */
+export function collectEffects(stmt: Node, fx: Effects): void {
+  addKind(fx, kindOfType(stmt.type));
+  const ctes = new Set<string>();
+  cteNames(stmt, ctes);
+  const ownNodes = targets(stmt);
+  const own = ownNodes.map(tableRef).filter((r): r is RelationRef => r !== null);
+  for (const r of own) addWrite(fx, r);
+  // The target is written, not read; DELETE lists its targets again in FROM.
+  const skip = new Set<unknown>(ownNodes);
+  if (stmt.type === 'delete') {
+    const keys = new Set(own.map(refKey));
+    for (const f of arr(stmt.from)) { const t = tableRef(f); if (t !== null && keys.has(refKey(t)) && asNode(f)?.on === undefined) skip.add(f); }
+  }
+  walk(stmt, fx, ctes, true, skip);
+  // UPDATE and DELETE read the rows they change.
+  if (stmt.type === 'update' || stmt.type === 'delete') for (const r of own) addRead(fx, r);
+  switch (stmt.type) {
+    case 'update': case 'delete':
+      if (stmt.where === null || stmt.where === undefined) fx.withoutWhere = true;
+      break;
+    case 'replace':
+      // REPLACE deletes the rows whose keys collide, then inserts.
+      addKind(fx, 'insert');
+      addKind(fx, 'delete');
+      break;
+    case 'insert':
+      if (asNode(stmt.on_duplicate_update) !== null) addKind(fx, 'update');
+      break;
+    case 'select': {
+      const into = asNode(stmt.into);
+      const keyword = typeof into?.keyword === 'string' ? into.keyword.toUpperCase() : '';
+      if (keyword === 'OUTFILE' || keyword === 'DUMPFILE') addKind(fx, 'into_outfile');
+      break;
+    }
+    default:
+  }
+}
