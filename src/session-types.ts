@@ -26,7 +26,9 @@ export interface Lease {
 export type SessionEvent =
   | { type: 'result'; command?: string; rows: number; bytes: number; durationMs: number; errorCode?: string; maskedColumns?: string[]; data?: string[][]; truncated?: boolean }
   | { type: 'notice'; text: string }
-  | { type: 'protocol'; detail: string };
+  | { type: 'protocol'; detail: string }
+  /** One HTTP request and its answer (protocols/http): headers with credentials redacted, bodies capped and masked. */
+  | { type: 'http.exchange'; requestId: string; method: string; path: string; status: number; durationMs: number; [key: string]: unknown };
 
 export interface SessionStats {
   bytesFromClient: number;

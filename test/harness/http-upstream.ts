@@ -1,0 +1,150 @@
+/**
+ * A real HTTP(S) upstream for the HTTP gateway tests: it records every request it gets
+ * (to prove what arrived and what did not), echoes headers and bodies (to prove what never
+ * comes back), streams Server-Sent Events slowly, serves large and compressed bodies.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+
+export interface Received {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+export interface HttpUpstream {
+  url: string;
+  port: number;
+  received: Received[];
+  /** Resolves when the SSE endpoint has written its last event. */
+  sseLastSent(): Promise<number>;
+  close(): Promise<void>;
+}
+
+const PII = {
+  data: [
+    { id: 1, name: 'Ada', email: 'ada@example.com', card: '4111111111111111', note: 'reach me at ada.l@example.org' },
+    { id: 2, name: 'Alan', email: 'alan@example.com', card: 5500005555555559, note: 'no notes' },
+  ],
+};
+
+export async function startHttpUpstream(opts: { tls?: { cert: string; key: string } } = {}): Promise<HttpUpstream> {
+  const received: Received[] = [];
+  let lastSent: (t: number) => void = () => undefined;
+  let lastSentP = new Promise<number>((r) => (lastSent = r));
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= 1024 * 1024) chunks.push(c);
+    });
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      received.push({ method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers }, body });
+      const url = new URL(req.url ?? '/', 'http://upstream.invalid');
+      const path = url.pathname.replace(/^\/api/, '');
+      switch (path) {
+        case '/echo': {
+          const text = JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body, size });
+          res.writeHead(200, { 'content-type': 'application/json', 'x-echo-auth': String(req.headers.authorization ?? ''), 'x-echo-key': String(req.headers['x-api-key'] ?? '') });
+          res.end(text);
+          return;
+        }
+        case '/echo-text': {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end(`you sent authorization=${String(req.headers.authorization ?? '')} key=${url.searchParams.get('key') ?? ''}\n`);
+          return;
+        }
+        case '/users': {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(PII));
+          return;
+        }
+        case '/users-gzip': {
+          const z = gzipSync(Buffer.from(JSON.stringify(PII)));
+          res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': z.length });
+          res.end(z);
+          return;
+        }
+        case '/text': {
+          res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+          // An address split across two writes.
+          res.write('contact: grace.hop');
+          setTimeout(() => res.end('per@example.com or call\n'), 50);
+          return;
+        }
+        case '/sse': {
+          lastSentP = new Promise<number>((r) => (lastSent = r));
+          res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+          const deltas = ['Write to ', 'john', '.smi', 'th@exa', 'mple.', 'com', ' today.', ' Bye'];
+          let i = 0;
+          const tick = (): void => {
+            if (i < deltas.length) {
+              const event = { id: 'chatcmpl-1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: deltas[i] }, finish_reason: null }] };
+              const line = `data: ${JSON.stringify(event)}\n\n`;
+              // Split one event across two writes too.
+              if (i === 3) {
+                res.write(line.slice(0, 20));
+                res.write(line.slice(20));
+              } else res.write(line);
+              i++;
+              setTimeout(tick, 150);
+              return;
+            }
+            res.write('data: [DONE]\n\n');
+            lastSent(Date.now());
+            res.end();
+          };
+          tick();
+          return;
+        }
+        case '/big': {
+          const mb = Number(url.searchParams.get('mb') ?? '1');
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          const line = Buffer.from(`${'lorem ipsum dolor sit amet '.repeat(37)}\n`);
+          const total = mb * 1024 * 1024;
+          let sent = 0;
+          const write = (): void => {
+            while (sent < total) {
+              sent += line.length;
+              if (!res.write(line)) {
+                res.once('drain', write);
+                return;
+              }
+            }
+            res.end();
+          };
+          write();
+          return;
+        }
+        case '/admin/thing': {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end('{"deleted":true}');
+          return;
+        }
+        default:
+          res.writeHead(404, { 'content-type': 'application/json' });
+          res.end('{"error":"not found"}');
+      }
+    });
+  };
+  const server: Server = opts.tls === undefined ? createHttpServer(handler) : createHttpsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `${opts.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,
+    port,
+    received,
+    sseLastSent: () => lastSentP,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,70 @@
+/** HTTP gateway pieces (issue 9): path normalisation, JSON paths, body maskers. */
+import { describe, expect, it } from 'vitest';
+import { normaliseTarget } from '../../protocols/http/path.js';
+import { LiteralScrubber, SseMasker, TextMasker, type BodyPlan } from '../../protocols/http/body.js';
+import { compileJsonPaths, maskJsonPaths } from '../../src/masking/json-paths.js';
+import { DetectorRules } from '../../src/masking/index.js';
+
+describe('normaliseTarget', () => {
+  const ok: Array<[string, string]> = [
+    ['/a/b', '/a/b'], ['/a//b///c', '/a/b/c'], ['/a/./b/../c', '/a/c'], ['/%61%62c', '/abc'], ['/a/b/', '/a/b/'], ['/', '/'],
+    ['/a/%20b', '/a/%20b'], ['/caf%c3%a9', '/caf%C3%A9'], ['/a/b/..', '/a/'],
+  ];
+  for (const [raw, want] of ok) it(`${raw} → ${want}`, () => expect(normaliseTarget(raw).path).toBe(want));
+  it('keeps the query as sent', () => expect(normaliseTarget('/x?a=%2F&b=1')).toEqual({ path: '/x', query: 'a=%2F&b=1' }));
+  for (const raw of ['/a%2fb', '/a%5cb', '/a%25b', '/a%zz', '/a%4', '/..', '/a/../../b', '/a\\b', 'http://x/a', '*', '/a b']) {
+    it(`refuses ${JSON.stringify(raw)}`, () => expect(() => normaliseTarget(raw)).toThrow(/ambiguous/));
+  }
+});
+
+describe('JSON paths', () => {
+  const rule = (paths: string[]): ReturnType<typeof compileJsonPaths> => compileJsonPaths([{ rule: 'r', paths, method: 'redact' }]);
+  it('masks by key, index, wildcard and bracket key; a selected object goes whole', () => {
+    const doc = { data: [{ email: 'a@x.io', n: 1 }, { email: 'b@x.io', n: 2 }], 'odd key': 's', deep: { a: { b: 1 } } };
+    const { doc: out, masked } = maskJsonPaths(doc, rule(['$.data[*].email', "$['odd key']", '$.deep', '$.data[1].n']));
+    expect(out).toEqual({ data: [{ email: '[redacted]', n: 1 }, { email: '[redacted]', n: '[redacted]' }], 'odd key': '[redacted]', deep: '[redacted]' });
+    expect(masked).toBe(5);
+  });
+});
+
+const plan = (secrets: string[] = []): BodyPlan => ({
+  detectors: new DetectorRules([{ rule: 'e', detect: ['email'], method: 'redact' }]),
+  jsonPaths: null,
+  secrets,
+  key: Buffer.alloc(32),
+  maxJsonBytes: 1024,
+});
+
+describe('body maskers', () => {
+  it('a literal secret split across any two chunks is scrubbed', () => {
+    const secret = 'sk-abcdefghijklmnop';
+    const text = `x ${secret} y ${secret}`;
+    for (let cut = 0; cut <= text.length; cut++) {
+      const s = new LiteralScrubber([secret]);
+      const out = s.push(text.slice(0, cut)) + s.push(text.slice(cut)) + s.end();
+      expect(out).toBe('x [redacted] y [redacted]');
+    }
+  });
+
+  it('text: an address split at every byte is masked', () => {
+    const text = 'mail ada.lovelace@example.com now';
+    for (let cut = 1; cut < text.length; cut++) {
+      const m = new TextMasker(plan());
+      const out = Buffer.concat([m.push(Buffer.from(text.slice(0, cut))), m.push(Buffer.from(text.slice(cut))), m.end()]).toString();
+      expect(out).toBe('mail [redacted] now');
+    }
+  });
+
+  it('SSE: metadata fields stay intact, text deltas are followed across events', () => {
+    const m = new SseMasker(plan());
+    const ev = (content: string): Buffer => Buffer.from(`data: ${JSON.stringify({ id: 'c-1', choices: [{ delta: { content } }] })}\n\n`);
+    let out = '';
+    for (const d of ['hi ', 'bob', '@exam', 'ple.com', ' ok']) out += m.push(ev(d)).toString();
+    out += m.push(Buffer.from('data: [DONE]\n\n')).toString() + m.end().toString();
+    const events = out.split('\n\n').filter((e) => e !== '');
+    const json = events.filter((e) => e !== 'data: [DONE]').map((e) => JSON.parse(e.slice(6)) as { id: string; choices: Array<{ delta: { content: string } }> });
+    expect(json.every((j) => j.id === 'c-1')).toBe(true);
+    expect(json.map((j) => j.choices[0]?.delta.content).join('')).toBe('hi [redacted] ok');
+    expect(events[events.length - 1]).toBe('data: [DONE]');
+  });
+});
