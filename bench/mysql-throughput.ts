@@ -41,8 +41,6 @@ const RULES = [
   { name: 'no-unbounded-writes', when: { statements: ['update', 'delete'], without_where: true }, effect: 'deny' },
   { name: 'no-secrets-table', when: { tables: ['*.secrets'] }, effect: 'deny' },
   { name: 'no-outfile', when: { statements: ['into_outfile', 'load_data'] }, effect: 'deny' },
-  // The MySQL analysis may still be the fail-closed stub: let unparsed text through for the benchmark identity.
-  { name: 'bench-unparsed', when: { groups: ['bench'], unparsed: true }, effect: 'allow' },
 ];
 const MASK = { name: 'mask-c', when: { groups: ['bench'] }, effect: 'mask', columns: ['appdb.sbtest1.c'], method: 'redact' };
 

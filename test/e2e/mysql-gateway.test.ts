@@ -105,10 +105,7 @@ beforeAll(async () => {
       maria.connection('maria-ed25519', edPort, { allow_groups: ['dba'], credentials: { type: 'static', username: 'app_ed', password: `\${file:${edPasswordFile}}` } }),
       maria.connection('maria-upstream-tls', upstreamTlsPort, { allow_groups: ['dba'], upstream: { host: 'localhost', port: maria.port, database: 'appdb', tls: 'verify-full', ca: certs.ca } }),
     ],
-    rules: [
-      // Until the MySQL analysis recognises everything the suite sends, unparsed text is allowed for dba only.
-      { name: 'dba-may-run-unparsed', when: { groups: ['dba'], unparsed: true }, effect: 'allow' },
-    ],
+    rules: [],
   });
   token = await issuer.token({ sub: 'alice', groups: ['dba'] });
   fuzzToken = await issuer.token({ sub: 'mallory', groups: ['fuzz'] });

@@ -20,7 +20,6 @@ import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/airlock.js';
 import { freePort } from '../harness/ports.js';
 import { run, type RunResult } from '../harness/clients.js';
-import { analyzeMysql } from '../../parsers/sql/mysql/index.js';
 
 const UPSTREAM_PASSWORD = 'policy-Upstream-pw-91';
 let maria: LocalMaria;
@@ -30,8 +29,6 @@ let port = 0;
 let adminUrl = '';
 const tokens: Record<string, string> = {};
 
-/** The MySQL analysis is still the fail-closed stub: tests that need statement kinds wait for it. */
-const analysisIsStub = analyzeMysql('SELECT 1', { standardConformingStrings: true, searchPath: [] }).statements[0]?.unparsed === true;
 
 beforeAll(async () => {
   issuer = await createTestIssuer();
@@ -58,9 +55,6 @@ beforeAll(async () => {
       { name: 'agents-are-locked-out', when: { groups: ['agents'] }, effect: 'deny', reason: 'agents may not query this database' },
       { name: 'no-drop', when: { statements: ['drop', 'truncate'] }, effect: 'deny', reason: 'no schema changes here' },
       { name: 'ops-writes-need-a-dba', when: { groups: ['ops'] }, effect: 'approve', approvers: ['dba'], timeout: '60s' },
-      // While the MySQL analysis is the stub, everything is unparsed: these let the wire mechanics be tested meanwhile.
-      { name: 'ops-unparsed-needs-a-dba', when: { groups: ['ops'], unparsed: true }, effect: 'approve', approvers: ['dba'], timeout: '60s' },
-      { name: 'dba-dev-unparsed', when: { groups: ['dba', 'dev'], unparsed: true }, effect: 'allow' },
       { name: 'mask-ssn', when: { groups: ['dev'] }, effect: 'mask', columns: ['appdb.users.ssn'], method: 'partial', keep: 4 },
       { name: 'mask-doc-bodies', when: { groups: ['dev'] }, effect: 'mask', columns: ['appdb.docs.body'], method: 'redact' },
     ],
@@ -96,7 +90,7 @@ describe('denials', () => {
     }
   });
 
-  it.skipIf(analysisIsStub)('denies by statement kind, through every door', async () => {
+  it('denies by statement kind, through every door', async () => {
     for (const sql of ['DROP TABLE notes', 'SELECT 1; DROP TABLE notes', '/*!50000 DROP TABLE notes */', 'TRUNCATE notes']) {
       const r = await mariadb('bob', ['-e', sql]);
       expect(r.stderr, sql).toMatch(/ERROR 1142 \(42000\).*denied by rule no-drop: no schema changes here/);
@@ -169,8 +163,7 @@ describe('approval', () => {
   });
 });
 
-// Masking decides by lineage from the analysis; the stub has none and masks every column (fail closed).
-describe.skipIf(analysisIsStub)('masking', () => {
+describe('masking', () => {
   it('masks a column by provenance under any alias, in text rows', async () => {
     const r = await mariadb('dave', ['-e', 'SELECT * FROM users ORDER BY id; SELECT u.ssn AS x, u.name FROM users AS u WHERE id = 2; SELECT name FROM users ORDER BY id']);
     expect(r.stderr).toBe('');
