@@ -230,7 +230,6 @@ const EXPECTED_TYPE: Readonly<Record<string, readonly string[]>> = {
   INSERT: ['insert'], REPLACE: ['replace'], UPDATE: ['update'], DELETE: ['delete'], LOAD: ['load_data'],
   CREATE: ['create'], ALTER: ['alter'], DROP: ['drop'], TRUNCATE: ['truncate'], RENAME: ['rename'],
   GRANT: ['grant'], REVOKE: ['revoke'], SET: ['set'], CALL: ['call'],
-  EXPLAIN: ['explain'], DESCRIBE: ['explain'], DESC: ['explain'],
 };
 
 /**
@@ -291,13 +290,14 @@ function analyzeFresh(st: LexedStatement, settings: SqlSessionSettings, depth: n
     fx.opaque = true;
     return fromEffects(st.text, fx);
   }
-  const runsInner = /^(?:ANALYZE|EXPLAIN\s+ANALYZE)\b(?:\s+FORMAT\s*=\s*\w+)?\s*/i.exec(st.clean);
-  if (runsInner !== null && !/^ANALYZE\s+(?:NO_WRITE_TO_BINLOG\s+|LOCAL\s+)?TABLES?\b/i.test(st.clean)) {
-    // MariaDB's ANALYZE <statement> and MySQL's EXPLAIN ANALYZE run the statement and report its plan.
-    const inner = parseOne(st.clean.slice(runsInner[0].length));
+  const planOf = /^(?:(ANALYZE|EXPLAIN\s+ANALYZE)|EXPLAIN(?:\s+EXTENDED|\s+PARTITIONS)?)(?:\s+FORMAT\s*=\s*\w+)?\s+(?=[\w(])/i.exec(st.clean);
+  if (planOf !== null && !/^ANALYZE\s+(?:NO_WRITE_TO_BINLOG\s+|LOCAL\s+)?TABLES?\b/i.test(st.clean) && /^(?:SELECT|INSERT|REPLACE|UPDATE|DELETE|WITH|\()/i.test(st.clean.slice(planOf[0].length))) {
+    // MariaDB's ANALYZE <statement> and MySQL's EXPLAIN ANALYZE run the statement and report
+    // its plan; EXPLAIN alone does not run it, and still lists what it would do.
+    const inner = parseOne(st.clean.slice(planOf[0].length));
     if (inner === null) return unparsedStatement(st.text);
     const fx = emptyEffects();
-    addKind(fx, 'analyze');
+    addKind(fx, planOf[1] === undefined ? 'explain' : 'analyze');
     collectEffects(inner, fx);
     return fromEffects(st.text, fx);
   }
@@ -306,13 +306,6 @@ function analyzeFresh(st: LexedStatement, settings: SqlSessionSettings, depth: n
   const ast = parseOne(st.clean);
   if (ast === null || typeof ast.type !== 'string' || !expected.includes(ast.type)) return unparsedStatement(st.text);
   const fx = emptyEffects();
-  if (ast.type === 'explain') {
-    // EXPLAIN does not run the statement (MySQL 8's EXPLAIN ANALYZE does, and is listed as its kind).
-    addKind(fx, 'explain');
-    const inner = asNode(ast.expr);
-    if (inner !== null) collectEffects(inner, fx);
-    return fromEffects(st.text, fx);
-  }
   collectEffects(ast, fx);
   // A token scan as well as the tree: INTO OUTFILE/DUMPFILE anywhere writes a file.
   const w = words(st.tokens);
@@ -330,6 +323,9 @@ function analyzeFresh(st: LexedStatement, settings: SqlSessionSettings, depth: n
 /** Two readings of one statement (a versioned comment run or skipped): everything either could do. */
 export function bothReadings(a: StatementAnalysis, b: StatementAnalysis): StatementAnalysis {
   if (JSON.stringify(a) === JSON.stringify(b)) return a;
+  // One reading runs nothing (`/*!50000 DROP TABLE t */` on an older server): the other is what may run.
+  if (b.kinds.includes('empty')) return { ...a, text: a.text };
+  if (a.kinds.includes('empty')) return { ...b, text: a.text };
   if (a.unparsed || b.unparsed) return unparsedStatement(a.text);
   const same = JSON.stringify(a.outputs) === JSON.stringify(b.outputs);
   const merged = mergeInto(a.text, { ...emptyEffects(), kinds: [...a.kinds] }, [a, b]);

@@ -45,10 +45,13 @@ function cteNames(n: Node, into: Set<string>): void {
 /** Relations that are the statement's own target (written), by node type. */
 function targets(stmt: Node): unknown[] {
   switch (stmt.type) {
-    case 'insert': case 'replace': case 'update': case 'delete': case 'truncate': return arr(stmt.table);
-    case 'load_data': return arr(stmt.table);
-    case 'drop': return arr(stmt.name);
-    case 'create': case 'alter': return [...arr(stmt.table), ...arr(stmt.view)];
+    case 'insert': case 'replace': case 'update': case 'delete': case 'load_data': return arr(stmt.table);
+    case 'drop': case 'truncate': return [...arr(stmt.name), ...arr(stmt.table)];
+    case 'create': case 'alter': {
+      // CREATE VIEW names its view `{ db, view }`.
+      const view = asNode(stmt.view);
+      return [...arr(stmt.table), ...(view === null ? [] : [{ db: view.db ?? null, table: view.view ?? view.table }])];
+    }
     case 'rename': return arr(stmt.table).flatMap((p) => arr(p));
     default: return [];
   }
