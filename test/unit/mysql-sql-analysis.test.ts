@@ -134,3 +134,67 @@ describe('tables, predicates and lineage', () => {
     expect(tables(b?.reads ?? [])).toEqual(['users']);
   });
 });
+
+describe('lineage a masking rule can rely on', () => {
+  const src = (s: StatementAnalysis | undefined, i: number): string[] => (s?.outputs?.[i]?.sources ?? []).map((x) => `${x.relation.schema ?? ''}.${x.relation.name}.${x.column}`);
+
+  it('column names compare folded: SSN is ssn', () => {
+    const [s] = all('SELECT UPPER(SSN) FROM Users');
+    expect(src(s, 0)).toEqual(['.users.ssn']);
+  });
+
+  it('a user variable holds whatever an earlier statement put there: unknown', () => {
+    const [set, sel] = all('SET @x = (SELECT ssn FROM users LIMIT 1); SELECT @x, @@version');
+    expect(tables(set?.reads ?? [])).toEqual(['users']);
+    expect(sel?.outputs?.[0]?.unknown).toBe(true);
+    expect(sel?.outputs?.[1]?.unknown).toBe(false);
+  });
+
+  it('derived tables and CTEs are followed by column name', () => {
+    const [d] = all('SELECT d.s, d.n FROM (SELECT ssn AS s, name AS n FROM appdb.users) d');
+    expect(src(d, 0)).toEqual(['appdb.users.ssn']);
+    expect(src(d, 1)).toEqual(['appdb.users.name']);
+    const [c] = all('WITH x AS (SELECT ssn, name FROM users) SELECT name, CONCAT(ssn) FROM x');
+    expect(src(c, 0)).toEqual(['.users.name']);
+    expect(src(c, 1)).toEqual(['.users.ssn']);
+    expect(tables(c?.reads ?? [])).toEqual(['users']);
+  });
+
+  it('CASE, a scalar subquery and * through a derived table', () => {
+    const [s] = all("SELECT CASE WHEN id > 1 THEN ssn ELSE 'x' END, (SELECT MAX(ssn) FROM users), t.* FROM users, (SELECT ssn FROM users) t");
+    expect(src(s, 0)).toEqual(expect.arrayContaining(['.users.id', '.users.ssn']));
+    expect(src(s, 1)).toEqual(['.users.ssn']);
+    expect(src(s, 2)).toEqual(['.users.ssn']);
+  });
+
+  it('a stored function call is opaque and its output unknown; built-ins are not', () => {
+    const [s] = all('SELECT appdb.leak(ssn), LOWER(name) FROM users');
+    expect(s?.opaque).toBe(true);
+    expect(s?.functions).toEqual(expect.arrayContaining(['appdb.leak', 'lower']));
+    expect(s?.outputs?.[0]?.unknown).toBe(true);
+    expect(s?.outputs?.[1]?.unknown).toBe(false);
+    expect(all('SELECT LOWER(name) FROM users')[0]?.opaque).toBe(false);
+  });
+
+  it('what an INSERT … SELECT and an UPDATE write comes from', () => {
+    const [i] = all('INSERT INTO notes (body) SELECT ssn FROM users');
+    expect((i?.writeSources?.sources ?? []).map((x) => x.column)).toEqual(['ssn']);
+    const [u] = all('UPDATE notes n JOIN users u ON u.id = n.id SET n.body = u.name');
+    expect((u?.writeSources?.sources ?? []).map((x) => x.column)).toEqual(['name']);
+    expect(all('SELECT ssn INTO @v FROM users')[0]?.outputs).toBeNull();
+  });
+});
+
+describe('cost', () => {
+  it('reports µs per statement (fresh parses and cached shapes)', () => {
+    const n = 300;
+    let t = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) all(`SELECT c.name, CONCAT(c.email, '') FROM appdb.customers c${i} JOIN orders o ON o.cid = c${i}.id WHERE c${i}.id = ${i}`);
+    const fresh = Number(process.hrtime.bigint() - t) / 1000 / n;
+    t = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) all(`SELECT c.name, CONCAT(c.email, '') FROM appdb.customers c JOIN orders o ON o.cid = c.id WHERE c.id = ${i}`);
+    const shaped = Number(process.hrtime.bigint() - t) / 1000 / n;
+    console.log(`mysql analysis: ${fresh.toFixed(0)} µs/statement fresh, ${shaped.toFixed(0)} µs/statement by shape`);
+    expect(n).toBe(300);
+  });
+});
