@@ -10,6 +10,8 @@ import { Secret, type SecretResolver } from '../secrets.js';
 import { AirlockError } from '../errors.js';
 import { StaticLeases, type LeaseBroker, type LeaseRequest } from './index.js';
 import { EphemeralPgLeases } from './ephemeral-pg.js';
+import { SshCertificateLeases, SshStaticLeases } from './ssh-certificate.js';
+import { EphemeralMysqlLeases } from './ephemeral-mysql.js';
 import type { Sweepable } from './sweeper.js';
 
 export interface BrokerDeps {
@@ -53,10 +55,13 @@ export function createLeaseBroker(c: ConnectionConfig, deps: BrokerDeps, previou
     case 'mysql': {
       const cred = c.credentials;
       if (cred.type === 'static') return new StaticLeases(deps.resolver, cred.username, cred.password);
-      return unsupported(c.name, 'ephemeral MySQL users');
+      return keyed(new EphemeralMysqlLeases({ connectionName: c.name, upstream: c.upstream, credentials: cred, resolver: deps.resolver, logger: deps.logger, nodeId: deps.nodeId() }));
     }
-    case 'ssh':
-      return unsupported(c.name, `ssh credentials of type ${c.credentials.type}`);
+    case 'ssh': {
+      const cred = c.credentials;
+      if (cred.type === 'ssh-certificate') return new SshCertificateLeases(deps.resolver, cred.ca_key, cred.ttl);
+      return new SshStaticLeases(deps.resolver, cred.private_key, cred.password);
+    }
     case 'http': {
       const cred = c.credentials;
       switch (cred.type) {
