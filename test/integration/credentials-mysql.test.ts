@@ -18,6 +18,9 @@ import { createLogger } from '../../src/log.js';
 import type { Identity } from '../../src/types.js';
 import type { Lease } from '../../src/session-types.js';
 import type { MysqlConnectionConfig } from '../../src/config.js';
+import { createTestIssuer } from '../harness/issuer.js';
+import { startAirlock } from '../harness/airlock.js';
+import { freePort } from '../harness/ports.js';
 
 let maria: MariaDbServer;
 let logText = '';
@@ -257,6 +260,40 @@ describe('sweeping', () => {
     expect(isSweepable(first)).toBe(true);
     expect(createLeaseBroker(conn, deps, first)).toBe(first);
     brokers.push(first as EphemeralMysqlLeases);
+  });
+});
+
+describe('through the daemon', () => {
+  it('a session logs in upstream as its own user, which is gone when the session ends', async () => {
+    const issuer = await createTestIssuer();
+    const port = await freePort();
+    const airlock = await startAirlock({
+      state_dir: join(maria.dir, 'state'),
+      auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
+      connections: [{
+        name: 'maria-eph', protocol: 'mysql', listen: `127.0.0.1:${port}`,
+        upstream: { host: '127.0.0.1', port: maria.port, database: 'appdb' },
+        credentials: { type: 'ephemeral', admin: { username: maria.admin.username, password: `\${file:${join(maria.dir, 'admin-pw')}}` }, grant: ['SELECT ON appdb.*'], max_user_connections: 3 },
+        allow_groups: ['dev'],
+      }],
+      rules: [],
+    });
+    try {
+      const token = await issuer.token({ sub: 'dana', groups: ['dev'] });
+      const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'dana', password: token, database: 'appdb', enableCleartextPlugin: true });
+      const [rows] = await c.query('SELECT CURRENT_USER() AS u, COUNT(*) AS n FROM customers');
+      const user = String((rows as Array<{ u: string }>)[0]?.u ?? '');
+      expect(user).toMatch(/^airlock_[0-9a-f]{6}_[0-9a-z]{7}_[0-9a-f]{8}@%$/);
+      expect((rows as Array<{ n: number }>)[0]?.n).toBe(3);
+      const name = user.split('@')[0] as string;
+      expect(await userExists(name)).toBe(true);
+      await c.end();
+      for (let i = 0; i < 100 && (await userExists(name)); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await userExists(name)).toBe(false);
+      expect(airlock.output()).not.toContain(maria.admin.password);
+    } finally {
+      await airlock.stop();
+    }
   });
 });
 
