@@ -10,6 +10,10 @@ import { StringDecoder } from 'node:string_decoder';
 import { DetectorRules, StreamMasker, maskText } from '../../src/masking/index.js';
 import { maskJsonPaths, type CompiledJsonPaths } from '../../src/masking/json-paths.js';
 import { REDACTED } from '../../src/masking/methods.js';
+import { AirlockError } from '../../src/errors.js';
+
+/** An event stream that sends no event boundary within this many characters is refused. */
+export const MAX_SSE_EVENT_CHARS = 1024 * 1024;
 
 export interface BodyPlan {
   detectors: DetectorRules;
@@ -28,7 +32,8 @@ export function bodyMode(contentType: string | undefined, plan: BodyPlan): BodyM
   if (!scanning && plan.secrets.length === 0) return 'pass';
   const ct = (contentType ?? '').toLowerCase();
   if (/^text\/event-stream/.test(ct)) return 'sse';
-  if (/^application\/([\w.+-]+\+)?json|^text\/json/.test(ct)) return 'json';
+  // JSON is parsed only when a rule masks it; the literal secret alone is scrubbed as text.
+  if (/^application\/([\w.+-]+\+)?json|^text\/json/.test(ct)) return scanning ? 'json' : 'text';
   if (/^text\/|xml|javascript|x-www-form-urlencoded|^application\/problem/.test(ct) || ct === '') return 'text';
   return 'binary';
 }
@@ -171,6 +176,7 @@ export class SseMasker {
       this.buffer = this.buffer.slice(m.index + m[0].length);
       out += this.event(event);
     }
+    if (this.buffer.length > MAX_SSE_EVENT_CHARS) throw new AirlockError('AIRLOCK_UNSUPPORTED', `an event-stream event over ${MAX_SSE_EVENT_CHARS} characters cannot be masked`);
     return Buffer.from(out, 'utf8');
   }
 

@@ -4,13 +4,12 @@
  * each request is an action checked by policy; the real credential is added upstream;
  * what comes back is masked (the injected secret always) and every exchange is recorded.
  */
-import { createServer as createHttpServer, request as httpRequest, Agent as HttpAgent, type IncomingMessage, type Server, type ServerResponse, type OutgoingHttpHeaders, type IncomingHttpHeaders } from 'node:http';
+import { createServer as createHttpServer, request as httpRequest, Agent as HttpAgent, type IncomingMessage, type Server, type ServerResponse, type OutgoingHttpHeaders } from 'node:http';
 import { createServer as createHttpsServer, request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Transform, pipeline, type Readable } from 'node:stream';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { Transform, pipeline } from 'node:stream';
 import type { GatewayCore, Session } from '../../src/session-types.js';
 import type { HttpConnectionConfig } from '../../src/config.js';
 import type { Identity } from '../../src/types.js';
@@ -19,25 +18,66 @@ import { isLoopback } from '../../src/duration.js';
 import { DetectorRules, keyFromSecret } from '../../src/masking/index.js';
 import { compileJsonPaths } from '../../src/masking/json-paths.js';
 import { normaliseTarget } from './path.js';
-import { BinaryScrubber, LiteralScrubber, SseMasker, TextMasker, bodyMode, maskJsonDocument, type BodyPlan } from './body.js';
+import { LiteralScrubber, type BodyPlan } from './body.js';
+import { endToEnd, forwardedFields, redactedRequestHeaders } from './headers.js';
+import { sendResponse, type Sent } from './respond.js';
 import { sendProblem, statusFor } from './problem.js';
 
-/** RFC 9110 §7.6.1: connection-specific fields, never forwarded. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+/** A JSON answer larger than this is not masked whole (see respond.ts). */
 const MAX_JSON_BYTES = 16 * 1024 * 1024;
 const TOKEN_CACHE_MAX = 1_000;
+const TOKEN_CACHE_MS = 60_000;
+/** A session whose lease (a signed JWT) expires sooner than this is replaced before the next request. */
+const LEASE_MARGIN_MS = 30_000;
+const TEXTUAL = /^(text\/|application\/([\w.+-]+\+)?(json|xml)|application\/x-www-form-urlencoded)/i;
 
 interface ConnectionSession {
   tokenHash: string;
   session: Session;
+  plan: BodyPlan;
 }
+
+interface Upstream {
+  url: URL;
+  https: boolean;
+  /** base_url's path without a trailing slash: the prefix of every forwarded path. */
+  base: string;
+  ca: Buffer | undefined;
+  agent: HttpAgent | HttpsAgent;
+}
+
+interface Exchange {
+  session: Session;
+  method: string;
+  path: string;
+  query: string;
+  requestId: string;
+  started: number;
+  req: IncomingMessage;
+}
+
+function upstreamOf(config: HttpConnectionConfig): Upstream {
+  const url = new URL(config.upstream.base_url);
+  const https = url.protocol === 'https:';
+  const options = { keepAlive: true, maxSockets: 256 };
+  return {
+    url,
+    https,
+    base: url.pathname.replace(/\/+$/, ''),
+    ca: config.upstream.ca === undefined ? undefined : readFileSync(config.upstream.ca),
+    agent: https ? new HttpsAgent(options) : new HttpAgent(options),
+  };
+}
+
+const hashOf = (token: string): string => createHash('sha256').update(token).digest('base64url');
 
 export class HttpListener {
   private readonly server: Server;
   private readonly sessions = new Map<Socket, ConnectionSession>();
   private readonly opening = new Map<Socket, Promise<ConnectionSession>>();
   private readonly tokens = new Map<string, { identity: Identity; until: number }>();
-  private readonly agent: HttpAgent | HttpsAgent;
+  private upstream: Upstream;
+  private maskingKey: Buffer | null = null;
   private active = 0;
   private closing = false;
 
@@ -46,10 +86,12 @@ export class HttpListener {
     private config: HttpConnectionConfig,
     readonly context: { readonly stateDir: string },
   ) {
-    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res, false);
     this.server = config.tls === undefined ? createHttpServer({ keepAlive: true }, handler) : createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, handler);
     this.server.headersTimeout = 30_000;
     this.server.requestTimeout = 0;
+    // Expect: 100-continue is answered only once the caller is known and policy lets the request on.
+    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res, true));
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket) => this.refuseUpgrade(req, socket));
     this.server.on('connection', (socket: Socket) => {
       socket.once('close', () => {
@@ -59,9 +101,7 @@ export class HttpListener {
         void s?.session.close('client closed the connection');
       });
     });
-    const upstream = new URL(config.upstream.base_url);
-    const options = { keepAlive: true, maxSockets: 256 };
-    this.agent = upstream.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
+    this.upstream = upstreamOf(config);
   }
 
   get name(): string {
@@ -77,13 +117,19 @@ export class HttpListener {
       this.server.once('error', reject);
       this.server.listen(this.config.listen.port, this.config.listen.host, () => {
         this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
+        const addr = this.server.address() as AddressInfo;
+        this.core.logger.info({ connection: this.config.name, address: addr.address, port: addr.port, upstream: this.upstream.url.origin }, 'http listener started');
+        resolve(addr);
       });
     });
   }
 
+  /** A reload: new requests use the new upstream, rules and limits; sessions keep their lease. */
   update(config: HttpConnectionConfig): void {
+    const previous = this.upstream;
     this.config = config;
+    this.upstream = upstreamOf(config);
+    previous.agent.destroy();
   }
 
   async close(drainMs: number): Promise<void> {
@@ -95,38 +141,51 @@ export class HttpListener {
     this.server.closeAllConnections();
     await Promise.all([...this.sessions.values()].map((s) => s.session.close('airlock is shutting down')));
     this.sessions.clear();
-    this.agent.destroy();
+    this.upstream.agent.destroy();
     await closed;
   }
 
   // ---- one request ---------------------------------------------------------
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
     this.active++;
     const started = Date.now();
     const requestId = randomUUID();
     res.setHeader('x-request-id', requestId);
+    let session: Session | null = null;
     try {
       if (this.closing) throw new AirlockError('AIRLOCK_SHUTTING_DOWN');
       const remote = req.socket.remoteAddress ?? '';
       if (this.config.tls === undefined && !isLoopback(remote)) throw new AirlockError('AIRLOCK_AUTH_INSECURE');
       const token = this.callerToken(req);
       const identity = await this.authenticate(token);
-      const session = await this.sessionFor(req.socket, token, identity);
+      const cs = await this.sessionFor(req.socket, token, identity);
+      session = cs.session;
       const target = normaliseTarget(req.url ?? '');
       const method = (req.method ?? 'GET').toUpperCase();
-      const decision = await this.decide(session, method, target.path, req, res);
-      if (decision !== null) {
-        this.record(session, { method, path: target.path, query: target.query, requestId, status: 403, decision, started, req });
-        sendProblem(res, decision);
+      const x: Exchange = { session, method, path: target.path, query: target.query, requestId, started, req };
+      const refusal = (await this.decide(session, method, target.path, req, res)) ?? this.declaredTooLarge(req);
+      if (refusal !== null) {
+        // A body the client has not sent (Expect: 100-continue) or not finished is not waited for.
+        if (!req.complete) res.setHeader('connection', 'close');
+        this.record(x, { status: statusFor(refusal), error: refusal });
+        sendProblem(res, refusal);
         return;
       }
-      await this.forward(req, res, session, target.path, target.query, method, requestId, started);
+      if (req.socket.destroyed) {
+        this.record(x, { status: 499, error: new AirlockError('AIRLOCK_UPSTREAM_LOST', 'the client went away before the request was forwarded') });
+        return;
+      }
+      if (expectsContinue) res.writeContinue();
+      await this.forward(x, res, cs.plan);
     } catch (e) {
       const err = asAirlockError(e);
       if (err.code === 'AIRLOCK_INTERNAL') this.core.logger.error({ err: e, connection: this.config.name, requestId }, 'http request failed');
-      if (!res.headersSent) sendProblem(res, err);
-      else res.destroy();
+      else if (session === null) this.core.logger.info({ connection: this.config.name, requestId, code: err.code, client: req.socket.remoteAddress }, 'http request refused');
+      if (!res.headersSent) {
+        if (!req.complete) res.setHeader('connection', 'close');
+        sendProblem(res, err);
+      } else res.destroy();
     } finally {
       this.active--;
     }
@@ -144,34 +203,43 @@ export class HttpListener {
     return m[1];
   }
 
-  /** Verified identities by the token's hash, until they expire (at most a minute). */
+  /** Verified identities by the token's hash (never the token itself), until they expire (at most a minute). */
   private async authenticate(token: string): Promise<Identity> {
-    const key = createHash('sha256').update(token).digest('base64url');
+    const key = hashOf(token);
     const hit = this.tokens.get(key);
     if (hit !== undefined && hit.until > Date.now()) return hit.identity;
     const identity = await this.core.authenticate(token);
     if (this.tokens.size >= TOKEN_CACHE_MAX) this.tokens.clear();
-    this.tokens.set(key, { identity, until: Math.min(identity.expiresAt, Date.now() + 60_000) });
+    this.tokens.set(key, { identity, until: Math.min(identity.expiresAt, Date.now() + TOKEN_CACHE_MS) });
     return identity;
   }
 
-  /** One session per client connection and token; a new token on the connection starts a new session. */
-  private async sessionFor(socket: Socket, token: string, identity: Identity): Promise<Session> {
-    const tokenHash = createHash('sha256').update(token).digest('base64url');
+  private usable(s: ConnectionSession, tokenHash: string): boolean {
+    if (s.tokenHash !== tokenHash || s.session.signal.aborted) return false;
+    const until = s.session.lease.expiresAt;
+    return until === null || until - Date.now() > LEASE_MARGIN_MS;
+  }
+
+  /**
+   * One session per client connection and token. A new token on the connection, or a lease
+   * about to expire (a signed JWT), starts a new session.
+   */
+  private async sessionFor(socket: Socket, token: string, identity: Identity): Promise<ConnectionSession> {
+    const tokenHash = hashOf(token);
     const current = this.sessions.get(socket);
-    if (current !== undefined && current.tokenHash === tokenHash && !current.session.signal.aborted) return current.session;
+    if (current !== undefined && this.usable(current, tokenHash)) return current;
     const pending = this.opening.get(socket);
     if (pending !== undefined) {
-      const p = await pending;
-      if (p.tokenHash === tokenHash && !p.session.signal.aborted) return p.session;
+      const p = await pending.catch(() => undefined);
+      if (p !== undefined && this.usable(p, tokenHash)) return p;
     }
     if (current !== undefined) {
       this.sessions.delete(socket);
-      void current.session.close('the client presented another token');
+      void current.session.close(current.tokenHash === tokenHash ? 'the session was renewed' : 'the client presented another token');
     }
     const opening = this.core
       .openSession({ connection: this.config, identity, client: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 } })
-      .then((session) => ({ tokenHash, session }));
+      .then(async (session) => ({ tokenHash, session, plan: await this.bodyPlan(session) }));
     this.opening.set(socket, opening);
     try {
       const s = await opening;
@@ -180,17 +248,44 @@ export class HttpListener {
         throw new AirlockError('AIRLOCK_UPSTREAM_LOST', 'the client went away');
       }
       this.sessions.set(socket, s);
-      return s.session;
+      return s;
     } finally {
-      this.opening.delete(socket);
+      if (this.opening.get(socket) === opening) this.opening.delete(socket);
     }
+  }
+
+  /** What must be masked and scrubbed in this session's answers: fixed for the session. */
+  private async bodyPlan(session: Session): Promise<BodyPlan> {
+    this.maskingKey ??= keyFromSecret(await this.core.maskingKey());
+    const secrets = new Set<string>();
+    if (this.config.credentials.type !== 'none') {
+      const value = session.lease.secret.reveal();
+      // "Bearer sk-…": the credential alone must not come back either.
+      const bare = /^(?:bearer|basic|token)\s+(.+)$/i.exec(value)?.[1];
+      for (const v of [value, bare]) {
+        if (v === undefined || v.length < 8) continue;
+        secrets.add(v);
+        // As a JSON string would carry it (an echo of headers in a JSON body).
+        secrets.add(JSON.stringify(v).slice(1, -1));
+        secrets.add(encodeURIComponent(v));
+      }
+    }
+    const plan = session.maskPlan;
+    return {
+      detectors: new DetectorRules(plan.detectors),
+      jsonPaths: plan.jsonPaths.length === 0 ? null : compileJsonPaths(plan.jsonPaths),
+      secrets: [...secrets],
+      key: this.maskingKey,
+      maxJsonBytes: MAX_JSON_BYTES,
+    };
   }
 
   /** Policy for the request; null when it may go on. A held request waits (bounded), then goes on or is refused. */
   private async decide(session: Session, method: string, path: string, req: IncomingMessage, res: ServerResponse): Promise<AirlockError | null> {
     const headers: Record<string, string> = {};
+    const authHeader = this.config.auth_header.toLowerCase();
     for (const [k, v] of Object.entries(req.headers)) {
-      if (k === this.config.auth_header.toLowerCase() || k === 'authorization' || k === 'cookie' || v === undefined) continue;
+      if (k === authHeader || k === 'authorization' || k === 'cookie' || k === 'proxy-authorization' || v === undefined) continue;
       headers[k] = Array.isArray(v) ? v.join(', ') : v;
     }
     let approvalId: string | null = null;
@@ -205,12 +300,11 @@ export class HttpListener {
       }
     });
     const limit = this.config.hold_timeout;
+    let timer: NodeJS.Timeout | undefined;
     const decision = limit === undefined
       ? await check
-      : await Promise.race([
-          check,
-          new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), limit).unref()),
-        ]);
+      : await Promise.race([check, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), limit)))]);
+    clearTimeout(timer);
     if (decision === 'timeout') {
       return new AirlockError('AIRLOCK_APPROVAL_TIMEOUT', `approval ${approvalId ?? ''} was not decided within ${Math.round((limit ?? 0) / 1000)} s`.replace('  ', ' '));
     }
@@ -218,253 +312,138 @@ export class HttpListener {
     return null;
   }
 
+  private declaredTooLarge(req: IncomingMessage): AirlockError | null {
+    const declared = Number(req.headers['content-length'] ?? '0');
+    if (Number.isFinite(declared) && declared > this.config.max_request_bytes) return new AirlockError('AIRLOCK_TOO_LARGE', `the request body exceeds ${this.config.max_request_bytes} bytes`);
+    return null;
+  }
+
   // ---- upstream ------------------------------------------------------------
 
-  private upstreamHeaders(req: IncomingMessage, session: Session, requestId: string, scanning: boolean): OutgoingHttpHeaders {
-    const out: OutgoingHttpHeaders = {};
-    const connectionListed = new Set(
-      String(req.headers.connection ?? '')
-        .split(',')
-        .map((s) => s.trim().toLowerCase())
-        .filter((s) => s !== ''),
-    );
-    const authHeader = this.config.auth_header.toLowerCase();
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (v === undefined || HOP_BY_HOP.has(k) || connectionListed.has(k) || k === authHeader || k === 'host') continue;
-      if (k.startsWith('x-forwarded-') || k === 'forwarded' || k === 'x-request-id') continue;
-      out[k] = v;
-    }
-    const upstream = new URL(this.config.upstream.base_url);
-    out.host = upstream.host;
-    const client = req.socket.remoteAddress ?? '';
-    const proto = this.config.tls === undefined ? 'http' : 'https';
-    const host = req.headers.host ?? '';
-    const prior = req.headers['x-forwarded-for'];
-    out['x-forwarded-for'] = prior === undefined ? client : `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}`;
-    out['x-forwarded-proto'] = proto;
-    if (host !== '') out['x-forwarded-host'] = host;
-    out.forwarded = `for=${client.includes(':') ? `"[${client}]"` : client};proto=${proto}${host !== '' ? `;host="${host.replace(/["\\]/g, '')}"` : ''}`;
-    out['x-request-id'] = requestId;
-    // Bodies airlock must read come back uncompressed.
-    if (scanning) out['accept-encoding'] = 'identity';
+  private upstreamHeaders(x: Exchange, plan: BodyPlan): OutgoingHttpHeaders {
+    // The caller's token, the client's own forwarding claims and request id, and Expect
+    // (airlock answered it) stop here.
+    const drop = new Set([this.config.auth_header.toLowerCase(), 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id', 'expect']);
+    const out: OutgoingHttpHeaders = { ...endToEnd(x.req.headers, drop) };
+    Object.assign(out, forwardedFields({ client: x.req.socket.remoteAddress ?? '', proto: this.config.tls === undefined ? 'http' : 'https', host: x.req.headers.host ?? '', prior: x.req.headers['x-forwarded-for'] }));
+    out.host = this.upstream.url.host;
+    out['x-request-id'] = x.requestId;
+    // Bodies airlock must read come back uncompressed (airlock still decodes gzip/deflate/br if sent anyway).
+    if (!plan.detectors.empty || plan.jsonPaths !== null || plan.secrets.length > 0) out['accept-encoding'] = 'identity';
     const cred = this.config.credentials;
-    if (cred.type === 'header' && cred.in === 'header') out[session.lease.username.toLowerCase()] = session.lease.secret.reveal();
-    if (cred.type === 'jwt') out[session.lease.username.toLowerCase()] = session.lease.secret.reveal();
+    if ((cred.type === 'header' && cred.in === 'header') || cred.type === 'jwt') out[x.session.lease.username.toLowerCase()] = x.session.lease.secret.reveal();
     return out;
   }
 
-  private bodyPlan(session: Session): BodyPlan {
-    const secrets: string[] = [];
-    const cred = this.config.credentials;
-    if (cred.type !== 'none') {
-      const value = session.lease.secret.reveal();
-      if (value.length >= 4) secrets.push(value);
-      // "Bearer sk-…": the credential alone must not come back either.
-      const bare = /^(?:bearer|basic|token)\s+(.+)$/i.exec(value)?.[1];
-      if (bare !== undefined && bare.length >= 8) secrets.push(bare);
-    }
-    const plan = session.maskPlan;
-    return {
-      detectors: new DetectorRules(plan.detectors),
-      jsonPaths: plan.jsonPaths.length === 0 ? null : compileJsonPaths(plan.jsonPaths),
-      secrets,
-      key: this.maskingKey ?? Buffer.alloc(32),
-      maxJsonBytes: MAX_JSON_BYTES,
-    };
-  }
-
-  private maskingKey: Buffer | null = null;
-
-  private async forward(req: IncomingMessage, res: ServerResponse, session: Session, path: string, query: string, method: string, requestId: string, started: number): Promise<void> {
-    this.maskingKey ??= keyFromSecret(await this.core.maskingKey());
-    const plan = this.bodyPlan(session);
-    const scanning = !plan.detectors.empty || plan.jsonPaths !== null || plan.secrets.length > 0;
-    const upstream = new URL(this.config.upstream.base_url);
-    const base = upstream.pathname.replace(/\/+$/, '');
-    let q = query;
+  private upstreamPath(x: Exchange): string {
+    let q = x.query;
     const cred = this.config.credentials;
     if (cred.type === 'header' && cred.in === 'query') {
-      const param = `${encodeURIComponent(session.lease.username)}=${encodeURIComponent(session.lease.secret.reveal())}`;
+      const param = `${encodeURIComponent(x.session.lease.username)}=${encodeURIComponent(x.session.lease.secret.reveal())}`;
       q = q === '' ? param : `${q}&${param}`;
     }
-    const declared = Number(req.headers['content-length'] ?? '0');
-    if (Number.isFinite(declared) && declared > this.config.max_request_bytes) throw new AirlockError('AIRLOCK_TOO_LARGE', `the request body exceeds ${this.config.max_request_bytes} bytes`);
-    const requestBody: Buffer[] = [];
-    let requestBytes = 0;
-    const cap = this.config.record.body_bytes;
-    const https = upstream.protocol === 'https:';
-    const ca = this.config.upstream.ca === undefined ? undefined : readFileSync(this.config.upstream.ca);
-    const upReq = (https ? httpsRequest : httpRequest)({
-      protocol: upstream.protocol,
-      hostname: upstream.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: upstream.port === '' ? (https ? 443 : 80) : Number(upstream.port),
-      method,
-      path: `${base}${path}${q === '' ? '' : `?${q}`}`,
-      headers: this.upstreamHeaders(req, session, requestId, scanning),
-      agent: this.agent,
-      ...(https ? { rejectUnauthorized: this.config.upstream.tls === 'verify-full', ...(ca === undefined ? {} : { ca }), servername: upstream.hostname } : {}),
+    return `${this.upstream.base}${x.path}${q === '' ? '' : `?${q}`}`;
+  }
+
+  private async forward(x: Exchange, res: ServerResponse, plan: BodyPlan): Promise<void> {
+    const up = this.upstream;
+    const upReq = (up.https ? httpsRequest : httpRequest)({
+      protocol: up.url.protocol,
+      hostname: up.url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: up.url.port === '' ? (up.https ? 443 : 80) : Number(up.url.port),
+      method: x.method,
+      path: this.upstreamPath(x),
+      headers: this.upstreamHeaders(x, plan),
+      agent: up.agent,
+      ...(up.https ? { rejectUnauthorized: this.config.upstream.tls === 'verify-full', ...(up.ca === undefined ? {} : { ca: up.ca }), servername: up.url.hostname } : {}),
     });
     upReq.setTimeout(this.config.upstream.timeout, () => upReq.destroy(new AirlockError('AIRLOCK_UPSTREAM_UNAVAILABLE', `the upstream of connection "${this.config.name}" did not answer in time`)));
     const limit = this.config.max_request_bytes;
+    const cap = this.config.record.body_bytes;
+    const requestBody: Buffer[] = [];
+    let requestBytes = 0;
+    let kept = 0;
     const counter = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         requestBytes += chunk.length;
         if (requestBytes > limit) return cb(new AirlockError('AIRLOCK_TOO_LARGE', `the request body exceeds ${limit} bytes`));
-        const kept = requestBody.reduce((n, b) => n + b.length, 0);
-        if (kept < cap) requestBody.push(chunk.subarray(0, cap - kept));
+        if (kept < cap) {
+          const part = chunk.subarray(0, cap - kept);
+          requestBody.push(part);
+          kept += part.length;
+        }
         cb(null, chunk);
       },
     });
+    const request = (): { body?: Buffer; bytes: number } => ({ ...(requestBody.length === 0 ? {} : { body: Buffer.concat(requestBody) }), bytes: requestBytes });
     await new Promise<void>((resolve) => {
-      let done = false;
-      const finish = (): void => {
-        if (!done) {
-          done = true;
-          resolve();
-        }
+      let settled = false;
+      const settle = (outcome: { status: number; error?: AirlockError; sent?: Sent; upstreamMs?: number }): void => {
+        if (settled) return;
+        settled = true;
+        this.record(x, { ...outcome, request: request() });
+        resolve();
       };
-      pipeline(req, counter, upReq, (err) => {
+      pipeline(x.req, counter, upReq, (err) => {
         if (err === undefined || err === null) return;
         upReq.destroy();
         const e = asAirlockError(err);
-        if (!res.headersSent) sendProblem(res, e.code === 'AIRLOCK_INTERNAL' ? new AirlockError('AIRLOCK_UPSTREAM_UNAVAILABLE', `the upstream of connection "${this.config.name}" could not be reached`) : e);
-        this.record(session, { method, path, query, requestId, status: statusFor(e), started, req, requestBody });
-        finish();
+        const shown = e.code === 'AIRLOCK_INTERNAL' ? new AirlockError('AIRLOCK_UPSTREAM_UNAVAILABLE', `the upstream of connection "${this.config.name}" could not be reached`) : e;
+        const status = res.headersSent ? res.statusCode : statusFor(shown);
+        if (!res.headersSent) {
+          if (!x.req.complete) res.setHeader('connection', 'close');
+          sendProblem(res, shown);
+        } else res.destroy();
+        settle({ status, error: shown });
       });
       upReq.on('response', (upRes) => {
-        this.respond(upRes, res, plan, method)
-          .then((sent) => this.record(session, { method, path, query, requestId, status: upRes.statusCode ?? 502, started, req, requestBody, responseHeaders: this.scrubbedHeaders(upRes.headers, new LiteralScrubber(plan.secrets)), responseBody: sent }))
+        const upstreamMs = Date.now() - x.started;
+        sendResponse(upRes, res, plan, { method: x.method, recordBytes: cap })
+          .then((sent) => settle({ status: sent.status, sent, upstreamMs }))
           .catch((e: unknown) => {
             const err = asAirlockError(e);
+            const status = res.headersSent ? res.statusCode : statusFor(err);
             if (!res.headersSent) sendProblem(res, err);
             else res.destroy();
-          })
-          .finally(finish);
+            settle({ status, error: err, upstreamMs });
+          });
       });
     });
-  }
-
-  private scrubbedHeaders(headers: IncomingHttpHeaders, literals: LiteralScrubber): Record<string, string | string[]> {
-    const out: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(headers)) {
-      if (v === undefined || HOP_BY_HOP.has(k)) continue;
-      out[k] = Array.isArray(v) ? v.map((x) => literals.scrub(x)) : literals.scrub(v);
-    }
-    return out;
-  }
-
-  /** Sends the upstream's answer, masked; returns the first bytes the client got (for the record). */
-  private async respond(upRes: IncomingMessage, res: ServerResponse, plan: BodyPlan, method: string): Promise<Buffer> {
-    const status = upRes.statusCode ?? 502;
-    const headers = this.scrubbedHeaders(upRes.headers, new LiteralScrubber(plan.secrets));
-    const contentType = typeof upRes.headers['content-type'] === 'string' ? upRes.headers['content-type'] : undefined;
-    const mode = bodyMode(contentType, plan);
-    const noBody = method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
-    const recorded: Buffer[] = [];
-    let recordedBytes = 0;
-    const cap = this.config.record.body_bytes;
-    const keep = (b: Buffer): void => {
-      if (recordedBytes < cap) {
-        recorded.push(b.subarray(0, cap - recordedBytes));
-        recordedBytes += Math.min(b.length, cap - recordedBytes);
-      }
-    };
-    if (mode === 'pass' || noBody) {
-      res.writeHead(status, headers);
-      await new Promise<void>((resolve, reject) => {
-        upRes.on('data', keep);
-        pipeline(upRes, res, (err) => (err ? reject(err) : resolve()));
-      });
-      return Buffer.concat(recorded);
-    }
-    // The body may change length: it goes out chunked; a compressed body is read uncompressed.
-    delete headers['content-length'];
-    const encoding = String(upRes.headers['content-encoding'] ?? 'identity').toLowerCase();
-    let source: Readable = upRes;
-    if (encoding !== 'identity') {
-      const decoder = encoding === 'gzip' || encoding === 'x-gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : encoding === 'br' ? createBrotliDecompress() : null;
-      if (decoder === null) throw new AirlockError('AIRLOCK_UNSUPPORTED', `the upstream answered with content-encoding ${encoding}, which airlock cannot read to mask`);
-      source = upRes.pipe(decoder);
-      delete headers['content-encoding'];
-    }
-    if (mode === 'json') {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const c of source as AsyncIterable<Buffer>) {
-        size += c.length;
-        if (size > plan.maxJsonBytes) {
-          upRes.destroy();
-          throw new AirlockError('AIRLOCK_TOO_LARGE', `a JSON response over ${plan.maxJsonBytes} bytes cannot be masked`);
-        }
-        chunks.push(c);
-      }
-      const text = Buffer.concat(chunks).toString('utf8');
-      const masked = maskJsonDocument(text, plan);
-      let body: Buffer;
-      if (masked !== null) body = Buffer.from(masked, 'utf8');
-      else if (plan.jsonPaths !== null) throw new AirlockError('AIRLOCK_UPSTREAM_LOST', 'the upstream sent a JSON content type with a body that is not JSON: it cannot be masked');
-      else {
-        const t = new TextMasker(plan);
-        body = Buffer.concat([t.push(Buffer.from(text, 'utf8')), t.end()]);
-      }
-      headers['content-length'] = String(body.length);
-      res.writeHead(status, headers);
-      res.end(body);
-      keep(body);
-      return Buffer.concat(recorded);
-    }
-    const masker = mode === 'sse' ? new SseMasker(plan) : mode === 'text' ? new TextMasker(plan) : new BinaryScrubber(plan.secrets);
-    res.writeHead(status, headers);
-    if (mode === 'sse') res.flushHeaders();
-    const transform = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        const out = masker.push(chunk);
-        keep(out);
-        cb(null, out);
-      },
-      flush(cb) {
-        const out = masker.end();
-        keep(out);
-        cb(null, out);
-      },
-    });
-    await new Promise<void>((resolve, reject) => pipeline(source, transform, res, (err) => (err ? reject(err) : resolve())));
-    return Buffer.concat(recorded);
   }
 
   // ---- records ---------------------------------------------------------------
 
-  private record(
-    session: Session,
-    x: { method: string; path: string; query: string; requestId: string; status: number; started: number; req: IncomingMessage; decision?: AirlockError; requestBody?: Buffer[]; responseHeaders?: Record<string, string | string[]>; responseBody?: Buffer },
-  ): void {
-    const redacted = new Set([this.config.auth_header.toLowerCase(), 'authorization', 'cookie', 'proxy-authorization']);
-    const requestHeaders: Record<string, string> = {};
-    for (const [k, v] of Object.entries(x.req.headers)) {
-      if (v === undefined) continue;
-      requestHeaders[k] = redacted.has(k) ? '[redacted]' : Array.isArray(v) ? v.join(', ') : v;
-    }
-    const literals = new LiteralScrubber(this.config.credentials.type === 'none' ? [] : [session.lease.secret.reveal()]);
-    const text = (b: Buffer | undefined): string | undefined => (b === undefined || b.length === 0 ? undefined : literals.scrub(b.toString('utf8')));
-    session.record({
+  private record(x: Exchange, outcome: { status: number; error?: AirlockError; sent?: Sent; upstreamMs?: number; request?: { body?: Buffer; bytes: number } }): void {
+    const secret = this.config.credentials.type === 'none' ? [] : [x.session.lease.secret.reveal()];
+    const literals = new LiteralScrubber(secret);
+    const ct = String(x.req.headers['content-type'] ?? '');
+    const requestBody = outcome.request?.body;
+    const responseBody = outcome.sent?.body;
+    const durationMs = Date.now() - x.started;
+    x.session.record({
       type: 'http.exchange',
       requestId: x.requestId,
       method: x.method,
       path: x.path,
       query: literals.scrub(x.query),
-      status: x.status,
-      durationMs: Date.now() - x.started,
-      requestHeaders,
-      ...(x.requestBody === undefined || x.requestBody.length === 0 ? {} : { requestBody: text(Buffer.concat(x.requestBody)) }),
-      ...(x.responseHeaders === undefined ? {} : { responseHeaders: x.responseHeaders }),
-      ...(x.responseBody === undefined || x.responseBody.length === 0 ? {} : { responseBody: text(x.responseBody) }),
-      ...(x.decision === undefined ? {} : { errorCode: x.decision.code }),
+      status: outcome.status,
+      durationMs,
+      ...(outcome.upstreamMs === undefined ? {} : { upstreamMs: outcome.upstreamMs }),
+      requestHeaders: redactedRequestHeaders(x.req.headers, this.config.auth_header.toLowerCase()),
+      ...(outcome.request === undefined || outcome.request.bytes === 0 ? {} : { requestBytes: outcome.request.bytes }),
+      ...(requestBody === undefined || !TEXTUAL.test(ct) ? {} : { requestBody: literals.scrub(requestBody.toString('utf8')) }),
+      ...(outcome.sent === undefined ? {} : { responseHeaders: outcome.sent.headers, responseBytes: outcome.sent.bytes }),
+      ...(responseBody === undefined || responseBody === null || responseBody.length === 0 ? {} : { responseBody: literals.scrub(responseBody.toString('utf8')) }),
+      ...(outcome.error === undefined ? {} : { errorCode: outcome.error.code, ...(outcome.error.rule === undefined ? {} : { rule: outcome.error.rule }) }),
     });
+    const fields = { connection: this.config.name, session: x.session.id, requestId: x.requestId, method: x.method, path: x.path, status: outcome.status, durationMs };
+    if (outcome.error === undefined) x.session.logger.debug(fields, 'http exchange');
+    else x.session.logger.info({ ...fields, code: outcome.error.code }, 'http exchange refused or failed');
   }
 
   /** WebSocket (and any other) upgrades are refused: their frames would pass unchecked. */
   private refuseUpgrade(req: IncomingMessage, socket: Socket): void {
-    const body = JSON.stringify({ type: 'urn:airlock:error:AIRLOCK_UNSUPPORTED', title: 'protocol upgrades (WebSocket) are not allowed through this connection', status: 403, code: 'AIRLOCK_UNSUPPORTED' });
+    const body = JSON.stringify({ type: 'urn:airlock:error:AIRLOCK_FORBIDDEN', title: 'forbidden', status: 403, code: 'AIRLOCK_FORBIDDEN', detail: 'protocol upgrades (WebSocket) are not allowed through airlock' });
     socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     this.core.logger.info({ connection: this.config.name, path: req.url?.split('?')[0] }, 'http upgrade refused');
   }

@@ -1,0 +1,67 @@
+/**
+ * Header fields on the way through the proxy. RFC 9110 §7.6.1: connection-specific
+ * fields (Connection and every field it lists, Keep-Alive, TE, Trailer, Transfer-Encoding,
+ * Upgrade, and the Proxy-* family) belong to one hop and are never forwarded, either way.
+ * RFC 7239 / de-facto X-Forwarded-*: the client's address, scheme and host are added.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/** The fields a message's own Connection header names (lower-case). */
+function connectionListed(headers: IncomingHttpHeaders): Set<string> {
+  const raw = headers.connection;
+  const value = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
+  return new Set(value.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== ''));
+}
+
+/** True for a field that belongs to this hop only. */
+export function isHopByHop(name: string, listed: Set<string>): boolean {
+  return HOP_BY_HOP.has(name) || name.startsWith('proxy-') || listed.has(name);
+}
+
+/** The end-to-end fields of a message, minus those named in `drop`. */
+export function endToEnd(headers: IncomingHttpHeaders, drop: ReadonlySet<string> = new Set()): IncomingHttpHeaders {
+  const listed = connectionListed(headers);
+  const out: IncomingHttpHeaders = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined || isHopByHop(k, listed) || drop.has(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+export interface ForwardedFor {
+  /** The client's address as the socket saw it. */
+  client: string;
+  /** The scheme the client used to reach airlock. */
+  proto: 'http' | 'https';
+  /** The Host the client asked for (may be empty). */
+  host: string;
+  /** X-Forwarded-For the client sent, if any (kept as the start of the chain). */
+  prior: string | string[] | undefined;
+}
+
+/** X-Forwarded-For/-Proto/-Host and RFC 7239 Forwarded, for the request going upstream. */
+export function forwardedFields(f: ForwardedFor): OutgoingHttpHeaders {
+  const prior = Array.isArray(f.prior) ? f.prior.join(', ') : f.prior;
+  const node = f.client.includes(':') ? `"[${f.client}]"` : f.client;
+  const host = f.host.replace(/["\\\r\n]/g, '');
+  return {
+    'x-forwarded-for': prior === undefined || prior.trim() === '' ? f.client : `${prior}, ${f.client}`,
+    'x-forwarded-proto': f.proto,
+    ...(host === '' ? {} : { 'x-forwarded-host': host }),
+    forwarded: `for=${node};proto=${f.proto}${host === '' ? '' : `;host="${host}"`}`,
+  };
+}
+
+/** Request fields as the audit log keeps them: credentials and cookies redacted. */
+export function redactedRequestHeaders(headers: IncomingHttpHeaders, authHeader: string): Record<string, string> {
+  const redacted = new Set([authHeader, 'authorization', 'cookie', 'proxy-authorization']);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    out[k] = redacted.has(k) ? '[redacted]' : Array.isArray(v) ? v.join(', ') : v;
+  }
+  return out;
+}

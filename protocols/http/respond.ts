@@ -1,0 +1,157 @@
+/**
+ * The upstream's answer on its way to the client: headers cleaned and scrubbed of the
+ * injected secret, the body passed through untouched (nothing to mask, no secret), masked
+ * whole (JSON, bounded), or masked as it streams (text, Server-Sent Events, the literal
+ * secret in anything else). A compressed body airlock must read is decoded and goes out
+ * identity-encoded; a body that changes length goes out chunked (Content-Length dropped)
+ * or with the new length. Backpressure: pipeline() pauses the upstream while the client
+ * is slow.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform, pipeline, type Readable } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { AirlockError } from '../../src/errors.js';
+import { BinaryScrubber, LiteralScrubber, SseMasker, TextMasker, bodyMode, maskJsonDocument, type BodyPlan } from './body.js';
+import { endToEnd } from './headers.js';
+
+export interface Sent {
+  status: number;
+  /** Response fields as the client got them. */
+  headers: Record<string, string | string[]>;
+  /** The first `recordBytes` of the body as the client got it; null for a body not recorded as text. */
+  body: Buffer | null;
+  /** Body bytes written to the client. */
+  bytes: number;
+}
+
+const TEXTUAL = /^(text\/|application\/([\w.+-]+\+)?(json|xml)|application\/(javascript|x-www-form-urlencoded|problem\+json))/i;
+
+/** Fields the client gets: end-to-end only, the secret scrubbed from every value. */
+export function clientHeaders(upstream: IncomingMessage, secrets: readonly string[]): Record<string, string | string[]> {
+  const literals = new LiteralScrubber([...secrets]);
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(endToEnd(upstream.headers))) {
+    if (v === undefined) continue;
+    out[k] = Array.isArray(v) ? v.map((x) => literals.scrub(x)) : literals.scrub(v);
+  }
+  return out;
+}
+
+function decoderFor(encoding: string): Transform | null {
+  switch (encoding) {
+    case 'gzip':
+    case 'x-gzip':
+      return createGunzip();
+    case 'deflate':
+      return createInflate();
+    case 'br':
+      return createBrotliDecompress();
+    default:
+      return null;
+  }
+}
+
+export async function sendResponse(upRes: IncomingMessage, res: ServerResponse, plan: BodyPlan, opts: { method: string; recordBytes: number }): Promise<Sent> {
+  const status = upRes.statusCode ?? 502;
+  const headers = clientHeaders(upRes, plan.secrets);
+  const contentType = typeof upRes.headers['content-type'] === 'string' ? upRes.headers['content-type'] : undefined;
+  const noBody = opts.method === 'HEAD' || status === 204 || status === 304;
+  const mode = noBody ? 'pass' : bodyMode(contentType, plan);
+  const recorded: Buffer[] = [];
+  const sent = { status, headers, body: null as Buffer | null, bytes: 0 };
+  let kept = 0;
+  const textual = contentType !== undefined && TEXTUAL.test(contentType);
+  const keep = (b: Buffer): void => {
+    sent.bytes += b.length;
+    if (textual && kept < opts.recordBytes) {
+      const part = b.subarray(0, opts.recordBytes - kept);
+      recorded.push(part);
+      kept += part.length;
+    }
+  };
+  const finish = (): Sent => ({ ...sent, body: textual ? Buffer.concat(recorded) : null });
+  const stream = (source: Readable, masker: { push(b: Buffer): Buffer; end(): Buffer } | null): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const t = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          const out = masker === null ? chunk : masker.push(chunk);
+          keep(out);
+          cb(null, out);
+        },
+        flush(cb) {
+          const out = masker === null ? Buffer.alloc(0) : masker.end();
+          keep(out);
+          cb(null, out);
+        },
+      });
+      pipeline(source, t, res, (err) => (err ? reject(err) : resolve()));
+    });
+
+  if (mode === 'pass') {
+    res.writeHead(status, headers);
+    await stream(upRes, null);
+    return finish();
+  }
+  // Airlock reads this body: it may change length, and a compressed one is read decoded.
+  delete headers['content-length'];
+  let source: Readable = upRes;
+  const encoding = String(upRes.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (encoding !== 'identity' && encoding !== '') {
+    const decoder = decoderFor(encoding);
+    if (decoder === null) {
+      upRes.destroy();
+      throw new AirlockError('AIRLOCK_UNSUPPORTED', `the upstream answered with content-encoding ${encoding}, which airlock cannot read to mask`);
+    }
+    source = upRes.pipe(decoder);
+    upRes.on('error', (e) => decoder.destroy(e));
+    delete headers['content-encoding'];
+  }
+
+  if (mode === 'json') {
+    // Buffered up to the cap and masked whole. Past the cap: JSON paths cannot be applied
+    // to a stream, so the answer is refused (502); detectors alone continue on the text.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const iterator = (source as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    for (;;) {
+      const r = await iterator.next();
+      if (r.done === true) break;
+      size += r.value.length;
+      chunks.push(r.value);
+      if (size > plan.maxJsonBytes) {
+        if (plan.jsonPaths !== null) {
+          upRes.destroy();
+          throw new AirlockError('AIRLOCK_UNSUPPORTED', `a JSON response over ${plan.maxJsonBytes} bytes cannot be masked by JSON path`);
+        }
+        const masker = new TextMasker(plan);
+        res.writeHead(status, headers);
+        const head = masker.push(Buffer.concat(chunks));
+        keep(head);
+        res.write(head);
+        await stream(source, masker);
+        return finish();
+      }
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    const masked = maskJsonDocument(text, plan);
+    let body: Buffer;
+    if (masked !== null) body = Buffer.from(masked, 'utf8');
+    else if (plan.jsonPaths !== null) throw new AirlockError('AIRLOCK_UNSUPPORTED', 'the upstream sent a JSON content type with a body that is not JSON: it cannot be masked by JSON path');
+    else {
+      const t = new TextMasker(plan);
+      body = Buffer.concat([t.push(Buffer.from(text, 'utf8')), t.end()]);
+    }
+    headers['content-length'] = String(body.length);
+    res.writeHead(status, headers);
+    keep(body);
+    await new Promise<void>((resolve) => res.end(body, () => resolve()));
+    return finish();
+  }
+
+  const masker = mode === 'sse' ? new SseMasker(plan) : mode === 'text' ? new TextMasker(plan) : new BinaryScrubber(plan.secrets);
+  res.writeHead(status, headers);
+  // Event streams: the client sees the headers now, not with the first event.
+  if (mode === 'sse') res.flushHeaders();
+  await stream(source, masker);
+  return finish();
+}
