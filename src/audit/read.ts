@@ -130,6 +130,18 @@ function describe(r: AuditRecord): string {
     }
     case 'session.end':
       return `${String(e.reason)}${typeof e.durationMs === 'number' ? `, ${e.durationMs} ms` : ''}`;
+    case 'http.exchange': {
+      // One line for the exchange, then the (already redacted, masked, capped) bodies indented.
+      const query = typeof e.query === 'string' && e.query !== '' ? `?${e.query}` : '';
+      const bytes = typeof e.responseBytes === 'number' ? `, ${e.responseBytes} bytes` : '';
+      const err = typeof e.errorCode === 'string' ? ` error ${e.errorCode}${typeof e.rule === 'string' ? ` (rule ${e.rule})` : ''}` : '';
+      const body = (label: string, v: unknown): string => {
+        if (typeof v !== 'string' || v === '') return '';
+        const flat = v.replace(/\s+/g, ' ');
+        return `\n    ${label} ${flat.length > 200 ? `${flat.slice(0, 200)}…` : flat}`;
+      };
+      return `${String(e.method)} ${String(e.path)}${query} -> ${String(e.status)}, ${String(e.durationMs)} ms${bytes}${err} [${String(e.requestId)}]${body('>', e.requestBody)}${body('<', e.responseBody)}`;
+    }
     default:
       return JSON.stringify(e);
   }
