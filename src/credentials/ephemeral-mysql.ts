@@ -204,7 +204,8 @@ export class EphemeralMysqlLeases implements LeaseBroker {
         // MariaDB grants one role per statement.
         for (const role of cred.roles) await this.admin(`GRANT ${mysqlLiteral(role)} TO ${account}`);
         // MariaDB keeps one default role (the first); MySQL 8 makes them all default.
-        await this.admin(mariadb ? `SET DEFAULT ROLE ${mysqlLiteral(cred.roles[0] as string)} FOR ${account}` : `SET DEFAULT ROLE ALL TO ${account}`);
+        if (mariadb) await this.setMariaDbDefaultRole(name, password, cred.roles[0] as string);
+        else await this.admin(`SET DEFAULT ROLE ALL TO ${account}`);
       }
     } catch (e) {
       if (created) await this.dropUser(name, cred.user_host).catch(() => undefined);
@@ -279,6 +280,37 @@ export class EphemeralMysqlLeases implements LeaseBroker {
     return [...specs].map((s) => this.grants.get(s) ?? renderGrant(s));
   }
 
+  /**
+   * MariaDB lets an admin set another user's default role only with UPDATE on the whole
+   * mysql schema; a user may set its own with no privilege at all. Without that UPDATE the
+   * new user logs in once and sets it itself.
+   */
+  private async setMariaDbDefaultRole(name: string, password: string, role: string): Promise<void> {
+    const account = mysqlAccount(name, this.options.credentials.user_host);
+    try {
+      await this.admin(`SET DEFAULT ROLE ${mysqlLiteral(role)} FOR ${account}`);
+      return;
+    } catch (e) {
+      if (!ACCESS_DENIED.has(errno(e) ?? 0)) throw e;
+    }
+    const { upstream } = this.options;
+    const ssl = this.sslOptions();
+    const self = await mysql.createConnection({ host: upstream.host, port: upstream.port, user: name, password, connectTimeout: 10_000, ...(ssl === undefined ? {} : { ssl }) });
+    try {
+      await self.query(`SET DEFAULT ROLE ${mysqlLiteral(role)}`);
+    } finally {
+      await self.end().catch(() => self.destroy());
+    }
+  }
+
+  private sslOptions(): mysql.PoolOptions['ssl'] {
+    const { upstream } = this.options;
+    if (upstream.tls === 'disable') return undefined;
+    if (upstream.tls === 'require') return { rejectUnauthorized: false };
+    const ca = upstream.ca === undefined ? undefined : upstream.ca.includes('-----BEGIN') ? upstream.ca : readFileSync(upstream.ca, 'utf8');
+    return { rejectUnauthorized: true, ...(ca === undefined ? {} : { ca }) };
+  }
+
   /** Lock first (no new logins), then end its connections, then drop. */
   private async dropUser(name: string, host: string): Promise<void> {
     const account = mysqlAccount(name, host);
@@ -312,12 +344,7 @@ export class EphemeralMysqlLeases implements LeaseBroker {
   private async adminPool(): Promise<mysql.Pool> {
     if (this.pool !== null) return this.pool;
     const { upstream, credentials, resolver } = this.options;
-    let ssl: mysql.PoolOptions['ssl'];
-    if (upstream.tls === 'require') ssl = { rejectUnauthorized: false };
-    else if (upstream.tls !== 'disable') {
-      const ca = upstream.ca === undefined ? undefined : upstream.ca.includes('-----BEGIN') ? upstream.ca : readFileSync(upstream.ca, 'utf8');
-      ssl = { rejectUnauthorized: true, ...(ca === undefined ? {} : { ca }) };
-    }
+    const ssl = this.sslOptions();
     const password = (await resolver.resolve(credentials.admin.password)).reveal();
     if (this.pool !== null) return this.pool;
     const pool = mysql.createPool({

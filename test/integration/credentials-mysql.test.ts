@@ -263,6 +263,34 @@ describe('sweeping', () => {
   });
 });
 
+describe('the least-privileged admin the README documents', () => {
+  it('CREATE USER, PROCESS, CONNECTION ADMIN, SELECT on mysql.user and the grants WITH GRANT OPTION suffice', async () => {
+    await maria.cli(`CREATE USER 'lp_admin'@'%' IDENTIFIED BY 'lp-Admin-pw-1';
+      GRANT CREATE USER, PROCESS, CONNECTION ADMIN ON *.* TO 'lp_admin'@'%';
+      GRANT SELECT ON mysql.user TO 'lp_admin'@'%';
+      GRANT SELECT ON appdb.* TO 'lp_admin'@'%' WITH GRANT OPTION;
+      GRANT app_reader TO 'lp_admin'@'%' WITH ADMIN OPTION;`);
+    writeFileSync(join(maria.dir, 'lp-pw'), 'lp-Admin-pw-1');
+    const b = broker({ node: 'node-lp', cred: { admin: { username: 'lp_admin', password: `\${file:${join(maria.dir, 'lp-pw')}}` }, roles: ['app_reader'] } });
+    const lease = await acquire(b, [], 'sess-lp');
+    const c = await asLease(lease);
+    expect(await errnoOf(c.query('SELECT COUNT(*) FROM appdb.customers'))).toBe('ok');
+    // Without UPDATE on mysql.* the user set its default role itself.
+    const [role] = await c.query('SELECT CURRENT_ROLE() AS r');
+    expect(role).toEqual([{ r: 'app_reader' }]);
+    const orphan = await acquire(b, [], 'sess-lp-orphan');
+    const c2 = await asLease(orphan);
+    await b.release(lease);
+    expect(await userExists(lease.username)).toBe(false);
+    expect(await errnoOf(c.query('SELECT 1'))).not.toBe('ok');
+    c.destroy();
+    const swept = await broker({ node: 'node-lp' }).sweep(new Set());
+    expect(swept.dropped).toEqual([orphan.username]);
+    expect(await errnoOf(c2.query('SELECT 1'))).not.toBe('ok');
+    c2.destroy();
+  });
+});
+
 describe('through the daemon', () => {
   it('a session logs in upstream as its own user, which is gone when the session ends', async () => {
     const issuer = await createTestIssuer();
