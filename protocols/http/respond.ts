@@ -51,6 +51,37 @@ function decoderFor(encoding: string): Transform | null {
   }
 }
 
+/** Reads until the end or past `cap` bytes; in the latter case the source is left paused for a pipeline. */
+function bufferUpTo(source: Readable, cap: number): Promise<{ chunks: Buffer[]; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (ended: boolean): void => {
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('error', onError);
+      resolve({ chunks, ended });
+    };
+    const onData = (c: Buffer): void => {
+      chunks.push(c);
+      size += c.length;
+      if (size > cap) {
+        source.pause();
+        done(false);
+      }
+    };
+    const onEnd = (): void => done(true);
+    const onError = (e: Error): void => {
+      source.off('data', onData);
+      source.off('end', onEnd);
+      reject(e);
+    };
+    source.on('data', onData);
+    source.once('end', onEnd);
+    source.once('error', onError);
+  });
+}
+
 export async function sendResponse(upRes: IncomingMessage, res: ServerResponse, plan: BodyPlan, opts: { method: string; recordBytes: number }): Promise<Sent> {
   const status = upRes.statusCode ?? 502;
   const headers = clientHeaders(upRes, plan.secrets);
@@ -110,27 +141,19 @@ export async function sendResponse(upRes: IncomingMessage, res: ServerResponse, 
   if (mode === 'json') {
     // Buffered up to the cap and masked whole. Past the cap: JSON paths cannot be applied
     // to a stream, so the answer is refused (502); detectors alone continue on the text.
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const iterator = (source as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-    for (;;) {
-      const r = await iterator.next();
-      if (r.done === true) break;
-      size += r.value.length;
-      chunks.push(r.value);
-      if (size > plan.maxJsonBytes) {
-        if (plan.jsonPaths !== null) {
-          upRes.destroy();
-          throw new AirlockError('AIRLOCK_UNSUPPORTED', `a JSON response over ${plan.maxJsonBytes} bytes cannot be masked by JSON path`);
-        }
-        const masker = new TextMasker(plan);
-        res.writeHead(status, headers);
-        const head = masker.push(Buffer.concat(chunks));
-        keep(head);
-        res.write(head);
-        await stream(source, masker);
-        return finish();
+    const { chunks, ended } = await bufferUpTo(source, plan.maxJsonBytes);
+    if (!ended) {
+      if (plan.jsonPaths !== null) {
+        upRes.destroy();
+        throw new AirlockError('AIRLOCK_UNSUPPORTED', `a JSON response over ${plan.maxJsonBytes} bytes cannot be masked by JSON path`);
       }
+      const masker = new TextMasker(plan);
+      res.writeHead(status, headers);
+      const head = masker.push(Buffer.concat(chunks));
+      keep(head);
+      res.write(head);
+      await stream(source, masker);
+      return finish();
     }
     const text = Buffer.concat(chunks).toString('utf8');
     const masked = maskJsonDocument(text, plan);

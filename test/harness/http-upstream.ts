@@ -7,7 +7,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 
 export interface Received {
   method: string;
@@ -69,6 +69,58 @@ export async function startHttpUpstream(opts: { tls?: { cert: string; key: strin
           const z = gzipSync(Buffer.from(JSON.stringify(PII)));
           res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': z.length });
           res.end(z);
+          return;
+        }
+        case '/users-br': {
+          const z = brotliCompressSync(Buffer.from(JSON.stringify(PII)));
+          res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-encoding': 'br', 'content-length': z.length });
+          res.end(z);
+          return;
+        }
+        case '/big-json': {
+          // A JSON array of records, written as it goes: {"data":[{...},{...}, …]}.
+          const mb = Number(url.searchParams.get('mb') ?? '1');
+          res.writeHead(200, { 'content-type': 'application/json' });
+          const total = mb * 1024 * 1024;
+          let sent = 0;
+          let i = 0;
+          res.write('{"data":[');
+          const write = (): void => {
+            while (sent < total) {
+              const rec = `${i === 0 ? '' : ','}{"id":${i},"name":"user ${i}","email":"user${i}@example.com","pad":"${'x'.repeat(200)}"}`;
+              i++;
+              sent += rec.length;
+              if (!res.write(rec)) {
+                res.once('drain', write);
+                return;
+              }
+            }
+            res.end(']}');
+          };
+          write();
+          return;
+        }
+        case '/hop': {
+          // Fields for this hop only: none may reach the client.
+          res.writeHead(200, { 'content-type': 'text/plain', connection: 'x-hop-secret', 'x-hop-secret': 'hop', 'keep-alive': 'timeout=5', 'proxy-authenticate': 'Basic', 'x-end-to-end': 'kept' });
+          res.end('hop\n');
+          return;
+        }
+        case '/leak': {
+          // A careless upstream: the credential it got, in headers and a binary body of fixed length.
+          const auth = String(req.headers.authorization ?? req.headers['x-api-key'] ?? '');
+          const bare = auth.replace(/^Bearer /, '');
+          const body = Buffer.concat([Buffer.from([0, 1, 2]), Buffer.from(`key=${bare};`), Buffer.from([255, 254])]);
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, 'x-seen': auth, 'set-cookie': [`k=${bare}; Path=/`] });
+          res.end(body);
+          return;
+        }
+        case '/slow': {
+          const ms = Number(url.searchParams.get('ms') ?? '1000');
+          setTimeout(() => {
+            res.writeHead(200, { 'content-type': 'text/plain' });
+            res.end('late\n');
+          }, ms).unref();
           return;
         }
         case '/text': {
