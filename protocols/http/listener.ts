@@ -170,6 +170,8 @@ export class HttpListener {
         if (!req.complete) res.setHeader('connection', 'close');
         this.record(x, { status: statusFor(refusal), error: refusal });
         sendProblem(res, refusal);
+        // The approval would outlive its request: ending the session withdraws it; the next request opens another.
+        if (refusal.code === 'AIRLOCK_APPROVAL_TIMEOUT') this.endSession(req.socket, cs, 'a held request was not decided within hold_timeout');
         return;
       }
       if (req.socket.destroyed) {
@@ -252,6 +254,11 @@ export class HttpListener {
     } finally {
       if (this.opening.get(socket) === opening) this.opening.delete(socket);
     }
+  }
+
+  private endSession(socket: Socket, cs: ConnectionSession, reason: string): void {
+    if (this.sessions.get(socket) === cs) this.sessions.delete(socket);
+    void cs.session.close(reason);
   }
 
   /** What must be masked and scrubbed in this session's answers: fixed for the session. */
@@ -366,7 +373,7 @@ export class HttpListener {
     const counter = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         requestBytes += chunk.length;
-        if (requestBytes > limit) return cb(new AirlockError('AIRLOCK_TOO_LARGE', `the request body exceeds ${limit} bytes`));
+        if (requestBytes > limit) return cb((tooLarge = new AirlockError('AIRLOCK_TOO_LARGE', `the request body exceeds ${limit} bytes`)));
         if (kept < cap) {
           const part = chunk.subarray(0, cap - kept);
           requestBody.push(part);
@@ -376,6 +383,7 @@ export class HttpListener {
       },
     });
     const request = (): { body?: Buffer; bytes: number } => ({ ...(requestBody.length === 0 ? {} : { body: Buffer.concat(requestBody) }), bytes: requestBytes });
+    let tooLarge: AirlockError | null = null;
     await new Promise<void>((resolve) => {
       let settled = false;
       const settle = (outcome: { status: number; error?: AirlockError; sent?: Sent; upstreamMs?: number }): void => {
@@ -384,10 +392,12 @@ export class HttpListener {
         this.record(x, { ...outcome, request: request() });
         resolve();
       };
-      pipeline(x.req, counter, upReq, (err) => {
-        if (err === undefined || err === null) return;
+      // Any failure on the way up (refused, reset, timed out, the body over the cap): 502 or 413
+      // while nothing was answered yet, else the client's connection is cut.
+      const fail = (err: unknown): void => {
+        if (settled) return;
         upReq.destroy();
-        const e = asAirlockError(err);
+        const e = tooLarge ?? asAirlockError(err);
         const shown = e.code === 'AIRLOCK_INTERNAL' ? new AirlockError('AIRLOCK_UPSTREAM_UNAVAILABLE', `the upstream of connection "${this.config.name}" could not be reached`) : e;
         const status = res.headersSent ? res.statusCode : statusFor(shown);
         if (!res.headersSent) {
@@ -395,6 +405,10 @@ export class HttpListener {
           sendProblem(res, shown);
         } else res.destroy();
         settle({ status, error: shown });
+      };
+      upReq.on('error', fail);
+      pipeline(x.req, counter, upReq, (err) => {
+        if (err !== undefined && err !== null) fail(err);
       });
       upReq.on('response', (upRes) => {
         const upstreamMs = Date.now() - x.started;
