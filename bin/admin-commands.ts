@@ -1,5 +1,6 @@
 /** Commands that talk to a running daemon's admin API or read its state dir. */
 import type { Command } from 'commander';
+import { readCast } from '../src/audit/recordings.js';
 import { join } from 'node:path';
 import { adminRequest, type AdminOptions } from './admin-client.js';
 import { loadConfigFile } from '../src/config.js';
@@ -108,6 +109,20 @@ export function registerAdminCommands(program: Command): void {
     .option('--config <file>', 'config file (or AIRLOCK_CONFIG)')
     .option('--speed <n>', 'play faster (10 = ten times)', '1')
     .action(async (id: string, opts: { config?: string; speed: string }) => {
+      // An SSH shell's recording plays as the terminal showed it.
+      const cast = readCast(join(auditDir(opts), '..', 'recordings', `${id}.cast`));
+      if (cast !== null) {
+        const speed = Number(opts.speed) || 1;
+        let prev = 0;
+        for (const e of cast.events) {
+          if (e.kind !== 'o') continue;
+          const gap = Math.min(Math.max(0, e.at - prev), 5) / speed;
+          prev = e.at;
+          if (gap > 0) await new Promise((r) => setTimeout(r, gap * 1000));
+          process.stdout.write(e.data);
+        }
+        return;
+      }
       const records = await sessionTranscript(auditDir(opts), id);
       if (records.length === 0) {
         process.stderr.write(`airlock: no session ${id}\n`);

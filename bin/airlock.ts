@@ -125,5 +125,7 @@ const { registerAdminCommands } = await import('./admin-commands.js');
 registerAdminCommands(program);
 const { registerMcpCommand } = await import('./mcp-command.js');
 registerMcpCommand(program);
+const { registerSshCertCommand } = await import('./ssh-cert-command.js');
+registerSshCertCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => failWith(e, 1));

@@ -248,6 +248,8 @@ const when = z.strictObject({
   // SSH: each simple command line, argv0 basename, port forwards ("host:port"), SFTP operations.
   commands: z.array(glob).optional(),
   programs: z.array(glob).optional(),
+  /** SSH: true matches interactive shells only, false exec only (e.g. exec-only access for a group). */
+  interactive: z.boolean().optional(),
   forward: z.array(glob).optional(),
   sftp: z.strictObject({ ops: z.array(z.string().min(1)).optional(), paths: z.array(glob).optional() }).optional(),
   // HTTP: methods (case-insensitive) and '/'-separated path globs.

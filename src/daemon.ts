@@ -9,6 +9,8 @@ import { TokenVerifier } from './auth/verifier.js';
 import { Gateway } from './gateway.js';
 import { describeConnections } from './admin/connections.js';
 import { mcpAdminRoutes } from './mcp/admin-routes.js';
+import { SshCa } from './auth/ssh-ca.js';
+import { sshCertRoutes } from './admin/ssh-cert.js';
 import { SecretResolver } from './secrets.js';
 import { AdminServer } from './admin/server.js';
 import { buildPorts, type Services } from './wiring.js';
@@ -20,6 +22,9 @@ import { HttpListener } from '../protocols/http/listener.js';
 /** Daemon-wide facts a listener may need besides the core (state_dir for generated host keys, the logger). */
 export interface ListenerContext {
   readonly stateDir: string;
+  /** airlock's SSH user CA (callers' certificates), loaded on first use. */
+  readonly sshCa: () => Promise<SshCa>;
+  readonly resolveSecret: (ref: string) => Promise<string>;
 }
 
 export interface Listener {
@@ -97,9 +102,24 @@ export class Daemon {
   }
 
   private async startListener(c: ConnectionConfig): Promise<void> {
-    const listener = createListener(this.core, c, { stateDir: this.config.state_dir });
+    const listener = createListener(this.core, c, {
+      stateDir: this.config.state_dir,
+      sshCa: () => this.sshCa(),
+      resolveSecret: async (ref) => (await (this.secrets ?? new SecretResolver()).resolve(ref)).reveal(),
+    });
     const address = await listener.listen();
     this.listeners.set(c.name, { listener, config: c, address });
+  }
+
+  private sshCaCache: Promise<SshCa> | null = null;
+
+  /** The SSH user CA, loaded once (ssh_ca.key, or a key generated into state_dir). */
+  sshCa(): Promise<SshCa> {
+    this.sshCaCache ??= SshCa.load(this.config, this.secrets ?? new SecretResolver());
+    this.sshCaCache.catch(() => {
+      this.sshCaCache = null;
+    });
+    return this.sshCaCache;
   }
 
   private async startAdmin(): Promise<void> {
@@ -119,14 +139,14 @@ export class Daemon {
       jwks: () => gateway.verifier.publicJwks(),
       issueToken: (identity, ttl) => gateway.verifier.issueGatewayToken(identity, ttl),
       maxTokenTtlMs: () => this.config.auth.max_token_ttl,
-      extraRoutes: mcpAdminRoutes({
+      extraRoutes: [...sshCertRoutes(() => this.sshCa(), () => this.config), ...mcpAdminRoutes({
         authenticate: (t) => gateway.authenticate(t),
         connections: (identity) => describeConnections(this.config, identity, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? []),
         recordToolCall: (identity, event) =>
           services.ports.audit.append({ type: 'mcp.tool_call', identity: { subject: identity.subject, issuer: identity.issuer, groups: identity.groups, kind: identity.kind }, ...event }).then(() => undefined),
         limits: { maxRows: 200, maxBytes: 256 * 1024, holdTimeoutMs: this.config.approvals.default_timeout },
         version: '0.1.0',
-      }),
+      })],
       connections: (caller) => describeConnections(this.config, caller, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? []),
       ...services.admin(() => this.config),
     });

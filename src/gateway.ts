@@ -123,7 +123,7 @@ export class Gateway implements GatewayCore {
       throw new AirlockError('AIRLOCK_UNSUPPORTED', `connection "${connection.name}" has no credential broker`, { fatal: true });
     }
     const id = newSessionId();
-    const lease = await broker.acquire({ sessionId: id, identity });
+    const lease = await broker.acquire({ sessionId: id, identity, ...(request.target?.login === undefined ? {} : { login: request.target.login }) });
     const logger = this.logger.child({ session: id, connection: connection.name, subject: identity.subject });
     const session = new GatewaySession(id, identity, connection, client, lease, logger, {
       ...this.ports,

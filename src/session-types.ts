@@ -28,7 +28,9 @@ export type SessionEvent =
   | { type: 'notice'; text: string }
   | { type: 'protocol'; detail: string }
   /** One HTTP request and its answer (protocols/http): headers with credentials redacted, bodies capped and masked. */
-  | { type: 'http.exchange'; requestId: string; method: string; path: string; status: number; durationMs: number; [key: string]: unknown };
+  | { type: 'http.exchange'; requestId: string; method: string; path: string; status: number; durationMs: number; [key: string]: unknown }
+  /** SSH: an exec's outcome, a shell recording, a forward (protocols/ssh). */
+  | { type: 'ssh.exec' | 'ssh.recording' | 'ssh.forward' | 'ssh.sftp'; [key: string]: unknown };
 
 export interface SessionStats {
   bytesFromClient: number;
@@ -67,6 +69,8 @@ export interface OpenSessionRequest {
   client: ClientAddress;
   /** Called when the connection itself is held for approval. */
   onHold?: HoldNotifier;
+  /** What the lease is for on the target, when the protocol says (the SSH login). */
+  target?: { login?: string };
 }
 
 /** The daemon's services, handed to every listener. */

@@ -1,33 +1,545 @@
 /**
- * SSH listener — placeholder until the adapter lands: every connection is
- * refused with a clear log line (fail closed), nothing is forwarded.
+ * The SSH gateway: OpenSSH clients in (token as password or keyboard-interactive answer,
+ * or a certificate from airlock's user CA), a per-session lease out (a fresh certificate,
+ * or a held key). Every exec, shell, SFTP operation and port forward is an action policy
+ * judges; output is masked where a rule asks; shells are recorded as asciicast.
  */
-import { createServer, type AddressInfo, type Server } from 'node:net';
-import type { GatewayCore } from '../../src/session-types.js';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import ssh2 from 'ssh2';
+import type { AuthContext, Connection, ServerChannel, Session as SshSessionChannel, PseudoTtyInfo, ClientChannel, TcpipRequestInfo, AcceptConnection, RejectConnection } from 'ssh2';
+import sshpk from 'sshpk';
+import type { GatewayCore, Session } from '../../src/session-types.js';
 import type { SshConnectionConfig } from '../../src/config.js';
+import type { FinalDecision, Identity } from '../../src/types.js';
+import { AirlockError, asAirlockError } from '../../src/errors.js';
+import { DetectorRules, StreamMasker, keyFromSecret } from '../../src/masking/index.js';
+import { generateEd25519 } from '../../src/auth/ssh-certs.js';
+import type { SshCa } from '../../src/auth/ssh-ca.js';
+import { GlobSet } from '../../src/policy/glob.js';
+import { CastWriter, recordingPath } from '../../src/audit/recordings.js';
+import { connectUpstream, fingerprintOf } from './upstream.js';
+import { SftpFramer, describeRequest, firstName, statusPacket, absolutePath, FX_PERMISSION_DENIED, SFTP } from './sftp.js';
+
+export interface SshListenerContext {
+  readonly stateDir: string;
+  /** airlock's user CA (callers' certificates), when the daemon has one. */
+  readonly sshCa?: () => Promise<SshCa>;
+  /** Resolves a secret reference (a configured host key). */
+  readonly resolveSecret?: (ref: string) => Promise<string>;
+}
+
+interface Caller {
+  identity: Identity;
+  login: string;
+}
+
+const CERT_ALGO = /-cert-v0[01]@openssh\.com$/;
+
+/**
+ * ssh2 strips the signature blob's `string algo, string sig` framing only when the algo is
+ * the key's own name; a certificate's signature names the plain algorithm (ssh-ed25519),
+ * so the framing is still there: take the signature out of it.
+ */
+function innerSignature(sig: Buffer): Buffer {
+  if (sig.length < 8) return sig;
+  const nameLen = sig.readUInt32BE(0);
+  if (4 + nameLen + 4 > sig.length) return sig;
+  const name = sig.toString('ascii', 4, 4 + nameLen);
+  const sigLen = sig.readUInt32BE(4 + nameLen);
+  if (!/^[a-z0-9@.-]+$/.test(name) || 4 + nameLen + 4 + sigLen !== sig.length) return sig;
+  return sig.subarray(4 + nameLen + 4);
+}
 
 export class SshListener {
-  private readonly server: Server;
-  constructor(private readonly core: GatewayCore, private config: SshConnectionConfig, readonly context: { readonly stateDir: string }) {
-    this.server = createServer((s) => {
-      this.core.logger.error({ connection: this.config.name }, 'ssh connections are not supported yet');
-      s.destroy();
-    });
-  }
+  private server: ssh2.Server | null = null;
+  private readonly connections = new Set<Connection>();
+  private open = 0;
+  private fingerprint = '';
+
+  constructor(
+    private readonly core: GatewayCore,
+    private config: SshConnectionConfig,
+    readonly context: SshListenerContext,
+  ) {}
+
   get name(): string {
     return this.config.name;
   }
-  readonly sessionCount = 0;
-  listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.config.listen.port, this.config.listen.host, () => resolve(this.server.address() as AddressInfo));
-    });
+
+  get sessionCount(): number {
+    return this.open;
   }
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+
+  get hostKeyFingerprint(): string {
+    return this.fingerprint;
   }
+
   update(config: SshConnectionConfig): void {
     this.config = config;
   }
+
+  /** The configured host key (file path, PEM text or secret reference), or one generated once into state_dir. */
+  private async hostKey(): Promise<string> {
+    const configured = this.config.host_key;
+    if (configured !== undefined) {
+      if (/^\$\{[a-z]+:/.test(configured)) {
+        if (this.context.resolveSecret === undefined) throw new AirlockError('AIRLOCK_CONFIG_INVALID', 'host_key secret references need the daemon');
+        return this.context.resolveSecret(configured);
+      }
+      return configured.includes('PRIVATE KEY') ? configured : readFileSync(configured, 'utf8');
+    }
+    const file = join(this.context.stateDir, 'ssh_host_ed25519_key');
+    if (!existsSync(file)) {
+      mkdirSync(this.context.stateDir, { recursive: true, mode: 0o700 });
+      try {
+        writeFileSync(file, generateEd25519().privateKey, { mode: 0o600, flag: 'wx' });
+      } catch {
+        // made by another process first
+      }
+    }
+    return readFileSync(file, 'utf8');
+  }
+
+  async listen(): Promise<AddressInfo> {
+    const key = await this.hostKey();
+    const pub = sshpk.parsePrivateKey(key, 'auto').toPublic();
+    this.fingerprint = pub.fingerprint('sha256').toString();
+    this.server = new ssh2.Server({ hostKeys: [key], ident: 'airlock' }, (client, info) => this.accept(client, info));
+    const server = this.server;
+    const address = await new Promise<AddressInfo>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.config.listen.port, this.config.listen.host, () => {
+        server.off('error', reject);
+        resolve(server.address() as AddressInfo);
+      });
+    });
+    server.on('error', (e: Error) => this.core.logger.warn({ err: e.message, connection: this.config.name }, 'ssh listener error'));
+    this.core.logger.info({ connection: this.config.name, hostKey: this.fingerprint, port: address.port }, 'ssh listener started');
+    return address;
+  }
+
+  async close(drainMs: number): Promise<void> {
+    const server = this.server;
+    if (server === null) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const deadline = Date.now() + drainMs;
+    while (this.open > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const c of this.connections) c.end();
+    await closed;
+  }
+
+  // ---- a client connection --------------------------------------------------
+
+  private accept(client: Connection, info: ssh2.ClientInfo): void {
+    this.connections.add(client);
+    let caller: Caller | null = null;
+    client.on('error', () => undefined);
+    client.on('close', () => this.connections.delete(client));
+    client.on('authentication', (ctx: AuthContext) => {
+      this.authenticate(ctx)
+        .then((c) => {
+          if (c === null) return;
+          caller = c;
+          ctx.accept();
+        })
+        .catch((e: unknown) => {
+          // "none" is every client's first probe for the methods on offer.
+          if (ctx.method !== 'none') this.core.logger.info({ connection: this.config.name, login: ctx.username, method: ctx.method, code: asAirlockError(e).code }, 'ssh authentication refused');
+          ctx.reject(['password', 'keyboard-interactive', 'publickey']);
+        });
+    });
+    client.on('ready', () => {
+      if (caller === null) return client.end();
+      void this.ready(client, caller, { address: info.ip, port: info.port });
+    });
+  }
+
+  /** Resolves the caller (then accepted), null when the context was answered otherwise, or throws (rejected). */
+  private async authenticate(ctx: AuthContext): Promise<Caller | null> {
+    const login = ctx.username;
+    switch (ctx.method) {
+      case 'password':
+        return this.admit(await this.core.authenticate(ctx.password), login);
+      case 'keyboard-interactive':
+        return new Promise<Caller | null>((resolve, reject) => {
+          ctx.prompt([{ prompt: 'airlock token: ', echo: false }], 'airlock', 'Paste an airlock token (airlock token exchange) as the answer.', (answers: string[]) => {
+            this.core
+              .authenticate((answers[0] ?? '').trim())
+              .then((identity) => resolve(this.admit(identity, login)))
+              .catch(reject);
+          });
+        });
+      case 'publickey': {
+        if (!CERT_ALGO.test(ctx.key.algo) || this.context.sshCa === undefined) throw new AirlockError('AIRLOCK_AUTH_INVALID');
+        const ca = await this.context.sshCa();
+        const cert = ca.verify(ctx.key.data);
+        const caller = this.admit(cert.identity, login);
+        // Without a signature the client only asks whether the key would do: yes (PK_OK).
+        if (ctx.signature === undefined || ctx.blob === undefined) return caller;
+        // ssh2's own key code checks the signature in its SSH encoding, whatever the key type.
+        const key = ssh2.utils.parseKey(cert.subjectKey.toString('ssh'));
+        const ok = !(key instanceof Error) && !Array.isArray(key) && key.verify(ctx.blob, innerSignature(ctx.signature), ctx.hashAlgo) === true;
+        if (!ok) throw new AirlockError('AIRLOCK_AUTH_SIGNATURE');
+        return caller;
+      }
+      default:
+        throw new AirlockError('AIRLOCK_AUTH_MISSING');
+    }
+  }
+
+  /** The caller's groups must admit the connection and the requested login. */
+  private admit(identity: Identity, login: string): Caller {
+    const c = this.config;
+    if (!c.allow_groups.some((g) => g === '*' || identity.groups.includes(g))) throw new AirlockError('AIRLOCK_FORBIDDEN');
+    const logins = Object.entries(c.allowed_logins).filter(([g]) => g === '*' || identity.groups.includes(g)).flatMap(([, l]) => l);
+    if (!logins.includes(login)) throw new AirlockError('AIRLOCK_FORBIDDEN', `${identity.subject} may not log in as ${login} on ${c.name}`);
+    return { identity, login };
+  }
+
+  /**
+   * Channel handlers go on at once (ssh2 refuses a channel nobody listens for); the
+   * session and the upstream open meanwhile and each channel waits for them.
+   */
+  private ready(client: Connection, caller: Caller, address: { address: string; port: number }): void {
+    const sessionP = this.core.openSession({ connection: this.config, identity: caller.identity, client: address, target: { login: caller.login } });
+    const upstreamP = sessionP.then((session) => connectUpstream({ config: this.config, lease: session.lease, login: caller.login }));
+    sessionP.catch(() => undefined);
+    upstreamP.catch(() => undefined);
+    const conn = new ConnectionHandler(this.config, sessionP, upstreamP, this.context.stateDir, this.core);
+    client.on('session', (accept: AcceptConnection<SshSessionChannel>) => conn.sessionChannel(accept()));
+    client.on('tcpip', (accept: AcceptConnection<ServerChannel>, reject: RejectConnection, info: TcpipRequestInfo) => void conn.forward(accept, reject, info));
+    // -R (tcpip-forward), streamlocal and any other global request: refused.
+    client.on('request', (_accept: unknown, reject: (() => void) | undefined) => reject?.());
+    let ended = false;
+    let counted = false;
+    const end = (reason: string): void => {
+      if (ended) return;
+      ended = true;
+      if (counted) this.open--;
+      void upstreamP.then((u) => u.end()).catch(() => undefined);
+      void sessionP.then((s) => s.close(reason)).catch(() => undefined);
+    };
+    client.on('close', () => end('client closed the connection'));
+    sessionP
+      .then((session) => {
+        this.open++;
+        counted = true;
+        if (ended) this.open--;
+        session.signal.addEventListener('abort', () => {
+          client.end();
+          end('session ended');
+        }, { once: true });
+      })
+      .catch((e: unknown) => {
+        this.core.logger.info({ connection: this.config.name, subject: caller.identity.subject, code: asAirlockError(e).code }, 'ssh session refused');
+        setTimeout(() => client.end(), 5_000).unref();
+      });
+    upstreamP.then((u) => u.on('close', () => client.end())).catch(() => undefined);
+  }
 }
+
+/** One authenticated client connection's channels. */
+class ConnectionHandler {
+  private readonly envAllowed: GlobSet;
+  private maskingKey: Buffer | null = null;
+
+  private sessionValue: Session | null = null;
+
+  constructor(
+    private readonly config: SshConnectionConfig,
+    private readonly sessionP: Promise<Session>,
+    private readonly upstream: Promise<ssh2.Client>,
+    private readonly stateDir: string,
+    private readonly core: GatewayCore,
+  ) {
+    this.envAllowed = new GlobSet(config.env_allow, { separator: null });
+    sessionP.then((s) => (this.sessionValue = s)).catch(() => undefined);
+  }
+
+  /** The session, once open (every channel operation waits for it; a refusal reaches the channel's stderr). */
+  private get session(): Session {
+    if (this.sessionValue === null) throw new AirlockError('AIRLOCK_INTERNAL', 'session not open');
+    return this.sessionValue;
+  }
+
+  sessionChannel(ch: SshSessionChannel): void {
+    let pty: PseudoTtyInfo | null = null;
+    const env: Record<string, string> = {};
+    let running: ClientChannel | null = null;
+    let cast: CastWriter | null = null;
+    ch.on('pty', (accept, _reject, info) => {
+      pty = info;
+      accept?.();
+    });
+    ch.on('window-change', (accept, _reject, info) => {
+      running?.setWindow(info.rows, info.cols, info.height, info.width);
+      cast?.resize(info.cols, info.rows);
+      accept?.();
+    });
+    ch.on('env', (accept, reject, info) => {
+      if (this.envAllowed.match(info.key) !== null) {
+        env[info.key] = info.val;
+        accept?.();
+      } else reject?.();
+    });
+    ch.on('signal', (accept, _reject, info) => {
+      running?.signal(info.name);
+      accept?.();
+    });
+    ch.on('auth-agent', (_accept, reject) => reject?.());
+    ch.on('x11', (_accept, reject) => reject?.());
+    ch.on('exec', (accept, _reject, info) => {
+      // Accept at once and hold the channel: a late accept() loses a command whose EOF came first.
+      const stream = accept();
+      stream.pause();
+      void this.exec(stream, info.command, pty, env, (c) => (running = c));
+    });
+    ch.on('shell', (accept) => {
+      const stream = accept();
+      stream.pause();
+      void this.shell(stream, pty, env, (c) => (running = c), (w) => (cast = w));
+    });
+    ch.on('subsystem', (accept, reject, info) => {
+      if (info.name !== 'sftp') return reject?.();
+      const stream = accept();
+      stream.pause();
+      void this.sftp(stream);
+    });
+  }
+
+  private refuse(stream: ServerChannel, d: Extract<FinalDecision, { effect: 'deny' }>): void {
+    stream.stderr.write(`airlock: denied by rule ${d.rule}: ${d.reason}\r\n`);
+    stream.exit(126);
+    stream.end();
+  }
+
+  private fail(stream: ServerChannel, e: unknown): void {
+    const err = asAirlockError(e);
+    stream.stderr.write(`airlock: ${err.message}\r\n`);
+    stream.exit(err.code === 'AIRLOCK_DENIED' ? 126 : 255);
+    stream.end();
+  }
+
+  private async key(): Promise<Buffer> {
+    this.maskingKey ??= keyFromSecret(await this.core.maskingKey());
+    return this.maskingKey;
+  }
+
+  private async masker(): Promise<StreamMasker | null> {
+    await this.sessionP;
+    const rules = new DetectorRules(this.session.maskPlan.detectors);
+    return rules.empty ? null : new StreamMasker(rules, { key: await this.key() });
+  }
+
+  private async exec(stream: ServerChannel, command: string, pty: PseudoTtyInfo | null, env: Record<string, string>, setRunning: (c: ClientChannel) => void): Promise<void> {
+    try {
+      await this.sessionP;
+      const argv = command.trim().split(/\s+/).filter((a) => a !== '');
+      const decision = await this.session.check({ kind: 'exec', argv, command }, (h) => stream.stderr.write(`${h.howToApprove}\r\n`));
+      if (decision.effect === 'deny') {
+        this.session.record({ type: 'ssh.exec', command, decision: 'deny', rule: decision.rule });
+        return this.refuse(stream, decision);
+      }
+      const up = await this.upstream;
+      const upStream = await new Promise<ClientChannel>((resolve, reject) => up.exec(command, { pty: pty ?? false, env }, (err, ch) => (err ? reject(err) : resolve(ch))));
+      setRunning(upStream);
+      const captured: string[] = [];
+      let capturedBytes = 0;
+      const cap = this.config.record.output_bytes;
+      const out = await this.pipe(stream, upStream, pty !== null, {
+        output: (text) => {
+          if (capturedBytes < cap) {
+            captured.push(text.slice(0, cap - capturedBytes));
+            capturedBytes += Math.min(text.length, cap - capturedBytes);
+          }
+        },
+      });
+      this.session.record({ type: 'ssh.exec', command, decision: 'allow', exitCode: out.code, ...(out.signal === null ? {} : { signal: out.signal }), output: captured.join(''), truncated: capturedBytes >= cap });
+    } catch (e) {
+      this.fail(stream, e);
+    }
+  }
+
+  private async shell(stream: ServerChannel, pty: PseudoTtyInfo | null, env: Record<string, string>, setRunning: (c: ClientChannel) => void, setCast: (w: CastWriter) => void): Promise<void> {
+    try {
+      await this.sessionP;
+      const decision = await this.session.check({ kind: 'shell', command: '' }, (h) => stream.stderr.write(`${h.howToApprove}\r\n`));
+      if (decision.effect === 'deny') return this.refuse(stream, decision);
+      const up = await this.upstream;
+      const window = pty === null ? false : { rows: pty.rows, cols: pty.cols, height: pty.height, width: pty.width, term: pty.term, modes: pty.modes };
+      const upStream = await new Promise<ClientChannel>((resolve, reject) => up.shell(window as never, { env }, (err, ch) => (err ? reject(err) : resolve(ch))));
+      setRunning(upStream);
+      const file = recordingPath(this.stateDir, this.session.id);
+      const cast = new CastWriter(file, { width: pty?.cols ?? 80, height: pty?.rows ?? 24, ...(pty?.term === undefined ? {} : { term: pty.term }), title: `${this.session.identity.subject}@${this.config.name}` });
+      setCast(cast);
+      const inputMasker = await this.masker();
+      await this.pipe(stream, upStream, pty !== null, {
+        output: (text) => cast.output(text),
+        input: (text) => cast.input(inputMasker === null ? text : inputMasker.push(text) + inputMasker.flush()),
+      });
+      const meta = await cast.close();
+      this.session.record({ type: 'ssh.recording', file: relative(this.stateDir, meta.file), bytes: meta.bytes, sha256: meta.sha256 });
+    } catch (e) {
+      this.fail(stream, e);
+    }
+  }
+
+  /**
+   * Both ways with backpressure; output (stdout and stderr) through the detectors where a
+   * rule asks (flushed on idle for a terminal); exit status or signal passed back exactly.
+   */
+  private async pipe(stream: ServerChannel, upStream: ClientChannel, interactive: boolean, taps: { output?: (text: string) => void; input?: (text: string) => void }): Promise<{ code: number | null; signal: string | null }> {
+    const outMask = await this.masker();
+    const errMask = await this.masker();
+    let idle: NodeJS.Timeout | null = null;
+    const emit = (target: NodeJS.WritableStream & { write(b: Buffer | string): boolean }, text: string): void => {
+      if (text === '') return;
+      taps.output?.(text);
+      if (!target.write(text)) upStream.pause();
+    };
+    const flushIdle = (): void => {
+      if (idle !== null) clearTimeout(idle);
+      if (!interactive) return;
+      idle = setTimeout(() => {
+        if (outMask !== null) emit(stream, outMask.flush());
+        if (errMask !== null) emit(stream.stderr, errMask.flush());
+      }, 40);
+    };
+    stream.on('drain', () => upStream.resume());
+    upStream.on('data', (d: Buffer) => {
+      const text = d.toString('utf8');
+      if (outMask === null) {
+        taps.output?.(text);
+        if (!stream.write(d)) upStream.pause();
+      } else {
+        emit(stream, outMask.push(text));
+        flushIdle();
+      }
+    });
+    upStream.stderr.on('data', (d: Buffer) => {
+      if (errMask === null) {
+        taps.output?.(d.toString('utf8'));
+        stream.stderr.write(d);
+      } else {
+        emit(stream.stderr, errMask.push(d.toString('utf8')));
+        flushIdle();
+      }
+    });
+    stream.on('data', (d: Buffer) => {
+      taps.input?.(d.toString('utf8'));
+      if (!upStream.write(d)) stream.pause();
+    });
+    upStream.on('drain', () => stream.resume());
+    stream.on('end', () => upStream.end());
+    stream.on('close', () => upStream.close());
+    let code: number | null = null;
+    let signal: string | null = null;
+    upStream.on('exit', (c: number | null, sig?: string, core?: boolean, desc?: string) => {
+      if (c !== null && c !== undefined) {
+        code = c;
+        stream.exit(c);
+      } else if (sig !== undefined) {
+        signal = sig;
+        stream.exit(sig, core ?? false, desc ?? '');
+      }
+    });
+    stream.resume();
+    await new Promise<void>((resolve) => upStream.on('close', () => resolve()));
+    if (idle !== null) clearTimeout(idle);
+    if (outMask !== null) emit(stream, outMask.end());
+    if (errMask !== null) emit(stream.stderr, errMask.end());
+    stream.end();
+    return { code, signal };
+  }
+
+  /** SFTP through a parser: each request that names a path is an action; a refused one gets PERMISSION_DENIED. */
+  private async sftp(stream: ServerChannel): Promise<void> {
+    try {
+      await this.sessionP;
+      const up = await this.upstream;
+      const upStream = await new Promise<ClientChannel>((resolve, reject) => up.subsys('sftp', (err, ch) => (err ? reject(err) : resolve(ch))));
+      const fromClient = new SftpFramer();
+      const fromServer = new SftpFramer();
+      let home: string | null = null;
+      const realpathOfDot = new Set<number>();
+      let chain: Promise<void> = Promise.resolve();
+      let queued = 0;
+      const judge = async (packet: Buffer): Promise<void> => {
+        const req = describeRequest(packet, (p) => absolutePath(p, home));
+        if (req !== null && req.realpath === '.') realpathOfDot.add(req.id);
+        if (req !== null) {
+          for (const { op, path } of req.ops) {
+            const d = await this.session.check({ kind: 'sftp', op, path });
+            if (d.effect === 'deny') {
+              this.session.record({ type: 'ssh.sftp', op, path, decision: 'deny', rule: d.rule });
+              stream.write(statusPacket(req.id, FX_PERMISSION_DENIED, `airlock: denied by rule ${d.rule}: ${d.reason}`));
+              return;
+            }
+          }
+        }
+        if (!upStream.write(packet)) await new Promise((r) => upStream.once('drain', r));
+      };
+      stream.on('data', (d: Buffer) => {
+        try {
+          fromClient.push(d, (packet) => {
+            queued++;
+            if (queued > 64) stream.pause();
+            chain = chain.then(() => judge(packet)).catch((e: unknown) => {
+              this.session.logger.warn({ code: asAirlockError(e).code }, 'sftp request failed');
+              stream.close();
+            }).finally(() => {
+              queued--;
+              if (queued <= 16) stream.resume();
+            });
+          });
+        } catch {
+          stream.close();
+        }
+      });
+      upStream.on('data', (d: Buffer) => {
+        try {
+          fromServer.push(d, (packet) => {
+            if (packet[4] === SFTP.NAME) {
+              const n = firstName(packet);
+              if (n !== null && realpathOfDot.delete(n.id)) home = n.name;
+            }
+            if (!stream.write(packet)) upStream.pause();
+          });
+        } catch {
+          stream.close();
+        }
+      });
+      stream.on('drain', () => upStream.resume());
+      stream.on('end', () => void chain.then(() => upStream.end()));
+      upStream.on('close', () => stream.close());
+      upStream.on('exit', (c: number | null) => {
+        if (typeof c === 'number') stream.exit(c);
+      });
+      stream.on('close', () => upStream.close());
+      stream.resume();
+    } catch (e) {
+      this.fail(stream, e);
+    }
+  }
+
+  /** ssh -L: only to destinations a rule allows (with no rule naming it, a forward is refused). */
+  async forward(accept: AcceptConnection<ServerChannel>, reject: RejectConnection, info: TcpipRequestInfo): Promise<void> {
+    try {
+      await this.sessionP;
+      const d = await this.session.check({ kind: 'forward', host: info.destIP, port: info.destPort });
+      const allowed = d.effect === 'allow' && d.rules.length > 0;
+      this.session.record({ type: 'ssh.forward', host: info.destIP, port: info.destPort, decision: allowed ? 'allow' : 'deny', ...(d.effect === 'deny' ? { rule: d.rule } : {}) });
+      if (!allowed) return reject();
+      const up = await this.upstream;
+      const upCh = await new Promise<ClientChannel>((resolve, rej) => up.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, ch) => (err ? rej(err) : resolve(ch))));
+      const ch = accept();
+      ch.pipe(upCh).pipe(ch);
+    } catch {
+      reject();
+    }
+  }
+}
+
+export { fingerprintOf };

@@ -10,6 +10,8 @@ import type { SecretResolver } from '../secrets.js';
 export interface LeaseRequest {
   sessionId: string;
   identity: Identity;
+  /** The SSH login the lease must be good for. */
+  login?: string;
 }
 
 export interface LeaseBroker {

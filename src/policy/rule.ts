@@ -26,6 +26,7 @@ const FAMILY_OF_KEY: Record<string, Family> = {
   unparsed: 'sql',
   commands: 'shell',
   programs: 'shell',
+  interactive: 'shell',
   forward: 'forward',
   sftp: 'sftp',
   http: 'http',
@@ -202,8 +203,10 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
         case 'sql':
           return sql === null ? null : matchSql(sql);
         case 'shell':
+          if (w.interactive === false) return null;
           return matchCommand(action.command, null);
         case 'exec':
+          if (w.interactive === true) return null;
           return matchCommand(action.command, action.argv[0] ?? '');
         case 'forward':
           return forward === null || forward.test(`${action.host}:${action.port}`) ? {} : null;

@@ -1,0 +1,62 @@
+/**
+ * `credentials.type: ssh-certificate` for SSH connections: per session a fresh Ed25519 key
+ * and a certificate from the configured CA for the requested login (principal = login, key
+ * id `airlock:<subject>:<session>` so the target's sshd log names the person), valid from a
+ * minute ago to the TTL. The target trusts the CA with one TrustedUserCAKeys line; nobody
+ * holds a key to it. `type: static` holds a private key (or a password) instead.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Lease } from '../session-types.js';
+import { Secret, type SecretResolver } from '../secrets.js';
+import { AirlockError } from '../errors.js';
+import { generateEd25519, parsePrivateKey, signUserCertificate } from '../auth/ssh-certs.js';
+import type { LeaseBroker, LeaseRequest } from './index.js';
+
+export class SshCertificateLeases implements LeaseBroker {
+  constructor(
+    private readonly resolver: SecretResolver,
+    private readonly caKeyRef: string,
+    private readonly ttlMs: number,
+    private readonly permissions: string[] = ['permit-pty', 'permit-port-forwarding'],
+  ) {}
+
+  async acquire(r: LeaseRequest): Promise<Lease> {
+    if (r.login === undefined || r.login === '') throw new AirlockError('AIRLOCK_FORBIDDEN', 'no login was requested');
+    const ca = parsePrivateKey((await this.resolver.resolve(this.caKeyRef)).reveal(), 'the upstream SSH CA key');
+    const key = generateEd25519();
+    const keyId = `airlock:${r.identity.subject}:${r.sessionId}`;
+    const expiresAt = Math.min(Date.now() + this.ttlMs, r.identity.expiresAt);
+    const cert = signUserCertificate({
+      ca,
+      subjectKey: key.publicKey,
+      principals: [r.login],
+      keyId,
+      validFrom: new Date(Date.now() - 60_000),
+      validUntil: new Date(expiresAt),
+      permissions: this.permissions,
+      serial: randomBytes(8),
+    });
+    return { id: keyId, username: r.login, secret: new Secret(key.privateKey), expiresAt, certificate: cert.toString('openssh') };
+  }
+
+  async release(): Promise<void> {}
+}
+
+/** A held private key (or password) for every session. */
+export class SshStaticLeases implements LeaseBroker {
+  constructor(
+    private readonly resolver: SecretResolver,
+    private readonly privateKeyRef: string | undefined,
+    private readonly passwordRef: string | undefined,
+  ) {}
+
+  async acquire(r: LeaseRequest): Promise<Lease> {
+    if (r.login === undefined || r.login === '') throw new AirlockError('AIRLOCK_FORBIDDEN', 'no login was requested');
+    const ref = this.privateKeyRef ?? this.passwordRef;
+    if (ref === undefined) throw new AirlockError('AIRLOCK_CONFIG_INVALID', 'static ssh credentials need private_key or password');
+    const secret = await this.resolver.resolve(ref);
+    return { id: `static-${randomBytes(6).toString('hex')}`, username: r.login, secret, expiresAt: null };
+  }
+
+  async release(): Promise<void> {}
+}
