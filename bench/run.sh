@@ -3,6 +3,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx tsx bench/pg-throughput.ts --seconds "${BENCH_SECONDS:-10}"
+echo "== MySQL: sysbench through airlock vs direct"
+npx tsx bench/mysql-throughput.ts --seconds "${BENCH_SECONDS:-10}"
+echo "== SSH: scp through airlock vs direct"
+npx tsx bench/ssh-scp.ts --mb "${BENCH_SCP_MB:-1024}"
+if [ -f bench/http-proxy.ts ]; then
+  echo "== HTTP: wrk through airlock vs nginx vs direct"
+  npx tsx bench/http-proxy.ts
+fi
 echo "== SQL analysis cost per statement"
 npx tsx bench/sql-analysis.ts
 echo "== Detector masking throughput"
