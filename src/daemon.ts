@@ -111,6 +111,12 @@ export class Daemon {
     this.listeners.set(c.name, { listener, config: c, address });
   }
 
+  /** An SSH listener's host key fingerprint (for GET /v1/connections). */
+  private hostKeyOf(name: string): string | undefined {
+    const l = this.listeners.get(name)?.listener;
+    return l instanceof SshListener ? l.hostKeyFingerprint : undefined;
+  }
+
   private sshCaCache: Promise<SshCa> | null = null;
 
   /** The SSH user CA, loaded once (ssh_ca.key, or a key generated into state_dir). */
@@ -141,13 +147,13 @@ export class Daemon {
       maxTokenTtlMs: () => this.config.auth.max_token_ttl,
       extraRoutes: [...sshCertRoutes(() => this.sshCa(), () => this.config), ...mcpAdminRoutes({
         authenticate: (t) => gateway.authenticate(t),
-        connections: (identity) => describeConnections(this.config, identity, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? []),
+        connections: (identity) => describeConnections(this.config, identity, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? [], (name) => this.hostKeyOf(name)),
         recordToolCall: (identity, event) =>
           services.ports.audit.append({ type: 'mcp.tool_call', identity: { subject: identity.subject, issuer: identity.issuer, groups: identity.groups, kind: identity.kind }, ...event }).then(() => undefined),
         limits: { maxRows: 200, maxBytes: 256 * 1024, holdTimeoutMs: this.config.approvals.default_timeout },
         version: '0.1.0',
       })],
-      connections: (caller) => describeConnections(this.config, caller, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? []),
+      connections: (caller) => describeConnections(this.config, caller, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? [], (name) => this.hostKeyOf(name)),
       ...services.admin(() => this.config),
     });
     this.adminAddress = await this.admin.listen(listen.host, listen.port);

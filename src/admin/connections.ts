@@ -12,6 +12,7 @@ export function describeConnections(
   caller: Identity,
   address: (name: string) => AddressInfo | undefined,
   rulesFor: (identity: Identity, connection: string) => RuleConfig[],
+  hostKey: (name: string) => string | undefined = () => undefined,
 ): ConnectionSummary[] {
   return config.connections
     .filter((c) => mayUseConnection(caller, c))
@@ -25,6 +26,8 @@ export function describeConnections(
         listen: { host: c.listen.host, port: bound?.port ?? c.listen.port },
         tls: 'tls' in c && c.tls !== undefined,
         ...(logins === undefined ? {} : { logins }),
+        ...(c.protocol === 'ssh' && hostKey(c.name) !== undefined ? { host_key_fingerprint: hostKey(c.name) } : {}),
+        ...(c.protocol === 'http' ? { auth_header: c.auth_header } : {}),
         rules: rules
           .filter((r) => r.effect !== 'mask')
           .map((r) => ({ name: r.name, effect: r.effect, ...(r.reason === undefined ? {} : { reason: r.reason }), when: r.when })),
@@ -41,6 +44,10 @@ export interface ConnectionSummary {
   listen: { host: string; port: number };
   tls: boolean;
   logins?: string[];
+  /** SSH: airlock's host key for this listener (SHA256:…), so clients need no trust on first use. */
+  host_key_fingerprint?: string;
+  /** HTTP: the header that carries the caller's token. */
+  auth_header?: string;
   rules: Array<{ name: string; effect: string; reason?: string; when: RuleConfig['when'] }>;
   masked: Array<{ rule: string; columns?: string[]; detect?: string[]; json_paths?: string[]; method: string }>;
 }

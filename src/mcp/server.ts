@@ -212,7 +212,7 @@ export function createMcpServer(options: McpOptions): McpServer {
         const c = await find(args.connection, ['ssh']);
         const login = args.login ?? c.logins?.[0];
         if (login === undefined) throw new ToolRefusal(`you have no login on ${c.name}`, 'denied');
-        const fingerprint = (c as ConnectionSummary & { host_key_fingerprint?: string }).host_key_fingerprint;
+        const fingerprint = c.host_key_fingerprint;
         const r = await execCommand(target(c), { login, token: await api.token(), ...(fingerprint === undefined ? {} : { hostKeyFingerprint: fingerprint }) }, args.command, limits, holdHooks(extra, held), extra.signal);
         return { result: { exit_code: r.exitCode, ...(r.signal === undefined ? {} : { signal: r.signal }), stdout: r.stdout, stderr: r.stderr, truncated: r.truncated }, truncated: r.truncated };
       }),
@@ -237,7 +237,7 @@ export function createMcpServer(options: McpOptions): McpServer {
     async (args, extra) =>
       run('http_request', { connection: args.connection, method: args.method, path: args.path }, async () => {
         const c = await find(args.connection, ['http']);
-        const authHeader = (c as ConnectionSummary & { auth_header?: string }).auth_header ?? 'authorization';
+        const authHeader = c.auth_header ?? 'authorization';
         const r = await httpRequest(target(c), await api.token(), authHeader, { method: args.method, path: args.path, ...(args.headers === undefined ? {} : { headers: args.headers }), ...(args.body === undefined ? {} : { body: args.body }) }, limits.maxBytes, limits.holdTimeoutMs + 60_000, extra.signal);
         return { result: r, truncated: r.truncated };
       }),
