@@ -105,6 +105,11 @@ describe.skipIf(!available)('exec through airlock with a per-session certificate
     expect(k.code).not.toBe(0);
   });
 
+  it('keyboard-interactive: the token is the answer to airlock\'s prompt', async () => {
+    const r = await run('sshpass', ['-P', 'airlock token', '-e', 'ssh', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'PreferredAuthentications=keyboard-interactive', '-o', 'PubkeyAuthentication=no', '-p', String(ports.web1), `${sshd.user}@127.0.0.1`, 'echo kbd-ok'], { env: { SSHPASS: tokens.agent ?? '' }, timeoutMs: 60_000 });
+    expect(r.stdout).toBe('kbd-ok\n');
+  });
+
   it('a static key upstream works too', async () => {
     const r = await ssh('static', 'agent', ['echo static-ok']);
     expect(r.stdout).toBe('static-ok\n');
