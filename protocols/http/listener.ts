@@ -407,9 +407,16 @@ export class HttpListener {
         settle({ status, error: shown });
       };
       upReq.on('error', fail);
-      pipeline(x.req, counter, upReq, (err) => {
-        if (err !== undefined && err !== null) fail(err);
-      });
+      // RFC 9112 §6.3: no Content-Length and no Transfer-Encoding is no body (most GETs) — no stream to pump.
+      const length = x.req.headers['content-length'];
+      if (x.req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) {
+        x.req.resume();
+        upReq.end();
+      } else {
+        pipeline(x.req, counter, upReq, (err) => {
+          if (err !== undefined && err !== null) fail(err);
+        });
+      }
       upReq.on('response', (upRes) => {
         const upstreamMs = Date.now() - x.started;
         sendResponse(upRes, res, plan, { method: x.method, recordBytes: cap })
