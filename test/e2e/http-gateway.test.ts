@@ -36,7 +36,7 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-http-'));
   writeFileSync(join(dir, 'key'), `${SECRET}\n`, { mode: 0o600 });
   writeFileSync(join(dir, 'qkey'), QUERY_SECRET, { mode: 0o600 });
-  for (const c of ['api', 'keyq', 'tlsapi', 'jwtapi', 'small', 'custom', 'down']) ports[c] = await freePort();
+  for (const c of ['api', 'keyq', 'tlsapi', 'jwtapi', 'small', 'custom', 'down', 'jwtshort']) ports[c] = await freePort();
   const closedPort = await freePort();
   const adminPort = await freePort();
   adminUrl = `http://127.0.0.1:${adminPort}`;
@@ -55,6 +55,7 @@ beforeAll(async () => {
       { ...http('small', upstream.url, { type: 'none' }, { max_request_bytes: 1024 * 1024, hold_timeout: '2s' }), upstream: { base_url: upstream.url, timeout: '1s' } },
       http('custom', upstream.url, { type: 'header', name: 'x-api-key', value: `\${file:${join(dir, 'key')}}` }, { auth_header: 'x-airlock-token' }),
       http('down', `http://127.0.0.1:${closedPort}`, { type: 'none' }),
+      http('jwtshort', upstream.url, { type: 'jwt', audience: 'https://svc.test', ttl: '20s' }),
     ],
     rules: [
       { name: 'no-admin-deletes', when: { http: { methods: ['DELETE'], paths: ['/admin/**'] } }, effect: 'deny', reason: 'nobody deletes admin objects through airlock' },
@@ -137,6 +138,31 @@ describe('credentials: the caller\'s token never arrives, the real key does and 
     expect(payload.groups).toEqual(['agents']);
     const reuse = await fetch(url('api', '/echo'), { headers: { authorization: `Bearer ${jwt}` } });
     expect(reuse.status).toBe(401);
+  });
+});
+
+describe('a session per client connection', () => {
+  const sids = async (conn: string): Promise<string[]> => {
+    const before = upstream.received.length;
+    // One curl, two URLs: the second request reuses the keep-alive connection.
+    const r = await run('curl', ['-sS', '-o', '/dev/null', '-o', '/dev/null', '-H', `Authorization: Bearer ${tokens.agent}`, url(conn, '/echo'), url(conn, '/echo')]);
+    expect(r.code).toBe(0);
+    return upstream.received.slice(before).map((x) => {
+      const jwt = String(x.headers.authorization ?? '').slice(7);
+      return (JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString()) as { sid: string }).sid;
+    });
+  };
+
+  it('requests on one keep-alive connection share a session (and its JWT lease)', async () => {
+    const [a, b] = await sids('jwtapi');
+    expect(a).toBeDefined();
+    expect(b).toBe(a);
+  });
+
+  it('a JWT lease about to expire is renewed with a new session before the next request', async () => {
+    const [a, b] = await sids('jwtshort');
+    expect(a).toBeDefined();
+    expect(b).not.toBe(a);
   });
 });
 
