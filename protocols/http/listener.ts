@@ -69,6 +69,14 @@ function upstreamOf(config: HttpConnectionConfig): Upstream {
   };
 }
 
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return s;
+  }
+}
+
 const hashOf = (token: string): string => createHash('sha256').update(token).digest('base64url');
 
 export class HttpListener {
@@ -346,8 +354,11 @@ export class HttpListener {
     let q = x.query;
     const cred = this.config.credentials;
     if (cred.type === 'header' && cred.in === 'query') {
-      const param = `${encodeURIComponent(x.session.lease.username)}=${encodeURIComponent(x.session.lease.secret.reveal())}`;
-      q = q === '' ? param : `${q}&${param}`;
+      const name = x.session.lease.username;
+      // A parameter of the same name from the caller would sit before the injected one: it goes.
+      const own = q.split('&').filter((p) => p !== '' && safeDecode(p.split('=')[0] ?? '') !== name);
+      own.push(`${encodeURIComponent(name)}=${encodeURIComponent(x.session.lease.secret.reveal())}`);
+      q = own.join('&');
     }
     return `${this.upstream.base}${x.path}${q === '' ? '' : `?${q}`}`;
   }

@@ -102,8 +102,9 @@ describe('credentials: the caller\'s token never arrives, the real key does and 
   });
 
   it('a key put in the query string never comes back either', async () => {
-    const res = await fetch(url('keyq', '/echo-text?x=1'), { headers: auth('agent') });
+    const res = await fetch(url('keyq', '/echo-text?x=1&k%65y=mine'), { headers: auth('agent') });
     const text = await res.text();
+    // The caller's own "key" parameter (however encoded) does not get ahead of the injected one.
     expect(last().url).toBe(`/echo-text?x=1&key=${QUERY_SECRET}`);
     expect(text).not.toContain(QUERY_SECRET);
   });
@@ -195,6 +196,12 @@ describe('caller authentication', () => {
       expect(r.stdout).not.toContain(tokens[who] ?? 'x');
     });
   }
+
+  it('403 for a caller outside allow_groups', async () => {
+    const res = await fetch(url('api', '/echo'), { headers: { authorization: `Bearer ${await issuer.token({ sub: 'eve', groups: ['guests'] })}` } });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { code: string }).code).toBe('AIRLOCK_FORBIDDEN');
+  });
 
   it('401 for another scheme than Bearer, and nothing reaches the upstream', async () => {
     const before = upstream.received.length;
