@@ -20,7 +20,7 @@ import type { SshCa } from '../../src/auth/ssh-ca.js';
 import { GlobSet } from '../../src/policy/glob.js';
 import { CastWriter, recordingPath } from '../../src/audit/recordings.js';
 import { connectUpstream, fingerprintOf } from './upstream.js';
-import { SftpFramer, describeRequest, firstName, statusPacket, absolutePath, FX_PERMISSION_DENIED, SFTP } from './sftp.js';
+import { relaySftp } from './sftp-relay.js';
 
 export interface SshListenerContext {
   readonly stateDir: string;
@@ -240,6 +240,19 @@ export class SshListener {
   }
 }
 
+/** The login's home directory on the target (what SFTP resolves relative paths against), or null. */
+function homeDirectory(up: ssh2.Client): Promise<string | null> {
+  return new Promise((resolve) => {
+    up.sftp((err, sftp) => {
+      if (err) return resolve(null);
+      sftp.realpath('.', (e, path) => {
+        sftp.end();
+        resolve(e ? null : path);
+      });
+    });
+  });
+}
+
 /** One authenticated client connection's channels. */
 class ConnectionHandler {
   private readonly envAllowed: GlobSet;
@@ -327,10 +340,17 @@ class ConnectionHandler {
     return this.maskingKey;
   }
 
-  private async masker(): Promise<StreamMasker | null> {
+  /** Makes maskers for this session's detectors (null when it masks nothing). */
+  private async maskerFactory(): Promise<() => StreamMasker | null> {
     await this.sessionP;
     const rules = new DetectorRules(this.session.maskPlan.detectors);
-    return rules.empty ? null : new StreamMasker(rules, { key: await this.key() });
+    if (rules.empty) return () => null;
+    const key = await this.key();
+    return () => new StreamMasker(rules, { key });
+  }
+
+  private async masker(): Promise<StreamMasker | null> {
+    return (await this.maskerFactory())();
   }
 
   private async exec(stream: ServerChannel, command: string, pty: PseudoTtyInfo | null, env: Record<string, string>, setRunning: (c: ClientChannel) => void): Promise<void> {
@@ -446,7 +466,12 @@ class ConnectionHandler {
       }
     });
     stream.resume();
+    let exited: () => void = () => undefined;
+    const exitSeen = new Promise<void>((resolve) => (exited = resolve));
+    upStream.on('exit', () => exited());
     await new Promise<void>((resolve) => upStream.on('close', () => resolve()));
+    // ssh2 may report the exit status just after the close: give it a moment to arrive.
+    if (code === null && signal === null) await Promise.race([exitSeen, new Promise((r) => setTimeout(r, 200))]);
     if (idle !== null) clearTimeout(idle);
     if (outMask !== null) emit(stream, outMask.end());
     if (errMask !== null) emit(stream.stderr, errMask.end());
@@ -454,71 +479,17 @@ class ConnectionHandler {
     return { code, signal };
   }
 
-  /** SFTP through a parser: each request that names a path is an action; a refused one gets PERMISSION_DENIED. */
+  /** SFTP through the relay (each request naming a path judged; reads masked where a rule asks). */
   private async sftp(stream: ServerChannel): Promise<void> {
     try {
       await this.sessionP;
       const up = await this.upstream;
-      const upStream = await new Promise<ClientChannel>((resolve, reject) => up.subsys('sftp', (err, ch) => (err ? reject(err) : resolve(ch))));
-      const fromClient = new SftpFramer();
-      const fromServer = new SftpFramer();
-      let home: string | null = null;
-      const realpathOfDot = new Set<number>();
-      let chain: Promise<void> = Promise.resolve();
-      let queued = 0;
-      const judge = async (packet: Buffer): Promise<void> => {
-        const req = describeRequest(packet, (p) => absolutePath(p, home));
-        if (req !== null && req.realpath === '.') realpathOfDot.add(req.id);
-        if (req !== null) {
-          for (const { op, path } of req.ops) {
-            const d = await this.session.check({ kind: 'sftp', op, path });
-            if (d.effect === 'deny') {
-              this.session.record({ type: 'ssh.sftp', op, path, decision: 'deny', rule: d.rule });
-              stream.write(statusPacket(req.id, FX_PERMISSION_DENIED, `airlock: denied by rule ${d.rule}: ${d.reason}`));
-              return;
-            }
-          }
-        }
-        if (!upStream.write(packet)) await new Promise((r) => upStream.once('drain', r));
-      };
-      stream.on('data', (d: Buffer) => {
-        try {
-          fromClient.push(d, (packet) => {
-            queued++;
-            if (queued > 64) stream.pause();
-            chain = chain.then(() => judge(packet)).catch((e: unknown) => {
-              this.session.logger.warn({ code: asAirlockError(e).code }, 'sftp request failed');
-              stream.close();
-            }).finally(() => {
-              queued--;
-              if (queued <= 16) stream.resume();
-            });
-          });
-        } catch {
-          stream.close();
-        }
-      });
-      upStream.on('data', (d: Buffer) => {
-        try {
-          fromServer.push(d, (packet) => {
-            if (packet[4] === SFTP.NAME) {
-              const n = firstName(packet);
-              if (n !== null && realpathOfDot.delete(n.id)) home = n.name;
-            }
-            if (!stream.write(packet)) upStream.pause();
-          });
-        } catch {
-          stream.close();
-        }
-      });
-      stream.on('drain', () => upStream.resume());
-      stream.on('end', () => void chain.then(() => upStream.end()));
-      upStream.on('close', () => stream.close());
-      upStream.on('exit', (c: number | null) => {
-        if (typeof c === 'number') stream.exit(c);
-      });
-      stream.on('close', () => upStream.close());
-      stream.resume();
+      const [upStream, home, masker] = await Promise.all([
+        new Promise<ClientChannel>((resolve, reject) => up.subsys('sftp', (err, ch) => (err ? reject(err) : resolve(ch)))),
+        homeDirectory(up),
+        this.maskerFactory(),
+      ]);
+      relaySftp(stream, upStream, { session: this.session, home, masker });
     } catch (e) {
       this.fail(stream, e);
     }
