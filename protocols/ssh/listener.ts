@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import type { AddressInfo } from 'node:net';
 import ssh2 from 'ssh2';
 import type { AuthContext, Connection, ServerChannel, Session as SshSessionChannel, PseudoTtyInfo, ClientChannel, TcpipRequestInfo, AcceptConnection, RejectConnection } from 'ssh2';
@@ -21,6 +22,7 @@ import { GlobSet } from '../../src/policy/glob.js';
 import { CastWriter, recordingPath } from '../../src/audit/recordings.js';
 import { connectUpstream, fingerprintOf } from './upstream.js';
 import { relaySftp } from './sftp-relay.js';
+import { bytesOfText, textOfBytes } from './latin1.js';
 
 export interface SshListenerContext {
   readonly stateDir: string;
@@ -175,6 +177,8 @@ export class SshListener {
         if (!CERT_ALGO.test(ctx.key.algo) || this.context.sshCa === undefined) throw new AirlockError('AIRLOCK_AUTH_INVALID');
         const ca = await this.context.sshCa();
         const cert = ca.verify(ctx.key.data);
+        // airlock's CA names the subject as the principal; the login is then a matter of allowed_logins.
+        if (!cert.principals.includes(cert.identity.subject)) throw new AirlockError('AIRLOCK_AUTH_INVALID');
         const caller = this.admit(cert.identity, login);
         // Without a signature the client only asks whether the key would do: yes (PK_OK).
         if (ctx.signature === undefined || ctx.blob === undefined) return caller;
@@ -287,6 +291,8 @@ class ConnectionHandler {
       accept?.();
     });
     ch.on('window-change', (accept, _reject, info) => {
+      // Before the upstream runs, the new size is what it starts with.
+      if (pty !== null) pty = { ...pty, rows: info.rows, cols: info.cols, height: info.height, width: info.width };
       running?.setWindow(info.rows, info.cols, info.height, info.width);
       cast?.resize(info.cols, info.rows);
       accept?.();
@@ -297,9 +303,13 @@ class ConnectionHandler {
         accept?.();
       } else reject?.();
     });
-    ch.on('signal', (accept, _reject, info) => {
-      running?.signal(info.name);
-      accept?.();
+    ch.on('signal', (accept, reject, info) => {
+      try {
+        running?.signal(info.name);
+        accept?.();
+      } catch {
+        reject?.(); // a name ssh2 does not know
+      }
     });
     ch.on('auth-agent', (_accept, reject) => reject?.());
     ch.on('x11', (_accept, reject) => reject?.());
@@ -312,7 +322,7 @@ class ConnectionHandler {
     ch.on('shell', (accept) => {
       const stream = accept();
       stream.pause();
-      void this.shell(stream, pty, env, (c) => (running = c), (w) => (cast = w));
+      void this.shell(stream, () => pty, env, (c) => (running = c), (w) => (cast = w));
     });
     ch.on('subsystem', (accept, reject, info) => {
       if (info.name !== 'sftp') return reject?.();
@@ -365,34 +375,39 @@ class ConnectionHandler {
       const up = await this.upstream;
       const upStream = await new Promise<ClientChannel>((resolve, reject) => up.exec(command, { pty: pty ?? false, env }, (err, ch) => (err ? reject(err) : resolve(ch))));
       setRunning(upStream);
-      const captured: string[] = [];
-      let capturedBytes = 0;
+      // The recorded output: masked as the caller saw it, capped at record.output_bytes.
+      let captured = '';
+      let truncated = false;
       const cap = this.config.record.output_bytes;
       const out = await this.pipe(stream, upStream, pty !== null, {
         output: (text) => {
-          if (capturedBytes < cap) {
-            captured.push(text.slice(0, cap - capturedBytes));
-            capturedBytes += Math.min(text.length, cap - capturedBytes);
+          if (truncated || text === '') return;
+          captured += text;
+          if (Buffer.byteLength(captured) > cap) {
+            captured = Buffer.from(captured).subarray(0, cap).toString('utf8').replace(/\uFFFD$/, '');
+            truncated = true;
           }
         },
       });
-      this.session.record({ type: 'ssh.exec', command, decision: 'allow', exitCode: out.code, ...(out.signal === null ? {} : { signal: out.signal }), output: captured.join(''), truncated: capturedBytes >= cap });
+      this.session.record({ type: 'ssh.exec', command, decision: 'allow', exitCode: out.code, ...(out.signal === null ? {} : { signal: out.signal }), output: captured, truncated });
     } catch (e) {
       this.fail(stream, e);
     }
   }
 
-  private async shell(stream: ServerChannel, pty: PseudoTtyInfo | null, env: Record<string, string>, setRunning: (c: ClientChannel) => void, setCast: (w: CastWriter) => void): Promise<void> {
+  private async shell(stream: ServerChannel, ptyNow: () => PseudoTtyInfo | null, env: Record<string, string>, setRunning: (c: ClientChannel) => void, setCast: (w: CastWriter) => void): Promise<void> {
     try {
       await this.sessionP;
       const decision = await this.session.check({ kind: 'shell', command: '' }, (h) => stream.stderr.write(`${h.howToApprove}\r\n`));
       if (decision.effect === 'deny') return this.refuse(stream, decision);
       const up = await this.upstream;
+      const pty = ptyNow();
       const window = pty === null ? false : { rows: pty.rows, cols: pty.cols, height: pty.height, width: pty.width, term: pty.term, modes: pty.modes };
       const upStream = await new Promise<ClientChannel>((resolve, reject) => up.shell(window as never, { env }, (err, ch) => (err ? reject(err) : resolve(ch))));
       setRunning(upStream);
       const file = recordingPath(this.stateDir, this.session.id);
-      const cast = new CastWriter(file, { width: pty?.cols ?? 80, height: pty?.rows ?? 24, ...(pty?.term === undefined ? {} : { term: pty.term }), title: `${this.session.identity.subject}@${this.config.name}` });
+      // A client without a terminal of its own (ssh -tt < script) asks for a 0x0 pty.
+      const cast = new CastWriter(file, { width: pty === null || pty.cols === 0 ? 80 : pty.cols, height: pty === null || pty.rows === 0 ? 24 : pty.rows, ...(pty?.term === undefined ? {} : { term: pty.term }), title: `${this.session.identity.subject}@${this.config.name}` });
       setCast(cast);
       const inputMasker = await this.masker();
       await this.pipe(stream, upStream, pty !== null, {
@@ -409,46 +424,43 @@ class ConnectionHandler {
   /**
    * Both ways with backpressure; output (stdout and stderr) through the detectors where a
    * rule asks (flushed on idle for a terminal); exit status or signal passed back exactly.
+   * Masking works on latin1 text (one char per byte), so bytes no finding touches pass
+   * unchanged, a UTF-8 character split across chunks included; what is recorded is decoded
+   * as UTF-8 on its own.
    */
   private async pipe(stream: ServerChannel, upStream: ClientChannel, interactive: boolean, taps: { output?: (text: string) => void; input?: (text: string) => void }): Promise<{ code: number | null; signal: string | null }> {
     const outMask = await this.masker();
     const errMask = await this.masker();
+    const outText = new StringDecoder('utf8');
+    const errText = new StringDecoder('utf8');
+    const inText = new StringDecoder('utf8');
     let idle: NodeJS.Timeout | null = null;
-    const emit = (target: NodeJS.WritableStream & { write(b: Buffer | string): boolean }, text: string): void => {
-      if (text === '') return;
-      taps.output?.(text);
-      if (!target.write(text)) upStream.pause();
+    const emit = (target: NodeJS.WritableStream & { write(b: Buffer | string): boolean }, decoder: StringDecoder, bytes: Buffer): void => {
+      if (bytes.length === 0) return;
+      taps.output?.(decoder.write(bytes));
+      if (!target.write(bytes) && target === stream) upStream.pause();
     };
     const flushIdle = (): void => {
       if (idle !== null) clearTimeout(idle);
       if (!interactive) return;
       idle = setTimeout(() => {
-        if (outMask !== null) emit(stream, outMask.flush());
-        if (errMask !== null) emit(stream.stderr, errMask.flush());
+        if (outMask !== null) emit(stream, outText, bytesOfText(outMask.flush()));
+        if (errMask !== null) emit(stream.stderr, errText, bytesOfText(errMask.flush()));
       }, 40);
     };
     stream.on('drain', () => upStream.resume());
     upStream.on('data', (d: Buffer) => {
-      const text = d.toString('utf8');
-      if (outMask === null) {
-        taps.output?.(text);
-        if (!stream.write(d)) upStream.pause();
-      } else {
-        emit(stream, outMask.push(text));
-        flushIdle();
-      }
+      if (outMask === null) return emit(stream, outText, d);
+      emit(stream, outText, bytesOfText(outMask.push(textOfBytes(d))));
+      flushIdle();
     });
     upStream.stderr.on('data', (d: Buffer) => {
-      if (errMask === null) {
-        taps.output?.(d.toString('utf8'));
-        stream.stderr.write(d);
-      } else {
-        emit(stream.stderr, errMask.push(d.toString('utf8')));
-        flushIdle();
-      }
+      if (errMask === null) return emit(stream.stderr, errText, d);
+      emit(stream.stderr, errText, bytesOfText(errMask.push(textOfBytes(d))));
+      flushIdle();
     });
     stream.on('data', (d: Buffer) => {
-      taps.input?.(d.toString('utf8'));
+      taps.input?.(inText.write(d));
       if (!upStream.write(d)) stream.pause();
     });
     upStream.on('drain', () => stream.resume());
@@ -457,24 +469,24 @@ class ConnectionHandler {
     let code: number | null = null;
     let signal: string | null = null;
     upStream.on('exit', (c: number | null, sig?: string, core?: boolean, desc?: string) => {
-      if (c !== null && c !== undefined) {
-        code = c;
-        stream.exit(c);
-      } else if (sig !== undefined) {
-        signal = sig;
-        stream.exit(sig, core ?? false, desc ?? '');
+      try {
+        if (typeof c === 'number') {
+          code = c;
+          stream.exit(c);
+        } else if (sig !== undefined) {
+          signal = sig;
+          stream.exit(sig, core ?? false, desc ?? '');
+        }
+      } catch {
+        // a signal name ssh2 does not know: the channel closes without one
       }
     });
     stream.resume();
-    let exited: () => void = () => undefined;
-    const exitSeen = new Promise<void>((resolve) => (exited = resolve));
-    upStream.on('exit', () => exited());
     await new Promise<void>((resolve) => upStream.on('close', () => resolve()));
-    // ssh2 may report the exit status just after the close: give it a moment to arrive.
-    if (code === null && signal === null) await Promise.race([exitSeen, new Promise((r) => setTimeout(r, 200))]);
     if (idle !== null) clearTimeout(idle);
-    if (outMask !== null) emit(stream, outMask.end());
-    if (errMask !== null) emit(stream.stderr, errMask.end());
+    if (outMask !== null) emit(stream, outText, bytesOfText(outMask.end()));
+    if (errMask !== null) emit(stream.stderr, errText, bytesOfText(errMask.end()));
+    taps.output?.(outText.end() + errText.end());
     stream.end();
     return { code, signal };
   }

@@ -18,6 +18,9 @@ const FXF_APPEND = 0x04;
 const FXF_CREAT = 0x08;
 const FXF_TRUNC = 0x10;
 
+/** SSH_FX_* status codes. */
+export const FX_EOF = 1;
+export const FX_FAILURE = 4;
 export const FX_PERMISSION_DENIED = 3;
 export const FX_OP_UNSUPPORTED = 8;
 
@@ -59,6 +62,20 @@ class Reader {
     this.off += n;
     return s;
   }
+  bytes(): Buffer {
+    const n = this.u32();
+    if (this.off + n > this.p.length) throw new AirlockError('AIRLOCK_PROTOCOL', 'short SFTP string', { fatal: true });
+    const b = this.p.subarray(this.off, this.off + n);
+    this.off += n;
+    return b;
+  }
+  u64(): number {
+    if (this.off + 8 > this.p.length) throw new AirlockError('AIRLOCK_PROTOCOL', 'short SFTP packet', { fatal: true });
+    const v = this.p.readBigUInt64BE(this.off);
+    this.off += 8;
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new AirlockError('AIRLOCK_PROTOCOL', 'SFTP offset out of range', { fatal: true });
+    return Number(v);
+  }
 }
 
 export interface SftpRequest {
@@ -66,9 +83,12 @@ export interface SftpRequest {
   type: number;
   /** What policy judges: an operation on a path (two for RENAME and SYMLINK). */
   ops: Array<{ op: string; path: string }>;
-  /** The raw path of a REALPATH request (to learn the home directory). */
-  realpath?: string;
+  /** An extension airlock does not know: answered OP_UNSUPPORTED, never forwarded. */
+  unsupported?: boolean;
 }
+
+/** Extended requests that take a handle or nothing (OpenSSH's PROTOCOL, section 4). */
+const PATHLESS_EXTENSIONS = new Set(['fsync@openssh.com', 'fstatvfs@openssh.com', 'limits@openssh.com', 'copy-data', 'users-groups-by-id@openssh.com']);
 
 /** Request packets from the client. INIT (no id) and handle-based requests have no path to judge. */
 export function describeRequest(packet: Buffer, resolvePath: (p: string) => string): SftpRequest | null {
@@ -90,10 +110,7 @@ export function describeRequest(packet: Buffer, resolvePath: (p: string) => stri
     case SFTP.RMDIR: return one('rmdir');
     case SFTP.SETSTAT: return one('setstat');
     case SFTP.STAT: case SFTP.LSTAT: case SFTP.READLINK: return one('stat');
-    case SFTP.REALPATH: {
-      const raw = r.string();
-      return { id, type, ops: [{ op: 'stat', path: resolvePath(raw) }], realpath: raw };
-    }
+    case SFTP.REALPATH: return one('stat');
     case SFTP.RENAME: {
       const from = resolvePath(r.string());
       const to = resolvePath(r.string());
@@ -118,26 +135,73 @@ export function describeRequest(packet: Buffer, resolvePath: (p: string) => stri
         return { id, type, ops: [{ op: 'link', path: from }, { op: 'link', path: to }] };
       }
       if (name === 'statvfs@openssh.com' || name === 'expand-path@openssh.com') return { id, type, ops: [{ op: 'stat', path: resolvePath(r.string()) }] };
-      // Handle-based extensions (fsync, fstatvfs, limits, lsetstat, copy-data …): their handles were judged when opened.
-      return { id, type, ops: [{ op: `extended:${name}`, path: '' }] };
+      if (name === 'lsetstat@openssh.com') return { id, type, ops: [{ op: 'setstat', path: resolvePath(r.string()) }] };
+      // Handle-based or path-free: their handles were judged when opened.
+      if (PATHLESS_EXTENSIONS.has(name)) return { id, type, ops: [{ op: `extended:${name}`, path: '' }] };
+      // An extension airlock cannot read may name a path: refused (fail closed).
+      return { id, type, ops: [], unsupported: true };
     }
     default:
       return { id, type, ops: [] };
   }
 }
 
-/** The first name of a NAME reply (what REALPATH answered). */
-export function firstName(packet: Buffer): { id: number; name: string } | null {
-  if (packet[4] !== SFTP.NAME) return null;
-  try {
-    const r = new Reader(packet, 5);
-    const id = r.u32();
-    const count = r.u32();
-    if (count < 1) return null;
-    return { id, name: r.string() };
-  } catch {
-    return null;
-  }
+/** The request id of any packet but INIT/VERSION (bytes 5..8), or null. */
+export function packetId(packet: Buffer): number | null {
+  const type = packet[4];
+  return type === SFTP.INIT || type === SFTP.VERSION || packet.length < 9 ? null : packet.readUInt32BE(5);
+}
+
+/** READ: `uint32 id, string handle, uint64 offset, uint32 len`. */
+export function parseRead(packet: Buffer): { id: number; handle: Buffer; offset: number; len: number } {
+  const r = new Reader(packet, 5);
+  const id = r.u32();
+  const handle = r.bytes();
+  const offset = r.u64();
+  return { id, handle, offset, len: r.u32() };
+}
+
+/** The handle of a request that starts with one (READ, WRITE, CLOSE, FSTAT, …). */
+export function requestHandle(packet: Buffer): Buffer {
+  const r = new Reader(packet, 9);
+  return r.bytes();
+}
+
+/** HANDLE reply: `uint32 id, string handle`. */
+export function handleReply(packet: Buffer): Buffer {
+  return requestHandle(packet);
+}
+
+/** DATA reply: `uint32 id, string data`. */
+export function dataReply(packet: Buffer): Buffer {
+  return requestHandle(packet);
+}
+
+/** STATUS reply: `uint32 id, uint32 code, …`. */
+export function statusCode(packet: Buffer): number {
+  return new Reader(packet, 9).u32();
+}
+
+export function readPacket(id: number, handle: Buffer, offset: number, len: number): Buffer {
+  const out = Buffer.alloc(4 + 1 + 4 + 4 + handle.length + 8 + 4);
+  let o = out.writeUInt32BE(out.length - 4, 0);
+  o = out.writeUInt8(SFTP.READ, o);
+  o = out.writeUInt32BE(id, o);
+  o = out.writeUInt32BE(handle.length, o);
+  o += handle.copy(out, o);
+  o = out.writeBigUInt64BE(BigInt(offset), o);
+  out.writeUInt32BE(len, o);
+  return out;
+}
+
+export function dataPacket(id: number, data: Buffer): Buffer {
+  const out = Buffer.alloc(4 + 1 + 4 + 4 + data.length);
+  let o = out.writeUInt32BE(out.length - 4, 0);
+  o = out.writeUInt8(SFTP.DATA, o);
+  o = out.writeUInt32BE(id, o);
+  o = out.writeUInt32BE(data.length, o);
+  data.copy(out, o);
+  return out;
 }
 
 export function statusPacket(id: number, code: number, message: string): Buffer {
