@@ -482,7 +482,12 @@ class ConnectionHandler {
       }
     });
     stream.resume();
+    let exited: () => void = () => undefined;
+    const exitSeen = new Promise<void>((resolve) => (exited = resolve));
+    upStream.on('exit', () => exited());
     await new Promise<void>((resolve) => upStream.on('close', () => resolve()));
+    // ssh2 may report the exit status just after the close: give it a moment to arrive.
+    if (code === null && signal === null) await Promise.race([exitSeen, new Promise((r) => setTimeout(r, 200))]);
     if (idle !== null) clearTimeout(idle);
     if (outMask !== null) emit(stream, outText, bytesOfText(outMask.end()));
     if (errMask !== null) emit(stream.stderr, errText, bytesOfText(errMask.end()));
