@@ -65,8 +65,12 @@ export class Policy {
       if (evidence !== null) matched.push({ rule, evidence });
     }
     const rules = matched.map((m) => m.rule.config.name);
-    const deny = matched.find((m) => m.rule.config.effect === 'deny');
-    const approve = matched.find((m) => m.rule.config.effect === 'approve');
+    // A rule that matched on its own terms explains a refusal better than one matched only
+    // because the statement's effects are unknown.
+    const first = (effect: string): Matched | undefined =>
+      matched.find((m) => m.rule.config.effect === effect && m.evidence.unknownEffects !== true) ?? matched.find((m) => m.rule.config.effect === effect);
+    const deny = first('deny');
+    const approve = first('approve');
 
     if (deny !== undefined) {
       return { effect: 'deny', rule: deny.rule.config.name, reason: this.explain(deny, action, ctx), rules, mask };

@@ -53,6 +53,8 @@ export interface Evidence {
   fn?: string;
   command?: string;
   program?: string;
+  /** Matched only because the statement's effects cannot be known (fail closed). */
+  unknownEffects?: boolean;
 }
 
 export interface CompiledRule {
@@ -111,9 +113,18 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
   const httpMethods = w.http?.methods === undefined ? null : new Set(w.http.methods.map((m) => m.toUpperCase()));
   const httpPaths = w.http?.paths === undefined ? null : new GlobSet(w.http.paths, { separator: '/' });
 
+  /** Whether the rule says anything about what a statement does (kinds, tables, functions, WHERE). */
+  const judgesEffects = statements !== null || tables !== null || tablesRead !== null || tablesWritten !== null || functions !== null || w.without_where !== undefined;
+
   function matchSql(facts: SqlFacts): Evidence | null {
     const s = facts.statement;
     const ev: Evidence = {};
+    // A statement whose effects cannot be known from its text (DO, CALL, EXECUTE, a stored
+    // function, PREPARE … FROM @var) could do what any deny or approve rule about effects
+    // names: it matches them all — fail closed, as command rules do for opaque shell lines.
+    if (s.opaque && config.effect !== 'allow' && judgesEffects && w.opaque === undefined && w.unparsed === undefined && !s.kinds.includes('connect')) {
+      return { opaque: true, unknownEffects: true };
+    }
     if (statements !== null) {
       const hit = s.kinds.filter((k) => statements.has(k));
       if (hit.length === 0) return null;

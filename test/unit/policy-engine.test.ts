@@ -408,3 +408,30 @@ describe('command rules fail closed', () => {
     expect(exec('echo "unterminated')).toBe('deny');
   });
 });
+
+describe('Policy.decide: statements whose effects are unknown fail closed', () => {
+  const p = new Policy(rules([
+    { name: 'no-secret-tables', when: { tables: ['secret.*'] }, effect: 'deny', reason: 'off limits' },
+    { name: 'writes-need-approval', when: { statements: ['update', 'delete'] }, effect: 'approve', approvers: ['dba'] },
+    { name: 'reads-allowed', when: { statements: ['select'] }, effect: 'allow' },
+  ]));
+
+  it('CALL / DO / EXECUTE match every deny and approve rule about effects, deny first', () => {
+    const d = p.decide(stmt({ kinds: ['call'], opaque: true }), ctx());
+    expect(d.effect).toBe('deny');
+    if (d.effect === 'deny') {
+      expect(d.rule).toBe('no-secret-tables');
+      expect(d.reason).toContain('effects cannot be known');
+    }
+  });
+
+  it('an allow rule is never matched by an opaque statement', () => {
+    const onlyAllow = new Policy(rules([{ name: 'reads-allowed', when: { statements: ['select'] }, effect: 'allow' }]));
+    expect(onlyAllow.decide(stmt({ kinds: ['do'], opaque: true }), ctx())).toMatchObject({ effect: 'allow', rules: [] });
+  });
+
+  it('a rule that matched on its own terms is the one named', () => {
+    const d = p.decide(stmt({ kinds: ['select'], reads: [rel('secret.keys')], opaque: true }), ctx());
+    expect(d.effect === 'deny' && d.rule).toBe('no-secret-tables');
+  });
+});
