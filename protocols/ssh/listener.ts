@@ -409,11 +409,16 @@ class ConnectionHandler {
       // A client without a terminal of its own (ssh -tt < script) asks for a 0x0 pty.
       const cast = new CastWriter(file, { width: pty === null || pty.cols === 0 ? 80 : pty.cols, height: pty === null || pty.rows === 0 ? 24 : pty.rows, ...(pty?.term === undefined ? {} : { term: pty.term }), title: `${this.session.identity.subject}@${this.config.name}` });
       setCast(cast);
-      const inputMasker = await this.masker();
+      // The recording's own maskers never flush on idle: a secret typed or echoed a key at a
+      // time is still whole when they scan it (the live output has to flush for the prompt).
+      const recordOut = await this.masker();
+      const recordIn = await this.masker();
       await this.pipe(stream, upStream, pty !== null, {
-        output: (text) => cast.output(text),
-        input: (text) => cast.input(inputMasker === null ? text : inputMasker.push(text) + inputMasker.flush()),
+        output: (text) => cast.output(recordOut === null ? text : recordOut.push(text)),
+        input: (text) => cast.input(recordIn === null ? text : recordIn.push(text)),
       });
+      if (recordOut !== null) cast.output(recordOut.end());
+      if (recordIn !== null) cast.input(recordIn.end());
       const meta = await cast.close();
       this.session.record({ type: 'ssh.recording', file: relative(this.stateDir, meta.file), bytes: meta.bytes, sha256: meta.sha256 });
     } catch (e) {

@@ -86,7 +86,7 @@ export function connectUpstream(o: UpstreamOptions): Promise<ssh2.Client> {
       cred.type === 'ssh-certificate'
         ? [{ type: 'publickey', username: login, key: certifiedKey(secret, lease.certificate ?? '') }]
         : cred.private_key !== undefined
-          ? [{ type: 'publickey', username: login, key: secret, ...(cred.passphrase === undefined ? {} : { passphrase: cred.passphrase }) }]
+          ? [{ type: 'publickey', username: login, key: secret }] // decrypted by the lease broker
           : [{ type: 'password', username: login, password: secret }];
     client.connect({
       host: u.host,

@@ -60,7 +60,7 @@ export function createLeaseBroker(c: ConnectionConfig, deps: BrokerDeps, previou
     case 'ssh': {
       const cred = c.credentials;
       if (cred.type === 'ssh-certificate') return new SshCertificateLeases(deps.resolver, cred.ca_key, cred.ttl);
-      return new SshStaticLeases(deps.resolver, cred.private_key, cred.password);
+      return new SshStaticLeases(deps.resolver, cred.private_key, cred.password, cred.passphrase);
     }
     case 'http': {
       const cred = c.credentials;

@@ -6,6 +6,7 @@
  * holds a key to it. `type: static` holds a private key (or a password) instead.
  */
 import { randomBytes } from 'node:crypto';
+import sshpk from 'sshpk';
 import type { Lease } from '../session-types.js';
 import { Secret, type SecretResolver } from '../secrets.js';
 import { AirlockError } from '../errors.js';
@@ -48,13 +49,25 @@ export class SshStaticLeases implements LeaseBroker {
     private readonly resolver: SecretResolver,
     private readonly privateKeyRef: string | undefined,
     private readonly passwordRef: string | undefined,
+    private readonly passphraseRef?: string,
   ) {}
 
   async acquire(r: LeaseRequest): Promise<Lease> {
     if (r.login === undefined || r.login === '') throw new AirlockError('AIRLOCK_FORBIDDEN', 'no login was requested');
     const ref = this.privateKeyRef ?? this.passwordRef;
     if (ref === undefined) throw new AirlockError('AIRLOCK_CONFIG_INVALID', 'static ssh credentials need private_key or password');
-    const secret = await this.resolver.resolve(ref);
+    let secret = await this.resolver.resolve(ref);
+    if (this.privateKeyRef !== undefined && this.passphraseRef !== undefined) {
+      // The lease carries the key decrypted (in memory only), so the passphrase is not needed again.
+      const passphrase = (await this.resolver.resolve(this.passphraseRef)).reveal();
+      let key: sshpk.PrivateKey;
+      try {
+        key = sshpk.parsePrivateKey(secret.reveal(), 'auto', { passphrase });
+      } catch {
+        throw new AirlockError('AIRLOCK_CONFIG_INVALID', 'the static SSH private key could not be decrypted with its passphrase');
+      }
+      secret = new Secret(key.toString('ssh'));
+    }
     return { id: `static-${randomBytes(6).toString('hex')}`, username: r.login, secret, expiresAt: null };
   }
 

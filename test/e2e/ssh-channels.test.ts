@@ -41,7 +41,12 @@ beforeAll(async () => {
   protectedDir = join(sshd.home, `airlock-protected-${stamp}`);
   mkdirSync(protectedDir, { recursive: true });
   execFileSync('chown', [`${sshd.user}:`, protectedDir]);
-  for (const c of ['web1', 'pinned']) ports[c] = await freePort();
+  for (const c of ['web1', 'pinned', 'locked']) ports[c] = await freePort();
+  // A held key under a passphrase (both secret references), authorized on the target.
+  const lockedKey = join(dir, 'locked_key');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'open sesame', '-f', lockedKey]);
+  writeFileSync(join(dir, 'passphrase'), 'open sesame');
+  writeFileSync(join(sshd.dir, 'authorized_keys'), `${readFileSync(join(sshd.dir, 'authorized_keys'), 'utf8')}${readFileSync(`${lockedKey}.pub`, 'utf8')}`);
   const adminPort = await freePort();
   adminUrl = `http://127.0.0.1:${adminPort}`;
   const base = (name: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -57,7 +62,11 @@ beforeAll(async () => {
   airlock = await startAirlock({
     admin: { listen: `127.0.0.1:${adminPort}` },
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
-    connections: [base('web1'), base('pinned', { upstream: { host: '127.0.0.1', port: sshd.port, host_key_fingerprint: sshd.hostKeyFingerprint } })],
+    connections: [
+      base('web1'),
+      base('pinned', { upstream: { host: '127.0.0.1', port: sshd.port, host_key_fingerprint: sshd.hostKeyFingerprint } }),
+      base('locked', { credentials: { type: 'static', private_key: `\${file:${join(dir, 'locked_key')}}`, passphrase: `\${file:${join(dir, 'passphrase')}}` } }),
+    ],
     rules: [
       { name: 'touching-needs-a-dba', when: { groups: ['agents'], commands: ['touch /tmp/airlock-held*'] }, effect: 'approve', approvers: ['dba'], timeout: '60s' },
       { name: 'home-protected', when: { sftp: { ops: ['write', 'remove', 'rename', 'mkdir'], paths: [`${protectedDir}/**`] } }, effect: 'deny' },
@@ -120,6 +129,12 @@ describe.skipIf(!available)('session channels', () => {
     expect(await exited).toBe(126);
     expect(existsSync(file)).toBe(false);
   }, 60_000);
+
+  it('a held key under a passphrase (both secret references)', async () => {
+    const r = await ssh('locked', 'dba', ['echo locked-ok']);
+    expect(r.stdout).toBe('locked-ok\n');
+    expect(airlock.output()).not.toContain('open sesame');
+  });
 
   it('a target pinned by its SHA256 fingerprint', async () => {
     const r = await ssh('pinned', 'dba', ['echo pinned-ok']);
@@ -265,5 +280,33 @@ describe.skipIf(!available)('recording', () => {
     expect(events.some(([, k, d]) => k === 'o' && d.includes('rec-42'))).toBe(true);
     expect(events.filter(([, k]) => k === 'i').map(([, , d]) => d).join('')).toContain('echo rec-$((6*7))');
     for (let i = 1; i < events.length; i++) expect((events[i]?.[0] ?? 0) >= (events[i - 1]?.[0] ?? 0)).toBe(true);
+  }, 30_000);
+
+  it('what is typed and shown is masked in the recording too, even a key at a time', async () => {
+    const before = new Set(readdirSync(join(airlock.stateDir, 'recordings')));
+    // Typed slowly: each key its own chunk, echoed back one by one.
+    const child = spawn('sshpass', ['-e', 'ssh', ...SSH_OPTS, '-tt', '-p', String(ports.web1), `${sshd.user}@127.0.0.1`], { env: { ...process.env, SSHPASS: tokens.agent ?? '' } });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise((r) => child.on('exit', r));
+    for (let i = 0; i < 100 && !out.includes('$'); i++) await new Promise((r) => setTimeout(r, 100));
+    for (const ch of 'echo mail ada.lovelace@example.com\n') {
+      child.stdin.write(ch);
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    child.stdin.end('exit\n');
+    await exited;
+    expect(out).toContain('mail [redacted]');
+    let file = '';
+    for (let i = 0; i < 50 && file === ''; i++) {
+      file = readdirSync(join(airlock.stateDir, 'recordings')).find((f) => !before.has(f)) ?? '';
+      if (file === '') await new Promise((res) => setTimeout(res, 100));
+    }
+    await new Promise((res) => setTimeout(res, 300));
+    const cast = readFileSync(join(airlock.stateDir, 'recordings', file), 'utf8');
+    expect(cast).toContain('[redacted]');
+    const typed = cast.trim().split('\n').slice(1).map((l) => JSON.parse(l) as [number, string, string]);
+    expect(typed.filter(([, k]) => k === 'o').map(([, , d]) => d).join('')).not.toMatch(/lovelace/);
+    expect(typed.filter(([, k]) => k === 'i').map(([, , d]) => d).join('')).not.toMatch(/lovelace/);
   }, 30_000);
 });
