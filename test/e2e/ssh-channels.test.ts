@@ -136,6 +136,14 @@ describe.skipIf(!available)('session channels', () => {
     expect(airlock.output()).not.toContain('open sesame');
   });
 
+  it('-R and agent forwarding are refused (the target would allow both)', async () => {
+    const r = await ssh('web1', 'dba', ['-o', 'ExitOnForwardFailure=yes', '-R', '0:127.0.0.1:9', 'echo ran']);
+    expect(r.stderr).toMatch(/remote port forwarding failed/);
+    expect(r.stdout).toBe('');
+    const agent = await run('ssh-agent', ['sshpass', '-e', 'ssh', ...SSH_OPTS, '-A', '-p', String(ports.web1), `${sshd.user}@127.0.0.1`, 'echo "[$SSH_AUTH_SOCK]"'], { env: { SSHPASS: tokens.dba ?? '' }, timeoutMs: 30_000 });
+    expect(agent.stdout).toBe('[]\n');
+  });
+
   it('a target pinned by its SHA256 fingerprint', async () => {
     const r = await ssh('pinned', 'dba', ['echo pinned-ok']);
     expect(r.stdout).toBe('pinned-ok\n');
@@ -309,4 +317,18 @@ describe.skipIf(!available)('recording', () => {
     expect(typed.filter(([, k]) => k === 'o').map(([, , d]) => d).join('')).not.toMatch(/lovelace/);
     expect(typed.filter(([, k]) => k === 'i').map(([, , d]) => d).join('')).not.toMatch(/lovelace/);
   }, 30_000);
+});
+
+describe.skipIf(!available)('the record', () => {
+  it('sftp operations are audit events; no token, key, passphrase or CA key anywhere', async () => {
+    await new Promise((r) => setTimeout(r, 300));
+    const auditDir = join(airlock.stateDir, 'audit');
+    const audit = readdirSync(auditDir).filter((f) => f.endsWith('.jsonl')).map((f) => readFileSync(join(auditDir, f), 'utf8')).join('\n');
+    expect(audit).toMatch(/"kind":"sftp"/);
+    expect(audit).toContain('"ssh.sftp"');
+    const recordings = readdirSync(join(airlock.stateDir, 'recordings')).map((f) => readFileSync(join(airlock.stateDir, 'recordings', f), 'utf8')).join('\n');
+    const body = (file: string): string => readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'))[0] ?? 'x';
+    const secrets = [body(sshd.caKeyFile), body(sshd.userKeyFile), body(join(dir, 'locked_key')), 'open sesame', ...Object.values(tokens)];
+    for (const haystack of [audit, recordings, airlock.output()]) for (const secret of secrets) expect(haystack).not.toContain(secret);
+  });
 });
