@@ -23,6 +23,7 @@ import { CastWriter, recordingPath } from '../../src/audit/recordings.js';
 import { connectUpstream, fingerprintOf } from './upstream.js';
 import { relaySftp } from './sftp-relay.js';
 import { bytesOfText, textOfBytes } from './latin1.js';
+import { TypedLines } from './typed-lines.js';
 
 export interface SshListenerContext {
   readonly stateDir: string;
@@ -257,6 +258,36 @@ function homeDirectory(up: ssh2.Client): Promise<string | null> {
   });
 }
 
+/**
+ * How an upstream command ended, listened for from the moment its channel exists: ssh2 may
+ * hand over the exec reply, the output and the exit status from one read, so a listener
+ * added a microtask later (after an await) misses the status and the caller sees 255.
+ */
+interface ExitWatch {
+  code: number | null;
+  signal: string | null;
+  core: boolean;
+  desc: string;
+  seen: boolean;
+  then?: () => void;
+}
+
+function opened(open: (cb: (err: Error | undefined, ch: ClientChannel) => void) => void): Promise<{ ch: ClientChannel; exit: ExitWatch }> {
+  return new Promise((resolve, reject) => {
+    open((err, ch) => {
+      if (err) return reject(err);
+      const exit: ExitWatch = { code: null, signal: null, core: false, desc: '', seen: false };
+      ch.once('exit', (c: number | null, sig?: string, core?: boolean, desc?: string) => {
+        if (typeof c === 'number') exit.code = c;
+        else if (sig !== undefined) Object.assign(exit, { signal: sig, core: core ?? false, desc: desc ?? '' });
+        exit.seen = true;
+        exit.then?.();
+      });
+      resolve({ ch, exit });
+    });
+  });
+}
+
 /** One authenticated client connection's channels. */
 class ConnectionHandler {
   private readonly envAllowed: GlobSet;
@@ -373,13 +404,13 @@ class ConnectionHandler {
         return this.refuse(stream, decision);
       }
       const up = await this.upstream;
-      const upStream = await new Promise<ClientChannel>((resolve, reject) => up.exec(command, { pty: pty ?? false, env }, (err, ch) => (err ? reject(err) : resolve(ch))));
+      const { ch: upStream, exit } = await opened((cb) => up.exec(command, { pty: pty ?? false, env }, cb));
       setRunning(upStream);
       // The recorded output: masked as the caller saw it, capped at record.output_bytes.
       let captured = '';
       let truncated = false;
       const cap = this.config.record.output_bytes;
-      const out = await this.pipe(stream, upStream, pty !== null, {
+      const out = await this.pipe(stream, upStream, exit, pty !== null, {
         output: (text) => {
           if (truncated || text === '') return;
           captured += text;
@@ -403,7 +434,7 @@ class ConnectionHandler {
       const up = await this.upstream;
       const pty = ptyNow();
       const window = pty === null ? false : { rows: pty.rows, cols: pty.cols, height: pty.height, width: pty.width, term: pty.term, modes: pty.modes };
-      const upStream = await new Promise<ClientChannel>((resolve, reject) => up.shell(window as never, { env }, (err, ch) => (err ? reject(err) : resolve(ch))));
+      const { ch: upStream, exit } = await opened((cb) => up.shell(window as never, { env }, cb));
       setRunning(upStream);
       const file = recordingPath(this.stateDir, this.session.id);
       // A client without a terminal of its own (ssh -tt < script) asks for a 0x0 pty.
@@ -413,14 +444,20 @@ class ConnectionHandler {
       // time is still whole when they scan it (the live output has to flush for the prompt).
       const recordOut = await this.masker();
       const recordIn = await this.masker();
-      await this.pipe(stream, upStream, pty !== null, {
+      // Typed lines also go to the audit log, one event per Enter (masked like the recording).
+      const lines = new TypedLines();
+      const typed = (text: string): void => {
+        cast.input(text);
+        for (const l of lines.push(text)) this.session.record({ type: 'ssh.recording', kind: 'line', line: l.line, exact: l.exact });
+      };
+      await this.pipe(stream, upStream, exit, pty !== null, {
         output: (text) => cast.output(recordOut === null ? text : recordOut.push(text)),
-        input: (text) => cast.input(recordIn === null ? text : recordIn.push(text)),
+        input: (text) => typed(recordIn === null ? text : recordIn.push(text)),
       });
       if (recordOut !== null) cast.output(recordOut.end());
-      if (recordIn !== null) cast.input(recordIn.end());
+      if (recordIn !== null) typed(recordIn.end());
       const meta = await cast.close();
-      this.session.record({ type: 'ssh.recording', file: relative(this.stateDir, meta.file), bytes: meta.bytes, sha256: meta.sha256 });
+      this.session.record({ type: 'ssh.recording', kind: 'file', file: relative(this.stateDir, meta.file), bytes: meta.bytes, sha256: meta.sha256 });
     } catch (e) {
       this.fail(stream, e);
     }
@@ -433,7 +470,7 @@ class ConnectionHandler {
    * unchanged, a UTF-8 character split across chunks included; what is recorded is decoded
    * as UTF-8 on its own.
    */
-  private async pipe(stream: ServerChannel, upStream: ClientChannel, interactive: boolean, taps: { output?: (text: string) => void; input?: (text: string) => void }): Promise<{ code: number | null; signal: string | null }> {
+  private async pipe(stream: ServerChannel, upStream: ClientChannel, exit: ExitWatch, interactive: boolean, taps: { output?: (text: string) => void; input?: (text: string) => void }): Promise<{ code: number | null; signal: string | null }> {
     const outMask = await this.masker();
     const errMask = await this.masker();
     const outText = new StringDecoder('utf8');
@@ -471,34 +508,24 @@ class ConnectionHandler {
     upStream.on('drain', () => stream.resume());
     stream.on('end', () => upStream.end());
     stream.on('close', () => upStream.close());
-    let code: number | null = null;
-    let signal: string | null = null;
-    upStream.on('exit', (c: number | null, sig?: string, core?: boolean, desc?: string) => {
+    const passExit = (): void => {
       try {
-        if (typeof c === 'number') {
-          code = c;
-          stream.exit(c);
-        } else if (sig !== undefined) {
-          signal = sig;
-          stream.exit(sig, core ?? false, desc ?? '');
-        }
+        if (exit.code !== null) stream.exit(exit.code);
+        else if (exit.signal !== null) stream.exit(exit.signal, exit.core, exit.desc);
       } catch {
         // a signal name ssh2 does not know: the channel closes without one
       }
-    });
+    };
+    if (exit.seen) passExit();
+    else exit.then = passExit;
     stream.resume();
-    let exited: () => void = () => undefined;
-    const exitSeen = new Promise<void>((resolve) => (exited = resolve));
-    upStream.on('exit', () => exited());
     await new Promise<void>((resolve) => upStream.on('close', () => resolve()));
-    // ssh2 may report the exit status just after the close: give it a moment to arrive.
-    if (code === null && signal === null) await Promise.race([exitSeen, new Promise((r) => setTimeout(r, 200))]);
     if (idle !== null) clearTimeout(idle);
     if (outMask !== null) emit(stream, outText, bytesOfText(outMask.end()));
     if (errMask !== null) emit(stream.stderr, errText, bytesOfText(errMask.end()));
     taps.output?.(outText.end() + errText.end());
     stream.end();
-    return { code, signal };
+    return { code: exit.code, signal: exit.signal };
   }
 
   /** SFTP through the relay (each request naming a path judged; reads masked where a rule asks). */

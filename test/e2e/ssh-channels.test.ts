@@ -111,9 +111,18 @@ describe.skipIf(!available)('session channels', () => {
   it('exit statuses and signals come back as OpenSSH reports them directly', async () => {
     for (const cmd of ['exit 0', 'exit 7', 'exit 255', 'kill -TERM $$', 'kill -KILL $$', 'kill -USR1 $$']) {
       const [through, reference] = await Promise.all([ssh('web1', 'dba', [cmd]), direct([cmd])]);
-      expect(through.code, cmd).toBe(reference.code);
+      expect(through.code, `${cmd}: ${through.stderr}`).toBe(reference.code);
     }
   });
+
+  it('regression: an exit status that came in the same read as the exec reply was lost (255)', async () => {
+    const bad: string[] = [];
+    for (let round = 0; round < 8; round++) {
+      const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => ssh('web1', 'dba', [`echo x; exit ${i + 1}`])));
+      rs.forEach((r, i) => { if (r.code !== i + 1) bad.push(`${i + 1} -> ${r.code} ${r.stderr}`); });
+    }
+    expect(bad).toEqual([]);
+  }, 120_000);
 
   it('a held command the approver refuses: the approval id, then exit status 126, nothing ran', async () => {
     const file = `/tmp/airlock-held-${stamp}`;
@@ -288,6 +297,11 @@ describe.skipIf(!available)('recording', () => {
     expect(events.some(([, k, d]) => k === 'o' && d.includes('rec-42'))).toBe(true);
     expect(events.filter(([, k]) => k === 'i').map(([, , d]) => d).join('')).toContain('echo rec-$((6*7))');
     for (let i = 1; i < events.length; i++) expect((events[i]?.[0] ?? 0) >= (events[i - 1]?.[0] ?? 0)).toBe(true);
+    // The typed line is an audit event of its own.
+    await new Promise((res) => setTimeout(res, 300));
+    const auditDir = join(airlock.stateDir, 'audit');
+    const audit = readdirSync(auditDir).filter((f) => f.endsWith('.jsonl')).map((f) => readFileSync(join(auditDir, f), 'utf8')).join('\n');
+    expect(audit).toContain('"line":"echo rec-$((6*7))"');
   }, 30_000);
 
   it('what is typed and shown is masked in the recording too, even a key at a time', async () => {
@@ -316,6 +330,10 @@ describe.skipIf(!available)('recording', () => {
     const typed = cast.trim().split('\n').slice(1).map((l) => JSON.parse(l) as [number, string, string]);
     expect(typed.filter(([, k]) => k === 'o').map(([, , d]) => d).join('')).not.toMatch(/lovelace/);
     expect(typed.filter(([, k]) => k === 'i').map(([, , d]) => d).join('')).not.toMatch(/lovelace/);
+    const auditDir = join(airlock.stateDir, 'audit');
+    const audit = readdirSync(auditDir).filter((f) => f.endsWith('.jsonl')).map((f) => readFileSync(join(auditDir, f), 'utf8')).join('\n');
+    expect(audit).toContain('"line":"echo mail [redacted]"');
+    expect(audit).not.toContain('lovelace');
   }, 30_000);
 });
 

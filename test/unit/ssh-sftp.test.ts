@@ -73,3 +73,22 @@ describe('bytes through the text maskers', () => {
     expect(bytesOfText(`${textOfBytes(Buffer.from([0xff]))}→x`).equals(Buffer.concat([Buffer.from([0xff]), Buffer.from('→x')]))).toBe(true);
   });
 });
+
+describe('typed lines of a shell', () => {
+  it('Enter ends a line; Backspace, ^U, ^W and ^C edit it; escape sequences and Tab make it inexact', async () => {
+    const { TypedLines } = await import('../../protocols/ssh/typed-lines.js');
+    const t = new TypedLines();
+    expect(t.push('ls -l\r')).toEqual([{ line: 'ls -l', exact: true }]);
+    expect(t.push('rmx\x7f -rf /tmp/a\r')).toEqual([{ line: 'rm -rf /tmp/a', exact: true }]);
+    expect(t.push('whoami\x15id\r')).toEqual([{ line: 'id', exact: true }]);
+    expect(t.push('echo one two\x17three\r')).toEqual([{ line: 'echo one three', exact: true }]);
+    expect(t.push('rm -rf /\x03')).toEqual([]);
+    expect(t.push('\r')).toEqual([]);
+    expect(t.push('\x1b[A\r')).toEqual([{ line: '', exact: false }]);
+    expect(t.push('cat /etc/pas\twd\r')).toEqual([{ line: 'cat /etc/paswd', exact: false }]);
+    // Split anywhere, even inside an escape sequence.
+    const u = new TypedLines();
+    const got = [...'ab\x1b[1;5Dc\rdef\r'].flatMap((ch) => u.push(ch));
+    expect(got).toEqual([{ line: 'abc', exact: false }, { line: 'def', exact: true }]);
+  });
+});
