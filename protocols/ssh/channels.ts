@@ -1,0 +1,337 @@
+/**
+ * One authenticated SSH connection's channels: session channels (pty, env allow-list,
+ * exec and shell judged by policy, SFTP through the relay, signals and exit status passed
+ * back exactly, output masked, shells recorded) and direct-tcpip forwards a rule allows.
+ * Every channel is accepted at once and waits for the session and the upstream.
+ */
+import { relative } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import type ssh2 from 'ssh2';
+import type { ServerChannel, Session as SshSessionChannel, PseudoTtyInfo, ClientChannel, TcpipRequestInfo, AcceptConnection, RejectConnection } from 'ssh2';
+import type { GatewayCore, Session } from '../../src/session-types.js';
+import type { SshConnectionConfig } from '../../src/config.js';
+import type { FinalDecision } from '../../src/types.js';
+import { AirlockError, asAirlockError } from '../../src/errors.js';
+import { DetectorRules, StreamMasker, keyFromSecret } from '../../src/masking/index.js';
+import { GlobSet } from '../../src/policy/glob.js';
+import { CastWriter, recordingPath } from '../../src/audit/recordings.js';
+import { relaySftp } from './sftp-relay.js';
+import { bytesOfText, textOfBytes } from './latin1.js';
+import { TypedLines } from './typed-lines.js';
+
+/** The login's home directory on the target (what SFTP resolves relative paths against), or null. */
+function homeDirectory(up: ssh2.Client): Promise<string | null> {
+  return new Promise((resolve) => {
+    up.sftp((err, sftp) => {
+      if (err) return resolve(null);
+      sftp.realpath('.', (e, path) => {
+        sftp.end();
+        resolve(e ? null : path);
+      });
+    });
+  });
+}
+
+/**
+ * How an upstream command ended, listened for from the moment its channel exists: ssh2 may
+ * hand over the exec reply, the output and the exit status from one read, so a listener
+ * added a microtask later (after an await) misses the status and the caller sees 255.
+ */
+interface ExitWatch {
+  code: number | null;
+  signal: string | null;
+  core: boolean;
+  desc: string;
+  seen: boolean;
+  then?: () => void;
+}
+
+function opened(open: (cb: (err: Error | undefined, ch: ClientChannel) => void) => void): Promise<{ ch: ClientChannel; exit: ExitWatch }> {
+  return new Promise((resolve, reject) => {
+    open((err, ch) => {
+      if (err) return reject(err);
+      const exit: ExitWatch = { code: null, signal: null, core: false, desc: '', seen: false };
+      ch.once('exit', (c: number | null, sig?: string, core?: boolean, desc?: string) => {
+        if (typeof c === 'number') exit.code = c;
+        else if (sig !== undefined) Object.assign(exit, { signal: sig, core: core ?? false, desc: desc ?? '' });
+        exit.seen = true;
+        exit.then?.();
+      });
+      resolve({ ch, exit });
+    });
+  });
+}
+
+/** One authenticated client connection's channels. */
+export class ConnectionHandler {
+  private readonly envAllowed: GlobSet;
+  private maskingKey: Buffer | null = null;
+
+  private sessionValue: Session | null = null;
+
+  constructor(
+    private readonly config: SshConnectionConfig,
+    private readonly sessionP: Promise<Session>,
+    private readonly upstream: Promise<ssh2.Client>,
+    private readonly stateDir: string,
+    private readonly core: GatewayCore,
+  ) {
+    this.envAllowed = new GlobSet(config.env_allow, { separator: null });
+    sessionP.then((s) => (this.sessionValue = s)).catch(() => undefined);
+  }
+
+  /** The session, once open (every channel operation waits for it; a refusal reaches the channel's stderr). */
+  private get session(): Session {
+    if (this.sessionValue === null) throw new AirlockError('AIRLOCK_INTERNAL', 'session not open');
+    return this.sessionValue;
+  }
+
+  sessionChannel(ch: SshSessionChannel): void {
+    let pty: PseudoTtyInfo | null = null;
+    const env: Record<string, string> = {};
+    let running: ClientChannel | null = null;
+    let cast: CastWriter | null = null;
+    ch.on('pty', (accept, _reject, info) => {
+      pty = info;
+      accept?.();
+    });
+    ch.on('window-change', (accept, _reject, info) => {
+      // Before the upstream runs, the new size is what it starts with.
+      if (pty !== null) pty = { ...pty, rows: info.rows, cols: info.cols, height: info.height, width: info.width };
+      running?.setWindow(info.rows, info.cols, info.height, info.width);
+      cast?.resize(info.cols, info.rows);
+      accept?.();
+    });
+    ch.on('env', (accept, reject, info) => {
+      if (this.envAllowed.match(info.key) !== null) {
+        env[info.key] = info.val;
+        accept?.();
+      } else reject?.();
+    });
+    ch.on('signal', (accept, reject, info) => {
+      try {
+        running?.signal(info.name);
+        accept?.();
+      } catch {
+        reject?.(); // a name ssh2 does not know
+      }
+    });
+    ch.on('auth-agent', (_accept, reject) => reject?.());
+    ch.on('x11', (_accept, reject) => reject?.());
+    ch.on('exec', (accept, _reject, info) => {
+      // Accept at once and hold the channel: a late accept() loses a command whose EOF came first.
+      const stream = accept();
+      stream.pause();
+      void this.exec(stream, info.command, pty, env, (c) => (running = c));
+    });
+    ch.on('shell', (accept) => {
+      const stream = accept();
+      stream.pause();
+      void this.shell(stream, () => pty, env, (c) => (running = c), (w) => (cast = w));
+    });
+    ch.on('subsystem', (accept, reject, info) => {
+      if (info.name !== 'sftp') return reject?.();
+      const stream = accept();
+      stream.pause();
+      void this.sftp(stream);
+    });
+  }
+
+  private refuse(stream: ServerChannel, d: Extract<FinalDecision, { effect: 'deny' }>): void {
+    stream.stderr.write(`airlock: denied by rule ${d.rule}: ${d.reason}\r\n`);
+    stream.exit(126);
+    stream.end();
+  }
+
+  private fail(stream: ServerChannel, e: unknown): void {
+    const err = asAirlockError(e);
+    stream.stderr.write(`airlock: ${err.message}\r\n`);
+    stream.exit(err.code === 'AIRLOCK_DENIED' ? 126 : 255);
+    stream.end();
+  }
+
+  private async key(): Promise<Buffer> {
+    this.maskingKey ??= keyFromSecret(await this.core.maskingKey());
+    return this.maskingKey;
+  }
+
+  /** Makes maskers for this session's detectors (null when it masks nothing). */
+  private async maskerFactory(): Promise<() => StreamMasker | null> {
+    await this.sessionP;
+    const rules = new DetectorRules(this.session.maskPlan.detectors);
+    if (rules.empty) return () => null;
+    const key = await this.key();
+    return () => new StreamMasker(rules, { key });
+  }
+
+  private async masker(): Promise<StreamMasker | null> {
+    return (await this.maskerFactory())();
+  }
+
+  private async exec(stream: ServerChannel, command: string, pty: PseudoTtyInfo | null, env: Record<string, string>, setRunning: (c: ClientChannel) => void): Promise<void> {
+    try {
+      await this.sessionP;
+      const argv = command.trim().split(/\s+/).filter((a) => a !== '');
+      const decision = await this.session.check({ kind: 'exec', argv, command }, (h) => stream.stderr.write(`${h.howToApprove}\r\n`));
+      if (decision.effect === 'deny') {
+        this.session.record({ type: 'ssh.exec', command, decision: 'deny', rule: decision.rule });
+        return this.refuse(stream, decision);
+      }
+      const up = await this.upstream;
+      const { ch: upStream, exit } = await opened((cb) => up.exec(command, { pty: pty ?? false, env }, cb));
+      setRunning(upStream);
+      // The recorded output: masked as the caller saw it, capped at record.output_bytes.
+      let captured = '';
+      let truncated = false;
+      const cap = this.config.record.output_bytes;
+      const out = await this.pipe(stream, upStream, exit, pty !== null, {
+        output: (text) => {
+          if (truncated || text === '') return;
+          captured += text;
+          if (Buffer.byteLength(captured) > cap) {
+            captured = Buffer.from(captured).subarray(0, cap).toString('utf8').replace(/\uFFFD$/, '');
+            truncated = true;
+          }
+        },
+      });
+      this.session.record({ type: 'ssh.exec', command, decision: 'allow', exitCode: out.code, ...(out.signal === null ? {} : { signal: out.signal }), output: captured, truncated });
+    } catch (e) {
+      this.fail(stream, e);
+    }
+  }
+
+  private async shell(stream: ServerChannel, ptyNow: () => PseudoTtyInfo | null, env: Record<string, string>, setRunning: (c: ClientChannel) => void, setCast: (w: CastWriter) => void): Promise<void> {
+    try {
+      await this.sessionP;
+      const decision = await this.session.check({ kind: 'shell', command: '' }, (h) => stream.stderr.write(`${h.howToApprove}\r\n`));
+      if (decision.effect === 'deny') return this.refuse(stream, decision);
+      const up = await this.upstream;
+      const pty = ptyNow();
+      const window = pty === null ? false : { rows: pty.rows, cols: pty.cols, height: pty.height, width: pty.width, term: pty.term, modes: pty.modes };
+      const { ch: upStream, exit } = await opened((cb) => up.shell(window as never, { env }, cb));
+      setRunning(upStream);
+      const file = recordingPath(this.stateDir, this.session.id);
+      // A client without a terminal of its own (ssh -tt < script) asks for a 0x0 pty.
+      const cast = new CastWriter(file, { width: pty === null || pty.cols === 0 ? 80 : pty.cols, height: pty === null || pty.rows === 0 ? 24 : pty.rows, ...(pty?.term === undefined ? {} : { term: pty.term }), title: `${this.session.identity.subject}@${this.config.name}` });
+      setCast(cast);
+      // The recording's own maskers never flush on idle: a secret typed or echoed a key at a
+      // time is still whole when they scan it (the live output has to flush for the prompt).
+      const recordOut = await this.masker();
+      const recordIn = await this.masker();
+      // Typed lines also go to the audit log, one event per Enter (masked like the recording).
+      const lines = new TypedLines();
+      const typed = (text: string): void => {
+        cast.input(text);
+        for (const l of lines.push(text)) this.session.record({ type: 'ssh.recording', kind: 'line', line: l.line, exact: l.exact });
+      };
+      await this.pipe(stream, upStream, exit, pty !== null, {
+        output: (text) => cast.output(recordOut === null ? text : recordOut.push(text)),
+        input: (text) => typed(recordIn === null ? text : recordIn.push(text)),
+      });
+      if (recordOut !== null) cast.output(recordOut.end());
+      if (recordIn !== null) typed(recordIn.end());
+      const meta = await cast.close();
+      this.session.record({ type: 'ssh.recording', kind: 'file', file: relative(this.stateDir, meta.file), bytes: meta.bytes, sha256: meta.sha256 });
+    } catch (e) {
+      this.fail(stream, e);
+    }
+  }
+
+  /**
+   * Both ways with backpressure; output (stdout and stderr) through the detectors where a
+   * rule asks (flushed on idle for a terminal); exit status or signal passed back exactly.
+   * Masking works on latin1 text (one char per byte), so bytes no finding touches pass
+   * unchanged, a UTF-8 character split across chunks included; what is recorded is decoded
+   * as UTF-8 on its own.
+   */
+  private async pipe(stream: ServerChannel, upStream: ClientChannel, exit: ExitWatch, interactive: boolean, taps: { output?: (text: string) => void; input?: (text: string) => void }): Promise<{ code: number | null; signal: string | null }> {
+    const outMask = await this.masker();
+    const errMask = await this.masker();
+    const outText = new StringDecoder('utf8');
+    const errText = new StringDecoder('utf8');
+    const inText = new StringDecoder('utf8');
+    let idle: NodeJS.Timeout | null = null;
+    const emit = (target: NodeJS.WritableStream & { write(b: Buffer | string): boolean }, decoder: StringDecoder, bytes: Buffer): void => {
+      if (bytes.length === 0) return;
+      taps.output?.(decoder.write(bytes));
+      if (!target.write(bytes) && target === stream) upStream.pause();
+    };
+    const flushIdle = (): void => {
+      if (idle !== null) clearTimeout(idle);
+      if (!interactive) return;
+      idle = setTimeout(() => {
+        if (outMask !== null) emit(stream, outText, bytesOfText(outMask.flush()));
+        if (errMask !== null) emit(stream.stderr, errText, bytesOfText(errMask.flush()));
+      }, 40);
+    };
+    stream.on('drain', () => upStream.resume());
+    upStream.on('data', (d: Buffer) => {
+      if (outMask === null) return emit(stream, outText, d);
+      emit(stream, outText, bytesOfText(outMask.push(textOfBytes(d))));
+      flushIdle();
+    });
+    upStream.stderr.on('data', (d: Buffer) => {
+      if (errMask === null) return emit(stream.stderr, errText, d);
+      emit(stream.stderr, errText, bytesOfText(errMask.push(textOfBytes(d))));
+      flushIdle();
+    });
+    stream.on('data', (d: Buffer) => {
+      taps.input?.(inText.write(d));
+      if (!upStream.write(d)) stream.pause();
+    });
+    upStream.on('drain', () => stream.resume());
+    stream.on('end', () => upStream.end());
+    stream.on('close', () => upStream.close());
+    const passExit = (): void => {
+      try {
+        if (exit.code !== null) stream.exit(exit.code);
+        else if (exit.signal !== null) stream.exit(exit.signal, exit.core, exit.desc);
+      } catch {
+        // a signal name ssh2 does not know: the channel closes without one
+      }
+    };
+    if (exit.seen) passExit();
+    else exit.then = passExit;
+    stream.resume();
+    await new Promise<void>((resolve) => upStream.on('close', () => resolve()));
+    if (idle !== null) clearTimeout(idle);
+    if (outMask !== null) emit(stream, outText, bytesOfText(outMask.end()));
+    if (errMask !== null) emit(stream.stderr, errText, bytesOfText(errMask.end()));
+    taps.output?.(outText.end() + errText.end());
+    stream.end();
+    return { code: exit.code, signal: exit.signal };
+  }
+
+  /** SFTP through the relay (each request naming a path judged; reads masked where a rule asks). */
+  private async sftp(stream: ServerChannel): Promise<void> {
+    try {
+      await this.sessionP;
+      const up = await this.upstream;
+      const [upStream, home, masker] = await Promise.all([
+        new Promise<ClientChannel>((resolve, reject) => up.subsys('sftp', (err, ch) => (err ? reject(err) : resolve(ch)))),
+        homeDirectory(up),
+        this.maskerFactory(),
+      ]);
+      relaySftp(stream, upStream, { session: this.session, home, masker });
+    } catch (e) {
+      this.fail(stream, e);
+    }
+  }
+
+  /** ssh -L: only to destinations a rule allows (with no rule naming it, a forward is refused). */
+  async forward(accept: AcceptConnection<ServerChannel>, reject: RejectConnection, info: TcpipRequestInfo): Promise<void> {
+    try {
+      await this.sessionP;
+      const d = await this.session.check({ kind: 'forward', host: info.destIP, port: info.destPort });
+      const allowed = d.effect === 'allow' && d.rules.length > 0;
+      this.session.record({ type: 'ssh.forward', host: info.destIP, port: info.destPort, decision: allowed ? 'allow' : 'deny', ...(d.effect === 'deny' ? { rule: d.rule } : {}) });
+      if (!allowed) return reject();
+      const up = await this.upstream;
+      const upCh = await new Promise<ClientChannel>((resolve, rej) => up.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, ch) => (err ? rej(err) : resolve(ch))));
+      const ch = accept();
+      ch.pipe(upCh).pipe(ch);
+    } catch {
+      reject();
+    }
+  }
+}
