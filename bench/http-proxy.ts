@@ -3,6 +3,7 @@
  * keep-alive, a small JSON GET against a Node upstream —
  *  - direct to the upstream,
  *  - nginx (Debian) as a plain reverse proxy with upstream keep-alive,
+ *  - a bare pass-through proxy on Node's http module (the ceiling for any proxy on this stack),
  *  - airlock with caller auth (dev issuer token), 6 HTTP rules, a mask rule (email
  *    detector + a JSON path) and an injected header credential (always scrubbed), audit on.
  * Prints requests/s, p50/p99 latency, airlock/nginx ratio and the latency airlock adds.
@@ -42,6 +43,11 @@ upstream.keepAliveTimeout = 60_000;
 await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
 const upPort = (upstream.address() as AddressInfo).port;
 const dir = mkdtempSync(join(tmpdir(), 'airlock-http-bench-'));
+/** Children to stop however the run ends (a failed step must not leave nginx behind). */
+const children: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+});
 
 // ---- nginx as a plain reverse proxy -----------------------------------------
 async function startNginx(): Promise<{ port: number; stop(): void }> {
@@ -76,8 +82,24 @@ http {
   );
   const asRoot = process.getuid?.() === 0;
   const child = spawn('/usr/sbin/nginx', ['-p', dir, '-c', conf, '-g', asRoot ? 'daemon off; user root;' : 'daemon off;'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
   await waitForHttp(port);
   return { port, stop: () => void child.kill('SIGQUIT') };
+}
+
+// ---- the ceiling of Node's own HTTP stack: a bare pass-through proxy, nothing checked ----
+async function startBareNodeProxy(): Promise<{ port: number; stop(): void }> {
+  const port = await freePort();
+  const src = `const http = require('node:http');
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+http.createServer({ keepAlive: true }, (req, res) => {
+  const up = http.request({ host: '127.0.0.1', port: ${upPort}, path: req.url, method: req.method, headers: req.headers, agent }, (r) => { res.writeHead(r.statusCode, r.headers); r.pipe(res); });
+  req.pipe(up);
+}).listen(${port}, '127.0.0.1');`;
+  const child = spawn(process.execPath, ['-e', src], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
+  await waitForHttp(port);
+  return { port, stop: () => void child.kill('SIGTERM') };
 }
 
 // ---- airlock with auth + rules + masking ------------------------------------
@@ -111,6 +133,7 @@ async function startAirlock(): Promise<{ port: number; token: string; child: Chi
   writeFileSync(configFile, stringify(doc));
   const prof = process.env.BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF];
   const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(ROOT, 'bin/airlock.ts'), 'serve', '--config', configFile, '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  children.push(child);
   await waitForHttp(port);
   const parsed = validateConfig({ state_dir: stateDir, auth: { dev_issuer: true } });
   if (!parsed.ok) throw new Error('bench config invalid');
@@ -163,6 +186,7 @@ async function wrk(port: number, headers: string[] = []): Promise<WrkResult> {
 }
 
 const nginx = await startNginx();
+const bare = await startBareNodeProxy();
 const airlock = await startAirlock();
 const auth = `Authorization: Bearer ${airlock.token}`;
 // Sanity: airlock masks what it should and answers 200.
@@ -173,6 +197,7 @@ if (check.status !== 200 || checked.includes('ada@example.com')) throw new Error
 console.log(`wrk -t${threads} -c${connections} -d${seconds}s, small JSON GET (${BODY.length} bytes), keep-alive`);
 const direct = await wrk(upPort);
 const viaNginx = await wrk(nginx.port);
+const viaBare = await wrk(bare.port);
 const viaAirlock = await wrk(airlock.port, [auth]);
 const mem = memoryOf(airlock.child.pid ?? 0);
 const f = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '?');
@@ -180,13 +205,17 @@ const rows = [
   ['target', 'req/s', 'p50 ms', 'p99 ms', 'vs nginx', 'errors'],
   ['direct', direct.rps.toFixed(0), f(direct.p50), f(direct.p99), f(direct.rps / viaNginx.rps), direct.errors],
   ['nginx', viaNginx.rps.toFixed(0), f(viaNginx.p50), f(viaNginx.p99), '1.00', viaNginx.errors],
+  ['bare Node proxy (ceiling)', viaBare.rps.toFixed(0), f(viaBare.p50), f(viaBare.p99), f(viaBare.rps / viaNginx.rps), viaBare.errors],
   ['airlock (auth+rules+mask)', viaAirlock.rps.toFixed(0), f(viaAirlock.p50), f(viaAirlock.p99), f(viaAirlock.rps / viaNginx.rps), viaAirlock.errors],
 ];
 console.log(table(rows));
 console.log(`airlock adds p50 ${f(viaAirlock.p50 - direct.p50)} ms, p99 ${f(viaAirlock.p99 - direct.p99)} ms over direct (nginx adds p50 ${f(viaNginx.p50 - direct.p50)} ms); airlock RSS ${mem.rssMiB} MiB, peak ${mem.peakMiB} MiB`);
+console.log(`airlock / bare Node proxy: ${f(viaAirlock.rps / viaBare.rps)}`);
 console.log(`target: airlock >= 0.5 x nginx req/s: ${viaAirlock.rps / viaNginx.rps >= 0.5 ? 'met' : 'NOT met'}`);
 
 await airlock.stop();
 nginx.stop();
+bare.stop();
 upstream.closeAllConnections();
 upstream.close();
+process.exit(0);
