@@ -9,7 +9,7 @@ echo "== SSH: scp through airlock vs direct"
 npx tsx bench/ssh-scp.ts --mb "${BENCH_SCP_MB:-1024}"
 if [ -f bench/http-proxy.ts ]; then
   echo "== HTTP: wrk through airlock vs nginx vs direct"
-  npx tsx bench/http-proxy.ts
+  npx tsx bench/http-proxy.ts --seconds "${BENCH_SECONDS:-10}"
 fi
 echo "== SQL analysis cost per statement"
 npx tsx bench/sql-analysis.ts
