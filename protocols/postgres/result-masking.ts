@@ -358,27 +358,32 @@ export class ResultMasker {
    * the value (redact, fixed, null) reuse one precomputed encoding.
    */
   private rewriteRow(payload: Buffer, plan: ColumnPlan[]): Buffer {
-    const n = payload.readInt16BE(0);
+    const p = payload;
+    const total = p.length;
+    if (total < 2) throw new AirlockError('AIRLOCK_PROTOCOL', 'malformed DataRow from upstream', { fatal: true });
+    const n = (p[0] as number) << 8 | (p[1] as number);
     // Pass 1: cell offsets and replacements. `starts[i]` is where cell i's length field is.
     const starts = this.rowStarts.length >= n + 1 ? this.rowStarts : (this.rowStarts = new Int32Array(n + 1));
     const replaced = this.rowReplaced;
     replaced.length = 0;
+    const seenFull = this.seen.size >= MAX_SEEN_VALUES;
     let size = 2;
     let off = 2;
     for (let i = 0; i < n; i++) {
-      if (off + 4 > payload.length) throw new AirlockError('AIRLOCK_PROTOCOL', 'malformed DataRow from upstream', { fatal: true });
+      if (off + 4 > total) throw new AirlockError('AIRLOCK_PROTOCOL', 'malformed DataRow from upstream', { fatal: true });
       starts[i] = off;
-      const len = payload.readInt32BE(off);
+      // Int32 big-endian, read by hand: this loop runs for every cell of every masked row.
+      const len = ((p[off] as number) << 24) | ((p[off + 1] as number) << 16) | ((p[off + 2] as number) << 8) | (p[off + 3] as number);
       const body = len < 0 ? 0 : len;
       const c = plan[i];
       if (c !== undefined && c.rule !== null && len >= 0) {
-        const out = c.constant !== undefined && this.seen.size >= MAX_SEEN_VALUES ? c.constant : this.maskCell(c, payload.subarray(off + 4, off + 4 + body));
+        const out = c.constant !== undefined && seenFull ? c.constant : this.maskCell(c, p.subarray(off + 4, off + 4 + body));
         replaced[i] = out;
         size += 4 + (out === null ? 0 : out.length);
       } else size += 4 + body;
       off += 4 + body;
     }
-    if (off > payload.length) throw new AirlockError('AIRLOCK_PROTOCOL', 'malformed DataRow from upstream', { fatal: true });
+    if (off > total) throw new AirlockError('AIRLOCK_PROTOCOL', 'malformed DataRow from upstream', { fatal: true });
     starts[n] = off;
     // Pass 2: unmasked cells are copied in runs (one copy per run, not per cell).
     const outBuf = this.allocate(1 + 4 + size);
@@ -390,7 +395,7 @@ export class ResultMasker {
       const r = i < n ? replaced[i] : undefined;
       if (i < n && r === undefined) continue;
       const runEnd = starts[i] as number;
-      if (runEnd > runStart) w += payload.copy(outBuf, w, runStart, runEnd);
+      if (runEnd > runStart) w += p.copy(outBuf, w, runStart, runEnd);
       if (i === n) break;
       if (r === null) {
         outBuf.writeInt32BE(-1, w);
