@@ -45,7 +45,7 @@ writeFileSync(configFile, stringify({
     allow_groups: ['dba'], allowed_logins: { dba: [sshd.user] },
   }],
 }));
-const daemon = spawn(process.execPath, [join(import.meta.dirname, '..', 'dist/bin/airlock.js'), 'serve', '--config', configFile], { stdio: 'inherit' });
+const daemon = spawn(process.execPath, [...(process.env.PROFILE_DIR === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.PROFILE_DIR]), join(import.meta.dirname, '..', 'dist/bin/airlock.js'), 'serve', '--config', configFile], { stdio: 'inherit' });
 await new Promise((r) => setTimeout(r, 1500));
 const parsed = validateConfig({ state_dir: stateDir, auth: { dev_issuer: true } });
 if (!parsed.ok) throw new Error('config');
