@@ -131,6 +131,9 @@ export class SshListener {
 
   private accept(client: Connection, info: ssh2.ClientInfo): void {
     this.connections.add(client);
+    // ssh2 leaves Nagle on: small packets (SFTP requests, window adjusts) would wait for ACKs.
+    // (Connection has setNoDelay at run time; @types/ssh2 does not list it.)
+    (client as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
     let caller: Caller | null = null;
     client.on('error', () => undefined);
     client.on('close', () => this.connections.delete(client));

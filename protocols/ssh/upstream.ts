@@ -75,6 +75,8 @@ export function connectUpstream(o: UpstreamOptions): Promise<ssh2.Client> {
       else reject(new AirlockError('AIRLOCK_UPSTREAM_UNAVAILABLE', `the upstream of connection "${config.name}" could not be reached`, { fatal: true }));
     };
     client.once('ready', () => {
+      // ssh2 leaves Nagle on: small packets (SFTP requests, window adjusts) would wait for ACKs.
+      client.setNoDelay(true);
       client.removeListener('error', fail);
       client.on('error', () => undefined);
       resolve(client);
