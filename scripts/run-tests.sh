@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 rm -f .test-results.json
 npx vitest run --reporter=default --reporter=json --outputFile.json=.test-results.json "$@"
 status=$?
-node scripts/summarize-tests.mjs .test-results.json
+node scripts/summarize-tests.mjs .test-results.json "$status"
 summary=$?
 [ $status -ne 0 ] && exit $status
 exit $summary

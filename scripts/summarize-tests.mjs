@@ -2,6 +2,9 @@
 import { readFileSync, existsSync } from 'node:fs';
 
 const file = process.argv[2] ?? '.test-results.json';
+// vitest's own exit status: non-zero with no failed test means an error outside any test
+// (an unhandled exception or rejection), which must not read as green.
+const vitestStatus = Number(process.argv[3] ?? '0');
 if (!existsSync(file)) {
   console.log('0 passed, 1 failed');
   process.exit(1);
@@ -10,7 +13,9 @@ const r = JSON.parse(readFileSync(file, 'utf8'));
 const passed = r.numPassedTests ?? 0;
 // A test file that failed to load counts as a failure even though it ran no test.
 const failedSuites = (r.testResults ?? []).filter((s) => s.status === 'failed' && (s.assertionResults ?? []).length === 0).length;
-const failed = (r.numFailedTests ?? 0) + failedSuites;
+const outside = vitestStatus !== 0 && (r.numFailedTests ?? 0) + failedSuites === 0 ? 1 : 0;
+const failed = (r.numFailedTests ?? 0) + failedSuites + outside;
 const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+if (outside) console.log('vitest reported an error outside any test (see "Unhandled Errors" above): counted as one failure');
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 || passed === 0 ? 1 : 0);

@@ -311,6 +311,7 @@ describe.skipIf(!available)('recording', () => {
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     const exited = new Promise((r) => child.on('exit', r));
+    child.stdin.on('error', () => undefined);
     for (let i = 0; i < 100 && !out.includes('$'); i++) await new Promise((r) => setTimeout(r, 100));
     for (const ch of 'echo mail ada.lovelace@example.com\n') {
       child.stdin.write(ch);

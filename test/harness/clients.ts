@@ -18,6 +18,8 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
         resolve({ code, stdout: String(stdout), stderr: String(stderr) });
       },
     );
+    // A client that exits before reading all its input must not become an unhandled EPIPE.
+    child.stdin?.on('error', () => undefined);
     if (opts.input !== undefined) child.stdin?.end(opts.input);
     else child.stdin?.end();
   });

@@ -45,6 +45,8 @@ export interface MariaDbServer {
 function exec(cmd: string, args: string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const c = execFile(cmd, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd}: ${stderr || err.message}`)) : resolve(stdout)));
+    // A client that exits before reading all its input must not become an unhandled EPIPE.
+    c.stdin?.on('error', () => undefined);
     if (input !== undefined) c.stdin?.end(input);
   });
 }
