@@ -129,20 +129,29 @@ export class TextMasker {
   }
 }
 
-/** Binary bodies: the secret's bytes are replaced wherever they occur (latin1 keeps bytes 1:1). */
+/** Other bodies: the secret's bytes are replaced wherever they occur (latin1 keeps bytes 1:1). */
 export class BinaryScrubber {
   private readonly literals: LiteralScrubber;
+  private readonly detectors: StreamMasker | null;
 
-  constructor(secrets: string[]) {
-    this.literals = new LiteralScrubber(secrets.map((s) => Buffer.from(s, 'utf8').toString('latin1')));
+  /**
+   * With a rule's detectors, a body of a type airlock does not read as text (application/
+   * x-ndjson, application/csv, octet-stream …) is still scanned — fail closed — as latin1,
+   * which maps each byte to one character: what no detector finds passes byte for byte.
+   */
+  constructor(plan: Pick<BodyPlan, 'secrets' | 'detectors' | 'key'>) {
+    this.literals = new LiteralScrubber(plan.secrets.map((s) => Buffer.from(s, 'utf8').toString('latin1')));
+    this.detectors = plan.detectors.empty ? null : new StreamMasker(plan.detectors, { key: plan.key });
   }
 
   push(chunk: Buffer): Buffer {
-    return Buffer.from(this.literals.push(chunk.toString('latin1')), 'latin1');
+    const text = this.literals.push(chunk.toString('latin1'));
+    return Buffer.from(this.detectors === null ? text : this.detectors.push(text), 'latin1');
   }
 
   end(): Buffer {
-    return Buffer.from(this.literals.end(), 'latin1');
+    const text = this.literals.end();
+    return Buffer.from(this.detectors === null ? text : this.detectors.push(text) + this.detectors.end(), 'latin1');
   }
 }
 

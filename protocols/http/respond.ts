@@ -171,7 +171,7 @@ export async function sendResponse(upRes: IncomingMessage, res: ServerResponse, 
     return finish();
   }
 
-  const masker = mode === 'sse' ? new SseMasker(plan) : mode === 'text' ? new TextMasker(plan) : new BinaryScrubber(plan.secrets);
+  const masker = mode === 'sse' ? new SseMasker(plan) : mode === 'text' ? new TextMasker(plan) : new BinaryScrubber(plan);
   res.writeHead(status, headers);
   // Event streams: the client sees the headers now, not with the first event.
   if (mode === 'sse') res.flushHeaders();

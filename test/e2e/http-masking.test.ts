@@ -95,6 +95,15 @@ describe('JSON', () => {
 });
 
 describe('streams', () => {
+  it('a type airlock does not read as text is still scanned where a rule asks; other bytes pass exactly', async () => {
+    const res = await fetch(url('api', '/ndjson'), { headers: { authorization: `Bearer ${tokens.support}` } });
+    const body = Buffer.from(await res.arrayBuffer());
+    expect(body.toString('latin1')).not.toContain('lovelace');
+    expect(body).toEqual(Buffer.concat([Buffer.from('{"who":"café","mail":"[redacted]"}\n'), Buffer.from([0xff, 0x00, 0x0a])]));
+    const plain = await fetch(url('api', '/ndjson'), { headers: { authorization: `Bearer ${tokens.agent}` } });
+    expect(Buffer.from(await plain.arrayBuffer()).toString('utf8')).toContain('ada.lovelace@example.com');
+  });
+
   it('text: an address split across two upstream writes is masked (curl)', async () => {
     const r = await run('curl', ['-sS', '-H', `Authorization: Bearer ${tokens.support}`, url('api', '/text')]);
     expect(r.stdout).toContain('contact: [redacted] or call');

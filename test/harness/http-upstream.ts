@@ -106,6 +106,14 @@ export async function startHttpUpstream(opts: { tls?: { cert: string; key: strin
           res.end('hop\n');
           return;
         }
+        case '/ndjson': {
+          // A type airlock does not read as text, with an address in it and bytes that are not UTF-8.
+          const body = Buffer.concat([Buffer.from('{"who":"café","mail":"ada.lovelace@example.com"}\n'), Buffer.from([0xff, 0x00, 0x0a])]);
+          res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+          res.write(body.subarray(0, 30));
+          setTimeout(() => res.end(body.subarray(30)), 30);
+          return;
+        }
         case '/leak': {
           // A careless upstream: the credential it got, in headers and a binary body of fixed length.
           const auth = String(req.headers.authorization ?? req.headers['x-api-key'] ?? '');
