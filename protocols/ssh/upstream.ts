@@ -3,16 +3,16 @@
  * per-session certificate, a held key or password) and trusts the target's host key only
  * as configured — a known_hosts file or a pinned SHA256 fingerprint, never on first use.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { sshFingerprint } from '../../src/auth/ssh-certs.js';
 import { readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { SshConnectionConfig } from '../../src/config.js';
 import type { Lease } from '../../src/session-types.js';
 import { AirlockError } from '../../src/errors.js';
 
-export function fingerprintOf(keyBlob: Buffer): string {
-  return `SHA256:${createHash('sha256').update(keyBlob).digest('base64').replace(/=+$/, '')}`;
-}
+/** The target's host key fingerprint (one definition, in src/auth/ssh-certs.ts). */
+export const fingerprintOf = sshFingerprint;
 
 function hostPatterns(host: string, port: number): string[] {
   return port === 22 ? [host, `[${host}]:22`] : [`[${host}]:${port}`];

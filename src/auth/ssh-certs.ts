@@ -4,7 +4,7 @@
  * signs callers' keys (the identity rides in a signed extension), and per-session upstream
  * leases get a fresh key with a certificate for the login.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import sshpk from 'sshpk';
 import ssh2 from 'ssh2';
 import { AirlockError } from '../errors.js';
@@ -24,6 +24,11 @@ export interface CertRequest {
   permissions: string[];
   identity?: Identity;
   serial?: Buffer;
+}
+
+/** A key blob's fingerprint as `ssh-keygen -l` prints it (SHA256:base64, no padding). */
+export function sshFingerprint(keyBlob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(keyBlob).digest('base64').replace(/=+$/, '')}`;
 }
 
 export function parsePrivateKey(text: string, what: string): sshpk.PrivateKey {

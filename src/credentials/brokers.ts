@@ -7,7 +7,6 @@ import type { Logger } from '../log.js';
 import type { Identity } from '../types.js';
 import type { Lease } from '../session-types.js';
 import { Secret, type SecretResolver } from '../secrets.js';
-import { AirlockError } from '../errors.js';
 import { StaticLeases, type LeaseBroker, type LeaseRequest } from './index.js';
 import { EphemeralPgLeases } from './ephemeral-pg.js';
 import { SshCertificateLeases, SshStaticLeases } from './ssh-certificate.js';
@@ -77,10 +76,4 @@ export function createLeaseBroker(c: ConnectionConfig, deps: BrokerDeps, previou
       }
     }
   }
-}
-
-function unsupported(name: string, what: string): LeaseBroker {
-  return new ComputedLeases(async () => {
-    throw new AirlockError('AIRLOCK_UNSUPPORTED', `connection ${name}: ${what} are not supported yet`, { fatal: true });
-  });
 }

@@ -1,6 +1,7 @@
 /** A command over airlock's own SSH listener with ssh2: password authentication with the token. */
 import { Client } from 'ssh2';
-import { createHash } from 'node:crypto';
+import { sshFingerprint } from '../../auth/ssh-certs.js';
+import { isLoopback } from '../../duration.js';
 import { heldApprovalId, ToolRefusal, type HoldHooks, type Limits, type Target } from './types.js';
 
 export interface ExecResult {
@@ -91,13 +92,9 @@ export function execCommand(target: Target, auth: SshAuth, command: string, limi
       tryKeyboard: false,
       hostVerifier: (key: Buffer) => {
         if (auth.hostKeyFingerprint === undefined) return isLoopback(target.host);
-        const fp = `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+        const fp = sshFingerprint(key);
         return fp === auth.hostKeyFingerprint.replace(/=+$/, '');
       },
     });
   });
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
