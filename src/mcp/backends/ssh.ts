@@ -73,13 +73,12 @@ export function execCommand(target: Target, auth: SshAuth, command: string, limi
           if (sig !== undefined) exitSignal = sig;
         });
         stream.on('close', () =>
-          // ssh2 may report the exit status just after the close.
-          setTimeout(() => finish(() => {
+          finish(() => {
             const stderr = Buffer.concat(errOut).toString('utf8');
             // The gateway refuses a command with exit status 126 and a stderr line naming the rule.
             if (exitCode === 126 && /denied by rule|approval/.test(stderr)) reject(new ToolRefusal(stderr.trim(), 'denied', '126'));
             else resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr, exitCode, ...(exitSignal === undefined ? {} : { signal: exitSignal }), truncated });
-          }), exitCode === null && exitSignal === undefined ? 100 : 0),
+          }),
         );
       });
     });
