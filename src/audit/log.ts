@@ -22,10 +22,10 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../log.js';
 import { AirlockError } from '../errors.js';
-import { canonicalJson, recordHash, recordLine, toPlainJson } from './canonical.js';
+import { canonicalJson, canonicalScrubbedJson, recordHashOf, recordLine } from './canonical.js';
 import { dayOf, fileName, listAuditFiles } from './files.js';
 import { findHead, lastRecordOf, truncateFile, type FileState } from './head.js';
-import { scrubDeep } from './scrub.js';
+import { scrubStatement } from './scrub.js';
 import { loadOrCreateSigner, type CheckpointSigner } from './signing.js';
 import { GENESIS_HASH, type AuditEventBody, type AuditRecord, type CheckpointEvent, type PrunedEvent } from './types.js';
 
@@ -53,7 +53,8 @@ export interface AuditLogOptions {
 }
 
 interface Pending {
-  event: AuditEventBody;
+  /** The event in canonical form, password literals scrubbed: what is hashed and written. */
+  eventJson: string;
   resolve: (r: AuditRecord) => void;
   reject: (e: Error) => void;
 }
@@ -67,6 +68,26 @@ interface Segment {
   preSize: number;
   lines: string[];
   opened: boolean;
+}
+
+/**
+ * A record whose event object is parsed from its canonical JSON only when someone reads it
+ * (an exporter, a caller of append): most records are only ever written.
+ */
+function lazyRecord(seq: number, ts: string, node: string, prev: string, eventJson: string): AuditRecord {
+  let event: AuditEventBody | null = null;
+  const hash = recordHashOf({ seq, ts, node, prev }, eventJson);
+  return {
+    seq,
+    ts,
+    node,
+    prev,
+    hash,
+    get event(): AuditEventBody {
+      event ??= JSON.parse(eventJson) as AuditEventBody;
+      return event;
+    },
+  };
 }
 
 const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
@@ -169,17 +190,17 @@ export class AuditLog {
 
   private enqueue(event: AuditEventBody, lazy: boolean): Promise<AuditRecord> {
     if (this.closed) return Promise.reject(new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', 'the audit log is closed'));
-    let body: AuditEventBody;
+    if (event === null || typeof event !== 'object' || Array.isArray(event) || typeof (event as { type?: unknown }).type !== 'string') {
+      return Promise.reject(new AirlockError('AIRLOCK_INTERNAL', 'audit event has no type'));
+    }
+    let eventJson: string;
     try {
-      body = scrubDeep(toPlainJson(event));
+      eventJson = canonicalScrubbedJson(event, scrubStatement);
     } catch (e) {
       return Promise.reject(new AirlockError('AIRLOCK_INTERNAL', 'audit event is not serialisable', { cause: e }));
     }
-    if (body === null || typeof body !== 'object' || typeof body.type !== 'string') {
-      return Promise.reject(new AirlockError('AIRLOCK_INTERNAL', 'audit event has no type'));
-    }
     return new Promise<AuditRecord>((resolve, reject) => {
-      this.queue.push({ event: body, resolve, reject });
+      this.queue.push({ eventJson, resolve, reject });
       if (!lazy) this.kick();
       else if (this.lazyTimer === null) {
         this.lazyTimer = setTimeout(() => {
@@ -380,7 +401,7 @@ export class AuditLog {
       built.records.forEach((r, i) => {
         const item = batch[i];
         if (item === undefined) return;
-        if ('event' in item) item.resolve(r as AuditRecord);
+        if ('eventJson' in item) item.resolve(r as AuditRecord);
         else item.resolve();
       });
     })();
@@ -411,12 +432,10 @@ export class AuditLog {
     let file = this.current;
     const segments: Segment[] = [];
     const records: Array<AuditRecord | null> = [];
-    const push = (event: AuditEventBody): AuditRecord => {
+    const push = (eventJson: string): AuditRecord => {
       const seq = head.seq + 1;
       const ts = new Date().toISOString();
-      const unsigned = { seq, ts, node: this.node, prev: head.hash, event };
-      const eventJson = canonicalJson(event);
-      const record: AuditRecord = { ...unsigned, hash: recordHash(unsigned, eventJson) };
+      const record = lazyRecord(seq, ts, this.node, head.hash, eventJson);
       const line = `${recordLine(record, eventJson)}\n`;
       const bytes = Buffer.byteLength(line);
       // Days never go backwards in file names, even if the clock does.
@@ -440,12 +459,12 @@ export class AuditLog {
     const checkpoint = (): void => {
       if (this.signer === null) return;
       const event: CheckpointEvent = { type: 'checkpoint', head: head.hash, headSeq: head.seq, alg: 'ed25519', key: this.signer.keyId, sig: this.signer.sign(head.hash) };
-      push(event);
+      push(canonicalJson(event));
     };
     for (const item of batch) {
-      if ('event' in item) {
+      if ('eventJson' in item) {
         if (this.checkpointEvery > 0 && (head.seq + 1) % this.checkpointEvery === 0) checkpoint();
-        records.push(push(item.event));
+        records.push(push(item.eventJson));
       } else {
         checkpoint();
         records.push(null);
