@@ -88,6 +88,22 @@ export async function startAirlockProcess(doc: Record<string, unknown>, pgPort: 
   };
 }
 
+export interface TcpPipe {
+  port: number;
+  stop(): void;
+}
+
+/** bench/tcp-pipe.ts in a process of its own: the do-nothing Node proxy, the ceiling of airlock's stack. */
+export async function startTcpPipe(targetPort: number): Promise<TcpPipe> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/tcp-pipe.ts'), String(port), String(targetPort)], { stdio: ['ignore', 'pipe', 'inherit'], cwd: ROOT });
+  await new Promise<void>((resolveReady, reject) => {
+    child.stdout?.once('data', () => resolveReady());
+    child.once('exit', (code) => reject(new Error(`tcp-pipe exited with ${String(code)}`)));
+  });
+  return { port, stop: () => void child.kill('SIGTERM') };
+}
+
 /** Resident set size and its peak, from /proc (kB → MiB). */
 export function memoryOf(pid: number): { rssMiB: number; peakMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -17,7 +17,7 @@ import { freePort } from '../test/harness/ports.js';
 import { run } from '../test/harness/clients.js';
 import { mintDevToken } from '../src/auth/verifier.js';
 import { validateConfig } from '../src/config.js';
-import { table } from './lib.js';
+import { startTcpPipe, table } from './lib.js';
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(name);
@@ -97,8 +97,10 @@ async function sysbench(test: string, port: number, pw: string): Promise<number>
 const ruled = await startAirlock(RULES);
 const masked = await startAirlock([...RULES, MASK]);
 const unaudited = await startAirlock(RULES, { audit: { enabled: false } });
+const pipe = await startTcpPipe(maria.port);
 const targets: Array<[string, number, string]> = [
   ['direct', maria.port, password],
+  ['node tcp pipe', pipe.port, password],
   ['airlock (5 rules)', ruled.port, ruled.token],
   ['airlock (rules + mask)', masked.port, masked.token],
   ['airlock (rules, audit off)', unaudited.port, unaudited.token],
@@ -114,5 +116,6 @@ try {
   console.log(table(rows));
 } finally {
   for (const a of [ruled, masked, unaudited]) a.child.kill('SIGTERM');
+  pipe.stop();
   await maria.stop();
 }

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { startPgCluster, freePort } from '../src/dev/pgcluster.js';
 import { mintDevToken } from '../src/auth/verifier.js';
 import { validateConfig } from '../src/config.js';
-import { startPgbouncer, startAirlockProcess, memoryOf, pgbench, table, type AirlockProcess } from './lib.js';
+import { startPgbouncer, startTcpPipe, startAirlockProcess, memoryOf, pgbench, table, type AirlockProcess } from './lib.js';
 import { run } from '../test/harness/clients.js';
 
 const arg = (name: string, dflt: number): number => {
@@ -37,6 +37,7 @@ await upstream.psql('GRANT bench_read TO bench WITH ADMIN OPTION');
 const direct = { PGPASSWORD: password, PGUSER: 'bench', PGDATABASE: 'bench', PGSSLMODE: 'disable' };
 await run('pgbench', ['-h', '127.0.0.1', '-p', String(upstream.port), '-i', '-s', '10', '-q'], { env: direct });
 const bouncer = await startPgbouncer(upstream, 'bench', 'bench', password);
+const pipe = await startTcpPipe(upstream.port);
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-pw-'));
 writeFileSync(join(dir, 'pw'), password, { mode: 0o600 });
@@ -88,6 +89,7 @@ const unaudited = await airlockWith({ audit: { enabled: false } });
 const targets: Array<[string, number, NodeJS.ProcessEnv]> = [
   ['direct', upstream.port, direct],
   ['pgbouncer', bouncer.port, direct],
+  ['node tcp pipe', pipe.port, direct],
   ['airlock', plain.port, { ...direct, PGPASSWORD: await tokenFor(plain) }],
   ['airlock+10 rules', ruled.port, { ...direct, PGPASSWORD: await tokenFor(ruled) }],
   ['airlock audit off', unaudited.port, { ...direct, PGPASSWORD: await tokenFor(unaudited) }],
@@ -105,15 +107,16 @@ const peak = memoryOf(plain.pid);
 
 const f = (n: number | undefined): string => (n ?? 0).toFixed(0);
 const ratio = (a: number | undefined, b: number | undefined): string => ((a ?? 0) / (b ?? 1)).toFixed(2);
-const rows = [['mode', ...targets.map(([n]) => `${n} tps`), 'airlock/direct', 'airlock/pgbouncer', 'rules/no rules', 'audit on/off']];
+const rows = [['mode', ...targets.map(([n]) => `${n} tps`), 'airlock/direct', 'airlock/pgbouncer', 'pipe/pgbouncer', 'audit off/pipe', 'rules/no rules', 'audit on/off']];
 for (const [mode, r] of Object.entries(tps)) {
-  rows.push([mode, ...targets.map(([n]) => f(r[n])), ratio(r.airlock, r.direct), ratio(r.airlock, r.pgbouncer), ratio(r['airlock+10 rules'], r.airlock), ratio(r.airlock, r['airlock audit off'])]);
+  rows.push([mode, ...targets.map(([n]) => f(r[n])), ratio(r.airlock, r.direct), ratio(r.airlock, r.pgbouncer), ratio(r['node tcp pipe'], r.pgbouncer), ratio(r['airlock audit off'], r['node tcp pipe']), ratio(r['airlock+10 rules'], r.airlock), ratio(r.airlock, r['airlock audit off'])]);
 }
 console.log(`\n## pgbench -S, 8 clients, ${seconds}s per run (${new Date().toISOString().slice(0, 10)}, ${process.arch}, 2 cores)`);
 console.log(table(rows));
 if (process.argv.includes('--only-pgbench')) {
   for (const a of [plain, ruled, unaudited]) await a.stop();
-  await bouncer.stop();
+  bouncer.stop();
+  pipe.stop();
   await upstream.stop();
   process.exit(0);
 }
@@ -196,5 +199,6 @@ console.log(`masking on / masking off throughput: ${(mOff.secs / mOn.secs).toFix
 await masking.stop();
 
 bouncer.stop();
+pipe.stop();
 await upstream.stop();
 process.exit(0);
