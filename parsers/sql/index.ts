@@ -8,7 +8,7 @@ import { parseStatements } from './postgres/analyze.js';
 import { AnalysisCache } from './postgres/cache.js';
 import type { SqlAnalysis, SqlSessionSettings, StatementAnalysis } from './types.js';
 
-export { AnalysisCache } from './postgres/cache.js';
+export { AnalysisCache, fastNormalize } from './postgres/cache.js';
 export { resolveRelation, parseSearchPath } from './search-path.js';
 export type * from './types.js';
 
@@ -39,6 +39,12 @@ export function analyzePostgres(
     const hit = cache.lookupExact(exactKey);
     if (hit !== null) return { dialect: 'postgres', statements: hit };
   }
+  // Plain texts that differ from an analysed one only in integer constants: no parser call.
+  const fastKey = cache?.fastKeyFor(text, settings) ?? null;
+  if (cache !== null && fastKey !== null) {
+    const hit = cache.lookupFast(fastKey, text);
+    if (hit !== null) return { dialect: 'postgres', statements: [hit] };
+  }
   const key = cache?.keyFor(text, settings) ?? null;
   let statements: StatementAnalysis[] | null = null;
   if (cache !== null && key !== null) {
@@ -50,6 +56,7 @@ export function analyzePostgres(
     if (cache !== null && key !== null) cache.store(key, parsed);
     statements = parsed.map((p) => p.analysis);
   }
+  if (cache !== null && key !== null) cache.promote(key, fastKey);
   // Texts without literals (parameterised: $1 …) are the ones that come back verbatim.
   if (cache !== null && exactKey !== null && key !== null && key.endsWith(`\u0000${text}`)) cache.storeExact(exactKey, statements);
   return { dialect: 'postgres', statements };

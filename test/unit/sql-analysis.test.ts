@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  AnalysisCache, analyzePostgres, loadSqlParsers, parseSearchPath, resolveRelation, rewriteForStandardStrings,
+  AnalysisCache, analyzePostgres, fastNormalize, loadSqlParsers, parseSearchPath, resolveRelation, rewriteForStandardStrings,
   type SqlSessionSettings,
 } from '../../parsers/sql/index.js';
 
@@ -179,5 +179,66 @@ describe('AnalysisCache', () => {
     const s = analyzePostgres('SELECT $1, 5 FROM t', on, cache).statements[0];
     expect(s?.reads).toEqual([{ schema: null, name: 't' }]);
     expect(s?.text).toBe('SELECT $1, 5 FROM t');
+  });
+
+  it('serves plain texts that differ only in integers without the parser, with the new text', () => {
+    const cache = new AnalysisCache(10);
+    analyzePostgres('SELECT abalance FROM pgbench_accounts WHERE aid = 17;', on, cache);
+    analyzePostgres('SELECT abalance FROM pgbench_accounts WHERE aid = 4242;', on, cache);
+    const hitsBefore = cache.hits;
+    const c = analyzePostgres('SELECT abalance FROM pgbench_accounts WHERE aid = 999999;', on, cache).statements;
+    expect(cache.hits).toBe(hitsBefore + 1);
+    expect(c).toEqual([{ ...one('SELECT abalance FROM pgbench_accounts WHERE aid = 999999;'), text: 'SELECT abalance FROM pgbench_accounts WHERE aid = 999999' }]);
+  });
+
+  // Regression: digits the parser keeps (positions, type modifiers) must never share an entry.
+  it('never shares an entry between ORDER BY / GROUP BY positions, or with a constant in their place', () => {
+    const cache = new AnalysisCache(50);
+    const texts = [
+      "SELECT name, ssn FROM people ORDER BY 'x'",
+      'SELECT name, ssn FROM people ORDER BY 1',
+      'SELECT name, ssn FROM people ORDER BY 2',
+      'SELECT name, ssn FROM people ORDER BY 1',
+      'SELECT name, ssn FROM people ORDER BY 2',
+      'SELECT ssn, count(*) FROM people GROUP BY 1',
+      'SELECT ssn::varchar(3) FROM people',
+      'SELECT ssn::varchar(9) FROM people',
+    ];
+    for (const t of texts) expect(analyzePostgres(t, on, cache).statements, t).toEqual(analyzePostgres(t, on, null).statements);
+  });
+
+  it('gives, for a corpus of plain texts, exactly what the parser gives, however the cache was filled', () => {
+    const shapes = [
+      (n: number) => `SELECT abalance FROM pgbench_accounts WHERE aid = ${n};`,
+      (n: number) => `UPDATE pgbench_accounts SET abalance = abalance + ${n} WHERE aid = ${n * 7};`,
+      (n: number) => `SELECT a, b FROM t WHERE a IN (${n}, ${n + 1}) ORDER BY ${1 + (n % 2)} LIMIT ${n}`,
+      (n: number) => `SELECT t1.c2 FROM t1 WHERE c3 > ${n}.5 AND c4 = -${n}`,
+      (n: number) => `DELETE FROM t WHERE id = ${n}; SELECT ${n}`,
+      (n: number) => `SELECT * FROM people OFFSET ${n} FETCH FIRST ${n} ROWS ONLY`,
+      (n: number) => `SELECT ${n}e3, ${n}::int4, col${n} FROM t${n}`,
+      (n: number) => `SET statement_timeout = ${n}`,
+      (n: number) => `EXPLAIN (ANALYZE ${n % 2}) DELETE FROM t WHERE a = ${n}`,
+    ];
+    const cache = new AnalysisCache(100);
+    for (let n = 0; n < 12; n++) {
+      for (const shape of shapes) {
+        const t = shape(n);
+        expect(analyzePostgres(t, on, cache).statements, t).toEqual(analyzePostgres(t, on, null).statements);
+      }
+    }
+  });
+});
+
+describe('fastNormalize', () => {
+  it('replaces integers standing alone, in order, and nothing else', () => {
+    expect(fastNormalize('SELECT abalance FROM pgbench_accounts WHERE aid = 123;')).toBe('SELECT abalance FROM pgbench_accounts WHERE aid = $1;');
+    expect(fastNormalize('select a from t1 where b in (1,22,333) and c = x2')).toBe('select a from t1 where b in ($1,$2,$3) and c = x2');
+    expect(fastNormalize('select 1.5, 1e5, t.1, 2_000, -3')).toBe('select 1.5, 1e5, t.1, 2_000, -$1');
+  });
+
+  it('does not read texts with quotes, dollars, comments, slashes or non-ASCII', () => {
+    for (const t of ["select 'a'", 'select "a"', 'select $1', 'select 1 -- x', 'select /* 1 */ 2', 'select 1 / 2', 'select é', 'select E\\x', 'select 1\u0000']) {
+      expect(fastNormalize(t), t).toBeNull();
+    }
   });
 });

@@ -77,8 +77,48 @@ export class AnalysisCache {
     } catch {
       return null;
     }
-    const scs = settings.standardConformingStrings ? 'on' : 'off';
-    return `${scs}\u0000${settings.searchPath.join('\u0001')}\u0000${settings.user ?? ''}\u0000${normalized}`;
+    return settingsPrefix(settings) + normalized;
+  }
+
+  /**
+   * Entries under a key built without the parser (see fastNormalize), each stored only after
+   * the parser's own key for that very text was found to be the same string. Kept apart from
+   * `entries`: a fast key may equal a parser key of a text that reads otherwise (`ORDER BY 1`
+   * is a column position the parser keeps, `ORDER BY 'x'` a constant it replaces).
+   */
+  private readonly fast = new Map<string, Entry>();
+
+  /** The parser-free key for `text`, or null when its text is not of the plain kind fastNormalize reads. */
+  fastKeyFor(text: string, settings: SqlSessionSettings): string | null {
+    if (text.length > MAX_EXACT_TEXT || this.maxEntries <= 0) return null;
+    const body = fastNormalize(text);
+    return body === null ? null : settingsPrefix(settings) + body;
+  }
+
+  lookupFast(fastKey: string, text: string): StatementAnalysis | null {
+    const entry = this.fast.get(fastKey);
+    if (entry === undefined || entry.start + entry.suffix > text.length) return null;
+    this.fast.delete(fastKey);
+    this.fast.set(fastKey, entry);
+    this.hits++;
+    return { ...entry.analysis, text: text.slice(entry.start, text.length - entry.suffix) };
+  }
+
+  /**
+   * After the parser's key `key` answered (or stored) an analysis: when the fast key of the
+   * same text is that very string, the fast key is known to replace exactly the constants
+   * the parser replaces in texts of this shape, and the entry is kept under it too.
+   */
+  promote(key: string, fastKey: string | null): void {
+    if (fastKey === null || fastKey !== key) return;
+    const entry = this.entries.get(key);
+    if (entry === undefined) return;
+    this.fast.set(fastKey, entry);
+    while (this.fast.size > this.maxEntries) {
+      const oldest = this.fast.keys().next();
+      if (oldest.done === true) break;
+      this.fast.delete(oldest.value);
+    }
   }
 
   lookup(key: string, text: string): StatementAnalysis | null {
@@ -101,5 +141,45 @@ export class AnalysisCache {
     }
   }
 
-  clear(): void { this.entries.clear(); }
+  clear(): void {
+    this.entries.clear();
+    this.fast.clear();
+  }
+}
+
+function settingsPrefix(settings: SqlSessionSettings): string {
+  return `${settings.standardConformingStrings ? 'on' : 'off'}\u0000${settings.searchPath.join('\u0001')}\u0000${settings.user ?? ''}\u0000`;
+}
+
+/** Characters of the plain texts fastNormalize reads: no quotes, no $, no comments' slash, nothing non-ASCII. */
+const PLAIN_TEXT = /^[A-Za-z0-9_ \t\r\n,.;:()=<>*+-]*$/;
+const WORD_OR_DOT = /[A-Za-z0-9_.]/;
+
+/**
+ * libpg-query's normalize for the commonest shape of statement, without the parser: each
+ * unsigned integer standing alone (not part of a name, a decimal or an exponent) becomes
+ * $1, $2 … in order. Texts with quotes, dollar signs, comments or any other character are
+ * not read (null). The result is trusted only where the parser produced the same string for
+ * a text of the same shape (AnalysisCache.promote): digits the parser keeps (ORDER BY 1,
+ * varchar(10)) make the strings differ, and such shapes are never served from the fast map.
+ */
+export function fastNormalize(text: string): string | null {
+  if (!PLAIN_TEXT.test(text) || text.includes('--')) return null;
+  let out = '';
+  let n = 0;
+  let last = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) continue;
+    let j = i + 1;
+    while (j < text.length && text.charCodeAt(j) >= 48 && text.charCodeAt(j) <= 57) j++;
+    const before = i > 0 ? text[i - 1] ?? '' : '';
+    const after = text[j] ?? '';
+    if ((before === '' || !WORD_OR_DOT.test(before)) && (after === '' || !WORD_OR_DOT.test(after))) {
+      out += `${text.slice(last, i)}$${++n}`;
+      last = j;
+    }
+    i = j - 1;
+  }
+  return out + text.slice(last);
 }
