@@ -1,6 +1,7 @@
 /**
  * CPU profile of the airlock daemon under pgbench -S (for finding where time goes).
  *   npx tsx bench/profile-pg.ts [simple|prepared|mask] [audit-on|audit-off] [seconds=8]
+ * AUDIT_FSYNC=0: audit on with `audit.fsync: false` (what the audit costs without its syncs).
  * `mask`: psql reads 1M rows × 6 columns through airlock with 2 columns masked (FETCH_COUNT=20000).
  * Writes a .cpuprofile into $PROFILE_DIR (default /tmp/airlock-prof) and prints the top self-time functions.
  */
@@ -34,7 +35,7 @@ writeFileSync(join(dir, 'airlock.yaml'), stringify({
   state_dir: stateDir,
   log: { level: 'warn' },
   auth: { dev_issuer: true },
-  audit: { enabled: audit },
+  audit: { enabled: audit, fsync: process.env.AUDIT_FSYNC !== '0' },
   rules: [{ name: 'pii', when: { groups: ['support'] }, effect: 'mask', columns: ['public.people.email', 'public.people.ssn'], method: 'redact' }],
   connections: [{ name: 'bench', protocol: 'postgres', listen: `127.0.0.1:${port}`, upstream: { host: '127.0.0.1', port: upstream.port, database: 'bench' }, credentials: { type: 'static', username: 'bench', password }, allow_groups: ['dba', 'support'] }],
 }));
