@@ -225,6 +225,10 @@ const httpConnection = z.strictObject({
   record: z
     .strictObject({ body_bytes: z.number().int().min(0).default(64 * 1024) })
     .default({ body_bytes: 64 * 1024 }),
+  /** WebSockets (admitted by a rule with `http.websocket: true`): a longer frame closes both sides with 1009. */
+  websocket: z
+    .strictObject({ max_frame_bytes: z.number().int().min(125).default(16 * 1024 * 1024) })
+    .default({ max_frame_bytes: 16 * 1024 * 1024 }),
   drain_timeout: duration.optional(),
 });
 
@@ -252,8 +256,10 @@ const when = z.strictObject({
   interactive: z.boolean().optional(),
   forward: z.array(glob).optional(),
   sftp: z.strictObject({ ops: z.array(z.string().min(1)).optional(), paths: z.array(glob).optional() }).optional(),
-  // HTTP: methods (case-insensitive) and '/'-separated path globs.
-  http: z.strictObject({ methods: z.array(z.string().min(1)).optional(), paths: z.array(glob).optional() }).optional(),
+  // HTTP: methods (case-insensitive) and '/'-separated path globs; websocket: true matches
+  // WebSocket upgrade requests only (and an allow or approve rule saying so is what admits
+  // one), false plain requests only.
+  http: z.strictObject({ methods: z.array(z.string().min(1)).optional(), paths: z.array(glob).optional(), websocket: z.boolean().optional() }).optional(),
 });
 
 const maskMethod = z.enum(['redact', 'partial', 'hash', 'null', 'email', 'fixed']);

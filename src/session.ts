@@ -77,7 +77,7 @@ function describeAction(action: Action): Record<string, unknown> {
         unparsed: action.statement.unparsed,
       };
     case 'http':
-      return { kind: 'http', method: action.method, path: action.path };
+      return { kind: 'http', method: action.method, path: action.path, ...(action.websocket === true ? { websocket: true } : {}) };
     default:
       return { ...action };
   }

@@ -22,7 +22,8 @@ export type Action =
   | { kind: 'exec'; argv: string[]; command: string }
   | { kind: 'sftp'; op: string; path: string }
   | { kind: 'forward'; host: string; port: number }
-  | { kind: 'http'; method: string; path: string; headers: Record<string, string> };
+  /** `websocket`: the request asks to upgrade to a WebSocket (RFC 6455 §4.1). */
+  | { kind: 'http'; method: string; path: string; headers: Record<string, string>; websocket?: boolean };
 
 export type MaskMethod = 'redact' | 'partial' | 'hash' | 'null' | 'email' | 'fixed';
 

@@ -3,14 +3,16 @@
  *
  * Deny beats approve beats allow; with no match an action is allowed. A statement that
  * did not parse is denied (rule "(unparsed)") unless an allow or approve rule that says
- * `unparsed: true` matches it for this identity: fail closed by default.
+ * `unparsed: true` matches it for this identity: fail closed by default. Likewise a
+ * WebSocket upgrade is denied (rule "(websocket)") unless an allow or approve rule that
+ * says `http: { websocket: true }` matches it.
  */
 import type { RuleConfig } from '../config.js';
 import type { Action, ColumnMaskRule, Decision, DetectorMaskRule, JsonPathMaskRule, Identity, MaskPlan } from '../types.js';
 import type { RelationRef } from '../../parsers/sql/types.js';
 import { ACTION_KINDS, compileRule, type ActionKind, type CompiledRule, type Evidence } from './rule.js';
 import { SqlFacts } from './sql-facts.js';
-import { explain, explainUnparsed } from './reason.js';
+import { explain, explainUnparsed, explainWebsocket } from './reason.js';
 
 export interface PolicyContext {
   identity: Identity;
@@ -26,6 +28,7 @@ export interface PolicyOptions {
 }
 
 export const UNPARSED_RULE = '(unparsed)';
+export const WEBSOCKET_RULE = '(websocket)';
 const DEFAULT_APPROVAL_TIMEOUT_MS = 600_000;
 
 /** The rules that can apply to one identity on one connection, by action kind, and its mask plan. */
@@ -85,6 +88,13 @@ export class Policy {
           rules: [...rules, UNPARSED_RULE],
           mask,
         };
+      }
+    }
+    // A WebSocket's frames are only recorded, not judged: it opens only where a rule says so.
+    if (action.kind === 'http' && action.websocket === true) {
+      const admitted = matched.some((m) => m.rule.config.effect !== 'deny' && m.rule.config.when.http?.websocket === true);
+      if (!admitted) {
+        return { effect: 'deny', rule: WEBSOCKET_RULE, reason: explainWebsocket(ctx.identity, ctx.connection), rules: [...rules, WEBSOCKET_RULE], mask };
       }
     }
     if (approve !== undefined) {

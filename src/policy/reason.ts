@@ -40,7 +40,7 @@ function describeAction(action: Action, ev: Evidence): string {
     case 'forward':
       return `forwarding to ${action.host}:${action.port}`;
     case 'http':
-      return `${action.method.toUpperCase()} ${clip(action.path)}`;
+      return `${action.websocket === true ? 'a WebSocket upgrade at ' : ''}${action.method.toUpperCase()} ${clip(action.path)}`;
   }
 }
 
@@ -67,4 +67,8 @@ export function explain(rule: CompiledRule, ev: Evidence, action: Action, identi
 
 export function explainUnparsed(identity: Identity, connection: string): string {
   return `airlock could not parse this statement, and no rule allows unparsed SQL for ${identity.subject} on ${connection}`;
+}
+
+export function explainWebsocket(identity: Identity, connection: string): string {
+  return `no rule allows WebSocket upgrades (when: { http: { websocket: true } }) for ${identity.subject} at this path on ${connection}`;
 }

@@ -112,6 +112,7 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
   const sftpPaths = w.sftp?.paths === undefined ? null : new GlobSet(w.sftp.paths, { separator: '/' });
   const httpMethods = w.http?.methods === undefined ? null : new Set(w.http.methods.map((m) => m.toUpperCase()));
   const httpPaths = w.http?.paths === undefined ? null : new GlobSet(w.http.paths, { separator: '/' });
+  const httpWebsocket = w.http?.websocket;
 
   /** Whether the rule says anything about what a statement does (kinds, tables, functions, WHERE). */
   const judgesEffects = statements !== null || tables !== null || tablesRead !== null || tablesWritten !== null || functions !== null || w.without_where !== undefined;
@@ -226,6 +227,7 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
           return sftpPaths === null || sftpPaths.test(action.path) ? {} : null;
         case 'http': {
           if (httpMethods !== null && !httpMethods.has(action.method.toUpperCase())) return null;
+          if (httpWebsocket !== undefined && (action.websocket === true) !== httpWebsocket) return null;
           if (httpPaths === null) return {};
           const bare = action.path.split(/[?#]/, 1)[0] ?? action.path;
           return httpPaths.test(bare) || httpPaths.test(action.path) ? {} : null;

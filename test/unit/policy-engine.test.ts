@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Policy, compileGlob, globProblem, commandLines, type PolicyContext } from '../../src/policy/index.js';
+import { Policy, WEBSOCKET_RULE, compileGlob, globProblem, commandLines, type PolicyContext } from '../../src/policy/index.js';
 import { validateConfig, type RuleConfig } from '../../src/config.js';
 import type { Action, Decision, Identity } from '../../src/types.js';
 import type { RelationRef, StatementAnalysis, StatementKind } from '../../parsers/sql/types.js';
@@ -433,5 +433,37 @@ describe('Policy.decide: statements whose effects are unknown fail closed', () =
   it('a rule that matched on its own terms is the one named', () => {
     const d = p.decide(stmt({ kinds: ['select'], reads: [rel('secret.keys')], opaque: true }), ctx());
     expect(d.effect === 'deny' && d.rule).toBe('no-secret-tables');
+  });
+});
+
+describe('Policy.decide: WebSocket upgrades are admitted only by a rule that says http.websocket: true', () => {
+  const ws = (path: string): Action => ({ kind: 'http', method: 'GET', path, headers: {}, websocket: true });
+  const p = new Policy(rules([
+    { name: 'realtime', when: { groups: ['dev'], http: { websocket: true, paths: ['/v1/realtime/**'] } }, effect: 'allow' },
+    { name: 'ops-sockets', when: { groups: ['ops'], http: { websocket: true } }, effect: 'approve', approvers: ['lead'] },
+    { name: 'no-internal', when: { http: { paths: ['/v1/realtime/internal/**'] } }, effect: 'deny' },
+    { name: 'plain-gets-only', when: { http: { websocket: false, methods: ['GET'], paths: ['/v1/plain'] } }, effect: 'deny' },
+  ]));
+
+  it('no admitting rule: denied as "(websocket)", with a reason that says which key admits one', () => {
+    const d = p.decide(ws('/v1/other'), ctx());
+    expectEffect(d, 'deny', WEBSOCKET_RULE);
+    expect(d.effect === 'deny' && d.reason).toContain('websocket: true');
+    expectEffect(p.decide(ws('/v1/realtime/x'), ctx(who({ groups: ['guest'] }))), 'deny', WEBSOCKET_RULE);
+  });
+
+  it('an allow rule admits it on its paths; a deny on the path still beats it', () => {
+    expectEffect(p.decide(ws('/v1/realtime/chat'), ctx()), 'allow');
+    expectEffect(p.decide(ws('/v1/realtime/internal/x'), ctx()), 'deny', 'no-internal');
+  });
+
+  it('an approve rule with websocket: true admits it after approval', () => {
+    expectEffect(p.decide(ws('/anything'), ctx(who({ groups: ['ops'] }))), 'hold', 'ops-sockets');
+  });
+
+  it('websocket: false and true keep to their own kind of request', () => {
+    expectEffect(p.decide({ kind: 'http', method: 'GET', path: '/v1/plain', headers: {} }, ctx()), 'deny', 'plain-gets-only');
+    expectEffect(p.decide({ kind: 'http', method: 'GET', path: '/v1/realtime/chat', headers: {} }, ctx()), 'allow');
+    expect(p.decide({ kind: 'http', method: 'GET', path: '/v1/realtime/chat', headers: {} }, ctx()).rules).toEqual([]);
   });
 });
