@@ -29,6 +29,8 @@ export type SessionEvent =
   | { type: 'protocol'; detail: string }
   /** One HTTP request and its answer (protocols/http): headers with credentials redacted, bodies capped and masked. */
   | { type: 'http.exchange'; requestId: string; method: string; path: string; status: number; durationMs: number; [key: string]: unknown }
+  /** One WebSocket frame relayed (text capped and masked, binary as its length), and the WebSocket's end (protocols/http). */
+  | { type: 'websocket.frame' | 'websocket.closed'; requestId: string; [key: string]: unknown }
   /** SSH: an exec's outcome, a shell recording, a forward (protocols/ssh). */
   | { type: 'ssh.exec' | 'ssh.recording' | 'ssh.forward' | 'ssh.sftp'; [key: string]: unknown };
 

@@ -65,3 +65,23 @@ export function redactedRequestHeaders(headers: IncomingHttpHeaders, authHeader:
   }
   return out;
 }
+
+/**
+ * A WebSocket handshake is the one case where Upgrade and Connection go on (RFC 9110 §7.8,
+ * RFC 6455 §4.1): airlock sets them for the hop it opens, it does not copy them. No
+ * extension is offered upstream: airlock reads every frame, and permessage-deflate would
+ * hide their content.
+ */
+export function websocketUpgradeFields(out: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  const fields: OutgoingHttpHeaders = { ...out, connection: 'Upgrade', upgrade: 'websocket' };
+  delete fields['sec-websocket-extensions'];
+  delete fields['accept-encoding'];
+  return fields;
+}
+
+/** RFC 6455 §4.2.2: the server's 101 as the client gets it, the upstream's end-to-end fields included. */
+export function switchingProtocolsHead(fields: Record<string, string | string[]>): string {
+  let head = 'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n';
+  for (const [k, v] of Object.entries(fields)) for (const one of Array.isArray(v) ? v : [v]) head += `${k}: ${one}\r\n`;
+  return `${head}\r\n`;
+}

@@ -3,8 +3,11 @@
  * (Authorization: Bearer, or a configured header) opens a session per client connection;
  * each request is an action checked by policy; the real credential is added upstream;
  * what comes back is masked (the injected secret always) and every exchange is recorded.
+ * A WebSocket upgrade takes the same path as any request (auth, session, path, policy —
+ * where only a rule with `http.websocket: true` admits it), then its frames are relayed
+ * and recorded by websocket.ts.
  */
-import { createServer as createHttpServer, request as httpRequest, Agent as HttpAgent, type IncomingMessage, type Server, type ServerResponse, type OutgoingHttpHeaders } from 'node:http';
+import { createServer as createHttpServer, request as httpRequest, Agent as HttpAgent, ServerResponse, type ClientRequest, type IncomingMessage, type Server, type OutgoingHttpHeaders } from 'node:http';
 import { createServer as createHttpsServer, request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { createHash, randomUUID } from 'node:crypto';
@@ -19,8 +22,9 @@ import { DetectorRules, keyFromSecret } from '../../src/masking/index.js';
 import { compileJsonPaths } from '../../src/masking/json-paths.js';
 import { normaliseTarget } from './path.js';
 import { LiteralScrubber, type BodyPlan } from './body.js';
-import { endToEnd, forwardedFields, redactedRequestHeaders } from './headers.js';
-import { sendResponse, type Sent } from './respond.js';
+import { endToEnd, forwardedFields, redactedRequestHeaders, switchingProtocolsHead, websocketUpgradeFields } from './headers.js';
+import { clientHeaders, sendResponse, type Sent } from './respond.js';
+import { WebSocketRelay } from './websocket.js';
 import { sendProblem, statusFor } from './problem.js';
 
 /** A JSON answer larger than this is not masked whole (see respond.ts). */
@@ -44,6 +48,23 @@ interface Upstream {
   base: string;
   ca: Buffer | undefined;
   agent: HttpAgent | HttpsAgent;
+}
+
+/** A WebSocket opening handshake's connection, handed over by the server's 'upgrade' event. */
+interface Upgrade {
+  socket: Socket;
+  /** Bytes after the request's header block. */
+  head: Buffer;
+}
+
+/** RFC 6455 §4.2.1: a GET with Upgrade: websocket, a key and version 13. Anything else is not a WebSocket handshake. */
+function isWebSocketHandshake(req: IncomingMessage): boolean {
+  return (
+    req.method === 'GET' &&
+    String(req.headers.upgrade ?? '').trim().toLowerCase() === 'websocket' &&
+    typeof req.headers['sec-websocket-key'] === 'string' &&
+    req.headers['sec-websocket-version'] === '13'
+  );
 }
 
 interface Exchange {
@@ -88,19 +109,20 @@ export class HttpListener {
   private maskingKey: Buffer | null = null;
   private active = 0;
   private closing = false;
+  private readonly websockets = new Set<WebSocketRelay>();
 
   constructor(
     private readonly core: GatewayCore,
     private config: HttpConnectionConfig,
     readonly context: { readonly stateDir: string },
   ) {
-    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res, false);
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res, 'plain');
     this.server = config.tls === undefined ? createHttpServer({ keepAlive: true }, handler) : createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, handler);
     this.server.headersTimeout = 30_000;
     this.server.requestTimeout = 0;
     // Expect: 100-continue is answered only once the caller is known and policy lets the request on.
-    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res, true));
-    this.server.on('upgrade', (req: IncomingMessage, socket: Socket) => this.refuseUpgrade(req, socket));
+    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res, 'continue'));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
     this.server.on('connection', (socket: Socket) => {
       socket.once('close', () => {
         const s = this.sessions.get(socket);
@@ -146,6 +168,7 @@ export class HttpListener {
     this.server.closeIdleConnections();
     const deadline = Date.now() + drainMs;
     while (this.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const ws of this.websockets) ws.shutdown();
     this.server.closeAllConnections();
     await Promise.all([...this.sessions.values()].map((s) => s.session.close('airlock is shutting down')));
     this.sessions.clear();
@@ -155,7 +178,22 @@ export class HttpListener {
 
   // ---- one request ---------------------------------------------------------
 
-  private async handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+  /**
+   * A WebSocket handshake goes through handle() like any request, answered on a response
+   * of its own on the handed-over socket (the server gives none for an upgrade); other
+   * upgrades are refused.
+   */
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    if (!isWebSocketHandshake(req)) return this.refuseUpgrade(req, socket);
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    // A refusal ends the connection; a 101 detaches the socket from this response first.
+    res.on('finish', () => socket.end());
+    void this.handle(req, res, { socket, head });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse, mode: 'plain' | 'continue' | Upgrade): Promise<void> {
     this.active++;
     const started = Date.now();
     const requestId = randomUUID();
@@ -172,7 +210,7 @@ export class HttpListener {
       const target = normaliseTarget(req.url ?? '');
       const method = (req.method ?? 'GET').toUpperCase();
       const x: Exchange = { session, method, path: target.path, query: target.query, requestId, started, req };
-      const refusal = (await this.decide(session, method, target.path, req, res)) ?? this.declaredTooLarge(req);
+      const refusal = (await this.decide(session, method, target.path, req, res, typeof mode === 'object')) ?? this.declaredTooLarge(req);
       if (refusal !== null) {
         // A body the client has not sent (Expect: 100-continue) or not finished is not waited for.
         if (!req.complete) res.setHeader('connection', 'close');
@@ -186,7 +224,8 @@ export class HttpListener {
         this.record(x, { status: 499, error: new AirlockError('AIRLOCK_UPSTREAM_LOST', 'the client went away before the request was forwarded') });
         return;
       }
-      if (expectsContinue) res.writeContinue();
+      if (typeof mode === 'object') return await this.forwardUpgrade(x, res, cs.plan, mode, token);
+      if (mode === 'continue') res.writeContinue();
       await this.forward(x, res, cs.plan);
     } catch (e) {
       const err = asAirlockError(e);
@@ -296,7 +335,7 @@ export class HttpListener {
   }
 
   /** Policy for the request; null when it may go on. A held request waits (bounded), then goes on or is refused. */
-  private async decide(session: Session, method: string, path: string, req: IncomingMessage, res: ServerResponse): Promise<AirlockError | null> {
+  private async decide(session: Session, method: string, path: string, req: IncomingMessage, res: ServerResponse, websocket: boolean): Promise<AirlockError | null> {
     const headers: Record<string, string> = {};
     const authHeader = this.config.auth_header.toLowerCase();
     for (const [k, v] of Object.entries(req.headers)) {
@@ -304,7 +343,7 @@ export class HttpListener {
       headers[k] = Array.isArray(v) ? v.join(', ') : v;
     }
     let approvalId: string | null = null;
-    const check = session.check({ kind: 'http', method, path, headers }, (hold) => {
+    const check = session.check({ kind: 'http', method, path, headers, ...(websocket ? { websocket } : {}) }, (hold) => {
       approvalId = hold.approvalId;
       session.logger.info({ approval: hold.approvalId, rule: hold.rule, method, path }, 'http request held for approval');
       // 103 Early Hints: the caller learns the approval id while it waits.
@@ -363,18 +402,23 @@ export class HttpListener {
     return `${this.upstream.base}${x.path}${q === '' ? '' : `?${q}`}`;
   }
 
-  private async forward(x: Exchange, res: ServerResponse, plan: BodyPlan): Promise<void> {
+  /** The request to the upstream, its TLS verified as configured. A WebSocket gets a connection of its own (no agent). */
+  private upstreamRequest(x: Exchange, headers: OutgoingHttpHeaders, pooled: boolean): ClientRequest {
     const up = this.upstream;
-    const upReq = (up.https ? httpsRequest : httpRequest)({
+    return (up.https ? httpsRequest : httpRequest)({
       protocol: up.url.protocol,
       hostname: up.url.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: up.url.port === '' ? (up.https ? 443 : 80) : Number(up.url.port),
       method: x.method,
       path: this.upstreamPath(x),
-      headers: this.upstreamHeaders(x, plan),
-      agent: up.agent,
+      headers,
+      agent: pooled ? up.agent : false,
       ...(up.https ? { rejectUnauthorized: this.config.upstream.tls === 'verify-full', ...(up.ca === undefined ? {} : { ca: up.ca }), servername: up.url.hostname } : {}),
     });
+  }
+
+  private async forward(x: Exchange, res: ServerResponse, plan: BodyPlan): Promise<void> {
+    const upReq = this.upstreamRequest(x, this.upstreamHeaders(x, plan), true);
     upReq.setTimeout(this.config.upstream.timeout, () => upReq.destroy(new AirlockError('AIRLOCK_UPSTREAM_UNAVAILABLE', `the upstream of connection "${this.config.name}" did not answer in time`)));
     const limit = this.config.max_request_bytes;
     const cap = this.config.record.body_bytes;
@@ -443,6 +487,68 @@ export class HttpListener {
     });
   }
 
+  /**
+   * The handshake goes upstream; a 101 is relayed to the client (its fields end-to-end and
+   * scrubbed, Upgrade/Connection set for this hop) and the frames flow. Any other answer,
+   * or a switch airlock cannot follow, is a 502 and nothing of the upstream's answer passes.
+   */
+  private forwardUpgrade(x: Exchange, res: ServerResponse, plan: BodyPlan, client: Upgrade, token: string): Promise<void> {
+    const upReq = this.upstreamRequest(x, websocketUpgradeFields(this.upstreamHeaders(x, plan)), false);
+    upReq.setTimeout(this.config.upstream.timeout, () => upReq.destroy(new AirlockError('AIRLOCK_UPSTREAM_UNAVAILABLE', `the upstream of connection "${this.config.name}" did not answer in time`)));
+    return new Promise<void>((resolve) => {
+      let settled = false;
+      const fail = (e: unknown, upstreamMs?: number): void => {
+        if (settled) return;
+        settled = true;
+        upReq.destroy();
+        const err = asAirlockError(e);
+        const shown = err.code === 'AIRLOCK_INTERNAL' ? new AirlockError('AIRLOCK_UPSTREAM_UNAVAILABLE', `the upstream of connection "${this.config.name}" could not be reached`) : err;
+        sendProblem(res, shown);
+        this.record(x, { status: statusFor(shown), error: shown, ...(upstreamMs === undefined ? {} : { upstreamMs }) });
+        resolve();
+      };
+      upReq.on('error', (e) => fail(e));
+      upReq.on('response', (upRes) => {
+        upRes.resume();
+        fail(new AirlockError('AIRLOCK_UPSTREAM_UNAVAILABLE', `the upstream answered the WebSocket handshake with ${upRes.statusCode ?? 0} instead of 101`), Date.now() - x.started);
+      });
+      upReq.on('upgrade', (upRes: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
+        const upstreamMs = Date.now() - x.started;
+        const refuse = (e: AirlockError): void => {
+          upSocket.destroy();
+          fail(e, upstreamMs);
+        };
+        if (String(upRes.headers.upgrade ?? '').trim().toLowerCase() !== 'websocket') return refuse(new AirlockError('AIRLOCK_UNSUPPORTED', 'the upstream switched to another protocol than WebSocket'));
+        // None was offered; frames airlock cannot read (permessage-deflate) do not pass.
+        if (upRes.headers['sec-websocket-extensions'] !== undefined) return refuse(new AirlockError('AIRLOCK_UNSUPPORTED', 'the upstream negotiated a WebSocket extension airlock did not offer'));
+        if (client.socket.destroyed) return refuse(new AirlockError('AIRLOCK_UPSTREAM_LOST', 'the client went away before the WebSocket opened'));
+        settled = true;
+        const headers = { ...clientHeaders(upRes, plan.secrets), 'x-request-id': x.requestId };
+        res.detachSocket(client.socket);
+        client.socket.write(switchingProtocolsHead(headers));
+        this.record(x, { status: 101, upstreamMs, sent: { status: 101, headers, body: null, bytes: 0 } });
+        const relay = new WebSocketRelay({
+          session: x.session,
+          requestId: x.requestId,
+          path: x.path,
+          client: client.socket,
+          clientHead: client.head,
+          upstream: upSocket,
+          upstreamHead: upHead,
+          plan,
+          maxFrameBytes: this.config.websocket.max_frame_bytes,
+          recordTextBytes: this.config.record.body_bytes,
+          unrecordable: [...plan.secrets, token],
+          onEnd: () => this.websockets.delete(relay),
+        });
+        this.websockets.add(relay);
+        relay.start();
+        resolve();
+      });
+      upReq.end();
+    });
+  }
+
   // ---- records ---------------------------------------------------------------
 
   private record(x: Exchange, outcome: { status: number; error?: AirlockError; sent?: Sent; upstreamMs?: number; request?: { body?: Buffer; bytes: number } }): void {
@@ -473,9 +579,9 @@ export class HttpListener {
     else x.session.logger.info({ ...fields, code: outcome.error.code }, 'http exchange refused or failed');
   }
 
-  /** WebSocket (and any other) upgrades are refused: their frames would pass unchecked. */
+  /** Upgrades other than a WebSocket handshake (h2c, a malformed handshake …) are refused: airlock cannot read what would follow. */
   private refuseUpgrade(req: IncomingMessage, socket: Socket): void {
-    const body = JSON.stringify({ type: 'urn:airlock:error:AIRLOCK_FORBIDDEN', title: 'forbidden', status: 403, code: 'AIRLOCK_FORBIDDEN', detail: 'protocol upgrades (WebSocket) are not allowed through airlock' });
+    const body = JSON.stringify({ type: 'urn:airlock:error:AIRLOCK_FORBIDDEN', title: 'forbidden', status: 403, code: 'AIRLOCK_FORBIDDEN', detail: 'only WebSocket upgrades (RFC 6455, version 13) can pass through airlock, where a rule allows them' });
     socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     this.core.logger.info({ connection: this.config.name, path: req.url?.split('?')[0] }, 'http upgrade refused');
   }

@@ -340,16 +340,23 @@ describe('policy', () => {
     expect(last().headers.expect).toBeUndefined();
   });
 
-  it('WebSocket upgrades are refused', async () => {
-    const reply = await new Promise<string>((resolve) => {
-      const s = connect(ports.small ?? 0, '127.0.0.1', () => {
-        s.write(`GET /ws HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tokens.agent}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  it('WebSocket upgrades are refused where no rule allows them (test/e2e/http-websocket.test.ts has the rest); other upgrades always', async () => {
+    const upgrade = (protocol: string): Promise<string> =>
+      new Promise<string>((resolve) => {
+        const s = connect(ports.small ?? 0, '127.0.0.1', () => {
+          s.write(`GET /ws HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tokens.agent}\r\nUpgrade: ${protocol}\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+        });
+        let out = '';
+        s.on('data', (c) => (out += c.toString()));
+        s.on('close', () => resolve(out));
       });
-      let out = '';
-      s.on('data', (c) => (out += c.toString()));
-      s.on('close', () => resolve(out));
-    });
-    expect(reply).toMatch(/^HTTP\/1.1 403/);
+    const body = (reply: string): { code: string; rule?: string } => JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { code: string; rule?: string };
+    const ws = await upgrade('websocket');
+    expect(ws).toMatch(/^HTTP\/1.1 403/);
+    expect(body(ws)).toMatchObject({ code: 'AIRLOCK_DENIED', rule: '(websocket)' });
+    const h2c = await upgrade('h2c');
+    expect(h2c).toMatch(/^HTTP\/1.1 403/);
+    expect(body(h2c).code).toBe('AIRLOCK_FORBIDDEN');
   });
 
   it('a request body over max_request_bytes gets 413', async () => {
