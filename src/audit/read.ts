@@ -110,8 +110,9 @@ function describe(r: AuditRecord): string {
       return `${String(id.subject)} (${String(id.kind)}, ${String(id.issuer)}, groups ${groups}) to ${String(e.connection)} [${String(e.protocol)}] from ${String(c.address)}:${String(c.port)}, lease ${String(e.lease)}`;
     }
     case 'action': {
-      const a = (e.action ?? {}) as { kind?: unknown; text?: unknown; command?: unknown; method?: unknown; path?: unknown };
-      const what = typeof a.text === 'string' ? a.text : typeof a.command === 'string' ? a.command : a.method !== undefined ? `${String(a.method)} ${String(a.path)}` : String(a.kind);
+      const a = (e.action ?? {}) as { kind?: unknown; text?: unknown; command?: unknown; method?: unknown; path?: unknown; websocket?: unknown };
+      const http = `${a.websocket === true ? 'WebSocket ' : ''}${String(a.method)} ${String(a.path)}`;
+      const what = typeof a.text === 'string' ? a.text : typeof a.command === 'string' ? a.command : a.method !== undefined ? http : String(a.kind);
       const rules = Array.isArray(e.rules) && e.rules.length > 0 ? ` [${e.rules.join(', ')}]` : '';
       const why = e.decision !== 'allow' && typeof e.reason === 'string' ? ` (${String(e.rule)}: ${e.reason})` : '';
       return `${String(e.decision).toUpperCase()}${rules}${why} ${what.replace(/\s+/g, ' ').trim()}`;
@@ -141,6 +142,18 @@ function describe(r: AuditRecord): string {
         return `\n    ${label} ${flat.length > 200 ? `${flat.slice(0, 200)}…` : flat}`;
       };
       return `${String(e.method)} ${String(e.path)}${query} -> ${String(e.status)}, ${String(e.durationMs)} ms${bytes}${err} [${String(e.requestId)}]${body('>', e.requestBody)}${body('<', e.responseBody)}`;
+    }
+    case 'websocket.frame': {
+      // Who sent it, which way it went, what it was; text as recorded (capped, masked).
+      const arrow = e.from === 'client' ? '>' : '<';
+      const close = typeof e.code === 'number' ? ` ${e.code}${typeof e.reason === 'string' && e.reason !== '' ? ` ${e.reason}` : ''}` : '';
+      const text = typeof e.text === 'string' && e.text !== '' ? `: ${e.text.replace(/\s+/g, ' ').slice(0, 200)}${e.truncated === true || e.text.length > 200 ? '…' : ''}` : '';
+      return `${String(e.from)} ${arrow} ${String(e.opcode)}${e.fin === false ? ' (more follows)' : ''} ${String(e.length)} bytes${close}${text}`;
+    }
+    case 'websocket.closed': {
+      const code = typeof e.closeCode === 'number' ? ` with ${e.closeCode}` : '';
+      const err = typeof e.errorCode === 'string' ? ` error ${e.errorCode}` : '';
+      return `${String(e.path)} closed by ${String(e.by)}${code}: ${String(e.reason)}${err}, ${String(e.durationMs)} ms, ${String(e.framesFromClient)}/${String(e.framesFromUpstream)} frames [${String(e.requestId)}]`;
     }
     default:
       return JSON.stringify(e);
