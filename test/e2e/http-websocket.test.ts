@@ -31,6 +31,8 @@ let tlsUpstream: WebSocketServer;
 const handshakes: Array<{ url: string; headers: IncomingMessage['headers'] }> = [];
 /** Sizes of the messages the upstream got. */
 const received: number[] = [];
+/** 1 MiB frames the upstream's `stream:` has handed to its socket. */
+let streamed = 0;
 const ports: Record<string, number> = {};
 const tokens: Record<string, string> = {};
 
@@ -54,6 +56,18 @@ function serve(wss: WebSocketServer): void {
         return;
       }
       if (text.startsWith('flood:')) return ws.send(Buffer.alloc(Number(text.slice(6)), 1), { binary: true });
+      if (text.startsWith('stream:')) {
+        // n frames of 1 MiB, each once the last left this process (the upstream keeps to backpressure too).
+        let left = Number(text.slice(7));
+        const one = (): void => {
+          if (left-- <= 0) return;
+          ws.send(Buffer.alloc(1024 * 1024, 2), { binary: true }, () => {
+            streamed++;
+            one();
+          });
+        };
+        return one();
+      }
       ws.send(buf, { binary: isBinary });
     });
   });
@@ -62,7 +76,13 @@ function serve(wss: WebSocketServer): void {
 beforeAll(async () => {
   issuer = await createTestIssuer();
   // The upstream would accept permessage-deflate: airlock must not let it be negotiated.
-  upstream = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: true, maxPayload: 64 * 1024 * 1024 });
+  upstream = new WebSocketServer({
+    host: '127.0.0.1',
+    port: 0,
+    perMessageDeflate: true,
+    maxPayload: 64 * 1024 * 1024,
+    verifyClient: (info: { req: IncomingMessage }, cb: (ok: boolean, code?: number, message?: string) => void) => (info.req.url?.includes('/nope') === true ? cb(false, 404, `no such stream for ${String(info.req.headers['x-api-key'])}`) : cb(true)),
+  });
   await new Promise<void>((r) => upstream.once('listening', () => r()));
   serve(upstream);
   const certs = makeTestCerts();
@@ -246,6 +266,34 @@ describe('pass-through', () => {
     o.ws.close();
     await o.closed;
   });
+
+  it('an upstream that refuses the handshake: 502 naming its status, and nothing of its answer', async () => {
+    const r = await refusal('ws', '/v1/realtime/nope');
+    expect(r.status).toBe(502);
+    expect(String(r.body.detail)).toContain('404 instead of 101');
+    expect(JSON.stringify(r.body)).not.toContain(SECRET);
+  });
+
+  it('backpressure: a client that stops reading holds the upstream back, and the daemon\'s memory stays bounded', async () => {
+    const hwm = (): number => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${airlock.process.pid}/status`, 'utf8'))?.[1] ?? '0');
+    const o = await open('ws', '/v1/realtime/echo');
+    let got = 0;
+    const all = new Promise<void>((r) => o.ws.on('message', (d: Buffer) => ((got += d.length) >= 64 * 1024 * 1024 ? r() : undefined)));
+    const before = hwm();
+    o.ws.pause();
+    streamed = 0;
+    o.ws.send('stream:64');
+    await new Promise((r) => setTimeout(r, 1500));
+    // Far less than the 64 MiB the upstream would send was taken from it while the client read nothing.
+    expect(got).toBe(0);
+    expect(streamed).toBeLessThan(32);
+    o.ws.resume();
+    await all;
+    expect(streamed).toBe(64);
+    expect(hwm() - before).toBeLessThan(32 * 1024);
+    o.ws.close();
+    await o.closed;
+  }, 60_000);
 
   it('over an https upstream verified against the configured CA', async () => {
     const o = await open('wss', '/v1/realtime/echo');
