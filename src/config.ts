@@ -131,6 +131,13 @@ const mysqlConnection = z.strictObject({
   allow_groups: z.array(z.string()).default([]),
   limits,
   record: recordSettings,
+  /**
+   * LOAD DATA LOCAL INFILE (admitted by a rule naming load_data_local): a file longer than
+   * max_bytes is cut off, its statement aborted upstream and the session ended.
+   */
+  local_infile: z
+    .strictObject({ max_bytes: z.number().int().min(0).default(256 * 1024 * 1024) })
+    .default({ max_bytes: 256 * 1024 * 1024 }),
   drain_timeout: duration.optional(),
 });
 

@@ -23,8 +23,16 @@ export interface Lease {
   certificate?: string;
 }
 
+/** MySQL LOAD DATA LOCAL: the file the client sent the server through airlock (never its content). */
+export interface LocalInfileSummary {
+  file: string;
+  bytes: number;
+  /** SHA-256 of the bytes sent; null when airlock cut the file off at its cap. */
+  sha256: string | null;
+}
+
 export type SessionEvent =
-  | { type: 'result'; command?: string; rows: number; bytes: number; durationMs: number; errorCode?: string; maskedColumns?: string[]; data?: string[][]; truncated?: boolean }
+  | { type: 'result'; command?: string; rows: number; bytes: number; durationMs: number; errorCode?: string; maskedColumns?: string[]; data?: string[][]; truncated?: boolean; localInfile?: LocalInfileSummary }
   | { type: 'notice'; text: string }
   | { type: 'protocol'; detail: string }
   /** One HTTP request and its answer (protocols/http): headers with credentials redacted, bodies capped and masked. */

@@ -9,7 +9,7 @@ export const STATEMENT_KINDS = [
   'prepare', 'deallocate', 'explain', 'vacuum', 'analyze', 'lock', 'listen', 'notify',
   'unlisten', 'declare', 'fetch', 'close', 'discard', 'reset', 'comment', 'reindex',
   'cluster', 'checkpoint', 'load', 'refresh', 'reassign', 'security_label', 'import',
-  'use', 'replace', 'load_data', 'into_outfile', 'handler', 'kill', 'flush', 'describe',
+  'use', 'replace', 'load_data', 'load_data_local', 'into_outfile', 'handler', 'kill', 'flush', 'describe',
   'empty', 'other',
   // pseudo-kind for the start of a session (connection-level approval)
   'connect',
@@ -65,6 +65,12 @@ export interface StatementAnalysis {
    * for a whole row), or `unknown`. Absent when not known (treat as unknown).
    */
   writeSources?: { sources: Array<{ relation: RelationRef; column: string }>; unknown: boolean };
+  /**
+   * MySQL `LOAD DATA LOCAL INFILE '<file>'` (kind load_data_local): the file name as the
+   * server will ask the client for it (the literal's decoded value). Absent when not one
+   * literal, or when two readings of the text name different files.
+   */
+  localFile?: string;
 }
 
 export interface SqlAnalysis {

@@ -27,8 +27,9 @@ import { ResultMasker } from './result-masking.js';
 import { MysqlCatalog } from './catalog.js';
 
 /**
- * What airlock offers a client. Not offered: COMPRESS (not implemented), LOCAL_FILES
- * (the server may not read the client's disk through airlock), DEPRECATE_EOF (one result
+ * What airlock offers a client. LOCAL_FILES is offered so that a client that enables LOAD
+ * DATA LOCAL can use it where a rule allows it (the relay checks each request the server
+ * makes against the statement). Not offered: COMPRESS (not implemented), DEPRECATE_EOF (one result
  * format to follow), QUERY_ATTRIBUTES and OPTIONAL_RESULTSET_METADATA (MySQL 8 only),
  * CAN_HANDLE_EXPIRED_PASSWORDS (the lease is airlock's business).
  */
@@ -36,7 +37,8 @@ const OFFERED =
   Capability.LONG_PASSWORD | Capability.FOUND_ROWS | Capability.LONG_FLAG | Capability.CONNECT_WITH_DB | Capability.ODBC |
   Capability.IGNORE_SPACE | Capability.PROTOCOL_41 | Capability.INTERACTIVE | Capability.IGNORE_SIGPIPE | Capability.TRANSACTIONS |
   Capability.SECURE_CONNECTION | Capability.MULTI_STATEMENTS | Capability.MULTI_RESULTS | Capability.PS_MULTI_RESULTS |
-  Capability.PLUGIN_AUTH | Capability.CONNECT_ATTRS | Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA | Capability.SESSION_TRACK;
+  Capability.PLUGIN_AUTH | Capability.CONNECT_ATTRS | Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA | Capability.SESSION_TRACK |
+  Capability.LOCAL_FILES;
 
 const HANDSHAKE_TIMEOUT_MS = 30_000;
 
@@ -358,6 +360,7 @@ class Handshake {
       upstream: upstream.socket,
       capabilities,
       maxPacketBytes: config.limits.max_message_bytes,
+      maxLocalInfileBytes: config.local_infile.max_bytes,
       clientLeftover,
       upstreamLeftover: upstream.leftover,
       masker,

@@ -11,13 +11,13 @@ import type { Session } from '../../src/session-types.js';
 import type { FinalDecision } from '../../src/types.js';
 import { AirlockError, asAirlockError } from '../../src/errors.js';
 import type { StatementAnalysis } from '../../parsers/sql/types.js';
-import { PacketReader, framePacket, type Packet } from './codec/framing.js';
+import { PacketReader, framePacket, renumber, type Packet } from './codec/framing.js';
 import { Command, ErrorNumber, PacketHeader, ServerStatus, commandName } from './codec/codes.js';
 import { decodeCommand } from './codec/messages/command.js';
 import { encodeErr, encodeOk } from './codec/messages/generic.js';
 import { mysqlErrorFor, type MysqlErrorFields } from './errors.js';
 import type { ResultMasker } from './result-masking.js';
-import { ResponseFollower, newResponse, type Prepared, type Response, type ResponseOptions } from './response.js';
+import { ResponseFollower, infileSummary, newResponse, type Prepared, type Response, type ResponseOptions } from './response.js';
 
 export interface KillRequest {
   targetConnectionId: number;
@@ -31,6 +31,8 @@ export interface RelayOptions {
   /** Capabilities in force on both legs. */
   capabilities: number;
   maxPacketBytes: number;
+  /** LOAD DATA LOCAL: the longest file the client may send (local_infile.max_bytes). */
+  maxLocalInfileBytes: number;
   clientLeftover?: Buffer;
   upstreamLeftover?: Buffer;
   masker: ResultMasker | null;
@@ -79,6 +81,8 @@ export class Relay {
   private readonly recordRows: boolean;
   private out: Buffer[] = [];
   private readonly follower: ResponseFollower;
+  /** The client is sending a LOCAL INFILE file: its packets go to the server, not to the command queue. */
+  private infile: { r: Response; expect: number; shift: number } | null = null;
 
 
   constructor(private readonly opts: RelayOptions) {
@@ -101,6 +105,9 @@ export class Relay {
       finished: (r) => {
         if (this.response === r) this.response = null;
       },
+      startInfile: (r, clientSeq, shift) => {
+        this.infile = { r, expect: clientSeq, shift };
+      },
     });
   }
 
@@ -110,7 +117,7 @@ export class Relay {
     upstream.on('data', (chunk: Buffer) => this.fromUpstream(chunk));
     client.on('drain', () => upstream.resume());
     upstream.on('drain', () => {
-      if (!this.pumping) client.resume();
+      if (!this.pumping || this.infile !== null) client.resume();
     });
     client.on('close', () => this.end('client closed the connection'));
     client.on('error', () => this.end('client connection error'));
@@ -129,13 +136,54 @@ export class Relay {
     if (this.ended) return;
     this.session.stats.bytesFromClient += chunk.length;
     try {
-      this.clientReader.push(chunk, (p) => this.inbox.push(p));
+      this.clientReader.push(chunk, (p) => (this.infile !== null ? this.infilePacket(p) : this.inbox.push(p)));
     } catch (e) {
       this.fatal(asAirlockError(e));
       return;
     }
     if (this.inbox.length > INBOX_PAUSE_PACKETS) this.client.pause();
     void this.pump();
+  }
+
+  /**
+   * One packet of the file the server asked for (LOCAL INFILE), on its way up; an empty one
+   * ends it. Past local_infile.max_bytes the server's connection is dropped before the file's
+   * end reaches it, so the statement is aborted there rather than run on part of the file.
+   */
+  private infilePacket(p: Packet): void {
+    const f = this.infile as { r: Response; expect: number; shift: number };
+    const file = f.r.infile;
+    if (file === null) throw new AirlockError('AIRLOCK_INTERNAL', 'LOCAL INFILE data with no file in progress', { fatal: true });
+    if (p.seq !== f.expect) throw new AirlockError('AIRLOCK_PROTOCOL', `LOCAL INFILE data out of order (sequence id ${p.seq}, expected ${f.expect})`, { fatal: true });
+    f.expect = (p.lastSeq + 1) & 0xff;
+    file.bytes += p.payload.length;
+    if (file.bytes > this.opts.maxLocalInfileBytes) return this.infileTooLarge(f.r, f.expect);
+    file.hash.update(p.payload);
+    if (!this.upstream.write(f.shift === 0 ? p.raw : renumber(p.raw, p.seq - f.shift))) this.client.pause();
+    if (p.payload.length === 0) {
+      this.infile = null;
+      this.follower.infileEnded(f.r);
+    }
+  }
+
+  private infileTooLarge(r: Response, seq: number): void {
+    const file = r.infile;
+    this.upstream.destroy();
+    const limit = this.opts.maxLocalInfileBytes;
+    const err = mysqlErrorFor(new AirlockError('AIRLOCK_TOO_LARGE', `LOAD DATA LOCAL: the file is longer than local_infile.max_bytes (${limit} bytes); the statement was aborted and the session ends`));
+    const buf = framePacket(encodeErr(err), seq);
+    this.session.record({
+      type: 'result',
+      command: 'LOAD_DATA',
+      rows: 0,
+      bytes: buf.length,
+      durationMs: Date.now() - r.started,
+      errorCode: err.sqlState,
+      ...(file === null ? {} : { localInfile: infileSummary(file, false) }),
+    });
+    this.infile = null;
+    if (!this.client.destroyed) this.writeClient(buf);
+    this.end('AIRLOCK_TOO_LARGE');
   }
 
   private async pump(): Promise<void> {

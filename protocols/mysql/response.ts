@@ -2,14 +2,15 @@
  * Following the server's answer to one command, packet by packet (MySQL "Client/Server
  * Protocol": COM_QUERY Response, Binary Protocol Resultset, COM_STMT_PREPARE Response):
  * where it ends (the relay takes the next command only then), which result set and
- * statement a row belongs to (for masking), what to record, and the LOCAL INFILE request
- * that is refused. Packets that need nothing are handed on as the bytes that arrived.
+ * statement a row belongs to (for masking), what to record, and the server's LOCAL INFILE
+ * request: relayed only for the file an allowed LOAD DATA LOCAL statement names, else refused. Packets that need nothing are handed on as the bytes that arrived.
  */
-import type { Session } from '../../src/session-types.js';
+import { createHash, type Hash } from 'node:crypto';
+import type { LocalInfileSummary, Session } from '../../src/session-types.js';
 import { AirlockError } from '../../src/errors.js';
 import type { StatementAnalysis } from '../../parsers/sql/types.js';
 import { framePacket, packetCount, renumber, type Packet } from './codec/framing.js';
-import { ColumnType, Command, ErrorNumber, PacketHeader, ServerStatus, commandName } from './codec/codes.js';
+import { Capability, ColumnType, Command, ErrorNumber, PacketHeader, ServerStatus, commandName } from './codec/codes.js';
 import { decodeEof, decodeErr, decodeOk, encodeErr, isEof } from './codec/messages/generic.js';
 import { decodeBinaryRow, decodeColumnCount, decodeColumnDefinition, decodeStmtPrepareOk, decodeTextRow, type ColumnDefinition } from './codec/messages/resultset.js';
 import type { MysqlErrorFields } from './errors.js';
@@ -33,7 +34,15 @@ export type Phase =
   | 'prepareTail'
   | 'fieldList'
   | 'single'
-  | 'discard';
+  | 'discard'
+  | 'infile'; // the client is sending the file the server asked for: nothing may come from the server
+
+/** A LOAD DATA LOCAL file on its way from the client to the server. */
+export interface Infile {
+  file: string;
+  bytes: number;
+  hash: Hash;
+}
 
 export interface Response {
   command: number;
@@ -52,6 +61,8 @@ export interface Response {
   seqShift: number;
   /** The client's answer after an airlock-refused LOCAL INFILE request. */
   refusal: { error: MysqlErrorFields; seq: number } | null;
+  /** The LOCAL INFILE file of the current result, once the server asked for it. */
+  infile: Infile | null;
   onOk: (() => void) | null;
   started: number;
   rows: number;
@@ -89,6 +100,7 @@ export function newResponse(command: number, o: ResponseOptions, masking: boolea
     tailLeft: 0,
     seqShift: 0,
     refusal: null,
+    infile: null,
     onOk: o.onOk ?? null,
     started: Date.now(),
     rows: 0,
@@ -113,6 +125,11 @@ export interface FollowerHost {
   toUpstream(bytes: Buffer): void;
   /** The answer is complete. */
   finished(r: Response): void;
+  /**
+   * The server's LOCAL INFILE request went to the client: the client's next packets, from
+   * sequence id `clientSeq`, are the file, each renumbered by `-shift` for the server.
+   */
+  startInfile(r: Response, clientSeq: number, shift: number): void;
 }
 
 /** A binary-protocol value as the text the text protocol would have sent (for the audit record). */
@@ -182,7 +199,7 @@ export class ResponseFollower {
           return this.endOfResult(r, ok.statusFlags, Number(ok.affectedRows));
         }
         if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
-        if (h === PacketHeader.LOCAL_INFILE) return this.refuseLocalInfile(r, p);
+        if (h === PacketHeader.LOCAL_INFILE) return this.localInfile(r, p);
         r.columnsLeft = decodeColumnCount(p.payload);
         r.columns = [];
         r.phase = 'columns';
@@ -229,6 +246,8 @@ export class ResponseFollower {
         this.emit(r, p, null);
         if (--r.tailLeft === 0) return this.finish(r, p, 'ok');
         return;
+      case 'infile':
+        throw new AirlockError('AIRLOCK_PROTOCOL', 'the upstream answered while the client was still sending its LOCAL INFILE file', { fatal: true });
       case 'fieldList':
         if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
         this.emit(r, p, null);
@@ -293,7 +312,9 @@ export class ResponseFollower {
       ...(errorCode === undefined ? {} : { errorCode }),
       ...(masked.length > 0 ? { maskedColumns: masked } : {}),
       ...(this.host.recordRows ? { data: r.data, truncated: r.truncated } : {}),
+      ...(r.infile === null ? {} : { localInfile: infileSummary(r.infile, true) }),
     });
+    r.infile = null;
     r.bytes = 0;
     r.data = [];
     r.dataBytes = 0;
@@ -318,20 +339,50 @@ export class ResponseFollower {
   }
 
   /**
-   * The server asks for a file from the client's disk (LOCAL INFILE). airlock never
-   * negotiates CLIENT_LOCAL_FILES upstream, so a server that asks anyway is refused: an
-   * empty packet (no data) goes up, the client is answered with an error, and the rest of
-   * the server's answer is read and dropped.
+   * The server asks for a file from the client's disk (LOCAL INFILE). It may have only the
+   * file the statement in progress names, and only when that statement is a LOAD DATA LOCAL
+   * (which policy admitted: no rule naming load_data_local, no forwarding) and the client
+   * enabled LOCAL INFILE. Then the request goes to the client and its file to the server;
+   * anything else is refused.
    */
-  private refuseLocalInfile(r: Response, p: Packet): void {
+  private localInfile(r: Response, p: Packet): void {
+    const st = r.statements[r.index];
+    const requested = p.payload.subarray(1);
+    const why =
+      (this.host.capabilities & Capability.LOCAL_FILES) === 0
+        ? 'the client did not enable it (mariadb --local-infile=1; mysql2: flags LOCAL_FILES and infileStreamFactory)'
+        : r.binary || st === undefined || !st.kinds.includes('load_data_local')
+          ? 'the server asked for a file while no allowed LOAD DATA LOCAL statement was running'
+          : st.localFile === undefined
+            ? 'the statement does not name its file as one single-quoted string'
+            : !requested.equals(Buffer.from(st.localFile, 'utf8'))
+              ? 'the server asked for a file other than the one the statement names'
+              : null;
+    if (why !== null || st?.localFile === undefined) return this.refuseLocalInfile(r, p, why ?? 'no file');
+    this.emit(r, p, null);
+    r.phase = 'infile';
+    r.infile = { file: st.localFile, bytes: 0, hash: createHash('sha256') };
+    this.host.startInfile(r, (p.lastSeq + r.seqShift + 1) & 0xff, r.seqShift);
+  }
+
+  /** The client's file has ended (its empty packet went to the server): the server's OK or ERR comes next. */
+  infileEnded(r: Response): void {
+    r.phase = 'first';
+  }
+
+  /**
+   * A refused request: an empty packet (no data) goes up, the client is answered with an
+   * error, and the rest of the server's answer is read and dropped.
+   */
+  private refuseLocalInfile(r: Response, p: Packet, why: string): void {
     this.host.toUpstream(framePacket(Buffer.alloc(0), p.lastSeq + 1));
     // The client's ERR takes the place of the request in its sequence (after earlier results of a multi-statement).
     r.refusal = {
-      error: { code: ErrorNumber.ER_LOAD_INFILE_CAPABILITY_DISABLED, sqlState: '42000', message: 'airlock: LOAD DATA LOCAL INFILE is refused: airlock does not read files from the client' },
+      error: { code: ErrorNumber.ER_LOAD_INFILE_CAPABILITY_DISABLED, sqlState: '42000', message: `airlock: LOAD DATA LOCAL INFILE is refused: ${why}` },
       seq: p.seq + r.seqShift,
     };
     r.phase = 'discard';
-    this.host.session.record({ type: 'protocol', detail: 'refused a LOCAL INFILE request from the upstream' });
+    this.host.session.record({ type: 'protocol', detail: `refused a LOCAL INFILE request from the upstream: ${why}` });
   }
 
   private discard(r: Response, p: Packet): void {
@@ -350,4 +401,8 @@ export class ResponseFollower {
     this.done(r);
   }
 
+}
+
+export function infileSummary(f: Infile, whole: boolean): LocalInfileSummary {
+  return { file: f.file, bytes: f.bytes, sha256: whole ? f.hash.digest('hex') : null };
 }

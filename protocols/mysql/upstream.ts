@@ -58,7 +58,7 @@ export const FORMAT_CAPABILITIES = Capability.PROTOCOL_41 | Capability.SESSION_T
 /** What airlock asks of the upstream besides the client's format choices. */
 const PASSED_CAPABILITIES =
   Capability.FOUND_ROWS | Capability.LONG_FLAG | Capability.IGNORE_SPACE | Capability.INTERACTIVE | Capability.TRANSACTIONS |
-  Capability.MULTI_STATEMENTS | Capability.ODBC | FORMAT_CAPABILITIES;
+  Capability.MULTI_STATEMENTS | Capability.ODBC | Capability.LOCAL_FILES | FORMAT_CAPABILITIES;
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 

@@ -120,7 +120,9 @@ function describe(r: AuditRecord): string {
     case 'result': {
       const masked = Array.isArray(e.maskedColumns) && e.maskedColumns.length > 0 ? ` masked ${e.maskedColumns.join(',')}` : '';
       const err = typeof e.errorCode === 'string' ? ` error ${e.errorCode}` : '';
-      return `${String(e.rows)} rows, ${String(e.bytes)} bytes, ${String(e.durationMs)} ms${masked}${err}`;
+      const li = e.localInfile as { file?: unknown; bytes?: unknown; sha256?: unknown } | undefined;
+      const file = li === undefined ? '' : ` local file ${JSON.stringify(String(li.file))} ${String(li.bytes)} bytes${typeof li.sha256 === 'string' ? ` sha256 ${li.sha256}` : ' (cut off)'}`;
+      return `${String(e.rows)} rows, ${String(e.bytes)} bytes, ${String(e.durationMs)} ms${masked}${file}${err}`;
     }
     case 'approval.requested':
     case 'approval.decided': {

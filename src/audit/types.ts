@@ -60,6 +60,8 @@ export interface ResultEvent {
   maskedColumns?: string[];
   /** Only with `record: { results: rows }`: the rows as the client received them (masked). */
   data?: unknown[];
+  /** MySQL LOAD DATA LOCAL: the file sent from the client's disk (name, byte count, SHA-256). */
+  localInfile?: { file: string; bytes: number; sha256: string | null };
 }
 
 export interface SessionEndEvent {

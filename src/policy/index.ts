@@ -1,3 +1,3 @@
-export { Policy, UNPARSED_RULE, WEBSOCKET_RULE, type PolicyContext, type PolicyOptions } from './policy.js';
+export { Policy, UNPARSED_RULE, WEBSOCKET_RULE, LOAD_DATA_LOCAL_RULE, type PolicyContext, type PolicyOptions } from './policy.js';
 export { compileGlob, globProblem, GlobSet, type GlobOptions, type GlobSeparator } from './glob.js';
 export { commandLines } from './rule.js';

@@ -5,14 +5,15 @@
  * did not parse is denied (rule "(unparsed)") unless an allow or approve rule that says
  * `unparsed: true` matches it for this identity: fail closed by default. Likewise a
  * WebSocket upgrade is denied (rule "(websocket)") unless an allow or approve rule that
- * says `http: { websocket: true }` matches it.
+ * says `http: { websocket: true }` matches it, and a LOAD DATA LOCAL INFILE statement (the
+ * server reads a file from the client's disk) unless one naming `statements: [load_data_local]` does.
  */
 import type { RuleConfig } from '../config.js';
 import type { Action, ColumnMaskRule, Decision, DetectorMaskRule, JsonPathMaskRule, Identity, MaskPlan } from '../types.js';
 import type { RelationRef } from '../../parsers/sql/types.js';
 import { ACTION_KINDS, compileRule, type ActionKind, type CompiledRule, type Evidence } from './rule.js';
 import { SqlFacts } from './sql-facts.js';
-import { explain, explainUnparsed, explainWebsocket } from './reason.js';
+import { explain, explainLoadDataLocal, explainUnparsed, explainWebsocket } from './reason.js';
 
 export interface PolicyContext {
   identity: Identity;
@@ -29,6 +30,7 @@ export interface PolicyOptions {
 
 export const UNPARSED_RULE = '(unparsed)';
 export const WEBSOCKET_RULE = '(websocket)';
+export const LOAD_DATA_LOCAL_RULE = '(load_data_local)';
 const DEFAULT_APPROVAL_TIMEOUT_MS = 600_000;
 
 /** The rules that can apply to one identity on one connection, by action kind, and its mask plan. */
@@ -95,6 +97,13 @@ export class Policy {
       const admitted = matched.some((m) => m.rule.config.effect !== 'deny' && m.rule.config.when.http?.websocket === true);
       if (!admitted) {
         return { effect: 'deny', rule: WEBSOCKET_RULE, reason: explainWebsocket(ctx.identity, ctx.connection), rules: [...rules, WEBSOCKET_RULE], mask };
+      }
+    }
+    // LOAD DATA LOCAL lets the server read a file from the client's disk: only where a rule names it.
+    if (action.kind === 'sql' && action.statement.kinds.includes('load_data_local')) {
+      const admitted = matched.some((m) => m.rule.config.effect !== 'deny' && m.rule.config.when.statements?.includes('load_data_local') === true);
+      if (!admitted) {
+        return { effect: 'deny', rule: LOAD_DATA_LOCAL_RULE, reason: explainLoadDataLocal(ctx.identity, ctx.connection), rules: [...rules, LOAD_DATA_LOCAL_RULE], mask };
       }
     }
     if (approve !== undefined) {

@@ -72,3 +72,7 @@ export function explainUnparsed(identity: Identity, connection: string): string 
 export function explainWebsocket(identity: Identity, connection: string): string {
   return `no rule allows WebSocket upgrades (when: { http: { websocket: true } }) for ${identity.subject} at this path on ${connection}`;
 }
+
+export function explainLoadDataLocal(identity: Identity, connection: string): string {
+  return `no rule allows LOAD DATA LOCAL INFILE (when: { statements: [load_data_local] }) for ${identity.subject} on ${connection}`;
+}

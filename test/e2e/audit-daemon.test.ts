@@ -5,7 +5,7 @@
  * and no secret anywhere under state_dir or in the daemon's output.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { readEvents } from '../../src/audit/index.js';
 import type { AuditRecord } from '../../src/audit/types.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/airlock.js';
+import { filesUnder } from '../harness/files.js';
 import { run } from '../harness/clients.js';
 
 const UPSTREAM_PASSWORD = 'upstream-pw-7f3a9c1e5b';
@@ -308,15 +309,7 @@ describe('secrets', () => {
     expect(masked.rows[0]?.ssn).not.toBe(RAW_SSN);
     await until(() => readFileSync(join(stateDir, 'audit-spool', 'events.jsonl'), 'utf8').includes('SELECT name, ssn FROM people'), 'the result in the spool');
     const secrets = [RAW_SSN, UPSTREAM_PASSWORD, alice, auditor, outsider, ...[alice, auditor, outsider].map((t) => t.split('.')[2] ?? t)];
-    const files: string[] = [];
-    const walk = (d: string): void => {
-      for (const e of readdirSync(d)) {
-        const p = join(d, e);
-        if (statSync(p).isDirectory()) walk(p);
-        else files.push(p);
-      }
-    };
-    walk(stateDir);
+    const files = filesUnder(stateDir);
     expect(files.some((f) => f.includes('audit-spool'))).toBe(true);
     for (const f of files) {
       const text = readFileSync(f).toString('latin1');

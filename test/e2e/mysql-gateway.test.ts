@@ -105,7 +105,8 @@ beforeAll(async () => {
       maria.connection('maria-ed25519', edPort, { allow_groups: ['dba'], credentials: { type: 'static', username: 'app_ed', password: `\${file:${edPasswordFile}}` } }),
       maria.connection('maria-upstream-tls', upstreamTlsPort, { allow_groups: ['dba'], upstream: { host: 'localhost', port: maria.port, database: 'appdb', tls: 'verify-full', ca: certs.ca } }),
     ],
-    rules: [],
+    // LOAD DATA LOCAL is admitted on the misbehaving upstream only, to show the file check holds there.
+    rules: [{ name: 'evil-loads', when: { connections: ['evil'], statements: ['load_data_local'] }, effect: 'allow' }],
   });
   token = await issuer.token({ sub: 'alice', groups: ['dba'] });
   fuzzToken = await issuer.token({ sub: 'mallory', groups: ['fuzz'] });
@@ -159,12 +160,12 @@ describe('the mariadb client', () => {
     expect(lines[99_999]).toBe('100000\tvalue-100000');
   });
 
-  it('never lets the server read a client file (LOAD DATA LOCAL INFILE)', async () => {
+  it('never lets the server read a client file (LOAD DATA LOCAL INFILE) unless a rule names load_data_local', async () => {
     const file = join(maria.dir, 'rows.csv');
     writeFileSync(file, '5,eve,555-55-5555\n');
     const r = await mariadb(['--local-infile=1', 'appdb', '-e', `LOAD DATA LOCAL INFILE '${file}' INTO TABLE users FIELDS TERMINATED BY ','`]);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/ERROR (4166|1148|3948)/);
+    expect(r.stderr).toMatch(/ERROR 1142 \(42000\).*denied by rule \(load_data_local\)/);
     expect((await maria.sql('SELECT COUNT(*) FROM users', 'appdb')).trim()).toBe('2');
   });
 
@@ -181,6 +182,15 @@ describe('the mariadb client', () => {
       c.destroy();
     }
     expect(evilReceived.every((b) => b.length === 0)).toBe(true);
+  });
+
+  it('an admitted LOAD DATA LOCAL: an upstream asking for another file than the statement names gets none of it', async () => {
+    const innocent = join(maria.dir, 'innocent.csv');
+    writeFileSync(innocent, '1,x\n');
+    evilReceived.length = 0;
+    const r = await mariadb(['--local-infile=1', '-e', `LOAD DATA LOCAL INFILE '${innocent}' INTO TABLE t`], { port: evilPort });
+    expect(r.stderr).toMatch(/ERROR 3948 \(42000\).*refused: the server asked for a file other than the one the statement names/);
+    expect(evilReceived.map((b) => b.toString())).toEqual(['']);
   });
 
   it('refuses a bad token with 1045 and never echoes it', async () => {

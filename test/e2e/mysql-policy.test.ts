@@ -6,7 +6,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { connect, type Socket } from 'node:net';
@@ -20,6 +19,7 @@ import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/airlock.js';
 import { freePort } from '../harness/ports.js';
 import { run, type RunResult } from '../harness/clients.js';
+import { textUnder } from '../harness/files.js';
 
 const UPSTREAM_PASSWORD = 'policy-Upstream-pw-91';
 let maria: LocalMaria;
@@ -269,16 +269,7 @@ describe('masking', () => {
     expect(r.stdout).toBe('123-45-6789\n');
     // dave's sessions were recorded with result rows: only the masked form may be there.
     await new Promise((r2) => setTimeout(r2, 500));
-    const files: string[] = [];
-    const walk = (d: string): void => {
-      for (const f of readdirSync(d)) {
-        const p = join(d, f);
-        if (statSync(p).isDirectory()) walk(p);
-        else files.push(p);
-      }
-    };
-    walk(join(maria.dir, 'state', 'audit'));
-    const audit = files.map((f) => readFileSync(f, 'utf8')).join('\n');
+    const audit = textUnder(join(maria.dir, 'state', 'audit'));
     expect(audit).toContain('***-**-6789');
     // Prepared statements' binary rows are recorded as text too.
     expect(audit).toContain('["2","***-**-4321","bob"]');

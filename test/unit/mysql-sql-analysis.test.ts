@@ -12,6 +12,48 @@ const all = (sql: string, settings = DEFAULT): StatementAnalysis[] => analyzeMys
 const kinds = (sql: string, settings = DEFAULT): string[] => all(sql, settings).flatMap((s) => (s.unparsed ? ['UNPARSED', ...s.kinds] : s.kinds)).filter((k) => k !== 'empty');
 const tables = (refs: StatementAnalysis['reads']): string[] => refs.map((r) => (r.schema === null ? r.name : `${r.schema}.${r.name}`));
 
+describe('LOAD DATA LOCAL: its own kind, and the file it names', () => {
+  const V: SqlSessionSettings = { ...DEFAULT, serverVersion: 101106 };
+  const one = (sql: string, settings = V): StatementAnalysis => all(sql, settings)[0] as StatementAnalysis;
+  const local: Array<[string, string, string]> = [
+    ['plain', "LOAD DATA LOCAL INFILE '/tmp/in.csv' INTO TABLE imports", '/tmp/in.csv'],
+    ['lower case, CONCURRENT', "load data concurrent local infile '/tmp/in.csv' replace into table imports (a, b)", '/tmp/in.csv'],
+    ['LOCAL in an executable comment', "LOAD DATA /*!LOCAL*/ INFILE '/tmp/in.csv' INTO TABLE imports", '/tmp/in.csv'],
+    ['LOCAL in a versioned comment the server runs', "LOAD DATA /*!50000 LOCAL */ INFILE '/tmp/in.csv' INTO TABLE imports", '/tmp/in.csv'],
+    ['DATA LOCAL in a MariaDB comment', "LOAD /*M!100000 DATA LOCAL */ INFILE '/tmp/in.csv' INTO TABLE imports", '/tmp/in.csv'],
+    ['comments between the words', "LOAD/**/DATA#x\nLOCAL/* */INFILE '/tmp/in.csv' INTO TABLE imports", '/tmp/in.csv'],
+    ['an escaped quote and backslash, decoded as the server decodes them', "LOAD DATA LOCAL INFILE 'C:\\\\in\\'s.csv' INTO TABLE imports", "C:\\in's.csv"],
+  ];
+  for (const [name, sql, file] of local) {
+    it(`${name}: load_data_local, file ${JSON.stringify(file)}`, () => {
+      const s = one(sql);
+      expect(s.kinds).toEqual(['load_data', 'load_data_local']);
+      expect(s.localFile).toBe(file);
+    });
+  }
+
+  it('the file is read per text, never from a shared shape of another text', () => {
+    expect(one("LOAD DATA LOCAL INFILE '/tmp/a.csv' INTO TABLE imports").localFile).toBe('/tmp/a.csv');
+    expect(one("LOAD DATA LOCAL INFILE '/tmp/b.csv' INTO TABLE imports").localFile).toBe('/tmp/b.csv');
+  });
+
+  it('a LOCAL the server skips (a version newer than it) is a server-side LOAD DATA', () => {
+    expect(one("LOAD DATA /*!999999 LOCAL */ INFILE '/tmp/in.csv' INTO TABLE imports").kinds).toEqual(['load_data']);
+    expect(one("LOAD DATA INFILE '/tmp/in.csv' INTO TABLE imports").kinds).toEqual(['load_data']);
+  });
+
+  it('with the server version unknown, a versioned LOCAL is read both ways: load_data_local', () => {
+    expect(one("LOAD DATA /*!50000 LOCAL */ INFILE '/tmp/in.csv' INTO TABLE imports", DEFAULT).kinds).toContain('load_data_local');
+  });
+
+  it('a double-quoted file (an identifier under ANSI_QUOTES) names no file; LOAD XML is unparsed', () => {
+    const dq = one('LOAD DATA LOCAL INFILE "/tmp/in.csv" INTO TABLE imports');
+    expect(dq.kinds).toContain('load_data_local');
+    expect(dq.localFile).toBeUndefined();
+    expect(one("LOAD XML LOCAL INFILE '/tmp/in.xml' INTO TABLE imports").unparsed).toBe(true);
+  });
+});
+
 describe('kinds a deny list can rely on', () => {
   const dangerous: Array<[string, string, string]> = [
     ['plain', 'DROP TABLE users', 'drop'],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Policy, WEBSOCKET_RULE, compileGlob, globProblem, commandLines, type PolicyContext } from '../../src/policy/index.js';
+import { Policy, WEBSOCKET_RULE, LOAD_DATA_LOCAL_RULE, compileGlob, globProblem, commandLines, type PolicyContext } from '../../src/policy/index.js';
 import { validateConfig, type RuleConfig } from '../../src/config.js';
 import type { Action, Decision, Identity } from '../../src/types.js';
 import type { RelationRef, StatementAnalysis, StatementKind } from '../../parsers/sql/types.js';
@@ -465,5 +465,33 @@ describe('Policy.decide: WebSocket upgrades are admitted only by a rule that say
     expectEffect(p.decide({ kind: 'http', method: 'GET', path: '/v1/plain', headers: {} }, ctx()), 'deny', 'plain-gets-only');
     expectEffect(p.decide({ kind: 'http', method: 'GET', path: '/v1/realtime/chat', headers: {} }, ctx()), 'allow');
     expect(p.decide({ kind: 'http', method: 'GET', path: '/v1/realtime/chat', headers: {} }, ctx()).rules).toEqual([]);
+  });
+});
+
+describe('Policy.decide: LOAD DATA LOCAL is admitted only by a rule that names load_data_local', () => {
+  const local = (): Action => stmt({ kinds: ['load_data', 'load_data_local'], writes: [rel('imports')], localFile: '/tmp/in.csv' });
+  const p = new Policy(rules([
+    { name: 'loads', when: { groups: ['etl'], statements: ['load_data_local'], tables: ['imports'] }, effect: 'allow' },
+    { name: 'any-load', when: { groups: ['dev'], statements: ['load_data'] }, effect: 'allow' },
+    { name: 'held-loads', when: { groups: ['ops'], statements: ['load_data_local'] }, effect: 'approve', approvers: ['lead'] },
+    { name: 'no-secrets', when: { tables: ['secret.*'] }, effect: 'deny' },
+  ]));
+
+  it('no rule naming it: denied as "(load_data_local)", even where a rule allows load_data', () => {
+    const d = p.decide(local(), ctx(who({ groups: ['dev'] })));
+    expectEffect(d, 'deny', LOAD_DATA_LOCAL_RULE);
+    expect(d.effect === 'deny' && d.reason).toContain('load_data_local');
+    expectEffect(p.decide(local(), ctx(who({ groups: ['guest'] }))), 'deny', LOAD_DATA_LOCAL_RULE);
+  });
+
+  it('a rule naming it admits it on its tables; a deny still beats it; LOAD DATA of a server file is not gated', () => {
+    expectEffect(p.decide(local(), ctx(who({ groups: ['etl'] }))), 'allow');
+    expectEffect(p.decide(stmt({ kinds: ['load_data', 'load_data_local'], writes: [rel('other')] }), ctx(who({ groups: ['etl'] }))), 'deny', LOAD_DATA_LOCAL_RULE);
+    expectEffect(p.decide(stmt({ kinds: ['load_data', 'load_data_local'], writes: [rel('keys', 'secret')] }), ctx(who({ groups: ['etl'] }))), 'deny', 'no-secrets');
+    expectEffect(p.decide(stmt({ kinds: ['load_data'], writes: [rel('imports')] }), ctx(who({ groups: ['guest'] }))), 'allow');
+  });
+
+  it('an approve rule naming it holds it', () => {
+    expectEffect(p.decide(local(), ctx(who({ groups: ['ops'] }))), 'hold', 'held-loads');
   });
 });

@@ -252,7 +252,7 @@ function shapeKey(st: LexedStatement, settings: SqlSessionSettings): string | nu
 function analyzeLexed(st: LexedStatement, settings: SqlSessionSettings, depth: number): StatementAnalysis {
   const key = shapeKey(st, settings);
   const hit = key === null ? undefined : shapes.get(key);
-  if (hit !== undefined) return { ...hit, text: st.text };
+  if (hit !== undefined) return withLocalFile({ ...hit, text: st.text }, st.tokens);
   const analysis = analyzeFresh(st, settings, depth);
   if (key !== null) {
     shapes.set(key, deepFreeze(analysis));
@@ -261,7 +261,35 @@ function analyzeLexed(st: LexedStatement, settings: SqlSessionSettings, depth: n
       if (oldest.done !== true) shapes.delete(oldest.value);
     }
   }
-  return analysis;
+  return withLocalFile(analysis, st.tokens);
+}
+
+/**
+ * Where `LOCAL INFILE` stands in a LOAD DATA statement (the index of INFILE), or null: LOAD
+ * DATA, then only LOW_PRIORITY / CONCURRENT / LOCAL before INFILE.
+ */
+function localInfileAt(tokens: readonly Token[]): number | null {
+  if (tokens[0]?.kind !== 'word' || tokens[0].value !== 'LOAD' || tokens[1]?.kind !== 'word' || tokens[1].value !== 'DATA') return null;
+  let local = false;
+  for (let i = 2; i < tokens.length; i++) {
+    const t = tokens[i] as Token;
+    if (t.kind !== 'word') return null;
+    if (t.value === 'INFILE') return local ? i : null;
+    if (t.value === 'LOCAL') local = true;
+    else if (t.value !== 'LOW_PRIORITY' && t.value !== 'CONCURRENT') return null;
+  }
+  return null;
+}
+
+/**
+ * The file a LOAD DATA LOCAL statement names, from the tokens (strings decoded as the server
+ * decodes them): it depends on the literal, so it is never part of a shared shape's analysis.
+ */
+function withLocalFile(a: StatementAnalysis, tokens: readonly Token[]): StatementAnalysis {
+  if (!a.kinds.includes('load_data_local')) return a;
+  const at = localInfileAt(tokens);
+  const file = at === null ? undefined : tokens[at + 1];
+  return file?.kind === 'string' ? { ...a, localFile: file.value } : a;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -312,6 +340,9 @@ function analyzeFresh(st: LexedStatement, settings: SqlSessionSettings, depth: n
   if (w.some((x, i) => x === 'INTO' && (w[i + 1] === 'OUTFILE' || w[i + 1] === 'DUMPFILE'))) addKind(fx, 'into_outfile');
   if (ast.type === 'call') fx.opaque = true;
   if (ast.type === 'load_data' && fx.kinds[0] !== 'load_data') fx.kinds.unshift('load_data');
+  // LOAD DATA [LOW_PRIORITY | CONCURRENT] LOCAL INFILE: the server will ask the client for a file
+  // from its disk (LOCAL may come from an executable comment, whose content the tokens keep).
+  if (ast.type === 'load_data' && localInfileAt(st.tokens) !== null) addKind(fx, 'load_data_local');
   const lineage = statementLineage(ast);
   return fromEffects(st.text, fx, {
     outputs: ast.type === 'select' || ast.type === 'call' || lineage.outputs !== null ? (ast.type === 'call' ? [{ name: null, sources: [], unknown: true, expansion: true }] : lineage.outputs) : null,
@@ -329,8 +360,12 @@ export function bothReadings(a: StatementAnalysis, b: StatementAnalysis): Statem
   if (a.unparsed || b.unparsed) return unparsedStatement(a.text);
   const same = JSON.stringify(a.outputs) === JSON.stringify(b.outputs);
   const merged = mergeInto(a.text, { ...emptyEffects(), kinds: [...a.kinds] }, [a, b]);
+  // The file either reading would let the server ask for; none when they name different ones.
+  const files = [a, b].filter((s) => s.kinds.includes('load_data_local')).map((s) => s.localFile);
+  const localFile = files[0] !== undefined && files.every((f) => f === files[0]) ? files[0] : undefined;
   return {
     ...merged,
+    ...(localFile === undefined ? {} : { localFile }),
     kinds: [...new Set([...a.kinds, ...b.kinds])],
     outputs: same ? a.outputs : [{ name: null, sources: [...(a.outputs ?? []), ...(b.outputs ?? [])].flatMap((o) => o.sources), unknown: true, expansion: true }],
     ...(a.writeSources === undefined && b.writeSources === undefined ? {} : { writeSources: { sources: [...(a.writeSources?.sources ?? []), ...(b.writeSources?.sources ?? [])], unknown: true } }),

@@ -1,0 +1,186 @@
+/**
+ * LOAD DATA LOCAL INFILE through airlock (issue 7): the server reads a file from the
+ * client's disk, so it is refused unless a rule names `load_data_local` (executable comments
+ * cannot hide the LOCAL), the server's request is relayed only for the file the statement
+ * names, the file is capped (the statement aborted upstream past the cap), and the audit
+ * record carries the file's name, size and SHA-256. Real MariaDB, the `mariadb` client and
+ * mysql2, through the real daemon.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { createReadStream, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import { startLocalMaria, type LocalMaria } from '../harness/mariadb-local.js';
+import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
+import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/airlock.js';
+import { freePort } from '../harness/ports.js';
+import { run, type RunResult } from '../harness/clients.js';
+import { textUnder } from '../harness/files.js';
+
+const UPSTREAM_PASSWORD = 'infile-Upstream-pw-57';
+const CAP = 256 * 1024;
+let maria: LocalMaria;
+let issuer: TestIssuer;
+let airlock: RunningAirlock;
+let port = 0;
+const tokens: Record<string, string> = {};
+let small = '';
+let big = '';
+let smallSha = '';
+
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+  maria = await startLocalMaria({
+    password: UPSTREAM_PASSWORD,
+    setupSql: `CREATE TABLE imports (id int primary key, name varchar(50)) ENGINE=InnoDB;
+      CREATE TABLE secrets (id int primary key, name varchar(50)) ENGINE=InnoDB;`,
+  });
+  small = join(maria.dir, 'in.csv');
+  const content = '1,ann\n2,bob\n3,cy\n';
+  writeFileSync(small, content);
+  smallSha = createHash('sha256').update(content).digest('hex');
+  // Past the cap: 20,000 rows, ~300 KiB.
+  big = join(maria.dir, 'big.csv');
+  writeFileSync(big, Array.from({ length: 20_000 }, (_, i) => `${i + 100},name-${i}-xxxxxxxxxxxx\n`).join(''));
+  port = await freePort();
+  airlock = await startAirlock({
+    state_dir: join(maria.dir, 'state'),
+    auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
+    connections: [maria.connection('maria', port, { allow_groups: ['etl', 'dev'], local_infile: { max_bytes: CAP } })],
+    rules: [
+      { name: 'etl-loads-imports', when: { groups: ['etl'], statements: ['load_data_local'], tables: ['imports'] }, effect: 'allow' },
+      { name: 'dev-server-loads', when: { groups: ['dev'], statements: ['load_data'] }, effect: 'allow' },
+    ],
+  });
+  for (const [sub, group] of [['erin', 'etl'], ['dave', 'dev']] as const) tokens[sub] = await issuer.token({ sub, groups: [group] });
+}, 180_000);
+
+afterAll(async () => {
+  await airlock?.stop();
+  await maria?.stop();
+});
+
+function mariadb(sub: string, sql: string, localInfile = true): Promise<RunResult> {
+  return run('mariadb', ['--no-defaults', '-h', '127.0.0.1', '-P', String(port), '-u', sub, '--connect-timeout=10', `--local-infile=${localInfile ? 1 : 0}`, '-N', '-B', 'appdb', '-e', sql], {
+    env: { MYSQL_PWD: tokens[sub] ?? '' },
+  });
+}
+
+const count = async (table: string): Promise<number> => Number((await maria.sql(`SELECT COUNT(*) FROM ${table}`, 'appdb')).trim());
+
+const auditText = (): string => textUnder(join(maria.dir, 'state', 'audit'));
+
+describe('allowed by a rule naming load_data_local', () => {
+  it('the mariadb client loads its file; the audit records its name, size and SHA-256', async () => {
+    const r = await mariadb('erin', `LOAD DATA LOCAL INFILE '${small}' INTO TABLE imports FIELDS TERMINATED BY ','`);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(await count('imports')).toBe(3);
+    await new Promise((res) => setTimeout(res, 300));
+    const results = auditText()
+      .split('\n')
+      .filter((l) => l.includes('"localInfile"'))
+      .map((l) => JSON.parse(l) as { event: { localInfile: { file: string; bytes: number; sha256: string } } });
+    expect(results.map((x) => x.event.localInfile)).toContainEqual({ file: small, bytes: 17, sha256: smallSha });
+  });
+
+  it('`airlock sessions show` says what file was sent', async () => {
+    const line = auditText().split('\n').find((l) => l.includes('"localInfile"') && l.includes(smallSha));
+    const session = (JSON.parse(line ?? '{}') as { event?: { session?: string } }).event?.session ?? '';
+    expect(session).not.toBe('');
+    const { cmd, argv } = airlockCommand(['sessions', 'show', session, '--config', airlock.configFile]);
+    const shown = await run(cmd, argv);
+    expect(shown.stdout).toContain(`local file ${JSON.stringify(small)} 17 bytes sha256 ${smallSha}`);
+  });
+
+  it('mysql2 with an infileStreamFactory loads through airlock too', async () => {
+    const c = await mysql.createConnection({
+      host: '127.0.0.1',
+      port,
+      user: 'erin',
+      password: tokens.erin ?? '',
+      database: 'appdb',
+      enableCleartextPlugin: true,
+      infileStreamFactory: (path: string) => createReadStream(path),
+    });
+    try {
+      await c.query('DELETE FROM imports');
+      const [res] = await c.query(`LOAD DATA LOCAL INFILE '${small}' INTO TABLE imports FIELDS TERMINATED BY ','`);
+      expect((res as { affectedRows: number }).affectedRows).toBe(3);
+    } finally {
+      await c.end();
+    }
+    expect(await count('imports')).toBe(3);
+  });
+});
+
+describe('refused', () => {
+  it('without a rule naming it — even where load_data is allowed, and however LOCAL is written', async () => {
+    const before = await count('imports');
+    for (const local of ['LOCAL', '/*!LOCAL*/', '/*!50000 LOCAL */', '/*M!100000 LOCAL */']) {
+      const r = await mariadb('dave', `LOAD DATA ${local} INFILE '${small}' REPLACE INTO TABLE imports FIELDS TERMINATED BY ','`);
+      expect(r.stderr, local).toMatch(/ERROR 1142 \(42000\).*denied by rule \(load_data_local\): no rule allows LOAD DATA LOCAL INFILE/);
+    }
+    // A rule naming it for one table does not reach another.
+    const r = await mariadb('erin', `LOAD DATA LOCAL INFILE '${small}' INTO TABLE secrets FIELDS TERMINATED BY ','`);
+    expect(r.stderr).toContain('(load_data_local)');
+    expect(await count('imports')).toBe(before);
+    expect(await count('secrets')).toBe(0);
+  });
+
+  it('when the server asks for a file the statement does not name as one literal', async () => {
+    // Policy admits it (the statement is a LOAD DATA LOCAL into imports), but "…" may be an
+    // identifier under ANSI_QUOTES: airlock cannot tell which file it names, so it refuses the request.
+    const before = await count('imports');
+    const r = await mariadb('erin', `LOAD DATA LOCAL INFILE "${small}" REPLACE INTO TABLE imports FIELDS TERMINATED BY ','`);
+    expect(r.stderr).toMatch(/ERROR 3948 \(42000\).*LOAD DATA LOCAL INFILE is refused: the statement does not name its file/);
+    expect(await count('imports')).toBe(before);
+    // The session goes on after the refusal.
+    const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'erin', password: tokens.erin ?? '', database: 'appdb', enableCleartextPlugin: true, infileStreamFactory: (p: string) => createReadStream(p) });
+    try {
+      await expect(c.query(`LOAD DATA LOCAL INFILE "${small}" INTO TABLE imports`)).rejects.toMatchObject({ errno: 3948 });
+      const [rows] = await c.query('SELECT COUNT(*) AS n FROM imports');
+      expect((rows as Array<{ n: number }>)[0]?.n).toBe(before);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('when the client did not enable LOCAL INFILE: the file is not read', async () => {
+    const before = await count('imports');
+    const r = await mariadb('erin', `LOAD DATA LOCAL INFILE '${small}' REPLACE INTO TABLE imports FIELDS TERMINATED BY ','`, false);
+    expect(r.code).not.toBe(0);
+    // airlock passes LOCAL_FILES upstream only when the client asked for it: the server itself refuses.
+    expect(r.stderr).toContain('ERROR 4166');
+    expect(await count('imports')).toBe(before);
+  });
+
+  it('a file past local_infile.max_bytes: the statement is aborted upstream (no row of it lands) and the session ends', async () => {
+    const before = await count('imports');
+    const r = await mariadb('erin', `LOAD DATA LOCAL INFILE '${big}' INTO TABLE imports FIELDS TERMINATED BY ','`);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/ERROR 1153 \(08S01\).*longer than local_infile.max_bytes \(262144 bytes\)/);
+    expect(await count('imports')).toBe(before);
+    await new Promise((res) => setTimeout(res, 300));
+    const cut = auditText()
+      .split('\n')
+      .filter((l) => l.includes('"localInfile"') && l.includes(big))
+      .map((l) => JSON.parse(l) as { event: { localInfile: { bytes: number; sha256: string | null }; errorCode: string } });
+    expect(cut.length).toBe(1);
+    expect(cut[0]?.event.localInfile.sha256).toBeNull();
+    expect(cut[0]?.event.localInfile.bytes).toBeGreaterThan(CAP);
+    expect(cut[0]?.event.errorCode).toBe('08S01');
+    // The daemon still serves.
+    const ok = await mariadb('erin', 'SELECT COUNT(*) FROM imports');
+    expect(ok.stdout.trim()).toBe(String(before));
+  });
+});
+
+describe('secrets', () => {
+  it('never shows the upstream password or a token in the daemon output or the audit log', () => {
+    const out = airlock.output() + auditText();
+    expect(out).not.toContain(UPSTREAM_PASSWORD);
+    for (const t of Object.values(tokens)) expect(out).not.toContain(t);
+  });
+});

@@ -1,0 +1,23 @@
+/** Every file under a directory (a suite's state_dir or its audit folder), for greps over all a daemon wrote. */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d)) {
+      const p = join(d, e);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** The text of every file under a directory, joined by newlines. */
+export function textUnder(dir: string): string {
+  return filesUnder(dir)
+    .map((f) => readFileSync(f, 'utf8'))
+    .join('\n');
+}
