@@ -20,7 +20,7 @@ import { freePort } from '../src/dev/pgcluster.js';
 import { mintDevToken } from '../src/auth/verifier.js';
 import { validateConfig } from '../src/config.js';
 import { run } from '../test/harness/clients.js';
-import { ROOT, memoryOf, table } from './lib.js';
+import { ROOT, cpuSecondsOf, memoryOf, table } from './lib.js';
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(name);
@@ -50,7 +50,7 @@ process.on('exit', () => {
 });
 
 // ---- nginx as a plain reverse proxy -----------------------------------------
-async function startNginx(): Promise<{ port: number; stop(): void }> {
+async function startNginx(): Promise<{ port: number; pid: number; stop(): void }> {
   const port = await freePort();
   const conf = join(dir, 'nginx.conf');
   const tmp = (n: string): string => join(dir, n);
@@ -84,11 +84,11 @@ http {
   const child = spawn('/usr/sbin/nginx', ['-p', dir, '-c', conf, '-g', asRoot ? 'daemon off; user root;' : 'daemon off;'], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   await waitForHttp(port);
-  return { port, stop: () => void child.kill('SIGQUIT') };
+  return { port, pid: child.pid ?? 0, stop: () => void child.kill('SIGQUIT') };
 }
 
 // ---- the ceiling of Node's own HTTP stack: a bare pass-through proxy, nothing checked ----
-async function startBareNodeProxy(): Promise<{ port: number; stop(): void }> {
+async function startBareNodeProxy(): Promise<{ port: number; pid: number; stop(): void }> {
   const port = await freePort();
   const src = `const http = require('node:http');
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
@@ -99,7 +99,7 @@ http.createServer({ keepAlive: true }, (req, res) => {
   const child = spawn(process.execPath, ['-e', src], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   await waitForHttp(port);
-  return { port, stop: () => void child.kill('SIGTERM') };
+  return { port, pid: child.pid ?? 0, stop: () => void child.kill('SIGTERM') };
 }
 
 // ---- airlock with auth + rules + masking ------------------------------------
@@ -161,6 +161,8 @@ async function waitForHttp(port: number): Promise<void> {
 
 interface WrkResult {
   rps: number;
+  /** CPU the proxy under test used per request, in µs (NaN for direct). */
+  cpuUs: number;
   p50: number;
   p99: number;
   errors: string;
@@ -174,15 +176,17 @@ function ms(v: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
 }
 
-async function wrk(port: number, headers: string[] = []): Promise<WrkResult> {
+async function wrk(port: number, headers: string[] = [], pid = 0): Promise<WrkResult> {
+  const cpu0 = pid === 0 ? 0 : cpuSecondsOf(pid);
   const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--latency', ...headers.flatMap((h) => ['-H', h]), `http://127.0.0.1:${port}/v1/users/42`];
   const r = await run('wrk', args, { timeoutMs: (seconds + 30) * 1000 });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? Number.NaN);
+  const cpuUs = pid === 0 ? Number.NaN : ((cpuSecondsOf(pid) - cpu0) * 1e6) / (rps * seconds);
   const p50 = ms(/\s50%\s+(\S+)/.exec(r.stdout)?.[1] ?? '');
   const p99 = ms(/\s99%\s+(\S+)/.exec(r.stdout)?.[1] ?? '');
   const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(r.stdout)?.[1];
   const sockErr = /Socket errors:[^\n]*/.exec(r.stdout)?.[0];
-  return { rps, p50, p99, errors: [non2xx === undefined ? '' : `${non2xx} non-2xx`, sockErr ?? ''].filter((s) => s !== '').join('; ') };
+  return { rps, cpuUs, p50, p99, errors: [non2xx === undefined ? '' : `${non2xx} non-2xx`, sockErr ?? ''].filter((s) => s !== '').join('; ') };
 }
 
 const nginx = await startNginx();
@@ -196,17 +200,17 @@ if (check.status !== 200 || checked.includes('ada@example.com')) throw new Error
 
 console.log(`wrk -t${threads} -c${connections} -d${seconds}s, small JSON GET (${BODY.length} bytes), keep-alive`);
 const direct = await wrk(upPort);
-const viaNginx = await wrk(nginx.port);
-const viaBare = await wrk(bare.port);
-const viaAirlock = await wrk(airlock.port, [auth]);
+const viaNginx = await wrk(nginx.port, [], nginx.pid);
+const viaBare = await wrk(bare.port, [], bare.pid);
+const viaAirlock = await wrk(airlock.port, [auth], airlock.child.pid ?? 0);
 const mem = memoryOf(airlock.child.pid ?? 0);
 const f = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '?');
 const rows = [
-  ['target', 'req/s', 'p50 ms', 'p99 ms', 'vs nginx', 'errors'],
-  ['direct', direct.rps.toFixed(0), f(direct.p50), f(direct.p99), f(direct.rps / viaNginx.rps), direct.errors],
-  ['nginx', viaNginx.rps.toFixed(0), f(viaNginx.p50), f(viaNginx.p99), '1.00', viaNginx.errors],
-  ['bare Node proxy (ceiling)', viaBare.rps.toFixed(0), f(viaBare.p50), f(viaBare.p99), f(viaBare.rps / viaNginx.rps), viaBare.errors],
-  ['airlock (auth+rules+mask)', viaAirlock.rps.toFixed(0), f(viaAirlock.p50), f(viaAirlock.p99), f(viaAirlock.rps / viaNginx.rps), viaAirlock.errors],
+  ['target', 'req/s', 'p50 ms', 'p99 ms', 'vs nginx', 'proxy CPU µs/req', 'errors'],
+  ['direct', direct.rps.toFixed(0), f(direct.p50), f(direct.p99), f(direct.rps / viaNginx.rps), '', direct.errors],
+  ['nginx', viaNginx.rps.toFixed(0), f(viaNginx.p50), f(viaNginx.p99), '1.00', viaNginx.cpuUs.toFixed(0), viaNginx.errors],
+  ['bare Node proxy (ceiling)', viaBare.rps.toFixed(0), f(viaBare.p50), f(viaBare.p99), f(viaBare.rps / viaNginx.rps), viaBare.cpuUs.toFixed(0), viaBare.errors],
+  ['airlock (auth+rules+mask)', viaAirlock.rps.toFixed(0), f(viaAirlock.p50), f(viaAirlock.p99), f(viaAirlock.rps / viaNginx.rps), viaAirlock.cpuUs.toFixed(0), viaAirlock.errors],
 ];
 console.log(table(rows));
 console.log(`airlock adds p50 ${f(viaAirlock.p50 - direct.p50)} ms, p99 ${f(viaAirlock.p99 - direct.p99)} ms over direct (nginx adds p50 ${f(viaNginx.p50 - direct.p50)} ms); airlock RSS ${mem.rssMiB} MiB, peak ${mem.peakMiB} MiB`);

@@ -105,6 +105,27 @@ export async function startTcpPipe(targetPort: number): Promise<TcpPipe> {
 }
 
 /** Resident set size and its peak, from /proc (kB → MiB). */
+/**
+ * CPU seconds (user + system) a process and its live descendants have used so far, from
+ * /proc (clock ticks at the usual 100 Hz): the per-request cost of a proxy, apart from what
+ * the load generator and the upstream on the same cores spend.
+ */
+export function cpuSecondsOf(pid: number): number {
+  let total = 0;
+  const visit = (p: number): void => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / 100;
+      for (const c of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/)) if (c !== '') visit(Number(c));
+    } catch {
+      // gone
+    }
+  };
+  visit(pid);
+  return total;
+}
+
 export function memoryOf(pid: number): { rssMiB: number; peakMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);

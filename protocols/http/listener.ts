@@ -204,8 +204,9 @@ export class HttpListener {
       const remote = req.socket.remoteAddress ?? '';
       if (this.config.tls === undefined && !isLoopback(remote)) throw new AirlockError('AIRLOCK_AUTH_INSECURE');
       const token = this.callerToken(req);
-      const identity = await this.authenticate(token);
-      const cs = await this.sessionFor(req.socket, token, identity);
+      const tokenHash = hashOf(token);
+      const identity = await this.authenticate(token, tokenHash);
+      const cs = await this.sessionFor(req.socket, tokenHash, identity);
       session = cs.session;
       const target = normaliseTarget(req.url ?? '');
       const method = (req.method ?? 'GET').toUpperCase();
@@ -253,8 +254,7 @@ export class HttpListener {
   }
 
   /** Verified identities by the token's hash (never the token itself), until they expire (at most a minute). */
-  private async authenticate(token: string): Promise<Identity> {
-    const key = hashOf(token);
+  private async authenticate(token: string, key: string): Promise<Identity> {
     const hit = this.tokens.get(key);
     if (hit !== undefined && hit.until > Date.now()) return hit.identity;
     const identity = await this.core.authenticate(token);
@@ -273,8 +273,7 @@ export class HttpListener {
    * One session per client connection and token. A new token on the connection, or a lease
    * about to expire (a signed JWT), starts a new session.
    */
-  private async sessionFor(socket: Socket, token: string, identity: Identity): Promise<ConnectionSession> {
-    const tokenHash = hashOf(token);
+  private async sessionFor(socket: Socket, tokenHash: string, identity: Identity): Promise<ConnectionSession> {
     const current = this.sessions.get(socket);
     if (current !== undefined && this.usable(current, tokenHash)) return current;
     const pending = this.opening.get(socket);
@@ -425,7 +424,7 @@ export class HttpListener {
     const requestBody: Buffer[] = [];
     let requestBytes = 0;
     let kept = 0;
-    const counter = new Transform({
+    const counter = (): Transform => new Transform({
       transform(chunk: Buffer, _enc, cb) {
         requestBytes += chunk.length;
         if (requestBytes > limit) return cb((tooLarge = new AirlockError('AIRLOCK_TOO_LARGE', `the request body exceeds ${limit} bytes`)));
@@ -468,7 +467,7 @@ export class HttpListener {
         x.req.resume();
         upReq.end();
       } else {
-        pipeline(x.req, counter, upReq, (err) => {
+        pipeline(x.req, counter(), upReq, (err) => {
           if (err !== undefined && err !== null) fail(err);
         });
       }

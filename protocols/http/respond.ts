@@ -4,11 +4,10 @@
  * whole (JSON, bounded), or masked as it streams (text, Server-Sent Events, the literal
  * secret in anything else). A compressed body airlock must read is decoded and goes out
  * identity-encoded; a body that changes length goes out chunked (Content-Length dropped)
- * or with the new length. Backpressure: pipeline() pauses the upstream while the client
- * is slow.
+ * or with the new length. Backpressure: the upstream is paused while the client is slow.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Transform, pipeline, type Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { AirlockError } from '../../src/errors.js';
 import { BinaryScrubber, LiteralScrubber, SseMasker, TextMasker, bodyMode, maskJsonDocument, type BodyPlan } from './body.js';
@@ -82,6 +81,84 @@ function bufferUpTo(source: Readable, cap: number): Promise<{ chunks: Buffer[]; 
   });
 }
 
+const EMPTY = Buffer.alloc(0);
+const ignore = (): void => undefined;
+
+/**
+ * The body from the upstream (or its decoder) to the client, each chunk through `map`, with
+ * backpressure both ways; settles once the client's response has finished, or with the first
+ * error (either side failing or closing early destroys the source). What pipeline() does for
+ * two streams and a function, without the AbortController and DOMException it makes per call,
+ * which were a fifth of the gateway's time per small response.
+ */
+function relay(source: Readable, res: ServerResponse, map: (chunk: Buffer) => Buffer, last: () => Buffer): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const cleanup = (): void => {
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('error', onError);
+      source.off('close', onSourceClose);
+      res.off('drain', onDrain);
+      res.off('error', onError);
+      res.off('close', onClose);
+      res.off('finish', onFinish);
+      // Late errors (a reset after the end) have nowhere to go but must not be unhandled.
+      source.on('error', ignore);
+    };
+    const fail = (e: Error): void => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      source.destroy();
+      reject(e);
+    };
+    const onData = (chunk: Buffer): void => {
+      let out: Buffer;
+      try {
+        out = map(chunk);
+      } catch (e) {
+        return fail(e instanceof Error ? e : new Error(String(e)));
+      }
+      if (out.length > 0 && !res.write(out)) source.pause();
+    };
+    const onDrain = (): void => void source.resume();
+    const onEnd = (): void => {
+      let out: Buffer;
+      try {
+        out = last();
+      } catch (e) {
+        return fail(e instanceof Error ? e : new Error(String(e)));
+      }
+      if (out.length > 0) res.end(out);
+      else res.end();
+    };
+    const onError = (e: Error): void => fail(e);
+    // An upstream that goes away before its end (a reset) is a failure, as pipeline() has it.
+    const onSourceClose = (): void => {
+      if (!source.readableEnded) fail(new Error('the upstream closed before the end of its body'));
+    };
+    const onClose = (): void => {
+      if (!res.writableFinished) fail(new Error('the client closed before the end of the body'));
+    };
+    const onFinish = (): void => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      resolve();
+    };
+    source.on('data', onData);
+    source.once('end', onEnd);
+    source.once('error', onError);
+    source.once('close', onSourceClose);
+    res.on('drain', onDrain);
+    res.once('error', onError);
+    res.once('close', onClose);
+    res.once('finish', onFinish);
+    source.resume();
+  });
+}
+
 export async function sendResponse(upRes: IncomingMessage, res: ServerResponse, plan: BodyPlan, opts: { method: string; recordBytes: number }): Promise<Sent> {
   const status = upRes.statusCode ?? 502;
   const headers = clientHeaders(upRes, plan.secrets);
@@ -102,20 +179,14 @@ export async function sendResponse(upRes: IncomingMessage, res: ServerResponse, 
   };
   const finish = (): Sent => ({ ...sent, body: textual ? Buffer.concat(recorded) : null });
   const stream = (source: Readable, masker: { push(b: Buffer): Buffer; end(): Buffer } | null): Promise<void> =>
-    new Promise<void>((resolve, reject) => {
-      const t = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          const out = masker === null ? chunk : masker.push(chunk);
-          keep(out);
-          cb(null, out);
-        },
-        flush(cb) {
-          const out = masker === null ? Buffer.alloc(0) : masker.end();
-          keep(out);
-          cb(null, out);
-        },
-      });
-      pipeline(source, t, res, (err) => (err ? reject(err) : resolve()));
+    relay(source, res, (chunk) => {
+      const out = masker === null ? chunk : masker.push(chunk);
+      keep(out);
+      return out;
+    }, () => {
+      const out = masker === null ? EMPTY : masker.end();
+      keep(out);
+      return out;
     });
 
   if (mode === 'pass') {

@@ -394,6 +394,35 @@ describe('streaming', () => {
   }, 120_000);
 });
 
+describe('ends that are not the end', () => {
+  it('an upstream that cuts its connection mid-body: the client\'s connection is cut too, never a clean short body', async () => {
+    const r = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Authorization: Bearer ${tokens.agent ?? ''}`, url('api', '/reset')]);
+    expect(r.stdout).toBe('200');
+    // 18: partial transfer; 56: failure receiving (a chunked body without its last chunk).
+    expect([18, 56]).toContain(r.code);
+    const viaFetch = await fetch(url('api', '/reset'), { headers: auth('agent') });
+    await expect(viaFetch.text()).rejects.toThrow();
+  });
+
+  it('a client that goes away mid-body: airlock stops reading the upstream\'s answer', async () => {
+    const before = upstream.bigAborted();
+    const ac = new AbortController();
+    const res = await fetch(url('api', '/big?mb=512'), { headers: auth('agent'), signal: ac.signal });
+    const reader = res.body?.getReader();
+    let bytes = 0;
+    while (bytes < 1024 * 1024) {
+      const r = await reader?.read();
+      if (r === undefined || r.done) break;
+      bytes += r.value.length;
+    }
+    ac.abort();
+    for (let i = 0; i < 100 && upstream.bigAborted() === before; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(upstream.bigAborted()).toBe(before + 1);
+    // The daemon goes on.
+    expect((await fetch(url('api', '/users'), { headers: auth('agent') })).status).toBe(200);
+  }, 30_000);
+});
+
 describe('the record', () => {
   it('every exchange is in the audit log with credentials redacted, and no secret or token is anywhere', async () => {
     await new Promise((r) => setTimeout(r, 300));

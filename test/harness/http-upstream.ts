@@ -22,6 +22,8 @@ export interface HttpUpstream {
   received: Received[];
   /** Resolves when the SSE endpoint has written its last event. */
   sseLastSent(): Promise<number>;
+  /** /big answers whose connection closed before their end (the reader went away). */
+  bigAborted(): number;
   close(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ export async function startHttpUpstream(opts: { tls?: { cert: string; key: strin
   const received: Received[] = [];
   let lastSent: (t: number) => void = () => undefined;
   let lastSentP = new Promise<number>((r) => (lastSent = r));
+  let bigAborted = 0;
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -163,9 +166,19 @@ export async function startHttpUpstream(opts: { tls?: { cert: string; key: strin
           tick();
           return;
         }
+        case '/reset': {
+          // Part of a chunked body, then the connection is cut: not an end a client may take for complete.
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.write('the first part of a body that never ends\n');
+          setTimeout(() => res.socket?.destroy(), 50);
+          return;
+        }
         case '/big': {
           const mb = Number(url.searchParams.get('mb') ?? '1');
           res.writeHead(200, { 'content-type': 'text/plain' });
+          res.once('close', () => {
+            if (!res.writableFinished) bigAborted++;
+          });
           const line = Buffer.from(`${'lorem ipsum dolor sit amet '.repeat(37)}\n`);
           const total = mb * 1024 * 1024;
           let sent = 0;
@@ -201,6 +214,7 @@ export async function startHttpUpstream(opts: { tls?: { cert: string; key: strin
     port,
     received,
     sseLastSent: () => lastSentP,
+    bigAborted: () => bigAborted,
     close: () =>
       new Promise<void>((r) => {
         server.close(() => r());
