@@ -132,7 +132,7 @@ async function startAirlock(): Promise<{ port: number; token: string; child: Chi
   const configFile = join(dir, 'airlock.yaml');
   writeFileSync(configFile, stringify(doc));
   const prof = process.env.BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', join(ROOT, 'bin/airlock.ts'), 'serve', '--config', configFile, '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...prof, join(ROOT, 'dist/bin/airlock.js'), 'serve', '--config', configFile, '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   children.push(child);
   await waitForHttp(port);
   const parsed = validateConfig({ state_dir: stateDir, auth: { dev_issuer: true } });
