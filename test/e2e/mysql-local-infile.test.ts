@@ -24,6 +24,10 @@ let maria: LocalMaria;
 let issuer: TestIssuer;
 let airlock: RunningAirlock;
 let port = 0;
+let roomyPort = 0;
+let large = '';
+let largeSha = '';
+const LARGE_ROWS = 300_000;
 const tokens: Record<string, string> = {};
 let small = '';
 let big = '';
@@ -43,13 +47,22 @@ beforeAll(async () => {
   // Past the cap: 20,000 rows, ~300 KiB.
   big = join(maria.dir, 'big.csv');
   writeFileSync(big, Array.from({ length: 20_000 }, (_, i) => `${i + 100},name-${i}-xxxxxxxxxxxx\n`).join(''));
+  // Many packets, several MiB: the file flows with backpressure through the relay.
+  large = join(maria.dir, 'large.csv');
+  const largeText = Array.from({ length: LARGE_ROWS }, (_, i) => `${i + 1000000},row-${i}-${'y'.repeat(16)}\n`).join('');
+  writeFileSync(large, largeText);
+  largeSha = createHash('sha256').update(largeText).digest('hex');
   port = await freePort();
+  roomyPort = await freePort();
   airlock = await startAirlock({
     state_dir: join(maria.dir, 'state'),
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
-    connections: [maria.connection('maria', port, { allow_groups: ['etl', 'dev'], local_infile: { max_bytes: CAP } })],
+    connections: [
+      maria.connection('maria', port, { allow_groups: ['etl', 'dev'], local_infile: { max_bytes: CAP } }),
+      maria.connection('roomy', roomyPort, { allow_groups: ['etl'] }),
+    ],
     rules: [
-      { name: 'etl-loads-imports', when: { groups: ['etl'], statements: ['load_data_local'], tables: ['imports'] }, effect: 'allow' },
+      { name: 'etl-loads-imports', when: { groups: ['etl'], statements: ['load_data_local'], tables: ['imports', 'big_imports'] }, effect: 'allow' },
       { name: 'dev-server-loads', when: { groups: ['dev'], statements: ['load_data'] }, effect: 'allow' },
     ],
   });
@@ -93,6 +106,15 @@ describe('allowed by a rule naming load_data_local', () => {
     const shown = await run(cmd, argv);
     expect(shown.stdout).toContain(`local file ${JSON.stringify(small)} 17 bytes sha256 ${smallSha}`);
   });
+
+  it('a file of several MiB arrives whole (every row, the same SHA-256 in the record)', async () => {
+    await maria.sql('CREATE TABLE IF NOT EXISTS big_imports (id int primary key, name varchar(50)) ENGINE=InnoDB', 'appdb');
+    const r = await run('mariadb', ['--no-defaults', '-h', '127.0.0.1', '-P', String(roomyPort), '-u', 'erin', '--local-infile=1', 'appdb', '-e', `LOAD DATA LOCAL INFILE '${large}' INTO TABLE big_imports FIELDS TERMINATED BY ','`], { env: { MYSQL_PWD: tokens.erin ?? '' } });
+    expect(r.stderr).toBe('');
+    expect(await count('big_imports')).toBe(LARGE_ROWS);
+    await new Promise((res) => setTimeout(res, 300));
+    expect(auditText()).toContain(`"sha256":"${largeSha}"`);
+  }, 60_000);
 
   it('mysql2 with an infileStreamFactory loads through airlock too', async () => {
     const c = await mysql.createConnection({
