@@ -242,9 +242,15 @@ export function encodeFrame(f: OutgoingFrame): Buffer {
   return Buffer.concat([head, applyMask(f.payload, key)]);
 }
 
-/** §5.5.1: a close payload is empty, or a 2-byte status code and a UTF-8 reason. */
+/** §5.5.1: a close payload is empty, or a 2-byte status code and a UTF-8 reason (cut at a character, to fit). */
 export function closePayload(code: number, reason = ''): Buffer {
-  const text = Buffer.from(reason, 'utf8').subarray(0, MAX_CONTROL_PAYLOAD - 2);
+  let text = Buffer.from(reason, 'utf8');
+  if (text.length > MAX_CONTROL_PAYLOAD - 2) {
+    let end = MAX_CONTROL_PAYLOAD - 2;
+    // Back off continuation bytes (10xxxxxx) so that no character is cut in two.
+    while (end > 0 && ((text[end] as number) & 0xc0) === 0x80) end--;
+    text = text.subarray(0, end);
+  }
   const out = Buffer.alloc(2 + text.length);
   out.writeUInt16BE(code, 0);
   text.copy(out, 2);

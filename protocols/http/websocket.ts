@@ -4,6 +4,8 @@
  * length only). What the upstream sends is masked as the session's HTTP answers are — the
  * injected secret always, detectors where a rule asks — one message at a time with the
  * maskers of body.ts, so at most one frame is held; a frame that changes is re-encoded.
+ * Its control frames too: a ping's or pong's payload and a close's reason are scrubbed the
+ * same way before the client gets them (cut to the 125 bytes a control frame may hold).
  * Bad framing from either side closes both with 1002, an over-cap frame with 1009
  * (RFC 6455 §7.4.1); the session's end (the token expired, airlock stopping) closes both.
  * Backpressure: a side whose peer cannot take more is paused until the peer drains.
@@ -12,7 +14,7 @@ import type { Socket } from 'node:net';
 import type { Session } from '../../src/session-types.js';
 import { AirlockError } from '../../src/errors.js';
 import { BinaryScrubber, LiteralScrubber, TextMasker, type BodyPlan } from './body.js';
-import { CLOSE_CODES, FrameDecoder, FrameError, closePayload, encodeFrame, readClose, type Frame } from './websocket-frames.js';
+import { CLOSE_CODES, FrameDecoder, FrameError, MAX_CONTROL_PAYLOAD, closePayload, encodeFrame, readClose, type Frame } from './websocket-frames.js';
 
 /** After the first close, the other side has this long to answer before both are cut. */
 const CLOSE_GRACE_MS = 2_000;
@@ -129,16 +131,18 @@ export class WebSocketRelay {
   private onFrame(leg: Leg, f: Frame): void {
     let out = f.wire;
     let payload = f.payload;
-    if (leg.from === 'upstream' && f.message !== null && this.rewrites && !this.untouched(f)) {
-      const m = (this.masker ??= f.message === 'text' ? new TextMasker(this.o.plan) : new BinaryScrubber(this.o.plan));
-      payload = f.fin ? Buffer.concat([m.push(f.payload), m.end()]) : m.push(f.payload);
-      if (f.fin) this.masker = null;
+    const close = f.opcode === 'close' ? readClose(f.payload) : null;
+    if (leg.from === 'upstream' && this.rewrites) {
+      if (f.message !== null && !(this.masker === null && f.fin && this.untouched(f.payload))) {
+        const m = (this.masker ??= f.message === 'text' ? new TextMasker(this.o.plan) : new BinaryScrubber(this.o.plan));
+        payload = f.fin ? Buffer.concat([m.push(f.payload), m.end()]) : m.push(f.payload);
+        if (f.fin) this.masker = null;
+      } else if (f.message === null && !this.untouched(f.payload)) {
+        payload = this.scrubControl(f.payload, close?.code ?? null);
+      }
       if (!payload.equals(f.payload)) out = encodeFrame({ fin: f.fin, opcode: f.opcode, payload, mask: false });
     }
-    if (f.opcode === 'close') {
-      readClose(f.payload);
-      leg.closed = true;
-    }
+    if (close !== null) leg.closed = true;
     leg.frames++;
     leg.bytes += f.payload.length;
     this.recordFrame(leg.from, f, payload);
@@ -147,11 +151,18 @@ export class WebSocketRelay {
   }
 
   /**
-   * A whole message (one frame) with no detector to run and no secret in its bytes comes out
-   * of the maskers as it went in: it passes as it arrived.
+   * A payload that is all of its message (one frame, or a control frame), with no detector to
+   * run and no secret in its bytes, comes out of the maskers as it went in: it passes as it arrived.
    */
-  private untouched(f: Frame): boolean {
-    return this.masker === null && f.fin && this.o.plan.detectors.empty && !this.secretBytes.some((b) => f.payload.includes(b));
+  private untouched(payload: Buffer): boolean {
+    return this.o.plan.detectors.empty && !this.secretBytes.some((b) => payload.includes(b));
+  }
+
+  /** A close keeps its code and has its reason masked as text; a ping's or pong's payload is masked as bytes. */
+  private scrubControl(payload: Buffer, closeCode: number | null): Buffer {
+    const whole = (m: Masker, b: Buffer): Buffer => Buffer.concat([m.push(b), m.end()]);
+    if (closeCode !== null) return closePayload(closeCode, whole(new TextMasker(this.o.plan), payload.subarray(2)).toString('utf8'));
+    return whole(new BinaryScrubber(this.o.plan), payload).subarray(0, MAX_CONTROL_PAYLOAD);
   }
 
   private send(leg: Leg, bytes: Buffer): void {
@@ -175,9 +186,9 @@ export class WebSocketRelay {
       // What the receiver got: for upstream text, the masked payload.
       event.text = this.literals.scrub(delivered.subarray(0, cap).toString('utf8'));
       if (delivered.length > cap) event.truncated = true;
-    } else if (f.opcode === 'close' && f.payload.length >= 2) {
-      event.code = f.payload.readUInt16BE(0);
-      event.reason = this.literals.scrub(f.payload.subarray(2).toString('utf8'));
+    } else if (f.opcode === 'close' && delivered.length >= 2) {
+      event.code = delivered.readUInt16BE(0);
+      event.reason = this.literals.scrub(delivered.subarray(2).toString('utf8'));
     }
     this.o.session.record({ type: 'websocket.frame', requestId: this.o.requestId, ...event });
   }

@@ -39,7 +39,8 @@ const tokens: Record<string, string> = {};
 /**
  * The upstream: echoes each message as it came (text or binary); `say-key` answers with the
  * key it was given; `say-pii` with an e-mail address; `fragments:<text>` echoes <text> as a
- * message of 3-byte fragments; `flood:<n>` sends a binary frame of n bytes.
+ * message of 3-byte fragments; `flood:<n>` sends a binary frame of n bytes; `ctl-key` puts
+ * the key it was given in a ping and then in the reason of its close.
  */
 function serve(wss: WebSocketServer): void {
   wss.on('connection', (ws, req) => {
@@ -50,6 +51,11 @@ function serve(wss: WebSocketServer): void {
       const text = isBinary ? '' : buf.toString('utf8');
       if (text === 'say-key') return ws.send(`your key is ${String(req.headers['x-api-key'])}`);
       if (text === 'say-pii') return ws.send('write to ada@example.com today');
+      if (text === 'ctl-key') {
+        ws.ping(Buffer.from(`ping ${String(req.headers['x-api-key'])}`));
+        // A reason that fills the frame: the scrubbed one must still fit, cut at a character.
+        return ws.close(4001, `bye ${String(req.headers['x-api-key'])} ${'é'.repeat(40)}`.slice(0, 60));
+      }
       if (text.startsWith('fragments:')) {
         const body = text.slice('fragments:'.length);
         for (let i = 0; i < body.length; i += 3) ws.send(body.slice(i, i + 3), { fin: i + 3 >= body.length });
@@ -313,6 +319,17 @@ describe('what the upstream sends is masked like an HTTP answer', () => {
     expect(m).toBe('your key is [redacted]');
     o.ws.close();
     await o.closed;
+  });
+
+  it('and from its control frames: a ping\'s payload and a close\'s reason', async () => {
+    const o = await open('ws', '/v1/realtime/echo');
+    const ping = new Promise<Buffer>((r) => o.ws.once('ping', (data: Buffer) => r(data)));
+    o.ws.send('ctl-key');
+    expect((await ping).toString()).toBe('ping [redacted]');
+    const closed = await o.closed;
+    expect(closed.code).toBe(4001);
+    expect(closed.reason).toMatch(/^bye \[redacted\] é+$/);
+    expect(closed.reason).not.toContain(SECRET);
   });
 
   it('detectors of the caller\'s mask rules apply to text frames', async () => {

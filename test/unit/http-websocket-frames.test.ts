@@ -157,7 +157,12 @@ describe('encoding', () => {
     expect(Buffer.from(body).toString('hex')).toBe(`03f1${Buffer.from('too big').toString('hex')}`);
   });
 
-  it('a close reason is cut to fit a control frame', () => {
+  it('a close reason is cut to fit a control frame, never inside a character', () => {
     expect(closePayload(1000, 'x'.repeat(500)).length).toBe(125);
+    // 'é' is two bytes: 61 of them fill 122 of the 123 reason bytes, and the 62nd does not fit.
+    const cut = closePayload(1000, 'é'.repeat(100));
+    expect(cut.length).toBe(124);
+    expect(cut.subarray(2).toString('utf8')).toBe('é'.repeat(61));
+    expect(Buffer.from(cut.subarray(2).toString('utf8'), 'utf8').equals(cut.subarray(2))).toBe(true);
   });
 });
