@@ -83,6 +83,8 @@ function bufferUpTo(source: Readable, cap: number): Promise<{ chunks: Buffer[]; 
 
 const EMPTY = Buffer.alloc(0);
 const ignore = (): void => undefined;
+/** An event listener of any one signature (method syntax: its parameter is checked both ways, as EventEmitter's own types do). */
+type Listener = { bivariant(arg: unknown): void }['bivariant'];
 
 /**
  * The body from the upstream (or its decoder) to the client, each chunk through `map`, with
@@ -94,67 +96,45 @@ const ignore = (): void => undefined;
 function relay(source: Readable, res: ServerResponse, map: (chunk: Buffer) => Buffer, last: () => Buffer): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let settled = false;
-    const cleanup = (): void => {
-      source.off('data', onData);
-      source.off('end', onEnd);
-      source.off('error', onError);
-      source.off('close', onSourceClose);
-      res.off('drain', onDrain);
-      res.off('error', onError);
-      res.off('close', onClose);
-      res.off('finish', onFinish);
-      // Late errors (a reset after the end) have nowhere to go but must not be unhandled.
-      source.on('error', ignore);
-    };
-    const fail = (e: Error): void => {
+    const settle = (e: Error | null): void => {
       if (settled) return;
       settled = true;
-      cleanup();
+      for (const [emitter, event, fn] of listeners) emitter.off(event, fn);
+      // Late errors (a reset after the end) have nowhere to go but must not be unhandled.
+      source.on('error', ignore);
+      if (e === null) return resolve();
       source.destroy();
       reject(e);
     };
-    const onData = (chunk: Buffer): void => {
-      let out: Buffer;
+    /** A masker that throws fails the body, as an error thrown in a pipeline() stage does. */
+    const attempt = (f: () => Buffer): Buffer | null => {
       try {
-        out = map(chunk);
+        return f();
       } catch (e) {
-        return fail(e instanceof Error ? e : new Error(String(e)));
+        settle(e instanceof Error ? e : new Error(String(e)));
+        return null;
       }
-      if (out.length > 0 && !res.write(out)) source.pause();
     };
-    const onDrain = (): void => void source.resume();
-    const onEnd = (): void => {
-      let out: Buffer;
-      try {
-        out = last();
-      } catch (e) {
-        return fail(e instanceof Error ? e : new Error(String(e)));
-      }
-      if (out.length > 0) res.end(out);
-      else res.end();
-    };
-    const onError = (e: Error): void => fail(e);
-    // An upstream that goes away before its end (a reset) is a failure, as pipeline() has it.
-    const onSourceClose = (): void => {
-      if (!source.readableEnded) fail(new Error('the upstream closed before the end of its body'));
-    };
-    const onClose = (): void => {
-      if (!res.writableFinished) fail(new Error('the client closed before the end of the body'));
-    };
-    const onFinish = (): void => {
-      if (settled) return;
-      settled = true;
-      cleanup();
-      resolve();
-    };
-    source.on('data', onData);
-    source.once('end', onEnd);
-    source.once('error', onError);
-    source.once('close', onSourceClose);
-    res.on('drain', onDrain);
-    res.once('error', onError);
-    res.once('close', onClose);
-    res.once('finish', onFinish);
+    const listeners: Array<[Readable | ServerResponse, string, Listener]> = [
+      [source, 'data', (chunk: Buffer) => {
+        const out = attempt(() => map(chunk));
+        if (out !== null && out.length > 0 && !res.write(out)) source.pause();
+      }],
+      [source, 'end', () => {
+        const out = attempt(last);
+        if (out === null) return;
+        if (out.length > 0) res.end(out);
+        else res.end();
+      }],
+      [source, 'error', (e: Error) => settle(e)],
+      // An upstream that goes away before its end (a reset) is a failure, as pipeline() has it.
+      [source, 'close', () => (source.readableEnded ? undefined : settle(new Error('the upstream closed before the end of its body')))],
+      [res, 'drain', () => void source.resume()],
+      [res, 'error', (e: Error) => settle(e)],
+      [res, 'close', () => (res.writableFinished ? undefined : settle(new Error('the client closed before the end of the body')))],
+      [res, 'finish', () => settle(null)],
+    ];
+    for (const [emitter, event, fn] of listeners) emitter.on(event, fn);
     source.resume();
   });
 }
