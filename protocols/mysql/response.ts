@@ -346,23 +346,22 @@ export class ResponseFollower {
    * anything else is refused.
    */
   private localInfile(r: Response, p: Packet): void {
-    const st = r.statements[r.index];
-    const requested = p.payload.subarray(1);
-    const why =
-      (this.host.capabilities & Capability.LOCAL_FILES) === 0
-        ? 'the client did not enable it (mariadb --local-infile=1; mysql2: flags LOCAL_FILES and infileStreamFactory)'
-        : r.binary || st === undefined || !st.kinds.includes('load_data_local')
-          ? 'the server asked for a file while no allowed LOAD DATA LOCAL statement was running'
-          : st.localFile === undefined
-            ? 'the statement does not name its file as one single-quoted string'
-            : !requested.equals(Buffer.from(st.localFile, 'utf8'))
-              ? 'the server asked for a file other than the one the statement names'
-              : null;
-    if (why !== null || st?.localFile === undefined) return this.refuseLocalInfile(r, p, why ?? 'no file');
+    const granted = this.grantedFile(r, p.payload.subarray(1));
+    if (typeof granted !== 'object') return this.refuseLocalInfile(r, p, granted);
     this.emit(r, p, null);
     r.phase = 'infile';
-    r.infile = { file: st.localFile, bytes: 0, hash: createHash('sha256') };
+    r.infile = { file: granted.file, bytes: 0, hash: createHash('sha256') };
     this.host.startInfile(r, (p.lastSeq + r.seqShift + 1) & 0xff, r.seqShift);
+  }
+
+  /** The file the server may have, or why it may not have the one it asked for. */
+  private grantedFile(r: Response, requested: Buffer): { file: string } | string {
+    if ((this.host.capabilities & Capability.LOCAL_FILES) === 0) return 'the client did not enable it (mariadb --local-infile=1; mysql2: flags LOCAL_FILES and infileStreamFactory)';
+    const st = r.statements[r.index];
+    if (r.binary || st === undefined || !st.kinds.includes('load_data_local')) return 'the server asked for a file while no allowed LOAD DATA LOCAL statement was running';
+    if (st.localFile === undefined) return 'the statement does not name its file as one single-quoted string';
+    if (!requested.equals(Buffer.from(st.localFile, 'utf8'))) return 'the server asked for a file other than the one the statement names';
+    return { file: st.localFile };
   }
 
   /** The client's file has ended (its empty packet went to the server): the server's OK or ERR comes next. */

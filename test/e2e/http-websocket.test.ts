@@ -7,7 +7,7 @@
  * come back; an over-cap frame closes with 1009.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/airlock.js';
 import { run } from '../harness/clients.js';
 import { makeTestCerts } from '../harness/tls.js';
+import { auditEvents, textUnder } from '../harness/files.js';
 
 const SECRET = 'sk-live-ws-5e4d3c2b1a09f8e7d6';
 const MAX_FRAME = 2 * 1024 * 1024;
@@ -404,8 +405,8 @@ describe('the record', () => {
   it('frames are audit events that `airlock sessions show` renders, and no secret or token is anywhere', async () => {
     await new Promise((r) => setTimeout(r, 300));
     const dir = join(airlock.stateDir, 'audit');
-    const audit = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
-    const events = audit.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { event: Record<string, unknown> }).event);
+    const audit = textUnder(dir);
+    const events = auditEvents(dir);
     const frames = events.filter((e) => e.type === 'websocket.frame');
     expect(frames.find((e) => e.from === 'client' && e.text === 'hello, upstream')).toMatchObject({ opcode: 'text', length: 15 });
     expect(frames.find((e) => e.from === 'upstream' && e.opcode === 'binary' && e.length === 1024 * 1024)).toBeDefined();

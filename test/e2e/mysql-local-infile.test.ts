@@ -16,7 +16,7 @@ import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/airlock.js';
 import { freePort } from '../harness/ports.js';
 import { run, type RunResult } from '../harness/clients.js';
-import { textUnder } from '../harness/files.js';
+import { auditEvents, textUnder } from '../harness/files.js';
 
 const UPSTREAM_PASSWORD = 'infile-Upstream-pw-57';
 const CAP = 256 * 1024;
@@ -83,6 +83,14 @@ function mariadb(sub: string, sql: string, localInfile = true): Promise<RunResul
 const count = async (table: string): Promise<number> => Number((await maria.sql(`SELECT COUNT(*) FROM ${table}`, 'appdb')).trim());
 
 const auditText = (): string => textUnder(join(maria.dir, 'state', 'audit'));
+interface InfileResult {
+  session: string;
+  errorCode?: string;
+  localInfile: { file: string; bytes: number; sha256: string | null };
+}
+/** The result events that carry a LOAD DATA LOCAL file. */
+const infileResults = (): InfileResult[] =>
+  auditEvents(join(maria.dir, 'state', 'audit')).filter((e) => e.type === 'result' && e.localInfile !== undefined) as unknown as InfileResult[];
 
 describe('allowed by a rule naming load_data_local', () => {
   it('the mariadb client loads its file; the audit records its name, size and SHA-256', async () => {
@@ -91,16 +99,12 @@ describe('allowed by a rule naming load_data_local', () => {
     expect(r.code).toBe(0);
     expect(await count('imports')).toBe(3);
     await new Promise((res) => setTimeout(res, 300));
-    const results = auditText()
-      .split('\n')
-      .filter((l) => l.includes('"localInfile"'))
-      .map((l) => JSON.parse(l) as { event: { localInfile: { file: string; bytes: number; sha256: string } } });
-    expect(results.map((x) => x.event.localInfile)).toContainEqual({ file: small, bytes: 17, sha256: smallSha });
+    const results = infileResults();
+    expect(results.map((x) => x.localInfile)).toContainEqual({ file: small, bytes: 17, sha256: smallSha });
   });
 
   it('`airlock sessions show` says what file was sent', async () => {
-    const line = auditText().split('\n').find((l) => l.includes('"localInfile"') && l.includes(smallSha));
-    const session = (JSON.parse(line ?? '{}') as { event?: { session?: string } }).event?.session ?? '';
+    const session = infileResults().find((e) => e.localInfile.sha256 === smallSha)?.session ?? '';
     expect(session).not.toBe('');
     const { cmd, argv } = airlockCommand(['sessions', 'show', session, '--config', airlock.configFile]);
     const shown = await run(cmd, argv);
@@ -185,14 +189,11 @@ describe('refused', () => {
     expect(r.stderr).toMatch(/ERROR 1153 \(08S01\).*longer than local_infile.max_bytes \(262144 bytes\)/);
     expect(await count('imports')).toBe(before);
     await new Promise((res) => setTimeout(res, 300));
-    const cut = auditText()
-      .split('\n')
-      .filter((l) => l.includes('"localInfile"') && l.includes(big))
-      .map((l) => JSON.parse(l) as { event: { localInfile: { bytes: number; sha256: string | null }; errorCode: string } });
+    const cut = infileResults().filter((e) => e.localInfile.file === big);
     expect(cut.length).toBe(1);
-    expect(cut[0]?.event.localInfile.sha256).toBeNull();
-    expect(cut[0]?.event.localInfile.bytes).toBeGreaterThan(CAP);
-    expect(cut[0]?.event.errorCode).toBe('08S01');
+    expect(cut[0]?.localInfile.sha256).toBeNull();
+    expect(cut[0]?.localInfile.bytes).toBeGreaterThan(CAP);
+    expect(cut[0]?.errorCode).toBe('08S01');
     // The daemon still serves.
     const ok = await mariadb('erin', 'SELECT COUNT(*) FROM imports');
     expect(ok.stdout.trim()).toBe(String(before));

@@ -21,3 +21,13 @@ export function textUnder(dir: string): string {
     .map((f) => readFileSync(f, 'utf8'))
     .join('\n');
 }
+
+/** The events of every audit record under an audit directory (its `.jsonl` files, in name order). */
+export function auditEvents(auditDir: string): Array<Record<string, unknown>> {
+  return filesUnder(auditDir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort()
+    .flatMap((f) => readFileSync(f, 'utf8').split('\n'))
+    .filter((l) => l.startsWith('{'))
+    .map((l) => (JSON.parse(l) as { event: Record<string, unknown> }).event);
+}
