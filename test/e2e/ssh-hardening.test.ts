@@ -280,6 +280,8 @@ describe.skipIf(!available)('SFTP rules on every path', () => {
   it('FSETSTAT is judged by the handle\'s path: a read-only open then chmod 0777 on a guarded file is refused', async () => {
     const file = secretFile(protectedDir);
     chmodSync(file, 0o644);
+    // The login owns it, so the target itself would let the chmod through.
+    execFileSync('chown', [sshd.user, file]);
     const { client, sftp } = await sftpSession('agent');
     try {
       const handle = await cb<Buffer>((d) => sftp.open(file, 'r', d));
