@@ -25,7 +25,7 @@ import { AirlockError, asAirlockError } from '../../src/errors.js';
 import type { StreamMasker } from '../../src/masking/index.js';
 import {
   SftpFramer, SFTP, FX_EOF, FX_FAILURE, FX_OP_UNSUPPORTED, FX_PERMISSION_DENIED,
-  absolutePath, dataPacket, dataReply, describeRequest, handleReply, packetId, parseRead, readPacket, requestHandle, statusCode, statusPacket,
+  absolutePath, dataPacket, dataReply, describeRequest, handleReply, packetId, parseRead, readPacket, statusCode, statusPacket,
 } from './sftp.js';
 import { bytesOfText, textOfBytes } from './latin1.js';
 
