@@ -94,3 +94,23 @@ describe('the interactive rule key on an exec', () => {
     expect(i.effect).toBe('allow');
   });
 });
+
+describe('output_flush_idle', () => {
+  const ssh = (extra: Record<string, unknown>) => validateConfig({ connections: [{
+    name: 'web1', protocol: 'ssh', listen: '127.0.0.1:2222',
+    upstream: { host: '10.0.0.1', host_key_fingerprint: `SHA256:${'A'.repeat(43)}` },
+    credentials: { type: 'static', password: 'x' }, ...extra,
+  }] });
+  const flush = (extra: Record<string, unknown>): unknown => {
+    const r = ssh(extra);
+    if (!r.ok) return r.problems;
+    const c = r.config.connections[0];
+    return c?.protocol === 'ssh' ? c.output_flush_idle : null;
+  };
+  it('defaults to 40 ms; a duration or 0 (never) may be set', () => {
+    expect(flush({})).toBe(40);
+    expect(flush({ output_flush_idle: '100ms' })).toBe(100);
+    expect(flush({ output_flush_idle: 0 })).toBe(0);
+    expect(ssh({ output_flush_idle: 'soon' }).ok).toBe(false);
+  });
+});
