@@ -187,6 +187,13 @@ const sshConnection = z.strictObject({
   record: z
     .strictObject({ output_bytes: z.number().int().min(0).default(1024 * 1024) })
     .default({ output_bytes: 1024 * 1024 }),
+  /**
+   * Interactive sessions of people (`kind: human`) only: masked output held back this long
+   * with nothing new is let through (so a prompt shows), at the cost that a secret printed
+   * in parts slower than this can escape the detectors. `0` never flushes. Agents,
+   * machines and plain exec never flush; recordings never do.
+   */
+  output_flush_idle: duration.default(40),
   drain_timeout: duration.optional(),
 });
 
@@ -259,7 +266,7 @@ const when = z.strictObject({
   // SSH: each simple command line, argv0 basename, port forwards ("host:port"), SFTP operations.
   commands: z.array(glob).optional(),
   programs: z.array(glob).optional(),
-  /** SSH: true matches interactive shells only, false exec only (e.g. exec-only access for a group). */
+  /** SSH: true matches interactive sessions only (shells, and execs that can become one), false plain exec only. */
   interactive: z.boolean().optional(),
   forward: z.array(glob).optional(),
   sftp: z.strictObject({ ops: z.array(z.string().min(1)).optional(), paths: z.array(glob).optional() }).optional(),

@@ -19,8 +19,10 @@ export interface Lease {
   username: string;
   secret: Secret;
   expiresAt: number | null;
-  /** SSH certificate leases: the OpenSSH certificate line for the private key in `secret`. */
+  /** SSH certificate leases: the OpenSSH certificate line for the private key in `secret` (it permits nothing: no pty, no forwarding). */
   certificate?: string;
+  /** SSH certificate leases: another certificate for the same key carrying these permissions (e.g. permit-pty). */
+  certify?: (permissions: readonly string[]) => Promise<string>;
 }
 
 /** MySQL LOAD DATA LOCAL: the file the client sent the server through airlock (never its content). */

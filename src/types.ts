@@ -19,7 +19,8 @@ export type Action =
   | { kind: 'connect' }
   | { kind: 'sql'; dialect: SqlDialect; text: string; statement: StatementAnalysis }
   | { kind: 'shell'; command: string }
-  | { kind: 'exec'; argv: string[]; command: string }
+  /** `interactive`: an SSH exec that can become a shell (a terminal program or interpreter, see parsers/shell/interactive.ts). */
+  | { kind: 'exec'; argv: string[]; command: string; interactive?: boolean }
   | { kind: 'sftp'; op: string; path: string }
   | { kind: 'forward'; host: string; port: number }
   /** `websocket`: the request asks to upgrade to a WebSocket (RFC 6455 §4.1). */

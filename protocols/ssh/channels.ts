@@ -1,8 +1,13 @@
 /**
  * One authenticated SSH connection's channels: session channels (pty, env allow-list,
  * exec and shell judged by policy, SFTP through the relay, signals and exit status passed
- * back exactly, output masked, shells recorded) and direct-tcpip forwards a rule allows.
- * Every channel is accepted at once and waits for the session and the upstream.
+ * back exactly, output masked, interactive sessions recorded) and direct-tcpip forwards a
+ * rule allows. Every channel is accepted at once and waits for the session and the upstream.
+ *
+ * An exec that can become a shell (parsers/shell/interactive.ts) is interactive for
+ * policy and recorded like a shell. A channel with a pty, and a forward, run on an
+ * upstream connection whose certificate permits just that (certificate leases), so the
+ * target refuses a pty or a forward airlock did not allow.
  */
 import { relative } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -18,6 +23,11 @@ import { CastWriter, recordingPath } from '../../src/audit/recordings.js';
 import { relaySftp } from './sftp-relay.js';
 import { bytesOfText, textOfBytes } from './latin1.js';
 import { TypedLines } from './typed-lines.js';
+import { execIsInteractive, transferServerOf } from '../../parsers/shell/interactive.js';
+import type { SshPermission } from '../../src/credentials/ssh-certificate.js';
+
+/** The rule name a refused file-transfer exec is recorded under. */
+export const TRANSFER_EXEC_RULE = '(file-transfer-exec)';
 
 /** The login's home directory on the target (what SFTP resolves relative paths against), or null. */
 function homeDirectory(up: ssh2.Client): Promise<string | null> {
@@ -62,17 +72,56 @@ function opened(open: (cb: (err: Error | undefined, ch: ClientChannel) => void) 
   });
 }
 
+/** What a session channel's handlers share with the command it runs. */
+interface RunningChannel {
+  readonly env: Record<string, string>;
+  setRunning(c: ClientChannel): void;
+  setCast(w: CastWriter): void;
+}
+
+/** Output kept for the audit record: masked as a whole (never flushed early), cut at `cap` bytes. */
+class CappedText {
+  private text = '';
+  private truncated = false;
+
+  constructor(
+    private readonly cap: number,
+    private readonly masker: StreamMasker | null,
+  ) {}
+
+  push(raw: string): void {
+    this.keep(this.masker === null ? raw : this.masker.push(raw));
+  }
+
+  end(): { text: string; truncated: boolean } {
+    if (this.masker !== null) this.keep(this.masker.end());
+    return { text: this.text, truncated: this.truncated };
+  }
+
+  private keep(text: string): void {
+    if (this.truncated || text === '') return;
+    this.text += text;
+    if (Buffer.byteLength(this.text) > this.cap) {
+      this.text = Buffer.from(this.text).subarray(0, this.cap).toString('utf8').replace(/\uFFFD$/, '');
+      this.truncated = true;
+    }
+  }
+}
+
 /** One authenticated client connection's channels. */
 export class ConnectionHandler {
   private readonly envAllowed: GlobSet;
   private maskingKey: Buffer | null = null;
 
   private sessionValue: Session | null = null;
+  /** Upstream connections whose certificate carries a permission, opened when first needed. */
+  private readonly permitted = new Map<SshPermission, Promise<ssh2.Client>>();
 
   constructor(
     private readonly config: SshConnectionConfig,
     private readonly sessionP: Promise<Session>,
     private readonly upstream: Promise<ssh2.Client>,
+    private readonly connectWith: (permission: SshPermission) => Promise<ssh2.Client>,
     private readonly stateDir: string,
     private readonly core: GatewayCore,
   ) {
@@ -84,6 +133,23 @@ export class ConnectionHandler {
   private get session(): Session {
     if (this.sessionValue === null) throw new AirlockError('AIRLOCK_INTERNAL', 'session not open');
     return this.sessionValue;
+  }
+
+  /** The upstream for a channel policy allowed that needs `permission` (the plain one for held keys). */
+  private upstreamWith(permission: SshPermission): Promise<ssh2.Client> {
+    let up = this.permitted.get(permission);
+    if (up === undefined) {
+      up = this.connectWith(permission);
+      up.catch(() => this.permitted.delete(permission));
+      this.permitted.set(permission, up);
+    }
+    return up;
+  }
+
+  /** The client connection ended: so do the extra upstream connections. */
+  end(): void {
+    for (const up of this.permitted.values()) void up.then((u) => u.end()).catch(() => undefined);
+    this.permitted.clear();
   }
 
   sessionChannel(ch: SshSessionChannel): void {
@@ -118,16 +184,17 @@ export class ConnectionHandler {
     });
     ch.on('auth-agent', (_accept, reject) => reject?.());
     ch.on('x11', (_accept, reject) => reject?.());
+    const channel: RunningChannel = { env, setRunning: (c) => (running = c), setCast: (w) => (cast = w) };
     ch.on('exec', (accept, _reject, info) => {
       // Accept at once and hold the channel: a late accept() loses a command whose EOF came first.
       const stream = accept();
       stream.pause();
-      void this.exec(stream, info.command, pty, env, (c) => (running = c));
+      void this.exec(stream, info.command, pty, channel);
     });
     ch.on('shell', (accept) => {
       const stream = accept();
       stream.pause();
-      void this.shell(stream, () => pty, env, (c) => (running = c), (w) => (cast = w));
+      void this.shell(stream, () => pty, channel);
     });
     ch.on('subsystem', (accept, reject, info) => {
       if (info.name !== 'sftp') return reject?.();
@@ -168,111 +235,148 @@ export class ConnectionHandler {
     return (await this.maskerFactory())();
   }
 
-  private async exec(stream: ServerChannel, command: string, pty: PseudoTtyInfo | null, env: Record<string, string>, setRunning: (c: ClientChannel) => void): Promise<void> {
+  /**
+   * How long masked output may sit idle before it is let through: only for an interactive
+   * session of a person (the prompt must show), never for agents, machines or plain exec.
+   */
+  private flushIdleMs(interactive: boolean): number {
+    return interactive && this.session.identity.kind === 'human' ? this.config.output_flush_idle : 0;
+  }
+
+  private async exec(stream: ServerChannel, command: string, pty: PseudoTtyInfo | null, channel: RunningChannel): Promise<void> {
     try {
       await this.sessionP;
       const argv = command.trim().split(/\s+/).filter((a) => a !== '');
-      const decision = await this.session.check({ kind: 'exec', argv, command }, (h) => stream.stderr.write(`${h.howToApprove}\r\n`));
+      // The target's sftp-server or scp's remote end would take file operations past the SFTP judge.
+      const transfer = transferServerOf(command);
+      if (transfer !== null) {
+        this.session.record({ type: 'ssh.exec', command, decision: 'deny', rule: TRANSFER_EXEC_RULE });
+        const why = transfer.kind === 'scp'
+          ? 'the legacy scp protocol (scp -O) is not relayed: use scp without -O (it runs over SFTP)'
+          : 'an sftp-server is reached through the sftp subsystem only: use sftp without -s';
+        stream.stderr.write(`airlock: denied by rule ${TRANSFER_EXEC_RULE}: ${why}\r\n`);
+        stream.exit(126);
+        stream.end();
+        return;
+      }
+      const verdict = execIsInteractive(command, pty !== null);
+      const decision = await this.session.check({ kind: 'exec', argv, command, interactive: verdict.interactive }, (h) => stream.stderr.write(`${h.howToApprove}\r\n`));
       if (decision.effect === 'deny') {
-        this.session.record({ type: 'ssh.exec', command, decision: 'deny', rule: decision.rule });
+        this.session.record({ type: 'ssh.exec', command, decision: 'deny', rule: decision.rule, ...(verdict.interactive ? { interactive: true } : {}) });
         return this.refuse(stream, decision);
       }
-      const up = await this.upstream;
-      const { ch: upStream, exit } = await opened((cb) => up.exec(command, { pty: pty ?? false, env }, cb));
-      setRunning(upStream);
-      // The recorded output: masked as the caller saw it, capped at record.output_bytes.
-      let captured = '';
-      let truncated = false;
+      const up = pty === null ? await this.upstream : await this.upstreamWith('permit-pty');
+      const open = (cb: (err: Error | undefined, ch: ClientChannel) => void): void => void up.exec(command, { pty: pty ?? false, env: channel.env }, cb);
+      if (verdict.interactive) {
+        const out = await this.recorded(stream, open, pty, channel);
+        this.session.record({ type: 'ssh.exec', command, decision: 'allow', interactive: true, reason: verdict.reason, exitCode: out.code, ...(out.signal === null ? {} : { signal: out.signal }) });
+        return;
+      }
+      const { ch: upStream, exit } = await opened(open);
+      channel.setRunning(upStream);
+      // The recorded output: masked by maskers of its own that never flush early, capped at record.output_bytes.
       const cap = this.config.record.output_bytes;
-      const out = await this.pipe(stream, upStream, exit, pty !== null, {
-        output: (text) => {
-          if (truncated || text === '') return;
-          captured += text;
-          if (Buffer.byteLength(captured) > cap) {
-            captured = Buffer.from(captured).subarray(0, cap).toString('utf8').replace(/\uFFFD$/, '');
-            truncated = true;
-          }
-        },
+      const recorded = { out: new CappedText(cap, await this.masker()), err: new CappedText(cap, await this.masker()) };
+      const out = await this.pipe(stream, upStream, exit, 0, {
+        output: (text) => recorded.out.push(text),
+        errors: (text) => recorded.err.push(text),
       });
-      this.session.record({ type: 'ssh.exec', command, decision: 'allow', exitCode: out.code, ...(out.signal === null ? {} : { signal: out.signal }), output: captured, truncated });
+      const stdout = recorded.out.end();
+      const stderr = recorded.err.end();
+      this.session.record({
+        type: 'ssh.exec', command, decision: 'allow', exitCode: out.code, ...(out.signal === null ? {} : { signal: out.signal }),
+        output: stdout.text, ...(stderr.text === '' ? {} : { stderr: stderr.text }), truncated: stdout.truncated || stderr.truncated,
+      });
     } catch (e) {
       this.fail(stream, e);
     }
   }
 
-  private async shell(stream: ServerChannel, ptyNow: () => PseudoTtyInfo | null, env: Record<string, string>, setRunning: (c: ClientChannel) => void, setCast: (w: CastWriter) => void): Promise<void> {
+  private async shell(stream: ServerChannel, ptyNow: () => PseudoTtyInfo | null, channel: RunningChannel): Promise<void> {
     try {
       await this.sessionP;
       const decision = await this.session.check({ kind: 'shell', command: '' }, (h) => stream.stderr.write(`${h.howToApprove}\r\n`));
       if (decision.effect === 'deny') return this.refuse(stream, decision);
-      const up = await this.upstream;
       const pty = ptyNow();
+      const up = pty === null ? await this.upstream : await this.upstreamWith('permit-pty');
       const window = pty === null ? false : { rows: pty.rows, cols: pty.cols, height: pty.height, width: pty.width, term: pty.term, modes: pty.modes };
-      const { ch: upStream, exit } = await opened((cb) => up.shell(window as never, { env }, cb));
-      setRunning(upStream);
-      const file = recordingPath(this.stateDir, this.session.id);
-      // A client without a terminal of its own (ssh -tt < script) asks for a 0x0 pty.
-      const cast = new CastWriter(file, { width: pty === null || pty.cols === 0 ? 80 : pty.cols, height: pty === null || pty.rows === 0 ? 24 : pty.rows, ...(pty?.term === undefined ? {} : { term: pty.term }), title: `${this.session.identity.subject}@${this.config.name}` });
-      setCast(cast);
-      // The recording's own maskers never flush on idle: a secret typed or echoed a key at a
-      // time is still whole when they scan it (the live output has to flush for the prompt).
-      const recordOut = await this.masker();
-      const recordIn = await this.masker();
-      // Typed lines also go to the audit log, one event per Enter (masked like the recording).
-      const lines = new TypedLines();
-      const typed = (text: string): void => {
-        cast.input(text);
-        for (const l of lines.push(text)) this.session.record({ type: 'ssh.recording', kind: 'line', line: l.line, exact: l.exact });
-      };
-      await this.pipe(stream, upStream, exit, pty !== null, {
-        output: (text) => cast.output(recordOut === null ? text : recordOut.push(text)),
-        input: (text) => typed(recordIn === null ? text : recordIn.push(text)),
-      });
-      if (recordOut !== null) cast.output(recordOut.end());
-      if (recordIn !== null) typed(recordIn.end());
-      const meta = await cast.close();
-      this.session.record({ type: 'ssh.recording', kind: 'file', file: relative(this.stateDir, meta.file), bytes: meta.bytes, sha256: meta.sha256 });
+      await this.recorded(stream, (cb) => void up.shell(window as never, { env: channel.env }, cb), pty, channel);
     } catch (e) {
       this.fail(stream, e);
     }
   }
 
   /**
-   * Both ways with backpressure; output (stdout and stderr) through the detectors where a
-   * rule asks (flushed on idle for a terminal); exit status or signal passed back exactly.
-   * Masking works on latin1 text (one char per byte), so bytes no finding touches pass
-   * unchanged, a UTF-8 character split across chunks included; what is recorded is decoded
-   * as UTF-8 on its own.
+   * An interactive session (a shell, or an exec that can become one): run, recorded as
+   * asciicast through maskers that never flush early, each typed line in the audit log.
    */
-  private async pipe(stream: ServerChannel, upStream: ClientChannel, exit: ExitWatch, interactive: boolean, taps: { output?: (text: string) => void; input?: (text: string) => void }): Promise<{ code: number | null; signal: string | null }> {
+  private async recorded(stream: ServerChannel, open: (cb: (err: Error | undefined, ch: ClientChannel) => void) => void, pty: PseudoTtyInfo | null, channel: RunningChannel): Promise<{ code: number | null; signal: string | null }> {
+    const { ch: upStream, exit } = await opened(open);
+    channel.setRunning(upStream);
+    const file = recordingPath(this.stateDir, this.session.id);
+    // A client without a terminal of its own (ssh -tt < script) asks for a 0x0 pty.
+    const cast = new CastWriter(file, { width: pty === null || pty.cols === 0 ? 80 : pty.cols, height: pty === null || pty.rows === 0 ? 24 : pty.rows, ...(pty?.term === undefined ? {} : { term: pty.term }), title: `${this.session.identity.subject}@${this.config.name}` });
+    channel.setCast(cast);
+    // The recording's own maskers never flush on idle: a secret typed or echoed a key at a
+    // time is still whole when they scan it (the live output may flush for the prompt).
+    const recordOut = await this.masker();
+    const recordIn = await this.masker();
+    // Typed lines also go to the audit log, one event per Enter (masked like the recording).
+    const lines = new TypedLines();
+    const typed = (text: string): void => {
+      cast.input(text);
+      for (const l of lines.push(text)) this.session.record({ type: 'ssh.recording', kind: 'line', line: l.line, exact: l.exact });
+    };
+    const output = (text: string): void => cast.output(recordOut === null ? text : recordOut.push(text));
+    const out = await this.pipe(stream, upStream, exit, this.flushIdleMs(true), {
+      output,
+      errors: output,
+      input: (text) => typed(recordIn === null ? text : recordIn.push(text)),
+    });
+    if (recordOut !== null) cast.output(recordOut.end());
+    if (recordIn !== null) typed(recordIn.end());
+    const meta = await cast.close();
+    this.session.record({ type: 'ssh.recording', kind: 'file', file: relative(this.stateDir, meta.file), bytes: meta.bytes, sha256: meta.sha256 });
+    return out;
+  }
+
+  /**
+   * Both ways with backpressure; output (stdout and stderr) through the detectors where a
+   * rule asks (let through after `flushIdleMs` of quiet when that is not 0); exit status or
+   * signal passed back exactly. Masking works on latin1 text (one char per byte), so bytes
+   * no finding touches pass unchanged, a UTF-8 character split across chunks included. The
+   * taps see the target's output unmasked, decoded as UTF-8: what they keep, they mask.
+   */
+  private async pipe(stream: ServerChannel, upStream: ClientChannel, exit: ExitWatch, flushIdleMs: number, taps: { output?: (text: string) => void; errors?: (text: string) => void; input?: (text: string) => void }): Promise<{ code: number | null; signal: string | null }> {
     const outMask = await this.masker();
     const errMask = await this.masker();
     const outText = new StringDecoder('utf8');
     const errText = new StringDecoder('utf8');
     const inText = new StringDecoder('utf8');
     let idle: NodeJS.Timeout | null = null;
-    const emit = (target: NodeJS.WritableStream & { write(b: Buffer | string): boolean }, decoder: StringDecoder, bytes: Buffer): void => {
+    const emit = (target: NodeJS.WritableStream & { write(b: Buffer | string): boolean }, bytes: Buffer): void => {
       if (bytes.length === 0) return;
-      taps.output?.(decoder.write(bytes));
       if (!target.write(bytes) && target === stream) upStream.pause();
     };
     const flushIdle = (): void => {
       if (idle !== null) clearTimeout(idle);
-      if (!interactive) return;
+      if (flushIdleMs <= 0) return;
       idle = setTimeout(() => {
-        if (outMask !== null) emit(stream, outText, bytesOfText(outMask.flush()));
-        if (errMask !== null) emit(stream.stderr, errText, bytesOfText(errMask.flush()));
-      }, 40);
+        if (outMask !== null) emit(stream, bytesOfText(outMask.flush()));
+        if (errMask !== null) emit(stream.stderr, bytesOfText(errMask.flush()));
+      }, flushIdleMs);
     };
     stream.on('drain', () => upStream.resume());
     upStream.on('data', (d: Buffer) => {
-      if (outMask === null) return emit(stream, outText, d);
-      emit(stream, outText, bytesOfText(outMask.push(textOfBytes(d))));
+      taps.output?.(outText.write(d));
+      if (outMask === null) return emit(stream, d);
+      emit(stream, bytesOfText(outMask.push(textOfBytes(d))));
       flushIdle();
     });
     upStream.stderr.on('data', (d: Buffer) => {
-      if (errMask === null) return emit(stream.stderr, errText, d);
-      emit(stream.stderr, errText, bytesOfText(errMask.push(textOfBytes(d))));
+      taps.errors?.(errText.write(d));
+      if (errMask === null) return emit(stream.stderr, d);
+      emit(stream.stderr, bytesOfText(errMask.push(textOfBytes(d))));
       flushIdle();
     });
     stream.on('data', (d: Buffer) => {
@@ -295,9 +399,10 @@ export class ConnectionHandler {
     stream.resume();
     await new Promise<void>((resolve) => upStream.on('close', () => resolve()));
     if (idle !== null) clearTimeout(idle);
-    if (outMask !== null) emit(stream, outText, bytesOfText(outMask.end()));
-    if (errMask !== null) emit(stream.stderr, errText, bytesOfText(errMask.end()));
-    taps.output?.(outText.end() + errText.end());
+    if (outMask !== null) emit(stream, bytesOfText(outMask.end()));
+    if (errMask !== null) emit(stream.stderr, bytesOfText(errMask.end()));
+    taps.output?.(outText.end());
+    taps.errors?.(errText.end());
     stream.end();
     return { code: exit.code, signal: exit.signal };
   }
@@ -326,7 +431,7 @@ export class ConnectionHandler {
       const allowed = d.effect === 'allow' && d.rules.length > 0;
       this.session.record({ type: 'ssh.forward', host: info.destIP, port: info.destPort, decision: allowed ? 'allow' : 'deny', ...(d.effect === 'deny' ? { rule: d.rule } : {}) });
       if (!allowed) return reject();
-      const up = await this.upstream;
+      const up = await this.upstreamWith('permit-port-forwarding');
       const upCh = await new Promise<ClientChannel>((resolve, rej) => up.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, ch) => (err ? rej(err) : resolve(ch))));
       const ch = accept();
       ch.pipe(upCh).pipe(ch);

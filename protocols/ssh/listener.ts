@@ -16,6 +16,7 @@ import type { Identity } from '../../src/types.js';
 import { AirlockError, asAirlockError } from '../../src/errors.js';
 import { generateEd25519 } from '../../src/auth/ssh-certs.js';
 import type { SshCa } from '../../src/auth/ssh-ca.js';
+import type { SshPermission } from '../../src/credentials/ssh-certificate.js';
 import { connectUpstream, fingerprintOf } from './upstream.js';
 import { ConnectionHandler } from './channels.js';
 
@@ -209,7 +210,15 @@ export class SshListener {
     const upstreamP = sessionP.then((session) => connectUpstream({ config: this.config, lease: session.lease, login: caller.login }));
     sessionP.catch(() => undefined);
     upstreamP.catch(() => undefined);
-    const conn = new ConnectionHandler(this.config, sessionP, upstreamP, this.context.stateDir, this.core);
+    // A channel that needs a permission the session's certificate lacks (a pty, a forward)
+    // gets an upstream connection of its own, logged in with a certificate that carries it.
+    const upstreamWith = async (permission: SshPermission): Promise<ssh2.Client> => {
+      const session = await sessionP;
+      if (session.lease.certify === undefined) return upstreamP;
+      const certificate = await session.lease.certify([permission]);
+      return connectUpstream({ config: this.config, lease: session.lease, login: caller.login, certificate });
+    };
+    const conn = new ConnectionHandler(this.config, sessionP, upstreamP, upstreamWith, this.context.stateDir, this.core);
     client.on('session', (accept: AcceptConnection<SshSessionChannel>) => conn.sessionChannel(accept()));
     client.on('tcpip', (accept: AcceptConnection<ServerChannel>, reject: RejectConnection, info: TcpipRequestInfo) => void conn.forward(accept, reject, info));
     // -R (tcpip-forward), streamlocal and any other global request: refused.
@@ -221,6 +230,7 @@ export class SshListener {
       ended = true;
       if (counted) this.open--;
       void upstreamP.then((u) => u.end()).catch(() => undefined);
+      conn.end();
       void sessionP.then((s) => s.close(reason)).catch(() => undefined);
     };
     client.on('close', () => end('client closed the connection'));

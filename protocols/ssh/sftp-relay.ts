@@ -12,6 +12,12 @@
  * The masked file may be shorter or longer than the original; offsets are the masked
  * file's. Reads must go forward (OpenSSH's sftp and scp do); a seek backwards past what
  * is kept fails the READ.
+ *
+ * Handles are airlock's to know: the target's HANDLE replies are kept with the path and
+ * the verdict of their OPEN, and a request naming a handle (READ, WRITE, FSTAT, FSETSTAT,
+ * fsync, copy-data …) waits until every OPEN in flight has its reply. A handle airlock
+ * does not know then — a guessed one pipelined behind its OPEN, or a closed one — is
+ * answered FAILURE and never reaches the target; a known one is judged by its path.
  */
 import type { ClientChannel, ServerChannel } from 'ssh2';
 import type { Session } from '../../src/session-types.js';
@@ -19,7 +25,7 @@ import { AirlockError, asAirlockError } from '../../src/errors.js';
 import type { StreamMasker } from '../../src/masking/index.js';
 import {
   SftpFramer, SFTP, FX_EOF, FX_FAILURE, FX_OP_UNSUPPORTED, FX_PERMISSION_DENIED,
-  absolutePath, dataPacket, dataReply, describeRequest, handleReply, packetId, parseRead, readPacket, requestHandle, statusCode, statusPacket,
+  absolutePath, dataPacket, dataReply, describeRequest, handleReply, packetId, parseRead, readPacket, statusCode, statusPacket,
 } from './sftp.js';
 import { bytesOfText, textOfBytes } from './latin1.js';
 
@@ -45,9 +51,16 @@ interface MaskedFile {
   readonly waiting: Array<{ id: number; offset: number; len: number }>;
 }
 
+/** A handle the target returned to an OPEN or OPENDIR airlock judged. */
+interface OpenHandle {
+  readonly path: string;
+  /** Served through a masker (opened with read access while the session masks). */
+  readonly masked: MaskedFile | null;
+}
+
 type Pending =
   | { kind: 'client'; clientId: number }
-  | { kind: 'open-masked'; clientId: number }
+  | { kind: 'open'; clientId: number; path: string; mask: boolean }
   | { kind: 'masked-read'; file: MaskedFile };
 
 export interface SftpRelayOptions {
@@ -63,7 +76,11 @@ export function relaySftp(stream: ServerChannel, upStream: ClientChannel, o: Sft
   const fromClient = new SftpFramer();
   const fromServer = new SftpFramer();
   const pending = new Map<number, Pending>();
-  const masked = new Map<string, MaskedFile>();
+  const handles = new Map<string, OpenHandle>();
+  /** OPEN/OPENDIR requests forwarded whose reply has not come back, and who waits for none to be. */
+  let opening = 0;
+  let openingSettled: Array<() => void> = [];
+  const openSettled = (): Promise<void> => (opening === 0 ? Promise.resolve() : new Promise((r) => openingSettled.push(r)));
   let nextId = 1;
   let chain: Promise<void> = Promise.resolve();
   let queued = 0;
@@ -149,19 +166,12 @@ export function relaySftp(stream: ServerChannel, upStream: ClientChannel, o: Sft
 
   // ---- requests from the caller -----------------------------------------------
 
+  const deny = (id: number, code: number, message: string): void => void stream.write(statusPacket(id, code, `airlock: ${message}`));
+
   const judge = async (packet: Buffer): Promise<void> => {
     const type = packet[4];
     const id = packetId(packet);
     if (id === null) return toServer(packet); // INIT
-    if (type === SFTP.READ && masked.size > 0) {
-      const r = parseRead(packet);
-      const f = masked.get(r.handle.toString('hex'));
-      if (f !== undefined) {
-        f.waiting.push({ id: r.id, offset: r.offset, len: Math.min(r.len, 256 * 1024) });
-        return pump(f);
-      }
-    }
-    if (type === SFTP.CLOSE && masked.size > 0) masked.delete(requestHandle(packet).toString('hex'));
     let req;
     try {
       req = describeRequest(packet, resolve);
@@ -169,19 +179,46 @@ export function relaySftp(stream: ServerChannel, upStream: ClientChannel, o: Sft
       const err = asAirlockError(e);
       if (err.code !== 'AIRLOCK_DENIED') throw err;
       session.record({ type: 'ssh.sftp', decision: 'deny', reason: err.message });
-      return void stream.write(statusPacket(id, FX_PERMISSION_DENIED, `airlock: ${err.message}`));
+      return deny(id, FX_PERMISSION_DENIED, err.message);
     }
-    if (req?.unsupported === true) return void stream.write(statusPacket(id, FX_OP_UNSUPPORTED, 'airlock: this extension is not supported'));
-    let maskRead = false;
-    for (const { op, path } of req?.ops ?? []) {
+    if (req === null) return toServer(packet);
+    if (req.unsupported === true) {
+      session.record({ type: 'ssh.sftp', op: `type:${type ?? 0}`, decision: 'deny', reason: 'not supported' });
+      return deny(id, FX_OP_UNSUPPORTED, 'this request is not supported');
+    }
+    const checks = [...req.ops];
+    let used: OpenHandle | undefined;
+    for (const h of req.handles) {
+      // A handle only counts once the target named it in reply to an OPEN airlock judged.
+      const key = h.handle.toString('hex');
+      if (!handles.has(key)) await openSettled();
+      const known = handles.get(key);
+      if (known === undefined) return deny(id, FX_FAILURE, 'no such handle');
+      if (h.copySource === true && known.masked !== null) return deny(id, FX_PERMISSION_DENIED, 'a masked file cannot be copied on the target');
+      if (h.op !== null) checks.push({ op: h.op, path: known.path });
+      used ??= known;
+    }
+    for (const { op, path } of checks) {
       const d = await session.check({ kind: 'sftp', op, path });
       if (d.effect === 'deny') {
         session.record({ type: 'ssh.sftp', op, path, decision: 'deny', rule: d.rule });
-        return void stream.write(statusPacket(id, FX_PERMISSION_DENIED, `airlock: denied by rule ${d.rule}: ${d.reason}`));
+        return deny(id, FX_PERMISSION_DENIED, `denied by rule ${d.rule}: ${d.reason}`);
       }
-      if (type === SFTP.OPEN && op === 'read' && d.mask.detectors.length > 0) maskRead = true;
     }
-    await forward(packet, { kind: maskRead ? 'open-masked' : 'client', clientId: id });
+    if (type === SFTP.READ && used?.masked != null) {
+      const r = parseRead(packet);
+      used.masked.waiting.push({ id: r.id, offset: r.offset, len: Math.min(r.len, 256 * 1024) });
+      return pump(used.masked);
+    }
+    if (type === SFTP.CLOSE) handles.delete(req.handles[0]?.handle.toString('hex') ?? '');
+    if (type === SFTP.OPEN || type === SFTP.OPENDIR) {
+      opening++;
+      const path = req.ops[0]?.path ?? '';
+      // Masking is decided here, for any handle that can read, whatever else it may do.
+      const mask = req.open?.readable === true && session.maskPlan.detectors.length > 0;
+      return forward(packet, { kind: 'open', clientId: id, path, mask });
+    }
+    await forward(packet, { kind: 'client', clientId: id });
   };
 
   stream.on('data', (d: Buffer) => {
@@ -215,9 +252,18 @@ export function relaySftp(stream: ServerChannel, upStream: ClientChannel, o: Sft
         if (id === null || p === undefined) return toClient(packet); // VERSION
         pending.delete(id);
         if (p.kind === 'masked-read') return maskedChunk(p.file, packet);
-        if (p.kind === 'open-masked' && packet[4] === SFTP.HANDLE) {
-          const handle = Buffer.from(handleReply(packet));
-          masked.set(handle.toString('hex'), { handle, masker: o.masker() as StreamMasker, rawOffset: 0, out: Buffer.alloc(0), base: 0, eof: false, fetching: false, failed: null, waiting: [] });
+        if (p.kind === 'open') {
+          if (packet[4] === SFTP.HANDLE) {
+            const handle = Buffer.from(handleReply(packet));
+            const masker = p.mask ? o.masker() : null;
+            const file: MaskedFile | null = masker === null ? null : { handle, masker, rawOffset: 0, out: Buffer.alloc(0), base: 0, eof: false, fetching: false, failed: null, waiting: [] };
+            handles.set(handle.toString('hex'), { path: p.path, masked: file });
+          }
+          if (--opening === 0) {
+            const waiting = openingSettled;
+            openingSettled = [];
+            for (const w of waiting) w();
+          }
         }
         packet.writeUInt32BE(p.clientId, 5);
         toClient(packet);

@@ -78,31 +78,56 @@ class Reader {
   }
 }
 
+/** A handle a request works on, and what policy judges about it (null: judged when it was opened). */
+export interface HandleUse {
+  handle: Buffer;
+  op: string | null;
+  /** copy-data's source: a masked file cannot be its source (the copy would hold the raw bytes). */
+  copySource?: boolean;
+}
+
 export interface SftpRequest {
   id: number;
   type: number;
-  /** What policy judges: an operation on a path (two for RENAME and SYMLINK). */
+  /** What policy judges: an operation on a path (two for RENAME and SYMLINK, read and write for an OPEN of both). */
   ops: Array<{ op: string; path: string }>;
+  /** Handles the request names: each must be one the target returned to an OPEN airlock judged. */
+  handles: HandleUse[];
+  /** OPEN: whether the file can be read through the handle (masking is decided here) and written. */
+  open?: { readable: boolean; writes: boolean };
   /** An extension airlock does not know: answered OP_UNSUPPORTED, never forwarded. */
   unsupported?: boolean;
 }
 
-/** Extended requests that take a handle or nothing (OpenSSH's PROTOCOL, section 4). */
-const PATHLESS_EXTENSIONS = new Set(['fsync@openssh.com', 'fstatvfs@openssh.com', 'limits@openssh.com', 'copy-data', 'users-groups-by-id@openssh.com']);
+/** SSH_FXF_READ. */
+const FXF_READ = 0x01;
 
-/** Request packets from the client. INIT (no id) and handle-based requests have no path to judge. */
+/** Extended requests with neither a path nor a handle (OpenSSH's PROTOCOL, section 4). */
+const PLAIN_EXTENSIONS = new Set(['limits@openssh.com', 'users-groups-by-id@openssh.com', 'home-directory']);
+
+/** Request packets from the client. INIT (no id) has nothing to judge. */
 export function describeRequest(packet: Buffer, resolvePath: (p: string) => string): SftpRequest | null {
   const type = packet[4] ?? 0;
   if (type === SFTP.INIT) return null;
   const r = new Reader(packet, 5);
   const id = r.u32();
-  const one = (op: string): SftpRequest => ({ id, type, ops: [{ op, path: resolvePath(r.string()) }] });
+  const base = { id, type, handles: [] as HandleUse[] };
+  const one = (op: string): SftpRequest => ({ ...base, ops: [{ op, path: resolvePath(r.string()) }] });
+  const onHandle = (op: string | null): SftpRequest => ({ ...base, ops: [], handles: [{ handle: r.bytes(), op }] });
+  const two = (op: string): SftpRequest => {
+    const from = resolvePath(r.string());
+    const to = resolvePath(r.string());
+    return { ...base, ops: [{ op, path: from }, { op, path: to }] };
+  };
   switch (type) {
     case SFTP.OPEN: {
       const path = resolvePath(r.string());
       const flags = r.u32();
+      // sftp-server opens O_RDONLY when READ and WRITE are both absent: such a handle reads too.
+      const readable = (flags & FXF_READ) !== 0 || (flags & FXF_WRITE) === 0;
       const writes = (flags & (FXF_WRITE | FXF_APPEND | FXF_CREAT | FXF_TRUNC)) !== 0;
-      return { id, type, ops: [{ op: writes ? 'write' : 'read', path }] };
+      const ops = [...(readable ? [{ op: 'read', path }] : []), ...(writes ? [{ op: 'write', path }] : [])];
+      return { ...base, ops, open: { readable, writes } };
     }
     case SFTP.OPENDIR: return one('list');
     case SFTP.REMOVE: return one('remove');
@@ -111,38 +136,40 @@ export function describeRequest(packet: Buffer, resolvePath: (p: string) => stri
     case SFTP.SETSTAT: return one('setstat');
     case SFTP.STAT: case SFTP.LSTAT: case SFTP.READLINK: return one('stat');
     case SFTP.REALPATH: return one('stat');
-    case SFTP.RENAME: {
-      const from = resolvePath(r.string());
-      const to = resolvePath(r.string());
-      return { id, type, ops: [{ op: 'rename', path: from }, { op: 'rename', path: to }] };
-    }
-    case SFTP.SYMLINK: {
-      // OpenSSH sends (targetpath, linkpath), reversed from the draft; judge both.
-      const a = resolvePath(r.string());
-      const b = resolvePath(r.string());
-      return { id, type, ops: [{ op: 'symlink', path: a }, { op: 'symlink', path: b }] };
-    }
+    case SFTP.RENAME: return two('rename');
+    // OpenSSH sends (targetpath, linkpath), reversed from the draft; judge both.
+    case SFTP.SYMLINK: return two('symlink');
+    // Reads and writes were judged when the handle was opened (a masked READ is served by airlock).
+    case SFTP.READ: case SFTP.WRITE: case SFTP.CLOSE: case SFTP.READDIR: return onHandle(null);
+    case SFTP.FSTAT: return onHandle('stat');
+    case SFTP.FSETSTAT: return onHandle('setstat');
     case SFTP.EXTENDED: {
       const name = r.string();
-      if (name === 'posix-rename@openssh.com') {
-        const from = resolvePath(r.string());
-        const to = resolvePath(r.string());
-        return { id, type, ops: [{ op: 'rename', path: from }, { op: 'rename', path: to }] };
+      switch (name) {
+        case 'posix-rename@openssh.com': return two('rename');
+        case 'hardlink@openssh.com': return two('link');
+        case 'statvfs@openssh.com': case 'expand-path@openssh.com': return one('stat');
+        case 'lsetstat@openssh.com': return one('setstat');
+        case 'fstatvfs@openssh.com': return onHandle('stat');
+        // Makes what was written durable: judged as a write to the handle's file.
+        case 'fsync@openssh.com': return onHandle('write');
+        case 'copy-data': {
+          // handle read-from, uint64 offset, uint64 length, handle write-to, uint64 offset
+          const from = r.bytes();
+          r.u64();
+          r.u64();
+          const to = r.bytes();
+          return { ...base, ops: [], handles: [{ handle: from, op: 'read', copySource: true }, { handle: to, op: 'write' }] };
+        }
+        default:
+          if (PLAIN_EXTENSIONS.has(name)) return { ...base, ops: [] };
+          // An extension airlock cannot read may name a path or a handle: refused (fail closed).
+          return { ...base, ops: [], unsupported: true };
       }
-      if (name === 'hardlink@openssh.com') {
-        const from = resolvePath(r.string());
-        const to = resolvePath(r.string());
-        return { id, type, ops: [{ op: 'link', path: from }, { op: 'link', path: to }] };
-      }
-      if (name === 'statvfs@openssh.com' || name === 'expand-path@openssh.com') return { id, type, ops: [{ op: 'stat', path: resolvePath(r.string()) }] };
-      if (name === 'lsetstat@openssh.com') return { id, type, ops: [{ op: 'setstat', path: resolvePath(r.string()) }] };
-      // Handle-based or path-free: their handles were judged when opened.
-      if (PATHLESS_EXTENSIONS.has(name)) return { id, type, ops: [{ op: `extended:${name}`, path: '' }] };
-      // An extension airlock cannot read may name a path: refused (fail closed).
-      return { id, type, ops: [], unsupported: true };
     }
     default:
-      return { id, type, ops: [] };
+      // A request type airlock does not know: refused, never forwarded.
+      return { ...base, ops: [], unsupported: true };
   }
 }
 

@@ -57,7 +57,8 @@ export interface UpstreamOptions {
   config: SshConnectionConfig;
   lease: Lease;
   login: string;
-  /** Told why a connection failed, in words for the caller's stderr. */
+  /** Certificate leases: log in with this certificate of the lease's key instead of its own (one carrying permissions). */
+  certificate?: string;
   timeoutMs?: number;
 }
 
@@ -86,7 +87,7 @@ export function connectUpstream(o: UpstreamOptions): Promise<ssh2.Client> {
     const secret = lease.secret.reveal();
     const auth =
       cred.type === 'ssh-certificate'
-        ? [{ type: 'publickey', username: login, key: certifiedKey(secret, lease.certificate ?? '') }]
+        ? [{ type: 'publickey', username: login, key: certifiedKey(secret, o.certificate ?? lease.certificate ?? '') }]
         : cred.private_key !== undefined
           ? [{ type: 'publickey', username: login, key: secret }] // decrypted by the lease broker
           : [{ type: 'password', username: login, password: secret }];

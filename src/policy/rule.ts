@@ -218,7 +218,8 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
           if (w.interactive === false) return null;
           return matchCommand(action.command, null);
         case 'exec':
-          if (w.interactive === true) return null;
+          // An exec that can become a shell counts as interactive (rules saying `interactive: false` skip it).
+          if (w.interactive !== undefined && w.interactive !== (action.interactive === true)) return null;
           return matchCommand(action.command, action.argv[0] ?? '');
         case 'forward':
           return forward === null || forward.test(`${action.host}:${action.port}`) ? {} : null;

@@ -61,6 +61,45 @@ describe('SFTP extensions', () => {
   });
 });
 
+describe('SFTP requests as policy judges them (issue 27 item 4)', () => {
+  const home = (p: string): string => (p.startsWith('/') ? p : `/home/u/${p}`);
+  const u32 = (n: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n);
+    return b;
+  };
+  const open = (flags: number) => describeRequest(packet(SFTP.OPEN, 1, str('/srv/f'), u32(flags), u32(0)), home);
+
+  it('OPEN: any handle that can read is readable (0x03 and 0 too, as sftp-server opens O_RDONLY); writes judged beside reads', () => {
+    expect(open(0x01)).toMatchObject({ ops: [{ op: 'read', path: '/srv/f' }], open: { readable: true, writes: false } });
+    expect(open(0x03)).toMatchObject({ ops: [{ op: 'read', path: '/srv/f' }, { op: 'write', path: '/srv/f' }], open: { readable: true, writes: true } });
+    expect(open(0x00)).toMatchObject({ ops: [{ op: 'read', path: '/srv/f' }], open: { readable: true, writes: false } });
+    expect(open(0x1a)).toMatchObject({ ops: [{ op: 'write', path: '/srv/f' }], open: { readable: false, writes: true } });
+    // TRUNC without WRITE still truncates: a write, and the handle reads.
+    expect(open(0x10)).toMatchObject({ ops: [{ op: 'read', path: '/srv/f' }, { op: 'write', path: '/srv/f' }] });
+  });
+
+  it('requests on a handle name it, with what is judged by its path', () => {
+    const h = Buffer.from([0, 0, 0, 7]);
+    expect(describeRequest(packet(SFTP.FSETSTAT, 2, str(h), u32(0)), home)).toMatchObject({ ops: [], handles: [{ handle: h, op: 'setstat' }] });
+    expect(describeRequest(packet(SFTP.FSTAT, 3, str(h)), home)).toMatchObject({ handles: [{ handle: h, op: 'stat' }] });
+    expect(describeRequest(packet(SFTP.READ, 4, str(h), Buffer.alloc(8), u32(10)), home)).toMatchObject({ handles: [{ handle: h, op: null }] });
+    expect(describeRequest(packet(SFTP.WRITE, 5, str(h), Buffer.alloc(8), str('x')), home)).toMatchObject({ handles: [{ handle: h, op: null }] });
+    expect(describeRequest(packet(SFTP.EXTENDED, 6, str('fsync@openssh.com'), str(h)), home)).toMatchObject({ handles: [{ handle: h, op: 'write' }] });
+    const to = Buffer.from([0, 0, 0, 8]);
+    expect(describeRequest(packet(SFTP.EXTENDED, 7, str('copy-data'), str(h), Buffer.alloc(16), str(to), Buffer.alloc(8)), home)).toMatchObject({
+      handles: [{ handle: h, op: 'read', copySource: true }, { handle: to, op: 'write' }],
+    });
+  });
+
+  it('extensions with neither path nor handle pass; unknown request types are refused', () => {
+    expect(describeRequest(packet(SFTP.EXTENDED, 8, str('limits@openssh.com')), home)).toMatchObject({ ops: [], handles: [] });
+    expect(describeRequest(packet(SFTP.EXTENDED, 9, str('home-directory'), str('u')), home)?.unsupported).toBeUndefined();
+    expect(describeRequest(packet(SFTP.EXTENDED, 10, str('expand-path@openssh.com'), str('~/x')), home)?.ops).toEqual([{ op: 'stat', path: '/home/u/~/x' }]);
+    expect(describeRequest(packet(99, 11, str('/etc/passwd')), home)?.unsupported).toBe(true);
+  });
+});
+
 describe('bytes through the text maskers', () => {
   it('every byte value survives the round trip, binary and split UTF-8 alike', () => {
     const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
