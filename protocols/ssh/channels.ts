@@ -355,9 +355,20 @@ export class ConnectionHandler {
     const errText = new StringDecoder('utf8');
     const inText = new StringDecoder('utf8');
     let idle: NodeJS.Timeout | null = null;
+    // stdout and stderr share the channel's window: while the client has either one full,
+    // the target's output waits (both streams), so what a client does not read is never
+    // buffered here without bound.
+    const full = new Set<NodeJS.WritableStream>();
     const emit = (target: NodeJS.WritableStream & { write(b: Buffer | string): boolean }, bytes: Buffer): void => {
-      if (bytes.length === 0) return;
-      if (!target.write(bytes) && target === stream) upStream.pause();
+      if (bytes.length === 0 || target.write(bytes)) return;
+      full.add(target);
+      upStream.pause();
+      upStream.stderr.pause();
+    };
+    const drained = (target: NodeJS.WritableStream): void => {
+      if (!full.delete(target) || full.size > 0) return;
+      upStream.resume();
+      upStream.stderr.resume();
     };
     const flushIdle = (): void => {
       if (idle !== null) clearTimeout(idle);
@@ -367,7 +378,8 @@ export class ConnectionHandler {
         if (errMask !== null) emit(stream.stderr, bytesOfText(errMask.flush()));
       }, flushIdleMs);
     };
-    stream.on('drain', () => upStream.resume());
+    stream.on('drain', () => drained(stream));
+    stream.stderr.on('drain', () => drained(stream.stderr));
     upStream.on('data', (d: Buffer) => {
       taps.output?.(outText.write(d));
       if (outMask === null) return emit(stream, d);

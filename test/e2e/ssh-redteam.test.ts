@@ -259,6 +259,41 @@ describe.skipIf(!available)('session channels', () => {
   });
 });
 
+describe.skipIf(!available)('huge output', () => {
+  it('stderr the client does not read holds the command back instead of filling airlock\'s memory', async () => {
+    const client = await connect('agent');
+    const MB = 64;
+    try {
+      const r = await new Promise<{ doneBeforeRead: boolean; stderrBytes: number; stdout: string }>((resolve, reject) => {
+        client.exec(`dd if=/dev/zero bs=1M count=${MB} status=none >&2; echo done`, (err, ch) => {
+          if (err) return reject(err);
+          let stdout = '';
+          let stderrBytes = 0;
+          let doneBeforeRead: boolean | null = null;
+          ch.on('data', (d: Buffer) => (stdout += d.toString()));
+          ch.on('close', () => resolve({ doneBeforeRead: doneBeforeRead ?? true, stderrBytes, stdout }));
+          // Nobody reads stderr for a while: the client's window closes; had airlock kept
+          // reading the target, the command would finish (all 64 MiB held in the daemon).
+          const watch = setInterval(() => {
+            if (stdout.includes('done')) doneBeforeRead = true;
+          }, 50);
+          setTimeout(() => {
+            clearInterval(watch);
+            doneBeforeRead ??= stdout.includes('done');
+            ch.stderr.on('data', (d: Buffer) => (stderrBytes += d.length));
+          }, 6_000);
+        });
+      });
+      expect(r.doneBeforeRead).toBe(false);
+      // Once read, every byte comes through and the command ends.
+      expect(r.stderrBytes).toBe(MB * 1024 * 1024);
+      expect(r.stdout).toBe('done\n');
+    } finally {
+      client.end();
+    }
+  }, 60_000);
+});
+
 describe.skipIf(!available)('logins and authentication', () => {
   it.each(['root', 'ROOT', 'AIRLOCK-TEST', `${'airlock-test'}@127.0.0.1`, 'airlock-test '])('held: login %j outside allowed_logins is refused', async (login) => {
     await expect(connect('agent', { username: login })).rejects.toThrow(/authentication methods failed/);
