@@ -348,6 +348,69 @@ describe.skipIf(!available)('SFTP paths', () => {
   });
 });
 
+/** SFTP packets by hand (draft-ietf-secsh-filexfer-02) on a raw sftp subsystem channel. */
+const str = (v: string | Buffer): Buffer => {
+  const b = typeof v === 'string' ? Buffer.from(v) : v;
+  return Buffer.concat([u32(b.length), b]);
+};
+const u32 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+};
+const sftpPacket = (type: number, ...parts: Buffer[]): Buffer => {
+  const body = Buffer.concat([Buffer.from([type]), ...parts]);
+  return Buffer.concat([u32(body.length), body]);
+};
+
+async function rawSftp(who: string): Promise<{ client: ssh2.Client; send: (b: Buffer) => void; reply: () => Promise<Buffer | undefined> }> {
+  const client = await connect(who);
+  const ch = await new Promise<ClientChannel>((resolve, reject) => client.subsys('sftp', (err, c) => (err ? reject(err) : resolve(c))));
+  let buf = Buffer.alloc(0);
+  const packets: Buffer[] = [];
+  let closed = false;
+  let wake: (() => void) | null = null;
+  ch.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+      packets.push(buf.subarray(0, 4 + buf.readUInt32BE(0)));
+      buf = buf.subarray(4 + buf.readUInt32BE(0));
+    }
+    wake?.();
+  });
+  ch.on('close', () => {
+    closed = true;
+    wake?.();
+  });
+  const reply = async (): Promise<Buffer | undefined> => {
+    while (packets.length === 0 && !closed) await new Promise<void>((r) => (wake = r));
+    return packets.shift();
+  };
+  return { client, send: (b) => ch.write(b), reply };
+}
+
+describe.skipIf(!available)('SFTP requests by hand', () => {
+  it('a path with a NUL byte is refused by airlock (the target would read only what comes before it); the session goes on', async () => {
+    const { client, send, reply } = await rawSftp('agent');
+    try {
+      send(sftpPacket(1, u32(3)));
+      expect((await reply())?.[4]).toBe(2); // VERSION
+      // Judged as /tmp/ok-… (allowed); a C server would read the guarded path before the NUL.
+      const path = `${guarded}/nul-${stamp}.txt\0/../../../tmp/airlock-red-ok-${stamp}`;
+      send(sftpPacket(3, u32(1), str(path), u32(0x1a), u32(0))); // OPEN WRITE|CREAT|TRUNC
+      const refused = await reply();
+      expect(refused?.[4]).toBe(101); // STATUS
+      expect(refused?.readUInt32BE(9)).toBe(3); // PERMISSION_DENIED
+      expect(refused?.toString('latin1')).toContain('NUL');
+      send(sftpPacket(16, u32(2), str('/tmp'))); // REALPATH: the subsystem still answers
+      expect((await reply())?.[4]).toBe(104); // NAME
+      expect(execFileSync('ls', [guarded], { encoding: 'utf8' })).toBe('');
+    } finally {
+      client.end();
+    }
+  });
+});
+
 describe.skipIf(!available)('masking', () => {
   it('held: a secret in one stream is masked on stdout and stderr alike', async () => {
     // The command line does not hold the key whole (the record keeps the caller's own line).
