@@ -196,6 +196,22 @@ describe.skipIf(!available)('session channels', () => {
     }
   });
 
+  it('held: agent and X11 forwarding requests are refused; the command sees neither', async () => {
+    const sock = join(dir, `agent-${stamp}.sock`);
+    const agent = execFileSync('ssh-agent', ['-a', sock, '-s'], { encoding: 'utf8' });
+    const agentPid = /SSH_AGENT_PID=(\d+)/.exec(agent)?.[1];
+    const client = await connect('agent', { agent: sock, agentForward: true });
+    try {
+      const seen = await execOn(client, 'echo "[$SSH_AUTH_SOCK][$DISPLAY]"').catch((e: Error) => ({ stdout: `refused: ${e.message}`, stderr: '', code: null, signal: null }));
+      expect(seen.stdout).toMatch(/^\[\]\[\]\n$|^refused: /);
+      const x11 = await execOn(client, 'echo "[$DISPLAY]"', { x11: true }).catch((e: Error) => ({ stdout: `refused: ${e.message}`, stderr: '', code: null, signal: null }));
+      expect(x11.stdout).toMatch(/^\[\]\n$|^refused: /);
+    } finally {
+      client.end();
+      if (agentPid !== undefined) process.kill(Number(agentPid));
+    }
+  });
+
   it('held: a subsystem other than sftp is refused', async () => {
     const client = await connect('agent');
     try {
@@ -326,6 +342,34 @@ describe.skipIf(!available)('logins and authentication', () => {
   });
 });
 
+describe.skipIf(!available)('certificates from airlock\'s own CA', () => {
+  const sshWithCert = (key: string): Promise<RunResult> =>
+    run('ssh', ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-i', key, '-o', `CertificateFile=${key}-cert.pub`, '-p', String(port), `${sshd.user}@127.0.0.1`, 'echo in'], { timeoutMs: 30_000 });
+  const sign = (name: string, validity: string): string => {
+    const key = join(dir, name);
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    const identity = JSON.stringify({ sub: 'claude', groups: ['agents'], kind: 'agent' });
+    execFileSync('ssh-keygen', ['-q', '-s', join(airlock.stateDir, 'ssh-user-ca'), '-I', 'airlock:claude', '-n', 'claude', '-V', validity, '-O', 'clear', '-O', `extension:identity@airlock=${identity}`, `${key}.pub`]);
+    return key;
+  };
+
+  it('held: a well-formed certificate logs in; the same expired or not yet valid is refused', async () => {
+    // airlock makes its CA on first use: a certificate login attempt (any) makes it.
+    const probe = join(dir, 'probe');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', probe]);
+    execFileSync('ssh-keygen', ['-q', '-s', sshd.caKeyFile, '-I', 'x', '-n', 'claude', `${probe}.pub`]);
+    await sshWithCert(probe);
+    expect(existsSync(join(airlock.stateDir, 'ssh-user-ca'))).toBe(true);
+    expect((await sshWithCert(sign('fresh', '-1m:+5m'))).stdout).toBe('in\n');
+    const expired = await sshWithCert(sign('expired', '-10m:-5m'));
+    expect(expired.code).not.toBe(0);
+    expect(expired.stdout).toBe('');
+    const early = await sshWithCert(sign('early', '+5m:+10m'));
+    expect(early.code).not.toBe(0);
+    expect(early.stdout).toBe('');
+  });
+});
+
 describe.skipIf(!available)('SFTP paths', () => {
   const sftpBatch = (who: string, batch: string): Promise<RunResult> =>
     run('sshpass', ['-e', 'sftp', ...SSH_OPTS, '-b', '-', '-P', String(port), `${sshd.user}@127.0.0.1`], { env: { SSHPASS: tokens[who] ?? '' }, input: batch, timeoutMs: 60_000 });
@@ -345,6 +389,13 @@ describe.skipIf(!available)('SFTP paths', () => {
       expect(r.code, target).not.toBe(0);
     }
     expect(execFileSync('ls', [guarded], { encoding: 'utf8' })).toBe('');
+  });
+
+  it('held: a symlink made over SFTP from an open place into a guarded one is refused (both paths are judged)', async () => {
+    const link = `/tmp/airlock-red-link-${stamp}`;
+    const r = await sftpBatch('agent', `symlink ${guarded} ${link}\n`);
+    expect(r.code).not.toBe(0);
+    expect(existsSync(link)).toBe(false);
   });
 });
 
