@@ -25,6 +25,7 @@ import { bytesOfText, textOfBytes } from './latin1.js';
 import { TypedLines } from './typed-lines.js';
 import { execIsInteractive, transferServerOf } from '../../parsers/shell/interactive.js';
 import type { SshPermission } from '../../src/credentials/ssh-certificate.js';
+import { forwardHost } from '../../src/policy/forward.js';
 
 /** The rule name a refused file-transfer exec is recorded under. */
 export const TRANSFER_EXEC_RULE = '(file-transfer-exec)';
@@ -354,9 +355,20 @@ export class ConnectionHandler {
     const errText = new StringDecoder('utf8');
     const inText = new StringDecoder('utf8');
     let idle: NodeJS.Timeout | null = null;
+    // stdout and stderr share the channel's window: while the client has either one full,
+    // the target's output waits (both streams), so what a client does not read is never
+    // buffered here without bound.
+    const full = new Set<NodeJS.WritableStream>();
     const emit = (target: NodeJS.WritableStream & { write(b: Buffer | string): boolean }, bytes: Buffer): void => {
-      if (bytes.length === 0) return;
-      if (!target.write(bytes) && target === stream) upStream.pause();
+      if (bytes.length === 0 || target.write(bytes)) return;
+      full.add(target);
+      upStream.pause();
+      upStream.stderr.pause();
+    };
+    const drained = (target: NodeJS.WritableStream): void => {
+      if (!full.delete(target) || full.size > 0) return;
+      upStream.resume();
+      upStream.stderr.resume();
     };
     const flushIdle = (): void => {
       if (idle !== null) clearTimeout(idle);
@@ -366,7 +378,8 @@ export class ConnectionHandler {
         if (errMask !== null) emit(stream.stderr, bytesOfText(errMask.flush()));
       }, flushIdleMs);
     };
-    stream.on('drain', () => upStream.resume());
+    stream.on('drain', () => drained(stream));
+    stream.stderr.on('drain', () => drained(stream.stderr));
     upStream.on('data', (d: Buffer) => {
       taps.output?.(outText.write(d));
       if (outMask === null) return emit(stream, d);
@@ -427,12 +440,18 @@ export class ConnectionHandler {
   async forward(accept: AcceptConnection<ServerChannel>, reject: RejectConnection, info: TcpipRequestInfo): Promise<void> {
     try {
       await this.sessionP;
-      const d = await this.session.check({ kind: 'forward', host: info.destIP, port: info.destPort });
+      // Judged, and asked of the target, in one spelling: `127.1` is 127.0.0.1 to the target's getaddrinfo.
+      const host = forwardHost(info.destIP);
+      if (host === null) {
+        this.session.record({ type: 'ssh.forward', host: info.destIP, port: info.destPort, decision: 'deny', reason: 'not a host name or an IP address' });
+        return reject();
+      }
+      const d = await this.session.check({ kind: 'forward', host, port: info.destPort });
       const allowed = d.effect === 'allow' && d.rules.length > 0;
-      this.session.record({ type: 'ssh.forward', host: info.destIP, port: info.destPort, decision: allowed ? 'allow' : 'deny', ...(d.effect === 'deny' ? { rule: d.rule } : {}) });
+      this.session.record({ type: 'ssh.forward', host, port: info.destPort, decision: allowed ? 'allow' : 'deny', ...(d.effect === 'deny' ? { rule: d.rule } : {}) });
       if (!allowed) return reject();
       const up = await this.upstreamWith('permit-port-forwarding');
-      const upCh = await new Promise<ClientChannel>((resolve, rej) => up.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, ch) => (err ? rej(err) : resolve(ch))));
+      const upCh = await new Promise<ClientChannel>((resolve, rej) => up.forwardOut(info.srcIP, info.srcPort, host, info.destPort, (err, ch) => (err ? rej(err) : resolve(ch))));
       const ch = accept();
       ch.pipe(upCh).pipe(ch);
     } catch {

@@ -101,6 +101,8 @@ export function relaySftp(stream: ServerChannel, upStream: ClientChannel, o: Sft
   };
 
   const resolve = (p: string): string => {
+    // A C server reads the path up to the NUL, not the rest airlock would judge.
+    if (p.includes('\0')) throw new AirlockError('AIRLOCK_DENIED', 'a path with a NUL byte is refused');
     if (!p.startsWith('/') && home === null) throw new AirlockError('AIRLOCK_DENIED', 'the home directory on the target is unknown: use absolute paths');
     return absolutePath(p, home);
   };

@@ -6,6 +6,7 @@ import { analyzeShell, type ShellAnalysis } from '../../parsers/shell/index.js';
 import type { RuleConfig } from '../config.js';
 import type { Action, Identity } from '../types.js';
 import { GlobSet } from './glob.js';
+import { ForwardGlobs } from './forward.js';
 import type { SqlFacts } from './sql-facts.js';
 
 export type ActionKind = Action['kind'];
@@ -107,7 +108,7 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
   const functions = w.functions === undefined ? null : new GlobSet(w.functions);
   const commands = w.commands === undefined ? null : new GlobSet(w.commands, { separator: null });
   const programs = w.programs === undefined ? null : new GlobSet(w.programs, { separator: null });
-  const forward = w.forward === undefined ? null : new GlobSet(w.forward, { separator: null });
+  const forward = w.forward === undefined ? null : new ForwardGlobs(w.forward);
   const sftpOps = w.sftp?.ops === undefined ? null : new Set(w.sftp.ops.map((o) => o.toLowerCase()));
   const sftpPaths = w.sftp?.paths === undefined ? null : new GlobSet(w.sftp.paths, { separator: '/' });
   const httpMethods = w.http?.methods === undefined ? null : new Set(w.http.methods.map((m) => m.toUpperCase()));
@@ -222,7 +223,7 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
           if (w.interactive !== undefined && w.interactive !== (action.interactive === true)) return null;
           return matchCommand(action.command, action.argv[0] ?? '');
         case 'forward':
-          return forward === null || forward.test(`${action.host}:${action.port}`) ? {} : null;
+          return forward === null || forward.test(action.host, action.port) ? {} : null;
         case 'sftp':
           if (sftpOps !== null && !sftpOps.has(action.op.toLowerCase())) return null;
           return sftpPaths === null || sftpPaths.test(action.path) ? {} : null;
