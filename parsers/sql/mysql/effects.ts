@@ -6,6 +6,7 @@
  */
 import type { RelationRef, StatementKind } from '../types.js';
 import { BUILTIN_FUNCTIONS } from './builtins.js';
+import { unboundedWrite } from './bounds.js';
 import { arr, asNode, fold, functionName, ident, isNode, tableRef, type Node } from './node.js';
 
 export interface Effects {
@@ -97,10 +98,9 @@ export function collectEffects(stmt: Node, fx: Effects): void {
   walk(stmt, fx, ctes, true, skip);
   // UPDATE and DELETE read the rows they change.
   if (stmt.type === 'update' || stmt.type === 'delete') for (const r of own) addRead(fx, r);
+  if (unboundedWrite(stmt)) fx.withoutWhere = true;
+  // Rules match effects: each way rows get added, changed or removed has its kind too.
   switch (stmt.type) {
-    case 'update': case 'delete':
-      if (stmt.where === null || stmt.where === undefined) fx.withoutWhere = true;
-      break;
     case 'replace':
       // REPLACE deletes the rows whose keys collide, then inserts.
       addKind(fx, 'insert');
@@ -108,6 +108,15 @@ export function collectEffects(stmt: Node, fx: Effects): void {
       break;
     case 'insert':
       if (asNode(stmt.on_duplicate_update) !== null) addKind(fx, 'update');
+      break;
+    case 'truncate':
+      // TRUNCATE removes every row: a delete, and an unbounded one.
+      addKind(fx, 'delete');
+      fx.withoutWhere = true;
+      break;
+    case 'load_data':
+      addKind(fx, 'insert');
+      if (stmt.replace_ignore === 'replace') addKind(fx, 'delete');
       break;
     case 'select': {
       const into = asNode(stmt.into);
