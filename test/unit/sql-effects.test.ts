@@ -45,6 +45,8 @@ describe('PostgreSQL: unbounded writes', () => {
     ['a data-modifying CTE', 'WITH d AS (DELETE FROM customers WHERE 1 = 1 RETURNING *) SELECT count(*) FROM d'],
     ['an upsert inside a CTE', "WITH u AS (INSERT INTO customers SELECT * FROM customers ON CONFLICT (id) DO UPDATE SET notes = 'x' RETURNING 1) SELECT 1"],
     ['EXPLAIN ANALYZE runs it', 'EXPLAIN ANALYZE DELETE FROM customers WHERE true'],
+    ['a volatile function, evaluated per row', "DELETE FROM customers WHERE id = nextval('s')"],
+    ['random()', 'DELETE FROM customers WHERE id = (random() * 10)::int'],
   ];
   for (const [name, sql] of cases) it(`${name}: ${sql}`, () => expect(unbounded(pg(sql))).toBe(true));
 
@@ -110,8 +112,24 @@ describe('MySQL: unbounded writes', () => {
     ['LEFT JOIN ON pins nothing', 'UPDATE customers c LEFT JOIN orders o ON o.cid = c.id SET c.notes = 1 WHERE o.id = 3'],
     ['LOAD DATA … REPLACE', "LOAD DATA INFILE '/tmp/x' REPLACE INTO TABLE customers"],
     ['TRUNCATE', 'TRUNCATE customers'],
+    ['a string column = 0 (every non-numeric string is 0)', 'DELETE FROM customers WHERE notes = 0'],
+    ['= 00', 'DELETE FROM customers WHERE notes = 00'],
+    ['= FALSE', 'DELETE FROM customers WHERE notes = FALSE'],
+    ['= 1 - 1', 'DELETE FROM customers WHERE notes = 1 - 1'],
+    ["= CAST('0' AS SIGNED)", "DELETE FROM customers WHERE notes = CAST('0' AS SIGNED)"],
+    ['= @var (may hold 0)', 'DELETE FROM customers WHERE notes = @v'],
+    ['= 0x00', 'DELETE FROM customers WHERE notes = 0x00'],
+    ['IN a list holding 0', 'DELETE FROM customers WHERE notes IN (1, 0)'],
+    ['RAND()', 'DELETE FROM customers WHERE id = RAND()'],
   ];
   for (const [name, sql] of cases) it(`${name}: ${sql}`, () => expect(unbounded(my(sql))).toBe(true));
+
+  it('a shape shared by texts that differ only in literals keeps zero apart (no cached answer crosses)', () => {
+    expect(unbounded(my("DELETE FROM customers WHERE notes = 'abc'"))).toBe(false);
+    expect(unbounded(my('DELETE FROM customers WHERE notes = 0'))).toBe(true);
+    expect(unbounded(my('DELETE FROM customers WHERE notes = 5'))).toBe(false);
+    expect(unbounded(my('DELETE FROM customers WHERE notes = 000'))).toBe(true);
+  });
 
   const bounded: Array<[string, string]> = [
     ['a pinned key', 'UPDATE customers SET notes = 1 WHERE id = 1'],

@@ -5,7 +5,7 @@
  * `col IN (v, …)`) or only on relations pinned the same way (join chains), in a conjunct of
  * the WHERE or an inner join's ON. Whatever airlock cannot tell is unbounded.
  */
-import { arr, asNode, fold, ident, type Node } from './node.js';
+import { arr, asNode, fold, functionName, ident, type Node } from './node.js';
 
 interface Target {
   /** The alias if there is one, else the table name (folded). */
@@ -24,13 +24,22 @@ function isTargetColumn(v: unknown, t: Target): boolean {
   return fold(table) === t.exposed;
 }
 
-/** Node types of values that depend on no row. */
-const CONSTANT_TYPES = new Set([
-  'number', 'single_quote_string', 'double_quote_string', 'natural_string', 'hex_string', 'full_hex_string',
-  'bit_string', 'bool', 'null', 'param', 'var', 'date', 'time', 'timestamp', 'datetime', 'string',
+/**
+ * String built-ins with one value per statement. Nothing numeric: MySQL compares a string
+ * column with a number numerically, and every non-numeric string is 0 — `name = 0` (or
+ * `= FALSE`, `= LENGTH('')`, `= CAST('0' AS SIGNED)`, `= @zero`, `= 1 - 1`) matches them all.
+ * RAND(), UUID(), NEXTVAL(s), SYSDATE() and stored functions may differ from row to row.
+ */
+const STRING_FUNCTIONS = new Set([
+  'lower', 'upper', 'lcase', 'ucase', 'concat', 'concat_ws', 'trim', 'ltrim', 'rtrim', 'substr', 'substring',
+  'replace', 'md5', 'sha1', 'sha2', 'left', 'right', 'lpad', 'rpad', 'date_format', 'json_unquote',
 ]);
 
-const ARITHMETIC = new Set(['+', '-', '*', '/']);
+/** Node types of values that depend on no row and are never numeric zero. */
+const CONSTANT_TYPES = new Set([
+  // (Hex and bit literals are numbers in a numeric context: not here.)
+  'single_quote_string', 'double_quote_string', 'natural_string', 'null', 'param', 'date', 'time', 'timestamp', 'datetime', 'string',
+]);
 
 /** Whether `v` depends on no row, except of relations already pinned (named by a qualified column). */
 function independent(v: unknown, pinned: ReadonlySet<string>): boolean {
@@ -40,18 +49,22 @@ function independent(v: unknown, pinned: ReadonlySet<string>): boolean {
   const type = typeof n.type === 'string' ? n.type : '';
   if (CONSTANT_TYPES.has(type)) return true;
   switch (type) {
+    case 'number': { const x = Number(n.value); return Number.isFinite(x) && x !== 0; }
+    case 'bool': return n.value === true;
     case 'column_ref': {
       const table = ident(n.table);
       return table !== null && table !== '' && ident(n.column) !== '*' && pinned.has(fold(table));
     }
+    // A `?` is bound later: its value (a 0 for a string column) is not seen here; see the README.
     case 'origin': return n.value === '?';
     case 'expr_list': return independent(arr(n.value), pinned);
-    case 'cast': case 'interval': return independent(n.expr, pinned);
-    // Only arithmetic: node-sql-parser binds `||`, XOR and NOT tighter than the server does
-    // (`id = 1 || 1` is `(id = 1) OR 1` to MariaDB), so a logical operator is never a value.
-    case 'unary_expr': return (n.operator === '-' || n.operator === '+') && independent(n.expr, pinned);
-    case 'binary_expr': return ARITHMETIC.has(String(n.operator)) && independent(n.left, pinned) && independent(n.right, pinned);
-    case 'function': return (n.over === null || n.over === undefined) && (n.args === null || n.args === undefined || independent(n.args, pinned));
+    case 'unary_expr': return n.operator === '-' && independent(n.expr, pinned);
+    case 'function': {
+      const name = functionName(n);
+      return name !== null && STRING_FUNCTIONS.has(name) && (n.over === null || n.over === undefined) && (n.args === null || n.args === undefined || independent(n.args, pinned));
+    }
+    // Logical operators are never values here: node-sql-parser binds `||`, XOR and NOT tighter
+    // than the server does (`id = 1 || 1` is `(id = 1) OR 1` to MariaDB). Arithmetic may be 0.
     default: return false;
   }
 }

@@ -65,10 +65,24 @@ function independent(value: unknown, pinned: ReadonlySet<string>): boolean {
     case 'CoalesceExpr': case 'MinMaxExpr': case 'BoolExpr': return independent(list(f.args), pinned);
     case 'List': return independent(list(f.items), pinned);
     case 'A_Expr': return (f.lexpr === undefined || independent(f.lexpr, pinned)) && independent(f.rexpr, pinned);
-    // An aggregate or window call depends on rows; a plain call of independent values does not.
-    case 'FuncCall': return f.agg_star !== true && f.over === undefined && f.agg_filter === undefined && independent(list(f.args), pinned);
+    // A stable built-in of independent values has one value per statement; a volatile one
+    // (nextval, random) is evaluated per row and can equal each row in turn.
+    case 'FuncCall': return stableCall(names(f.funcname)) && f.agg_star !== true && f.over === undefined && f.agg_filter === undefined && independent(list(f.args), pinned);
     default: return true;
   }
+}
+
+/** Built-ins whose value does not change from row to row within a statement (immutable or stable). */
+const STABLE_FUNCTIONS = new Set([
+  'lower', 'upper', 'now', 'concat', 'concat_ws', 'length', 'trim', 'btrim', 'ltrim', 'rtrim', 'substr', 'substring',
+  'replace', 'md5', 'round', 'abs', 'floor', 'ceil', 'to_char', 'to_date', 'to_timestamp', 'to_number', 'date_trunc',
+  'make_date', 'make_timestamp', 'format', 'left', 'right', 'lpad', 'rpad', 'split_part', 'nullif', 'extract',
+  'current_setting', 'timezone', 'transaction_timestamp', 'statement_timestamp', 'array_length', 'string_to_array',
+]);
+
+function stableCall(parts: readonly string[]): boolean {
+  const name = parts[parts.length - 1] ?? '';
+  return (parts.length === 1 || (parts.length === 2 && parts[0] === 'pg_catalog')) && STABLE_FUNCTIONS.has(name);
 }
 
 const NONE: ReadonlySet<string> = new Set();
