@@ -47,6 +47,11 @@ describe('PostgreSQL: unbounded writes', () => {
     ['EXPLAIN ANALYZE runs it', 'EXPLAIN ANALYZE DELETE FROM customers WHERE true'],
     ['a volatile function, evaluated per row', "DELETE FROM customers WHERE id = nextval('s')"],
     ['random()', 'DELETE FROM customers WHERE id = (random() * 10)::int'],
+    ['a subquery of a million rows with k = 1, "pinned" by k', "INSERT INTO customers (id, notes) SELECT s.id, 'x' FROM (SELECT 1 AS k, g AS id FROM generate_series(1, 1000000) g) s WHERE s.k = 1 ON CONFLICT (id) DO UPDATE SET notes = 'x'"],
+    ['a recursive CTE "pinned" by a constant column', "WITH RECURSIVE r(k, id) AS (SELECT 1, 1 UNION ALL SELECT 1, id + 1 FROM r WHERE id < 100) INSERT INTO customers (id, notes) SELECT id, 'x' FROM r WHERE k = 1 ON CONFLICT (id) DO UPDATE SET notes = 'x'"],
+    ['a CTE name that is a table to the CTE before it', "WITH a AS (SELECT * FROM customers), customers AS (SELECT 1 AS id) INSERT INTO customers SELECT * FROM a ON CONFLICT (id) DO UPDATE SET notes = 'x'"],
+    ['a CTE of the outer statement', "WITH r AS (SELECT 1 AS k, g AS id FROM generate_series(1, 100) g), u AS (INSERT INTO customers (id) SELECT id FROM r WHERE k = 1 ON CONFLICT (id) DO UPDATE SET notes = 'x' RETURNING 1) SELECT 1"],
+    ['a join to a set-returning function', 'UPDATE customers SET notes = 1 FROM generate_series(1, 10) g WHERE customers.id = g'],
   ];
   for (const [name, sql] of cases) it(`${name}: ${sql}`, () => expect(unbounded(pg(sql))).toBe(true));
 
@@ -67,6 +72,8 @@ describe('PostgreSQL: unbounded writes', () => {
     ['MERGE that only inserts', 'MERGE INTO customers c USING customers s ON c.id = s.id WHEN NOT MATCHED THEN INSERT VALUES (s.id)'],
     ['plain INSERT … SELECT adds rows only', 'INSERT INTO customers SELECT * FROM customers'],
     ['COPY FROM adds rows only', 'COPY customers FROM STDIN'],
+    ['a CTE of VALUES', "WITH v AS (VALUES (1, 'x')) INSERT INTO customers SELECT * FROM v ON CONFLICT (id) DO UPDATE SET notes = 'x'"],
+    ['FROM a one-row subquery', 'UPDATE customers c SET notes = 1 FROM (SELECT 1 AS id) s WHERE c.id = s.id'],
     ['EXPLAIN without ANALYZE runs nothing', 'EXPLAIN DELETE FROM customers'],
   ];
   for (const [name, sql] of bounded) it(`bounded — ${name}: ${sql}`, () => expect(unbounded(pg(sql))).toBe(false));
@@ -121,6 +128,8 @@ describe('MySQL: unbounded writes', () => {
     ['= 0x00', 'DELETE FROM customers WHERE notes = 0x00'],
     ['IN a list holding 0', 'DELETE FROM customers WHERE notes IN (1, 0)'],
     ['RAND()', 'DELETE FROM customers WHERE id = RAND()'],
+    ['a derived table "pinned" by a constant column', "REPLACE INTO customers SELECT d.id, 'x' FROM (SELECT 1 AS k, seq AS id FROM seq_1_to_100) d WHERE d.k = 1"],
+    ['a CTE "pinned" by a constant column', "INSERT INTO customers WITH r AS (SELECT 1 AS k, seq AS id FROM seq_1_to_100) SELECT id, 'x' FROM r WHERE k = 1 ON DUPLICATE KEY UPDATE notes = 'x'"],
   ];
   for (const [name, sql] of cases) it(`${name}: ${sql}`, () => expect(unbounded(my(sql))).toBe(true));
 
@@ -141,6 +150,8 @@ describe('MySQL: unbounded writes', () => {
     ['upsert of SET', "INSERT INTO customers SET id = 1 ON DUPLICATE KEY UPDATE notes = 'x'"],
     ['upsert of a pinned SELECT', "INSERT INTO customers SELECT * FROM customers WHERE id = 1 ON DUPLICATE KEY UPDATE notes = 'x'"],
     ['REPLACE of VALUES', "REPLACE INTO customers VALUES (1, 'x')"],
+    ['a CTE of one row', "INSERT INTO customers WITH r AS (SELECT 1 AS id) SELECT id, 'x' FROM r ON DUPLICATE KEY UPDATE notes = 'x'"],
+    ['a join to a one-row derived table', 'UPDATE customers c JOIN (SELECT 1 AS id) d ON c.id = d.id SET c.notes = 1'],
     ['plain INSERT … SELECT adds rows only', 'INSERT INTO customers SELECT * FROM customers'],
     ['LOAD DATA without REPLACE adds rows only', "LOAD DATA INFILE '/tmp/x' INTO TABLE customers"],
   ];

@@ -104,36 +104,61 @@ function misgrouped(v: unknown): boolean {
 /** Joins whose ON filters both sides as a WHERE would. */
 const INNER_JOIN = /^(?:(?:INNER|CROSS)\s+)?JOIN$|^STRAIGHT_JOIN$/i;
 
+/** The CTEs visible where a query runs: name → its query (and the CTEs it sees), or null (RECURSIVE). */
+type Ctes = ReadonlyMap<string, { query: unknown; ctes: Ctes } | null>;
+
+function ctesOf(withList: unknown, outer: Ctes): Ctes {
+  const entries = arr(withList).map(asNode).filter((c): c is Node => c !== null);
+  if (entries.length === 0) return outer;
+  const recursive = entries.some((c) => c.recursive === true);
+  const out = new Map(outer);
+  for (const c of entries) {
+    const name = ident(c.name);
+    // Without RECURSIVE a CTE sees only those before it.
+    if (name !== null) out.set(fold(name), recursive ? null : { query: asNode(c.stmt)?.ast, ctes: new Map(out) });
+  }
+  return out;
+}
+
 /**
- * Pins the relations of a FROM (or multi-table UPDATE) list until nothing changes: one is pinned
- * by a conjunct of the WHERE or an inner join's ON equating its column with constants or with
- * columns of relations pinned before it; a derived table is pinned when its query is bounded.
- * Returns the pinned names, or null when an item is not understood.
+ * Pins the relations of a FROM (or multi-table UPDATE) list until nothing changes: a table is
+ * pinned by a conjunct of the WHERE or an inner join's ON equating its column with constants or
+ * with columns of relations pinned before it. A derived table or CTE makes its own rows (`SELECT
+ * 1 AS k FROM seq_1_to_1000000` has a million with k = 1): it is pinned only when its query is
+ * bounded. Returns the pinned names, or null when an item is not understood.
  */
-function pinnedIn(items: readonly unknown[], where: unknown): Set<string> | null {
-  const names: string[] = [];
+function pinnedIn(items: readonly unknown[], where: unknown, ctes: Ctes): Set<string> | null {
+  const tables: string[] = [];
   const pinned = new Set<string>();
   let predicate: unknown = where;
+  let count = 0;
   for (const item of items) {
     const n = asNode(item);
     if (n === null || n.type === 'dual') continue;
     const name = exposedName(n);
+    if (name === null) return null;
+    count++;
     const sub = asNode(asNode(n.expr)?.ast);
+    const table = ident(n.table);
+    const cte = sub === null && table !== null && (n.db === null || n.db === undefined || n.db === '') ? ctes.get(fold(table)) : undefined;
     if (sub !== null) {
-      if (name !== null && boundedQuery(sub)) pinned.add(name);
-    } else if (name === null || n.expr !== undefined) {
+      if (boundedQuery(sub, ctes)) pinned.add(name);
+    } else if (n.expr !== undefined) {
       return null;
+    } else if (cte !== undefined) {
+      if (cte !== null && boundedQuery(cte.query, cte.ctes)) pinned.add(name);
+    } else {
+      tables.push(name);
     }
-    if (name !== null) names.push(name);
     if (typeof n.join === 'string' && INNER_JOIN.test(n.join) && n.on !== undefined && n.on !== null) {
       predicate = predicate === null || predicate === undefined ? n.on : { type: 'binary_expr', operator: 'AND', left: predicate, right: n.on };
     }
   }
   if (misgrouped(predicate)) return null;
-  const others = names.length > 1;
+  const others = count > 1;
   for (let changed = true; changed;) {
     changed = false;
-    for (const name of names) {
+    for (const name of tables) {
       if (pinned.has(name) || !pins(predicate, { exposed: name, others }, pinned)) continue;
       pinned.add(name);
       changed = true;
@@ -143,15 +168,16 @@ function pinnedIn(items: readonly unknown[], where: unknown): Set<string> | null
 }
 
 /** Whether a source query (INSERT/REPLACE … SELECT, a derived table) yields rows the text bounds. */
-function boundedQuery(q: unknown): boolean {
+function boundedQuery(q: unknown, outer: Ctes): boolean {
   const n = asNode(q);
   if (n === null) return false;
   if (n.type === 'values') return true;
   if (n.type !== 'select') return false;
-  if (n._next !== undefined && n._next !== null && !boundedQuery(n._next)) return false;
+  const ctes = ctesOf(n.with, outer);
+  if (n._next !== undefined && n._next !== null && !boundedQuery(n._next, ctes)) return false;
   const from = arr(n.from).filter((f) => asNode(f)?.type !== 'dual');
   if (from.length === 0) return true;
-  const pinned = pinnedIn(from, n.where);
+  const pinned = pinnedIn(from, n.where, ctes);
   return pinned !== null && from.every((f) => { const e = exposedName(f); return e !== null && pinned.has(e); });
 }
 
@@ -164,13 +190,14 @@ const written = (refs: readonly unknown[]): Array<string | null> => refs.map((x)
  * LOAD DATA … REPLACE replaces whatever rows the file's keys hit: unbounded.
  */
 export function unboundedWrite(stmt: Node): boolean {
+  const ctes = ctesOf(stmt.with, new Map());
   switch (stmt.type) {
     case 'update': {
       const tables = arr(stmt.table);
       // Written: the tables SET names; an unqualified SET column may be any table's.
       const named = written(arr(stmt.set));
       const targets = named.includes(null) || named.length === 0 ? tables.map(exposedName) : named;
-      const pinned = pinnedIn(tables, stmt.where);
+      const pinned = pinnedIn(tables, stmt.where, ctes);
       return pinned === null || targets.length === 0 || targets.some((e) => e === null || !pinned.has(e));
     }
     case 'delete': {
@@ -178,14 +205,14 @@ export function unboundedWrite(stmt: Node): boolean {
       const listed = arr(stmt.table);
       const single = listed.length === 1 && asNode(listed[0])?.addition === true;
       const targets = single ? from.map(exposedName) : written(listed);
-      const pinned = pinnedIn(from, stmt.where);
+      const pinned = pinnedIn(from, stmt.where, ctes);
       return pinned === null || targets.length === 0 || targets.some((e) => e === null || !pinned.has(e));
     }
     case 'insert': case 'replace': {
       if (stmt.type === 'insert' && asNode(stmt.on_duplicate_update) === null) return false;
       // INSERT … SET: one row. Otherwise the source must be bounded.
       if (stmt.values === undefined || stmt.values === null) return !Array.isArray(stmt.set);
-      return !boundedQuery(stmt.values);
+      return !boundedQuery(stmt.values, ctes);
     }
     case 'load_data': return stmt.replace_ignore === 'replace';
     default: return false;

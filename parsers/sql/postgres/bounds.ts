@@ -114,25 +114,55 @@ export function pinsTarget(where: unknown, t: Target, pinned: ReadonlySet<string
   }
 }
 
-/** The relations of a FROM list, each pinned or not yet, and the ON conditions of inner joins. */
-interface FromScope { relations: Array<{ exposed: string; pinned: boolean }>; quals: unknown[]; known: boolean }
+/**
+ * The CTEs visible where a query runs: name → its query (with the CTEs it sees), or null when
+ * it cannot be followed (RECURSIVE, or defined outside the statement being judged).
+ */
+export type Ctes = ReadonlyMap<string, { query: unknown; ctes: Ctes } | null>;
 
-function fromScope(items: readonly unknown[], into: FromScope = { relations: [], quals: [], known: true }): FromScope {
+export function ctesOf(withClause: unknown, outer: Ctes): Ctes {
+  if (!isObject(withClause)) return outer;
+  const out = new Map(outer);
+  for (const c of list(withClause.ctes)) {
+    const cte = unwrap(c)?.fields ?? null;
+    const name = cte === null ? null : str(cte.ctename);
+    if (cte === null || name === null) continue;
+    // Without RECURSIVE a CTE sees only those before it (a later name is a table to it).
+    out.set(name, withClause.recursive === true ? null : { query: cte.ctequery, ctes: new Map(out) });
+  }
+  return out;
+}
+
+/**
+ * The relations of a FROM list and the ON conditions of inner joins. Only a table can be pinned
+ * by a predicate: a CTE, subquery or function makes its own rows (`SELECT 1 AS k FROM
+ * generate_series(1, 1e6)` has a million rows with k = 1), so it is pinned only when its query
+ * is bounded.
+ */
+interface FromScope { relations: Array<{ exposed: string; pinned: boolean; table: boolean }>; quals: unknown[]; known: boolean }
+
+function fromScope(items: readonly unknown[], ctes: Ctes, into: FromScope = { relations: [], quals: [], known: true }): FromScope {
   for (const item of items) {
     const node = unwrap(item);
     const f = node?.fields ?? {};
     const alias = isObject(f.alias) ? str(f.alias.aliasname) : null;
     switch (node?.type) {
-      case 'RangeVar': into.relations.push({ exposed: alias ?? str(f.relname) ?? '', pinned: false }); break;
-      case 'RangeSubselect': into.relations.push({ exposed: alias ?? '', pinned: boundedQuery(f.subquery) }); break;
+      case 'RangeVar': {
+        const name = str(f.relname) ?? '';
+        const cte = f.schemaname === undefined ? ctes.get(name) : undefined;
+        if (cte === undefined) into.relations.push({ exposed: alias ?? name, pinned: false, table: true });
+        else into.relations.push({ exposed: alias ?? name, pinned: cte !== null && boundedQuery(cte.query, cte.ctes), table: false });
+        break;
+      }
+      case 'RangeSubselect': into.relations.push({ exposed: alias ?? '', pinned: boundedQuery(f.subquery, ctes), table: false }); break;
       case 'JoinExpr':
         // An aliased join hides its members' names; USING/NATURAL joins are not followed.
         if (alias !== null) into.known = false;
-        fromScope([f.larg, f.rarg], into);
+        fromScope([f.larg, f.rarg], ctes, into);
         // Only an inner join's ON filters both sides as a WHERE would.
         if (f.jointype === 'JOIN_INNER' && f.quals !== undefined) into.quals.push(f.quals);
         break;
-      default: into.relations.push({ exposed: alias ?? '', pinned: false });
+      default: into.relations.push({ exposed: alias ?? '', pinned: false, table: false });
     }
   }
   return into;
@@ -143,14 +173,14 @@ function fromScope(items: readonly unknown[], into: FromScope = { relations: [],
  * constants or with columns of relations pinned before it. Whether `target` ends up pinned
  * (or, with no target, every relation of the FROM list).
  */
-function pinnedBy(where: unknown, from: readonly unknown[], target: Target | null): boolean {
-  const scope = fromScope(from);
+function pinnedBy(where: unknown, from: readonly unknown[], target: Target | null, ctes: Ctes): boolean {
+  const scope = fromScope(from, ctes);
   if (!scope.known) return false;
   const conjuncts = [where, ...scope.quals].filter((c) => c !== undefined);
   const predicate = { BoolExpr: { boolop: 'AND_EXPR', args: conjuncts } };
   const others = scope.relations.length + (target === null ? 0 : 1) > 1;
   const pinned = new Set(scope.relations.filter((r) => r.pinned).map((r) => r.exposed));
-  const all = [...scope.relations.map((r) => r.exposed), ...(target === null ? [] : [target.exposed])];
+  const all = [...scope.relations.filter((r) => r.table).map((r) => r.exposed), ...(target === null ? [] : [target.exposed])];
   for (let changed = true; changed;) {
     changed = false;
     for (const name of all) {
@@ -194,20 +224,21 @@ function scalarList(value: unknown): boolean {
 }
 
 /** Whether a query (an INSERT's or MERGE's source) yields rows the text bounds. */
-export function boundedQuery(value: unknown): boolean {
+export function boundedQuery(value: unknown, outer: Ctes): boolean {
   const node = unwrap(value);
   if (node?.type !== 'SelectStmt') return false;
   const f = node.fields;
+  const ctes = ctesOf(f.withClause, outer);
   const op = str(f.op);
   if (op !== null && op !== 'SETOP_NONE') {
-    const l = boundedQuery({ SelectStmt: f.larg }), r = boundedQuery({ SelectStmt: f.rarg });
+    const l = boundedQuery({ SelectStmt: f.larg }, ctes), r = boundedQuery({ SelectStmt: f.rarg }, ctes);
     return op === 'SETOP_UNION' ? l && r : op === 'SETOP_INTERSECT' ? l || r : l;
   }
   if (f.valuesLists !== undefined) return true;
   if (!scalarList([f.targetList, f.sortClause, f.groupClause])) return false;
   const from = list(f.fromClause);
   // No FROM: one row. Otherwise every relation of the FROM list must be pinned.
-  return from.length === 0 || pinnedBy(f.whereClause, from, null);
+  return from.length === 0 || pinnedBy(f.whereClause, from, null, ctes);
 }
 
 /**
@@ -217,17 +248,18 @@ export function boundedQuery(value: unknown): boolean {
  * by a WHEN NOT MATCHED BY SOURCE clause, or by WHEN MATCHED unless its ON pins the target
  * (to constants, or to the columns of a bounded source query).
  */
-export function unboundedWrite(kind: 'insert' | 'update' | 'delete' | 'merge', f: JsonObject): boolean {
+export function unboundedWrite(kind: 'insert' | 'update' | 'delete' | 'merge', f: JsonObject, outerCtes: ReadonlySet<string>): boolean {
+  const ctes = ctesOf(f.withClause, new Map([...outerCtes].map((n) => [n, null])));
   switch (kind) {
     case 'update': case 'delete': {
       const from = list(kind === 'update' ? f.fromClause : f.usingClause);
       const t = targetOf(f.relation, from.length > 0);
-      return t === null || !(pinsTarget(f.whereClause, t) || pinnedBy(f.whereClause, from, t));
+      return t === null || !(pinsTarget(f.whereClause, t) || pinnedBy(f.whereClause, from, t, ctes));
     }
     case 'insert': {
       const conflict = isObject(f.onConflictClause) ? f.onConflictClause : null;
       if (conflict === null || conflict.action !== 'ONCONFLICT_UPDATE') return false;
-      if (f.selectStmt === undefined || boundedQuery(f.selectStmt)) return false;
+      if (f.selectStmt === undefined || boundedQuery(f.selectStmt, ctes)) return false;
       // `excluded` is in scope: only a qualified column names the target.
       const t = targetOf(f.relation, true);
       return t === null || !pinsTarget(conflict.whereClause, t);
@@ -243,7 +275,7 @@ export function unboundedWrite(kind: 'insert' | 'update' | 'delete' | 'merge', f
       }
       if (!changes) return false;
       const t = targetOf(f.relation, true);
-      return t === null || !pinnedBy(f.joinCondition, [f.sourceRelation], t);
+      return t === null || !pinnedBy(f.joinCondition, [f.sourceRelation], t, ctes);
     }
   }
 }

@@ -152,7 +152,7 @@ function walkModify(kind: 'insert' | 'update' | 'delete' | 'merge', f: JsonObjec
   write(s, target);
   // UPDATE/DELETE/MERGE read the target's rows; INSERT does with RETURNING or ON CONFLICT.
   if (kind !== 'insert' || f.returningClause !== undefined || f.onConflictClause !== undefined) read(s, target);
-  if (!s.planOnly && unboundedWrite(kind, f)) s.fx.withoutWhere = true;
+  if (!s.planOnly && unboundedWrite(kind, f, outer.ctes)) s.fx.withoutWhere = true;
   // Rules match effects: an upsert's DO UPDATE is an update.
   if (kind === 'insert' && isObject(f.onConflictClause) && f.onConflictClause.action === 'ONCONFLICT_UPDATE') addKind(s, 'update');
   if (kind === 'merge') {
