@@ -163,6 +163,12 @@ describe('MySQL: unbounded writes', () => {
     expect(s?.writes).toEqual([{ schema: null, name: 'customers' }]);
     expect(kinds(my('TRUNCATE customers'))).toEqual(['truncate', 'delete']);
   });
+
+  it('a multi-table DELETE writes the tables its aliases name (DELETE x FROM orders AS x writes orders, not x)', () => {
+    const [s] = my('DELETE x FROM shop.orders AS x JOIN customers c ON c.id = x.cid WHERE c.id = 1');
+    expect(s?.writes).toEqual([{ schema: 'shop', name: 'orders' }]);
+    expect(s?.withoutWhere).toBe(false);
+  });
 });
 
 describe('policy: rules about inserts, updates, deletes and unbounded writes see the effects', () => {

@@ -81,13 +81,26 @@ function walk(value: unknown, fx: Effects, ctes: Set<string>, top: boolean, own:
   for (const k of Object.keys(n)) if (!SKIP_KEYS.has(k) && (isNode(n[k]) || Array.isArray(n[k]))) walk(n[k], fx, ctes, false, own);
 }
 
+/** A multi-table DELETE names its targets as FROM names them: `DELETE x FROM a AS x` deletes from a. */
+function deleteTarget(stmt: Node, target: unknown): RelationRef | null {
+  const t = asNode(target);
+  if (stmt.type !== 'delete' || t === null || (t.db !== null && t.db !== undefined && t.db !== '')) return null;
+  const name = ident(t.table);
+  if (name === null) return null;
+  for (const f of arr(stmt.from)) {
+    const alias = ident(asNode(f)?.as);
+    if (alias !== null && fold(alias) === fold(name)) return tableRef(f);
+  }
+  return null;
+}
+
 /** Effects of one statement node (top-level kind first). */
 export function collectEffects(stmt: Node, fx: Effects): void {
   addKind(fx, kindOfType(stmt.type));
   const ctes = new Set<string>();
   cteNames(stmt, ctes);
   const ownNodes = targets(stmt);
-  const own = ownNodes.map(tableRef).filter((r): r is RelationRef => r !== null);
+  const own = ownNodes.map((t) => deleteTarget(stmt, t) ?? tableRef(t)).filter((r): r is RelationRef => r !== null);
   for (const r of own) addWrite(fx, r);
   // The target is written, not read; DELETE lists its targets again in FROM.
   const skip = new Set<unknown>(ownNodes);
