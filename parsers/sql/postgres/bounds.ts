@@ -5,10 +5,11 @@
  * A write is bounded only when airlock can see the bound; whatever it cannot tell is
  * unbounded (fail closed). The bound is a column of the target pinned to given values, as
  * MySQL's sql_safe_updates asks for a key: `col = v`, `col IN (v, …)`, `col = ANY(v)` where
- * v depends on no row (constants, parameters, casts and functions of them) or only on columns
- * of relations pinned the same way (a join chain `o.id = 1 AND u.id = o.uid`; a VALUES list or
- * a pinned subquery is pinned), in a conjunct of the WHERE or an inner join's ON (each arm of
- * an OR must pin). Whether that column is a key is not known here.
+ * v depends on no row (constants, parameters, casts, operators and stable built-ins of them)
+ * or only on columns of relations pinned the same way (a join chain `o.id = 1 AND u.id =
+ * o.uid`), in a conjunct of the WHERE or an inner join's ON (each arm of an OR must pin). Only
+ * a table is pinned by a predicate; a subquery, CTE or function is pinned when its own query is
+ * bounded (a VALUES list, say). Whether the pinned column is a key is not known here.
  */
 import { isObject, list, names, str, unwrap, type JsonObject } from './node.js';
 
