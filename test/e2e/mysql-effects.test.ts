@@ -6,6 +6,7 @@
  * upstream's own state, through the real daemon with the mariadb client and mysql2.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { startLocalMaria, type LocalMaria } from '../harness/mariadb-local.js';
@@ -28,7 +29,8 @@ beforeAll(async () => {
     setupSql: `CREATE TABLE clients (id int primary key, notes varchar(50));
       INSERT INTO clients VALUES (1, 'orig'), (2, 'orig'), (3, 'orig'), (4, 'orig'), (5, 'orig');
       CREATE TABLE purchases (id int primary key, cid int, amount int);
-      INSERT INTO purchases VALUES (1, 1, 10), (2, 2, 20);`,
+      INSERT INTO purchases VALUES (1, 1, 10), (2, 2, 20);
+      CREATE TABLE imports (id int primary key, name varchar(50));`,
   });
   port = await freePort();
   const adminPort = await freePort();
@@ -40,6 +42,8 @@ beforeAll(async () => {
     connections: [maria.connection('maria', port, { allow_groups: ['dev', 'dba'] })],
     rules: [
       { name: 'no-unbounded-writes', when: { statements: ['update', 'delete'], unbounded: true }, effect: 'deny' },
+      { name: 'local-files-may-be-loaded', when: { statements: ['load_data_local'] }, effect: 'allow' },
+      { name: 'imports-are-read-only', when: { statements: ['insert'], tables: ['appdb.imports'] }, effect: 'deny', reason: 'imports is filled by the nightly job' },
       { name: 'purchases-deletes-need-a-dba', when: { statements: ['delete'], tables: ['appdb.purchases'], groups: ['dev'] }, effect: 'approve', approvers: ['dba'], timeout: '60s' },
     ],
   });
@@ -128,5 +132,17 @@ describe("REPLACE's deletes", () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/denied by rule purchases-deletes-need-a-dba: not today/);
     expect((await maria.sql('SELECT amount FROM purchases WHERE id = 1', 'appdb')).trim()).toBe('10');
+  });
+});
+
+describe('LOAD DATA is an insert', () => {
+  it('LOAD DATA LOCAL INTO imports is denied by the rule about inserts into appdb.imports, and loads nothing', async () => {
+    const file = join(maria.dir, 'rows.csv');
+    writeFileSync(file, '1,a\n2,b\n');
+    const r = await run('mariadb', ['--no-defaults', '-h', '127.0.0.1', '-P', String(port), '-u', 'alice', '--connect-timeout=10', '--local-infile=1', 'appdb',
+      '-e', `LOAD DATA LOCAL INFILE '${file}' INTO TABLE imports FIELDS TERMINATED BY ','`], { env: { MYSQL_PWD: tokens.alice ?? '' } });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/ERROR 1142 \(42000\).*denied by rule imports-are-read-only: imports is filled by the nightly job/);
+    expect(await count('imports')).toBe('0');
   });
 });

@@ -89,6 +89,7 @@ describe('PostgreSQL: effects as kinds, targets as written tables', () => {
   it('ON CONFLICT DO UPDATE is an update too, DO NOTHING is not', () => {
     expect(kinds(pg("INSERT INTO orders VALUES (1) ON CONFLICT (id) DO UPDATE SET amount = 2"))).toEqual(['insert', 'update']);
     expect(kinds(pg('INSERT INTO orders VALUES (1) ON CONFLICT DO NOTHING'))).toEqual(['insert']);
+    expect(pg('INSERT INTO shop.orders AS o SELECT * FROM orders ON CONFLICT (id) DO UPDATE SET amount = 2')[0]?.writes).toEqual([{ schema: 'shop', name: 'orders' }]);
   });
   it('MERGE has the kinds of its actions and writes its target', () => {
     const [s] = pg('MERGE INTO orders o USING (SELECT 1 AS id) s ON o.id = s.id WHEN MATCHED THEN DELETE WHEN NOT MATCHED THEN INSERT VALUES (s.id)');
