@@ -261,6 +261,8 @@ const when = z.strictObject({
   tables_written: z.array(glob).optional(),
   functions: z.array(glob).optional(),
   without_where: z.boolean().optional(),
+  /** The same as without_where (README: an unbounded write); give one of the two. */
+  unbounded: z.boolean().optional(),
   opaque: z.boolean().optional(),
   unparsed: z.boolean().optional(),
   // SSH: each simple command line, argv0 basename, port forwards ("host:port"), SFTP operations.
@@ -298,6 +300,9 @@ const rule = z
     deny_predicates: z.boolean().default(false),
   })
   .superRefine((r, ctx) => {
+    if (r.when.without_where !== undefined && r.when.unbounded !== undefined && r.when.without_where !== r.when.unbounded) {
+      ctx.addIssue({ code: 'custom', path: ['when', 'unbounded'], message: 'unbounded and without_where are one key under two names: they must agree' });
+    }
     if (r.effect === 'approve' && (r.approvers === undefined || r.approvers.length === 0)) {
       ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'an approve rule needs approvers' });
     }

@@ -50,7 +50,12 @@ export interface StatementAnalysis {
   writes: RelationRef[];
   /** Function names called, lower-cased, schema-qualified when written so (`pg_catalog.now`). */
   functions: string[];
-  /** An UPDATE or DELETE (at any depth) without a WHERE clause. */
+  /**
+   * An unbounded write at any depth (policy's `without_where` / `unbounded`): a write that may
+   * change rows the text does not pin — UPDATE/DELETE without a WHERE that pins the target,
+   * TRUNCATE, an upsert or REPLACE from an unbounded source, a MERGE not pinned by its ON.
+   * When the analysis cannot tell, it is true. (The name is kept from its first meaning.)
+   */
   withoutWhere: boolean;
   /** Effects cannot be known from the text (DO, CALL, EXECUTE, functions that run SQL text). */
   opaque: boolean;

@@ -13,7 +13,7 @@ function clip(text: string, max = 80): string {
 function describeSql(action: Extract<Action, { kind: 'sql' }>, ev: Evidence): string {
   const s = action.statement;
   let what: string;
-  if (ev.withoutWhere === true) what = 'UPDATE/DELETE without a WHERE clause';
+  if (ev.withoutWhere === true) what = `an unbounded ${(ev.kinds ?? s.kinds.slice(0, 1)).map((k) => k.toUpperCase()).join('/')} (nothing in its text pins the rows it changes)`;
   else if (ev.unparsed === true) what = 'SQL that airlock could not parse';
   else if (ev.kinds !== undefined) what = ev.kinds.map((k) => k.toUpperCase()).join('/');
   else what = (s.kinds[0] ?? 'other').toUpperCase();

@@ -23,6 +23,7 @@ const FAMILY_OF_KEY: Record<string, Family> = {
   tables_written: 'sql',
   functions: 'sql',
   without_where: 'sql',
+  unbounded: 'sql',
   opaque: 'sql',
   unparsed: 'sql',
   commands: 'shell',
@@ -114,9 +115,11 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
   const httpMethods = w.http?.methods === undefined ? null : new Set(w.http.methods.map((m) => m.toUpperCase()));
   const httpPaths = w.http?.paths === undefined ? null : new GlobSet(w.http.paths, { separator: '/' });
   const httpWebsocket = w.http?.websocket;
+  /** `unbounded` is `without_where` under its meaning's name: a write its text does not bound. */
+  const unbounded = w.without_where ?? w.unbounded;
 
   /** Whether the rule says anything about what a statement does (kinds, tables, functions, WHERE). */
-  const judgesEffects = statements !== null || tables !== null || tablesRead !== null || tablesWritten !== null || functions !== null || w.without_where !== undefined;
+  const judgesEffects = statements !== null || tables !== null || tablesRead !== null || tablesWritten !== null || functions !== null || unbounded !== undefined;
 
   function matchSql(facts: SqlFacts): Evidence | null {
     const s = facts.statement;
@@ -132,8 +135,8 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
       if (hit.length === 0) return null;
       ev.kinds = hit;
     }
-    if (w.without_where !== undefined) {
-      if (s.withoutWhere !== w.without_where) return null;
+    if (unbounded !== undefined) {
+      if (s.withoutWhere !== unbounded) return null;
       ev.withoutWhere = s.withoutWhere;
     }
     if (w.opaque !== undefined) {

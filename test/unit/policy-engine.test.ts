@@ -131,7 +131,7 @@ describe('Policy.decide: the issue example', () => {
   it('denies an UPDATE/DELETE without WHERE with a generated reason', () => {
     const d = policy.decide(stmt({ kinds: ['delete'], writes: [rel('logs')], withoutWhere: true }), ctx());
     expectEffect(d, 'deny', 'no-unbounded-writes');
-    if (d.effect === 'deny') expect(d.reason).toBe('UPDATE/DELETE without a WHERE clause on appdb');
+    if (d.effect === 'deny') expect(d.reason).toBe('an unbounded DELETE (nothing in its text pins the rows it changes) on appdb');
   });
 
   it('holds writes to public.orders for a dba with the rule timeout', () => {

@@ -233,19 +233,23 @@ const EXPECTED_TYPE: Readonly<Record<string, readonly string[]>> = {
 };
 
 /**
- * Analyses by token shape, every string and number replaced by `?`: nothing in an analysis
- * depends on a literal's value (kinds come from keywords; tables, columns and functions are
- * never literals), so `… WHERE id = 7` and `… = 8` share one parse. PREPARE and EXECUTE
+ * Analyses by token shape, every string and integer replaced by `?` (and whether it is a string,
+ * a zero or another integer, on which bounds.ts depends): nothing else in an analysis depends
+ * on a literal's value (kinds come from keywords; tables, columns and functions are never literals), so `… WHERE id = 7` and `… = 8` share one parse. PREPARE and EXECUTE
  * read their string (the statement text) and are never shared.
  */
 const SHAPE_MAX = 5_000;
 const shapes = new Map<string, StatementAnalysis>();
 
+/** A plain integer is shared as zero or not; any other number (1e-5, 0x00, .0) only with its own text. */
+const numberShape = (text: string): string => (/^\d+$/.test(text) ? (/^0+$/.test(text) ? ' ?0' : ' ?n') : ` n${text}`);
+
 function shapeKey(st: LexedStatement, settings: SqlSessionSettings): string | null {
   const first = st.tokens[0]?.value;
   if (st.problem !== null || st.tokens.length > 2_000 || first === 'PREPARE' || first === 'EXECUTE') return null;
   let key = `${settings.standardConformingStrings ? 1 : 0}${settings.ansiQuotes === true ? 1 : 0}`;
-  for (const t of st.tokens) key += t.kind === 'string' || t.kind === 'number' ? ' ?' : ` ${t.kind[0] ?? ''}${t.value}`;
+  // Whether a write is bounded depends on a literal's type and on a number being zero (bounds.ts).
+  for (const t of st.tokens) key += t.kind === 'string' ? ' ?s' : t.kind === 'number' ? numberShape(t.value) : ` ${t.kind[0] ?? ''}${t.value}`;
   return key;
 }
 

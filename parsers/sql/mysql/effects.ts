@@ -6,6 +6,7 @@
  */
 import type { RelationRef, StatementKind } from '../types.js';
 import { BUILTIN_FUNCTIONS } from './builtins.js';
+import { unboundedWrite } from './bounds.js';
 import { arr, asNode, fold, functionName, ident, isNode, tableRef, type Node } from './node.js';
 
 export interface Effects {
@@ -80,13 +81,26 @@ function walk(value: unknown, fx: Effects, ctes: Set<string>, top: boolean, own:
   for (const k of Object.keys(n)) if (!SKIP_KEYS.has(k) && (isNode(n[k]) || Array.isArray(n[k]))) walk(n[k], fx, ctes, false, own);
 }
 
+/** A multi-table DELETE names its targets as FROM names them: `DELETE x FROM a AS x` deletes from a. */
+function deleteTarget(stmt: Node, target: unknown): RelationRef | null {
+  const t = asNode(target);
+  if (stmt.type !== 'delete' || t === null || (t.db !== null && t.db !== undefined && t.db !== '')) return null;
+  const name = ident(t.table);
+  if (name === null) return null;
+  for (const f of arr(stmt.from)) {
+    const alias = ident(asNode(f)?.as);
+    if (alias !== null && fold(alias) === fold(name)) return tableRef(f);
+  }
+  return null;
+}
+
 /** Effects of one statement node (top-level kind first). */
 export function collectEffects(stmt: Node, fx: Effects): void {
   addKind(fx, kindOfType(stmt.type));
   const ctes = new Set<string>();
   cteNames(stmt, ctes);
   const ownNodes = targets(stmt);
-  const own = ownNodes.map(tableRef).filter((r): r is RelationRef => r !== null);
+  const own = ownNodes.map((t) => deleteTarget(stmt, t) ?? tableRef(t)).filter((r): r is RelationRef => r !== null);
   for (const r of own) addWrite(fx, r);
   // The target is written, not read; DELETE lists its targets again in FROM.
   const skip = new Set<unknown>(ownNodes);
@@ -97,10 +111,9 @@ export function collectEffects(stmt: Node, fx: Effects): void {
   walk(stmt, fx, ctes, true, skip);
   // UPDATE and DELETE read the rows they change.
   if (stmt.type === 'update' || stmt.type === 'delete') for (const r of own) addRead(fx, r);
+  if (unboundedWrite(stmt)) fx.withoutWhere = true;
+  // Rules match effects: each way rows get added, changed or removed has its kind too.
   switch (stmt.type) {
-    case 'update': case 'delete':
-      if (stmt.where === null || stmt.where === undefined) fx.withoutWhere = true;
-      break;
     case 'replace':
       // REPLACE deletes the rows whose keys collide, then inserts.
       addKind(fx, 'insert');
@@ -108,6 +121,15 @@ export function collectEffects(stmt: Node, fx: Effects): void {
       break;
     case 'insert':
       if (asNode(stmt.on_duplicate_update) !== null) addKind(fx, 'update');
+      break;
+    case 'truncate':
+      // TRUNCATE removes every row: a delete, and an unbounded one.
+      addKind(fx, 'delete');
+      fx.withoutWhere = true;
+      break;
+    case 'load_data':
+      addKind(fx, 'insert');
+      if (stmt.replace_ignore === 'replace') addKind(fx, 'delete');
       break;
     case 'select': {
       const into = asNode(stmt.into);

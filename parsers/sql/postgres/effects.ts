@@ -8,6 +8,7 @@
  * under-reporting.
  */
 import type { RelationRef, StatementKind } from '../types.js';
+import { unboundedWrite } from './bounds.js';
 import { isObject, list, names, nodeOf, str, unwrap, type JsonObject } from './node.js';
 import { classifyFunction, classifyOperator, classifyTablesample } from './routines.js';
 
@@ -151,7 +152,9 @@ function walkModify(kind: 'insert' | 'update' | 'delete' | 'merge', f: JsonObjec
   write(s, target);
   // UPDATE/DELETE/MERGE read the target's rows; INSERT does with RETURNING or ON CONFLICT.
   if (kind !== 'insert' || f.returningClause !== undefined || f.onConflictClause !== undefined) read(s, target);
-  if ((kind === 'update' || kind === 'delete') && f.whereClause === undefined && !s.planOnly) s.fx.withoutWhere = true;
+  if (!s.planOnly && unboundedWrite(kind, f, outer.ctes)) s.fx.withoutWhere = true;
+  // Rules match effects: an upsert's DO UPDATE is an update.
+  if (kind === 'insert' && isObject(f.onConflictClause) && f.onConflictClause.action === 'ONCONFLICT_UPDATE') addKind(s, 'update');
   if (kind === 'merge') {
     for (const w of list(f.mergeWhenClauses)) {
       const clause = nodeOf(w, 'MergeWhenClause');
@@ -261,7 +264,8 @@ function walkNode(type: string, f: JsonObject, s: Scope): void {
     case 'CopyStmt': {
       addKind(s, 'copy');
       const ref = targetOf(f.relation);
-      if (f.is_from === true) write(s, ref); else read(s, ref);
+      // COPY … FROM adds rows: for rules it is an insert.
+      if (f.is_from === true) { addKind(s, 'insert'); write(s, ref); } else read(s, ref);
       if (f.is_program === true) s.fx.opaque = true;
       if (f.query !== undefined) walkStatement(f.query, s, true);
       walkFields(f, s, ['relation', 'query']);
@@ -342,7 +346,14 @@ function walkNode(type: string, f: JsonObject, s: Scope): void {
       }
       return;
     }
-    case 'TruncateStmt': addKind(s, 'truncate'); for (const r of list(f.relations)) write(s, targetOf(r)); walkFields(f, s, ['relations']); return;
+    case 'TruncateStmt':
+      // TRUNCATE removes every row: for rules it is a delete, and an unbounded one.
+      addKind(s, 'truncate');
+      addKind(s, 'delete');
+      if (!s.planOnly) s.fx.withoutWhere = true;
+      for (const r of list(f.relations)) write(s, targetOf(r));
+      walkFields(f, s, ['relations']);
+      return;
     case 'GrantStmt': {
       addKind(s, f.is_grant === true ? 'grant' : 'revoke');
       if (f.targtype === 'ACL_TARGET_ALL_IN_SCHEMA') {
