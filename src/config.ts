@@ -263,10 +263,19 @@ const when = z.strictObject({
   interactive: z.boolean().optional(),
   forward: z.array(glob).optional(),
   sftp: z.strictObject({ ops: z.array(z.string().min(1)).optional(), paths: z.array(glob).optional() }).optional(),
-  // HTTP: methods (case-insensitive) and '/'-separated path globs; websocket: true matches
-  // WebSocket upgrade requests only (and an allow or approve rule saying so is what admits
-  // one), false plain requests only.
-  http: z.strictObject({ methods: z.array(z.string().min(1)).optional(), paths: z.array(glob).optional(), websocket: z.boolean().optional() }).optional(),
+  // HTTP: methods (case-insensitive) and '/'-separated path globs (case-insensitive unless
+  // case_sensitive: true); websocket: true matches WebSocket upgrade requests only (and an
+  // allow or approve rule saying so is what admits one), false plain requests only;
+  // method_override likewise for requests carrying X-HTTP-Method-Override and its kin.
+  http: z
+    .strictObject({
+      methods: z.array(z.string().min(1)).optional(),
+      paths: z.array(glob).optional(),
+      case_sensitive: z.boolean().optional(),
+      websocket: z.boolean().optional(),
+      method_override: z.boolean().optional(),
+    })
+    .optional(),
 });
 
 const maskMethod = z.enum(['redact', 'partial', 'hash', 'null', 'email', 'fixed']);

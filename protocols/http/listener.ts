@@ -20,6 +20,7 @@ import { AirlockError, asAirlockError } from '../../src/errors.js';
 import { isLoopback } from '../../src/duration.js';
 import { DetectorRules, keyFromSecret } from '../../src/masking/index.js';
 import { compileJsonPaths } from '../../src/masking/json-paths.js';
+import { METHOD_OVERRIDE_RULE } from '../../src/policy/index.js';
 import { normaliseTarget } from './path.js';
 import { LiteralScrubber, type BodyPlan } from './body.js';
 import { endToEnd, forwardedFields, redactedRequestHeaders, switchingProtocolsHead, websocketUpgradeFields } from './headers.js';
@@ -361,7 +362,11 @@ export class HttpListener {
     if (decision === 'timeout') {
       return new AirlockError('AIRLOCK_APPROVAL_TIMEOUT', `approval ${approvalId ?? ''} was not decided within ${Math.round((limit ?? 0) / 1000)} s`.replace('  ', ' '));
     }
-    if (decision.effect === 'deny') return new AirlockError('AIRLOCK_DENIED', `denied by rule ${decision.rule}: ${decision.reason}`, { rule: decision.rule });
+    if (decision.effect === 'deny') {
+      // A method override no rule admits is a request airlock will not read two ways: 400, like an ambiguous path.
+      const code = decision.rule === METHOD_OVERRIDE_RULE ? 'AIRLOCK_PROTOCOL' : 'AIRLOCK_DENIED';
+      return new AirlockError(code, `denied by rule ${decision.rule}: ${decision.reason}`, { rule: decision.rule });
+    }
     return null;
   }
 
