@@ -91,6 +91,8 @@ const postgresConnection = z.strictObject({
   limits,
   record: recordSettings,
   drain_timeout: duration.optional(),
+  /** From connect to a verified token; a connection that takes longer is closed. */
+  auth_timeout: duration.default(30_000),
 });
 
 const upstreamTls = z.enum(['disable', 'require', 'verify-full']);
@@ -139,6 +141,8 @@ const mysqlConnection = z.strictObject({
     .strictObject({ max_bytes: z.number().int().min(0).default(256 * 1024 * 1024) })
     .default({ max_bytes: 256 * 1024 * 1024 }),
   drain_timeout: duration.optional(),
+  /** From connect to a verified token; a connection that takes longer is closed. */
+  auth_timeout: duration.default(30_000),
 });
 
 // ---- SSH (protocols/ssh) ----
@@ -188,6 +192,8 @@ const sshConnection = z.strictObject({
     .strictObject({ output_bytes: z.number().int().min(0).default(1024 * 1024) })
     .default({ output_bytes: 1024 * 1024 }),
   drain_timeout: duration.optional(),
+  /** From connect to a verified token; a connection that takes longer is closed. */
+  auth_timeout: duration.default(30_000),
 });
 
 // ---- HTTP (protocols/http) ----
@@ -237,6 +243,8 @@ const httpConnection = z.strictObject({
     .strictObject({ max_frame_bytes: z.number().int().min(125).default(16 * 1024 * 1024) })
     .default({ max_frame_bytes: 16 * 1024 * 1024 }),
   drain_timeout: duration.optional(),
+  /** From connect to a verified token; a connection that takes longer is closed. */
+  auth_timeout: duration.default(30_000),
 });
 
 export const connectionSchema = z.discriminatedUnion('protocol', [postgresConnection, mysqlConnection, sshConnection, httpConnection]);

@@ -22,6 +22,7 @@ import { DetectorRules, keyFromSecret } from '../../src/masking/index.js';
 import { compileJsonPaths } from '../../src/masking/json-paths.js';
 import { METHOD_OVERRIDE_RULE } from '../../src/policy/index.js';
 import { normaliseTarget } from './path.js';
+import { ConnectionAdmission } from './admission.js';
 import { LiteralScrubber, type BodyPlan } from './body.js';
 import { endToEnd, forwardedFields, redactedRequestHeaders, switchingProtocolsHead, websocketUpgradeFields } from './headers.js';
 import { clientHeaders, sendResponse, type Sent } from './respond.js';
@@ -104,6 +105,7 @@ const hashOf = (token: string): string => createHash('sha256').update(token).dig
 export class HttpListener {
   private readonly server: Server;
   private readonly sessions = new Map<Socket, ConnectionSession>();
+  private readonly admissions = new Map<Socket, ConnectionAdmission>();
   private readonly opening = new Map<Socket, Promise<ConnectionSession>>();
   private readonly tokens = new Map<string, { identity: Identity; until: number }>();
   private upstream: Upstream;
@@ -118,12 +120,22 @@ export class HttpListener {
     readonly context: { readonly stateDir: string },
   ) {
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res, 'plain');
-    this.server = config.tls === undefined ? createHttpServer({ keepAlive: true }, handler) : createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, handler);
-    this.server.headersTimeout = 30_000;
+    // A TLS handshake is bounded by auth_timeout too (Node's own timer), before admission's starts.
+    this.server = config.tls === undefined
+      ? createHttpServer({ keepAlive: true }, handler)
+      : createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key), handshakeTimeout: config.auth_timeout }, handler);
+    // Node's header timer, only checked now and then: a backstop behind ConnectionAdmission's.
+    this.server.headersTimeout = config.auth_timeout;
     this.server.requestTimeout = 0;
     // Expect: 100-continue is answered only once the caller is known and policy lets the request on.
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res, 'continue'));
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
+    this.server.on(config.tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
+      this.admissions.set(socket, new ConnectionAdmission(socket, this.config.auth_timeout, (err) => {
+        this.core.logger.info({ connection: this.config.name, client: socket.remoteAddress, code: err.code }, 'http connection did not send an authenticated request in time');
+      }));
+      socket.once('close', () => this.admissions.delete(socket));
+    });
     this.server.on('connection', (socket: Socket) => {
       socket.once('close', () => {
         const s = this.sessions.get(socket);
@@ -185,6 +197,8 @@ export class HttpListener {
    * upgrades are refused.
    */
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    // The handshake is a complete request; what follows is no longer HTTP's to time.
+    this.admissions.get(socket)?.detach();
     if (!isWebSocketHandshake(req)) return this.refuseUpgrade(req, socket);
     const res = new ServerResponse(req);
     res.shouldKeepAlive = false;
@@ -196,6 +210,8 @@ export class HttpListener {
 
   private async handle(req: IncomingMessage, res: ServerResponse, mode: 'plain' | 'continue' | Upgrade): Promise<void> {
     this.active++;
+    const admission = typeof mode === 'object' ? undefined : this.admissions.get(req.socket);
+    admission?.requestArrived(res);
     const started = Date.now();
     const requestId = randomUUID();
     res.setHeader('x-request-id', requestId);
@@ -209,6 +225,7 @@ export class HttpListener {
       const identity = await this.authenticate(token, tokenHash);
       const cs = await this.sessionFor(req.socket, tokenHash, identity);
       session = cs.session;
+      admission?.authenticatedNow();
       const target = normaliseTarget(req.url ?? '');
       const method = (req.method ?? 'GET').toUpperCase();
       const x: Exchange = { session, method, path: target.path, query: target.query, requestId, started, req };
