@@ -11,7 +11,9 @@ import ssh2 from 'ssh2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { freePort } from '../harness/ports.js';
+import { makeTestCerts } from '../harness/tls.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
 import { startHttpUpstream, type HttpUpstream } from '../harness/http-upstream.js';
@@ -27,7 +29,8 @@ beforeAll(async () => {
   issuer = await createTestIssuer();
   upstream = await startHttpUpstream();
   dir = mkdtempSync(join(tmpdir(), 'airlock-auth-timeout-'));
-  for (const c of ['pg', 'my', 'ssh', 'web', 'closed']) ports[c] = await freePort();
+  for (const c of ['pg', 'my', 'ssh', 'web', 'webtls', 'closed']) ports[c] = await freePort();
+  const certs = makeTestCerts();
   const knownHosts = join(dir, 'known_hosts');
   writeFileSync(knownHosts, '');
   const nobody = { host: '127.0.0.1', port: ports.closed };
@@ -40,6 +43,7 @@ beforeAll(async () => {
       { name: 'my', protocol: 'mysql', listen: `127.0.0.1:${ports.my}`, upstream: { ...nobody, database: 'x' }, credentials: { type: 'static', username: 'u', password: 'p' }, allow_groups: ['agents'], ...timeout },
       { name: 'ssh', protocol: 'ssh', listen: `127.0.0.1:${ports.ssh}`, upstream: { ...nobody, known_hosts: knownHosts }, credentials: { type: 'static', password: 'p' }, allow_groups: ['agents'], allowed_logins: { '*': ['u'] }, ...timeout },
       { name: 'web', protocol: 'http', listen: `127.0.0.1:${ports.web}`, upstream: { base_url: upstream.url }, credentials: { type: 'none' }, allow_groups: ['agents'], ...timeout },
+      { name: 'webtls', protocol: 'http', listen: `127.0.0.1:${ports.webtls}`, tls: { cert: certs.cert, key: certs.key }, upstream: { base_url: upstream.url }, credentials: { type: 'none' }, allow_groups: ['agents'], ...timeout },
     ],
   });
   token = await issuer.token({ sub: 'claude', groups: ['agents'] });
@@ -146,6 +150,35 @@ describe('a client that does not authenticate within auth_timeout is closed, wit
     } finally {
       clearInterval(again);
     }
+  });
+
+  it('https: a client that never starts its TLS handshake is closed', async () => {
+    const { closed } = rawClient(ports.webtls ?? 0);
+    await closed;
+  });
+
+  it('https: a client that completes TLS and then sends nothing is answered 408 and closed', async () => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: ports.webtls ?? 0, rejectUnauthorized: false });
+    const got: Buffer[] = [];
+    socket.on('data', (c: Buffer) => got.push(c));
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    expect(Buffer.concat(got).toString()).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  it('http: an authenticated keep-alive connection is served past auth_timeout, request after request', async () => {
+    const { socket, closed } = rawClient(ports.web ?? 0);
+    let got = '';
+    socket.on('data', (c: Buffer) => (got += c.toString()));
+    const answers = (): number => got.split('HTTP/1.1 200').length - 1;
+    for (let n = 1; n <= 6; n++) {
+      socket.write(`GET /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+      while (answers() < n) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 300)); // six of these outlast the 1 s auth_timeout
+    }
+    expect(socket.destroyed).toBe(false);
+    socket.end();
+    await closed;
   });
 
   it('http: an authenticated client is served as before', async () => {
