@@ -21,7 +21,7 @@ import { isLoopback } from '../../src/duration.js';
 import { DetectorRules, keyFromSecret } from '../../src/masking/index.js';
 import { compileJsonPaths } from '../../src/masking/json-paths.js';
 import { METHOD_OVERRIDE_RULE } from '../../src/policy/index.js';
-import { normaliseTarget } from './path.js';
+import { normaliseTarget, type Target } from './path.js';
 import { ConnectionAdmission } from './admission.js';
 import { LiteralScrubber, type BodyPlan } from './body.js';
 import { endToEnd, forwardedFields, redactedRequestHeaders, switchingProtocolsHead, websocketUpgradeFields } from './headers.js';
@@ -229,7 +229,7 @@ export class HttpListener {
       const target = normaliseTarget(req.url ?? '');
       const method = (req.method ?? 'GET').toUpperCase();
       const x: Exchange = { session, method, path: target.path, query: target.query, requestId, started, req };
-      const refusal = (await this.decide(session, method, target.path, req, res, typeof mode === 'object')) ?? this.declaredTooLarge(req);
+      const refusal = (await this.decide(session, method, target, req, res, typeof mode === 'object')) ?? this.declaredTooLarge(req);
       if (refusal !== null) {
         // A body the client has not sent (Expect: 100-continue) or not finished is not waited for.
         if (!req.complete) res.setHeader('connection', 'close');
@@ -352,7 +352,8 @@ export class HttpListener {
   }
 
   /** Policy for the request; null when it may go on. A held request waits (bounded), then goes on or is refused. */
-  private async decide(session: Session, method: string, path: string, req: IncomingMessage, res: ServerResponse, websocket: boolean): Promise<AirlockError | null> {
+  private async decide(session: Session, method: string, target: Target, req: IncomingMessage, res: ServerResponse, websocket: boolean): Promise<AirlockError | null> {
+    const path = target.path;
     const headers: Record<string, string> = {};
     const authHeader = this.config.auth_header.toLowerCase();
     for (const [k, v] of Object.entries(req.headers)) {
@@ -360,7 +361,7 @@ export class HttpListener {
       headers[k] = Array.isArray(v) ? v.join(', ') : v;
     }
     let approvalId: string | null = null;
-    const check = session.check({ kind: 'http', method, path, headers, ...(websocket ? { websocket } : {}) }, (hold) => {
+    const check = session.check({ kind: 'http', method, path, headers, ...(target.query === '' ? {} : { query: target.query }), ...(websocket ? { websocket } : {}) }, (hold) => {
       approvalId = hold.approvalId;
       session.logger.info({ approval: hold.approvalId, rule: hold.rule, method, path }, 'http request held for approval');
       // 103 Early Hints: the caller learns the approval id while it waits.

@@ -63,7 +63,7 @@ export class Policy {
   }
 
   decide(action: Action, ctx: PolicyContext): Decision {
-    const override = action.kind === 'http' ? methodOverride(action.headers) : null;
+    const override = action.kind === 'http' ? methodOverride(action.headers, action.query) : null;
     if (action.kind !== 'http' || override === null) return this.decideOne(action, ctx).decision;
     return this.decideOverridden(action, override, ctx);
   }

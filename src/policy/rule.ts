@@ -230,7 +230,7 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
         case 'http': {
           if (httpMethods !== null && !httpMethods.has(action.method.toUpperCase())) return null;
           if (httpWebsocket !== undefined && (action.websocket === true) !== httpWebsocket) return null;
-          if (httpOverride !== undefined && (methodOverride(action.headers) !== null) !== httpOverride) return null;
+          if (httpOverride !== undefined && (methodOverride(action.headers, action.query) !== null) !== httpOverride) return null;
           if (httpPaths === null) return {};
           const bare = action.path.split(/[?#]/, 1)[0] ?? action.path;
           return httpPaths.test(bare) || httpPaths.test(action.path) ? {} : null;

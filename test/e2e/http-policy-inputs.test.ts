@@ -62,6 +62,15 @@ describe('method override headers', () => {
       expect(r.arrived).toEqual([]);
     }
   });
+  it('POST /admin/x?_method=DELETE (Symfony, Laravel) is an override too: 400 here, the DELETE rule where overrides are admitted', async () => {
+    const plain = await curl('api', '/public/x?_method=DELETE', ['-X', 'POST']);
+    expect(plain.status).toBe(400);
+    expect(JSON.parse(plain.body)).toMatchObject({ rule: '(method_override)' });
+    const ov = await curl('ov', '/admin/x?_method=DELETE', ['-X', 'POST']);
+    expect(JSON.parse(ov.body)).toMatchObject({ rule: 'no-admin-deletes' });
+    expect([...plain.arrived, ...ov.arrived]).toEqual([]);
+  });
+
   it('where a rule admits overrides, the override is judged: DELETE meets the deny rule, GET passes with its header', async () => {
     const denied = await curl('ov', '/admin/x', ['-X', 'POST', '-H', 'X-HTTP-Method-Override: DELETE']);
     expect(denied.status).toBe(403);

@@ -45,6 +45,17 @@ describe('method override headers', () => {
     expect(admitting.decide(http('POST', '/admin/x', { 'x-http-method': 'PUT' }), ctx).effect).toBe('hold');
     expect(admitting.decide(http('POST', '/admin/x', { 'x-http-method': 'GET' }), ctx).effect).toBe('allow');
   });
+  it('a _method query parameter (Symfony, Laravel) is an override too, however spelled', () => {
+    const p = new Policy(rules(base));
+    for (const query of ['_method=DELETE', 'a=1&_method=delete', '%5Fmethod=DELETE', '_method%5B%5D=DELETE', '_method']) {
+      const d = p.decide({ ...http('POST', '/public/x'), query }, ctx);
+      expect(d.effect === 'deny' && d.rule).toBe(METHOD_OVERRIDE_RULE);
+    }
+    expect(p.decide({ ...http('POST', '/public/x'), query: 'method=DELETE&x_method=1' }, ctx).effect).toBe('allow');
+    const d = admitting.decide({ ...http('POST', '/admin/x'), query: '_method=DELETE' }, ctx);
+    expect(d.effect === 'deny' && d.rule).toBe('no-admin-deletes');
+  });
+
   it('a deny rule still beats an admitting rule', () => {
     const d = admitting.decide(http('DELETE', '/admin/x', { 'x-http-method-override': 'GET' }), ctx);
     expect(d.effect === 'deny' && d.rule).toBe('no-admin-deletes');
