@@ -171,6 +171,8 @@ export class HttpListener {
   update(config: HttpConnectionConfig): void {
     const previous = this.upstream;
     this.config = config;
+    // New connections get the new auth_timeout (ConnectionAdmission reads it per connection).
+    this.server.headersTimeout = config.auth_timeout;
     this.upstream = upstreamOf(config);
     previous.agent.destroy();
   }
