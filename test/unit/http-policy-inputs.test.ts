@@ -16,7 +16,7 @@ function rules(doc: unknown[]): RuleConfig[] {
 }
 const identity: Identity = { subject: 'claude', issuer: 'https://idp', groups: ['agents'], kind: 'agent', expiresAt: Date.now() + 3_600_000 };
 const ctx: PolicyContext = { identity, connection: 'api', resolveRelation: () => [] };
-const http = (method: string, path: string, headers: Record<string, string> = {}): Action => ({ kind: 'http', method, path, headers });
+const http = (method: string, path: string, headers: Record<string, string> = {}, query?: string): Action => ({ kind: 'http', method, path, headers, ...(query === undefined ? {} : { query }) });
 
 describe('method override headers', () => {
   const base = [
@@ -48,11 +48,11 @@ describe('method override headers', () => {
   it('a _method query parameter (Symfony, Laravel) is an override too, however spelled', () => {
     const p = new Policy(rules(base));
     for (const query of ['_method=DELETE', 'a=1&_method=delete', '%5Fmethod=DELETE', '_method%5B%5D=DELETE', '_method']) {
-      const d = p.decide({ ...http('POST', '/public/x'), query }, ctx);
+      const d = p.decide(http('POST', '/public/x', {}, query), ctx);
       expect(d.effect === 'deny' && d.rule).toBe(METHOD_OVERRIDE_RULE);
     }
-    expect(p.decide({ ...http('POST', '/public/x'), query: 'method=DELETE&x_method=1' }, ctx).effect).toBe('allow');
-    const d = admitting.decide({ ...http('POST', '/admin/x'), query: '_method=DELETE' }, ctx);
+    expect(p.decide(http('POST', '/public/x', {}, 'method=DELETE&x_method=1'), ctx).effect).toBe('allow');
+    const d = admitting.decide(http('POST', '/admin/x', {}, '_method=DELETE'), ctx);
     expect(d.effect === 'deny' && d.rule).toBe('no-admin-deletes');
   });
 
