@@ -35,7 +35,6 @@ function checkDecoded(seg: string): void {
   } catch {
     refuse('percent-escapes that are not UTF-8');
   }
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(decoded)) refuse('a control character');
   if (decoded.includes(';')) refuse('a ";" in a segment (path parameters)');
   if (decoded !== '.' && decoded !== '..' && (decoded.endsWith('.') || decoded.endsWith(' '))) refuse('a segment ending in "." or a space');
