@@ -21,7 +21,7 @@ import { isLoopback } from '../../src/duration.js';
 import { DetectorRules, keyFromSecret } from '../../src/masking/index.js';
 import { compileJsonPaths } from '../../src/masking/json-paths.js';
 import { METHOD_OVERRIDE_RULE } from '../../src/policy/index.js';
-import { normaliseTarget, type Target } from './path.js';
+import { normaliseTarget, refusePathOverride, type Target } from './path.js';
 import { ConnectionAdmission } from './admission.js';
 import { LiteralScrubber, type BodyPlan } from './body.js';
 import { endToEnd, forwardedFields, redactedRequestHeaders, switchingProtocolsHead, websocketUpgradeFields } from './headers.js';
@@ -229,6 +229,7 @@ export class HttpListener {
       session = cs.session;
       admission?.authenticatedNow();
       const target = normaliseTarget(req.url ?? '');
+      refusePathOverride(req.headers);
       const method = (req.method ?? 'GET').toUpperCase();
       const x: Exchange = { session, method, path: target.path, query: target.query, requestId, started, req };
       const refusal = (await this.decide(session, method, target, req, res, typeof mode === 'object')) ?? this.declaredTooLarge(req);

@@ -90,3 +90,17 @@ export function normaliseTarget(raw: string): Target {
   if ((trailing || last === '.' || last === '..') && path !== '/') path += '/';
   return { path, query };
 }
+
+/**
+ * Headers some servers read as the request's path instead of the request line's (IIS URL
+ * Rewrite, Zend/Laminas, older Symfony): `GET /public` with `X-Original-URL: /admin/x`
+ * is served as /admin/x there. Rules judge the request line's path, so these are refused.
+ */
+export const PATH_OVERRIDE_HEADERS: readonly string[] = ['x-original-url', 'x-rewrite-url'];
+
+/** Throws (400) when the request carries a header that names another path. */
+export function refusePathOverride(headers: Readonly<Record<string, string | string[] | undefined>>): void {
+  for (const name of PATH_OVERRIDE_HEADERS) {
+    if (headers[name] !== undefined) refuse(`the ${name} header names another path than the request line`);
+  }
+}

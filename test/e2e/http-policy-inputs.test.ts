@@ -100,6 +100,14 @@ describe('ambiguous paths never reach the upstream', () => {
     expect(JSON.parse(d.body)).toMatchObject({ rule: 'no-admin-deletes' });
     expect([...r.arrived, ...d.arrived]).toEqual([]);
   });
+  it('X-Original-URL / X-Rewrite-URL (another path for IIS, Zend, older Symfony) → 400', async () => {
+    for (const h of ['X-Original-URL', 'X-Rewrite-URL']) {
+      const r = await curl('api', '/public/x', ['-H', `${h}: /admin/x`]);
+      expect(r.status).toBe(400);
+      expect(r.arrived).toEqual([]);
+    }
+  });
+
   it('an ordinary path still passes', async () => {
     const r = await curl('api', '/public/x');
     expect(r.arrived).toEqual(['GET /public/x']);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { METHOD_OVERRIDE_RULE, Policy, type PolicyContext } from '../../src/policy/index.js';
 import { validateConfig, type RuleConfig } from '../../src/config.js';
 import type { Action, Identity } from '../../src/types.js';
-import { normaliseTarget } from '../../protocols/http/path.js';
+import { normaliseTarget, refusePathOverride } from '../../protocols/http/path.js';
 
 function rules(doc: unknown[]): RuleConfig[] {
   const r = validateConfig({ rules: doc });
@@ -82,4 +82,12 @@ describe('path segments servers read differently are refused', () => {
   for (const raw of refused) it(`refuses ${raw}`, () => expect(() => normaliseTarget(raw)).toThrow(/ambiguous/));
   const kept: Array<[string, string]> = [['/a/%20b', '/a/%20b'], ['/v1.2/x', '/v1.2/x'], ['/a/./b', '/a/b'], ['/a/%2e%2e/b', '/b'], ['/caf%c3%a9', '/caf%C3%A9'], ['/.well-known/x', '/.well-known/x']];
   for (const [raw, want] of kept) it(`keeps ${raw} as ${want}`, () => expect(normaliseTarget(raw).path).toBe(want));
+});
+
+describe('headers naming another path', () => {
+  it('X-Original-URL and X-Rewrite-URL are refused; other headers pass', () => {
+    expect(() => refusePathOverride({ 'x-original-url': '/admin/x' })).toThrow(/ambiguous/);
+    expect(() => refusePathOverride({ 'x-rewrite-url': '/admin/x' })).toThrow(/ambiguous/);
+    expect(() => refusePathOverride({ 'x-url': '/admin/x', accept: '*/*' })).not.toThrow();
+  });
 });
