@@ -233,7 +233,9 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
           if (httpOverride !== undefined && (methodOverride(action.headers, action.query) !== null) !== httpOverride) return null;
           if (httpPaths === null) return {};
           const bare = action.path.split(/[?#]/, 1)[0] ?? action.path;
-          return httpPaths.test(bare) || httpPaths.test(action.path) ? {} : null;
+          // Most servers route /a/b/ as /a/b (Express, Spring before 6, many APIs): either spelling matches.
+          const other = bare === '/' ? bare : bare.endsWith('/') ? bare.slice(0, -1) : `${bare}/`;
+          return httpPaths.test(bare) || httpPaths.test(other) || httpPaths.test(action.path) ? {} : null;
         }
       }
     },

@@ -108,6 +108,13 @@ describe('ambiguous paths never reach the upstream', () => {
     }
   });
 
+  it('DELETE /admin (no trailing slash) meets the DELETE /admin/** rule', async () => {
+    const r = await curl('ov', '/admin', ['-X', 'DELETE']);
+    expect(r.status).toBe(403);
+    expect(JSON.parse(r.body)).toMatchObject({ rule: 'no-admin-deletes' });
+    expect(r.arrived).toEqual([]);
+  });
+
   it('an ordinary path still passes', async () => {
     const r = await curl('api', '/public/x');
     expect(r.arrived).toEqual(['GET /public/x']);

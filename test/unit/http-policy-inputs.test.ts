@@ -74,6 +74,20 @@ describe('path globs fold case unless case_sensitive', () => {
   });
 });
 
+describe('a trailing slash does not change what a path rule matches', () => {
+  it('/admin/users/ meets a rule on /admin/users; /admin meets /admin/**', () => {
+    const p = new Policy(rules([
+      { name: 'users', when: { http: { methods: ['DELETE'], paths: ['/admin/users'] } }, effect: 'deny' },
+      { name: 'admin', when: { http: { methods: ['PUT'], paths: ['/admin/**'] } }, effect: 'deny' },
+    ]));
+    expect(p.decide(http('DELETE', '/admin/users/'), ctx).effect).toBe('deny');
+    expect(p.decide(http('DELETE', '/admin/users'), ctx).effect).toBe('deny');
+    expect(p.decide(http('PUT', '/admin'), ctx).effect).toBe('deny');
+    expect(p.decide(http('PUT', '/administrator'), ctx).effect).toBe('allow');
+    expect(p.decide(http('DELETE', '/admin/users/7'), ctx).effect).toBe('allow');
+  });
+});
+
 describe('path segments servers read differently are refused', () => {
   const refused = [
     '/admin;x/x', '/public/..;/admin/x', '/admin%3Bx/x', '/admin./x', '/admin%2e/x', '/admin%00/x', '/admin%20/x',
