@@ -100,7 +100,9 @@ export const PATH_OVERRIDE_HEADERS: readonly string[] = ['x-original-url', 'x-re
 
 /** Throws (400) when the request carries a header that names another path. */
 export function refusePathOverride(headers: Readonly<Record<string, string | string[] | undefined>>): void {
-  for (const name of PATH_OVERRIDE_HEADERS) {
-    if (headers[name] !== undefined) refuse(`the ${name} header names another path than the request line`);
+  // CGI and PHP read X_Original_URL as the same field (HTTP_X_ORIGINAL_URL).
+  for (const [key, value] of Object.entries(headers)) {
+    const name = key.toLowerCase().replace(/_/g, '-');
+    if (value !== undefined && PATH_OVERRIDE_HEADERS.includes(name)) refuse(`the ${name} header names another path than the request line`);
   }
 }

@@ -29,7 +29,8 @@ export function methodOverride(headers: Readonly<Record<string, string>>, query 
     if (method !== '') methods.add(method);
   }
   for (const [key, value] of Object.entries(headers)) {
-    const name = key.toLowerCase();
+    // CGI and PHP read X_HTTP_METHOD_OVERRIDE as the same field (HTTP_X_HTTP_METHOD_OVERRIDE).
+    const name = key.toLowerCase().replace(/_/g, '-');
     if (!METHOD_OVERRIDE_HEADERS.includes(name)) continue;
     header ??= name;
     for (const m of value.split(',')) {

@@ -55,7 +55,7 @@ async function curl(conn: string, path: string, args: string[] = []): Promise<{ 
 
 describe('method override headers', () => {
   it('POST /admin/x with X-HTTP-Method-Override: DELETE is refused with 400 where no rule admits overrides', async () => {
-    for (const h of ['X-HTTP-Method-Override', 'X-HTTP-Method', 'X-Method-Override']) {
+    for (const h of ['X-HTTP-Method-Override', 'X-HTTP-Method', 'X-Method-Override', 'X_HTTP_METHOD_OVERRIDE']) {
       const r = await curl('api', '/public/x', ['-X', 'POST', '-H', `${h}: DELETE`]);
       expect(r.status).toBe(400);
       expect(JSON.parse(r.body)).toMatchObject({ code: 'AIRLOCK_PROTOCOL', rule: '(method_override)' });

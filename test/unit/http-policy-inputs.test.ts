@@ -25,7 +25,7 @@ describe('method override headers', () => {
   ];
   it('without a rule admitting overrides, any of the three headers is refused by (method_override)', () => {
     const p = new Policy(rules(base));
-    for (const h of ['X-HTTP-Method-Override', 'x-http-method', 'X-Method-Override']) {
+    for (const h of ['X-HTTP-Method-Override', 'x-http-method', 'X-Method-Override', 'X_HTTP_METHOD_OVERRIDE']) {
       const d = p.decide(http('POST', '/public/x', { [h]: 'GET' }), ctx);
       expect(d.effect).toBe('deny');
       expect(d.effect === 'deny' && d.rule).toBe(METHOD_OVERRIDE_RULE);
@@ -102,6 +102,7 @@ describe('headers naming another path', () => {
   it('X-Original-URL and X-Rewrite-URL are refused; other headers pass', () => {
     expect(() => refusePathOverride({ 'x-original-url': '/admin/x' })).toThrow(/ambiguous/);
     expect(() => refusePathOverride({ 'x-rewrite-url': '/admin/x' })).toThrow(/ambiguous/);
+    expect(() => refusePathOverride({ x_original_url: '/admin/x' })).toThrow(/ambiguous/);
     expect(() => refusePathOverride({ 'x-url': '/admin/x', accept: '*/*' })).not.toThrow();
   });
 });
