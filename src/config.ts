@@ -91,6 +91,8 @@ const postgresConnection = z.strictObject({
   limits,
   record: recordSettings,
   drain_timeout: duration.optional(),
+  /** From connect to a verified token; a connection that takes longer is closed. */
+  auth_timeout: duration.default(30_000),
 });
 
 const upstreamTls = z.enum(['disable', 'require', 'verify-full']);
@@ -139,6 +141,8 @@ const mysqlConnection = z.strictObject({
     .strictObject({ max_bytes: z.number().int().min(0).default(256 * 1024 * 1024) })
     .default({ max_bytes: 256 * 1024 * 1024 }),
   drain_timeout: duration.optional(),
+  /** From connect to a verified token; a connection that takes longer is closed. */
+  auth_timeout: duration.default(30_000),
 });
 
 // ---- SSH (protocols/ssh) ----
@@ -195,6 +199,8 @@ const sshConnection = z.strictObject({
    */
   output_flush_idle: duration.default(40),
   drain_timeout: duration.optional(),
+  /** From connect to a verified token; a connection that takes longer is closed. */
+  auth_timeout: duration.default(30_000),
 });
 
 // ---- HTTP (protocols/http) ----
@@ -244,6 +250,8 @@ const httpConnection = z.strictObject({
     .strictObject({ max_frame_bytes: z.number().int().min(125).default(16 * 1024 * 1024) })
     .default({ max_frame_bytes: 16 * 1024 * 1024 }),
   drain_timeout: duration.optional(),
+  /** From connect to a verified token; a connection that takes longer is closed. */
+  auth_timeout: duration.default(30_000),
 });
 
 export const connectionSchema = z.discriminatedUnion('protocol', [postgresConnection, mysqlConnection, sshConnection, httpConnection]);
@@ -272,10 +280,19 @@ const when = z.strictObject({
   interactive: z.boolean().optional(),
   forward: z.array(glob).optional(),
   sftp: z.strictObject({ ops: z.array(z.string().min(1)).optional(), paths: z.array(glob).optional() }).optional(),
-  // HTTP: methods (case-insensitive) and '/'-separated path globs; websocket: true matches
-  // WebSocket upgrade requests only (and an allow or approve rule saying so is what admits
-  // one), false plain requests only.
-  http: z.strictObject({ methods: z.array(z.string().min(1)).optional(), paths: z.array(glob).optional(), websocket: z.boolean().optional() }).optional(),
+  // HTTP: methods (case-insensitive) and '/'-separated path globs (case-insensitive unless
+  // case_sensitive: true); websocket: true matches WebSocket upgrade requests only (and an
+  // allow or approve rule saying so is what admits one), false plain requests only;
+  // method_override likewise for requests carrying X-HTTP-Method-Override and its kin.
+  http: z
+    .strictObject({
+      methods: z.array(z.string().min(1)).optional(),
+      paths: z.array(glob).optional(),
+      case_sensitive: z.boolean().optional(),
+      websocket: z.boolean().optional(),
+      method_override: z.boolean().optional(),
+    })
+    .optional(),
 });
 
 const maskMethod = z.enum(['redact', 'partial', 'hash', 'null', 'email', 'fixed']);

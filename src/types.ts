@@ -24,7 +24,7 @@ export type Action =
   | { kind: 'sftp'; op: string; path: string }
   | { kind: 'forward'; host: string; port: number }
   /** `websocket`: the request asks to upgrade to a WebSocket (RFC 6455 §4.1). */
-  | { kind: 'http'; method: string; path: string; headers: Record<string, string>; websocket?: boolean };
+  | { kind: 'http'; method: string; path: string; headers: Record<string, string>; websocket?: boolean; /** The query string without `?`, as sent. */ query?: string };
 
 export type MaskMethod = 'redact' | 'partial' | 'hash' | 'null' | 'email' | 'fixed';
 

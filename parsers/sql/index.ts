@@ -6,6 +6,7 @@ import { loadModule } from 'libpg-query';
 import { AirlockError } from '../../src/errors.js';
 import { parseStatements } from './postgres/analyze.js';
 import { AnalysisCache } from './postgres/cache.js';
+import { withinDepth } from './depth.js';
 import type { SqlAnalysis, SqlSessionSettings, StatementAnalysis } from './types.js';
 
 export { AnalysisCache, fastNormalize } from './postgres/cache.js';
@@ -52,7 +53,7 @@ export function analyzePostgres(
     if (hit !== null) statements = [hit];
   }
   if (statements === null) {
-    const parsed = parseStatements(text, settings);
+    const parsed = withinDepth(() => parseStatements(text, settings));
     if (cache !== null && key !== null) cache.store(key, parsed);
     statements = parsed.map((p) => p.analysis);
   }

@@ -20,7 +20,9 @@ import { AirlockError, asAirlockError } from '../../src/errors.js';
 import { isLoopback } from '../../src/duration.js';
 import { DetectorRules, keyFromSecret } from '../../src/masking/index.js';
 import { compileJsonPaths } from '../../src/masking/json-paths.js';
-import { normaliseTarget } from './path.js';
+import { METHOD_OVERRIDE_RULE } from '../../src/policy/index.js';
+import { normaliseTarget, refusePathOverride, type Target } from './path.js';
+import { ConnectionAdmission } from './admission.js';
 import { LiteralScrubber, type BodyPlan } from './body.js';
 import { endToEnd, forwardedFields, redactedRequestHeaders, switchingProtocolsHead, websocketUpgradeFields } from './headers.js';
 import { clientHeaders, sendResponse, type Sent } from './respond.js';
@@ -103,6 +105,7 @@ const hashOf = (token: string): string => createHash('sha256').update(token).dig
 export class HttpListener {
   private readonly server: Server;
   private readonly sessions = new Map<Socket, ConnectionSession>();
+  private readonly admissions = new Map<Socket, ConnectionAdmission>();
   private readonly opening = new Map<Socket, Promise<ConnectionSession>>();
   private readonly tokens = new Map<string, { identity: Identity; until: number }>();
   private upstream: Upstream;
@@ -117,12 +120,22 @@ export class HttpListener {
     readonly context: { readonly stateDir: string },
   ) {
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res, 'plain');
-    this.server = config.tls === undefined ? createHttpServer({ keepAlive: true }, handler) : createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, handler);
-    this.server.headersTimeout = 30_000;
+    // A TLS handshake is bounded by auth_timeout too (Node's own timer), before admission's starts.
+    this.server = config.tls === undefined
+      ? createHttpServer({ keepAlive: true }, handler)
+      : createHttpsServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key), handshakeTimeout: config.auth_timeout }, handler);
+    // Node's header timer, only checked now and then: a backstop behind ConnectionAdmission's.
+    this.server.headersTimeout = config.auth_timeout;
     this.server.requestTimeout = 0;
     // Expect: 100-continue is answered only once the caller is known and policy lets the request on.
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res, 'continue'));
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
+    this.server.on(config.tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
+      this.admissions.set(socket, new ConnectionAdmission(socket, this.config.auth_timeout, (err) => {
+        this.core.logger.info({ connection: this.config.name, client: socket.remoteAddress, code: err.code }, 'http connection did not send an authenticated request in time');
+      }));
+      socket.once('close', () => this.admissions.delete(socket));
+    });
     this.server.on('connection', (socket: Socket) => {
       socket.once('close', () => {
         const s = this.sessions.get(socket);
@@ -158,6 +171,8 @@ export class HttpListener {
   update(config: HttpConnectionConfig): void {
     const previous = this.upstream;
     this.config = config;
+    // New connections get the new auth_timeout (ConnectionAdmission reads it per connection).
+    this.server.headersTimeout = config.auth_timeout;
     this.upstream = upstreamOf(config);
     previous.agent.destroy();
   }
@@ -184,6 +199,8 @@ export class HttpListener {
    * upgrades are refused.
    */
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    // The handshake is a complete request; what follows is no longer HTTP's to time.
+    this.admissions.get(socket)?.detach();
     if (!isWebSocketHandshake(req)) return this.refuseUpgrade(req, socket);
     const res = new ServerResponse(req);
     res.shouldKeepAlive = false;
@@ -195,6 +212,8 @@ export class HttpListener {
 
   private async handle(req: IncomingMessage, res: ServerResponse, mode: 'plain' | 'continue' | Upgrade): Promise<void> {
     this.active++;
+    const admission = typeof mode === 'object' ? undefined : this.admissions.get(req.socket);
+    admission?.requestArrived(res);
     const started = Date.now();
     const requestId = randomUUID();
     res.setHeader('x-request-id', requestId);
@@ -208,10 +227,12 @@ export class HttpListener {
       const identity = await this.authenticate(token, tokenHash);
       const cs = await this.sessionFor(req.socket, tokenHash, identity);
       session = cs.session;
+      admission?.authenticatedNow();
       const target = normaliseTarget(req.url ?? '');
+      refusePathOverride(req.headers);
       const method = (req.method ?? 'GET').toUpperCase();
       const x: Exchange = { session, method, path: target.path, query: target.query, requestId, started, req };
-      const refusal = (await this.decide(session, method, target.path, req, res, typeof mode === 'object')) ?? this.declaredTooLarge(req);
+      const refusal = (await this.decide(session, method, target, req, res, typeof mode === 'object')) ?? this.declaredTooLarge(req);
       if (refusal !== null) {
         // A body the client has not sent (Expect: 100-continue) or not finished is not waited for.
         if (!req.complete) res.setHeader('connection', 'close');
@@ -334,7 +355,8 @@ export class HttpListener {
   }
 
   /** Policy for the request; null when it may go on. A held request waits (bounded), then goes on or is refused. */
-  private async decide(session: Session, method: string, path: string, req: IncomingMessage, res: ServerResponse, websocket: boolean): Promise<AirlockError | null> {
+  private async decide(session: Session, method: string, target: Target, req: IncomingMessage, res: ServerResponse, websocket: boolean): Promise<AirlockError | null> {
+    const path = target.path;
     const headers: Record<string, string> = {};
     const authHeader = this.config.auth_header.toLowerCase();
     for (const [k, v] of Object.entries(req.headers)) {
@@ -342,7 +364,7 @@ export class HttpListener {
       headers[k] = Array.isArray(v) ? v.join(', ') : v;
     }
     let approvalId: string | null = null;
-    const check = session.check({ kind: 'http', method, path, headers, ...(websocket ? { websocket } : {}) }, (hold) => {
+    const check = session.check({ kind: 'http', method, path, headers, ...(target.query === '' ? {} : { query: target.query }), ...(websocket ? { websocket } : {}) }, (hold) => {
       approvalId = hold.approvalId;
       session.logger.info({ approval: hold.approvalId, rule: hold.rule, method, path }, 'http request held for approval');
       // 103 Early Hints: the caller learns the approval id while it waits.
@@ -361,7 +383,11 @@ export class HttpListener {
     if (decision === 'timeout') {
       return new AirlockError('AIRLOCK_APPROVAL_TIMEOUT', `approval ${approvalId ?? ''} was not decided within ${Math.round((limit ?? 0) / 1000)} s`.replace('  ', ' '));
     }
-    if (decision.effect === 'deny') return new AirlockError('AIRLOCK_DENIED', `denied by rule ${decision.rule}: ${decision.reason}`, { rule: decision.rule });
+    if (decision.effect === 'deny') {
+      // A method override no rule admits is a request airlock will not read two ways: 400, like an ambiguous path.
+      const code = decision.rule === METHOD_OVERRIDE_RULE ? 'AIRLOCK_PROTOCOL' : 'AIRLOCK_DENIED';
+      return new AirlockError(code, `denied by rule ${decision.rule}: ${decision.reason}`, { rule: decision.rule });
+    }
     return null;
   }
 

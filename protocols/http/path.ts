@@ -3,7 +3,11 @@
  * goes upstream. RFC 3986 §6.2.2: percent-decoding of unreserved characters, `.` and `..`
  * segments removed; repeated slashes collapsed. What stays ambiguous between servers — an
  * encoded `/` or `\`, an encoded `%`, a malformed escape, a `..` above the root, a
- * backslash — is refused (400) rather than guessed.
+ * backslash — is refused (400) rather than guessed. So is, once decoded, a segment that
+ * some server reads as another: a `;` (Tomcat and Spring strip `;params`, so
+ * `/public/..;/admin` is `/admin` there), NUL or another control character (C string ends),
+ * a trailing `.` or space (Windows and IIS drop them: `/admin./x` is `/admin/x`), or bytes
+ * that are not UTF-8 (overlong `%C0%AE` is `.` to some decoders).
  */
 import { AirlockError } from '../../src/errors.js';
 
@@ -19,6 +23,21 @@ const HEX = /^[0-9A-Fa-f]{2}$/;
 
 function refuse(why: string): never {
   throw new AirlockError('AIRLOCK_PROTOCOL', `the request path is ambiguous: ${why}`);
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The segment as a server that decodes it reads it; refuses what servers read differently. */
+function checkDecoded(seg: string): void {
+  let decoded: string;
+  try {
+    decoded = UTF8.decode(Buffer.from(seg.replace(/%([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1'));
+  } catch {
+    refuse('percent-escapes that are not UTF-8');
+  }
+  if (/[\u0000-\u001f\u007f]/.test(decoded)) refuse('a control character');
+  if (decoded.includes(';')) refuse('a ";" in a segment (path parameters)');
+  if (decoded !== '.' && decoded !== '..' && (decoded.endsWith('.') || decoded.endsWith(' '))) refuse('a segment ending in "." or a space');
 }
 
 function normaliseSegment(seg: string): string {
@@ -40,6 +59,7 @@ function normaliseSegment(seg: string): string {
     if (code < 0x21 || code === 0x7f) refuse('a control character or space');
     out += c;
   }
+  checkDecoded(out);
   return out;
 }
 
@@ -69,4 +89,20 @@ export function normaliseTarget(raw: string): Target {
   const last = segments[segments.length - 1];
   if ((trailing || last === '.' || last === '..') && path !== '/') path += '/';
   return { path, query };
+}
+
+/**
+ * Headers some servers read as the request's path instead of the request line's (IIS URL
+ * Rewrite, Zend/Laminas, older Symfony): `GET /public` with `X-Original-URL: /admin/x`
+ * is served as /admin/x there. Rules judge the request line's path, so these are refused.
+ */
+export const PATH_OVERRIDE_HEADERS: readonly string[] = ['x-original-url', 'x-rewrite-url'];
+
+/** Throws (400) when the request carries a header that names another path. */
+export function refusePathOverride(headers: Readonly<Record<string, string | string[] | undefined>>): void {
+  // CGI and PHP read X_Original_URL as the same field (HTTP_X_ORIGINAL_URL).
+  for (const [key, value] of Object.entries(headers)) {
+    const name = key.toLowerCase().replace(/_/g, '-');
+    if (value !== undefined && PATH_OVERRIDE_HEADERS.includes(name)) refuse(`the ${name} header names another path than the request line`);
+  }
 }

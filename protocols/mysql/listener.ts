@@ -25,6 +25,7 @@ import { PacketQueue } from './packet-queue.js';
 import { Relay, type KillRequest } from './relay.js';
 import { ResultMasker } from './result-masking.js';
 import { MysqlCatalog } from './catalog.js';
+import { AuthDeadline, CLOSE_GRACE_MS } from '../../src/auth/deadline.js';
 
 /**
  * What airlock offers a client. LOCAL_FILES is offered so that a client that enables LOAD
@@ -201,6 +202,7 @@ class Handshake {
   private seq = 0;
   private readonly reader: PacketReader;
   private queue: PacketQueue;
+  private deadline: AuthDeadline | null = null;
 
   constructor(
     private readonly listener: MysqlListener,
@@ -230,11 +232,22 @@ class Handshake {
   }
 
   async run(): Promise<void> {
+    const raw = this.socket;
+    this.deadline = new AuthDeadline(this.listener.settings.auth_timeout, (err) => {
+      this.listener.log.info({ client: raw.remoteAddress, code: err.code }, 'mysql connection did not authenticate in time');
+      if (!this.socket.destroyed) {
+        this.seq = (this.seq + 1) & 0xff;
+        this.socket.end(framePacket(encodeErr(mysqlErrorFor(err)), this.seq), () => this.socket.destroy());
+      }
+      // A TLS handshake never finished (or a client that does not read) would hold the answer back.
+      setTimeout(() => raw.destroy(), CLOSE_GRACE_MS).unref();
+    });
+    raw.once('close', () => this.deadline?.cancel());
     try {
       await this.greet();
     } catch (e) {
       const err = asAirlockError(e);
-      if (!this.socket.destroyed) {
+      if (!this.socket.destroyed && !this.deadline.expired) {
         this.seq = (this.seq + 1) & 0xff;
         this.socket.end(framePacket(encodeErr(mysqlErrorFor(err)), this.seq));
       }
@@ -292,6 +305,7 @@ class Handshake {
     if (token === '') throw new AirlockError('AIRLOCK_AUTH_MISSING', undefined, { fatal: true });
     const core = l.gateway;
     const identity = await core.authenticate(token);
+    this.deadline?.done();
     await this.open(response, capabilities, identity);
   }
 

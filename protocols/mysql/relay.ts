@@ -213,9 +213,9 @@ export class Relay {
         this.end('client quit');
         return;
       case 'COM_QUERY':
-        return this.query(p, cmd.sql);
+        return this.readable(() => this.query(p, cmd.sql), code);
       case 'COM_STMT_PREPARE':
-        return this.prepare(p, cmd.sql);
+        return this.readable(() => this.prepare(p, cmd.sql), code);
       case 'COM_STMT_EXECUTE': {
         const prepared = this.prepared.get(cmd.statementId) ?? null;
         if (prepared?.perExecution) {
@@ -274,6 +274,18 @@ export class Relay {
       return this.answer({ code: ErrorNumber.ER_UNKNOWN_COM_ERROR, sqlState: '08S01', message: `airlock: ${why}` }, code);
     }
     return this.forward(p, { phase: 'single' });
+  }
+
+  /** A statement nested too deeply for airlock to read is refused with an error packet; the session goes on. */
+  private async readable(command: () => Promise<void>, code: number): Promise<void> {
+    try {
+      await command();
+    } catch (e) {
+      const err = asAirlockError(e);
+      if (err.code !== 'AIRLOCK_TOO_COMPLEX' || err.fatal) throw e;
+      this.session.record({ type: 'protocol', detail: 'refused a statement nested too deeply to read' });
+      return this.answer(mysqlErrorFor(err), code);
+    }
   }
 
   private async query(p: Packet, sql: string): Promise<void> {

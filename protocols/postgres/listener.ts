@@ -34,6 +34,7 @@ import { pgErrorFor } from './errors.js';
 import { Relay } from './relay.js';
 import { ResultMasker } from './result-masking.js';
 import { PgCatalog } from './catalog.js';
+import { AuthDeadline, CLOSE_GRACE_MS } from '../../src/auth/deadline.js';
 
 /** Startup parameters passed upstream; anything else (notably `options` and `replication`) is dropped. */
 const PASSED_PARAMETERS = new Set([
@@ -124,6 +125,14 @@ export class PostgresListener {
   /** Reads startup-phase packets until the StartupMessage; handles SSL/GSS/Cancel requests. */
   private async startup(raw: Socket): Promise<void> {
     let socket: Socket = raw;
+    // A FATAL ErrorResponse, then the connection closes; the awaited frame fails with it.
+    const deadline = new AuthDeadline(this.config.auth_timeout, (err) => {
+      this.logger.info({ client: raw.remoteAddress, code: err.code }, 'postgres connection did not authenticate in time');
+      if (!socket.destroyed) socket.end(encodeErrorResponse(pgErrorFor(err, true)), () => socket.destroy());
+      // A TLS handshake never finished (or a client that does not read) would hold the answer back.
+      setTimeout(() => raw.destroy(), CLOSE_GRACE_MS).unref();
+    });
+    raw.once('close', () => deadline.cancel());
     let encrypted = false;
     const limits = this.config.limits;
     const reader = new FrameReader({ maxMessageBytes: limits.max_message_bytes, maxStartupBytes: limits.max_startup_bytes, startup: true });
@@ -150,6 +159,7 @@ export class PostgresListener {
           continue;
         }
         if (msg.type === 'CancelRequest') {
+          deadline.cancel();
           const target = this.cancelKeys.get(`${msg.pid}:${msg.secret}`);
           socket.destroy();
           if (target !== undefined) {
@@ -163,12 +173,12 @@ export class PostgresListener {
           throw new AirlockError('AIRLOCK_UNSUPPORTED', `unsupported frontend protocol ${msg.protocolVersion >>> 16}.${msg.protocolVersion & 0xffff}`, { fatal: true });
         }
         frames.detach(socket);
-        await this.authenticate(socket, frames, reader, msg.parameters, msg.protocolVersion, encrypted);
+        await this.authenticate(socket, frames, reader, msg.parameters, msg.protocolVersion, encrypted, deadline);
         return;
       }
     } catch (e) {
       const err = asAirlockError(e);
-      if (!socket.destroyed) socket.end(encodeErrorResponse(pgErrorFor(err, true)));
+      if (!socket.destroyed && !deadline.expired) socket.end(encodeErrorResponse(pgErrorFor(err, true)));
       throw err;
     }
   }
@@ -180,6 +190,7 @@ export class PostgresListener {
     parameters: Record<string, string>,
     protocolVersion: number,
     encrypted: boolean,
+    deadline: AuthDeadline,
   ): Promise<void> {
     const connection = this.config;
     const remote = socket.remoteAddress ?? '';
@@ -197,6 +208,7 @@ export class PostgresListener {
     if (connection.startup_user === 'match_subject' && parameters.user !== identity.subject) {
       throw new AirlockError('AIRLOCK_FORBIDDEN', `the user name must be the token's subject on connection "${connection.name}"`, { fatal: true });
     }
+    deadline.done();
     frames.detach(socket);
     // The token is good: say so now. libpq accepts NoticeResponse only after AuthenticationOk,
     // and a connection held for approval tells the caller how to get it approved with one.

@@ -19,6 +19,7 @@ import type { SshCa } from '../../src/auth/ssh-ca.js';
 import type { SshPermission } from '../../src/credentials/ssh-certificate.js';
 import { connectUpstream, fingerprintOf } from './upstream.js';
 import { ConnectionHandler } from './channels.js';
+import { AuthDeadline, CLOSE_GRACE_MS } from '../../src/auth/deadline.js';
 
 export interface SshListenerContext {
   readonly stateDir: string;
@@ -136,12 +137,26 @@ export class SshListener {
     // (Connection has setNoDelay at run time; @types/ssh2 does not list it.)
     (client as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
     let caller: Caller | null = null;
+    // SSH has no error message before authentication: a DISCONNECT (ssh prints it), then the close.
+    const deadline = new AuthDeadline(this.config.auth_timeout, (err) => {
+      this.core.logger.info({ connection: this.config.name, client: info.ip, code: err.code }, 'ssh connection did not authenticate in time');
+      client.end();
+      // end() only half-closes; a peer that never closes its side must not keep the socket.
+      // (ssh2 keeps the socket in _sock; @types/ssh2 does not list it.)
+      const sock = (client as unknown as { _sock?: { destroy(): void } })._sock;
+      setTimeout(() => sock?.destroy(), CLOSE_GRACE_MS).unref();
+    });
     client.on('error', () => undefined);
-    client.on('close', () => this.connections.delete(client));
+    client.on('close', () => {
+      deadline.cancel();
+      this.connections.delete(client);
+    });
     client.on('authentication', (ctx: AuthContext) => {
       this.authenticate(ctx)
         .then((c) => {
           if (c === null) return;
+          // A public key offered without a signature is only a question (PK_OK), not a login.
+          if (!(ctx.method === 'publickey' && ctx.signature === undefined)) deadline.done();
           caller = c;
           ctx.accept();
         })

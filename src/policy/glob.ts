@@ -1,5 +1,5 @@
 /**
- * Globs for rule matching, compiled once to anchored, case-sensitive RegExps.
+ * Globs for rule matching, compiled once to anchored RegExps (case-sensitive unless asked).
  *
  *   *       any run of characters within one segment (never crosses the separator)
  *   **      any run of characters, separators included
@@ -19,6 +19,8 @@ export type GlobSeparator = '.' | '/' | null;
 export interface GlobOptions {
   /** Default '.'. */
   separator?: GlobSeparator;
+  /** Letters match either case (HTTP paths: many upstreams fold case). Default false. */
+  ignoreCase?: boolean;
 }
 
 /** Why a glob is malformed, or null when it is fine. The one check config validation and compileGlob share. */
@@ -108,7 +110,7 @@ export function compileGlob(glob: string, options: GlobOptions = {}): RegExp {
       out += escapeRegex(c);
     }
   }
-  return new RegExp(`^${out}$`, 'u');
+  return new RegExp(`^${out}$`, options.ignoreCase === true ? 'iu' : 'u');
 }
 
 function escapeClassChar(c: string): string {

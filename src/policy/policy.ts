@@ -5,15 +5,18 @@
  * did not parse is denied (rule "(unparsed)") unless an allow or approve rule that says
  * `unparsed: true` matches it for this identity: fail closed by default. Likewise a
  * WebSocket upgrade is denied (rule "(websocket)") unless an allow or approve rule that
- * says `http: { websocket: true }` matches it, and a LOAD DATA LOCAL INFILE statement (the
- * server reads a file from the client's disk) unless one naming `statements: [load_data_local]` does.
+ * says `http: { websocket: true }` matches it, a LOAD DATA LOCAL INFILE statement (the
+ * server reads a file from the client's disk) unless one naming `statements: [load_data_local]` does,
+ * and an HTTP request with a method-override header (rule "(method_override)") unless one
+ * saying `http: { method_override: true }` does — and then it is judged as each method it names.
  */
 import type { RuleConfig } from '../config.js';
 import type { Action, ColumnMaskRule, Decision, DetectorMaskRule, JsonPathMaskRule, Identity, MaskPlan } from '../types.js';
 import type { RelationRef } from '../../parsers/sql/types.js';
 import { ACTION_KINDS, compileRule, type ActionKind, type CompiledRule, type Evidence } from './rule.js';
 import { SqlFacts } from './sql-facts.js';
-import { explain, explainLoadDataLocal, explainUnparsed, explainWebsocket } from './reason.js';
+import { explain, explainLoadDataLocal, explainMethodOverride, explainUnparsed, explainWebsocket } from './reason.js';
+import { methodOverride, type MethodOverride } from './http-method.js';
 
 export interface PolicyContext {
   identity: Identity;
@@ -31,6 +34,7 @@ export interface PolicyOptions {
 export const UNPARSED_RULE = '(unparsed)';
 export const WEBSOCKET_RULE = '(websocket)';
 export const LOAD_DATA_LOCAL_RULE = '(load_data_local)';
+export const METHOD_OVERRIDE_RULE = '(method_override)';
 const DEFAULT_APPROVAL_TIMEOUT_MS = 600_000;
 
 /** The rules that can apply to one identity on one connection, by action kind, and its mask plan. */
@@ -59,6 +63,33 @@ export class Policy {
   }
 
   decide(action: Action, ctx: PolicyContext): Decision {
+    const override = action.kind === 'http' ? methodOverride(action.headers, action.query) : null;
+    if (action.kind !== 'http' || override === null) return this.decideOne(action, ctx).decision;
+    return this.decideOverridden(action, override, ctx);
+  }
+
+  /**
+   * A request that names another method in a header is judged as every method it may mean
+   * (deny beats approve beats allow across them), and passes only where an allow or approve
+   * rule with `http: { method_override: true }` matches it.
+   */
+  private decideOverridden(action: Extract<Action, { kind: 'http' }>, override: MethodOverride, ctx: PolicyContext): Decision {
+    const own = this.decideOne(action, ctx);
+    const others = override.methods.filter((m) => m !== action.method.toUpperCase()).map((method) => this.decideOne({ ...action, method }, ctx).decision);
+    const all = [own.decision, ...others];
+    const rules = [...new Set(all.flatMap((d) => d.rules))];
+    const mask = own.decision.mask;
+    const denied = all.find((d) => d.effect === 'deny');
+    if (denied !== undefined) return { ...denied, rules };
+    const admitted = own.matched.some((m) => m.rule.config.effect !== 'deny' && m.rule.config.when.http?.method_override === true);
+    if (!admitted) {
+      return { effect: 'deny', rule: METHOD_OVERRIDE_RULE, reason: explainMethodOverride(ctx.identity, ctx.connection, override.header), rules: [...rules, METHOD_OVERRIDE_RULE], mask };
+    }
+    const held = all.find((d) => d.effect === 'hold');
+    return held === undefined ? { effect: 'allow', rules, mask } : { ...held, rules };
+  }
+
+  private decideOne(action: Action, ctx: PolicyContext): { decision: Decision; matched: Matched[] } {
     const applicable = this.applicable(ctx.identity, ctx.connection);
     const mask = applicable.mask;
     const candidates = applicable.byKind.get(action.kind) ?? [];
@@ -78,37 +109,31 @@ export class Policy {
     const approve = first('approve');
 
     if (deny !== undefined) {
-      return { effect: 'deny', rule: deny.rule.config.name, reason: this.explain(deny, action, ctx), rules, mask };
+      return { matched, decision: { effect: 'deny', rule: deny.rule.config.name, reason: this.explain(deny, action, ctx), rules, mask } };
     }
     if (action.kind === 'sql' && action.statement.unparsed) {
       const admitted = matched.some((m) => m.rule.config.effect !== 'deny' && m.rule.config.when.unparsed === true);
       if (!admitted) {
-        return {
-          effect: 'deny',
-          rule: UNPARSED_RULE,
-          reason: explainUnparsed(ctx.identity, ctx.connection),
-          rules: [...rules, UNPARSED_RULE],
-          mask,
-        };
+        return { matched, decision: { effect: 'deny', rule: UNPARSED_RULE, reason: explainUnparsed(ctx.identity, ctx.connection), rules: [...rules, UNPARSED_RULE], mask } };
       }
     }
     // A WebSocket's frames are only recorded, not judged: it opens only where a rule says so.
     if (action.kind === 'http' && action.websocket === true) {
       const admitted = matched.some((m) => m.rule.config.effect !== 'deny' && m.rule.config.when.http?.websocket === true);
       if (!admitted) {
-        return { effect: 'deny', rule: WEBSOCKET_RULE, reason: explainWebsocket(ctx.identity, ctx.connection), rules: [...rules, WEBSOCKET_RULE], mask };
+        return { matched, decision: { effect: 'deny', rule: WEBSOCKET_RULE, reason: explainWebsocket(ctx.identity, ctx.connection), rules: [...rules, WEBSOCKET_RULE], mask } };
       }
     }
     // LOAD DATA LOCAL lets the server read a file from the client's disk: only where a rule names it.
     if (action.kind === 'sql' && action.statement.kinds.includes('load_data_local')) {
       const admitted = matched.some((m) => m.rule.config.effect !== 'deny' && m.rule.config.when.statements?.includes('load_data_local') === true);
       if (!admitted) {
-        return { effect: 'deny', rule: LOAD_DATA_LOCAL_RULE, reason: explainLoadDataLocal(ctx.identity, ctx.connection), rules: [...rules, LOAD_DATA_LOCAL_RULE], mask };
+        return { matched, decision: { effect: 'deny', rule: LOAD_DATA_LOCAL_RULE, reason: explainLoadDataLocal(ctx.identity, ctx.connection), rules: [...rules, LOAD_DATA_LOCAL_RULE], mask } };
       }
     }
     if (approve !== undefined) {
       const r = approve.rule.config;
-      return {
+      const decision: Decision = {
         effect: 'hold',
         rule: r.name,
         reason: this.explain(approve, action, ctx),
@@ -119,8 +144,9 @@ export class Policy {
         rules,
         mask,
       };
+      return { matched, decision };
     }
-    return { effect: 'allow', rules, mask };
+    return { matched, decision: { effect: 'allow', rules, mask } };
   }
 
   /** Every rule (decision and mask) that can apply to this identity on this connection, in config order. */

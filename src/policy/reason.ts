@@ -76,3 +76,7 @@ export function explainWebsocket(identity: Identity, connection: string): string
 export function explainLoadDataLocal(identity: Identity, connection: string): string {
   return `no rule allows LOAD DATA LOCAL INFILE (when: { statements: [load_data_local] }) for ${identity.subject} on ${connection}`;
 }
+
+export function explainMethodOverride(identity: Identity, connection: string, header: string): string {
+  return `the request carries ${header}, which some servers obey as the method, and no rule allows method overrides (when: { http: { method_override: true } }) for ${identity.subject} at this path on ${connection}`;
+}

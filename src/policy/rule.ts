@@ -7,6 +7,7 @@ import type { RuleConfig } from '../config.js';
 import type { Action, Identity } from '../types.js';
 import { GlobSet } from './glob.js';
 import { ForwardGlobs } from './forward.js';
+import { methodOverride } from './http-method.js';
 import type { SqlFacts } from './sql-facts.js';
 
 export type ActionKind = Action['kind'];
@@ -113,10 +114,11 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
   const sftpOps = w.sftp?.ops === undefined ? null : new Set(w.sftp.ops.map((o) => o.toLowerCase()));
   const sftpPaths = w.sftp?.paths === undefined ? null : new GlobSet(w.sftp.paths, { separator: '/' });
   const httpMethods = w.http?.methods === undefined ? null : new Set(w.http.methods.map((m) => m.toUpperCase()));
-  const httpPaths = w.http?.paths === undefined ? null : new GlobSet(w.http.paths, { separator: '/' });
+  const httpPaths = w.http?.paths === undefined ? null : new GlobSet(w.http.paths, { separator: '/', ignoreCase: w.http.case_sensitive !== true });
   const httpWebsocket = w.http?.websocket;
   /** `unbounded` is `without_where` under its meaning's name: a write its text does not bound. */
   const unbounded = w.without_where ?? w.unbounded;
+  const httpOverride = w.http?.method_override;
 
   /** Whether the rule says anything about what a statement does (kinds, tables, functions, WHERE). */
   const judgesEffects = statements !== null || tables !== null || tablesRead !== null || tablesWritten !== null || functions !== null || unbounded !== undefined;
@@ -233,9 +235,12 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
         case 'http': {
           if (httpMethods !== null && !httpMethods.has(action.method.toUpperCase())) return null;
           if (httpWebsocket !== undefined && (action.websocket === true) !== httpWebsocket) return null;
+          if (httpOverride !== undefined && (methodOverride(action.headers, action.query) !== null) !== httpOverride) return null;
           if (httpPaths === null) return {};
           const bare = action.path.split(/[?#]/, 1)[0] ?? action.path;
-          return httpPaths.test(bare) || httpPaths.test(action.path) ? {} : null;
+          // Most servers route /a/b/ as /a/b (Express, Spring before 6, many APIs): either spelling matches.
+          const other = bare === '/' ? bare : bare.endsWith('/') ? bare.slice(0, -1) : `${bare}/`;
+          return httpPaths.test(bare) || httpPaths.test(other) || httpPaths.test(action.path) ? {} : null;
         }
       }
     },

@@ -16,6 +16,7 @@ import { lexMysql, type LexedStatement, type MysqlLexOptions, type Token } from 
 import { addKind, addRead, collectEffects, emptyEffects, kindOfType, type Effects } from './effects.js';
 import { statementLineage } from './lineage.js';
 import { asNode, fold, type Node } from './node.js';
+import { isDepthError, tooDeep } from '../depth.js';
 
 const parser = new nsp.Parser();
 const PARSE_OPTIONS = { database: 'MariaDB' } as const;
@@ -80,7 +81,8 @@ function parseOne(clean: string): Node | null {
     // The lexer saw one statement; a parser that sees more (or none) read the text differently.
     if (list.length !== 1) return null;
     return asNode(list[0]);
-  } catch {
+  } catch (e) {
+    if (isDepthError(e)) throw tooDeep();
     return null;
   }
 }

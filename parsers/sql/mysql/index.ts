@@ -7,6 +7,7 @@
  */
 import type { SqlAnalysis, SqlSessionSettings, StatementAnalysis } from '../types.js';
 import { analyzeText, bothReadings, unparsedStatement } from './analyze.js';
+import { withinDepth } from '../depth.js';
 
 export { unparsedStatement as unparsedMysql } from './analyze.js';
 
@@ -27,12 +28,12 @@ export function analyzeMysql(text: string, settings: SqlSessionSettings): SqlAna
   }
   let statements: StatementAnalysis[];
   if (settings.ansiQuotes === undefined && text.includes('"')) {
-    const a = analyzeText(text, { ...settings, ansiQuotes: false });
-    const b = analyzeText(text, { ...settings, ansiQuotes: true });
+    const a = withinDepth(() => analyzeText(text, { ...settings, ansiQuotes: false }));
+    const b = withinDepth(() => analyzeText(text, { ...settings, ansiQuotes: true }));
     // Different statement boundaries under the two readings: nothing can be trusted.
     statements = a.length === b.length ? a.map((s, i) => bothReadings(s, b[i] as StatementAnalysis)) : [unparsedStatement(text.trim())];
   } else {
-    statements = analyzeText(text, { ...settings, ansiQuotes: settings.ansiQuotes ?? false });
+    statements = withinDepth(() => analyzeText(text, { ...settings, ansiQuotes: settings.ansiQuotes ?? false }));
   }
   if (key !== null) {
     cache.set(key, statements);

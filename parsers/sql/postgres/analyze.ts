@@ -10,6 +10,7 @@ import { collectStatement, emptyEffects, setBodyAnalyzer } from './effects.js';
 import { statementLineage } from './lineage.js';
 import { isObject, list } from './node.js';
 import { rewriteForStandardStrings } from './quoting.js';
+import { isDepthError, tooDeep } from '../depth.js';
 
 setBodyAnalyzer(analyzeRoutineBody);
 
@@ -56,7 +57,8 @@ export function parseStatements(text: string, settings: SqlSessionSettings): Par
   let stmts: unknown[];
   try {
     stmts = list(parseSync(source.text).stmts);
-  } catch {
+  } catch (e) {
+    if (isDepthError(e)) throw tooDeep();
     if (text.trim() === '') return [{ analysis: emptyStatement(text), start: 0, suffix: 0, literalDependent: false }];
     return [{ analysis: unparsedStatement(text), start: 0, suffix: 0, literalDependent: true }];
   }

@@ -169,6 +169,7 @@ export const ErrorNumber = {
   ER_SECURE_TRANSPORT_REQUIRED: 3159,
   ER_QUERY_INTERRUPTED: 1317,
   ER_NO_SUCH_THREAD: 1094,
+  ER_STACK_OVERRUN_NEED_MORE: 1436,
 } as const;
 
 /** Largest payload of one physical packet; a logical packet this long continues in the next. */
