@@ -3,7 +3,8 @@
  * whatever it runs in turn — a shell's `-c` script, `eval`'s text, a wrapper's command,
  * `find -exec`. Anything that runs text we cannot see makes the analysis opaque.
  */
-import { scriptOptions, WRAPPERS, wrappedCommand } from './wrappers.js';
+import { commandOption, INERT_PROGRAMS, interpreterFor, interpreterOpacity, isCodeVariable, unknownCodeOption } from './interpreters.js';
+import { scriptOptions, WRAPPERS, wrappedCommand, type WrapperSpec } from './wrappers.js';
 import { type AnalysisSink, MAX_DEPTH, type RedirectionWord, type Word } from './types.js';
 
 export interface CommandContext {
@@ -16,7 +17,7 @@ export interface CommandContext {
   deeper(): CommandContext;
 }
 
-const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'lksh', 'pdksh', 'oksh', 'ash', 'posh', 'yash',
+export const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'lksh', 'pdksh', 'oksh', 'ash', 'posh', 'yash',
   'rbash', 'fish', 'csh', 'tcsh']);
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/;
 const STDIN_REDIRECTION = /^0?(<|<<|<<-|<<<)$/;
@@ -25,7 +26,12 @@ export function emitSimple(words: Word[], redirs: RedirectionWord[], ctx: Comman
   let i = 0;
   const assignments: string[] = [];
   // The name part must be unquoted: `"A=b" rm` runs a program called `A=b`.
-  for (; i < words.length && ASSIGNMENT.test(words[i]?.raw ?? ''); i++) assignments.push(words[i]?.value ?? '');
+  for (; i < words.length && ASSIGNMENT.test(words[i]?.raw ?? ''); i++) {
+    const w = words[i];
+    if (w === undefined) break;
+    assignments.push(w.value);
+    assignment(w, ctx);
+  }
   const argvWords = words.slice(i);
   const argv = argvWords.map((w) => w.value);
   const first = argvWords[0];
@@ -51,17 +57,8 @@ function runsInTurn(program: string, words: Word[], redirs: RedirectionWord[], c
     return;
   }
   if (SHELLS.has(program)) return shellInvocation(words, redirs, ctx);
+  if (builtin(program, words, ctx)) return;
   switch (program) {
-    case 'eval':
-      return runScript(words.slice(1), 'eval', ctx);
-    case 'source':
-    case '.':
-      return ctx.sink.markOpaque(`${program} runs the commands in a file`);
-    case 'trap': {
-      const action = words[1];
-      if (action !== undefined && !action.value.startsWith('-')) runScript([action], 'trap', ctx);
-      return;
-    }
     case 'alias':
       for (const w of words.slice(1)) {
         const eq = w.value.indexOf('=');
@@ -71,8 +68,20 @@ function runsInTurn(program: string, words: Word[], redirs: RedirectionWord[], c
     case 'find':
       return findExec(words, ctx);
   }
-  const spec = WRAPPERS[program];
-  if (spec === undefined) return;
+  const interpreter = interpreterFor(program);
+  if (interpreter !== undefined) {
+    const why = interpreterOpacity(program, interpreter, words);
+    if (why !== null) ctx.sink.markOpaque(why);
+    return;
+  }
+  const option = commandOption(program, words);
+  if (option !== null) return ctx.sink.markOpaque(`${program} runs a command given in ${option}`);
+  const spec = wrapperSpec(program, words);
+  if (spec === undefined) {
+    const code = INERT_PROGRAMS.has(program) ? null : unknownCodeOption(words);
+    if (code !== null) ctx.sink.markOpaque(`${program} is given ${code}, which may take code to run`);
+    return;
+  }
   const scripts = scriptOptions(words, spec);
   for (const s of scripts) runScript([s], program, ctx);
   const wrapped = wrappedCommand(words, spec);
@@ -82,11 +91,134 @@ function runsInTurn(program: string, words: Word[], redirs: RedirectionWord[], c
   }
   if (wrapped.kind === 'noRun') return;
   if (spec.restIsScript === true) return runScript(wrapped.words, program, ctx);
-  const argv0 = wrapped.words[0];
-  if (program === 'xargs' && argv0 !== undefined && /\{\}|^-[iI]/.test(argv0.value)) {
-    ctx.sink.markOpaque('xargs runs a program named by its input');
+  emitSimple(program === 'xargs' ? xargsCommand(words, wrapped.words) : wrapped.words, redirs, ctx.deeper());
+}
+
+/** `runuser -u user cmd` runs a command; `runuser user` is su. */
+function wrapperSpec(program: string, words: Word[]): WrapperSpec | undefined {
+  if (program === 'runuser' && !words.some((w) => /^(-u|--user)(=|$)/.test(w.value))) return WRAPPERS.su;
+  return Object.hasOwn(WRAPPERS, program) ? WRAPPERS[program] : undefined;
+}
+
+/**
+ * xargs adds its input to the command: words holding the replace string (`-I X`, `-i`)
+ * are run-time values, and without one the input is appended as more arguments.
+ */
+function xargsCommand(all: Word[], command: Word[]): Word[] {
+  let replace: string | null = null;
+  for (let i = 1; i < all.length - command.length; i++) {
+    const v = all[i]?.value ?? '';
+    if (v === '-I') replace = all[i + 1]?.value ?? null;
+    else if (v.startsWith('-I')) replace = v.slice(2);
+    else if (v === '-i' || v === '--replace') replace = '{}';
+    else if (v.startsWith('-i')) replace = v.slice(2);
+    else if (v.startsWith('--replace=')) replace = v.slice('--replace='.length);
   }
-  emitSimple(wrapped.words, redirs, ctx.deeper());
+  const input: Word = { value: replace ?? '{}', raw: '', quoted: false, dynamic: true, pattern: false };
+  if (replace === null || replace === '') return [...command, input];
+  return command.map((w) => (w.value.includes(replace) ? { ...w, dynamic: true } : w));
+}
+
+/** A leading or declared `NAME=value`: a code variable is opaque, a value built at run time is unknown. */
+function assignment(w: Word, ctx: CommandContext): void {
+  const name = /^[A-Za-z_][A-Za-z0-9_]*/.exec(w.value)?.[0] ?? '';
+  if (isCodeVariable(name)) ctx.sink.markOpaque(`assigning ${name} makes a shell or a tool run its value`);
+  if (w.value[name.length] === '[') ctx.sink.evaluatesNames = true;
+  if (w.dynamic) ctx.sink.unknownValues = true;
+}
+
+/** Options as single letters, from every `-abc` word before the first operand or `--`. */
+function shortFlags(words: Word[]): string {
+  let out = '';
+  for (const w of words.slice(1)) {
+    if (w.value === '--' || !w.value.startsWith('-')) break;
+    if (!w.value.startsWith('--')) out += w.value.slice(1);
+  }
+  return out;
+}
+
+/**
+ * Shell builtins that run text later, bind a name to a program or evaluate names
+ * (bash(1) "SHELL BUILTIN COMMANDS"). True when the builtin was handled here.
+ */
+function builtin(program: string, words: Word[], ctx: CommandContext): boolean {
+  const sink = ctx.sink;
+  const flags = shortFlags(words);
+  const args = words.slice(1);
+  switch (program) {
+    case 'eval':
+      runScript(args, 'eval', ctx);
+      return true;
+    case 'source':
+    case '.':
+      sink.markOpaque(`${program} runs the commands in a file`);
+      return true;
+    case 'trap': {
+      const rest = args[0]?.value === '--' ? args.slice(1) : args;
+      const action = rest[0];
+      if (action === undefined || /^-[lp]+$/.test(action.value) || action.value === '-' || action.value === '') return true;
+      // The action runs later, on a signal or at exit, under conditions the line does not show.
+      sink.markOpaque('trap runs its action later');
+      runScript([action], 'trap', ctx);
+      return true;
+    }
+    case 'hash':
+      if (flags.includes('p')) sink.markOpaque('hash -p binds a command name to any file');
+      return true;
+    case 'mapfile':
+    case 'readarray':
+      if (flags.includes('C')) sink.markOpaque(`${program} -C runs a callback`);
+      sink.unknownValues = true;
+      return true;
+    case 'complete':
+    case 'compgen':
+      if (/[CF]/.test(flags)) sink.markOpaque(`${program} -C/-F runs a command or function`);
+      return true;
+    case 'bind':
+      if (flags.includes('x')) sink.markOpaque('bind -x runs a command on a key');
+      return true;
+    case 'enable':
+      if (flags.includes('f')) sink.markOpaque('enable -f loads a builtin from a shared object');
+      return true;
+    case 'let':
+      sink.evaluatesNames = true;
+      return true;
+    case 'unset':
+    case 'test':
+    case '[':
+      if (program === 'unset' || args.some((w) => /^-[vR]$/.test(w.value))) sink.evaluatesNames = true;
+      return false;
+    case 'read':
+    case 'getopts':
+      sink.unknownValues = true;
+      if (args.some((w) => w.dynamic && !w.value.startsWith('-'))) sink.markOpaque(`${program} assigns to a name taken from an expansion`);
+      return true;
+    case 'printf': {
+      const v = args.findIndex((w) => w.value === '-v' || (w.value.startsWith('-v') && w.value.length > 2));
+      if (v >= 0) {
+        sink.unknownValues = true;
+        const target = args[v]?.value === '-v' ? args[v + 1] : args[v];
+        if (target?.dynamic === true) sink.markOpaque('printf -v assigns to a name taken from an expansion');
+      }
+      return true;
+    }
+    case 'declare':
+    case 'typeset':
+    case 'local':
+    case 'export':
+    case 'readonly':
+      if (/[inaA]/.test(flags)) sink.evaluatesNames = true;
+      for (const w of args) {
+        if (w.value.startsWith('-') || w.value.startsWith('+')) continue;
+        if (w.dynamic && !/^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?(=|$)/.test(w.raw)) {
+          sink.markOpaque(`${program} takes a name from an expansion: ${w.raw}`);
+          continue;
+        }
+        assignment(w, ctx);
+      }
+      return true;
+  }
+  return false;
 }
 
 /** Words joined by spaces and run as a command line (eval's rule); unknown text is opaque. */
@@ -112,13 +244,17 @@ function shellInvocation(words: Word[], redirs: RedirectionWord[], ctx: CommandC
     }
     if (v.startsWith('--')) {
       if (v === '--command') command = true;
-      if (v === '--rcfile' || v === '--init-file') i++;
+      if (v === '--rcfile' || v === '--init-file') {
+        ctx.sink.markOpaque(`${words[0]?.value ?? 'sh'} ${v} runs a file airlock does not read`);
+        i++;
+      }
       continue;
     }
     if (!/^[-+]./.test(v)) break;
     const letters = v.slice(1);
     if (v.startsWith('-') && letters.includes('c')) command = true;
     if (v.startsWith('-') && letters.includes('s')) stdin = true;
+    if (v.startsWith('-') && letters.includes('i')) ctx.sink.markOpaque(`${words[0]?.value ?? 'sh'} -i runs startup files airlock does not read`);
     if (/[oO]$/.test(letters)) i++;
   }
   const operand = words[i];
@@ -127,7 +263,10 @@ function shellInvocation(words: Word[], redirs: RedirectionWord[], ctx: CommandC
     if (operand !== undefined) runScript([operand], `${program} -c`, ctx);
     return;
   }
-  if (operand !== undefined && !stdin) return; // runs a script file, like `./file` would
+  if (operand !== undefined && !stdin) {
+    ctx.sink.markOpaque(`${program} runs a script file airlock does not read: ${operand.raw}`);
+    return;
+  }
   const feed = redirs.filter((r) => STDIN_REDIRECTION.test(r.op)).at(-1);
   if (feed === undefined) {
     ctx.sink.markOpaque(`${program} reads commands from stdin`);
@@ -148,7 +287,8 @@ function findExec(words: Word[], ctx: CommandContext): void {
     if (!/^-(exec|execdir|ok|okdir)$/.test(words[i]?.value ?? '')) continue;
     let end = i + 1;
     while (end < words.length && words[end]?.value !== ';' && words[end]?.value !== '+') end++;
-    const cmd = words.slice(i + 1, end);
+    // `{}` becomes each file found: a value known only at run time.
+    const cmd = words.slice(i + 1, end).map((w) => (w.value.includes('{}') ? { ...w, dynamic: true } : w));
     if (cmd[0]?.value.includes('{}') === true) ctx.sink.markOpaque('find runs the files it finds');
     if (cmd.length > 0) emitSimple(cmd, [], ctx.deeper());
     i = end;

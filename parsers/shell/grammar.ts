@@ -303,6 +303,8 @@ function conditional(lexer: Lexer, sink: AnalysisSink): void {
       return;
     }
     if (tok.t === 'word' && tok.word.value === ']]' && !tok.word.quoted) return;
+    // Arithmetic comparisons and -v evaluate their operands as expressions or names.
+    if (tok.t === 'word' && /^-(eq|ne|lt|le|gt|ge|v|R)$/.test(tok.word.value)) sink.evaluatesNames = true;
   }
 }
 

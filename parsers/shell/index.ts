@@ -10,5 +10,8 @@ export type { Redirection, ShellAnalysis, SimpleCommand } from './types.js';
 export function analyzeShell(line: string): ShellAnalysis {
   const sink = new AnalysisSink();
   parseScript(line, sink, 0, false);
+  // A value airlock cannot see, evaluated as a name or in arithmetic: `read x; (( x ))`
+  // with x = `a[$(rm y)]` runs rm.
+  if (sink.evaluatesNames && sink.unknownValues) sink.markOpaque('a value airlock cannot see is evaluated as a name or arithmetic, whose subscripts run $(…)');
   return { commands: sink.commands, unparsed: sink.unparsed, opaque: sink.opaque, reasons: sink.reasons };
 }

@@ -44,6 +44,8 @@ export interface Word {
   dynamic: boolean;
   /** Contains an unquoted glob or brace-expansion character: `*`, `?`, `[`, `{`. */
   pattern: boolean;
+  /** A `$` or backtick came from quoted or escaped text: inert here, code if bash later evaluates the value. */
+  literalCode?: boolean;
 }
 
 /** A redirection as the grammar sees it, with the here-document body once read. */
@@ -62,6 +64,13 @@ export class AnalysisSink {
   unparsed = false;
   opaque = false;
   readonly reasons: string[] = [];
+  /**
+   * The line evaluates text as a name or an arithmetic expression (`((…))`, `$((…))`, `let`,
+   * `[[ -eq ]]`, `${!x}`, `read`, `printf -v` …), where an array subscript runs `$(…)`.
+   */
+  evaluatesNames = false;
+  /** The line gives a variable a value its text does not show (`x=$(…)`, `read`, `mapfile`). */
+  unknownValues = false;
 
   markUnparsed(reason: string): void {
     this.unparsed = true;
