@@ -259,6 +259,11 @@ const when = z.strictObject({
   // SSH: each simple command line, argv0 basename, port forwards ("host:port"), SFTP operations.
   commands: z.array(glob).optional(),
   programs: z.array(glob).optional(),
+  /**
+   * SSH allow-list: the rule matches any line that runs something outside it (and every
+   * opaque or unparsed line, and interactive shells). `git` or { program: git, args: ["status", "log *"] }.
+   */
+  programs_allowed: z.array(z.union([glob, z.strictObject({ program: glob, args: z.array(z.union([z.literal(''), glob])).optional() })])).optional(),
   /** SSH: true matches interactive shells only, false exec only (e.g. exec-only access for a group). */
   interactive: z.boolean().optional(),
   forward: z.array(glob).optional(),
@@ -291,6 +296,9 @@ const rule = z
     deny_predicates: z.boolean().default(false),
   })
   .superRefine((r, ctx) => {
+    if (r.when.programs_allowed !== undefined && r.effect !== 'deny' && r.effect !== 'approve') {
+      ctx.addIssue({ code: 'custom', path: ['when', 'programs_allowed'], message: 'programs_allowed belongs to deny or approve rules: it matches what the list does not allow' });
+    }
     if (r.effect === 'approve' && (r.approvers === undefined || r.approvers.length === 0)) {
       ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'an approve rule needs approvers' });
     }

@@ -33,6 +33,7 @@ function describeAction(action: Action, ev: Evidence): string {
       return describeSql(action, ev);
     case 'shell':
     case 'exec':
+      if (ev.notAllowed !== undefined) return `the command "${clip(action.kind === 'exec' ? action.command : 'shell')}" (${ev.notAllowed})`;
       if (ev.program !== undefined) return `running ${ev.program}`;
       return `the command "${clip(ev.command ?? action.command)}"`;
     case 'sftp':
