@@ -368,8 +368,15 @@ export const configSchema = z.strictObject({
     .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
     .default({ level: 'info' }),
   admin: z
-    .strictObject({ listen: listen.optional(), tls: tlsListener.optional() })
-    .default({}),
+    .strictObject({
+      listen: listen.optional(),
+      tls: tlsListener.optional(),
+      /** MCP over Streamable HTTP (/mcp): sessions kept at once, in all and per identity (issuer + subject). */
+      mcp: z
+        .strictObject({ max_sessions: z.number().int().min(1).default(256), max_sessions_per_identity: z.number().int().min(1).default(16) })
+        .default({ max_sessions: 256, max_sessions_per_identity: 16 }),
+    })
+    .default({ mcp: { max_sessions: 256, max_sessions_per_identity: 16 } }),
   auth: z
     .strictObject({
       dev_issuer: z.boolean().default(false),
