@@ -19,6 +19,13 @@ export interface CommandContext {
 
 export const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'lksh', 'pdksh', 'oksh', 'ash', 'posh', 'yash',
   'rbash', 'fish', 'csh', 'tcsh']);
+/** ksh93, bash5.2, zsh-5.9, busybox-sh …: versioned shell names. */
+const VERSIONED_SHELL = /^(|ba|da|z|k|mk|lk|pdk|ok|a|po|ya|rba|fi|c|tc)sh[0-9.]*(-[A-Za-z0-9.]+)?$/;
+
+export function isShell(program: string): boolean {
+  return SHELLS.has(program) || VERSIONED_SHELL.test(program);
+}
+
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/;
 const STDIN_REDIRECTION = /^0?(<|<<|<<-|<<<)$/;
 
@@ -56,7 +63,7 @@ function runsInTurn(program: string, words: Word[], redirs: RedirectionWord[], c
     ctx.sink.markUnparsed('commands nested too deeply');
     return;
   }
-  if (SHELLS.has(program)) return shellInvocation(words, redirs, ctx);
+  if (isShell(program)) return shellInvocation(words, redirs, ctx);
   if (builtin(program, words, ctx)) return;
   switch (program) {
     case 'alias':
@@ -82,6 +89,8 @@ function runsInTurn(program: string, words: Word[], redirs: RedirectionWord[], c
     if (code !== null) ctx.sink.markOpaque(`${program} is given ${code}, which may take code to run`);
     return;
   }
+  // `env BASH_ENV=… bash`, `sudo LD_PRELOAD=… ls`: the wrapper's own assignments count as the shell's.
+  if (spec.assignments === true) for (const w of words.slice(1)) if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(w.value)) assignment(w, ctx);
   const scripts = scriptOptions(words, spec);
   for (const s of scripts) runScript([s], program, ctx);
   const wrapped = wrappedCommand(words, spec);
@@ -162,6 +171,9 @@ function builtin(program: string, words: Word[], ctx: CommandContext): boolean {
       runScript([action], 'trap', ctx);
       return true;
     }
+    case 'fc':
+      if (!flags.includes('l')) sink.markOpaque('fc runs commands from the history list');
+      return true;
     case 'hash':
       if (flags.includes('p')) sink.markOpaque('hash -p binds a command name to any file');
       return true;

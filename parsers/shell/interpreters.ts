@@ -9,7 +9,7 @@
  *
  * Exported for the SSH adapter, which must know whether a pty exec starts an interpreter.
  */
-import type { Word } from './types.js';
+import { namesLongOption, type Word } from './types.js';
 
 export interface InterpreterSpec {
   /** Options whose value (next word, or attached) is code: `-e`, `-c`, `--eval`. Named in the reason. */
@@ -59,15 +59,18 @@ export const INTERPRETERS: Record<string, InterpreterSpec> = {
   'start-stop-daemon': { code: ['-x', '--exec', '-a', '--startas'] }, perf: { code: [] },
 };
 
-/** python3.12, perl5.36, lua5.4, php8.2, ruby3.2, node18 …: versioned interpreter names. */
-const VERSIONED = /^(python|pypy|perl|ruby|lua|php|node|tclsh|wish|guile|julia)[0-9][0-9.]*$/;
+/** python3.12, perl5.36, lua5.4, php8.2, ruby3.2, node18, python3.11-dbg …: versioned interpreter names. */
+const VERSIONED = /^(python|pypy|perl|ruby|lua|php|node|tclsh|wish|guile|julia|jython)[0-9.]*(-[A-Za-z0-9.]+)?$/;
+/** gawk, mawk, original-awk, goawk, busybox's awk …: anything named *awk is awk. */
+const AWKISH = /awk$/;
 
 /** The interpreter table entry for a program name, versioned names included. */
 export function interpreterFor(program: string): InterpreterSpec | undefined {
   const direct = Object.hasOwn(INTERPRETERS, program) ? INTERPRETERS[program] : undefined;
   if (direct !== undefined) return direct;
   const m = VERSIONED.exec(program);
-  return m?.[1] === undefined ? undefined : INTERPRETERS[m[1]];
+  if (m?.[1] !== undefined) return INTERPRETERS[m[1]] ?? { code: [] };
+  return AWKISH.test(program) ? INTERPRETERS.awk : undefined;
 }
 
 /** Only asks for a version or help: runs no code. */
@@ -80,13 +83,29 @@ const INERT = /^(-V|--version|-h|--help|-version|-help)$/;
 export function interpreterOpacity(program: string, spec: InterpreterSpec, words: Word[]): string | null {
   const args = words.slice(1);
   if (args.length > 0 && args.every((w) => INERT.test(w.value))) return null;
-  if (spec.sandbox !== undefined && args.some((w) => spec.sandbox?.includes(w.value.split('=', 1)[0] ?? '') === true)) return null;
+  if (sandboxed(spec, args)) return null;
   for (const w of args) {
     const name = w.value.startsWith('--') ? (w.value.split('=', 1)[0] ?? w.value) : w.value.slice(0, 2);
-    if (spec.code.includes(w.value) || spec.code.includes(name)) return `${program} runs code given in ${name}`;
+    if (spec.code.includes(w.value) || spec.code.some((c) => c === name || namesLongOption(w.value, c))) return `${program} runs code given in ${name}`;
   }
   if (args.some((w) => !w.value.startsWith('-'))) return `${program} runs code airlock does not read (a script, a program text or a file)`;
   return `${program} reads code from stdin`;
+}
+
+/**
+ * A sandbox option among the options, before the first operand and any `--`: after them it
+ * may be a file name (`sed -e '1e rm x' -- --sandbox`, or any operand under POSIXLY_CORRECT).
+ */
+function sandboxed(spec: InterpreterSpec, args: Word[]): boolean {
+  const sandbox = spec.sandbox;
+  if (sandbox === undefined) return false;
+  for (let i = 0; i < args.length; i++) {
+    const v = args[i]?.value ?? '';
+    if (v === '--' || !v.startsWith('-') || v === '-') return false;
+    if (sandbox.includes(v)) return true;
+    if (spec.code.includes(v)) i++; // its value
+  }
+  return false;
 }
 
 /**
@@ -126,7 +145,7 @@ export function commandOption(program: string, words: Word[]): string | null {
     const v = w.value;
     for (const o of options) {
       if (v === o) return o;
-      if (o.startsWith('--') && v.startsWith(o + '=')) return o;
+      if (namesLongOption(v, o)) return o;
       // A single-letter short option, in a cluster or with an attached value.
       if (/^-[A-Za-z]$/.test(o) && /^-[A-Za-z0-9]/.test(v) && !v.startsWith('--') && v.slice(1).includes(o.slice(1))) return o;
     }
@@ -179,7 +198,7 @@ export function unknownCodeOption(words: Word[]): string | null {
  * Variables whose value a shell or a common tool runs as code (bash(1) "Shell Variables",
  * ld.so(8), less(1), git(1)): assigning one is opaque. PATH changes which binary a name runs.
  */
-const CODE_VARIABLES = /^(PS[0-4]|PROMPT_COMMAND|BASH_ENV|ENV|SHELLOPTS|BASHOPTS|BASH_FUNC_.*|LD_PRELOAD|LD_AUDIT|LD_LIBRARY_PATH|LESSOPEN|LESSCLOSE|PAGER|[A-Z]+_PAGER|GIT_PAGER|MANPAGER|SYSTEMD_PAGER|EDITOR|VISUAL|GIT_EDITOR|GIT_SEQUENCE_EDITOR|GIT_SSH|GIT_SSH_COMMAND|GIT_EXTERNAL_DIFF|GIT_PROXY_COMMAND|GIT_CONFIG_.*|[A-Z_]*ASKPASS|PERL5OPT|PERL5LIB|NODE_OPTIONS|RUBYOPT|PYTHONSTARTUP|PYTHONPATH|PYTHONHOME|PATH|BROWSER|TAR_OPTIONS|RSYNC_RSH|INPUTRC|HOME|XDG_CONFIG_HOME|GIT_DIR)$/;
+const CODE_VARIABLES = /^(SHELL|[A-Z_]*EDITOR|[A-Z_]*PAGER|[A-Z_]*_COMMAND|[A-Z_]*_CMD|POSIXLY_CORRECT|PS[0-4]|PROMPT_COMMAND|BASH_ENV|ENV|SHELLOPTS|BASHOPTS|BASH_FUNC_.*|LD_PRELOAD|LD_AUDIT|LD_LIBRARY_PATH|LESSOPEN|LESSCLOSE|PAGER|[A-Z]+_PAGER|GIT_PAGER|MANPAGER|SYSTEMD_PAGER|EDITOR|VISUAL|GIT_EDITOR|GIT_SEQUENCE_EDITOR|GIT_SSH|GIT_SSH_COMMAND|GIT_EXTERNAL_DIFF|GIT_PROXY_COMMAND|GIT_CONFIG_.*|[A-Z_]*ASKPASS|PERL5OPT|PERL5LIB|NODE_OPTIONS|RUBYOPT|PYTHONSTARTUP|PYTHONPATH|PYTHONHOME|PATH|BROWSER|TAR_OPTIONS|RSYNC_RSH|INPUTRC|HOME|XDG_CONFIG_HOME|GIT_DIR)$/;
 
 export function isCodeVariable(name: string): boolean {
   return CODE_VARIABLES.test(name);

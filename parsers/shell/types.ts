@@ -90,5 +90,15 @@ export class AnalysisSink {
 
 const MAX_REASONS = 16;
 
+/**
+ * Whether an option word names this long option: exactly, with `=value`, or abbreviated as
+ * GNU getopt_long accepts (`--to-com` is `--to-command`, `--split-str` is `--split-string`).
+ */
+export function namesLongOption(word: string, option: string): boolean {
+  if (!word.startsWith('--') || !option.startsWith('--')) return false;
+  const name = word.split('=', 1)[0] ?? word;
+  return name === option || (name.length >= 3 && option.startsWith(name));
+}
+
 /** Deeper nesting than this (`$($($(…)))`, `sh -c "sh -c …"`) fails closed as unparsed. */
 export const MAX_DEPTH = 24;

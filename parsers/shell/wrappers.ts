@@ -3,7 +3,7 @@
  * and how to find it: which options take a value, how many operands precede the command.
  * Option names follow each tool's man page (GNU coreutils, util-linux, sudo 1.9).
  */
-import type { Word } from './types.js';
+import { namesLongOption, type Word } from './types.js';
 
 export interface WrapperSpec {
   /** Options that take the next word as their value (`-u root`); short ones may attach it (`-uroot`). */
@@ -138,8 +138,7 @@ export function scriptOptions(words: Word[], spec: WrapperSpec): Word[] {
     if (v === '--') break;
     if (v.startsWith('--')) {
       const eq = v.indexOf('=');
-      const name = eq < 0 ? v : v.slice(0, eq);
-      if (!names.includes(name)) continue;
+      if (!names.some((n) => namesLongOption(v, n))) continue;
       const value = eq < 0 ? words[i + 1] : { ...w, value: v.slice(eq + 1) };
       if (value !== undefined) out.push(value);
       continue;
@@ -175,10 +174,10 @@ export function wrappedCommand(words: Word[], spec: WrapperSpec): Wrapped {
     }
     if (!v.startsWith('-') || v === '-') break;
     if (v.startsWith('--')) {
-      const name = v.split('=', 1)[0] ?? v;
-      if (spec.noRun?.includes(name) === true) return { kind: 'noRun' };
-      if (spec.shell?.includes(name) === true) shell = true;
-      const takesNext = !v.includes('=') && (withArg.includes(name) || spec.script?.includes(name) === true);
+      const is = (list: string[] | undefined): boolean => list?.some((o) => namesLongOption(v, o)) === true;
+      if (is(spec.noRun)) return { kind: 'noRun' };
+      if (is(spec.shell)) shell = true;
+      const takesNext = !v.includes('=') && (is(withArg) || is(spec.script));
       i += takesNext ? 2 : 1;
       continue;
     }

@@ -80,6 +80,24 @@ describe('red-team bypasses of programs: [rm] are caught', () => {
     `ssh localhost rm x`,
     'make',
     'crontab /tmp/tab',
+    // GNU long options abbreviate; a sandbox option after `--` is a file name.
+    `tar -cf /dev/null f --to-com='rm x'`,
+    `tar -cf /dev/null f --checkpoint-act=exec='rm x'`,
+    `env --split-str='rm x'`,
+    'sudo --us root rm x',
+    `sed -n -e '1e rm x' -- --sandbox`,
+    `sed -n '1e rm x' f -- --sandbox`,
+    // Versioned and variant names of shells and interpreters.
+    'ksh93 ./s.sh',
+    'bash5.2 /dev/stdin',
+    `original-awk 'BEGIN{system("rm x")}'`,
+    `python3.11-dbg -c 'import os'`,
+    // A wrapper's assignments are the environment of what it runs.
+    'env BASH_ENV=/tmp/x bash -c ls',
+    `sudo PS4='$(rm x)' bash -xc :`,
+    `SUDO_EDITOR='rm x' sudoedit f`,
+    'SHELL=/tmp/x script -q /dev/null',
+    'fc -s',
   ];
   for (const line of bypasses) it(JSON.stringify(line), () => expect(rmCaught(line), analyzeShell(line).reasons.join('; ')).toBe(true));
 });
