@@ -7,6 +7,18 @@ import { AnalysisSink, type ShellAnalysis } from './types.js';
 
 export type { Redirection, ShellAnalysis, SimpleCommand } from './types.js';
 
+/**
+ * Whether bash could run code in this value if a command line evaluated the variable holding
+ * it as a name or arithmetic (`(( LC_X ))`, `a[LC_X]=1`, `${!LC_X}` with LC_X = `a[$(rm y)]`).
+ * For values that reach the shell from outside the line: SSH `env` requests.
+ */
+export function valueMayRunCode(value: string): boolean {
+  return /\[[^\]]*[$`]/.test(value);
+}
+
+export { INTERPRETERS, interpreterFor, isCodeVariable } from './interpreters.js';
+export { isShell, SHELLS } from './commands.js';
+
 export function analyzeShell(line: string): ShellAnalysis {
   const sink = new AnalysisSink();
   parseScript(line, sink, 0, false);

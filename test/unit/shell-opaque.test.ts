@@ -4,7 +4,7 @@
  * red team's bypasses of a `programs: [rm]` deny rule are listed by name.
  */
 import { describe, expect, it } from 'vitest';
-import { analyzeShell } from '../../parsers/shell/index.js';
+import { analyzeShell, valueMayRunCode } from '../../parsers/shell/index.js';
 import { COMMAND_OPTIONS, INTERPRETERS } from '../../parsers/shell/interpreters.js';
 import { WRAPPERS } from '../../parsers/shell/wrappers.js';
 
@@ -180,6 +180,15 @@ describe('every wrapper: the wrapped rm is found', () => {
     for (const line of ['chroot /mnt', 'unshare -m', 'nsenter -t 1 -a', 'setarch x86_64', 'linux64', 'firejail', 'fakeroot', 'script -q /dev/null', 'run0', 'newgrp wheel', 'sudo -s', 'su -', 'runuser -l root']) {
       expect(opaque(line), line).toBe(true);
     }
+  });
+});
+
+describe('values from outside the line (SSH env requests)', () => {
+  it('a value with code in a subscript is flagged, ordinary values are not', () => {
+    expect(valueMayRunCode('a[$(rm x)]')).toBe(true);
+    expect(valueMayRunCode('x[`rm x`]')).toBe(true);
+    expect(valueMayRunCode('en_US.UTF-8')).toBe(false);
+    expect(valueMayRunCode('xterm-256color')).toBe(false);
   });
 });
 
