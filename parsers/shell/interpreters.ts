@@ -54,6 +54,12 @@ export const INTERPRETERS: Record<string, InterpreterSpec> = {
   // Remote and deferred shells: they hand their text to a shell airlock does not see.
   ssh: { code: ['-o', '-F'] }, rsh: { code: [] }, at: { code: ['-f'] }, batch: { code: ['-f'] },
   tmux: { code: [] }, screen: { code: [] }, crontab: { code: [] },
+  // Build tools and package managers run the project's own scripts (package.json, Makefile, build.rs, hooks).
+  npm: { code: ['exec', 'run', 'run-script', '-c', '--call'] }, npx: { code: ['-c', '--call'] }, yarn: { code: ['run', 'exec', 'dlx'] },
+  pnpm: { code: ['run', 'exec', 'dlx'] }, cargo: { code: ['run', 'install'] }, go: { code: ['run', 'generate', 'test'] },
+  mvn: { code: ['exec:exec', 'exec:java'] }, gradle: { code: [] }, rake: { code: ['-e', '--execute'] }, bundle: { code: ['exec'] },
+  pip: { code: ['install'] }, pip3: { code: ['install'] }, poetry: { code: ['run'] }, uv: { code: ['run'] }, just: { code: [] },
+  'ansible-playbook': { code: [] }, ansible: { code: ['-a', '--args', '-m'] },
   // Tools that run the commands they are given in ways too rich to model.
   parallel: { code: [] }, capsh: { code: ['--', '=='] }, bwrap: { code: [] }, 'systemd-nspawn': { code: [] },
   'start-stop-daemon': { code: ['-x', '--exec', '-a', '--startas'] }, perf: { code: [] },
@@ -135,6 +141,10 @@ export const COMMAND_OPTIONS: Record<string, string[]> = {
   nmap: ['--script', '-sC'],
   ip: ['exec', '-batch'],
   flatpak: ['--command'],
+  // Containers: what runs inside (with the host's files mounted, as root) is not this line's to read.
+  docker: ['run', 'exec', 'create', 'build', 'compose', 'start', 'cp', 'attach', 'container', 'buildx', 'plugin', '-H', '--host', '--context'],
+  podman: ['run', 'exec', 'create', 'build', 'compose', 'start', 'cp', 'attach', 'container', 'play', 'kube', '-H', '--url', '--connection'],
+  kubectl: ['exec', 'run', 'debug', 'attach', 'cp', 'apply', 'create', 'patch', 'replace', 'plugin', '--kubeconfig', '--server', '-s'],
 };
 
 /** The command option used in these words, or null. Short options match clustered or attached (`-xzI prog`). */
