@@ -55,6 +55,8 @@ export interface Evidence {
   fn?: string;
   command?: string;
   program?: string;
+  /** A shell line matched only because what it runs cannot be known: the analyser's first reason. */
+  unknownCommands?: string;
   /** Matched a `programs_allowed` rule: what the list does not admit, and why. */
   notAllowed?: string;
   /** Matched only because the statement's effects cannot be known (fail closed). */
@@ -180,6 +182,7 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
       if (a.unparsed || a.opaque) {
         if (a.unparsed) ev.unparsed = true;
         else ev.opaque = true;
+        ev.unknownCommands = a.reasons[0] ?? (a.unparsed ? 'the line does not parse' : 'opaque');
         return ev;
       }
     }

@@ -64,3 +64,12 @@ describe('programs_allowed', () => {
     expect(validateConfig({ rules: [{ name: 'a', when: { programs_allowed: [{ program: 'ls', extra: 1 }] }, effect: 'deny' }] }).ok).toBe(false);
   });
 });
+
+describe('a deny list explains an opaque line', () => {
+  it('says what made the line unknowable, after the rule\'s own reason', () => {
+    const p = new Policy(rules([{ name: 'no-rm', when: { programs: ['rm'] }, effect: 'deny', reason: 'nothing is deleted' }]));
+    const d = p.decide(exec(`perl -e 'unlink "x"'`), ctx(human));
+    expect(d.effect).toBe('deny');
+    expect(d.effect === 'deny' ? d.reason : '').toBe('nothing is deleted (what this line runs cannot be known from its text — perl runs code given in -e — so every rule about commands applies to it)');
+  });
+});
