@@ -27,6 +27,8 @@ const REDIRECTIONS = ['<<<', '<<-', '&>>', '<<', '<&', '<>', '>>', '>&', '>|', '
 const GLOB = /[*?]|\[[\s\S]*\]|\{[\s\S]*(,|\.\.)[\s\S]*\}/;
 /** A `[` subscript with a `$` or backtick inside it. */
 const SUBSCRIPT_CODE = /\[[^\]]*[$`]/;
+/** A `$` or backtick in single quotes, or escaped. */
+const QUOTED_CODE = /'[^']*[$`]|\\[$`]/;
 const ASSIGNMENT_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=$/;
 
 interface PendingHeredoc {
@@ -189,6 +191,8 @@ export class Lexer {
     // bash evaluates an array subscript arithmetically wherever a name is taken from text
     // (`let`, `(( x ))`, `[[ x -eq 0 ]]`, `printf -v`, `read`, `test -v`, `unset`, `${!x}`),
     // and that expands `$(…)` written inside quotes: `let 'a[$(rm x)]'` runs rm.
+    // Quoted text inside `${x:-'…'}` or an array body `a=('…')` is kept raw: look at the raw text too.
+    if (QUOTED_CODE.test(w.raw)) w.literalCode = true;
     if (w.literalCode === true && SUBSCRIPT_CODE.test(w.value)) this.sink.markOpaque(`quoted text that bash may evaluate as an array subscript: ${w.raw}`);
     return w;
   }
