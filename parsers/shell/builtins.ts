@@ -14,12 +14,15 @@ export function assignment(w: Word, ctx: CommandContext): void {
   if (w.dynamic) ctx.sink.unknownValues = true;
 }
 
-/** Options as single letters, from every `-abc` word before the first operand or `--`. */
+/**
+ * Option letters from every `-abc` word up to `--`. Not only those before the first operand:
+ * an option's value (`mapfile -c 1 -C cb`) looks like one, and over-reading fails closed.
+ */
 function shortFlags(words: Word[]): string {
   let out = '';
   for (const w of words.slice(1)) {
-    if (w.value === '--' || !w.value.startsWith('-')) break;
-    if (!w.value.startsWith('--')) out += w.value.slice(1);
+    if (w.value === '--') break;
+    if (w.value.startsWith('-') && !w.value.startsWith('--')) out += w.value.slice(1);
   }
   return out;
 }
@@ -50,7 +53,8 @@ export function builtin(program: string, words: Word[], ctx: CommandContext): bo
       return true;
     }
     case 'fc':
-      if (!flags.includes('l')) sink.markOpaque('fc runs commands from the history list');
+      // Only `fc -l` (with -n, -r) lists; anything else edits or re-runs history.
+      if (!flags.includes('l') || /[^lnr]/.test(flags)) sink.markOpaque('fc runs commands from the history list');
       return true;
     case 'hash':
       if (flags.includes('p')) sink.markOpaque('hash -p binds a command name to any file');

@@ -125,7 +125,8 @@ function parseList(lexer: Lexer, ctx: CommandContext, substitution: boolean): vo
           continue;
         }
       }
-      if (afterTime && words.length === 0 && w.value === '-p') continue;
+      // `time -p`, `time --`, `time -p -- cmd`: bash's time takes these before the pipeline.
+      if (afterTime && words.length === 0 && (w.value === '-p' || w.value === '--')) continue;
       if (closed) sink.markUnparsed(`unexpected word after a compound command: ${w.raw}`);
       closed = false;
       words.push(w);

@@ -98,6 +98,10 @@ describe('red-team bypasses of programs: [rm] are caught', () => {
     `SUDO_EDITOR='rm x' sudoedit f`,
     'SHELL=/tmp/x script -q /dev/null',
     'fc -s',
+    'time -- rm x',
+    'time -p -- rm x',
+    `mapfile -c 1 -C 'rm x' a < f`,
+    'openssl engine -t dynamic -pre SO_PATH:/tmp/x.so',
   ];
   for (const line of bypasses) it(JSON.stringify(line), () => expect(rmCaught(line), analyzeShell(line).reasons.join('; ')).toBe(true));
 });
