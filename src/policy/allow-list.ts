@@ -13,8 +13,10 @@ type Entry = NonNullable<RuleConfig['when']['programs_allowed']>[number];
 
 /** Where a program named by path may live and still be the program its basename names. */
 const SYSTEM_DIRS = new Set(['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin', '/usr/local/sbin']);
-/** Redirections that write a file. `2>&1`, `>&-` and /dev/null are not writes. */
-const WRITES = /^[0-9]*(>|>>|>\||&>|&>>|<>)$/;
+/** Redirections that write a file. `2>&1`, `>&-` and /dev/null are not writes; `>& file` is. */
+const WRITES = /^[0-9]*(>|>>|>\||&>|&>>|<>|>&)$/;
+/** `>&` duplicates a descriptor when its target is a number or `-`. */
+const DUPLICATE = /^([0-9]+-?|-)$/;
 const HARMLESS_TARGETS = new Set(['/dev/null', '/dev/stdout', '/dev/stderr']);
 
 interface CompiledEntry {
@@ -61,7 +63,7 @@ export class ProgramAllowList {
   }
 
   private refuses(c: SimpleCommand): NotAllowed | null {
-    const write = c.redirections.find((r) => WRITES.test(r.op) && !HARMLESS_TARGETS.has(r.target));
+    const write = c.redirections.find((r) => WRITES.test(r.op) && !HARMLESS_TARGETS.has(r.target) && !(r.op.endsWith('>&') && DUPLICATE.test(r.target)));
     if (write !== undefined) return { program: c.program, why: `it writes ${write.target} by redirection` };
     const argv0 = c.argv[0];
     if (argv0 === undefined) return null; // only assignments (code variables are already opaque)

@@ -28,14 +28,14 @@ const policy = new Policy(rules([
 
 describe('programs_allowed', () => {
   const allowed = ['ls -la /tmp', 'git status', 'git log --oneline -5', 'cat /etc/hostname | ls', 'echo $(ls)', 'id', '/usr/bin/git status',
-    'ls 2>/dev/null', 'ls 2>&1', 'x=1; echo $x', '/opt/tools/report --daily', 'cat <<EOF\nhi\nEOF'];
+    'ls 2>/dev/null', 'ls 2>&1', 'ls >&2', 'ls 3>&-', 'x=1; echo $x', '/opt/tools/report --daily', 'cat <<EOF\nhi\nEOF'];
   for (const line of allowed) {
     it(`allows ${JSON.stringify(line)}`, () => expect(policy.decide(exec(line), ctx()).effect).toBe('allow'));
   }
   const denied = [
     'rm -rf /tmp/x', 'git push', 'git -c core.pager=sh log', 'git status; rm x', 'echo $(rm x)', 'ls | sh', "sh -c 'ls'",
     'id -u', 'git', '/tmp/git status', './ls', 'ls > ~/.bashrc', 'echo x >> /etc/passwd', '> f', 'python3 -c 1', 'eval "$x"',
-    "echo 'unterminated", 'sudo ls', 'env ls', 'PATH=/tmp ls', 'f() { rm x; }; f', 'report --daily', '/opt/tools/report --weekly',
+    "echo 'unterminated", 'sudo ls', 'echo x >& ~/.bashrc', 'ls 1<>f', 'echo x >| f', 'ls &>> f', '//usr/bin/ls', '/usr/bin/../../tmp/ls', 'env ls', 'PATH=/tmp ls', 'f() { rm x; }; f', 'report --daily', '/opt/tools/report --weekly',
   ];
   for (const line of denied) {
     it(`denies ${JSON.stringify(line)}`, () => {
