@@ -5,7 +5,7 @@
  */
 import { assignment, builtin, runScript } from './builtins.js';
 import { commandOption, INERT_PROGRAMS, interpreterFor, interpreterOpacity, unknownCodeOption } from './interpreters.js';
-import { scriptOptions, WRAPPERS, wrappedCommand, type WrapperSpec } from './wrappers.js';
+import { scriptOptions, WRAPPER_ASSIGNMENT, WRAPPERS, wrappedCommand, type WrapperSpec } from './wrappers.js';
 import { type AnalysisSink, MAX_DEPTH, type RedirectionWord, type Word } from './types.js';
 
 export interface CommandContext {
@@ -91,7 +91,7 @@ function runsInTurn(program: string, words: Word[], redirs: RedirectionWord[], c
     return;
   }
   // `env BASH_ENV=… bash`, `sudo LD_PRELOAD=… ls`: the wrapper's own assignments count as the shell's.
-  if (spec.assignments === true) for (const w of words.slice(1)) if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(w.value)) assignment(w, ctx);
+  if (spec.assignments === true) for (const w of words.slice(1)) if (WRAPPER_ASSIGNMENT.test(w.value)) assignment(w, ctx);
   const scripts = scriptOptions(words, spec);
   for (const s of scripts) runScript([s], program, ctx);
   const wrapped = wrappedCommand(words, spec);

@@ -125,7 +125,8 @@ export type Wrapped =
   | { kind: 'none'; readsStdin: boolean }
   | { kind: 'noRun' };
 
-const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
+/** env(1) and sudo(8) take any leading word with a `=` as an assignment: `BASH_FUNC_f%%=() { … }` too. */
+export const WRAPPER_ASSIGNMENT = /^[^=-][^=]*=/;
 
 /** Values of script options anywhere in the words (su and friends accept options after operands). */
 export function scriptOptions(words: Word[], spec: WrapperSpec): Word[] {
@@ -168,7 +169,7 @@ export function wrappedCommand(words: Word[], spec: WrapperSpec): Wrapped {
       i++;
       break;
     }
-    if (spec.assignments === true && (ASSIGNMENT.test(v) || v === '-')) {
+    if (spec.assignments === true && (WRAPPER_ASSIGNMENT.test(v) || v === '-')) {
       i++;
       continue;
     }

@@ -98,6 +98,7 @@ describe('red-team bypasses of programs: [rm] are caught', () => {
     `SUDO_EDITOR='rm x' sudoedit f`,
     'SHELL=/tmp/x script -q /dev/null',
     'fc -s',
+    `env 'BASH_FUNC_ls%%=() { rm x; }' bash ./s`,
     'time -- rm x',
     'time -p -- rm x',
     `mapfile -c 1 -C 'rm x' a < f`,
