@@ -127,6 +127,7 @@ export class Lexer {
     if ((c0 === '<' || c0 === '>') && this.src[this.pos + 1] === '(') {
       // Process substitution <(…) / >(…).
       this.pos = this.hooks.substitution(this.src, this.pos + 2);
+      this.sink.unknownValues = true;
       w.dynamic = true;
     }
     for (;;) {
@@ -247,6 +248,8 @@ export class Lexer {
         this.scanArithmetic();
       } else {
         this.pos = this.hooks.substitution(this.src, this.pos + 1);
+        // Its output (a file's contents, say) is text the line does not show.
+        this.sink.unknownValues = true;
       }
       return this.src.slice(start, this.pos);
     }
@@ -332,6 +335,7 @@ export class Lexer {
       this.pos++;
       if (c === '`') {
         this.hooks.script(body);
+        this.sink.unknownValues = true;
         break;
       }
       if (c === '\\') {

@@ -69,7 +69,7 @@ export class AnalysisSink {
    * `[[ -eq ]]`, `${!x}`, `read`, `printf -v` …), where an array subscript runs `$(…)`.
    */
   evaluatesNames = false;
-  /** The line gives a variable a value its text does not show (`x=$(…)`, `read`, `mapfile`). */
+  /** The line has a value its text does not show: a command substitution's output, `read`, `mapfile`. */
   unknownValues = false;
 
   markUnparsed(reason: string): void {
