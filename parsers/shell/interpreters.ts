@@ -167,21 +167,20 @@ export function commandOption(program: string, words: Word[]): string | null {
 
 /**
  * Programs whose options never run anything, so that `grep -e`, `head -c`, `echo -e`
- * are data. Anything not in a table here that is given a code-looking option is opaque.
+ * are data. Anything in no table (here, wrappers.ts, builtins.ts) that is given a
+ * code-looking option is opaque.
  */
 export const INERT_PROGRAMS = new Set([
-  'grep', 'egrep', 'fgrep', 'zgrep', 'ag', 'echo', 'printf', 'head', 'tail', 'wc', 'cut', 'ls', 'cat', 'tac', 'tr', 'date',
-  'df', 'du', 'ps', 'id', 'uname', 'stat', 'touch', 'mkdir', 'rmdir', 'rm', 'cp', 'mv', 'ln', 'chmod', 'chown', 'chgrp',
-  'kill', 'pkill', 'pgrep', 'test', '[', 'true', 'false', 'sleep', 'seq', 'tee', 'diff', 'cmp', 'basename', 'dirname',
-  'realpath', 'readlink', 'md5sum', 'sha1sum', 'sha256sum', 'sha512sum', 'base64', 'od', 'xxd', 'hexdump', 'nl', 'paste',
-  'join', 'comm', 'fold', 'fmt', 'rev', 'column', 'uniq', 'free', 'uptime', 'whoami', 'hostname', 'pwd', 'file', 'which',
-  'type', 'whereis', 'lsof', 'netstat', 'ss', 'ping', 'curl', 'jq', 'systemctl', 'cd', 'export', 'unset', 'set', 'shift',
-  'exit', 'return', 'wait', 'jobs', 'umask', 'ulimit', 'local', 'declare', 'typeset', 'readonly', 'let', 'read', 'getopts',
-  'shopt', 'cksum', 'sum', 'expand', 'unexpand', 'truncate', 'dd', 'sync', 'mktemp', 'install', 'shred', 'find', 'xargs',
-  'env', 'nice', 'timeout', 'sudo', 'doas', 'su', 'tput', 'stty', 'clear', 'zcat', 'gzip', 'gunzip', 'bzip2', 'xz', 'unxz',
-  'lsblk', 'mount', 'umount', 'dmesg', 'last', 'w', 'who', 'users', 'groups', 'getent', 'hash', 'trap', 'mapfile',
-  'readarray', 'complete', 'compgen', 'bind', 'enable', 'alias', 'unalias', 'eval', 'source', '.', 'exec', 'command',
-  'builtin', 'pushd', 'popd', 'dirs', 'disown', 'bg', 'fg', 'times', 'caller', 'help', 'history', 'fc', 'logout', 'suspend',
+  'grep', 'egrep', 'fgrep', 'zgrep', 'ag', 'echo', 'printf', 'head', 'tail', 'wc', 'cut', 'ls', 'cat', 'tac', 'tr',
+  'date', 'df', 'du', 'ps', 'id', 'uname', 'stat', 'touch', 'mkdir', 'rmdir', 'rm', 'cp', 'mv', 'ln', 'chmod', 'chown',
+  'chgrp', 'kill', 'pkill', 'pgrep', 'test', '[', 'true', 'false', 'sleep', 'seq', 'tee', 'diff', 'cmp', 'basename',
+  'dirname', 'realpath', 'readlink', 'md5sum', 'sha1sum', 'sha256sum', 'sha512sum', 'base64', 'od', 'xxd', 'hexdump',
+  'nl', 'paste', 'join', 'comm', 'fold', 'fmt', 'rev', 'column', 'uniq', 'free', 'uptime', 'whoami', 'hostname', 'pwd',
+  'file', 'which', 'type', 'whereis', 'lsof', 'netstat', 'ss', 'ping', 'curl', 'jq', 'systemctl', 'cd', 'unset', 'set',
+  'shift', 'exit', 'return', 'wait', 'jobs', 'umask', 'ulimit', 'shopt', 'cksum', 'sum', 'expand', 'unexpand',
+  'truncate', 'dd', 'sync', 'mktemp', 'install', 'shred', 'tput', 'stty', 'clear', 'zcat', 'gzip', 'gunzip', 'bzip2',
+  'xz', 'unxz', 'lsblk', 'mount', 'umount', 'dmesg', 'last', 'w', 'who', 'users', 'groups', 'getent', 'unalias',
+  'pushd', 'popd', 'dirs', 'disown', 'bg', 'fg', 'times', 'caller', 'help', 'history', 'fc', 'logout', 'suspend',
 ]);
 
 const CODE_SHORT = /^-[A-Za-z]?[cexE]$/;
