@@ -260,8 +260,8 @@ export class Lexer {
       if (this.src[this.pos] === '!') this.sink.evaluatesNames = true;
       this.scanParameter();
       const text = this.src.slice(start, this.pos);
-      // `${a[x]}` evaluates x as arithmetic.
-      if (/^\$\{[A-Za-z_][A-Za-z0-9_]*\[/.test(text)) this.sink.evaluatesNames = true;
+      // `${a[x]}` and the substring offsets of `${a:x}`, `${a:0:x}`, `${@:x}` evaluate x as arithmetic.
+      if (/^\$\{[A-Za-z_][A-Za-z0-9_]*\[/.test(text) || /^\$\{[^}:]*:(?![-=?+])/.test(text)) this.sink.evaluatesNames = true;
       // `${x@P}` expands x as a prompt string, which runs `$(…)` in it.
       if (/@P\}$/.test(text)) this.sink.markOpaque(`prompt expansion runs the value as a prompt string: ${text}`);
       return text;

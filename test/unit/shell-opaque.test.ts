@@ -212,7 +212,7 @@ describe('bash constructs that run text later or bind names', () => {
     ['x=$(cat f); echo ${a[x]}', true], ['x=$(cat f); a[x]=1', true], ['read -r x; echo ${!x}', true], ['printf -v "$n" 1', true],
     ['declare "$n"=1', true], ['read "$n"', true],
     ["a=('b[$(ls)]'); (( a ))", true], ['(( $(cat f) ))', true], ['set -- $(cat f); (( $1 ))', true], ['echo $(( `cat f` ))', true],
-    ['for ((i=0; i<$(wc -l < f); i++)); do :; done', true], ['(( TERM ))', true], ['echo $(( LC_X + 1 ))', true], ['echo $TERM', false], ['n=3; for ((i=0; i<n; i++)); do echo $(date); done', true], ['echo $((1+2)); ls', false], ["declare -a a=('b[$(ls)]')", true], ["let x=${y:-'a[$(ls)]'}", true], ['a=(1 2 3); (( a ))', false],
+    ['for ((i=0; i<$(wc -l < f); i++)); do :; done', true], ['(( TERM ))', true], ['x=$(cat f); echo ${a:0:x}', true], ['read x; echo ${@:x}', true], ['read x; echo ${x:-d}', false], ['echo $(( LC_X + 1 ))', true], ['echo $TERM', false], ['n=3; for ((i=0; i<n; i++)); do echo $(date); done', true], ['echo $((1+2)); ls', false], ["declare -a a=('b[$(ls)]')", true], ["let x=${y:-'a[$(ls)]'}", true], ['a=(1 2 3); (( a ))', false],
     ['cat <(ls)', false], ['bash <(ls)', true], ['source <(ls)', true], ['diff <(ls a) <(ls b)', false],
   ];
   for (const [line, want] of cases) it(JSON.stringify(line), () => expect(opaque(line), analyzeShell(line).reasons.join('; ')).toBe(want));
