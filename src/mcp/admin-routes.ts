@@ -32,7 +32,7 @@ export interface McpRouteDeps extends LocalApiDeps {
   version: string;
   /** Most MCP sessions over HTTP kept at once; past it a new session is refused (503), never another identity's closed. */
   maxSessions?: number;
-  /** Most sessions one identity keeps; past it that identity's own least recently used session is closed. */
+  /** Most sessions one identity keeps; past it that identity's own least recently used idle session is closed. */
   maxSessionsPerIdentity?: number;
 }
 
@@ -42,6 +42,8 @@ interface HttpSession {
   subject: string;
   issuer: string;
   lastUsed: number;
+  /** HTTP requests open on this session (a tool call under way, an SSE stream): not idle while > 0. */
+  open: number;
 }
 
 export function mcpAdminRoutes(deps: McpRouteDeps): AdminRoute[] {
@@ -56,13 +58,15 @@ export function mcpAdminRoutes(deps: McpRouteDeps): AdminRoute[] {
   /**
    * Reserves a slot for one more session of this identity, synchronously so that parallel
    * initializations cannot overrun a cap. Past its own cap the identity's least recently
-   * used sessions go (returned, to be closed); at the global cap the new one is refused.
+   * used idle sessions go (returned, to be closed); if too few are idle, or at the global
+   * cap, the new one is refused.
    */
   const reserve = (key: string): HttpSession[] => {
-    const own = [...sessions.entries()].filter(([, s]) => keyOf(s) === key).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    const own = [...sessions.entries()].filter(([, s]) => keyOf(s) === key);
+    const idle = own.filter(([, s]) => s.open === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
     const excess = own.length + (starting.get(key) ?? 0) + 1 - perIdentity;
-    if (excess > own.length) throw new AirlockError('AIRLOCK_CAPACITY', `this identity is already opening ${perIdentity} MCP sessions`);
-    const evicted = own.slice(0, Math.max(0, excess));
+    if (excess > idle.length) throw new AirlockError('AIRLOCK_CAPACITY', `this identity already has ${perIdentity} MCP sessions in use`);
+    const evicted = idle.slice(0, Math.max(0, excess));
     if (sessions.size - evicted.length + startingTotal + 1 > maxSessions) {
       throw new AirlockError('AIRLOCK_CAPACITY', 'airlock holds as many MCP sessions as it is configured to; try again later');
     }
@@ -84,6 +88,11 @@ export function mcpAdminRoutes(deps: McpRouteDeps): AdminRoute[] {
       if (s.subject !== identity.subject || s.issuer !== identity.issuer) throw new AirlockError('AIRLOCK_FORBIDDEN', 'this MCP session belongs to another identity');
       s.api.refresh(identity, token);
       s.lastUsed = Date.now();
+      s.open++;
+      res.once('close', () => {
+        s.open--;
+        s.lastUsed = Date.now();
+      });
       await s.transport.handleRequest(req, res);
       return;
     }
@@ -109,7 +118,7 @@ export function mcpAdminRoutes(deps: McpRouteDeps): AdminRoute[] {
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (sid) => {
-        sessions.set(sid, { transport, api, subject: identity.subject, issuer: identity.issuer, lastUsed: Date.now() });
+        sessions.set(sid, { transport, api, subject: identity.subject, issuer: identity.issuer, lastUsed: Date.now(), open: 0 });
       },
     });
     transport.onclose = () => {

@@ -82,6 +82,42 @@ describe('MCP sessions over Streamable HTTP are capped per identity', () => {
     await victim.close();
   }, 120_000);
 
+  it('a session with a request open is not idle: at the cap with none idle, the new session is refused instead', async () => {
+    const frank = await issuer.token({ sub: 'frank', groups: ['agents'] });
+    const streams: Array<{ session: string; abort: AbortController }> = [];
+    for (let i = 0; i < PER_IDENTITY; i++) {
+      const r = await initialize(frank);
+      expect(r.status).toBe(200);
+      const abort = new AbortController();
+      // The standalone SSE stream a client keeps open for server messages.
+      const res = await fetch(new URL('/mcp', adminUrl), {
+        method: 'GET',
+        headers: { authorization: `Bearer ${frank}`, accept: 'text/event-stream', 'mcp-session-id': r.session ?? '', 'mcp-protocol-version': '2025-03-26' },
+        signal: abort.signal,
+      });
+      expect(res.status).toBe(200);
+      streams.push({ session: r.session ?? '', abort });
+    }
+    const refused = await initialize(frank);
+    expect(refused.status).toBe(503);
+    expect(JSON.parse(refused.body)).toMatchObject({ code: 'AIRLOCK_CAPACITY' });
+    // Closing one stream makes that session idle: the next session replaces it.
+    streams[0]?.abort.abort();
+    let admitted = await initialize(frank);
+    // The server sees the stream close when its socket does: ask again until it has.
+    for (let i = 0; i < 250 && admitted.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      admitted = await initialize(frank);
+    }
+    expect(admitted.status).toBe(200);
+    expect(await ping(frank, streams[0]?.session ?? '')).toBe(404);
+    expect(await ping(frank, streams[1]?.session ?? '')).toBe(200);
+    for (const s of streams) s.abort.abort();
+    for (const sid of [admitted.session, ...streams.map((s) => s.session)]) {
+      await fetch(new URL('/mcp', adminUrl), { method: 'DELETE', headers: { authorization: `Bearer ${frank}`, 'mcp-session-id': sid ?? '', 'mcp-protocol-version': '2025-03-26' } }).then((r) => r.text());
+    }
+  }, 120_000);
+
   it('at the global cap a new session is refused with 503 problem+json, and nobody\'s session is closed', async () => {
     const holders: Array<{ token: string; session: string }> = [];
     for (let i = 0; holders.length < MAX; i++) {
