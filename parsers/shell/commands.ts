@@ -6,7 +6,7 @@
 import { assignment, builtin, runScript } from './builtins.js';
 import { commandOption, INERT_PROGRAMS, interpreterFor, interpreterOpacity, unknownCodeOption } from './interpreters.js';
 import { scriptOptions, WRAPPER_ASSIGNMENT, WRAPPERS, wrappedCommand, type WrapperSpec } from './wrappers.js';
-import { type AnalysisSink, MAX_DEPTH, type RedirectionWord, type Word } from './types.js';
+import { type AnalysisSink, MAX_DEPTH, namesLongOption, type RedirectionWord, type Word } from './types.js';
 
 export interface CommandContext {
   sink: AnalysisSink;
@@ -90,6 +90,10 @@ function runsInTurn(program: string, words: Word[], redirs: RedirectionWord[], c
     if (code !== null) ctx.sink.markOpaque(`${program} is given ${code}, which may take code to run`);
     return;
   }
+  const shell = loginShell(program, words);
+  if (shell !== null && !isShell(shell.slice(shell.lastIndexOf('/') + 1))) {
+    return ctx.sink.markOpaque(`${program} runs ${shell} as the login shell`);
+  }
   // `env BASH_ENV=… bash`, `sudo LD_PRELOAD=… ls`: the wrapper's own assignments count as the shell's.
   if (spec.assignments === true) for (const w of words.slice(1)) if (WRAPPER_ASSIGNMENT.test(w.value)) assignment(w, ctx);
   const scripts = scriptOptions(words, spec);
@@ -102,6 +106,24 @@ function runsInTurn(program: string, words: Word[], redirs: RedirectionWord[], c
   if (wrapped.kind === 'noRun') return;
   if (spec.restIsScript === true) return runScript(wrapped.words, program, ctx);
   emitSimple(program === 'xargs' ? xargsCommand(words, wrapped.words) : wrapped.words, redirs, ctx.deeper());
+}
+
+/** The program `su -s prog` and `runuser -s prog` run as the user's shell, with the other operands as its arguments. */
+function loginShell(program: string, words: Word[]): string | null {
+  if (program !== 'su' && program !== 'runuser') return null;
+  for (let i = 1; i < words.length; i++) {
+    const v = words[i]?.value ?? '';
+    if (v === '--') return null;
+    if (v.startsWith('--') && namesLongOption(v, '--shell') && !v.includes('=')) return words[i + 1]?.value ?? '';
+    if (v.startsWith('--') && namesLongOption(v, '--shell')) return v.slice(v.indexOf('=') + 1);
+    if (!v.startsWith('-') || v.startsWith('--')) continue;
+    // A cluster: `-ls prog`, `-lsprog`; after -c, -g, -G or -w the rest is their value.
+    for (let k = 1; k < v.length; k++) {
+      if (v[k] === 's') return k + 1 < v.length ? v.slice(k + 1) : (words[i + 1]?.value ?? '');
+      if ('cgGw'.includes(v[k] ?? '')) break;
+    }
+  }
+  return null;
 }
 
 /** `runuser -u user cmd` runs a command; `runuser user` is su. */

@@ -141,6 +141,7 @@ export const COMMAND_OPTIONS: Record<string, string[]> = {
   nmap: ['--script', '-sC'],
   ip: ['exec', '-batch'],
   flatpak: ['--command'],
+  machinectl: ['shell', 'login'],
   openssl: ['engine', '-engine', '-provider', '-provider-path', '-keyform', '-load'],
   // Containers: what runs inside (with the host's files mounted, as root) is not this line's to read.
   docker: ['run', 'exec', 'create', 'build', 'compose', 'start', 'cp', 'attach', 'container', 'buildx', 'plugin', '-H', '--host', '--context'],
