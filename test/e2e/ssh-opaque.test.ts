@@ -1,6 +1,6 @@
 /**
  * Issue 27 items 1, 2 and 7 through the real daemon, the OpenSSH client and a real sshd:
- * the red team's bypasses of a `programs: [rm]` deny rule are refused (exit 126, a stderr
+ * the red team's bypasses of a `programs: [rm]` deny rule (and three found since) are refused (exit 126, a stderr
  * line naming the rule) and the file the `rm` would have removed is still there; an
  * allow-list (`programs_allowed`) admits only what it names.
  */
@@ -100,7 +100,18 @@ const BYPASSES: Array<[string, (f: string) => { line: string; input?: string }]>
   ['linux64', (f) => ({ line: `linux64 rm -f ${f}` })],
   ['prlimit', (f) => ({ line: `prlimit --nofile=256 rm -f ${f}` })],
   ['ssh-agent', (f) => ({ line: `ssh-agent rm -f ${f}` })],
+  ['time --', (f) => ({ line: `time -- rm -f ${f}` })],
+  ['a subscript written in a file, evaluated as arithmetic', (f) => ({ line: `(( $(cat ${code(`a[$(rm -f ${f})]`)}) ))` })],
+  ['an exported function through env', (f) => ({ line: `env 'BASH_FUNC_ls%%=() { rm -f ${f}; }' bash -c ls` })],
 ];
+
+/** A world-readable file holding this text, for a line to read. */
+function code(text: string): string {
+  const file = join(victims, `code${n++}`);
+  writeFileSync(file, `${text}\n`);
+  chmodSync(file, 0o644);
+  return file;
+}
 
 describe.skipIf(!available)('red-team bypasses of programs: [rm] are refused, and the file stays', () => {
   for (const [name, make] of BYPASSES) {
