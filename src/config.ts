@@ -276,6 +276,11 @@ const when = z.strictObject({
   // SSH: each simple command line, argv0 basename, port forwards ("host:port"), SFTP operations.
   commands: z.array(glob).optional(),
   programs: z.array(glob).optional(),
+  /**
+   * SSH allow-list: the rule matches any line that runs something outside it (and every
+   * opaque or unparsed line, and interactive shells). `git` or { program: git, args: ["status", "log *"] }.
+   */
+  programs_allowed: z.array(z.union([glob, z.strictObject({ program: glob, args: z.array(z.union([z.literal(''), glob])).optional() })])).optional(),
   /** SSH: true matches interactive sessions only (shells, and execs that can become one), false plain exec only. */
   interactive: z.boolean().optional(),
   forward: z.array(glob).optional(),
@@ -319,6 +324,9 @@ const rule = z
   .superRefine((r, ctx) => {
     if (r.when.without_where !== undefined && r.when.unbounded !== undefined && r.when.without_where !== r.when.unbounded) {
       ctx.addIssue({ code: 'custom', path: ['when', 'unbounded'], message: 'unbounded and without_where are one key under two names: they must agree' });
+    }
+    if (r.when.programs_allowed !== undefined && r.effect !== 'deny' && r.effect !== 'approve') {
+      ctx.addIssue({ code: 'custom', path: ['when', 'programs_allowed'], message: 'programs_allowed belongs to deny or approve rules: it matches what the list does not allow' });
     }
     if (r.effect === 'approve' && (r.approvers === undefined || r.approvers.length === 0)) {
       ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'an approve rule needs approvers' });
@@ -389,8 +397,15 @@ export const configSchema = z.strictObject({
     .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
     .default({ level: 'info' }),
   admin: z
-    .strictObject({ listen: listen.optional(), tls: tlsListener.optional() })
-    .default({}),
+    .strictObject({
+      listen: listen.optional(),
+      tls: tlsListener.optional(),
+      /** MCP over Streamable HTTP (/mcp): sessions kept at once, in all and per identity (issuer + subject). */
+      mcp: z
+        .strictObject({ max_sessions: z.number().int().min(1).default(256), max_sessions_per_identity: z.number().int().min(1).default(16) })
+        .default({ max_sessions: 256, max_sessions_per_identity: 16 }),
+    })
+    .default({ mcp: { max_sessions: 256, max_sessions_per_identity: 16 } }),
   auth: z
     .strictObject({
       dev_issuer: z.boolean().default(false),

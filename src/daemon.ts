@@ -152,6 +152,8 @@ export class Daemon {
           services.ports.audit.append({ type: 'mcp.tool_call', identity: { subject: identity.subject, issuer: identity.issuer, groups: identity.groups, kind: identity.kind }, ...event }).then(() => undefined),
         limits: { maxRows: 200, maxBytes: 256 * 1024, holdTimeoutMs: this.config.approvals.default_timeout },
         version: '0.1.0',
+        maxSessions: this.config.admin.mcp.max_sessions,
+        maxSessionsPerIdentity: this.config.admin.mcp.max_sessions_per_identity,
       })],
       connections: (caller) => describeConnections(this.config, caller, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? [], (name) => this.hostKeyOf(name)),
       ...services.admin(() => this.config),

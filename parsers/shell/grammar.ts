@@ -125,7 +125,8 @@ function parseList(lexer: Lexer, ctx: CommandContext, substitution: boolean): vo
           continue;
         }
       }
-      if (afterTime && words.length === 0 && w.value === '-p') continue;
+      // `time -p`, `time --`, `time -p -- cmd`: bash's time takes these before the pipeline.
+      if (afterTime && words.length === 0 && (w.value === '-p' || w.value === '--')) continue;
       if (closed) sink.markUnparsed(`unexpected word after a compound command: ${w.raw}`);
       closed = false;
       words.push(w);
@@ -303,6 +304,8 @@ function conditional(lexer: Lexer, sink: AnalysisSink): void {
       return;
     }
     if (tok.t === 'word' && tok.word.value === ']]' && !tok.word.quoted) return;
+    // Arithmetic comparisons and -v evaluate their operands as expressions or names.
+    if (tok.t === 'word' && /^-(eq|ne|lt|le|gt|ge|v|R)$/.test(tok.word.value)) sink.evaluatesNames = true;
   }
 }
 

@@ -25,6 +25,10 @@ const OPERATORS = [';;&', ';;', ';&', '&&', '||', '|&', ';', '&', '|', '(', ')',
 const REDIRECTIONS = ['<<<', '<<-', '&>>', '<<', '<&', '<>', '>>', '>&', '>|', '&>', '<', '>'];
 /** Pathname expansion (`*`, `?`, `[…]`) or brace expansion (`{a,b}`, `{1..3}`): a lone `[` is the test command. */
 const GLOB = /[*?]|\[[\s\S]*\]|\{[\s\S]*(,|\.\.)[\s\S]*\}/;
+/** A `[` subscript with a `$` or backtick inside it. */
+const SUBSCRIPT_CODE = /\[[^\]]*[$`]/;
+/** A `$` or backtick in single quotes, or escaped. */
+const QUOTED_CODE = /'[^']*[$`]|\\[$`]/;
 const ASSIGNMENT_PREFIX = /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=$/;
 
 interface PendingHeredoc {
@@ -123,6 +127,7 @@ export class Lexer {
     if ((c0 === '<' || c0 === '>') && this.src[this.pos + 1] === '(') {
       // Process substitution <(…) / >(…).
       this.pos = this.hooks.substitution(this.src, this.pos + 2);
+      this.sink.unknownValues = true;
       w.dynamic = true;
     }
     for (;;) {
@@ -145,6 +150,7 @@ export class Lexer {
           else if (n !== '\n') {
             w.value += n;
             w.quoted = true;
+            if (n === '$' || n === '`') w.literalCode = true;
           }
           if (n !== undefined) this.pos++;
           break;
@@ -157,7 +163,9 @@ export class Lexer {
             w.value += this.src.slice(this.pos);
             this.pos = this.src.length;
           } else {
-            w.value += this.src.slice(this.pos, end);
+            const text = this.src.slice(this.pos, end);
+            if (/[$`]/.test(text)) w.literalCode = true;
+            w.value += text;
             this.pos = end + 1;
           }
           break;
@@ -181,6 +189,12 @@ export class Lexer {
     }
     w.raw = this.src.slice(start, this.pos);
     w.pattern = GLOB.test(bare);
+    // bash evaluates an array subscript arithmetically wherever a name is taken from text
+    // (`let`, `(( x ))`, `[[ x -eq 0 ]]`, `printf -v`, `read`, `test -v`, `unset`, `${!x}`),
+    // and that expands `$(…)` written inside quotes: `let 'a[$(rm x)]'` runs rm.
+    // Quoted text inside `${x:-'…'}` or an array body `a=('…')` is kept raw: look at the raw text too.
+    if (QUOTED_CODE.test(w.raw)) w.literalCode = true;
+    if (w.literalCode === true && SUBSCRIPT_CODE.test(w.value)) this.sink.markOpaque(`quoted text that bash may evaluate as an array subscript: ${w.raw}`);
     return w;
   }
 
@@ -199,6 +213,7 @@ export class Lexer {
         const n = this.src[this.pos];
         if (n === '$' || n === '`' || n === '"' || n === '\\') {
           out += n;
+          if (n === '$' || n === '`') w.literalCode = true;
           this.pos++;
         } else if (n === '\n') this.pos++;
         else out += '\\';
@@ -217,7 +232,9 @@ export class Lexer {
     if (c === "'" && !inDouble) {
       this.pos++;
       w.quoted = true;
-      return this.ansiC();
+      const text = this.ansiC();
+      if (/[$`]/.test(text)) w.literalCode = true;
+      return text;
     }
     if (c === '"' && !inDouble) {
       this.pos++;
@@ -231,14 +248,23 @@ export class Lexer {
         this.scanArithmetic();
       } else {
         this.pos = this.hooks.substitution(this.src, this.pos + 1);
+        // Its output (a file's contents, say) is text the line does not show.
+        this.sink.unknownValues = true;
       }
       return this.src.slice(start, this.pos);
     }
     if (c === '{') {
       w.dynamic = true;
       this.pos++;
+      // `${!x}` takes a name from x's value and evaluates its subscript.
+      if (this.src[this.pos] === '!') this.sink.evaluatesNames = true;
       this.scanParameter();
-      return this.src.slice(start, this.pos);
+      const text = this.src.slice(start, this.pos);
+      // `${a[x]}` and the substring offsets of `${a:x}`, `${a:0:x}`, `${@:x}` evaluate x as arithmetic.
+      if (/^\$\{[A-Za-z_][A-Za-z0-9_]*\[/.test(text) || /^\$\{[^}:]*:(?![-=?+])/.test(text)) this.sink.evaluatesNames = true;
+      // `${x@P}` expands x as a prompt string, which runs `$(…)` in it.
+      if (/@P\}$/.test(text)) this.sink.markOpaque(`prompt expansion runs the value as a prompt string: ${text}`);
+      return text;
     }
     if (c !== undefined && /[A-Za-z_]/.test(c)) {
       w.dynamic = true;
@@ -309,6 +335,7 @@ export class Lexer {
       this.pos++;
       if (c === '`') {
         this.hooks.script(body);
+        this.sink.unknownValues = true;
         break;
       }
       if (c === '\\') {
@@ -353,6 +380,7 @@ export class Lexer {
 
   /** After `$((` or `((`: to the matching `))`. */
   private scanArithmetic(): void {
+    this.sink.evaluatesNames = true;
     const scratch: Word = { value: '', raw: '', quoted: false, dynamic: false, pattern: false };
     let depth = 0;
     for (;;) {

@@ -44,6 +44,8 @@ export interface Word {
   dynamic: boolean;
   /** Contains an unquoted glob or brace-expansion character: `*`, `?`, `[`, `{`. */
   pattern: boolean;
+  /** A `$` or backtick came from quoted or escaped text: inert here, code if bash later evaluates the value. */
+  literalCode?: boolean;
 }
 
 /** A redirection as the grammar sees it, with the here-document body once read. */
@@ -62,6 +64,13 @@ export class AnalysisSink {
   unparsed = false;
   opaque = false;
   readonly reasons: string[] = [];
+  /**
+   * The line evaluates text as a name or an arithmetic expression (`((…))`, `$((…))`, `let`,
+   * `[[ -eq ]]`, `${!x}`, `read`, `printf -v` …), where an array subscript runs `$(…)`.
+   */
+  evaluatesNames = false;
+  /** The line has a value its text does not show: a command substitution's output, `read`, `mapfile`. */
+  unknownValues = false;
 
   markUnparsed(reason: string): void {
     this.unparsed = true;
@@ -80,6 +89,16 @@ export class AnalysisSink {
 }
 
 const MAX_REASONS = 16;
+
+/**
+ * Whether an option word names this long option: exactly, with `=value`, or abbreviated as
+ * GNU getopt_long accepts (`--to-com` is `--to-command`, `--split-str` is `--split-string`).
+ */
+export function namesLongOption(word: string, option: string): boolean {
+  if (!word.startsWith('--') || !option.startsWith('--')) return false;
+  const name = word.split('=', 1)[0] ?? word;
+  return name === option || (name.length >= 3 && option.startsWith(name));
+}
 
 /** Deeper nesting than this (`$($($(…)))`, `sh -c "sh -c …"`) fails closed as unparsed. */
 export const MAX_DEPTH = 24;

@@ -3,7 +3,7 @@
  * and how to find it: which options take a value, how many operands precede the command.
  * Option names follow each tool's man page (GNU coreutils, util-linux, sudo 1.9).
  */
-import type { Word } from './types.js';
+import { namesLongOption, type Word } from './types.js';
 
 export interface WrapperSpec {
   /** Options that take the next word as their value (`-u root`); short ones may attach it (`-uroot`). */
@@ -24,6 +24,12 @@ export interface WrapperSpec {
   stdinShell?: boolean;
   /** The words after the options are joined into one command line for `sh -c` (`watch`, `sg`). */
   restIsScript?: boolean;
+  /** Operands before the options (`setarch x86_64 -R rm`: 1). */
+  leading?: number;
+  /** A first operand with a `:` is a security context, not the command (`runcon user_u:r:t cmd`). */
+  contextOperand?: boolean;
+  /** With no command it starts the user's shell, which reads commands from stdin (`chroot /mnt`, `unshare -m`). */
+  defaultShell?: boolean;
 }
 
 const SUDO_ARGS = ['-u', '-g', '-p', '-C', '-D', '-r', '-t', '-U', '-T', '-R', '--user', '--group', '--prompt',
@@ -37,11 +43,14 @@ export const WRAPPERS: Record<string, WrapperSpec> = {
   sudo: { withArg: SUDO_ARGS, shell: ['-s', '-i', '--shell', '--login'], assignments: true,
     noRun: ['-l', '--list', '-e', '--edit', '-V', '--version'] },
   doas: { withArg: ['-u', '-C', '-a'], shell: ['-s'] },
+  run0: { withArg: ['-u', '--user', '-g', '--group', '-D', '--chdir', '--setenv', '--unit', '--property', '--description',
+    '--slice', '--nice', '--machine', '--background'], defaultShell: true },
   pkexec: { withArg: ['--user'] },
   su: { withArg: SU_ARGS, script: SU_SCRIPT, commandless: true, stdinShell: true },
   runuser: { withArg: [...SU_ARGS, '-u', '--user'], script: SU_SCRIPT },
-  sg: { script: ['-c'], positionals: 1, restIsScript: true },
-  env: { withArg: ['-u', '--unset', '-C', '--chdir', '-P'], script: ['-S', '--split-string'], assignments: true },
+  sg: { script: ['-c'], positionals: 1, restIsScript: true, defaultShell: true },
+  newgrp: { commandless: true, stdinShell: true },
+  env: { withArg: ['-u', '--unset', '-C', '--chdir', '-P', '-a', '--argv0'], script: ['-S', '--split-string'], assignments: true },
   nice: { withArg: ['-n', '--adjustment'] },
   nohup: {},
   setsid: {},
@@ -50,33 +59,62 @@ export const WRAPPERS: Record<string, WrapperSpec> = {
   ionice: { withArg: ['-c', '-n', '-p', '-P', '-u', '--class', '--classdata', '--pid', '--pgid', '--uid'] },
   taskset: { positionals: 1 },
   chrt: { withArg: ['-T', '-P', '-D', '--sched-runtime', '--sched-period', '--sched-deadline'], positionals: 1 },
-  chroot: { withArg: ['--userspec', '--groups'], positionals: 1 },
+  chroot: { withArg: ['--userspec', '--groups'], positionals: 1, defaultShell: true },
   flock: { withArg: ['-w', '--timeout', '-E', '--conflict-exit-code'], script: ['-c', '--command'], positionals: 1 },
-  script: { withArg: ['-t', '--timing', '-I', '-O', '-B', '-T', '-E', '-m'], script: ['-c', '--command'], commandless: true },
+  script: { withArg: ['-t', '--timing', '-I', '-O', '-B', '-T', '-E', '-m', '--log-in', '--log-out', '--log-io',
+    '--log-timing', '--logging-format', '--echo', '--output-limit'], script: ['-c', '--command'], commandless: true, stdinShell: true },
   watch: { withArg: ['-n', '--interval', '-q', '--equexit'], restIsScript: true },
   exec: { withArg: ['-a'] },
   command: { noRun: ['-v', '-V'] },
   builtin: {},
   coproc: {},
   busybox: {},
+  toybox: {},
   xargs: { withArg: ['-a', '-d', '-E', '-I', '-L', '-n', '-P', '-s', '--arg-file', '--delimiter', '--max-args',
     '--max-procs', '--max-chars', '--max-lines', '--process-slot-var'] },
   time: { withArg: ['-f', '-o', '--format', '--output'] },
   strace: { withArg: TRACE_ARGS },
   ltrace: { withArg: TRACE_ARGS },
-  nsenter: { withArg: ['-t', '--target', '-S', '--setuid', '-G', '--setgid', '-w', '--wd'] },
-  unshare: { withArg: ['-S', '--setuid', '-G', '--setgid', '--map-user', '--map-group', '-R', '--root', '-w', '--wd'] },
+  nsenter: { withArg: ['-t', '--target', '-S', '--setuid', '-G', '--setgid', '-w', '--wd', '-N', '--net-socket',
+    '--user-parent'], defaultShell: true },
+  unshare: { withArg: ['-S', '--setuid', '-G', '--setgid', '--map-user', '--map-group', '--map-users', '--map-groups',
+    '-R', '--root', '-w', '--wd', '--propagation', '--setgroups'], defaultShell: true },
+  // setarch(8): `setarch arch [options] [program]`, and the arch-named links; the default program is /bin/sh.
+  setarch: { leading: 1, defaultShell: true },
+  linux32: { defaultShell: true },
+  linux64: { defaultShell: true },
+  i386: { defaultShell: true },
+  x86_64: { defaultShell: true },
+  uname26: { defaultShell: true },
+  // prlimit(1): limits are `--nofile=N` or attached short values; `-p pid` alone runs nothing.
+  prlimit: { withArg: ['-p', '--pid', '-o', '--output'] },
+  'ssh-agent': { withArg: ['-a', '-E', '-t', '-P', '-O'], noRun: ['-k', '-T'] },
+  numactl: { withArg: ['-i', '--interleave', '-N', '--cpunodebind', '-C', '--physcpubind', '-m', '--membind', '-p',
+    '--preferred', '-P', '--preferred-many', '-w', '--weighted-interleave'] },
+  cgexec: { withArg: ['-g'] },
+  runcon: { withArg: ['-u', '--user', '-r', '--role', '-t', '--type', '-l', '--range'], contextOperand: true },
+  entr: { script: ['-s'] },
+  'xvfb-run': { withArg: ['-n', '--server-num', '-e', '--error-file', '-f', '--auth-file', '-p', '--xauth-protocol',
+    '-s', '--server-args', '-w', '--wait'] },
+  fakeroot: { withArg: ['-l', '--lib', '--faked', '-s', '-i', '-b'], defaultShell: true },
+  fakechroot: { withArg: ['-l', '--lib', '-d', '--elfloader', '-s', '--use-system-libs', '-c', '--config-dir'], defaultShell: true },
+  eatmydata: {},
+  nocache: {},
+  catchsegv: {},
+  trickle: { withArg: ['-d', '-u', '-w', '-t', '-l', '-n'] },
+  daemonize: { withArg: ['-a', '-c', '-e', '-E', '-o', '-p', '-l', '-u'] },
+  'dbus-launch': { withArg: ['--config-file', '--autolaunch'] },
   setpriv: { withArg: ['--reuid', '--regid', '--groups', '--inh-caps', '--ambient-caps', '--bounding-set',
     '--securebits', '--selinux-label', '--apparmor-profile'] },
   chpst: { withArg: ['-u', '-U', '-b', '-e', '-/', '-n', '-l', '-L', '-m', '-d', '-o', '-p', '-f', '-c', '-r', '-t'] },
-  'systemd-run': { withArg: ['-p', '--property', '-u', '--unit', '-E', '--setenv', '-M', '--machine', '--uid',
+  'systemd-run': { shell: ['-S', '--shell'], withArg: ['-p', '--property', '-u', '--unit', '-E', '--setenv', '-M', '--machine', '--uid',
     '--gid', '--description', '--slice', '-H', '--host', '--working-directory'] },
   caffeinate: { withArg: ['-t', '-w'] },
   unbuffer: {},
   torsocks: {},
   proxychains: { withArg: ['-f'] },
   proxychains4: { withArg: ['-f'] },
-  firejail: {},
+  firejail: { defaultShell: true },
   'dbus-run-session': {},
   valgrind: {},
   rlwrap: {},
@@ -87,7 +125,8 @@ export type Wrapped =
   | { kind: 'none'; readsStdin: boolean }
   | { kind: 'noRun' };
 
-const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
+/** env(1) and sudo(8) take any leading word with a `=` as an assignment: `BASH_FUNC_f%%=() { … }` too. */
+export const WRAPPER_ASSIGNMENT = /^[^=-][^=]*=/;
 
 /** Values of script options anywhere in the words (su and friends accept options after operands). */
 export function scriptOptions(words: Word[], spec: WrapperSpec): Word[] {
@@ -100,8 +139,7 @@ export function scriptOptions(words: Word[], spec: WrapperSpec): Word[] {
     if (v === '--') break;
     if (v.startsWith('--')) {
       const eq = v.indexOf('=');
-      const name = eq < 0 ? v : v.slice(0, eq);
-      if (!names.includes(name)) continue;
+      if (!names.some((n) => namesLongOption(v, n))) continue;
       const value = eq < 0 ? words[i + 1] : { ...w, value: v.slice(eq + 1) };
       if (value !== undefined) out.push(value);
       continue;
@@ -124,23 +162,23 @@ export function scriptOptions(words: Word[], spec: WrapperSpec): Word[] {
 export function wrappedCommand(words: Word[], spec: WrapperSpec): Wrapped {
   const withArg = spec.withArg ?? [];
   let shell = false;
-  let i = 1;
+  let i = 1 + (spec.leading ?? 0);
   while (i < words.length) {
     const v = words[i]?.value ?? '';
     if (v === '--') {
       i++;
       break;
     }
-    if (spec.assignments === true && (ASSIGNMENT.test(v) || v === '-')) {
+    if (spec.assignments === true && (WRAPPER_ASSIGNMENT.test(v) || v === '-')) {
       i++;
       continue;
     }
     if (!v.startsWith('-') || v === '-') break;
     if (v.startsWith('--')) {
-      const name = v.split('=', 1)[0] ?? v;
-      if (spec.noRun?.includes(name) === true) return { kind: 'noRun' };
-      if (spec.shell?.includes(name) === true) shell = true;
-      const takesNext = !v.includes('=') && (withArg.includes(name) || spec.script?.includes(name) === true);
+      const is = (list: string[] | undefined): boolean => list?.some((o) => namesLongOption(v, o)) === true;
+      if (is(spec.noRun)) return { kind: 'noRun' };
+      if (is(spec.shell)) shell = true;
+      const takesNext = !v.includes('=') && (is(withArg) || is(spec.script));
       i += takesNext ? 2 : 1;
       continue;
     }
@@ -158,7 +196,8 @@ export function wrappedCommand(words: Word[], spec: WrapperSpec): Wrapped {
   }
   if (spec.commandless === true) return { kind: 'none', readsStdin: spec.stdinShell === true };
   i += spec.positionals ?? 0;
+  if (spec.contextOperand === true && words[i]?.value.includes(':') === true) i++;
   const rest = words.slice(i);
-  if (rest.length === 0) return { kind: 'none', readsStdin: shell };
+  if (rest.length === 0) return { kind: 'none', readsStdin: shell || spec.defaultShell === true };
   return { kind: 'command', words: rest };
 }

@@ -18,6 +18,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   AIRLOCK_CONFIG_INVALID: 400,
   AIRLOCK_AUDIT_UNAVAILABLE: 503,
   AIRLOCK_SHUTTING_DOWN: 503,
+  AIRLOCK_CAPACITY: 503,
 };
 
 export function httpStatusFor(code: ErrorCode): number {

@@ -30,8 +30,10 @@ export interface McpRouteDeps extends LocalApiDeps {
   authenticate(token: string): Promise<Identity>;
   limits: Limits;
   version: string;
-  /** Most MCP sessions over HTTP kept at once; the oldest idle one is closed past it. */
+  /** Most MCP sessions over HTTP kept at once; past it a new session is refused (503), never another identity's closed. */
   maxSessions?: number;
+  /** Most sessions one identity keeps; past it that identity's own least recently used idle session is closed. */
+  maxSessionsPerIdentity?: number;
 }
 
 interface HttpSession {
@@ -40,11 +42,39 @@ interface HttpSession {
   subject: string;
   issuer: string;
   lastUsed: number;
+  /** HTTP requests open on this session (a tool call under way, an SSE stream): not idle while > 0. */
+  open: number;
 }
 
 export function mcpAdminRoutes(deps: McpRouteDeps): AdminRoute[] {
   const sessions = new Map<string, HttpSession>();
   const maxSessions = deps.maxSessions ?? 256;
+  const perIdentity = deps.maxSessionsPerIdentity ?? 16;
+  /** Initializations under way, per identity: they hold a slot until they become a session or fail. */
+  const starting = new Map<string, number>();
+  let startingTotal = 0;
+  const keyOf = (i: { issuer: string; subject: string }): string => JSON.stringify([i.issuer, i.subject]);
+
+  /**
+   * Reserves a slot for one more session of this identity, synchronously so that parallel
+   * initializations cannot overrun a cap. Past its own cap the identity's least recently
+   * used idle sessions go (returned, to be closed); if too few are idle, or at the global
+   * cap, the new one is refused.
+   */
+  const reserve = (key: string): HttpSession[] => {
+    const own = [...sessions.entries()].filter(([, s]) => keyOf(s) === key);
+    const idle = own.filter(([, s]) => s.open === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    const excess = own.length + (starting.get(key) ?? 0) + 1 - perIdentity;
+    if (excess > idle.length) throw new AirlockError('AIRLOCK_CAPACITY', `this identity already has ${perIdentity} MCP sessions in use`);
+    const evicted = idle.slice(0, Math.max(0, excess));
+    if (sessions.size - evicted.length + startingTotal + 1 > maxSessions) {
+      throw new AirlockError('AIRLOCK_CAPACITY', 'airlock holds as many MCP sessions as it is configured to; try again later');
+    }
+    for (const [sid] of evicted) sessions.delete(sid);
+    starting.set(key, (starting.get(key) ?? 0) + 1);
+    startingTotal++;
+    return evicted.map(([, s]) => s);
+  };
 
   const mcp: AdminRoute['handler'] = async ({ req, res }) => {
     const token = bearerToken(req);
@@ -58,22 +88,37 @@ export function mcpAdminRoutes(deps: McpRouteDeps): AdminRoute[] {
       if (s.subject !== identity.subject || s.issuer !== identity.issuer) throw new AirlockError('AIRLOCK_FORBIDDEN', 'this MCP session belongs to another identity');
       s.api.refresh(identity, token);
       s.lastUsed = Date.now();
+      s.open++;
+      res.once('close', () => {
+        s.open--;
+        s.lastUsed = Date.now();
+      });
       await s.transport.handleRequest(req, res);
       return;
     }
     if (req.method !== 'POST') throw new AirlockError('AIRLOCK_PROTOCOL', 'an MCP session starts with a POST of initialize');
-    if (sessions.size >= maxSessions) {
-      const oldest = [...sessions.entries()].sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0];
-      if (oldest !== undefined) {
-        sessions.delete(oldest[0]);
-        await oldest[1].transport.close().catch(() => undefined);
-      }
+    const key = keyOf(identity);
+    const evicted = reserve(key);
+    const release = (): void => {
+      const n = (starting.get(key) ?? 1) - 1;
+      if (n <= 0) starting.delete(key);
+      else starting.set(key, n);
+      startingTotal--;
+    };
+    try {
+      await Promise.all(evicted.map((s) => s.transport.close().catch(() => undefined)));
+      await startSession(identity, token, req, res);
+    } finally {
+      release();
     }
+  };
+
+  const startSession = async (identity: Identity, token: string, req: Parameters<AdminRoute['handler']>[0]['req'], res: Parameters<AdminRoute['handler']>[0]['res']): Promise<void> => {
     const api = new LocalAirlockApi(identity, token, deps);
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (sid) => {
-        sessions.set(sid, { transport, api, subject: identity.subject, issuer: identity.issuer, lastUsed: Date.now() });
+        sessions.set(sid, { transport, api, subject: identity.subject, issuer: identity.issuer, lastUsed: Date.now(), open: 0 });
       },
     });
     transport.onclose = () => {

@@ -33,6 +33,7 @@ function describeAction(action: Action, ev: Evidence): string {
       return describeSql(action, ev);
     case 'shell':
     case 'exec':
+      if (ev.notAllowed !== undefined) return `the command "${clip(action.kind === 'exec' ? action.command : 'shell')}" (${ev.notAllowed})`;
       if (ev.program !== undefined) return `running ${ev.program}`;
       return `the command "${clip(ev.command ?? action.command)}"`;
     case 'sftp':
@@ -57,7 +58,8 @@ function describeWho(rule: CompiledRule, identity: Identity): string {
 
 export function explain(rule: CompiledRule, ev: Evidence, action: Action, identity: Identity, connection: string): string {
   // Matched only because what the statement does is unknown: say so, or the reason misleads.
-  const unknown = ev.unknownEffects === true ? ' (its effects cannot be known from its text, so every rule about effects applies to it)' : '';
+  let unknown = ev.unknownEffects === true ? ' (its effects cannot be known from its text, so every rule about effects applies to it)' : '';
+  if (ev.unknownCommands !== undefined && ev.notAllowed === undefined) unknown = ` (what this line runs cannot be known from its text — ${clip(ev.unknownCommands)} — so every rule about commands applies to it)`;
   if (rule.config.reason !== undefined) return `${rule.config.reason}${unknown}`;
   const where = action.kind === 'connect' ? ` to ${connection}` : ` on ${connection}`;
   const base = `${describeAction(action, ev)}${where}${describeWho(rule, identity)}`;

@@ -5,6 +5,7 @@
 import { analyzeShell, type ShellAnalysis } from '../../parsers/shell/index.js';
 import type { RuleConfig } from '../config.js';
 import type { Action, Identity } from '../types.js';
+import { ProgramAllowList } from './allow-list.js';
 import { GlobSet } from './glob.js';
 import { ForwardGlobs } from './forward.js';
 import { methodOverride } from './http-method.js';
@@ -29,6 +30,7 @@ const FAMILY_OF_KEY: Record<string, Family> = {
   unparsed: 'sql',
   commands: 'shell',
   programs: 'shell',
+  programs_allowed: 'shell',
   interactive: 'shell',
   forward: 'forward',
   sftp: 'sftp',
@@ -56,6 +58,10 @@ export interface Evidence {
   fn?: string;
   command?: string;
   program?: string;
+  /** A shell line matched only because what it runs cannot be known: the analyser's first reason. */
+  unknownCommands?: string;
+  /** Matched a `programs_allowed` rule: what the list does not admit, and why. */
+  notAllowed?: string;
   /** Matched only because the statement's effects cannot be known (fail closed). */
   unknownEffects?: boolean;
 }
@@ -110,6 +116,7 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
   const functions = w.functions === undefined ? null : new GlobSet(w.functions);
   const commands = w.commands === undefined ? null : new GlobSet(w.commands, { separator: null });
   const programs = w.programs === undefined ? null : new GlobSet(w.programs, { separator: null });
+  const allowList = w.programs_allowed === undefined ? null : new ProgramAllowList(w.programs_allowed);
   const forward = w.forward === undefined ? null : new ForwardGlobs(w.forward);
   const sftpOps = w.sftp?.ops === undefined ? null : new Set(w.sftp.ops.map((o) => o.toLowerCase()));
   const sftpPaths = w.sftp?.paths === undefined ? null : new GlobSet(w.sftp.paths, { separator: '/' });
@@ -176,11 +183,12 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
     const ev: Evidence = {};
     // A line whose commands cannot all be known (unparsed, or $VAR / eval / a shell reading
     // stdin as a program) matches every deny and approve rule about commands: fail closed.
-    if ((commands !== null || programs !== null) && config.effect !== 'allow') {
+    if ((commands !== null || programs !== null || allowList !== null) && config.effect !== 'allow') {
       const a = shellAnalysis(command);
       if (a.unparsed || a.opaque) {
         if (a.unparsed) ev.unparsed = true;
         else ev.opaque = true;
+        ev.unknownCommands = a.reasons[0] ?? (a.unparsed ? 'the line does not parse' : 'opaque');
         return ev;
       }
     }
@@ -195,6 +203,12 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
       const hit = firstMatch(programs, names);
       if (hit === null) return null;
       ev.program = hit;
+    }
+    if (allowList !== null) {
+      const outside = allowList.check(shellAnalysis(command));
+      if (outside === null) return null;
+      if (outside.program !== '') ev.program = outside.program;
+      ev.notAllowed = outside.why;
     }
     return ev;
   }
@@ -222,6 +236,8 @@ export function compileRule(config: RuleConfig, index: number): CompiledRule {
           return sql === null ? null : matchSql(sql);
         case 'shell':
           if (w.interactive === false) return null;
+          // An interactive shell runs whatever is typed: no allow-list admits it.
+          if (allowList !== null) return { notAllowed: 'an interactive shell runs commands no allow-list has seen' };
           return matchCommand(action.command, null);
         case 'exec':
           // An exec that can become a shell counts as interactive (rules saying `interactive: false` skip it).

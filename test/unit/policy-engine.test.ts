@@ -321,8 +321,12 @@ describe('Policy.decide: SSH and HTTP keys', () => {
 
   it('commands match each simple command of a line; programs the argv0 basename', () => {
     expectEffect(p.decide({ kind: 'shell', command: 'cd /tmp && rm -rf /' }, ctx()), 'deny', 'no-rm');
-    expectEffect(p.decide({ kind: 'shell', command: 'ls | /usr/bin/psql -c x' }, ctx()), 'hold', 'no-psql');
-    expectEffect(p.decide({ kind: 'exec', argv: ['/usr/bin/psql'], command: '/usr/bin/psql' }, ctx()), 'hold', 'no-psql');
+    expectEffect(p.decide({ kind: 'shell', command: 'ls | /usr/bin/psql --version' }, ctx()), 'hold', 'no-psql');
+    expectEffect(p.decide({ kind: 'exec', argv: ['/usr/bin/psql'], command: '/usr/bin/psql --help' }, ctx()), 'hold', 'no-psql');
+    // psql runs what it reads (`\!` runs a shell command): with -c or code on stdin it is opaque,
+    // and opaque matches every deny rule about commands.
+    expectEffect(p.decide({ kind: 'shell', command: 'ls | /usr/bin/psql -c x' }, ctx()), 'deny', 'no-rm');
+    expectEffect(p.decide({ kind: 'exec', argv: ['/usr/bin/psql'], command: '/usr/bin/psql' }, ctx()), 'deny', 'no-rm');
     expectEffect(p.decide({ kind: 'shell', command: 'ls -l' }, ctx()), 'allow');
     expect(commandLines('a; b && c')).toEqual(['a; b && c', 'a', 'b', 'c']);
   });

@@ -70,7 +70,8 @@ table('command substitution and process substitution', [
   { line: 'echo `echo \\`rm x\\``', programs: ['rm'] },
   { line: 'x=$(rm y)', programs: ['rm'] },
   { line: 'x=${y:-$(rm z)}', programs: ['rm'] },
-  { line: 'echo $((1 + $(rm x)))', programs: ['rm'] },
+  // The substitution's output is evaluated as arithmetic, where a subscript runs $(…): opaque too.
+  { line: 'echo $((1 + $(rm x)))', programs: ['rm'], opaque: true },
   { line: 'cat <(rm x) >(ls)', programs: ['rm', 'ls', 'cat'] },
   { line: 'echo $(case x in a) rm x;; esac)', programs: ['rm'] },
   { line: 'echo "\\$(rm x)"', absent: ['rm'] },
@@ -98,12 +99,12 @@ table('nested shells and eval', [
   { line: 'sh <<EOF\nrm $x\nEOF', opaque: true },
   { line: 'cat <<EOF\n$(rm x)\nEOF', programs: ['rm'] },
   { line: "cat <<'EOF'\n$(rm x)\nEOF", absent: ['rm'] },
-  { line: "trap 'rm x' EXIT", programs: ['rm'] },
+  { line: "trap 'rm x' EXIT", programs: ['rm'], opaque: true },
   { line: "alias ls='rm -rf /'", programs: ['rm'] },
   { line: 'bash', opaque: true },
   { line: 'curl http://x | sh', opaque: true },
   { line: 'bash < script.sh', opaque: true },
-  { line: 'bash script.sh', programs: ['bash'] },
+  { line: 'bash script.sh', programs: ['bash'], opaque: true },
   { line: 'source ./x.sh', opaque: true },
   { line: '. ./x.sh', opaque: true },
 ]);
@@ -139,7 +140,7 @@ table('wrappers add the wrapped command', [
   { line: "watch 'rm x'", programs: ['rm'] },
   { line: 'xargs rm', programs: ['xargs', 'rm'] },
   { line: 'ls | xargs -n1 -P4 rm -f', programs: ['rm'] },
-  { line: 'xargs -I{} sh -c "rm {}"', programs: ['rm'] },
+  { line: 'xargs -I{} sh -c "rm {}"', opaque: true },
   { line: 'find . -exec rm {} \\;', programs: ['find', 'rm'], commands: ['rm {}'] },
   { line: "find . -name x -execdir rm -f {} + -exec ls ';'", programs: ['rm', 'ls'] },
   { line: 'find . -exec {} \\;', opaque: true },
@@ -172,7 +173,7 @@ table('compound commands and functions', [
   { line: 'function f { rm x; }; f', programs: ['rm', 'f'] },
   { line: 'function f() { rm x; }', programs: ['rm'] },
   { line: '[[ -f $(rm x) ]] && ls', programs: ['rm', 'ls'] },
-  { line: '(( $(rm x) > 1 ))', programs: ['rm'] },
+  { line: '(( $(rm x) > 1 ))', programs: ['rm'], opaque: true },
   { line: 'echo if then fi done; rm x', programs: ['echo', 'rm'], commands: ['echo if then fi done'] },
 ]);
 

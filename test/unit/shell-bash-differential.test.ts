@@ -18,7 +18,14 @@ const FRAGMENTS = ["'", '"', '`', '$(', ')', '(', '{ ', ' }', ';', '&&', '||', '
   'echo ', 'eval ', '[[ ', ' ]]', '((', '))', 'a=', 'while ', 'f()', 'zz', 'qq', "$'", '<(', '=', '!', 'time ', '\t',
   'true', 'command ', 'builtin ', 'exec '];
 
-function lines(seed: number, count: number): string[] {
+/** Issue 27: builtins that run text later, bind names or evaluate subscripts. */
+const OPAQUE_FRAGMENTS = ["'", '"', '$(', ')', ';', '|', ' ', ' ', '\n', '$x', 'x', 'zz', 'qq', 'echo ', 'eval ', 'trap ', '-- ',
+  'EXIT', 'let ', "'a[$(zz)]'", '"a[\\$(zz)]"', '(( x ))', 'x=', 'read x', '<<< ', 'hash -p /x/y zz', 'PS4=', 'set -x;', '${x@P}',
+  '${!x}', 'mapfile -C zz ', 'printf -v ', 'declare -i ', 'source ', 'fc -s', '[[ ', ' -eq ', ' ]]', 'test -v ', 'a[x]=1',
+  '${a[x]}', 'command ', 'builtin ', 'exec ', 'alias ', 'shopt -s expand_aliases;', 'f()', '{ ', ' }', 'compgen -C zz x',
+  '`zz`', "$'\\x24(zz)'", 'export ', 'local ', 'a '];
+
+function lines(seed: number, count: number, fragments = FRAGMENTS): string[] {
   let s = seed;
   const rand = (n: number): number => {
     s = (s * 1103515245 + 12345) % 2147483648;
@@ -26,7 +33,7 @@ function lines(seed: number, count: number): string[] {
   };
   return Array.from({ length: count }, () => {
     let line = '';
-    for (let j = 1 + rand(10); j > 0; j--) line += FRAGMENTS[rand(FRAGMENTS.length)];
+    for (let j = 1 + rand(10); j > 0; j--) line += fragments[rand(fragments.length)];
     return line;
   });
 }
@@ -37,8 +44,11 @@ describe.skipIf(!haveBash)('programs bash runs are programs analyzeShell finds',
   writeFileSync(env, 'command_not_found_handle() { printf "%s\\n" "$1" >&3; return 127; }\nPATH=/nonexistent\n');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('on 400 random lines', () => {
-    for (const line of lines(2024, 400)) {
+  it.each([
+    ['on 400 random lines', lines(2024, 400)],
+    ['on 400 lines of trap, let, subscripts, prompts and callbacks', lines(27, 400, OPAQUE_FRAGMENTS)],
+  ])('%s', (_name, batch) => {
+    for (const line of batch) {
       const res = spawnSync('bash', ['-c', line], {
         cwd: dir, env: { BASH_ENV: env }, stdio: ['ignore', 'ignore', 'ignore', 'pipe'], timeout: 2000,
       });
