@@ -6,20 +6,18 @@
  * `perl5.36` is ignored). They are deliberately wide: a program that can run a shell
  * from its own prompt (an editor's `:!sh`, a pager's `!`, psql's `\!`) is as good as a
  * shell once the caller has a terminal. Wrappers (`sudo`, `env`, `timeout` …) are not
- * listed: the analyser names the program they run. NOTE for the merge: parsers/shell/interpreters.ts
- * (shell-opaque) keeps the interpreter table; this list should join it.
+ * listed: the analyser names the program they run.
  */
+import { isShell } from './commands.js';
 import { analyzeShell } from './index.js';
+import { interpreterFor } from './interpreters.js';
 
-/** Shells: with a terminal, or reading stdin, they run whatever is typed. */
-const SHELLS = ['sh', 'bash', 'rbash', 'dash', 'ash', 'zsh', 'ksh', 'mksh', 'pdksh', 'yash', 'fish', 'csh', 'tcsh', 'toybox', 'nu', 'elvish', 'xonsh', 'pwsh', 'powershell'];
-
-/** Interpreters and REPLs: code given on the line or typed at a prompt can start a shell. */
-const INTERPRETERS = [
-  'python', 'python2', 'python3', 'pypy', 'pypy3', 'ipython', 'ipython3', 'perl', 'ruby', 'irb', 'jruby', 'node', 'nodejs', 'deno', 'bun',
-  'php', 'lua', 'luajit', 'tclsh', 'wish', 'expect', 'R', 'Rscript', 'julia', 'ghci', 'runghc', 'erl', 'iex', 'elixir', 'scala', 'groovy',
-  'jshell', 'guile', 'racket', 'sbcl', 'clisp', 'ocaml', 'swipl', 'gawk', 'awk', 'mawk', 'nawk', 'gdb', 'lldb',
-];
+/**
+ * Shells and interpreters come from the analyser's own tables (parsers/shell/commands.ts,
+ * interpreters.ts), so one list says what runs code; the REPLs below have no code option
+ * there but still take typed code at their prompt.
+ */
+const REPLS = ['ipython', 'ipython3', 'irb', 'jshell', 'ghci', 'erl', 'iex', 'elixir', 'toybox', 'nu', 'elvish', 'xonsh'];
 
 /** Programs that give the caller a terminal or a prompt that can run a shell (shell escapes, pagers, editors, nested logins). */
 const TERMINAL_PROGRAMS = [
@@ -34,7 +32,7 @@ const TERMINAL_PROGRAMS = [
 /** Programs that allocate a terminal of their own on the target: interactive even when the caller asked for none. */
 const PTY_MAKERS = ['script', 'unbuffer', 'expect', 'tmux', 'screen', 'dtach', 'abduco', 'socat', 'tmate', 'zellij', 'byobu'];
 
-const INTERACTIVE = new Set([...SHELLS, ...INTERPRETERS, ...TERMINAL_PROGRAMS]);
+const INTERACTIVE = new Set([...REPLS, ...TERMINAL_PROGRAMS]);
 const MAKES_PTY = new Set(PTY_MAKERS);
 
 /** `python3.12` → `python3`, `perl5.36.0` → `perl5` → `perl`: the name without a version tail. */
@@ -46,6 +44,12 @@ function baseName(program: string): string {
 function listed(set: ReadonlySet<string>, program: string): boolean {
   const name = program.slice(program.lastIndexOf('/') + 1);
   return set.has(name) || set.has(baseName(name));
+}
+
+/** A shell, an interpreter of the analyser's table, or a program with a prompt that can run one. */
+function canStartShell(program: string): boolean {
+  const name = program.slice(program.lastIndexOf('/') + 1);
+  return isShell(name) || isShell(baseName(name)) || interpreterFor(name) !== undefined || interpreterFor(baseName(name)) !== undefined || listed(INTERACTIVE, name);
 }
 
 export interface InteractiveVerdict {
@@ -65,14 +69,14 @@ export function execIsInteractive(command: string, pty: boolean): InteractiveVer
   if (command.trim() === '') return { interactive: pty, reason: pty ? 'an empty command with a terminal is a login shell' : '' };
   const a = analyzeShell(command);
   if (a.unparsed) return { interactive: true, reason: 'the command line does not parse' };
-  if (pty && a.opaque) return { interactive: true, reason: 'what the command line runs cannot be known' };
   for (const c of a.commands) {
     if (c.program === '') continue;
     if (listed(MAKES_PTY, c.program)) return { interactive: true, reason: `${c.program} gives a terminal` };
-    if (pty && listed(INTERACTIVE, c.program)) return { interactive: true, reason: `${c.program} can start a shell` };
+    if (pty && canStartShell(c.program)) return { interactive: true, reason: `${c.program} can start a shell` };
     // A program named by an expansion (`$SHELL`, `$(which bash)`) could be any of them.
     if (pty && /[$`]/.test(c.argv[0] ?? '')) return { interactive: true, reason: 'the program is computed at run time' };
   }
+  if (pty && a.opaque) return { interactive: true, reason: 'what the command line runs cannot be known' };
   return { interactive: false, reason: '' };
 }
 
