@@ -24,6 +24,7 @@ import { relaySftp } from './sftp-relay.js';
 import { bytesOfText, textOfBytes } from './latin1.js';
 import { TypedLines } from './typed-lines.js';
 import { execIsInteractive, transferServerOf } from '../../parsers/shell/interactive.js';
+import { isCodeVariable, valueMayRunCode } from '../../parsers/shell/index.js';
 import type { SshPermission } from '../../src/credentials/ssh-certificate.js';
 import { forwardHost } from '../../src/policy/forward.js';
 
@@ -158,7 +159,9 @@ export class ConnectionHandler {
     const env: Record<string, string> = {};
     let running: ClientChannel | null = null;
     let cast: CastWriter | null = null;
-    ch.on('pty', (accept, _reject, info) => {
+    ch.on('pty', (accept, reject, info) => {
+      // TERM reaches the target's shell like an env value: refused when bash could run code in it.
+      if (valueMayRunCode(info.term)) return reject?.();
       pty = info;
       accept?.();
     });
@@ -170,7 +173,10 @@ export class ConnectionHandler {
       accept?.();
     });
     ch.on('env', (accept, reject, info) => {
-      if (this.envAllowed.match(info.key) !== null) {
+      // A value bash could run as code when a line reads the name arithmetically
+      // (`LC_X='a[$(rm y)]'`, then `(( LC_X ))`), or a name the shell itself runs (BASH_ENV,
+      // PROMPT_COMMAND …) even where env_allow names it, is never set.
+      if (this.envAllowed.match(info.key) !== null && !isCodeVariable(info.key) && !valueMayRunCode(info.val)) {
         env[info.key] = info.val;
         accept?.();
       } else reject?.();

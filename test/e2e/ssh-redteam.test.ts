@@ -196,6 +196,17 @@ describe.skipIf(!available)('session channels', () => {
     }
   });
 
+  it('an allowed env name whose value bash could run as code (LC_X=\'a[$(…)]\') is never set', async () => {
+    const client = await connect('agent');
+    try {
+      const r = await execOn(client, 'env', { env: { LC_EVIL: 'a[$(id)]', LC_FINE: 'en_US.UTF-8' } });
+      expect(r.stdout).toContain('LC_FINE=en_US.UTF-8');
+      expect(r.stdout).not.toContain('LC_EVIL');
+    } finally {
+      client.end();
+    }
+  });
+
   it('held: agent and X11 forwarding requests are refused; the command sees neither', async () => {
     const sock = join(dir, `agent-${stamp}.sock`);
     const agent = execFileSync('ssh-agent', ['-a', sock, '-s'], { encoding: 'utf8' });
