@@ -34,13 +34,7 @@ import { pgErrorFor } from './errors.js';
 import { Relay } from './relay.js';
 import { ResultMasker } from './result-masking.js';
 import { PgCatalog } from './catalog.js';
-
-/** Startup parameters passed upstream; anything else (notably `options` and `replication`) is dropped. */
-const PASSED_PARAMETERS = new Set([
-  'application_name', 'client_encoding', 'datestyle', 'timezone', 'intervalstyle', 'extra_float_digits',
-  'standard_conforming_strings', 'search_path', 'statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout',
-  'bytea_output', 'geqo', 'lc_messages', 'lc_monetary', 'lc_numeric', 'lc_time',
-]);
+import { passedStartupSettings } from './startup-settings.js';
 
 interface CancelTarget {
   pid: number;
@@ -132,6 +126,11 @@ export class PostgresListener {
     try {
       for (;;) {
         const frame = await frames.next();
+        // A Terminate before any startup packet: PostgreSQL closes without a word, and so do we.
+        if (frame.type === MessageCode.Terminate) {
+          socket.destroy();
+          return;
+        }
         const msg = decodeStartup(frame.payload);
         if (msg.type === 'SSLRequest') {
           if (this.secureContext !== null && !encrypted) {
@@ -162,8 +161,10 @@ export class PostgresListener {
         if (msg.protocolVersion >>> 16 !== 3) {
           throw new AirlockError('AIRLOCK_UNSUPPORTED', `unsupported frontend protocol ${msg.protocolVersion >>> 16}.${msg.protocolVersion & 0xffff}`, { fatal: true });
         }
+        // Settings airlock would not pass are refused before the token is asked for, never dropped.
+        const passed = passedStartupSettings(msg.parameters);
         frames.detach(socket);
-        await this.authenticate(socket, frames, reader, msg.parameters, msg.protocolVersion, encrypted);
+        await this.authenticate(socket, frames, reader, msg.parameters, passed, msg.protocolVersion, encrypted);
         return;
       }
     } catch (e) {
@@ -178,6 +179,7 @@ export class PostgresListener {
     frames: FrameQueue,
     reader: FrameReader,
     parameters: Record<string, string>,
+    passed: Record<string, string>,
     protocolVersion: number,
     encrypted: boolean,
   ): Promise<void> {
@@ -214,8 +216,6 @@ export class PostgresListener {
         client: { address: remote, port: socket.remotePort ?? 0 },
         onHold: (h) => socket.write(encodeNoticeResponse({ severity: 'NOTICE', code: '00000', message: h.howToApprove })),
       });
-      const passed: Record<string, string> = {};
-      for (const [k, v] of Object.entries(parameters)) if (PASSED_PARAMETERS.has(k.toLowerCase())) passed[k] = v;
       const u = connection.upstream;
       upstream = await connectUpstream({
         host: u.host,
