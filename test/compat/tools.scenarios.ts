@@ -1,0 +1,2 @@
+import type { Scenario } from './differential.js';
+export const toolScenarios: Scenario[] = [];
