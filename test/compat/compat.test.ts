@@ -11,9 +11,9 @@ import { judge, loadExpected, outcome, summary, type Result, type Scenario } fro
 import { startCompatEnv, type CompatEnv } from './env.js';
 import { pgScenarios } from './pg.scenarios.js';
 import { postgresJsScenarios } from './postgres-js.scenarios.js';
-import { mysql2Scenarios } from './mysql2.scenarios.js';
+import { mysql2Scenarios, mysqlFiles } from './mysql2.scenarios.js';
 import { mariadbScenarios } from './mariadb.scenarios.js';
-import { toolScenarios } from './tools.scenarios.js';
+import { toolPaths, toolScenarios } from './tools.scenarios.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const expected = loadExpected(resolve(import.meta.dirname, 'expected-differences.yaml'));
@@ -23,6 +23,8 @@ let env: CompatEnv;
 
 beforeAll(async () => {
   env = await startCompatEnv();
+  mysqlFiles.csv = env.csvFile;
+  toolPaths.pgBin = env.pgBinDir;
 }, 180_000);
 
 afterAll(async () => {

@@ -18,6 +18,8 @@ export interface Target {
   user: string;
   password: string;
   database: string;
+  /** The CA of the TLS certificate both ways in offer (MySQL side). */
+  tlsCa?: string;
   /** The other way in to the same server (for a second connection that kills or notifies). */
   peer?: Target;
 }
@@ -77,13 +79,16 @@ export function toJson(v: unknown, depth = 0): Json {
   return String(v);
 }
 
+/** Cuts a message to its first line; connection ids (MariaDB connector's `(conn:12, …`) differ by nature. */
+const normalise = (m: string): string => m.replace(/\s*\n[\s\S]*$/, '').replace(/\(conn:-?\d+, /, '(conn:N, ');
+
 /** The parts of a driver error that a caller acts on: codes, severity, message. */
 export function errorJson(e: unknown): Json {
   if (!(e instanceof Error)) return { thrown: toJson(e) };
   const x = e as Error & Record<string, unknown>;
-  const out: Record<string, Json> = { error: x.constructor.name, message: x.message.replace(/\s*\n[\s\S]*$/, '') };
+  const out: Record<string, Json> = { error: x.constructor.name, message: normalise(x.message) };
   for (const k of ['code', 'errno', 'sqlState', 'sqlMessage', 'severity', 'position', 'routine', 'fatal']) {
-    if (x[k] !== undefined) out[k] = toJson(x[k]);
+    if (x[k] !== undefined) out[k] = typeof x[k] === 'string' ? normalise(x[k] as string) : toJson(x[k]);
   }
   return out;
 }

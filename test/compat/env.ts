@@ -10,6 +10,7 @@ import { startAppDb, type AppDb } from '../harness/appdb.js';
 import { startLocalMaria, type LocalMaria } from '../harness/mariadb-local.js';
 import { createTestIssuer } from '../harness/issuer.js';
 import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
+import { makeTestCerts } from '../harness/tls.js';
 import type { Target } from './differential.js';
 
 export interface CompatEnv {
@@ -48,9 +49,12 @@ export async function startCompatEnv(): Promise<CompatEnv> {
   const pgPassword = `pg-app-${Math.random().toString(36).slice(2)}-secret`;
   const myPassword = `my-app-${Math.random().toString(36).slice(2)}-secret`;
   const issuer = await createTestIssuer();
+  // MariaDB Connector/Node.js sends a cleartext password (the token) only over TLS, even on
+  // loopback: the MySQL listener and the server both offer TLS, and that connector uses it both ways.
+  const certs = makeTestCerts();
   const [db, maria] = await Promise.all([
     startAppDb({ password: pgPassword, setupSql: PG_SETUP }),
-    startLocalMaria({ password: myPassword, setupSql: MARIA_SETUP }),
+    startLocalMaria({ password: myPassword, setupSql: MARIA_SETUP, tls: { cert: certs.cert, key: certs.key, ca: certs.ca } }),
   ]) as [AppDb, LocalMaria];
   // The app user may kill its own connections (KILL, pg_terminate_backend of its own backends need nothing more).
   await maria.sql("GRANT PROCESS, CONNECTION ADMIN ON *.* TO 'app'@'%'");
@@ -64,7 +68,7 @@ export async function startCompatEnv(): Promise<CompatEnv> {
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
     connections: [
       db.connection('compat-pg', pgPort, { allow_groups: ['compat'] }),
-      maria.connection('compat-maria', myPort, { allow_groups: ['compat'] }),
+      maria.connection('compat-maria', myPort, { allow_groups: ['compat'], tls: { cert: certs.cert, key: certs.key } }),
     ],
     rules: [
       // Permissive on purpose: the suite measures protocol fidelity, not policy.
@@ -75,8 +79,8 @@ export async function startCompatEnv(): Promise<CompatEnv> {
   const token = await issuer.token({ sub: 'alice', groups: ['compat'] }, { ttlSeconds: 3600 });
   const pgDirect: Target = { via: 'direct', host: '127.0.0.1', port: db.upstream.port, user: 'app', password: pgPassword, database: 'appdb' };
   const pgAirlock: Target = { via: 'airlock', host: '127.0.0.1', port: pgPort, user: 'alice', password: token, database: 'appdb' };
-  const myDirect: Target = { via: 'direct', host: '127.0.0.1', port: maria.port, user: 'app', password: myPassword, database: 'appdb' };
-  const myAirlock: Target = { via: 'airlock', host: '127.0.0.1', port: myPort, user: 'alice', password: token, database: 'appdb' };
+  const myDirect: Target = { via: 'direct', host: '127.0.0.1', port: maria.port, user: 'app', password: myPassword, database: 'appdb', tlsCa: certs.ca };
+  const myAirlock: Target = { via: 'airlock', host: '127.0.0.1', port: myPort, user: 'alice', password: token, database: 'appdb', tlsCa: certs.ca };
   return {
     pg: { direct: { ...pgDirect, peer: pgDirect }, airlock: { ...pgAirlock, peer: pgDirect } },
     mysql: { direct: { ...myDirect, peer: myDirect }, airlock: { ...myAirlock, peer: myDirect } },
