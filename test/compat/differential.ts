@@ -52,6 +52,8 @@ export interface Result {
   airlock: Json;
   /** The direct run raised nothing the scenario did not catch itself. */
   directPassed: boolean;
+  /** The expected difference is another area's pending fix. */
+  pending?: string;
   note?: string;
 }
 
@@ -119,18 +121,18 @@ export function judge(s: Scenario, direct: { value: Json; threw: boolean }, viaA
     const note = entry === undefined ? undefined : entry.pending !== undefined ? `pending (${entry.pending}) entry now passes: remove it` : 'listed as an expected difference but the outcomes are the same: remove the entry';
     return { ...base, verdict: entry !== undefined && entry.pending === undefined ? 'different' : 'same', ...(note === undefined ? {} : { note }) };
   }
-  if (entry !== undefined) return { ...base, verdict: 'expected difference', note: `${entry.why} (README: ${entry.readme})${entry.pending ? ` [pending: ${entry.pending}]` : ''}` };
+  if (entry !== undefined) return { ...base, verdict: 'expected difference', ...(entry.pending === undefined ? {} : { pending: entry.pending }), note: `${entry.why} (README: ${entry.readme})${entry.pending ? ` [pending: ${entry.pending}]` : ''}` };
   return { ...base, verdict: 'different' };
 }
 
 /** `same / expected difference / different` per driver, and passed direct / through airlock. */
 export function summary(results: Result[]): string {
   const drivers = [...new Set(results.map((r) => r.driver))];
-  const lines = ['driver          scenarios  passed-direct  same-through-airlock  expected-difference  different'];
+  const lines = ['driver          scenarios  passed-direct  same-through-airlock  expected-difference (pending fix)  different'];
   for (const d of drivers) {
     const rs = results.filter((r) => r.driver === d);
     const count = (v: Verdict): number => rs.filter((r) => r.verdict === v).length;
-    lines.push(`${d.padEnd(16)}${String(rs.length).padStart(9)}  ${String(rs.filter((r) => r.directPassed).length).padStart(13)}  ${String(count('same')).padStart(20)}  ${String(count('expected difference')).padStart(19)}  ${String(count('different')).padStart(9)}`);
+    lines.push(`${d.padEnd(16)}${String(rs.length).padStart(9)}  ${String(rs.filter((r) => r.directPassed).length).padStart(13)}  ${String(count('same')).padStart(20)}  ${String(count('expected difference')).padStart(19)} ${`(${rs.filter((r) => r.pending !== undefined).length})`.padStart(13)}  ${String(count('different')).padStart(9)}`);
   }
   for (const r of results) if (r.note !== undefined && r.verdict !== 'expected difference') lines.push(`note: ${r.driver} / ${r.scenario}: ${r.note}`);
   return lines.join('\n');

@@ -1,7 +1,7 @@
 /**
  * The compat suite's world: a throwaway PostgreSQL and MariaDB from test/harness, and the real
  * airlock daemon in front of both with a permissive policy (everything allowed, LOAD DATA LOCAL
- * and unparsed text admitted, no masking) — so what is measured is protocol fidelity.
+ * admitted, no masking; text airlock cannot parse stays refused, as by default) — so what is measured is protocol fidelity.
  */
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -71,8 +71,8 @@ export async function startCompatEnv(): Promise<CompatEnv> {
       maria.connection('compat-maria', myPort, { allow_groups: ['compat'], tls: { cert: certs.cert, key: certs.key } }),
     ],
     rules: [
-      // Permissive on purpose: the suite measures protocol fidelity, not policy.
-      { name: 'compat-unparsed', when: { groups: ['compat'], unparsed: true }, effect: 'allow' },
+      // Permissive on purpose: the suite measures protocol fidelity, not policy. Unparsed text
+      // stays refused (the default): a valid statement airlock cannot read is a fidelity defect.
       { name: 'compat-local-infile', when: { groups: ['compat'], statements: ['load_data_local'] }, effect: 'allow' },
     ],
   });

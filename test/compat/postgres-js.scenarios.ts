@@ -130,9 +130,12 @@ export const postgresJsScenarios: Scenario[] = [
     }),
   },
   {
+    driver: 'postgres.js', name: 'a syntax error',
+    run: (t) => withSql(t, async (sql) => [await settle(sql`SELEC 1`), plain(await sql`SELECT 1 AS after`)]),
+  },
+  {
     driver: 'postgres.js', name: 'errors carry their fields',
     run: (t) => withSql(t, async (sql) => [
-      await settle(sql`SELEC 1`),
       await settle(sql`SELECT * FROM items WHERE id = ${'abc'}`),
       await settle(sql`INSERT INTO items (id, name) VALUES (1, 'dup')`),
       await settle(sql`SELECT 1/0`.simple()),
