@@ -110,8 +110,10 @@ export const mariadbScenarios: Scenario[] = [
     driver: 'mariadb', name: 'KILL QUERY of a running query from another session',
     run: (t) => withConn(t, async (killer) => {
       const victim = await mariadb.createConnection(config(t));
-      const running = settle(victim.query('SELECT SLEEP(5) AS s'));
-      await new Promise((r) => setTimeout(r, 300));
+      const serverId = Number(((await victim.query('SELECT CONNECTION_ID() AS id')) as Array<{ id: bigint | number }>)[0]?.id);
+      const running = settle(victim.query('SELECT SLEEP(30) AS s'));
+      // KILL once the sleep runs (asked of the server, not timed).
+      while (Number(((await killer.query("SELECT count(*) AS n FROM information_schema.processlist WHERE id = ? AND info LIKE 'SELECT SLEEP%'", [serverId])) as Array<{ n: bigint | number }>)[0]?.n) === 0) await new Promise((r) => setTimeout(r, 20));
       const killed = await q(killer, `KILL QUERY ${victim.threadId}`);
       const r = await running;
       const after = await q(victim, 'SELECT 1 AS ok');

@@ -229,9 +229,10 @@ export const pgScenarios: Scenario[] = [
       const victimEvents: string[] = [];
       victim.on('error', (e: Error & { code?: string }) => victimEvents.push(`client error ${e.code ?? ''} ${e.message}`));
       const pid = Number((await victim.query('SELECT pg_backend_pid() AS pid')).rows[0]?.pid);
-      const queued = settle(victim.query('SELECT pg_sleep(2)'));
+      const queued = settle(victim.query('SELECT pg_sleep(30)'));
       const queued2 = settle(victim.query('SELECT 2'));
-      await new Promise((r) => setTimeout(r, 100));
+      // Terminate once the sleep runs (asked of the server, not timed).
+      while (Number((await pool.query("SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", [pid])).rows[0]?.n) === 0) await new Promise((r) => setTimeout(r, 20));
       const killed = (await pool.query('SELECT pg_terminate_backend($1) AS k', [pid])).rows;
       const results = [await queued, await queued2];
       victim.release(true);

@@ -114,9 +114,9 @@ export const postgresJsScenarios: Scenario[] = [
   {
     driver: 'postgres.js', name: 'cancel a running query (CancelRequest) and go on',
     run: (t) => withSql(t, async (sql) => {
-      const q = sql`SELECT pg_sleep(10)`.execute();
-      await sql`SELECT 1`; // the sleep is in flight on its own connection
-      await new Promise((r) => setTimeout(r, 200));
+      const q = sql`SELECT pg_sleep(30) AS cancel_me`.execute();
+      // Cancel once the server runs it (asked of the server, not timed).
+      while (Number((await sql`SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30) AS cancel_me%' AND state = 'active'`)[0]?.n) === 0) await new Promise((r) => setTimeout(r, 20));
       q.cancel();
       const r = await settle(q);
       return { r, after: plain(await sql`SELECT 2 AS v`) };
