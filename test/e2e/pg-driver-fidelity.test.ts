@@ -123,6 +123,18 @@ describe('a FATAL error from the server', () => {
     expect(await outcome(gateway())).toEqual(want);
   });
 
+  it('psql prints the same single FATAL error direct and through airlock', async () => {
+    const viaPsql = async (t: Target): Promise<{ code: number | null; stderr: string }> => {
+      const r = await run('psql', ['-X', '-At', '-d', `host=127.0.0.1 port=${t.port} dbname=appdb user=${t.user} sslmode=disable`, '-c', 'SELECT pg_terminate_backend(pg_backend_pid())'], { env: { PGPASSWORD: t.password } });
+      return { code: r.code, stderr: r.stderr };
+    };
+    const want = await viaPsql(direct());
+    expect(want.stderr).toContain('FATAL:  terminating connection due to administrator command');
+    const got = await viaPsql(gateway());
+    expect(got).toEqual(want);
+    expect(got.stderr.match(/FATAL/g)?.length).toBe(1);
+  });
+
   it('a pool drops the terminated client and serves the next query', async () => {
     const poolOutcome = async (t: Target): Promise<string[]> => {
       const pool = new pg.Pool({ host: '127.0.0.1', port: t.port, user: t.user, password: t.password, database: 'appdb', max: 1 });
