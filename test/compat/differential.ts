@@ -20,6 +20,8 @@ export interface Target {
   database: string;
   /** The CA of the TLS certificate both ways in offer (MySQL side). */
   tlsCa?: string;
+  /** Through airlock: a listener on the same server with airlock's default policy (no permissive rule). */
+  defaultPolicyPort?: number;
   /** The other way in to the same server (for a second connection that kills or notifies). */
   peer?: Target;
 }

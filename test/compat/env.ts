@@ -63,24 +63,27 @@ export async function startCompatEnv(): Promise<CompatEnv> {
   writeFileSync(csvFile, Array.from({ length: 300 }, (_, i) => `${i + 1},name ${i + 1}`).join('\n') + '\n');
   const pgPort = await freePort();
   const myPort = await freePort();
+  const myDefaultPort = await freePort();
   const airlock: RunningAirlock = await startAirlock({
     state_dir: join(db.dir, 'state'),
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
     connections: [
       db.connection('compat-pg', pgPort, { allow_groups: ['compat'] }),
       maria.connection('compat-maria', myPort, { allow_groups: ['compat'], tls: { cert: certs.cert, key: certs.key } }),
+      // The same server with no rule naming load_data_local: airlock's default.
+      maria.connection('compat-maria-default', myDefaultPort, { allow_groups: ['compat'] }),
     ],
     rules: [
       // Permissive on purpose: the suite measures protocol fidelity, not policy. Unparsed text
       // stays refused (the default): a valid statement airlock cannot read is a fidelity defect.
-      { name: 'compat-local-infile', when: { groups: ['compat'], statements: ['load_data_local'] }, effect: 'allow' },
+      { name: 'compat-local-infile', when: { groups: ['compat'], connections: ['compat-maria'], statements: ['load_data_local'] }, effect: 'allow' },
     ],
   });
   const token = await issuer.token({ sub: 'alice', groups: ['compat'] }, { ttlSeconds: 3600 });
   const pgDirect: Target = { via: 'direct', host: '127.0.0.1', port: db.upstream.port, user: 'app', password: pgPassword, database: 'appdb' };
   const pgAirlock: Target = { via: 'airlock', host: '127.0.0.1', port: pgPort, user: 'alice', password: token, database: 'appdb' };
   const myDirect: Target = { via: 'direct', host: '127.0.0.1', port: maria.port, user: 'app', password: myPassword, database: 'appdb', tlsCa: certs.ca };
-  const myAirlock: Target = { via: 'airlock', host: '127.0.0.1', port: myPort, user: 'alice', password: token, database: 'appdb', tlsCa: certs.ca };
+  const myAirlock: Target = { via: 'airlock', host: '127.0.0.1', port: myPort, user: 'alice', password: token, database: 'appdb', tlsCa: certs.ca, defaultPolicyPort: myDefaultPort };
   return {
     pg: { direct: { ...pgDirect, peer: pgDirect }, airlock: { ...pgAirlock, peer: pgDirect } },
     mysql: { direct: { ...myDirect, peer: myDirect }, airlock: { ...myAirlock, peer: myDirect } },

@@ -122,6 +122,14 @@ export const mysql2Scenarios: Scenario[] = [
     }),
   },
   {
+    driver: 'mysql2', name: 'LOAD DATA LOCAL INFILE where no rule names it',
+    run: (t) => withConn({ ...t, port: t.defaultPolicyPort ?? t.port }, async (c) => {
+      await c.query('CREATE TEMPORARY TABLE ld (id int, name varchar(40))');
+      const load = { sql: `LOAD DATA LOCAL INFILE '${mysqlFiles.csv}' INTO TABLE ld FIELDS TERMINATED BY ','`, infileStreamFactory: () => createReadStream(mysqlFiles.csv) } as mysql.QueryOptions;
+      return settle(c.query(load).then(([h]) => (h as mysql.ResultSetHeader).affectedRows));
+    }),
+  },
+  {
     driver: 'mysql2', name: 'pool: a killed connection is replaced',
     run: async (t) => {
       const pool = mysql.createPool({ ...options(t), connectionLimit: 1 });
