@@ -29,7 +29,7 @@ import {
   SSL_ACCEPT,
   SSL_REFUSE,
 } from './codec/backend.js';
-import { connectUpstream, sendCancel, type UpstreamConnection } from './upstream.js';
+import { connectUpstream, sendCancel, UpstreamRefusal, type UpstreamConnection } from './upstream.js';
 import { pgErrorFor } from './errors.js';
 import { Relay } from './relay.js';
 import { ResultMasker } from './result-masking.js';
@@ -169,7 +169,9 @@ export class PostgresListener {
       }
     } catch (e) {
       const err = asAirlockError(e);
-      if (!socket.destroyed) socket.end(encodeErrorResponse(pgErrorFor(err, true)));
+      const fields = pgErrorFor(err, true);
+      if (err instanceof UpstreamRefusal) fields.code = err.clientSqlState ?? fields.code;
+      if (!socket.destroyed) socket.end(encodeErrorResponse(fields));
       throw err;
     }
   }
@@ -232,6 +234,7 @@ export class PostgresListener {
       socket.off('data', keep);
       const err = asAirlockError(e);
       if (session !== null) await session.close(err.code);
+      if (err instanceof UpstreamRefusal) throw new UpstreamRefusal(err.sqlState, `connection "${connection.name}": ${err.message}`);
       if (err.code === 'AIRLOCK_UPSTREAM_UNAVAILABLE' || err.code === 'AIRLOCK_UPSTREAM_AUTH') {
         throw new AirlockError(err.code, `connection "${connection.name}": ${err.message}`, { fatal: true });
       }

@@ -179,6 +179,10 @@ export const pgScenarios: Scenario[] = [
     run: async (t) => withClient(t, async (c) => (await c.query('SHOW row_security')).rows, { options: '-c row_security=off' }).catch((e: unknown) => ({ refused: errorJson(e) })),
   },
   {
+    driver: 'pg', name: 'a listed setting with a value the server rejects',
+    run: async (t) => withClient(t, async () => 'connected', { options: '-c statement_timeout=soon' }).catch((e: Error & { code?: string; severity?: string }) => ({ code: e.code, severity: e.severity })),
+  },
+  {
     driver: 'pg', name: 'client encoding and non-ASCII text',
     run: async (t) => withClient(t, async (c) => {
       const a = (await c.query("SELECT 'é' AS e, '日本語' AS j, length('😀') AS l, $1::text AS p", ['Ωmega'])).rows;

@@ -150,6 +150,32 @@ describe('a FATAL error from the server', () => {
   });
 });
 
+describe('a server refusing the session at startup', () => {
+  const refusal = async (t: Target, extra: Partial<pg.ClientConfig> = {}): Promise<{ code: string | undefined; severity: string | undefined }> => {
+    const c = clientFor(t, extra);
+    c.on('error', () => undefined);
+    const e = await c.connect().then(() => null, (err: Error & { code?: string; severity?: string }) => err);
+    await c.end().catch(() => undefined);
+    return { code: e?.code, severity: e?.severity };
+  };
+
+  it("gives the client the server's SQLSTATE (22023 for a bad setting value, 53300 for too many connections)", async () => {
+    const bad = { options: '-c work_mem=lots' };
+    expect(await refusal(direct(), bad)).toEqual({ code: '22023', severity: 'FATAL' });
+    expect(await refusal(gateway(), bad)).toEqual({ code: '22023', severity: 'FATAL' });
+    await db.upstream.psql('ALTER ROLE app CONNECTION LIMIT 1');
+    const holder = clientFor(direct());
+    await holder.connect();
+    try {
+      expect(await refusal(direct())).toEqual({ code: '53300', severity: 'FATAL' });
+      expect(await refusal(gateway())).toEqual({ code: '53300', severity: 'FATAL' });
+    } finally {
+      await holder.end();
+      await db.upstream.psql('ALTER ROLE app CONNECTION LIMIT -1');
+    }
+  });
+});
+
 describe('startup options', () => {
   const show = async (t: Target, options: string): Promise<string[]> => {
     const c = clientFor(t, { options });
