@@ -18,7 +18,7 @@ export interface Target {
   user: string;
   password: string;
   database: string;
-  /** The CA of the TLS certificate both ways in offer (MySQL side). */
+  /** The CA of the TLS certificate both ways in offer. */
   tlsCa?: string;
   /** Through airlock: a listener on the same server with airlock's default policy (no permissive rule). */
   defaultPolicyPort?: number;

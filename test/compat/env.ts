@@ -53,7 +53,7 @@ export async function startCompatEnv(): Promise<CompatEnv> {
   // loopback: the MySQL listener and the server both offer TLS, and that connector uses it both ways.
   const certs = makeTestCerts();
   const [db, maria] = await Promise.all([
-    startAppDb({ password: pgPassword, setupSql: PG_SETUP }),
+    startAppDb({ password: pgPassword, setupSql: PG_SETUP, ssl: { cert: certs.cert, key: certs.key } }),
     startLocalMaria({ password: myPassword, setupSql: MARIA_SETUP, tls: { cert: certs.cert, key: certs.key, ca: certs.ca } }),
   ]) as [AppDb, LocalMaria];
   // The app user may kill its own connections (KILL, pg_terminate_backend of its own backends need nothing more).
@@ -68,7 +68,7 @@ export async function startCompatEnv(): Promise<CompatEnv> {
     state_dir: join(db.dir, 'state'),
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
     connections: [
-      db.connection('compat-pg', pgPort, { allow_groups: ['compat'] }),
+      db.connection('compat-pg', pgPort, { allow_groups: ['compat'], tls: { cert: certs.cert, key: certs.key } }),
       maria.connection('compat-maria', myPort, { allow_groups: ['compat'], tls: { cert: certs.cert, key: certs.key } }),
       // The same server with no rule naming load_data_local: airlock's default.
       maria.connection('compat-maria-default', myDefaultPort, { allow_groups: ['compat'] }),
@@ -80,8 +80,8 @@ export async function startCompatEnv(): Promise<CompatEnv> {
     ],
   });
   const token = await issuer.token({ sub: 'alice', groups: ['compat'] }, { ttlSeconds: 3600 });
-  const pgDirect: Target = { via: 'direct', host: '127.0.0.1', port: db.upstream.port, user: 'app', password: pgPassword, database: 'appdb' };
-  const pgAirlock: Target = { via: 'airlock', host: '127.0.0.1', port: pgPort, user: 'alice', password: token, database: 'appdb' };
+  const pgDirect: Target = { via: 'direct', host: '127.0.0.1', port: db.upstream.port, user: 'app', password: pgPassword, database: 'appdb', tlsCa: certs.ca };
+  const pgAirlock: Target = { via: 'airlock', host: '127.0.0.1', port: pgPort, user: 'alice', password: token, database: 'appdb', tlsCa: certs.ca };
   const myDirect: Target = { via: 'direct', host: '127.0.0.1', port: maria.port, user: 'app', password: myPassword, database: 'appdb', tlsCa: certs.ca };
   const myAirlock: Target = { via: 'airlock', host: '127.0.0.1', port: myPort, user: 'alice', password: token, database: 'appdb', tlsCa: certs.ca, defaultPolicyPort: myDefaultPort };
   return {

@@ -1,5 +1,6 @@
 /** node-postgres (`pg`) scenarios: each returns what the driver reported, compared direct vs through airlock. */
 import pg from 'pg';
+import { readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Writable } from 'node:stream';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
@@ -181,6 +182,10 @@ export const pgScenarios: Scenario[] = [
   {
     driver: 'pg', name: 'a listed setting with a value the server rejects',
     run: async (t) => withClient(t, async () => 'connected', { options: '-c statement_timeout=soon' }).catch((e: Error & { code?: string; severity?: string }) => ({ code: e.code, severity: e.severity })),
+  },
+  {
+    driver: 'pg', name: 'TLS (ssl with the CA verified)',
+    run: async (t) => withClient(t, async (c) => (await c.query('SELECT count(*) AS n FROM items')).rows, { ssl: { ca: readFileSync(t.tlsCa ?? ''), servername: 'localhost' } }),
   },
   {
     driver: 'pg', name: 'client encoding and non-ASCII text',
