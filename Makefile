@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.airlock-installed
 
-.PHONY: all deps deb-deps npm-deps build dev test test-unit bench clean typecheck
+.PHONY: all deps deb-deps npm-deps build dev test test-unit compat bench clean typecheck
 
 all: build
 
@@ -33,8 +33,13 @@ test: deps build typecheck
 test-unit: npm-deps
 	npx vitest run test/unit
 
+# The driver-compatibility suite alone (also part of `make test`): each scenario direct and
+# through airlock, outcomes compared; prints same / expected difference / different per driver.
+compat: deps
+	npx vitest run test/compat
+
 bench: deps build
 	bash bench/run.sh
 
 clean:
-	rm -rf dist var coverage .test-results.json
+	rm -rf dist var coverage .test-results.json .compat-results.json

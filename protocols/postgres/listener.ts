@@ -29,19 +29,13 @@ import {
   SSL_ACCEPT,
   SSL_REFUSE,
 } from './codec/backend.js';
-import { connectUpstream, sendCancel, type UpstreamConnection } from './upstream.js';
+import { connectUpstream, sendCancel, UpstreamRefusal, type UpstreamConnection } from './upstream.js';
 import { pgErrorFor } from './errors.js';
 import { Relay } from './relay.js';
 import { ResultMasker } from './result-masking.js';
 import { PgCatalog } from './catalog.js';
 import { AuthDeadline, CLOSE_GRACE_MS } from '../../src/auth/deadline.js';
-
-/** Startup parameters passed upstream; anything else (notably `options` and `replication`) is dropped. */
-const PASSED_PARAMETERS = new Set([
-  'application_name', 'client_encoding', 'datestyle', 'timezone', 'intervalstyle', 'extra_float_digits',
-  'standard_conforming_strings', 'search_path', 'statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout',
-  'bytea_output', 'geqo', 'lc_messages', 'lc_monetary', 'lc_numeric', 'lc_time',
-]);
+import { passedStartupSettings } from './startup-settings.js';
 
 interface CancelTarget {
   pid: number;
@@ -141,6 +135,11 @@ export class PostgresListener {
     try {
       for (;;) {
         const frame = await frames.next();
+        // A Terminate before any startup packet: PostgreSQL closes without a word, and so do we.
+        if (frame.type === MessageCode.Terminate) {
+          socket.destroy();
+          return;
+        }
         const msg = decodeStartup(frame.payload);
         if (msg.type === 'SSLRequest') {
           if (this.secureContext !== null && !encrypted) {
@@ -172,13 +171,17 @@ export class PostgresListener {
         if (msg.protocolVersion >>> 16 !== 3) {
           throw new AirlockError('AIRLOCK_UNSUPPORTED', `unsupported frontend protocol ${msg.protocolVersion >>> 16}.${msg.protocolVersion & 0xffff}`, { fatal: true });
         }
+        // Settings airlock would not pass are refused before the token is asked for, never dropped.
+        const passed = passedStartupSettings(msg.parameters);
         frames.detach(socket);
-        await this.authenticate(socket, frames, reader, msg.parameters, msg.protocolVersion, encrypted, deadline);
+        await this.authenticate(socket, frames, reader, msg.parameters, passed, msg.protocolVersion, encrypted, deadline);
         return;
       }
     } catch (e) {
       const err = asAirlockError(e);
-      if (!socket.destroyed && !deadline.expired) socket.end(encodeErrorResponse(pgErrorFor(err, true)));
+      const fields = pgErrorFor(err, true);
+      if (err instanceof UpstreamRefusal) fields.code = err.clientSqlState ?? fields.code;
+      if (!socket.destroyed && !deadline.expired) socket.end(encodeErrorResponse(fields));
       throw err;
     }
   }
@@ -188,6 +191,7 @@ export class PostgresListener {
     frames: FrameQueue,
     reader: FrameReader,
     parameters: Record<string, string>,
+    passed: Record<string, string>,
     protocolVersion: number,
     encrypted: boolean,
     deadline: AuthDeadline,
@@ -226,8 +230,6 @@ export class PostgresListener {
         client: { address: remote, port: socket.remotePort ?? 0 },
         onHold: (h) => socket.write(encodeNoticeResponse({ severity: 'NOTICE', code: '00000', message: h.howToApprove })),
       });
-      const passed: Record<string, string> = {};
-      for (const [k, v] of Object.entries(parameters)) if (PASSED_PARAMETERS.has(k.toLowerCase())) passed[k] = v;
       const u = connection.upstream;
       upstream = await connectUpstream({
         host: u.host,
@@ -244,6 +246,7 @@ export class PostgresListener {
       socket.off('data', keep);
       const err = asAirlockError(e);
       if (session !== null) await session.close(err.code);
+      if (err instanceof UpstreamRefusal) throw new UpstreamRefusal(err.sqlState, `connection "${connection.name}": ${err.message}`);
       if (err.code === 'AIRLOCK_UPSTREAM_UNAVAILABLE' || err.code === 'AIRLOCK_UPSTREAM_AUTH') {
         throw new AirlockError(err.code, `connection "${connection.name}": ${err.message}`, { fatal: true });
       }

@@ -14,7 +14,7 @@ import { AirlockError, asAirlockError } from '../../src/errors.js';
 import { FrameReader, type Frame } from './codec/framing.js';
 import { MessageCode } from './codec/codes.js';
 import { decodeFrontend, encodeParse, encodeQuery } from './codec/frontend.js';
-import { decodeDataRow, encodeErrorResponse, encodeNoticeResponse } from './codec/backend.js';
+import { decodeDataRow, decodeErrorResponse, encodeErrorResponse, encodeNoticeResponse } from './codec/backend.js';
 import { pgErrorFor, type PgErrorFields } from './errors.js';
 import type { ResultMasker } from './result-masking.js';
 import type { PgCatalog } from './catalog.js';
@@ -449,6 +449,10 @@ export class Relay {
           this.summarise(f, own);
           return;
         }
+        // The server's FATAL (or PANIC) is the session's last word: the close that follows
+        // must not add a second fatal error of airlock's own (drivers would report two).
+        const severity = decodeErrorResponse(f.payload).fields.severityNonLocalized;
+        if (severity === 'FATAL' || severity === 'PANIC') this.upstreamEnded = true;
         break;
       }
       case MessageCode.ParameterStatus: {
@@ -497,8 +501,15 @@ export class Relay {
 
   // ---- endings -----------------------------------------------------------
 
+  /** Set once the upstream has sent a FATAL error: its close is then the expected end. */
+  private upstreamEnded = false;
+
   private upstreamLost(): void {
     if (this.ended) return;
+    if (this.upstreamEnded) {
+      this.end('upstream ended the session (FATAL)');
+      return;
+    }
     this.fatal(new AirlockError('AIRLOCK_UPSTREAM_LOST', `the upstream of connection "${this.session.connection.name}" closed the connection`, { fatal: true }));
   }
 

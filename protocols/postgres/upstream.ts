@@ -53,6 +53,26 @@ export interface UpstreamConnection {
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
+/**
+ * The server refused the session during startup (ErrorResponse). A refusal of airlock's own
+ * credential (class 28) is airlock's problem, not the caller's: 08004. Any other SQLSTATE —
+ * 53300 too many connections, 57P03 starting up, 22023 a bad setting value — is the caller's
+ * to act on (pools retry on some), so the client gets the server's SQLSTATE.
+ */
+export class UpstreamRefusal extends AirlockError {
+  constructor(
+    readonly sqlState: string,
+    message: string,
+  ) {
+    super(sqlState.startsWith('28') ? 'AIRLOCK_UPSTREAM_AUTH' : 'AIRLOCK_UPSTREAM_UNAVAILABLE', message, { fatal: true });
+  }
+
+  /** The SQLSTATE the client should see, or null for airlock's own. */
+  get clientSqlState(): string | null {
+    return this.sqlState.startsWith('28') || !/^[0-9A-Z]{5}$/.test(this.sqlState) ? null : this.sqlState;
+  }
+}
+
 const where = (a: UpstreamAddress): string => `${a.host}:${a.port}`;
 
 function unavailable(addr: UpstreamAddress, why: string, cause?: unknown): AirlockError {
@@ -315,8 +335,7 @@ async function startup(socket: Socket | TLSSocket, frames: StartupFrames, opts: 
       case MessageCode.ErrorResponse: {
         // The server's text names the user at most; it never carries the password we sent.
         const { code, message } = decodeErrorResponse(f.payload).fields;
-        const text = `upstream refused the session: ${code} ${message}`;
-        throw new AirlockError(code.startsWith('28') ? 'AIRLOCK_UPSTREAM_AUTH' : 'AIRLOCK_UPSTREAM_UNAVAILABLE', text, { fatal: true });
+        throw new UpstreamRefusal(code, `upstream refused the session: ${code} ${message}`);
       }
       case MessageCode.ReadyForQuery: {
         const leftover = frames.finish();

@@ -5,7 +5,7 @@
  * checked and capped before anything is buffered for it.
  */
 import { AirlockError } from '../../../src/errors.js';
-import { describeCode } from './codes.js';
+import { MessageCode, describeCode } from './codes.js';
 
 export interface Frame {
   /** The type byte; 0 for an untyped startup-phase packet. */
@@ -26,6 +26,13 @@ export interface FrameReaderOptions {
 }
 
 const STARTUP_MIN = 8; // length + request code
+/**
+ * A Terminate ('X', int32 4) sent where a startup packet belongs — a client that ends before
+ * it connected (node-postgres `end()` during connect). Read as a startup length, its first four
+ * bytes are 0x58000000, far above any cap, so it cannot be a real startup packet.
+ */
+const TERMINATE_AS_STARTUP = 0x58000000;
+const TERMINATE_BYTES = 5;
 
 export class FrameReader {
   /** Pieces of one incomplete frame, in order; views of the chunks they came in. */
@@ -102,6 +109,7 @@ export class FrameReader {
   private frameSize(buf: Buffer, off: number): number {
     if (this.startup) {
       const len = buf.readInt32BE(off);
+      if (len === TERMINATE_AS_STARTUP) return TERMINATE_BYTES;
       if (len < STARTUP_MIN) throw new AirlockError('AIRLOCK_PROTOCOL', `invalid startup packet length ${len}`, { fatal: true });
       if (len > this.maxStartupBytes) {
         throw new AirlockError('AIRLOCK_TOO_LARGE', `startup packet of ${len} bytes exceeds the limit of ${this.maxStartupBytes}`, { fatal: true });
@@ -119,7 +127,10 @@ export class FrameReader {
   }
 
   private emit(raw: Buffer, onFrame: (frame: Frame) => void): void {
-    if (this.startup) onFrame({ type: 0, payload: raw.subarray(4), raw });
+    if (this.startup && raw.length === TERMINATE_BYTES && raw[0] === MessageCode.Terminate) {
+      if (raw.readInt32BE(1) !== 4) throw new AirlockError('AIRLOCK_PROTOCOL', `invalid length ${raw.readInt32BE(1)} for message ${describeCode(MessageCode.Terminate)}`, { fatal: true });
+      onFrame({ type: MessageCode.Terminate, payload: raw.subarray(TERMINATE_BYTES), raw });
+    } else if (this.startup) onFrame({ type: 0, payload: raw.subarray(4), raw });
     else onFrame({ type: raw[0] as number, payload: raw.subarray(5), raw });
   }
 
