@@ -185,7 +185,12 @@ export class ResponseFollower {
     const h = p.payload[0];
     switch (r.phase) {
       case 'single':
-        if (h === PacketHeader.OK) r.onOk?.();
+        if (h === PacketHeader.OK) {
+          r.onOk?.();
+          // COM_RESET_CONNECTION puts sql_mode back to the server's default: read the text
+          // that follows as the server will (a stale NO_BACKSLASH_ESCAPES would hide a statement).
+          this.followStatus(decodeOk(p.payload, this.host.capabilities).statusFlags);
+        }
         if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
         this.emit(r, p, null);
         return this.finish(r, p, 'ok');
