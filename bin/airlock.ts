@@ -35,7 +35,7 @@ program
   .option('--config <file>', 'config file (or AIRLOCK_CONFIG)')
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
   .action(async (opts: { config?: string; logLevel?: string }) => {
-    const { Daemon } = await import('../src/daemon.js');
+    const { Daemon } = await import('../app/daemon.js');
     let daemon;
     try {
       daemon = await Daemon.fromFile(configFile(opts), opts.logLevel);
@@ -113,7 +113,7 @@ program
   .option('--port <port>', 'airlock postgres port', '15432')
   .option('--admin-port <port>', 'admin API port', '7070')
   .action(async (opts: { port: string; adminPort: string }) => {
-    const { runDev } = await import('../src/dev/dev.js');
+    const { runDev } = await import('../app/dev/dev.js');
     try {
       await runDev({ port: Number(opts.port), adminPort: Number(opts.adminPort) });
     } catch (e) {

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { startPgCluster, type PgCluster } from '../../src/dev/pgcluster.js';
+import { startPgCluster, type PgCluster } from '../../app/dev/pgcluster.js';
 import { EphemeralPgLeases, RoleSweeper, nodeId, type EphemeralCredentials } from '../../src/credentials/index.js';
 import { SecretResolver } from '../../src/secrets.js';
 import { scramVerifier } from '../../src/credentials/pg-sql.js';

@@ -4,20 +4,20 @@
  */
 import { join } from 'node:path';
 import { hostname } from 'node:os';
-import type { Logger } from './log.js';
-import type { Config, RuleConfig } from './config.js';
-import type { Identity } from './types.js';
-import type { CorePorts } from './gateway.js';
-import type { ApprovalPort } from './session.js';
-import { AirlockError } from './errors.js';
-import type { SecretResolver } from './secrets.js';
-import { parseDuration } from './duration.js';
+import type { Logger } from '../src/log.js';
+import type { Config, RuleConfig } from '../src/config.js';
+import type { Identity } from '../src/types.js';
+import type { CorePorts } from '../src/gateway.js';
+import type { ApprovalPort } from '../src/session.js';
+import { AirlockError } from '../src/errors.js';
+import type { SecretResolver } from '../src/secrets.js';
+import { parseDuration } from '../src/duration.js';
 import { loadSqlParsers, analyzePostgres, resolveRelation } from '../parsers/sql/index.js';
 import { analyzeMysql } from '../parsers/sql/mysql/index.js';
-import { Policy } from './policy/index.js';
-import { ApprovalBroker, WebhookNotifier, holdMessage } from './approvals/index.js';
-import { AuditLog, listSessions, sessionTranscript } from './audit/index.js';
-import { startExporters, exporterFor, type AuditExporters } from './audit/exporters/index.js';
+import { Policy } from '../src/policy/index.js';
+import { ApprovalBroker, WebhookNotifier, holdMessage } from '../src/approvals/index.js';
+import { AuditLog, listSessions, sessionTranscript } from '../src/audit/index.js';
+import { startExporters, exporterFor, type AuditExporters } from '../src/audit/exporters/index.js';
 
 export interface Services {
   ports: CorePorts;
