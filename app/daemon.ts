@@ -2,16 +2,16 @@
  * The daemon: listeners from config, the admin API, reload on SIGHUP, graceful stop on SIGTERM.
  */
 import type { AddressInfo } from 'node:net';
-import { loadConfigFile, type Config, type ConnectionConfig } from '../src/config.js';
-import { createLogger, type Logger } from '../src/log.js';
-import { AirlockError } from '../src/errors.js';
+import { loadConfigFile, type Config, type ConnectionConfig } from '../src/config/index.js';
+import { createLogger, type Logger } from '../src/util/log.js';
+import { AirlockError } from '../src/util/errors.js';
 import { TokenVerifier } from '../src/auth/verifier.js';
-import { Gateway } from '../src/gateway.js';
+import { Gateway } from '../src/core/gateway.js';
 import { describeConnections } from '../src/admin/connections.js';
 import { mcpAdminRoutes } from '../src/mcp/admin-routes.js';
 import { SshCa } from '../src/auth/ssh-ca.js';
 import { sshCertRoutes } from '../src/admin/ssh-cert.js';
-import { SecretResolver } from '../src/secrets.js';
+import { SecretResolver } from '../src/secrets/index.js';
 import { AdminServer } from '../src/admin/server.js';
 import { buildPorts, type Services } from './wiring.js';
 import { PostgresListener } from '../protocols/postgres/listener.js';

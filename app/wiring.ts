@@ -4,14 +4,14 @@
  */
 import { join } from 'node:path';
 import { hostname } from 'node:os';
-import type { Logger } from '../src/log.js';
-import type { Config, RuleConfig } from '../src/config.js';
-import type { Identity } from '../src/types.js';
-import type { CorePorts } from '../src/gateway.js';
-import type { ApprovalPort } from '../src/session.js';
-import { AirlockError } from '../src/errors.js';
-import type { SecretResolver } from '../src/secrets.js';
-import { parseDuration } from '../src/duration.js';
+import type { Logger } from '../src/util/log.js';
+import type { Config, RuleConfig } from '../src/config/index.js';
+import type { Identity } from '../src/core/types.js';
+import type { CorePorts } from '../src/core/gateway.js';
+import type { ApprovalPort } from '../src/core/session.js';
+import { AirlockError } from '../src/util/errors.js';
+import type { SecretResolver } from '../src/secrets/index.js';
+import { parseDuration } from '../src/util/duration.js';
 import { loadSqlParsers, analyzePostgres, resolveRelation } from '../parsers/sql/index.js';
 import { analyzeMysql } from '../parsers/sql/mysql/index.js';
 import { Policy } from '../src/policy/index.js';

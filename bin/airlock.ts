@@ -4,11 +4,11 @@
  */
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { AirlockError } from '../src/errors.js';
-import { loadConfigFile, parseConfigText } from '../src/config.js';
-import { parseDuration } from '../src/duration.js';
+import { AirlockError } from '../src/util/errors.js';
+import { loadConfigFile, parseConfigText } from '../src/config/index.js';
+import { parseDuration } from '../src/util/duration.js';
 import { mintDevToken } from '../src/auth/verifier.js';
-import type { IdentityKind } from '../src/types.js';
+import type { IdentityKind } from '../src/core/types.js';
 
 const program = new Command();
 program.name('airlock').description('wire-level access gateway').showHelpAfterError();

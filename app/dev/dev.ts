@@ -7,11 +7,11 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
 import { startPgCluster, findPgBinDir } from './pgcluster.js';
-import { validateConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
+import { validateConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/util/log.js';
 import { Daemon } from '../daemon.js';
 import { mintDevToken } from '../../src/auth/verifier.js';
-import { AirlockError } from '../../src/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 
 const DEMO_SCHEMA = `
 CREATE TABLE customers (

@@ -5,7 +5,7 @@
  * statement, so it is refused with a reason of its own — not "internal error", and not
  * an "unparsed" statement that a rule admitting unparsed SQL would let through.
  */
-import { AirlockError } from '../../src/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 
 const DEPTH_MESSAGE = /maximum call stack size exceeded|stack depth limit exceeded|memory exhausted|too much recursion/i;
 

@@ -3,7 +3,7 @@
  * libpg-query (the server's own grammar compiled to WASM); see postgres/ for the parts.
  */
 import { loadModule } from 'libpg-query';
-import { AirlockError } from '../../src/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 import { parseStatements } from './postgres/analyze.js';
 import { AnalysisCache } from './postgres/cache.js';
 import { withinDepth } from './depth.js';

@@ -2,11 +2,11 @@
  * Which lease broker serves a connection: one place that maps (protocol, credentials.type)
  * to a broker, so the gateway stays protocol-neutral.
  */
-import type { ConnectionConfig } from '../config.js';
-import type { Logger } from '../log.js';
-import type { Identity } from '../types.js';
-import type { Lease } from '../session-types.js';
-import { Secret, type SecretResolver } from '../secrets.js';
+import type { ConnectionConfig } from '../config/index.js';
+import type { Logger } from '../util/log.js';
+import type { Identity } from '../core/types.js';
+import type { Lease } from '../core/session-types.js';
+import { Secret, type SecretResolver } from '../secrets/index.js';
 import { StaticLeases, type LeaseBroker, type LeaseRequest } from './index.js';
 import { EphemeralPgLeases } from './ephemeral-pg.js';
 import { SshCertificateLeases, SshStaticLeases } from './ssh-certificate.js';

@@ -6,11 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import type { PostgresConnectionConfig } from '../config.js';
-import type { Logger } from '../log.js';
-import type { Lease } from '../session-types.js';
-import { AirlockError } from '../errors.js';
-import { Secret, type SecretResolver } from '../secrets.js';
+import type { PostgresConnectionConfig } from '../config/index.js';
+import type { Logger } from '../util/log.js';
+import type { Lease } from '../core/session-types.js';
+import { AirlockError } from '../util/errors.js';
+import { Secret, type SecretResolver } from '../secrets/index.js';
 import type { LeaseBroker, LeaseRequest } from './index.js';
 import { parseRoleComment, quoteIdent, quoteLiteral, roleComment, roleName, scramVerifier } from './pg-sql.js';
 

@@ -3,9 +3,9 @@
  * the caller never sees it.
  */
 import { randomBytes } from 'node:crypto';
-import type { Identity } from '../types.js';
-import type { Lease } from '../session-types.js';
-import type { SecretResolver } from '../secrets.js';
+import type { Identity } from '../core/types.js';
+import type { Lease } from '../core/session-types.js';
+import type { SecretResolver } from '../secrets/index.js';
 
 export interface LeaseRequest {
   sessionId: string;

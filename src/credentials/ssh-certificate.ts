@@ -13,9 +13,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import sshpk from 'sshpk';
-import type { Lease } from '../session-types.js';
-import { Secret, type SecretResolver } from '../secrets.js';
-import { AirlockError } from '../errors.js';
+import type { Lease } from '../core/session-types.js';
+import { Secret, type SecretResolver } from '../secrets/index.js';
+import { AirlockError } from '../util/errors.js';
 import { generateEd25519, parsePrivateKey, signUserCertificate } from '../auth/ssh-certs.js';
 import type { LeaseBroker, LeaseRequest } from './index.js';
 

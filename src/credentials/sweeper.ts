@@ -1,4 +1,4 @@
-import type { Logger } from '../log.js';
+import type { Logger } from '../util/log.js';
 import type { SweepResult } from './ephemeral-pg.js';
 
 /** Anything that can drop its stale roles given the sessions live on this node. */

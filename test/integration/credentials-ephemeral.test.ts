@@ -13,12 +13,12 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { startPgCluster, type PgCluster } from '../../app/dev/pgcluster.js';
 import { EphemeralPgLeases, RoleSweeper, nodeId, type EphemeralCredentials } from '../../src/credentials/index.js';
-import { SecretResolver } from '../../src/secrets.js';
+import { SecretResolver } from '../../src/secrets/index.js';
 import { scramVerifier } from '../../src/credentials/pg-sql.js';
-import { AirlockError } from '../../src/errors.js';
-import { createLogger } from '../../src/log.js';
-import type { Identity } from '../../src/types.js';
-import type { Lease } from '../../src/session-types.js';
+import { AirlockError } from '../../src/util/errors.js';
+import { createLogger } from '../../src/util/log.js';
+import type { Identity } from '../../src/core/types.js';
+import type { Lease } from '../../src/core/session-types.js';
 
 const execFileP = promisify(execFile);
 const ADMIN_PASSWORD = 'adm1n-Pa55-\u00e9-never-printed';

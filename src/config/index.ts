@@ -6,11 +6,11 @@ import { readFileSync } from 'node:fs';
 import { resolve as resolvePath, dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { AirlockError } from './errors.js';
-import { parseDuration, parseListen, type HostPort } from './duration.js';
-import { STATEMENT_KINDS } from '../parsers/sql/types.js';
-import { DETECTORS, isDetectorName } from './masking/detectors.js';
-import { globProblem } from './policy/glob.js';
+import { AirlockError } from '../util/errors.js';
+import { parseDuration, parseListen, type HostPort } from '../util/duration.js';
+import { STATEMENT_KINDS } from '../../parsers/sql/types.js';
+import { DETECTORS, isDetectorName } from '../masking/detectors.js';
+import { globProblem } from '../policy/glob.js';
 
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = parseDuration(v);
