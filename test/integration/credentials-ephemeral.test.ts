@@ -260,8 +260,8 @@ describe('ephemeral PostgreSQL roles', () => {
     const script = join(dir, 'child.mts');
     writeFileSync(script, `
       import { EphemeralPgLeases } from ${JSON.stringify(join(process.cwd(), 'src/credentials/index.ts'))};
-      import { SecretResolver } from ${JSON.stringify(join(process.cwd(), 'src/secrets.ts'))};
-      import { createLogger } from ${JSON.stringify(join(process.cwd(), 'src/log.ts'))};
+      import { SecretResolver } from ${JSON.stringify(join(process.cwd(), 'src/secrets/index.ts'))};
+      import { createLogger } from ${JSON.stringify(join(process.cwd(), 'src/util/log.ts'))};
       const b = new EphemeralPgLeases({ connectionName: 'pgtest', nodeId: 'node-k',
         upstream: { host: '127.0.0.1', port: ${cluster.port}, database: 'postgres', tls: 'disable' },
         credentials: ${JSON.stringify(credentials())}, resolver: new SecretResolver(), logger: createLogger('silent') });
