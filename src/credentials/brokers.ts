@@ -7,7 +7,7 @@ import type { Logger } from '../util/log.js';
 import type { Identity } from '../core/types.js';
 import type { Lease } from '../core/session-types.js';
 import { Secret, type SecretResolver } from '../secrets/index.js';
-import { StaticLeases, type LeaseBroker, type LeaseRequest } from './index.js';
+import { StaticLeases, type LeaseBroker, type LeaseRequest } from './lease.js';
 import { EphemeralPgLeases } from './ephemeral-pg.js';
 import { SshCertificateLeases, SshStaticLeases } from './ssh-certificate.js';
 import { EphemeralMysqlLeases } from './ephemeral-mysql.js';

@@ -21,8 +21,7 @@ import type { Logger } from '../util/log.js';
 import type { Lease } from '../core/session-types.js';
 import { AirlockError } from '../util/errors.js';
 import { Secret, type SecretResolver } from '../secrets/index.js';
-import type { LeaseBroker, LeaseRequest } from './index.js';
-import type { SweepResult } from './ephemeral-pg.js';
+import type { LeaseBroker, LeaseRequest, SweepResult } from './lease.js';
 
 export type EphemeralMysqlCredentials = Extract<MysqlConnectionConfig['credentials'], { type: 'ephemeral' }>;
 export type MysqlUpstreamConfig = MysqlConnectionConfig['upstream'];

@@ -11,7 +11,7 @@ import type { Logger } from '../util/log.js';
 import type { Lease } from '../core/session-types.js';
 import { AirlockError } from '../util/errors.js';
 import { Secret, type SecretResolver } from '../secrets/index.js';
-import type { LeaseBroker, LeaseRequest } from './index.js';
+import type { LeaseBroker, LeaseRequest, SweepResult } from './lease.js';
 import { parseRoleComment, quoteIdent, quoteLiteral, roleComment, roleName, scramVerifier } from './pg-sql.js';
 
 export type EphemeralCredentials = Extract<PostgresConnectionConfig['credentials'], { type: 'ephemeral' }>;
@@ -33,11 +33,6 @@ export interface EphemeralPgOptions {
   /** Release attempts before leaving the role to the sweeper. Default 3. */
   releaseAttempts?: number;
   now?: () => number;
-}
-
-export interface SweepResult {
-  dropped: string[];
-  failed: string[];
 }
 
 interface PgErrorShape {
