@@ -2,7 +2,8 @@
  * The daemon: listeners from config, the admin API, reload on SIGHUP, graceful stop on SIGTERM.
  */
 import type { AddressInfo } from 'node:net';
-import { loadConfigFile, type Config, type ConnectionConfig } from '../src/config/index.js';
+import { type Config, type ConnectionConfig } from '../src/config/index.js';
+import { loadConfigFile } from './config.js';
 import { createLogger, type Logger } from '../src/util/log.js';
 import { AirlockError } from '../src/util/errors.js';
 import { TokenVerifier } from '../src/auth/verifier.js';

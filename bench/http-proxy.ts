@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { stringify } from 'yaml';
 import { freePort } from '../app/dev/pgcluster.js';
 import { mintDevToken } from '../src/auth/verifier.js';
-import { validateConfig } from '../src/config/index.js';
+import { validateConfig } from '../app/config.js';
 import { run } from '../test/harness/clients.js';
 import { ROOT, cpuSecondsOf, memoryOf, table } from './lib.js';
 

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPgCluster, freePort } from '../app/dev/pgcluster.js';
 import { mintDevToken } from '../src/auth/verifier.js';
-import { validateConfig } from '../src/config/index.js';
+import { validateConfig } from '../app/config.js';
 import { startPgbouncer, startTcpPipe, startAirlockProcess, memoryOf, pgbench, table, type AirlockProcess } from './lib.js';
 import { run } from '../test/harness/clients.js';
 

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { startPgCluster, freePort } from '../app/dev/pgcluster.js';
 import { mintDevToken } from '../src/auth/verifier.js';
-import { validateConfig } from '../src/config/index.js';
+import { validateConfig } from '../app/config.js';
 import { pgbench } from './lib.js';
 import { run } from '../test/harness/clients.js';
 

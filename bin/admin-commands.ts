@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { readCast } from '../src/audit/recordings.js';
 import { join } from 'node:path';
 import { adminRequest, type AdminOptions } from './admin-client.js';
-import { loadConfigFile } from '../src/config/index.js';
+import { loadConfigFile } from '../app/config.js';
 import { parseDuration } from '../src/util/duration.js';
 import {
   auditVerifyCommand,

@@ -5,7 +5,7 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { AirlockError } from '../src/util/errors.js';
-import { loadConfigFile, parseConfigText } from '../src/config/index.js';
+import { loadConfigFile, parseConfigText } from '../app/config.js';
 import { parseDuration } from '../src/util/duration.js';
 import { mintDevToken } from '../src/auth/verifier.js';
 import type { IdentityKind } from '../src/core/types.js';

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { loadConfigFile } from '../src/config/index.js';
+import { loadConfigFile } from '../app/config.js';
 import { parseDuration } from '../src/util/duration.js';
 import { AirlockError } from '../src/util/errors.js';
 import { createLogger } from '../src/util/log.js';

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
 import { startPgCluster, findPgBinDir } from './pgcluster.js';
-import { validateConfig } from '../../src/config/index.js';
+import { validateConfig } from '../config.js';
 import { createLogger } from '../../src/util/log.js';
 import { Daemon } from '../daemon.js';
 import { mintDevToken } from '../../src/auth/verifier.js';

@@ -14,7 +14,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Transform, pipeline } from 'node:stream';
 import type { GatewayCore, Session } from '../../src/core/session-types.js';
-import type { HttpConnectionConfig } from '../../src/config/index.js';
+import type { HttpConnectionConfig } from './config.js';
 import type { Identity } from '../../src/core/types.js';
 import { AirlockError, asAirlockError } from '../../src/util/errors.js';
 import { isLoopback } from '../../src/util/duration.js';

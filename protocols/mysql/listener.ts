@@ -10,7 +10,7 @@ import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { randomBytes, randomInt } from 'node:crypto';
 import type { GatewayCore, Session } from '../../src/core/session-types.js';
-import type { MysqlConnectionConfig } from '../../src/config/index.js';
+import type { MysqlConnectionConfig } from './config.js';
 import type { Logger } from '../../src/util/log.js';
 import { AirlockError, asAirlockError } from '../../src/util/errors.js';
 import { isLoopback } from '../../src/util/duration.js';

@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { readFileSync } from 'node:fs';
 import type { Lease } from '../../src/core/session-types.js';
-import type { PostgresConnectionConfig } from '../../src/config/index.js';
+import type { PostgresConnectionConfig } from './config.js';
 import type { SqlAnalysis } from '../../parsers/sql/types.js';
 
 export interface RelationInfo {

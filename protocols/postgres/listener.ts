@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { GatewayCore, Session } from '../../src/core/session-types.js';
-import type { PostgresConnectionConfig } from '../../src/config/index.js';
+import type { PostgresConnectionConfig } from './config.js';
 import type { Logger } from '../../src/util/log.js';
 import { AirlockError, asAirlockError } from '../../src/util/errors.js';
 import { isLoopback } from '../../src/util/duration.js';

@@ -14,7 +14,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type ssh2 from 'ssh2';
 import type { ServerChannel, Session as SshSessionChannel, PseudoTtyInfo, ClientChannel, TcpipRequestInfo, AcceptConnection, RejectConnection } from 'ssh2';
 import type { GatewayCore, Session } from '../../src/core/session-types.js';
-import type { SshConnectionConfig } from '../../src/config/index.js';
+import type { SshConnectionConfig } from './config.js';
 import type { FinalDecision } from '../../src/core/types.js';
 import { AirlockError, asAirlockError } from '../../src/util/errors.js';
 import { DetectorRules, StreamMasker, keyFromSecret } from '../../src/masking/index.js';

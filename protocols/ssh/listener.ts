@@ -11,7 +11,7 @@ import ssh2 from 'ssh2';
 import type { AuthContext, Connection, ServerChannel, Session as SshSessionChannel, TcpipRequestInfo, AcceptConnection, RejectConnection } from 'ssh2';
 import sshpk from 'sshpk';
 import type { GatewayCore } from '../../src/core/session-types.js';
-import type { SshConnectionConfig } from '../../src/config/index.js';
+import type { SshConnectionConfig } from './config.js';
 import type { Identity } from '../../src/core/types.js';
 import { AirlockError, asAirlockError } from '../../src/util/errors.js';
 import { generateEd25519 } from '../../src/auth/ssh-certs.js';

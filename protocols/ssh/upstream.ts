@@ -7,7 +7,7 @@ import { createHmac } from 'node:crypto';
 import { sshFingerprint } from '../../src/auth/ssh-certs.js';
 import { readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
-import type { SshConnectionConfig } from '../../src/config/index.js';
+import type { SshConnectionConfig } from './config.js';
 import type { Lease } from '../../src/core/session-types.js';
 import { AirlockError } from '../../src/util/errors.js';
 

@@ -17,7 +17,7 @@ import { AirlockError } from '../../src/util/errors.js';
 import { createLogger } from '../../src/util/log.js';
 import type { Identity } from '../../src/core/types.js';
 import type { Lease } from '../../src/core/session-types.js';
-import type { MysqlConnectionConfig } from '../../src/config/index.js';
+import type { MysqlConnectionConfig } from '../../protocols/mysql/config.js';
 import { createTestIssuer } from '../harness/issuer.js';
 import { startAirlock } from '../harness/airlock.js';
 import { freePort } from '../harness/ports.js';

@@ -10,8 +10,8 @@ import ssh2 from 'ssh2';
 import { SshCertificateLeases } from '../../src/credentials/ssh-certificate.js';
 import { SecretResolver } from '../../src/secrets/index.js';
 import { connectUpstream } from '../../protocols/ssh/upstream.js';
-import { validateConfig } from '../../src/config/index.js';
-import type { SshConnectionConfig } from '../../src/config/index.js';
+import { validateConfig } from '../../app/config.js';
+import type { SshConnectionConfig } from '../../protocols/ssh/config.js';
 import type { Lease } from '../../src/core/session-types.js';
 import { startSshd, sshdAvailable, type SshServer } from '../harness/sshd.js';
 

@@ -9,7 +9,8 @@ import { analyzePostgres, loadSqlParsers } from '../../parsers/sql/index.js';
 import { analyzeMysql } from '../../parsers/sql/mysql/index.js';
 import type { StatementAnalysis } from '../../parsers/sql/types.js';
 import { Policy, type PolicyContext } from '../../src/policy/index.js';
-import { validateConfig, type RuleConfig } from '../../src/config/index.js';
+import { type RuleConfig } from '../../src/config/index.js';
+import { validateConfig } from '../../app/config.js';
 import type { Identity } from '../../src/core/types.js';
 
 beforeAll(async () => { await loadSqlParsers(); });

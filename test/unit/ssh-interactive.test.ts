@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { execIsInteractive, transferServerOf } from '../../parsers/shell/interactive.js';
 import { Policy } from '../../src/policy/index.js';
-import { validateConfig } from '../../src/config/index.js';
+import { validateConfig } from '../../app/config.js';
 import type { Identity } from '../../src/core/types.js';
 
 describe('execIsInteractive', () => {
