@@ -16,9 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { stringify } from 'yaml';
-import { freePort } from '../src/dev/pgcluster.js';
+import { freePort } from '../app/dev/pgcluster.js';
 import { mintDevToken } from '../src/auth/verifier.js';
-import { validateConfig } from '../src/config.js';
+import { validateConfig } from '../app/config.js';
 import { run } from '../test/harness/clients.js';
 import { ROOT, cpuSecondsOf, memoryOf, table } from './lib.js';
 

@@ -4,7 +4,7 @@ import { chownSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from '
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { freePort, type PgCluster } from '../src/dev/pgcluster.js';
+import { freePort, type PgCluster } from '../app/dev/pgcluster.js';
 import { run } from '../test/harness/clients.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');

@@ -6,7 +6,7 @@
  *   npx tsx bench/masking-detectors.ts [megabytes]
  */
 import { DETECTORS, StreamMasker, keyFromSecret, maskText } from '../src/masking/index.js';
-import type { DetectorMaskRule } from '../src/types.js';
+import type { DetectorMaskRule } from '../src/core/types.js';
 
 const TARGET_MB = Number(process.argv[2] ?? 20);
 

@@ -16,7 +16,7 @@ import { airlockCommand } from '../test/harness/airlock.js';
 import { freePort } from '../test/harness/ports.js';
 import { run } from '../test/harness/clients.js';
 import { mintDevToken } from '../src/auth/verifier.js';
-import { validateConfig } from '../src/config.js';
+import { validateConfig } from '../app/config.js';
 import { startTcpPipe, table } from './lib.js';
 
 const arg = (name: string, dflt: number): number => {

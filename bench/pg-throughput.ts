@@ -12,9 +12,9 @@ import pg from 'pg';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startPgCluster, freePort } from '../src/dev/pgcluster.js';
+import { startPgCluster, freePort } from '../app/dev/pgcluster.js';
 import { mintDevToken } from '../src/auth/verifier.js';
-import { validateConfig } from '../src/config.js';
+import { validateConfig } from '../app/config.js';
 import { startPgbouncer, startTcpPipe, startAirlockProcess, memoryOf, pgbench, table, type AirlockProcess } from './lib.js';
 import { run } from '../test/harness/clients.js';
 

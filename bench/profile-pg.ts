@@ -10,9 +10,9 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { startPgCluster, freePort } from '../src/dev/pgcluster.js';
+import { startPgCluster, freePort } from '../app/dev/pgcluster.js';
 import { mintDevToken } from '../src/auth/verifier.js';
-import { validateConfig } from '../src/config.js';
+import { validateConfig } from '../app/config.js';
 import { pgbench } from './lib.js';
 import { run } from '../test/harness/clients.js';
 

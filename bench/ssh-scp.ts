@@ -14,7 +14,7 @@ import { startSshd, sshdAvailable } from '../test/harness/sshd.js';
 import { freePort } from '../test/harness/ports.js';
 import { run } from '../test/harness/clients.js';
 import { mintDevToken } from '../src/auth/verifier.js';
-import { validateConfig } from '../src/config.js';
+import { validateConfig } from '../app/config.js';
 import { table } from './lib.js';
 
 if (!sshdAvailable()) {

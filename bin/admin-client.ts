@@ -1,5 +1,5 @@
 /** A tiny client for the admin API, used by the approvals / sessions / token commands. */
-import { AirlockError } from '../src/errors.js';
+import { AirlockError } from '../src/util/errors.js';
 
 export interface AdminOptions {
   admin?: string;

@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { readCast } from '../src/audit/recordings.js';
 import { join } from 'node:path';
 import { adminRequest, type AdminOptions } from './admin-client.js';
-import { loadConfigFile } from '../src/config.js';
-import { parseDuration } from '../src/duration.js';
+import { loadConfigFile } from '../app/config.js';
+import { parseDuration } from '../src/util/duration.js';
 import {
   auditVerifyCommand,
   listSessions,

@@ -4,11 +4,11 @@
  */
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { AirlockError } from '../src/errors.js';
-import { loadConfigFile, parseConfigText } from '../src/config.js';
-import { parseDuration } from '../src/duration.js';
+import { AirlockError } from '../src/util/errors.js';
+import { loadConfigFile, parseConfigText } from '../app/config.js';
+import { parseDuration } from '../src/util/duration.js';
 import { mintDevToken } from '../src/auth/verifier.js';
-import type { IdentityKind } from '../src/types.js';
+import type { IdentityKind } from '../src/core/types.js';
 
 const program = new Command();
 program.name('airlock').description('wire-level access gateway').showHelpAfterError();
@@ -35,7 +35,7 @@ program
   .option('--config <file>', 'config file (or AIRLOCK_CONFIG)')
   .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
   .action(async (opts: { config?: string; logLevel?: string }) => {
-    const { Daemon } = await import('../src/daemon.js');
+    const { Daemon } = await import('../app/daemon.js');
     let daemon;
     try {
       daemon = await Daemon.fromFile(configFile(opts), opts.logLevel);
@@ -113,7 +113,7 @@ program
   .option('--port <port>', 'airlock postgres port', '15432')
   .option('--admin-port <port>', 'admin API port', '7070')
   .action(async (opts: { port: string; adminPort: string }) => {
-    const { runDev } = await import('../src/dev/dev.js');
+    const { runDev } = await import('../app/dev/dev.js');
     try {
       await runDev({ port: Number(opts.port), adminPort: Number(opts.adminPort) });
     } catch (e) {

@@ -6,10 +6,10 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { loadConfigFile } from '../src/config.js';
-import { parseDuration } from '../src/duration.js';
-import { AirlockError } from '../src/errors.js';
-import { createLogger } from '../src/log.js';
+import { loadConfigFile } from '../app/config.js';
+import { parseDuration } from '../src/util/duration.js';
+import { AirlockError } from '../src/util/errors.js';
+import { createLogger } from '../src/util/log.js';
 import { RemoteAirlockApi, tokenFromEnvironment } from '../src/mcp/remote-api.js';
 import { createMcpServer } from '../src/mcp/server.js';
 import { pino } from 'pino';

@@ -7,8 +7,8 @@ import type { Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parseDuration } from '../src/duration.js';
-import { AirlockError } from '../src/errors.js';
+import { parseDuration } from '../src/util/duration.js';
+import { AirlockError } from '../src/util/errors.js';
 import { adminRequest } from './admin-client.js';
 
 export function registerSshCertCommand(program: Command): void {

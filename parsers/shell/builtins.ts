@@ -2,7 +2,7 @@
  * Shell builtins that run text later, bind a name to a program, or take names and values
  * that bash evaluates (bash(1) "SHELL BUILTIN COMMANDS"), and the eval rule they share.
  */
-import type { CommandContext } from './commands.js';
+import type { CommandContext } from './types.js';
 import { isCodeVariable } from './interpreters.js';
 import type { Word } from './types.js';
 

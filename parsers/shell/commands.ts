@@ -6,17 +6,9 @@
 import { assignment, builtin, runScript } from './builtins.js';
 import { commandOption, INERT_PROGRAMS, interpreterFor, interpreterOpacity, unknownCodeOption } from './interpreters.js';
 import { scriptOptions, WRAPPER_ASSIGNMENT, WRAPPERS, wrappedCommand, type WrapperSpec } from './wrappers.js';
-import { type AnalysisSink, MAX_DEPTH, namesLongOption, type RedirectionWord, type Word } from './types.js';
+import { type CommandContext, MAX_DEPTH, namesLongOption, type RedirectionWord, type Word } from './types.js';
 
-export interface CommandContext {
-  sink: AnalysisSink;
-  depth: number;
-  nested: boolean;
-  /** Analyse text that will run as a command line, one level deeper. */
-  script(text: string): void;
-  /** The same context one level deeper, for commands derived from this one. */
-  deeper(): CommandContext;
-}
+export type { CommandContext } from './types.js';
 
 export const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'lksh', 'pdksh', 'oksh', 'ash', 'posh', 'yash',
   'rbash', 'fish', 'csh', 'tcsh']);

@@ -102,3 +102,14 @@ export function namesLongOption(word: string, option: string): boolean {
 
 /** Deeper nesting than this (`$($($(…)))`, `sh -c "sh -c …"`) fails closed as unparsed. */
 export const MAX_DEPTH = 24;
+
+/** What a simple command is analysed in (commands.ts and builtins.ts both take it; here so neither imports the other for it). */
+export interface CommandContext {
+  sink: AnalysisSink;
+  depth: number;
+  nested: boolean;
+  /** Analyse text that will run as a command line, one level deeper. */
+  script(text: string): void;
+  /** The same context one level deeper, for commands derived from this one. */
+  deeper(): CommandContext;
+}

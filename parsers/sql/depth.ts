@@ -5,7 +5,7 @@
  * statement, so it is refused with a reason of its own — not "internal error", and not
  * an "unparsed" statement that a rule admitting unparsed SQL would let through.
  */
-import { AirlockError } from '../../src/errors.js';
+import { ParserError } from '../errors.js';
 
 const DEPTH_MESSAGE = /maximum call stack size exceeded|stack depth limit exceeded|memory exhausted|too much recursion/i;
 
@@ -13,8 +13,8 @@ export function isDepthError(e: unknown): boolean {
   return (e instanceof RangeError || e instanceof Error) && DEPTH_MESSAGE.test(e.message);
 }
 
-export function tooDeep(): AirlockError {
-  return new AirlockError('AIRLOCK_TOO_COMPLEX', 'the statement is nested too deeply for airlock to read');
+export function tooDeep(): ParserError {
+  return new ParserError('AIRLOCK_TOO_COMPLEX', 'the statement is nested too deeply for airlock to read');
 }
 
 /** Runs an analysis; a depth error anywhere in it becomes AIRLOCK_TOO_COMPLEX. */

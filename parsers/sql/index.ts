@@ -3,7 +3,7 @@
  * libpg-query (the server's own grammar compiled to WASM); see postgres/ for the parts.
  */
 import { loadModule } from 'libpg-query';
-import { AirlockError } from '../../src/errors.js';
+import { ParserError } from '../errors.js';
 import { parseStatements } from './postgres/analyze.js';
 import { AnalysisCache } from './postgres/cache.js';
 import { withinDepth } from './depth.js';
@@ -34,7 +34,7 @@ export function analyzePostgres(
   settings: SqlSessionSettings,
   cache: AnalysisCache | null = defaultCache,
 ): SqlAnalysis {
-  if (!ready) throw new AirlockError('AIRLOCK_INTERNAL', 'analyzePostgres called before loadSqlParsers() resolved');
+  if (!ready) throw new ParserError('AIRLOCK_INTERNAL', 'analyzePostgres called before loadSqlParsers() resolved');
   const exactKey = cache?.exactKey(text, settings) ?? null;
   if (cache !== null && exactKey !== null) {
     const hit = cache.lookupExact(exactKey);

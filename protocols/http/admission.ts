@@ -16,7 +16,7 @@
 import type { Socket } from 'node:net';
 import type { ServerResponse } from 'node:http';
 import { AuthDeadline, CLOSE_GRACE_MS } from '../../src/auth/deadline.js';
-import type { AirlockError } from '../../src/errors.js';
+import type { AirlockError } from '../../src/util/errors.js';
 
 export class ConnectionAdmission {
   private deadline: AuthDeadline | null = null;

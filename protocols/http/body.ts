@@ -10,7 +10,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { DetectorRules, StreamMasker, maskText } from '../../src/masking/index.js';
 import { maskJsonPaths, type CompiledJsonPaths } from '../../src/masking/json-paths.js';
 import { REDACTED } from '../../src/masking/methods.js';
-import { AirlockError } from '../../src/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 
 /** An event stream that sends no event boundary within this many characters is refused. */
 export const MAX_SSE_EVENT_CHARS = 1024 * 1024;

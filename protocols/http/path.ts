@@ -9,7 +9,7 @@
  * a trailing `.` or space (Windows and IIS drop them: `/admin./x` is `/admin/x`), or bytes
  * that are not UTF-8 (overlong `%C0%AE` is `.` to some decoders).
  */
-import { AirlockError } from '../../src/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 
 export interface Target {
   /** Normalised path, starting with `/`. */

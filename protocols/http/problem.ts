@@ -4,7 +4,7 @@
  * token, a credential or request content.
  */
 import type { ServerResponse } from 'node:http';
-import type { AirlockError, ErrorCode } from '../../src/errors.js';
+import type { AirlockError, ErrorCode } from '../../src/util/errors.js';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   AIRLOCK_AUTH_MISSING: 401,

@@ -9,7 +9,7 @@
  * 1002 (protocol error) or 1009 (message too big), §7.4.1.
  */
 import { randomBytes } from 'node:crypto';
-import { AirlockError } from '../../src/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 
 /** §5.2 opcodes (registry: §11.8). */
 export const OPCODES = {

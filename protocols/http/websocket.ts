@@ -11,8 +11,8 @@
  * Backpressure: a side whose peer cannot take more is paused until the peer drains.
  */
 import type { Socket } from 'node:net';
-import type { Session } from '../../src/session-types.js';
-import { AirlockError } from '../../src/errors.js';
+import type { Session } from '../../src/core/session-types.js';
+import { AirlockError } from '../../src/util/errors.js';
 import { BinaryScrubber, LiteralScrubber, TextMasker, type BodyPlan } from './body.js';
 import { CLOSE_CODES, FrameDecoder, FrameError, MAX_CONTROL_PAYLOAD, closePayload, encodeFrame, readClose, type Frame } from './websocket-frames.js';
 

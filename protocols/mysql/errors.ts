@@ -1,6 +1,6 @@
 /** The one place an AirlockError becomes a MySQL ERR packet (error number, SQLSTATE, text). */
-import type { ErrorCode } from '../../src/errors.js';
-import { AirlockError } from '../../src/errors.js';
+import type { ErrorCode } from '../../src/util/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 import { ErrorNumber } from './codec/codes.js';
 import { encodeErr } from './codec/messages/generic.js';
 

@@ -9,11 +9,11 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { randomBytes, randomInt } from 'node:crypto';
-import type { GatewayCore, Session } from '../../src/session-types.js';
-import type { MysqlConnectionConfig } from '../../src/config.js';
-import type { Logger } from '../../src/log.js';
-import { AirlockError, asAirlockError } from '../../src/errors.js';
-import { isLoopback } from '../../src/duration.js';
+import type { GatewayCore, Session } from '../../src/core/session-types.js';
+import type { MysqlConnectionConfig } from './config.js';
+import type { Logger } from '../../src/util/log.js';
+import { AirlockError, asAirlockError } from '../../src/util/errors.js';
+import { isLoopback } from '../../src/util/duration.js';
 import { PacketReader, framePacket, type Packet } from './codec/framing.js';
 import { CLEAR_PASSWORD, Capability, ErrorNumber, NATIVE_PASSWORD, ServerStatus, UTF8MB4_GENERAL_CI } from './codec/codes.js';
 import { SSL_REQUEST_LENGTH, decodeHandshakeResponse, encodeHandshakeV10, type HandshakeResponse41 } from './codec/messages/handshake.js';

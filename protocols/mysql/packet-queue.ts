@@ -3,7 +3,7 @@
  * as a sequence (handshake, response, auth switch …). The command phase does not use it.
  */
 import type { Socket } from 'node:net';
-import { AirlockError } from '../../src/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 import { PacketReader, type Packet } from './codec/framing.js';
 
 export class PacketQueue {

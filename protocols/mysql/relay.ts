@@ -7,9 +7,9 @@
  * Packets that need nothing leave as the bytes that arrived, batched per upstream chunk.
  */
 import type { Socket } from 'node:net';
-import type { Session } from '../../src/session-types.js';
-import type { FinalDecision } from '../../src/types.js';
-import { AirlockError, asAirlockError } from '../../src/errors.js';
+import type { Session } from '../../src/core/session-types.js';
+import type { FinalDecision } from '../../src/core/types.js';
+import { AirlockError, asAirlockError } from '../../src/util/errors.js';
 import type { StatementAnalysis } from '../../parsers/sql/types.js';
 import { PacketReader, framePacket, renumber, type Packet } from './codec/framing.js';
 import { Command, ErrorNumber, PacketHeader, ServerStatus, commandName } from './codec/codes.js';

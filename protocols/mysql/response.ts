@@ -6,8 +6,8 @@
  * request: relayed only for the file an allowed LOAD DATA LOCAL statement names, else refused. Packets that need nothing are handed on as the bytes that arrived.
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { LocalInfileSummary, Session } from '../../src/session-types.js';
-import { AirlockError } from '../../src/errors.js';
+import type { LocalInfileSummary, Session } from '../../src/core/session-types.js';
+import { AirlockError } from '../../src/util/errors.js';
 import type { StatementAnalysis } from '../../parsers/sql/types.js';
 import { framePacket, packetCount, renumber, type Packet } from './codec/framing.js';
 import { Capability, ColumnType, Command, ErrorNumber, PacketHeader, ServerStatus, commandName } from './codec/codes.js';

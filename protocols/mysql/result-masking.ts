@@ -7,8 +7,8 @@
  * bytes that arrived; others are rewritten cell by cell, in the text or binary protocol.
  * ERR text is scrubbed of quoted values and of values masked earlier in the session.
  */
-import type { Session } from '../../src/session-types.js';
-import type { ColumnMaskRule } from '../../src/types.js';
+import type { Session } from '../../src/core/session-types.js';
+import type { ColumnMaskRule } from '../../src/core/types.js';
 import type { OutputLineage, RelationRef, StatementAnalysis } from '../../parsers/sql/types.js';
 import { ColumnMasker, DetectorRules, judgeOutput, keyFromSecret, maskText, maskValue, maskValueByDetectors, strongest } from '../../src/masking/index.js';
 import type { ColumnDefinition } from './codec/messages/resultset.js';

@@ -8,9 +8,9 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
-import type { Secret } from '../../src/secrets.js';
-import { AirlockError } from '../../src/errors.js';
-import { isLoopback } from '../../src/duration.js';
+import type { Secret } from '../../src/secrets/index.js';
+import { AirlockError } from '../../src/util/errors.js';
+import { isLoopback } from '../../src/util/duration.js';
 import { PacketReader, framePacket, type Packet } from './codec/framing.js';
 import { CACHING_SHA2_PASSWORD, CLEAR_PASSWORD, CLIENT_ED25519, Capability, NATIVE_PASSWORD, PacketHeader, SHA256_PASSWORD, UTF8MB4_GENERAL_CI } from './codec/codes.js';
 import { decodeHandshakeV10, encodeHandshakeResponse41, encodeSslRequest, type HandshakeV10 } from './codec/messages/handshake.js';

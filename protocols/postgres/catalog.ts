@@ -5,8 +5,8 @@
  */
 import pg from 'pg';
 import { readFileSync } from 'node:fs';
-import type { Lease } from '../../src/session-types.js';
-import type { PostgresConnectionConfig } from '../../src/config.js';
+import type { Lease } from '../../src/core/session-types.js';
+import type { PostgresConnectionConfig } from './config.js';
 import type { SqlAnalysis } from '../../parsers/sql/types.js';
 
 export interface RelationInfo {

@@ -1,6 +1,6 @@
 /** The one place an AirlockError becomes a Postgres ErrorResponse (SQLSTATE, severity). */
-import type { ErrorCode } from '../../src/errors.js';
-import { AirlockError } from '../../src/errors.js';
+import type { ErrorCode } from '../../src/util/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 
 const SQLSTATE: Record<ErrorCode, string> = {
   AIRLOCK_CONFIG_INVALID: 'XX000',

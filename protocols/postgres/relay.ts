@@ -8,9 +8,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { Session } from '../../src/session-types.js';
-import type { Action, FinalDecision } from '../../src/types.js';
-import { AirlockError, asAirlockError } from '../../src/errors.js';
+import type { Session } from '../../src/core/session-types.js';
+import type { Action, FinalDecision } from '../../src/core/types.js';
+import { AirlockError, asAirlockError } from '../../src/util/errors.js';
 import { FrameReader, type Frame } from './codec/framing.js';
 import { MessageCode } from './codec/codes.js';
 import { decodeFrontend, encodeParse, encodeQuery } from './codec/frontend.js';

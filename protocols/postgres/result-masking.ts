@@ -5,9 +5,9 @@
  * RowDescription, lineage from the analysis, fail closed), and rewrites only the cells
  * that need it. Errors, notices and notifications are scrubbed of masked values.
  */
-import type { Session } from '../../src/session-types.js';
-import { AirlockError } from '../../src/errors.js';
-import type { ColumnMaskRule } from '../../src/types.js';
+import type { Session } from '../../src/core/session-types.js';
+import { AirlockError } from '../../src/util/errors.js';
+import type { ColumnMaskRule } from '../../src/core/types.js';
 import type { RelationRef, StatementAnalysis } from '../../parsers/sql/types.js';
 import { ColumnMasker, DetectorRules, judgeOutput, maskText, maskValue, maskValueByDetectors, strongest, keyFromSecret } from '../../src/masking/index.js';
 import type { Frame } from './codec/framing.js';

@@ -4,8 +4,8 @@
  * The password stays a Secret until the salted hash is computed.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { AirlockError } from '../../src/errors.js';
-import type { Secret } from '../../src/secrets.js';
+import { AirlockError } from '../../src/util/errors.js';
+import type { Secret } from '../../src/secrets/index.js';
 
 const GS2_HEADER = 'n,,';
 const MAX_ITERATIONS = 10_000_000;

@@ -16,7 +16,7 @@
  * `client_encoding` are reported back by the server (ParameterStatus), and airlock's SQL reading
  * follows them.
  */
-import { AirlockError } from '../../src/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 
 export const PASSED_SETTINGS: ReadonlySet<string> = new Set([
   // what drivers send as plain startup parameters

@@ -8,8 +8,8 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Secret } from '../../src/secrets.js';
-import { AirlockError } from '../../src/errors.js';
+import type { Secret } from '../../src/secrets/index.js';
+import { AirlockError } from '../../src/util/errors.js';
 import { FrameReader, type Frame } from './codec/framing.js';
 import { EncryptionReply, MessageCode, describeCode } from './codec/codes.js';
 import {

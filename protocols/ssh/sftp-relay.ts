@@ -20,8 +20,8 @@
  * answered FAILURE and never reaches the target; a known one is judged by its path.
  */
 import type { ClientChannel, ServerChannel } from 'ssh2';
-import type { Session } from '../../src/session-types.js';
-import { AirlockError, asAirlockError } from '../../src/errors.js';
+import type { Session } from '../../src/core/session-types.js';
+import { AirlockError, asAirlockError } from '../../src/util/errors.js';
 import type { StreamMasker } from '../../src/masking/index.js';
 import {
   SftpFramer, SFTP, FX_EOF, FX_FAILURE, FX_OP_UNSUPPORTED, FX_PERMISSION_DENIED,

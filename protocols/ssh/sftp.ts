@@ -4,7 +4,7 @@
  * path so policy can judge it, and a STATUS reply airlock can put in the server's place.
  */
 import { posix } from 'node:path';
-import { AirlockError } from '../../src/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 
 export const SFTP = {
   INIT: 1, VERSION: 2, OPEN: 3, CLOSE: 4, READ: 5, WRITE: 6, LSTAT: 7, FSTAT: 8, SETSTAT: 9, FSETSTAT: 10,

@@ -7,9 +7,9 @@ import { createHmac } from 'node:crypto';
 import { sshFingerprint } from '../../src/auth/ssh-certs.js';
 import { readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
-import type { SshConnectionConfig } from '../../src/config.js';
-import type { Lease } from '../../src/session-types.js';
-import { AirlockError } from '../../src/errors.js';
+import type { SshConnectionConfig } from './config.js';
+import type { Lease } from '../../src/core/session-types.js';
+import { AirlockError } from '../../src/util/errors.js';
 
 /** The target's host key fingerprint (one definition, in src/auth/ssh-certs.ts). */
 export const fingerprintOf = sshFingerprint;

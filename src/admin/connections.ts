@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
-import type { Config, ConnectionConfig, RuleConfig } from '../config.js';
-import type { Identity } from '../types.js';
-import { mayUseConnection } from '../gateway.js';
+import type { Config, ConnectionConfig, RuleConfig } from '../config/index.js';
+import type { Identity } from '../core/types.js';
+import { mayUseConnection } from '../core/gateway.js';
 
 /**
  * GET /v1/connections: what a caller may open and what policy says there — names and

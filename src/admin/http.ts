@@ -1,6 +1,6 @@
 /** Small helpers for the admin API: JSON bodies, problem+json errors, bearer tokens. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AirlockError, type ErrorCode } from '../errors.js';
+import { AirlockError, type ErrorCode } from '../util/errors.js';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   AIRLOCK_AUTH_MISSING: 401,

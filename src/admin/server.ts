@@ -4,9 +4,9 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '../log.js';
-import type { Identity } from '../types.js';
-import { AirlockError, asAirlockError } from '../errors.js';
+import type { Logger } from '../util/log.js';
+import type { Identity } from '../core/types.js';
+import { AirlockError, asAirlockError } from '../util/errors.js';
 import { bearerToken, readJsonBody, sendJson, sendProblem } from './http.js';
 
 export interface AdminDeps {

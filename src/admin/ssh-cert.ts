@@ -5,9 +5,9 @@
  */
 import type { AdminRoute } from './server.js';
 import { readJsonBody, sendJson } from './http.js';
-import { AirlockError } from '../errors.js';
+import { AirlockError } from '../util/errors.js';
 import type { SshCa } from '../auth/ssh-ca.js';
-import type { Config } from '../config.js';
+import type { Config } from '../config/index.js';
 
 export function sshCertRoutes(ca: () => Promise<SshCa>, config: () => Config): AdminRoute[] {
   return [

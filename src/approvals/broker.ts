@@ -5,9 +5,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../log.js';
-import type { Action, Identity } from '../types.js';
-import { AirlockError } from '../errors.js';
+import type { Logger } from '../util/log.js';
+import type { Action, Identity } from '../core/types.js';
+import { AirlockError } from '../util/errors.js';
 import { formatDuration, publicView } from './messages.js';
 import type {
   ApprovalEvent,

@@ -1,5 +1,5 @@
 /** Text people read about held actions: the caller's hold notice and the chat one-liners. */
-import type { Action } from '../types.js';
+import type { Action } from '../core/types.js';
 import type { ApprovalEvent, ApprovalRequest } from './types.js';
 
 const NOUN: Record<Action['kind'], string> = {

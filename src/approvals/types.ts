@@ -1,4 +1,4 @@
-import type { Action, Identity } from '../types.js';
+import type { Action, Identity } from '../core/types.js';
 
 export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled';
 

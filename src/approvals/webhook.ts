@@ -4,7 +4,7 @@
  * never delays a session. The URL itself may be a secret (Slack hook URLs are), so it is
  * never logged.
  */
-import type { Logger } from '../log.js';
+import type { Logger } from '../util/log.js';
 import { eventText, publicView } from './messages.js';
 import type { ApprovalEvent, ApprovalNotifier } from './types.js';
 

@@ -10,7 +10,7 @@
  */
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AirlockError } from '../errors.js';
+import { AirlockError } from '../util/errors.js';
 import { listAuditFiles, readTail, type AuditFileName } from './files.js';
 import { checkRecordLine } from './record.js';
 import { GENESIS_HASH } from './types.js';

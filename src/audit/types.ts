@@ -2,7 +2,7 @@
  * The audit log's record and event shapes. Event bodies are open: later protocols add
  * their own `type`s, but the known ones are typed here so writers and readers agree.
  */
-import type { IdentityKind } from '../types.js';
+import type { IdentityKind } from '../core/types.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 

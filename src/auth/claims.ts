@@ -1,6 +1,6 @@
 import type { JWTPayload } from 'jose';
-import type { Identity, IdentityKind } from '../types.js';
-import { AirlockError } from '../errors.js';
+import type { Identity, IdentityKind } from '../core/types.js';
+import { AirlockError } from '../util/errors.js';
 
 /** Follows a dot path ("realm_access.roles") into the claims. */
 export function claimAt(payload: JWTPayload, path: string): unknown {

@@ -4,7 +4,7 @@
  * a socket, a parser and perhaps a TLS session: slowloris, or a scanner that opens many.
  * Each listener answers the expiry in its own protocol's error form, then closes.
  */
-import { AirlockError } from '../errors.js';
+import { AirlockError } from '../util/errors.js';
 
 /** After the expiry's error is written, how long before the socket is destroyed whatever its state. */
 export const CLOSE_GRACE_MS = 1_000;

@@ -8,10 +8,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import sshpk from 'sshpk';
-import type { Config } from '../config.js';
-import type { SecretResolver } from '../secrets.js';
-import type { Identity } from '../types.js';
-import { AirlockError } from '../errors.js';
+import type { Config } from '../config/index.js';
+import type { SecretResolver } from '../secrets/index.js';
+import type { Identity } from '../core/types.js';
+import { AirlockError } from '../util/errors.js';
 import { generateEd25519, parsePrivateKey, signUserCertificate, verifyCallerCertificate, type CallerCertificate } from './ssh-certs.js';
 
 export class SshCa {

@@ -7,8 +7,8 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import sshpk from 'sshpk';
 import ssh2 from 'ssh2';
-import { AirlockError } from '../errors.js';
-import type { Identity, IdentityKind } from '../types.js';
+import { AirlockError } from '../util/errors.js';
+import type { Identity, IdentityKind } from '../core/types.js';
 
 /** Non-critical extension carrying the caller's identity in certificates airlock's CA signs. */
 export const IDENTITY_EXTENSION = 'identity@airlock';

@@ -14,9 +14,9 @@ import {
   type JWTVerifyGetKey,
   type JSONWebKeySet,
 } from 'jose';
-import { AirlockError, type ErrorCode } from '../errors.js';
-import type { Config, IssuerConfig } from '../config.js';
-import type { Identity, IdentityKind } from '../types.js';
+import { AirlockError, type ErrorCode } from '../util/errors.js';
+import type { Config, IssuerConfig } from '../config/index.js';
+import type { Identity, IdentityKind } from '../core/types.js';
 import { identityFrom } from './claims.js';
 import { loadOrCreateSigningKey, type SigningKey } from './keys.js';
 

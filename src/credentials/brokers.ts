@@ -2,12 +2,12 @@
  * Which lease broker serves a connection: one place that maps (protocol, credentials.type)
  * to a broker, so the gateway stays protocol-neutral.
  */
-import type { ConnectionConfig } from '../config.js';
-import type { Logger } from '../log.js';
-import type { Identity } from '../types.js';
-import type { Lease } from '../session-types.js';
-import { Secret, type SecretResolver } from '../secrets.js';
-import { StaticLeases, type LeaseBroker, type LeaseRequest } from './index.js';
+import type { ConnectionConfig } from '../config/index.js';
+import type { Logger } from '../util/log.js';
+import type { Identity } from '../core/types.js';
+import type { Lease } from '../core/session-types.js';
+import { Secret, type SecretResolver } from '../secrets/index.js';
+import { StaticLeases, type LeaseBroker, type LeaseRequest } from './lease.js';
 import { EphemeralPgLeases } from './ephemeral-pg.js';
 import { SshCertificateLeases, SshStaticLeases } from './ssh-certificate.js';
 import { EphemeralMysqlLeases } from './ephemeral-mysql.js';

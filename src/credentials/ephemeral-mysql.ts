@@ -16,13 +16,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
-import type { MysqlConnectionConfig } from '../config.js';
-import type { Logger } from '../log.js';
-import type { Lease } from '../session-types.js';
-import { AirlockError } from '../errors.js';
-import { Secret, type SecretResolver } from '../secrets.js';
-import type { LeaseBroker, LeaseRequest } from './index.js';
-import type { SweepResult } from './ephemeral-pg.js';
+import type { ConnectionConfig } from '../config/index.js';
+import type { Logger } from '../util/log.js';
+import type { Lease } from '../core/session-types.js';
+import { AirlockError } from '../util/errors.js';
+import { Secret, type SecretResolver } from '../secrets/index.js';
+import type { LeaseBroker, LeaseRequest, SweepResult } from './lease.js';
+
+/** The connection config this broker serves (its schema: protocols/mysql/config.ts). */
+type MysqlConnectionConfig = Extract<ConnectionConfig, { protocol: 'mysql' }>;
 
 export type EphemeralMysqlCredentials = Extract<MysqlConnectionConfig['credentials'], { type: 'ephemeral' }>;
 export type MysqlUpstreamConfig = MysqlConnectionConfig['upstream'];

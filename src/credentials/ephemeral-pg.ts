@@ -6,13 +6,16 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import type { PostgresConnectionConfig } from '../config.js';
-import type { Logger } from '../log.js';
-import type { Lease } from '../session-types.js';
-import { AirlockError } from '../errors.js';
-import { Secret, type SecretResolver } from '../secrets.js';
-import type { LeaseBroker, LeaseRequest } from './index.js';
+import type { ConnectionConfig } from '../config/index.js';
+import type { Logger } from '../util/log.js';
+import type { Lease } from '../core/session-types.js';
+import { AirlockError } from '../util/errors.js';
+import { Secret, type SecretResolver } from '../secrets/index.js';
+import type { LeaseBroker, LeaseRequest, SweepResult } from './lease.js';
 import { parseRoleComment, quoteIdent, quoteLiteral, roleComment, roleName, scramVerifier } from './pg-sql.js';
+
+/** The connection config this broker serves (its schema: protocols/postgres/config.ts). */
+type PostgresConnectionConfig = Extract<ConnectionConfig, { protocol: 'postgres' }>;
 
 export type EphemeralCredentials = Extract<PostgresConnectionConfig['credentials'], { type: 'ephemeral' }>;
 export type PgUpstreamConfig = PostgresConnectionConfig['upstream'];
@@ -33,11 +36,6 @@ export interface EphemeralPgOptions {
   /** Release attempts before leaving the role to the sweeper. Default 3. */
   releaseAttempts?: number;
   now?: () => number;
-}
-
-export interface SweepResult {
-  dropped: string[];
-  failed: string[];
 }
 
 interface PgErrorShape {

@@ -13,11 +13,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import sshpk from 'sshpk';
-import type { Lease } from '../session-types.js';
-import { Secret, type SecretResolver } from '../secrets.js';
-import { AirlockError } from '../errors.js';
+import type { Lease } from '../core/session-types.js';
+import { Secret, type SecretResolver } from '../secrets/index.js';
+import { AirlockError } from '../util/errors.js';
 import { generateEd25519, parsePrivateKey, signUserCertificate } from '../auth/ssh-certs.js';
-import type { LeaseBroker, LeaseRequest } from './index.js';
+import type { LeaseBroker, LeaseRequest } from './lease.js';
 
 export const SSH_PERMISSIONS = ['permit-pty', 'permit-port-forwarding', 'permit-agent-forwarding', 'permit-X11-forwarding', 'permit-user-rc'] as const;
 export type SshPermission = (typeof SSH_PERMISSIONS)[number];

@@ -1,5 +1,5 @@
-import type { Logger } from '../log.js';
-import type { SweepResult } from './ephemeral-pg.js';
+import type { Logger } from '../util/log.js';
+import type { SweepResult } from './lease.js';
 
 /** Anything that can drop its stale roles given the sessions live on this node. */
 export interface Sweepable {

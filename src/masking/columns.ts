@@ -8,7 +8,7 @@
  */
 import type { OutputLineage, RelationRef } from '../../parsers/sql/types.js';
 import { GlobSet } from '../policy/glob.js';
-import type { ColumnMaskRule, MaskPlan } from '../types.js';
+import type { ColumnMaskRule, MaskPlan } from '../core/types.js';
 import { strongest } from './methods.js';
 
 interface CompiledColumnRule {

@@ -3,8 +3,8 @@
  * `$.items[0].card`, `$.*.ssn`). A path that selects an object or array masks the whole
  * subtree. Pure: returns a new document and how many values were masked.
  */
-import type { JsonPathMaskRule } from '../types.js';
-import { AirlockError } from '../errors.js';
+import type { JsonPathMaskRule } from '../core/types.js';
+import { AirlockError } from '../util/errors.js';
 import { maskString, REDACTED } from './methods.js';
 
 type Step = { key: string } | { index: number } | { any: true };

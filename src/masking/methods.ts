@@ -12,7 +12,7 @@
  *   fixed    the configured text (default "[redacted]")
  */
 import { createHmac, hkdfSync } from 'node:crypto';
-import type { MaskMethod } from '../types.js';
+import type { MaskMethod } from '../core/types.js';
 
 export const REDACTED = '[redacted]';
 const DEFAULT_KEEP = 4;

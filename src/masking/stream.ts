@@ -18,7 +18,7 @@
  * - A run of token characters longer than `holdBack` that is no candidate is cut at its
  *   last space (or hard), and the next scan starts without lookbehind context.
  */
-import type { DetectorMaskRule } from '../types.js';
+import type { DetectorMaskRule } from '../core/types.js';
 import { type DetectorName, type MergedFinding, continuationOf, mergeFindings, scanText } from './detectors.js';
 import { maskString } from './methods.js';
 import { DetectorRules, applyFindings } from './text.js';

@@ -2,8 +2,8 @@
  * Detector masking of free text: each finding replaced according to the strongest rule
  * that asks for any detector it covers (rules accumulate).
  */
-import { AirlockError } from '../errors.js';
-import type { DetectorMaskRule } from '../types.js';
+import { AirlockError } from '../util/errors.js';
+import type { DetectorMaskRule } from '../core/types.js';
 import { type DetectorName, type MergedFinding, isDetectorName, mergeFindings, scanText } from './detectors.js';
 import { maskString, strongest } from './methods.js';
 

@@ -18,7 +18,7 @@
  * in json and text columns: joins on pseudonyms still work across them.
  * Text cells are assumed UTF-8 (client_encoding UTF8 / utf8mb4).
  */
-import type { MaskMethod } from '../types.js';
+import type { MaskMethod } from '../core/types.js';
 import { type MaskOptions, hmac, maskString } from './methods.js';
 import type { DetectorRules } from './text.js';
 import { maskText } from './text.js';

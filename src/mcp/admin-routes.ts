@@ -8,8 +8,8 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { z } from 'zod';
 import type { AdminRoute } from '../admin/server.js';
 import { readJsonBody, sendJson, bearerToken } from '../admin/http.js';
-import { AirlockError } from '../errors.js';
-import type { Identity } from '../types.js';
+import { AirlockError } from '../util/errors.js';
+import type { Identity } from '../core/types.js';
 import type { ToolCallEvent } from './api.js';
 import { LocalAirlockApi, type LocalApiDeps } from './local-api.js';
 import { createMcpServer } from './server.js';

@@ -5,7 +5,7 @@
  * (the /mcp route on the gateway itself).
  */
 import type { ConnectionSummary } from '../admin/connections.js';
-import { AirlockError } from '../errors.js';
+import { AirlockError } from '../util/errors.js';
 
 export interface ToolCallEvent {
   tool: string;

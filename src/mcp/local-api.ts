@@ -1,6 +1,6 @@
 /** AirlockApi inside the daemon, for the /mcp route: no HTTP round trip to itself. */
 import type { ConnectionSummary } from '../admin/connections.js';
-import type { Identity } from '../types.js';
+import type { Identity } from '../core/types.js';
 import { peekClaims, type AirlockApi, type ToolCallEvent } from './api.js';
 
 export interface LocalApiDeps {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ConnectionSummary } from '../admin/connections.js';
-import { AirlockError, ErrorCodes, type ErrorCode } from '../errors.js';
+import { AirlockError, ErrorCodes, type ErrorCode } from '../util/errors.js';
 import { peekClaims, type AirlockApi, type ToolCallEvent } from './api.js';
 
 export interface RemoteApiOptions {

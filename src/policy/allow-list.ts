@@ -6,7 +6,7 @@
  * foresee; an allow-list names what may run and loses nothing to a new spelling.
  */
 import type { SimpleCommand, ShellAnalysis } from '../../parsers/shell/index.js';
-import type { RuleConfig } from '../config.js';
+import type { RuleConfig } from '../config/index.js';
 import { GlobSet } from './glob.js';
 
 type Entry = NonNullable<RuleConfig['when']['programs_allowed']>[number];

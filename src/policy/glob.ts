@@ -11,7 +11,7 @@
  * function names, '/' for file and URL paths, none for subjects, connections,
  * command lines and host:port (there `*` and `**` are the same).
  */
-import { AirlockError } from '../errors.js';
+import { AirlockError } from '../util/errors.js';
 import { ANY_SCHEMA } from '../../parsers/sql/types.js';
 
 export type GlobSeparator = '.' | '/' | null;

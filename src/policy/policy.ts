@@ -10,8 +10,8 @@
  * and an HTTP request with a method-override header (rule "(method_override)") unless one
  * saying `http: { method_override: true }` does — and then it is judged as each method it names.
  */
-import type { RuleConfig } from '../config.js';
-import type { Action, ColumnMaskRule, Decision, DetectorMaskRule, JsonPathMaskRule, Identity, MaskPlan } from '../types.js';
+import type { RuleConfig } from '../config/index.js';
+import type { Action, ColumnMaskRule, Decision, DetectorMaskRule, JsonPathMaskRule, Identity, MaskPlan } from '../core/types.js';
 import type { RelationRef } from '../../parsers/sql/types.js';
 import { ACTION_KINDS, compileRule, type ActionKind, type CompiledRule, type Evidence } from './rule.js';
 import { SqlFacts } from './sql-facts.js';

@@ -2,7 +2,7 @@
  * The sentence a caller reads when a rule without its own `reason` denies or holds an
  * action: what was asked, where, and for whom the rule applies.
  */
-import type { Action, Identity } from '../types.js';
+import type { Action, Identity } from '../core/types.js';
 import type { CompiledRule, Evidence } from './rule.js';
 
 function clip(text: string, max = 80): string {

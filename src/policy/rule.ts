@@ -3,8 +3,8 @@
  * action kinds it can ever apply to, so the hot path skips the rest.
  */
 import { analyzeShell, type ShellAnalysis } from '../../parsers/shell/index.js';
-import type { RuleConfig } from '../config.js';
-import type { Action, Identity } from '../types.js';
+import type { RuleConfig } from '../config/index.js';
+import type { Action, Identity } from '../core/types.js';
 import { ProgramAllowList } from './allow-list.js';
 import { GlobSet } from './glob.js';
 import { ForwardGlobs } from './forward.js';

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { AirlockError } from '../errors.js';
+import { AirlockError } from '../util/errors.js';
 
 /** A provider's answer: the value, and how long it may be cached when the source says so (Vault leases). */
 export interface ProvidedSecret {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import pg from 'pg';
-import { startPgCluster, freePort, type PgCluster } from '../../src/dev/pgcluster.js';
+import { startPgCluster, freePort, type PgCluster } from '../../app/dev/pgcluster.js';
 import { readEvents } from '../../src/audit/index.js';
 import type { AuditRecord } from '../../src/audit/types.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';

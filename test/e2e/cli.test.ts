@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { airlockCommand } from '../harness/airlock.js';
 import { run } from '../harness/clients.js';
-import { freePort } from '../../src/dev/pgcluster.js';
+import { freePort } from '../../app/dev/pgcluster.js';
 
 function configFile(doc: unknown): string {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-cli-'));

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startPgCluster, freePort, type PgCluster } from '../../src/dev/pgcluster.js';
+import { startPgCluster, freePort, type PgCluster } from '../../app/dev/pgcluster.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
 import { psql } from '../harness/clients.js';

@@ -9,7 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { freePort, type PgCluster } from '../../src/dev/pgcluster.js';
+import { freePort, type PgCluster } from '../../app/dev/pgcluster.js';
 import { startAppDb } from '../harness/appdb.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/airlock.js';

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort, type PgCluster } from '../../src/dev/pgcluster.js';
+import { freePort, type PgCluster } from '../../app/dev/pgcluster.js';
 import { startAppDb } from '../harness/appdb.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, type RunningAirlock } from '../harness/airlock.js';

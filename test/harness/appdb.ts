@@ -6,7 +6,7 @@
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startPgCluster, type PgCluster } from '../../src/dev/pgcluster.js';
+import { startPgCluster, type PgCluster } from '../../app/dev/pgcluster.js';
 
 export interface AppDb {
   upstream: PgCluster;

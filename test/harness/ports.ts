@@ -1,2 +1,2 @@
 /** Free loopback ports for test servers (never a well-known service port). */
-export { freePort } from '../../src/dev/pgcluster.js';
+export { freePort } from '../../app/dev/pgcluster.js';

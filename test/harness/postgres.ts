@@ -1,2 +1,2 @@
-/** The throwaway PostgreSQL of src/dev/pgcluster.ts, under the names the integration tests use. */
-export { startPgCluster as startPostgres, findPgBinDir, type PgCluster as PgServer, type HbaMethod } from '../../src/dev/pgcluster.js';
+/** The throwaway PostgreSQL of app/dev/pgcluster.ts, under the names the integration tests use. */
+export { startPgCluster as startPostgres, findPgBinDir, type PgCluster as PgServer, type HbaMethod } from '../../app/dev/pgcluster.js';

@@ -11,14 +11,14 @@ import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { startPgCluster, type PgCluster } from '../../src/dev/pgcluster.js';
+import { startPgCluster, type PgCluster } from '../../app/dev/pgcluster.js';
 import { EphemeralPgLeases, RoleSweeper, nodeId, type EphemeralCredentials } from '../../src/credentials/index.js';
-import { SecretResolver } from '../../src/secrets.js';
+import { SecretResolver } from '../../src/secrets/index.js';
 import { scramVerifier } from '../../src/credentials/pg-sql.js';
-import { AirlockError } from '../../src/errors.js';
-import { createLogger } from '../../src/log.js';
-import type { Identity } from '../../src/types.js';
-import type { Lease } from '../../src/session-types.js';
+import { AirlockError } from '../../src/util/errors.js';
+import { createLogger } from '../../src/util/log.js';
+import type { Identity } from '../../src/core/types.js';
+import type { Lease } from '../../src/core/session-types.js';
 
 const execFileP = promisify(execFile);
 const ADMIN_PASSWORD = 'adm1n-Pa55-\u00e9-never-printed';
@@ -260,8 +260,8 @@ describe('ephemeral PostgreSQL roles', () => {
     const script = join(dir, 'child.mts');
     writeFileSync(script, `
       import { EphemeralPgLeases } from ${JSON.stringify(join(process.cwd(), 'src/credentials/index.ts'))};
-      import { SecretResolver } from ${JSON.stringify(join(process.cwd(), 'src/secrets.ts'))};
-      import { createLogger } from ${JSON.stringify(join(process.cwd(), 'src/log.ts'))};
+      import { SecretResolver } from ${JSON.stringify(join(process.cwd(), 'src/secrets/index.ts'))};
+      import { createLogger } from ${JSON.stringify(join(process.cwd(), 'src/util/log.ts'))};
       const b = new EphemeralPgLeases({ connectionName: 'pgtest', nodeId: 'node-k',
         upstream: { host: '127.0.0.1', port: ${cluster.port}, database: 'postgres', tls: 'disable' },
         credentials: ${JSON.stringify(credentials())}, resolver: new SecretResolver(), logger: createLogger('silent') });

@@ -8,13 +8,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import { startPgCluster, freePort, type PgCluster } from '../../src/dev/pgcluster.js';
+import { startPgCluster, freePort, type PgCluster } from '../../app/dev/pgcluster.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
 import { scramVerifier } from '../../src/credentials/pg-sql.js';
 
 const ADMIN_PASSWORD = `admin-${Math.random().toString(36).slice(2)}-never-shown`;
-const daemonStartsSweepers = readFileSync(resolve(import.meta.dirname, '../../src/daemon.ts'), 'utf8').includes('startSweepers');
+const daemonStartsSweepers = readFileSync(resolve(import.meta.dirname, '../../app/daemon.ts'), 'utf8').includes('startSweepers');
 
 let upstream: PgCluster;
 let issuer: TestIssuer;

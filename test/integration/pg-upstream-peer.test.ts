@@ -8,8 +8,8 @@ import {
   encodeBackendKeyData, encodeParameterStatus, encodeReadyForQuery,
 } from '../../protocols/postgres/codec/backend.js';
 import { connectUpstream } from '../../protocols/postgres/upstream.js';
-import { AirlockError } from '../../src/errors.js';
-import { Secret } from '../../src/secrets.js';
+import { AirlockError } from '../../src/util/errors.js';
+import { Secret } from '../../src/secrets/index.js';
 
 type Script = (socket: Socket, frame: Frame, index: number) => void;
 

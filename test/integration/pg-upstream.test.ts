@@ -11,8 +11,8 @@ import { connectUpstream, sendCancel, type UpstreamConnection, type UpstreamOpti
 import { FrameReader } from '../../protocols/postgres/codec/framing.js';
 import { decodeBackend, type BackendMessage } from '../../protocols/postgres/codec/backend.js';
 import { encodeQuery, encodeTerminate } from '../../protocols/postgres/codec/frontend.js';
-import { AirlockError } from '../../src/errors.js';
-import { Secret } from '../../src/secrets.js';
+import { AirlockError } from '../../src/util/errors.js';
+import { Secret } from '../../src/secrets/index.js';
 
 const SERVER_START_MS = 120_000;
 

@@ -8,11 +8,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import ssh2 from 'ssh2';
 import { SshCertificateLeases } from '../../src/credentials/ssh-certificate.js';
-import { SecretResolver } from '../../src/secrets.js';
+import { SecretResolver } from '../../src/secrets/index.js';
 import { connectUpstream } from '../../protocols/ssh/upstream.js';
-import { validateConfig } from '../../src/config.js';
-import type { SshConnectionConfig } from '../../src/config.js';
-import type { Lease } from '../../src/session-types.js';
+import { validateConfig } from '../../app/config.js';
+import type { SshConnectionConfig } from '../../protocols/ssh/config.js';
+import type { Lease } from '../../src/core/session-types.js';
 import { startSshd, sshdAvailable, type SshServer } from '../harness/sshd.js';
 
 const available = sshdAvailable();

@@ -10,8 +10,8 @@ import {
   type ApprovalRequest,
   type ApprovalRequestInput,
 } from '../../src/approvals/index.js';
-import { AirlockError } from '../../src/errors.js';
-import type { Identity } from '../../src/types.js';
+import { AirlockError } from '../../src/util/errors.js';
+import type { Identity } from '../../src/core/types.js';
 
 function who(subject: string, groups: string[] = []): Identity {
   return { subject, issuer: 'https://idp', groups, kind: 'human', expiresAt: Date.now() + 3_600_000 };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, canonicalScrubbedJson, toPlainJson } from '../../src/audit/canonical.js';
 import { scrubDeep, scrubStatement } from '../../src/audit/scrub.js';
-import { Secret } from '../../src/secrets.js';
+import { Secret } from '../../src/secrets/index.js';
 
 /** What the audit log computed before the one-walk serialiser: three passes, two copies. */
 const composed = (v: unknown): string => canonicalJson(scrubDeep(toPlainJson(v)));

@@ -3,8 +3,8 @@ import { appendFile, mkdir, readdir, readFile, rename, rmdir, stat, unlink, writ
 import { join } from 'node:path';
 import { verifyAudit, type AuditRecord } from '../../src/audit/index.js';
 import { fileName } from '../../src/audit/files.js';
-import { AirlockError } from '../../src/errors.js';
-import { Secret } from '../../src/secrets.js';
+import { AirlockError } from '../../src/util/errors.js';
+import { Secret } from '../../src/secrets/index.js';
 import { action, auditFiles, openLog, readLinesOf, tempState, writeLines, type TempState } from '../../src/audit/testing.js';
 
 let t: TempState;

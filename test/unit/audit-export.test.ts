@@ -8,7 +8,7 @@ import { createSocket } from 'node:dgram';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../src/util/log.js';
 import { WebhookExporter, SyslogExporter, startExporters, formatSyslog, frameOctetCounted, exporterFor } from '../../src/audit/exporters/index.js';
 import type { AuditRecord } from '../../src/audit/types.js';
 import { tempState, openLog, action, type TempState } from '../../src/audit/testing.js';

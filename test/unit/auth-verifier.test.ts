@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHmac, createPublicKey } from 'node:crypto';
 import { generateKeyPair } from 'jose';
-import { validateConfig, type Config } from '../../src/config.js';
+import { type Config } from '../../src/config/index.js';
+import { validateConfig } from '../../app/config.js';
 import { TokenVerifier, mintDevToken } from '../../src/auth/verifier.js';
-import { AirlockError } from '../../src/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 
 let issuer: TestIssuer;

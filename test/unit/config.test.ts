@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfigText, validateConfig } from '../../src/config.js';
+import { parseConfigText, validateConfig } from '../../app/config.js';
 
 const base = `
 state_dir: ./var/x

@@ -5,8 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { METHOD_OVERRIDE_RULE, Policy, type PolicyContext } from '../../src/policy/index.js';
-import { validateConfig, type RuleConfig } from '../../src/config.js';
-import type { Action, Identity } from '../../src/types.js';
+import { type RuleConfig } from '../../src/config/index.js';
+import { validateConfig } from '../../app/config.js';
+import type { Action, Identity } from '../../src/core/types.js';
 import { normaliseTarget, refusePathOverride } from '../../protocols/http/path.js';
 
 function rules(doc: unknown[]): RuleConfig[] {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { OutputLineage, RelationRef } from '../../parsers/sql/types.js';
 import { ColumnMasker, judgeOutput } from '../../src/masking/index.js';
-import type { ColumnMaskRule, MaskPlan } from '../../src/types.js';
+import type { ColumnMaskRule, MaskPlan } from '../../src/core/types.js';
 
 function plan(columns: ColumnMaskRule[]): MaskPlan {
   return { columns, detectors: [], jsonPaths: [], denyPredicates: false };

@@ -10,7 +10,7 @@ import {
   maskValueByDetectors,
   typeFamily,
 } from '../../src/masking/index.js';
-import type { MaskMethod } from '../../src/types.js';
+import type { MaskMethod } from '../../src/core/types.js';
 
 const key = keyFromSecret('test-material');
 const otherKey = keyFromSecret('other-material');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DETECTORS, StreamMasker, keyFromSecret, maskText } from '../../src/masking/index.js';
-import type { DetectorMaskRule } from '../../src/types.js';
+import type { DetectorMaskRule } from '../../src/core/types.js';
 
 const key = keyFromSecret('stream-test');
 const ALL: DetectorMaskRule[] = [{ rule: 'all', detect: [...DETECTORS], method: 'redact' }];

@@ -6,8 +6,8 @@ import { ResultMasker } from '../../protocols/mysql/result-masking.js';
 import { MysqlCatalog } from '../../protocols/mysql/catalog.js';
 import type { UpstreamOptions } from '../../protocols/mysql/upstream.js';
 import type { ColumnDefinition } from '../../protocols/mysql/codec/messages/resultset.js';
-import type { Session } from '../../src/session-types.js';
-import type { MaskPlan } from '../../src/types.js';
+import type { Session } from '../../src/core/session-types.js';
+import type { MaskPlan } from '../../src/core/types.js';
 import type { RelationRef, StatementAnalysis } from '../../parsers/sql/types.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');

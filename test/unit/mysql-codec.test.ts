@@ -13,7 +13,7 @@ import { decodeColumnDefinition, decodeTextRow, decodeBinaryRow, encodeBinaryRow
 import { decodeCommand } from '../../protocols/mysql/codec/messages/command.js';
 import { decodeAuthSwitchRequest, encodeAuthSwitchRequest, nativePasswordScramble, decodeClearPassword, cachingSha2Scramble, rsaEncryptPassword } from '../../protocols/mysql/codec/messages/auth.js';
 import { Reader } from '../../protocols/mysql/codec/reader.js';
-import { AirlockError } from '../../src/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const require = createRequire(import.meta.url);

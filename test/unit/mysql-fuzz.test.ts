@@ -9,7 +9,7 @@ import { decodeAuthMoreData, decodeAuthSwitchRequest, decodeClearPassword } from
 import { decodeEof, decodeErr, decodeOk, terminatorStatus } from '../../protocols/mysql/codec/messages/generic.js';
 import { decodeCommand } from '../../protocols/mysql/codec/messages/command.js';
 import { decodeBinaryRow, decodeColumnCount, decodeColumnDefinition, decodeStmtPrepareOk, decodeTextRow } from '../../protocols/mysql/codec/messages/resultset.js';
-import { AirlockError } from '../../src/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 
 function rng(seed: number): () => number {
   let x = seed >>> 0 || 1;

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeMysql } from '../../parsers/sql/mysql/index.js';
 import type { StatementAnalysis } from '../../parsers/sql/types.js';
-import type { Session, SessionEvent } from '../../src/session-types.js';
+import type { Session, SessionEvent } from '../../src/core/session-types.js';
 import { Capability, Command, ServerStatus } from '../../protocols/mysql/codec/codes.js';
 import { PacketReader, framePacket, type Packet } from '../../protocols/mysql/codec/framing.js';
 import { decodeErr, encodeOk } from '../../protocols/mysql/codec/messages/generic.js';

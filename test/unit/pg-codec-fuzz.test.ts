@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { FrameReader, type Frame } from '../../protocols/postgres/codec/framing.js';
 import { decodeFrontend, decodeStartup } from '../../protocols/postgres/codec/frontend.js';
 import { decodeBackend } from '../../protocols/postgres/codec/backend.js';
-import { AirlockError } from '../../src/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 
 /** Deterministic xorshift32, so a failure reproduces. */
 function rng(seed: number): () => number {

@@ -6,7 +6,7 @@ import { Parser } from 'pg-protocol/dist/parser.js';
 import { FrameReader, type Frame } from '../../protocols/postgres/codec/framing.js';
 import * as fe from '../../protocols/postgres/codec/frontend.js';
 import * as be from '../../protocols/postgres/codec/backend.js';
-import { AirlockError } from '../../src/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 import { Writer } from '../../protocols/postgres/codec/writer.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { serialize } from 'pg-protocol';
 import { FrameReader, type Frame } from '../../protocols/postgres/codec/framing.js';
-import { AirlockError } from '../../src/errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 
 const LIMITS = { maxMessageBytes: 1 << 20, maxStartupBytes: 10_000 };
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');

@@ -4,8 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Policy, type PolicyContext } from '../../src/policy/index.js';
-import { validateConfig, type RuleConfig } from '../../src/config.js';
-import type { Action, Identity } from '../../src/types.js';
+import { type RuleConfig } from '../../src/config/index.js';
+import { validateConfig } from '../../app/config.js';
+import type { Action, Identity } from '../../src/core/types.js';
 
 function rules(doc: unknown[]): RuleConfig[] {
   const r = validateConfig({ rules: doc });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Policy, WEBSOCKET_RULE, LOAD_DATA_LOCAL_RULE, compileGlob, globProblem, commandLines, type PolicyContext } from '../../src/policy/index.js';
-import { validateConfig, type RuleConfig } from '../../src/config.js';
-import type { Action, Decision, Identity } from '../../src/types.js';
+import { type RuleConfig } from '../../src/config/index.js';
+import { validateConfig } from '../../app/config.js';
+import type { Action, Decision, Identity } from '../../src/core/types.js';
 import type { RelationRef, StatementAnalysis, StatementKind } from '../../parsers/sql/types.js';
 
 function rules(doc: unknown[]): RuleConfig[] {

@@ -5,9 +5,9 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync, rmSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { Secret, SecretResolver } from '../../src/secrets.js';
-import { AirlockError } from '../../src/errors.js';
-import { createLogger } from '../../src/log.js';
+import { Secret, SecretResolver } from '../../src/secrets/index.js';
+import { AirlockError } from '../../src/util/errors.js';
+import { createLogger } from '../../src/util/log.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-secrets-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

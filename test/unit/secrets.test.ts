@@ -3,8 +3,8 @@ import { inspect } from 'node:util';
 import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Secret, SecretResolver } from '../../src/secrets.js';
-import { createLogger } from '../../src/log.js';
+import { Secret, SecretResolver } from '../../src/secrets/index.js';
+import { createLogger } from '../../src/util/log.js';
 import { Writable } from 'node:stream';
 
 describe('Secret', () => {

@@ -9,8 +9,9 @@ import { analyzePostgres, loadSqlParsers } from '../../parsers/sql/index.js';
 import { analyzeMysql } from '../../parsers/sql/mysql/index.js';
 import type { StatementAnalysis } from '../../parsers/sql/types.js';
 import { Policy, type PolicyContext } from '../../src/policy/index.js';
-import { validateConfig, type RuleConfig } from '../../src/config.js';
-import type { Identity } from '../../src/types.js';
+import { type RuleConfig } from '../../src/config/index.js';
+import { validateConfig } from '../../app/config.js';
+import type { Identity } from '../../src/core/types.js';
 
 beforeAll(async () => { await loadSqlParsers(); });
 

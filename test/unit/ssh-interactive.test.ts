@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { execIsInteractive, transferServerOf } from '../../parsers/shell/interactive.js';
 import { Policy } from '../../src/policy/index.js';
-import { validateConfig } from '../../src/config.js';
-import type { Identity } from '../../src/types.js';
+import { validateConfig } from '../../app/config.js';
+import type { Identity } from '../../src/core/types.js';
 
 describe('execIsInteractive', () => {
   const withPty = [

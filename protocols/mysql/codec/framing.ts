@@ -7,7 +7,7 @@
  * A packet that lies inside one chunk is a view of that chunk (no copy): the relay
  * forwards `raw`, the bytes as they arrived.
  */
-import { AirlockError } from '../../../src/errors.js';
+import { AirlockError } from '../../../src/util/errors.js';
 import { MAX_PACKET_PAYLOAD } from './codes.js';
 
 export interface Packet {

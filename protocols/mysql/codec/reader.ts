@@ -3,7 +3,7 @@
  * the end, so a short or malformed packet becomes one named fatal error
  * (AIRLOCK_PROTOCOL), never a RangeError from deep inside.
  */
-import { AirlockError } from '../../../src/errors.js';
+import { AirlockError } from '../../../src/util/errors.js';
 
 export function malformed(what: string): AirlockError {
   return new AirlockError('AIRLOCK_PROTOCOL', `malformed ${what}`, { fatal: true });

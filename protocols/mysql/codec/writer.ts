@@ -2,7 +2,7 @@
  * An append writer for one packet payload (little-endian, length-encoded fields). The
  * 4-byte packet header is not written here: framing.ts adds it and splits at 16 MB.
  */
-import { AirlockError } from '../../../src/errors.js';
+import { AirlockError } from '../../../src/util/errors.js';
 
 export class Writer {
   private buf: Buffer;

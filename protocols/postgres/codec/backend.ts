@@ -2,7 +2,7 @@
  * Server → client messages: the BackendMessage union and one dispatch table, decoding on
  * the upstream leg; the encoders are for the client leg (airlock speaking as a server).
  */
-import { AirlockError } from '../../../src/errors.js';
+import { AirlockError } from '../../../src/util/errors.js';
 import type { Frame } from './framing.js';
 import { MessageCode, describeCode } from './codes.js';
 import { decodeAuthentication, type AuthenticationMessage } from './messages/auth.js';

@@ -4,7 +4,7 @@
  * assembled into a fresh buffer, once, when its last byte arrives. Every length is
  * checked and capped before anything is buffered for it.
  */
-import { AirlockError } from '../../../src/errors.js';
+import { AirlockError } from '../../../src/util/errors.js';
 import { MessageCode, describeCode } from './codes.js';
 
 export interface Frame {

@@ -2,7 +2,7 @@
  * Client → server messages: the FrontendMessage union and one dispatch table, decoding on
  * the client leg; the encoders are for the upstream leg and tests.
  */
-import { AirlockError } from '../../../src/errors.js';
+import { AirlockError } from '../../../src/util/errors.js';
 import type { Frame } from './framing.js';
 import { MessageCode, describeCode } from './codes.js';
 import { decodeStartup, type StartupPhaseMessage } from './messages/startup.js';

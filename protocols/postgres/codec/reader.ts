@@ -2,7 +2,7 @@
  * A bounds-checked cursor over one message body. Every read is checked against the end,
  * so a short or malformed message becomes one named fatal error, never a RangeError.
  */
-import { AirlockError } from '../../../src/errors.js';
+import { AirlockError } from '../../../src/util/errors.js';
 
 export function malformed(what: string): AirlockError {
   return new AirlockError('AIRLOCK_PROTOCOL', `malformed ${what}`, { fatal: true });

@@ -2,7 +2,7 @@
  * An append writer for one message: the header (type byte, when typed, and the int32
  * length) is reserved up front and the length backfilled by finish().
  */
-import { AirlockError } from '../../../src/errors.js';
+import { AirlockError } from '../../../src/util/errors.js';
 
 export class Writer {
   private buf: Buffer;

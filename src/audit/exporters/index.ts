@@ -4,8 +4,8 @@
  * keeps a spool (webhook) first catches up from the local log on what a crash kept from it.
  */
 import { join } from 'node:path';
-import type { Logger } from '../../log.js';
-import type { AuditExporterConfig } from '../../config.js';
+import type { Logger } from '../../util/log.js';
+import type { AuditExporterConfig } from '../../config/index.js';
 import type { AuditLog } from '../log.js';
 import { readEvents } from '../read.js';
 import type { AuditRecord } from '../types.js';

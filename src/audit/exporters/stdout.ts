@@ -1,5 +1,5 @@
 /** Stdout exporter: each record as a pino line `{ audit: record }` at info, for journald. */
-import type { Logger } from '../../log.js';
+import type { Logger } from '../../util/log.js';
 import type { AuditRecord } from '../types.js';
 import type { AuditExporter, ExporterStatus } from './types.js';
 

@@ -6,7 +6,7 @@
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket as TcpSocket } from 'node:net';
-import type { Logger } from '../../log.js';
+import type { Logger } from '../../util/log.js';
 import type { AuditRecord } from '../types.js';
 import { describeFailure, type AuditExporter, type ExporterStatus } from './types.js';
 

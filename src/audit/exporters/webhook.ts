@@ -4,7 +4,7 @@
  * A non-2xx or network failure retries the same batch with exponential backoff; a 2xx
  * advances the spool. Delivery is at-least-once: `id` lets the receiver deduplicate.
  */
-import type { Logger } from '../../log.js';
+import type { Logger } from '../../util/log.js';
 import type { AuditRecord } from '../types.js';
 import { describeFailure, type AuditExporter, type ExporterStatus } from './types.js';
 import { Spool } from './spool.js';

@@ -1,7 +1,7 @@
 /** A command over airlock's own SSH listener with ssh2: password authentication with the token. */
 import { Client } from 'ssh2';
 import { sshFingerprint } from '../../auth/ssh-certs.js';
-import { isLoopback } from '../../duration.js';
+import { isLoopback } from '../../util/duration.js';
 import { heldApprovalId, ToolRefusal, type HoldHooks, type Limits, type Target } from './types.js';
 
 export interface ExecResult {

@@ -2,7 +2,7 @@
  * Authentication, both directions: the server's Authentication* requests ('R') and the
  * client's 'p' messages, whose meaning depends on which request came before.
  */
-import { AirlockError } from '../../../../src/errors.js';
+import { AirlockError } from '../../../../src/util/errors.js';
 import { AuthCode, MessageCode } from '../codes.js';
 import { Reader } from '../reader.js';
 import { Writer } from '../writer.js';

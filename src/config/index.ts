@@ -6,13 +6,13 @@ import { readFileSync } from 'node:fs';
 import { resolve as resolvePath, dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { AirlockError } from './errors.js';
-import { parseDuration, parseListen, type HostPort } from './duration.js';
-import { STATEMENT_KINDS } from '../parsers/sql/types.js';
-import { DETECTORS, isDetectorName } from './masking/detectors.js';
-import { globProblem } from './policy/glob.js';
+import { AirlockError } from '../util/errors.js';
+import { parseDuration, parseListen, type HostPort } from '../util/duration.js';
+import { STATEMENT_KINDS } from '../../parsers/sql/types.js';
+import { DETECTORS, isDetectorName } from '../masking/detectors.js';
+import { globProblem } from '../policy/glob.js';
 
-const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+export const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = parseDuration(v);
   if (ms === null) {
     ctx.addIssue({ code: 'custom', message: 'expected a duration such as 90s, 15m, 1h or 7d' });
@@ -21,7 +21,7 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return ms;
 });
 
-const listen = z.string().transform((v, ctx): HostPort => {
+export const listen = z.string().transform((v, ctx): HostPort => {
   const hp = parseListen(v);
   if (hp === null) {
     ctx.addIssue({ code: 'custom', message: 'expected host:port, e.g. 127.0.0.1:15432' });
@@ -31,41 +31,20 @@ const listen = z.string().transform((v, ctx): HostPort => {
 });
 
 /** A glob (syntax in src/policy/glob.ts); the same check compileGlob applies. */
-const glob = z.string().superRefine((g, ctx) => {
+export const glob = z.string().superRefine((g, ctx) => {
   const problem = globProblem(g);
   if (problem !== null) ctx.addIssue({ code: 'custom', message: `malformed glob: ${problem}` });
 });
 
-const tlsListener = z.strictObject({ cert: z.string(), key: z.string() });
+export const tlsListener = z.strictObject({ cert: z.string(), key: z.string() });
 
-const pgUpstream = z.strictObject({
-  host: z.string().min(1),
-  port: z.number().int().min(1).max(65535).default(5432),
-  database: z.string().min(1),
-  tls: z.enum(['disable', 'require', 'verify-full']).default('disable'),
-  ca: z.string().optional(),
-});
-
-const staticCredentials = z.strictObject({
+export const staticCredentials = z.strictObject({
   type: z.literal('static'),
   username: z.string().min(1),
   password: z.string(),
 });
 
-const ephemeralCredentials = z.strictObject({
-  type: z.literal('ephemeral'),
-  admin: z.strictObject({ username: z.string().min(1), password: z.string() }),
-  grant: z.array(z.string()).default([]),
-  grant_by_group: z.record(z.string(), z.array(z.string())).default({}),
-  ttl: duration.default(3_600_000),
-  role_prefix: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and _').default('airlock_'),
-  connection_limit: z.number().int().min(1).default(5),
-  settings: z.record(z.string(), z.string()).default({}),
-  drop_owned: z.enum(['drop', 'reassign', 'none']).default('drop'),
-  reassign_to: z.string().optional(),
-});
-
-const limits = z
+export const limits = z
   .strictObject({
     /** Largest single protocol message accepted from a client or upstream. */
     max_message_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
@@ -74,187 +53,16 @@ const limits = z
   })
   .default({ max_message_bytes: 64 * 1024 * 1024, max_startup_bytes: 16 * 1024 });
 
-const recordSettings = z
+export const recordSettings = z
   .strictObject({ results: z.enum(['summary', 'rows']).default('summary') })
   .default({ results: 'summary' });
 
-const postgresConnection = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
-  protocol: z.literal('postgres'),
-  listen,
-  tls: tlsListener.optional(),
-  upstream: pgUpstream,
-  credentials: z.discriminatedUnion('type', [staticCredentials, ephemeralCredentials]),
-  allow_groups: z.array(z.string()).default([]),
-  /** What to do with the user name in the startup packet: ignore it, or require it to equal the token's subject. */
-  startup_user: z.enum(['ignore', 'match_subject']).default('ignore'),
-  limits,
-  record: recordSettings,
-  drain_timeout: duration.optional(),
-  /** From connect to a verified token; a connection that takes longer is closed. */
-  auth_timeout: duration.default(30_000),
-});
-
-const upstreamTls = z.enum(['disable', 'require', 'verify-full']);
-
-// ---- MySQL / MariaDB (protocols/mysql) ----
-
-const mysqlUpstream = z.strictObject({
-  host: z.string().min(1),
-  port: z.number().int().min(1).max(65535).default(3306),
-  /** Default schema for the upstream login; the client's own COM_INIT_DB / database still applies. */
-  database: z.string().min(1).optional(),
-  tls: upstreamTls.default('disable'),
-  ca: z.string().optional(),
-});
-
-const mysqlEphemeralCredentials = z.strictObject({
-  type: z.literal('ephemeral'),
-  admin: z.strictObject({ username: z.string().min(1), password: z.string() }),
-  /** Privilege grants for every session user, e.g. "SELECT ON appdb.*". */
-  grant: z.array(z.string()).default([]),
-  /** MariaDB/MySQL roles granted and set as default. */
-  roles: z.array(z.string()).default([]),
-  grant_by_group: z.record(z.string(), z.array(z.string())).default({}),
-  ttl: duration.default(3_600_000),
-  user_prefix: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and _').default('airlock_'),
-  /** The host part of the user, 'user'@'host'. */
-  user_host: z.string().min(1).default('%'),
-  max_user_connections: z.number().int().min(1).default(5),
-});
-
-const mysqlConnection = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
-  protocol: z.literal('mysql'),
-  listen,
-  tls: tlsListener.optional(),
-  upstream: mysqlUpstream,
-  credentials: z.discriminatedUnion('type', [staticCredentials, mysqlEphemeralCredentials]),
-  allow_groups: z.array(z.string()).default([]),
-  limits,
-  record: recordSettings,
-  /**
-   * LOAD DATA LOCAL INFILE (admitted by a rule naming load_data_local): a file longer than
-   * max_bytes is cut off, its statement aborted upstream and the session ended.
-   */
-  local_infile: z
-    .strictObject({ max_bytes: z.number().int().min(0).default(256 * 1024 * 1024) })
-    .default({ max_bytes: 256 * 1024 * 1024 }),
-  drain_timeout: duration.optional(),
-  /** From connect to a verified token; a connection that takes longer is closed. */
-  auth_timeout: duration.default(30_000),
-});
-
-// ---- SSH (protocols/ssh) ----
-
-const sshUpstream = z
-  .strictObject({
-    host: z.string().min(1),
-    port: z.number().int().min(1).max(65535).default(22),
-    /** An OpenSSH known_hosts file listing the target's host key. */
-    known_hosts: z.string().optional(),
-    /** A pinned host key fingerprint, "SHA256:…" as ssh-keygen -l prints it. */
-    host_key_fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'expected SHA256:<base64> as ssh-keygen -l prints it').optional(),
-  })
-  .refine((u) => u.known_hosts !== undefined || u.host_key_fingerprint !== undefined, {
-    message: 'set known_hosts or host_key_fingerprint: airlock does not trust a target host key on first use',
-  });
-
-const sshCertificateCredentials = z.strictObject({
-  type: z.literal('ssh-certificate'),
-  /** The CA private key (OpenSSH format, Ed25519), usually a secret reference. */
-  ca_key: z.string().min(1),
-  ttl: duration.default(300_000),
-});
-
-const sshStaticCredentials = z.strictObject({
-  type: z.literal('static'),
-  /** A private key (OpenSSH or PEM), usually a secret reference. */
-  private_key: z.string().min(1).optional(),
-  password: z.string().optional(),
-  passphrase: z.string().optional(),
-});
-
-const sshConnection = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
-  protocol: z.literal('ssh'),
-  listen,
-  /** The host key airlock presents (OpenSSH private key or a secret reference); default: generated once into state_dir. */
-  host_key: z.string().optional(),
-  upstream: sshUpstream,
-  credentials: z.discriminatedUnion('type', [sshCertificateCredentials, sshStaticCredentials]),
-  allow_groups: z.array(z.string()).default([]),
-  /** group -> the logins its members may use on the target ('*' group: every verified caller). */
-  allowed_logins: z.record(z.string(), z.array(z.string().min(1))).default({}),
-  /** Environment variables a client may set (globs). */
-  env_allow: z.array(glob).default(['LANG', 'LC_*', 'TERM']),
-  record: z
-    .strictObject({ output_bytes: z.number().int().min(0).default(1024 * 1024) })
-    .default({ output_bytes: 1024 * 1024 }),
-  /**
-   * Interactive sessions of people (`kind: human`) only: masked output held back this long
-   * with nothing new is let through (so a prompt shows), at the cost that a secret printed
-   * in parts slower than this can escape the detectors. `0` never flushes. Agents,
-   * machines and plain exec never flush; recordings never do.
-   */
-  output_flush_idle: duration.default(40),
-  drain_timeout: duration.optional(),
-  /** From connect to a verified token; a connection that takes longer is closed. */
-  auth_timeout: duration.default(30_000),
-});
-
-// ---- HTTP (protocols/http) ----
-
-const httpHeaderCredentials = z.strictObject({
-  type: z.literal('header'),
-  name: z.string().min(1),
-  /** The value, usually with a secret reference: "Bearer ${op:ai/llm-key/credential}". */
-  value: z.string(),
-  /** Put it in a header (default) or a query parameter named `name`. */
-  in: z.enum(['header', 'query']).default('header'),
-});
-
-const httpJwtCredentials = z.strictObject({
-  type: z.literal('jwt'),
-  audience: z.string().min(1),
-  ttl: duration.default(300_000),
-  header: z.string().default('authorization'),
-});
-
-const httpNoCredentials = z.strictObject({ type: z.literal('none') });
-
-const httpConnection = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
-  protocol: z.literal('http'),
-  listen,
-  tls: tlsListener.optional(),
-  upstream: z.strictObject({
-    base_url: z.string().url(),
-    /** CA bundle (PEM file) for an HTTPS upstream; default: the system trust store. */
-    ca: z.string().optional(),
-    tls: z.enum(['verify-full', 'insecure']).default('verify-full'),
-    timeout: duration.default(300_000),
-  }),
-  credentials: z.discriminatedUnion('type', [httpHeaderCredentials, httpJwtCredentials, httpNoCredentials]),
-  allow_groups: z.array(z.string()).default([]),
-  /** The request header that carries the caller's token (default: Authorization: Bearer …). */
-  auth_header: z.string().default('authorization'),
-  max_request_bytes: z.number().int().min(0).default(10 * 1024 * 1024),
-  /** Held requests wait at most this long for a verdict. */
-  hold_timeout: duration.optional(),
-  record: z
-    .strictObject({ body_bytes: z.number().int().min(0).default(64 * 1024) })
-    .default({ body_bytes: 64 * 1024 }),
-  /** WebSockets (admitted by a rule with `http.websocket: true`): a longer frame closes both sides with 1009. */
-  websocket: z
-    .strictObject({ max_frame_bytes: z.number().int().min(125).default(16 * 1024 * 1024) })
-    .default({ max_frame_bytes: 16 * 1024 * 1024 }),
-  drain_timeout: duration.optional(),
-  /** From connect to a verified token; a connection that takes longer is closed. */
-  auth_timeout: duration.default(30_000),
-});
-
-export const connectionSchema = z.discriminatedUnion('protocol', [postgresConnection, mysqlConnection, sshConnection, httpConnection]);
+/**
+ * Each protocol adds its connection's type here (protocols/<p>/config.ts, `declare module`);
+ * the core knows a connection only as this union and never names a protocol's schema.
+ */
+export interface ConnectionConfigs {}
+export type ConnectionConfig = ConnectionConfigs[keyof ConnectionConfigs];
 
 const statementKind = z.enum(STATEMENT_KINDS);
 
@@ -391,7 +199,9 @@ const auditExporter = z.discriminatedUnion('type', [
   }),
 ]);
 
-export const configSchema = z.strictObject({
+/** The whole file: the core's keys, and connections as the protocol adapters describe them (app/config.ts). */
+export function configSchemaWith(connectionSchema: z.ZodType<ConnectionConfig, unknown>) {
+  return z.strictObject({
   state_dir: z.string().default('./var/airlock'),
   log: z
     .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
@@ -449,13 +259,9 @@ export const configSchema = z.strictObject({
   connections: z.array(connectionSchema).default([]),
   rules: z.array(rule).default([]),
 });
+}
 
-export type Config = z.output<typeof configSchema>;
-export type ConnectionConfig = z.output<typeof connectionSchema>;
-export type PostgresConnectionConfig = z.output<typeof postgresConnection>;
-export type MysqlConnectionConfig = z.output<typeof mysqlConnection>;
-export type SshConnectionConfig = z.output<typeof sshConnection>;
-export type HttpConnectionConfig = z.output<typeof httpConnection>;
+export type Config = z.output<ReturnType<typeof configSchemaWith>>;
 export type RuleConfig = z.output<typeof rule>;
 export type IssuerConfig = z.output<typeof issuer>;
 export type AuditExporterConfig = z.output<typeof auditExporter>;
@@ -495,61 +301,75 @@ export interface ConfigProblem {
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
 
-/** Validate an already-parsed document. Relative paths are resolved against baseDir. */
-export function validateConfig(doc: unknown, baseDir = process.cwd()): ConfigResult {
-  const parsed = configSchema.safeParse(doc ?? {});
-  if (!parsed.success) {
-    return {
-      ok: false,
-      problems: parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: describeIssue(i) })),
-    };
-  }
-  const config = parsed.data;
-  const problems: ConfigProblem[] = [];
-  const names = new Set<string>();
-  const listens = new Map<string, string>();
-  config.connections.forEach((c, i) => {
-    if (names.has(c.name)) problems.push({ path: `connections[${i}].name`, message: `duplicate name "${c.name}"` });
-    names.add(c.name);
-    const key = `${c.listen.host}:${c.listen.port}`;
-    const other = listens.get(key);
-    if (other !== undefined) problems.push({ path: `connections[${i}].listen`, message: `${key} is also used by ${other}` });
-    listens.set(key, c.name);
-  });
-  const ruleNames = new Set<string>();
-  config.rules.forEach((r, i) => {
-    if (ruleNames.has(r.name)) problems.push({ path: `rules[${i}].name`, message: `duplicate rule name "${r.name}"` });
-    ruleNames.add(r.name);
-  });
-  if (problems.length > 0) return { ok: false, problems };
-  config.state_dir = resolvePath(baseDir, config.state_dir);
-  return { ok: true, config };
+export interface ConfigReader {
+  /** Validate an already-parsed document. Relative paths are resolved against baseDir. */
+  validateConfig(doc: unknown, baseDir?: string): ConfigResult;
+  parseConfigText(text: string, baseDir?: string): ConfigResult;
+  loadConfigFile(file: string): Config;
 }
 
-export function parseConfigText(text: string, baseDir = process.cwd()): ConfigResult {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { prettyErrors: true });
-  } catch (e) {
-    const msg = e instanceof Error ? e.message.split('\n')[0] ?? 'invalid YAML' : 'invalid YAML';
-    return { ok: false, problems: [{ path: '(yaml)', message: msg }] };
-  }
-  return validateConfig(doc, baseDir);
-}
+/** The readers for one composition of connection schemas (app/config.ts holds the daemon's). */
+export function configReader(connectionSchema: z.ZodType<ConnectionConfig, unknown>): ConfigReader {
+  const configSchema = configSchemaWith(connectionSchema);
 
-export function loadConfigFile(file: string): Config {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    throw new AirlockError('AIRLOCK_CONFIG_INVALID', `cannot read config file ${file}`);
+  /** Validate an already-parsed document. Relative paths are resolved against baseDir. */
+  function validateConfig(doc: unknown, baseDir = process.cwd()): ConfigResult {
+    const parsed = configSchema.safeParse(doc ?? {});
+    if (!parsed.success) {
+      return {
+        ok: false,
+        problems: parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: describeIssue(i) })),
+      };
+    }
+    const config = parsed.data;
+    const problems: ConfigProblem[] = [];
+    const names = new Set<string>();
+    const listens = new Map<string, string>();
+    config.connections.forEach((c, i) => {
+      if (names.has(c.name)) problems.push({ path: `connections[${i}].name`, message: `duplicate name "${c.name}"` });
+      names.add(c.name);
+      const key = `${c.listen.host}:${c.listen.port}`;
+      const other = listens.get(key);
+      if (other !== undefined) problems.push({ path: `connections[${i}].listen`, message: `${key} is also used by ${other}` });
+      listens.set(key, c.name);
+    });
+    const ruleNames = new Set<string>();
+    config.rules.forEach((r, i) => {
+      if (ruleNames.has(r.name)) problems.push({ path: `rules[${i}].name`, message: `duplicate rule name "${r.name}"` });
+      ruleNames.add(r.name);
+    });
+    if (problems.length > 0) return { ok: false, problems };
+    config.state_dir = resolvePath(baseDir, config.state_dir);
+    return { ok: true, config };
   }
-  const result = parseConfigText(text, dirname(resolvePath(file)));
-  if (!result.ok) {
-    throw new AirlockError(
-      'AIRLOCK_CONFIG_INVALID',
-      result.problems.map((p) => `${p.path}: ${p.message}`).join('\n'),
-    );
+
+  function parseConfigText(text: string, baseDir = process.cwd()): ConfigResult {
+    let doc: unknown;
+    try {
+      doc = parseYaml(text, { prettyErrors: true });
+    } catch (e) {
+      const msg = e instanceof Error ? e.message.split('\n')[0] ?? 'invalid YAML' : 'invalid YAML';
+      return { ok: false, problems: [{ path: '(yaml)', message: msg }] };
+    }
+    return validateConfig(doc, baseDir);
   }
-  return result.config;
+
+  function loadConfigFile(file: string): Config {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      throw new AirlockError('AIRLOCK_CONFIG_INVALID', `cannot read config file ${file}`);
+    }
+    const result = parseConfigText(text, dirname(resolvePath(file)));
+    if (!result.ok) {
+      throw new AirlockError(
+        'AIRLOCK_CONFIG_INVALID',
+        result.problems.map((p) => `${p.path}: ${p.message}`).join('\n'),
+      );
+    }
+    return result.config;
+  }
+
+  return { validateConfig, parseConfigText, loadConfigFile };
 }

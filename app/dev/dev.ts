@@ -8,10 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
 import { startPgCluster, findPgBinDir } from './pgcluster.js';
 import { validateConfig } from '../config.js';
-import { createLogger } from '../log.js';
+import { createLogger } from '../../src/util/log.js';
 import { Daemon } from '../daemon.js';
-import { mintDevToken } from '../auth/verifier.js';
-import { AirlockError } from '../errors.js';
+import { mintDevToken } from '../../src/auth/verifier.js';
+import { AirlockError } from '../../src/util/errors.js';
 
 const DEMO_SCHEMA = `
 CREATE TABLE customers (

@@ -4,20 +4,21 @@
  */
 import { join } from 'node:path';
 import { hostname } from 'node:os';
-import type { Logger } from './log.js';
-import type { Config, RuleConfig } from './config.js';
-import type { Identity } from './types.js';
-import type { CorePorts } from './gateway.js';
-import type { ApprovalPort } from './session.js';
-import { AirlockError } from './errors.js';
-import type { SecretResolver } from './secrets.js';
-import { parseDuration } from './duration.js';
+import type { Logger } from '../src/util/log.js';
+import type { Config, RuleConfig } from '../src/config/index.js';
+import type { Identity } from '../src/core/types.js';
+import type { CorePorts } from '../src/core/gateway.js';
+import type { ApprovalPort } from '../src/core/session.js';
+import { AirlockError, asAirlockError } from '../src/util/errors.js';
+import type { SecretResolver } from '../src/secrets/index.js';
+import { parseDuration } from '../src/util/duration.js';
 import { loadSqlParsers, analyzePostgres, resolveRelation } from '../parsers/sql/index.js';
 import { analyzeMysql } from '../parsers/sql/mysql/index.js';
-import { Policy } from './policy/index.js';
-import { ApprovalBroker, WebhookNotifier, holdMessage } from './approvals/index.js';
-import { AuditLog, listSessions, sessionTranscript } from './audit/index.js';
-import { startExporters, exporterFor, type AuditExporters } from './audit/exporters/index.js';
+import { ParserError } from '../parsers/errors.js';
+import { Policy } from '../src/policy/index.js';
+import { ApprovalBroker, WebhookNotifier, holdMessage } from '../src/approvals/index.js';
+import { AuditLog, listSessions, sessionTranscript } from '../src/audit/index.js';
+import { startExporters, exporterFor, type AuditExporters } from '../src/audit/exporters/index.js';
 
 export interface Services {
   ports: CorePorts;
@@ -90,7 +91,14 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
       approvals: approvalPort(broker),
       audit: config.audit.enabled ? audit : { append: async () => undefined },
       sql: {
-        analyze: (text, dialect, settings) => (dialect === 'mysql' ? analyzeMysql(text, settings) : analyzePostgres(text, settings)),
+        analyze: (text, dialect, settings) => {
+          try {
+            return dialect === 'mysql' ? analyzeMysql(text, settings) : analyzePostgres(text, settings);
+          } catch (e) {
+            // The parsers' own error becomes the AirlockError it always was (same code, same text).
+            throw e instanceof ParserError ? asAirlockError(e) : e;
+          }
+        },
         resolveRelation,
       },
     },

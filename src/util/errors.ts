@@ -2,6 +2,8 @@
  * One error base class with stable string codes. Each protocol adapter maps a code to
  * its own error form exactly once (protocols/<name>/errors.ts).
  */
+import { ParserError } from '../../parsers/errors.js';
+
 export const ErrorCodes = {
   AIRLOCK_CONFIG_INVALID: 'configuration is invalid',
   AIRLOCK_SECRET_UNRESOLVED: 'a secret reference could not be resolved',
@@ -65,8 +67,9 @@ export function isAirlockError(e: unknown): e is AirlockError {
   return e instanceof AirlockError;
 }
 
-/** Any thrown value as an AirlockError; unknown errors become AIRLOCK_INTERNAL without their text. */
+/** Any thrown value as an AirlockError; a parser's error keeps its code and text; unknown errors become AIRLOCK_INTERNAL without their text. */
 export function asAirlockError(e: unknown): AirlockError {
   if (e instanceof AirlockError) return e;
+  if (e instanceof ParserError) return new AirlockError(e.code, e.message, { cause: e });
   return new AirlockError('AIRLOCK_INTERNAL', undefined, { cause: e });
 }

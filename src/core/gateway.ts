@@ -5,16 +5,16 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Logger } from './log.js';
-import type { Config, ConnectionConfig } from './config.js';
+import type { Logger } from '../util/log.js';
+import type { Config, ConnectionConfig } from '../config/index.js';
 import type { GatewayCore, OpenSessionRequest, Session } from './session-types.js';
 import type { Identity } from './types.js';
-import { AirlockError } from './errors.js';
-import { TokenVerifier } from './auth/verifier.js';
+import { AirlockError } from '../util/errors.js';
+import { TokenVerifier } from '../auth/verifier.js';
 import { GatewaySession, newSessionId, type SessionDeps } from './session.js';
-import { RoleSweeper, nodeId, type LeaseBroker } from './credentials/index.js';
-import { createLeaseBroker, isSweepable, type BrokerDeps, type KeyedBroker } from './credentials/brokers.js';
-import { SecretResolver } from './secrets.js';
+import { RoleSweeper, nodeId, type LeaseBroker } from '../credentials/index.js';
+import { createLeaseBroker, isSweepable, type BrokerDeps, type KeyedBroker } from '../credentials/brokers.js';
+import { SecretResolver } from '../secrets/index.js';
 
 export type CorePorts = Omit<SessionDeps, 'onClose' | 'logger'>;
 

@@ -1,9 +1,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import { inspect } from 'node:util';
-import { AirlockError } from './errors.js';
-import { execProvider, onePasswordProvider, vaultProvider, type ProvidedSecret } from './secrets/providers.js';
+import { AirlockError } from '../util/errors.js';
+import { execProvider, onePasswordProvider, vaultProvider, type ProvidedSecret } from './providers.js';
 
-export type { ProvidedSecret } from './secrets/providers.js';
+export type { ProvidedSecret } from './providers.js';
 
 const REDACTED = '[secret]';
 const value = Symbol('airlock.secret');

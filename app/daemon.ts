@@ -2,50 +2,26 @@
  * The daemon: listeners from config, the admin API, reload on SIGHUP, graceful stop on SIGTERM.
  */
 import type { AddressInfo } from 'node:net';
-import { loadConfigFile, type Config, type ConnectionConfig } from './config.js';
-import { createLogger, type Logger } from './log.js';
-import { AirlockError } from './errors.js';
-import { TokenVerifier } from './auth/verifier.js';
-import { Gateway } from './gateway.js';
-import { describeConnections } from './admin/connections.js';
-import { mcpAdminRoutes } from './mcp/admin-routes.js';
-import { SshCa } from './auth/ssh-ca.js';
-import { sshCertRoutes } from './admin/ssh-cert.js';
-import { SecretResolver } from './secrets.js';
-import { AdminServer } from './admin/server.js';
+import { type Config, type ConnectionConfig } from '../src/config/index.js';
+import { loadConfigFile } from './config.js';
+import { createLogger, type Logger } from '../src/util/log.js';
+import { AirlockError } from '../src/util/errors.js';
+import { TokenVerifier } from '../src/auth/verifier.js';
+import { Gateway } from '../src/core/gateway.js';
+import { describeConnections } from '../src/admin/connections.js';
+import { mcpAdminRoutes } from '../src/mcp/admin-routes.js';
+import { SshCa } from '../src/auth/ssh-ca.js';
+import { sshCertRoutes } from '../src/admin/ssh-cert.js';
+import { SecretResolver } from '../src/secrets/index.js';
+import { AdminServer } from '../src/admin/server.js';
 import { buildPorts, type Services } from './wiring.js';
-import { PostgresListener } from '../protocols/postgres/listener.js';
-import { MysqlListener } from '../protocols/mysql/listener.js';
-import { SshListener } from '../protocols/ssh/listener.js';
-import { HttpListener } from '../protocols/http/listener.js';
-
-/** Daemon-wide facts a listener may need besides the core (state_dir for generated host keys, the logger). */
-export interface ListenerContext {
-  readonly stateDir: string;
-  /** airlock's SSH user CA (callers' certificates), loaded on first use. */
-  readonly sshCa: () => Promise<SshCa>;
-  readonly resolveSecret: (ref: string) => Promise<string>;
-}
-
-export interface Listener {
-  readonly name: string;
-  listen(): Promise<AddressInfo>;
-  close(drainMs: number): Promise<void>;
-  update(config: ConnectionConfig): void;
-  readonly sessionCount: number;
-}
+import type { Listener, ListenerContext } from '../src/core/adapter.js';
+import { adapters } from './adapters.js';
 
 function createListener(gateway: Gateway, c: ConnectionConfig, context: ListenerContext): Listener {
-  switch (c.protocol) {
-    case 'postgres':
-      return new PostgresListener(gateway, c) as Listener;
-    case 'mysql':
-      return new MysqlListener(gateway, c) as Listener;
-    case 'ssh':
-      return new SshListener(gateway, c, context) as Listener;
-    case 'http':
-      return new HttpListener(gateway, c, context) as Listener;
-  }
+  const adapter = adapters.find((a) => a.protocol === c.protocol);
+  if (adapter === undefined) throw new AirlockError('AIRLOCK_INTERNAL', `no adapter speaks ${c.protocol}`);
+  return adapter.createListener(gateway, c, context);
 }
 
 /** What changes how a listener's socket is set up: a change restarts it on reload. */
@@ -113,8 +89,7 @@ export class Daemon {
 
   /** An SSH listener's host key fingerprint (for GET /v1/connections). */
   private hostKeyOf(name: string): string | undefined {
-    const l = this.listeners.get(name)?.listener;
-    return l instanceof SshListener ? l.hostKeyFingerprint : undefined;
+    return this.listeners.get(name)?.listener.hostKeyFingerprint;
   }
 
   private sshCaCache: Promise<SshCa> | null = null;

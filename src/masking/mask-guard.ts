@@ -3,9 +3,9 @@
  * column mask rule. Masking rewrites what comes back; these statements move or reveal the
  * data some other way (copying it somewhere unmasked, side-channel functions, inference).
  */
-import type { RelationRef, StatementAnalysis } from '../parsers/sql/types.js';
-import type { ColumnMaskRule, MaskPlan } from './types.js';
-import { ColumnMasker } from './masking/index.js';
+import type { RelationRef, StatementAnalysis } from '../../parsers/sql/types.js';
+import type { ColumnMaskRule, MaskPlan } from '../core/types.js';
+import { ColumnMasker } from './index.js';
 
 export interface MaskGuardVerdict {
   rule: string;

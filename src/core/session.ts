@@ -4,14 +4,14 @@
  * adapter may forward anything.
  */
 import { randomBytes } from 'node:crypto';
-import type { Logger } from './log.js';
-import type { ConnectionConfig } from './config.js';
+import type { Logger } from '../util/log.js';
+import type { ConnectionConfig } from '../config/index.js';
 import type { Action, Decision, FinalDecision, HoldNotifier, Identity, MaskPlan } from './types.js';
 import type { ClientAddress, Lease, Session, SessionEvent, SessionStats } from './session-types.js';
-import type { SqlAnalysis, SqlDialect, SqlSessionSettings, RelationRef, StatementAnalysis } from '../parsers/sql/types.js';
-import { ANY_SCHEMA } from '../parsers/sql/types.js';
-import { AirlockError } from './errors.js';
-import { MaskGuard } from './mask-guard.js';
+import type { SqlAnalysis, SqlDialect, SqlSessionSettings, RelationRef, StatementAnalysis } from '../../parsers/sql/types.js';
+import { ANY_SCHEMA } from '../../parsers/sql/types.js';
+import { AirlockError } from '../util/errors.js';
+import { MaskGuard } from '../masking/mask-guard.js';
 
 /** What the session needs from the policy engine. */
 export interface PolicyPort {

@@ -2,11 +2,11 @@
  * What a protocol adapter is handed by the daemon: a way to prove who is calling and
  * to open a session for them. Adapters never see config secrets or policy internals.
  */
-import type { Logger } from './log.js';
+import type { Logger } from '../util/log.js';
 import type { Action, FinalDecision, HoldNotifier, Identity, MaskPlan } from './types.js';
-import type { ConnectionConfig } from './config.js';
-import type { Secret } from './secrets.js';
-import type { RelationRef, SqlAnalysis, SqlDialect, SqlSessionSettings } from '../parsers/sql/types.js';
+import type { ConnectionConfig } from '../config/index.js';
+import type { Secret } from '../secrets/index.js';
+import type { RelationRef, SqlAnalysis, SqlDialect, SqlSessionSettings } from '../../parsers/sql/types.js';
 
 export interface ClientAddress {
   address: string;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { AirlockError } from '../errors.js';
+import { AirlockError } from '../../src/util/errors.js';
 import { createServer } from 'node:net';
 
 const execFileP = promisify(execFile);

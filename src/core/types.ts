@@ -2,7 +2,7 @@
  * The core contract: every protocol adapter speaks to the core through these types.
  * Nothing here knows a wire format.
  */
-import type { SqlDialect, StatementAnalysis } from '../parsers/sql/types.js';
+import type { SqlDialect, StatementAnalysis } from '../../parsers/sql/types.js';
 
 export type IdentityKind = 'human' | 'machine' | 'agent';
 

@@ -1,0 +1,48 @@
+/**
+ * What every lease broker is: a lease is what airlock uses upstream for one session;
+ * the caller never sees it. The brokers import this file, never the folder's index.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Identity } from '../core/types.js';
+import type { Lease } from '../core/session-types.js';
+import type { SecretResolver } from '../secrets/index.js';
+
+export interface LeaseRequest {
+  sessionId: string;
+  identity: Identity;
+  /** The SSH login the lease must be good for. */
+  login?: string;
+}
+
+export interface LeaseBroker {
+  acquire(request: LeaseRequest): Promise<Lease>;
+  /** Ends the lease (drops an ephemeral role, …). Never throws; failures are for the sweeper. */
+  release(lease: Lease): Promise<void>;
+}
+
+/** The held username/password, resolved from its secret reference at each use. */
+export class StaticLeases implements LeaseBroker {
+  constructor(
+    private readonly resolver: SecretResolver,
+    private readonly username: string,
+    private readonly passwordRef: string,
+  ) {}
+
+  async acquire(): Promise<Lease> {
+    const secret = await this.resolver.resolve(this.passwordRef);
+    return { id: `static-${randomBytes(6).toString('hex')}`, username: this.username, secret, expiresAt: null };
+  }
+
+  async release(): Promise<void> {}
+
+  /** Upstream refused the held password: the next acquire re-resolves it instead of using the cached value. */
+  invalidate(): void {
+    this.resolver.invalidate(this.passwordRef);
+  }
+}
+
+/** What a sweep of orphaned roles or users did (ephemeral Postgres and MySQL brokers). */
+export interface SweepResult {
+  dropped: string[];
+  failed: string[];
+}
