@@ -1,0 +1,100 @@
+/** The injected-secret matcher (issue 25): every written form, split at every boundary. */
+import { describe, expect, it } from 'vitest';
+import { SecretForms, decodeEscapes, injectedSecrets } from '../../src/masking/secret-forms.js';
+
+const SECRET = 'sk-live/Ab+9xYz_Q7w=K';
+const forms = new SecretForms([SECRET]);
+const utf8 = Buffer.from(SECRET, 'utf8');
+
+/** Independent spellings of SECRET, as serializers and encoders write them. */
+const jsonU = [...SECRET].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+const spellings: Array<[string, string]> = [
+  ['raw', SECRET],
+  ['JSON \\/', SECRET.replace(/\//g, '\\/')],
+  ['JSON \\u every char', jsonU],
+  ['JSON \\u upper hex, some chars', SECRET.replace(/[a-z]/g, (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`)],
+  ['encodeURIComponent', encodeURIComponent(SECRET)],
+  ['lower-case percent', encodeURIComponent(SECRET).toLowerCase().replace(/%[0-9a-f]{2}/g, (m) => m)],
+  ['every char percent-encoded, lower', [...utf8].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')],
+  ['python quote() (reserved raw, + encoded)', SECRET.replace(/\+/g, '%2B').replace(/=/g, '%3D')],
+  ['form encoding', new URLSearchParams({ k: SECRET }).toString().slice(2)],
+  ['upper case', SECRET.toUpperCase()],
+  ['HTML decimal refs', [...SECRET].map((c) => `&#${c.charCodeAt(0)};`).join('')],
+  ['HTML hex refs without semicolons', [...SECRET].map((c) => `&#x${c.charCodeAt(0).toString(16)}`).join('')],
+  ['HTML named refs', SECRET.replace(/\//g, '&sol;').replace(/\+/g, '&plus;').replace(/=/g, '&equals;')],
+  ['hex', utf8.toString('hex')],
+  ['HEX', utf8.toString('hex').toUpperCase()],
+];
+for (const align of [0, 1, 2]) {
+  const pre = 'Basic:'.slice(0, align + 3);
+  const withPad = Buffer.concat([Buffer.from(pre), utf8, Buffer.from('!!')]);
+  spellings.push([`base64 at offset ${pre.length % 3}`, withPad.toString('base64')]);
+  spellings.push([`base64url at offset ${pre.length % 3}`, withPad.toString('base64url')]);
+  spellings.push([`base64, JSON \\/ escaped, at offset ${pre.length % 3}`, withPad.toString('base64').replace(/\//g, '\\/')]);
+}
+
+function scan(text: string, cuts: number[]): string {
+  const s = forms.scanner();
+  let out = '';
+  let last = 0;
+  for (const c of cuts) {
+    out += s.push(text.slice(last, c));
+    last = c;
+  }
+  return out + s.push(text.slice(last)) + s.end();
+}
+
+describe('SecretForms', () => {
+  for (const [name, spelled] of spellings) {
+    it(`${name}: found whole and split at every boundary, nothing around it lost`, () => {
+      const text = `before "${spelled}" after`;
+      expect(forms.scrub(text)).not.toBe(text);
+      for (let cut = 0; cut <= text.length; cut++) {
+        const out = scan(text, [cut]);
+        expect(out.startsWith('before "')).toBe(true);
+        expect(out.endsWith('" after')).toBe(true);
+        expect(out).toContain('[redacted]');
+        expect(out).not.toContain(spelled);
+      }
+    });
+  }
+
+  it('one character at a time gives the same text as the whole', () => {
+    const text = `a ${SECRET} b ${encodeURIComponent(SECRET)} c &amp; %zz \\q &#x; done`;
+    const whole = forms.scrub(text);
+    expect(whole).toBe('a [redacted] b [redacted] c &amp; %zz \\q &#x; done');
+    expect(scan(text, [...text].map((_, i) => i))).toBe(whole);
+  });
+
+  it('text with no form passes unchanged at every split, escapes and all', () => {
+    const text = 'sk-live/A %2 \\u12 &#x1F600; &bogus; sk-live/Ab+9 end%';
+    for (let cut = 0; cut <= text.length; cut++) for (let cut2 = cut; cut2 <= text.length; cut2 += 7) expect(scan(text, [cut, cut2])).toBe(text);
+  });
+
+  it('holds back only a tail that could still become a form, and releases it once it cannot', () => {
+    const s = forms.scanner();
+    expect(s.push('hello sk-live/A')).toBe('hello ');
+    expect(s.heldChars).toBe('sk-live/A'.length);
+    expect(s.push('X')).toBe('sk-live/AX');
+    expect(s.heldChars).toBe(0);
+    expect(s.push('%2')).toBe('');
+    expect(s.push('0!')).toBe('%20!');
+  });
+
+  it('a secret split across pushes is redacted as one', () => {
+    const s = forms.scanner();
+    const out = s.push(SECRET.slice(0, 9)) + s.push(SECRET.slice(9)) + s.end();
+    expect(out).toBe('[redacted]');
+  });
+
+  it('decodeEscapes reads each family', () => {
+    expect(decodeEscapes('a\\/b\\u0041%2f%2F&amp;&#65;&#x41;&lt')).toBe('a/bA//&AA&lt');
+  });
+
+  it('injectedSecrets: the scheme-less credential and a Basic pair are secrets too', () => {
+    const basic = `Basic ${Buffer.from('svc-user:pa55word-XYZ').toString('base64')}`;
+    expect(injectedSecrets(basic)).toEqual([basic, basic.slice(6), 'svc-user:pa55word-XYZ', 'pa55word-XYZ']);
+    expect(injectedSecrets('Bearer sk-1234567890')).toEqual(['Bearer sk-1234567890', 'sk-1234567890']);
+    expect(injectedSecrets('short')).toEqual([]);
+  });
+});
