@@ -22,6 +22,7 @@ import { DetectorRules, keyFromSecret } from '../../src/masking/index.js';
 import { compileJsonPaths } from '../../src/masking/json-paths.js';
 import { normaliseTarget } from './path.js';
 import { LiteralScrubber, type BodyPlan } from './body.js';
+import { injectedSecrets } from '../../src/masking/secret-forms.js';
 import { endToEnd, forwardedFields, redactedRequestHeaders, switchingProtocolsHead, websocketUpgradeFields } from './headers.js';
 import { clientHeaders, sendResponse, type Sent } from './respond.js';
 import { WebSocketRelay } from './websocket.js';
@@ -312,16 +313,8 @@ export class HttpListener {
     this.maskingKey ??= keyFromSecret(await this.core.maskingKey());
     const secrets = new Set<string>();
     if (this.config.credentials.type !== 'none') {
-      const value = session.lease.secret.reveal();
-      // "Bearer sk-…": the credential alone must not come back either.
-      const bare = /^(?:bearer|basic|token)\s+(.+)$/i.exec(value)?.[1];
-      for (const v of [value, bare]) {
-        if (v === undefined || v.length < 8) continue;
-        secrets.add(v);
-        // As a JSON string would carry it (an echo of headers in a JSON body).
-        secrets.add(JSON.stringify(v).slice(1, -1));
-        secrets.add(encodeURIComponent(v));
-      }
+      // The value, the credential after its scheme, a Basic pair: every written form of each is scrubbed (body.ts).
+      for (const v of injectedSecrets(session.lease.secret.reveal())) secrets.add(v);
     }
     const plan = session.maskPlan;
     return {
@@ -551,7 +544,7 @@ export class HttpListener {
   // ---- records ---------------------------------------------------------------
 
   private record(x: Exchange, outcome: { status: number; error?: AirlockError; sent?: Sent; upstreamMs?: number; request?: { body?: Buffer; bytes: number } }): void {
-    const secret = this.config.credentials.type === 'none' ? [] : [x.session.lease.secret.reveal()];
+    const secret = this.config.credentials.type === 'none' ? [] : injectedSecrets(x.session.lease.secret.reveal(), 1);
     const literals = new LiteralScrubber(secret);
     const ct = String(x.req.headers['content-type'] ?? '');
     const requestBody = outcome.request?.body;

@@ -25,12 +25,15 @@ export interface Sent {
 
 const TEXTUAL = /^(text\/|application\/([\w.+-]+\+)?(json|xml)|application\/(javascript|x-www-form-urlencoded|problem\+json))/i;
 
-/** Fields the client gets: end-to-end only, the secret scrubbed from every value. */
+/**
+ * Fields the client gets: end-to-end only, every form of the secret scrubbed from every value
+ * (Location, Set-Cookie, any field); a field whose name holds one is dropped.
+ */
 export function clientHeaders(upstream: IncomingMessage, secrets: readonly string[]): Record<string, string | string[]> {
   const literals = new LiteralScrubber([...secrets]);
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(endToEnd(upstream.headers))) {
-    if (v === undefined) continue;
+    if (v === undefined || literals.scrub(k) !== k) continue;
     out[k] = Array.isArray(v) ? v.map((x) => literals.scrub(x)) : literals.scrub(v);
   }
   return out;

@@ -20,6 +20,8 @@ import { REDACTED } from './methods.js';
 
 /** Forms shorter than this are not searched (a base64 core of a very short value would match noise). */
 const MIN_FORM_CHARS = 6;
+/** At a message or event boundary, a partial form this long (canonical characters) is held; a shorter one is released. */
+export const MIN_HELD_AT_BOUNDARY = 4;
 
 const JSON_ESCAPES: Readonly<Record<string, number>> = { '"': 0x22, '\\': 0x5c, '/': 0x2f, b: 0x08, f: 0x0c, n: 0x0a, r: 0x0d, t: 0x09 };
 
@@ -86,72 +88,26 @@ function classify(p: string): Escape {
 /** The canonical (decoded, unfolded) text of a whole string: how a form is written down. */
 export function decodeEscapes(text: string): string {
   let out = '';
-  const d = new Decoder((code) => void (out += String.fromCharCode(code)));
-  d.feed(text, 0);
-  d.end();
-  return out;
-}
-
-/** Streaming decoder: each decoded character is handed on with the source span that spelled it. */
-class Decoder {
-  private pend = '';
-  private pendAt = 0;
-
-  constructor(private readonly emit: (code: number, from: number, to: number) => void) {}
-
-  /** Where the escape still being read begins, or -1. */
-  get pendingFrom(): number {
-    return this.pend === '' ? -1 : this.pendAt;
-  }
-
-  /** `text` starts at absolute source offset `at`. */
-  feed(text: string, at: number): void {
-    const n = text.length;
-    for (let i = 0; i < n; i++) {
-      const c = text.charCodeAt(i);
-      if (this.pend === '') {
-        if (c === 0x5c || c === 0x25 || c === 0x26) {
-          this.pend = text[i] ?? '';
-          this.pendAt = at + i;
-        } else this.emit(c, at + i, at + i + 1);
-      } else this.grow(text[i] ?? '');
-    }
-  }
-
-  end(): void {
-    while (this.pend !== '') {
-      const p = this.pend;
-      const at = this.pendAt;
-      this.pend = '';
-      // A numeric reference at the very end needs no terminator.
-      const r = classify(`${p}\u0000`);
-      if (r.kind === 'char' && r.len <= p.length) {
-        this.emit(r.code, at, at + r.len);
-        this.feed(p.slice(r.len), at + r.len);
-      } else {
-        this.emit(p.charCodeAt(0), at, at + 1);
-        this.feed(p.slice(1), at + 1);
+  let i = 0;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5c || c === 0x25 || c === 0x26) {
+      let r: Escape = MORE;
+      let n = 2;
+      for (; i + n <= text.length + 1 && n <= MAX_ESCAPE_CHARS; n++) {
+        r = classify(i + n <= text.length ? text.slice(i, i + n) : `${text.slice(i)}\u0000`);
+        if (r.kind !== 'more') break;
+      }
+      if (r.kind === 'char' && i + r.len <= text.length) {
+        out += String.fromCharCode(r.code);
+        i += r.len;
+        continue;
       }
     }
+    out += text[i] ?? '';
+    i++;
   }
-
-  private grow(ch: string): void {
-    const p = this.pend + ch;
-    const at = this.pendAt;
-    const r = p.length > MAX_ESCAPE_CHARS ? LITERAL : classify(p);
-    if (r.kind === 'more') {
-      this.pend = p;
-      return;
-    }
-    this.pend = '';
-    if (r.kind === 'char') {
-      this.emit(r.code, at, at + r.len);
-      if (r.len < p.length) this.feed(p.slice(r.len), at + r.len);
-    } else {
-      this.emit(p.charCodeAt(0), at, at + 1);
-      this.feed(p.slice(1), at + 1);
-    }
-  }
+  return out;
 }
 
 /** The base64 characters of `bytes` that do not depend on what precedes or follows them, at offset `align` (0–2) in a longer value. */
@@ -195,9 +151,11 @@ export function injectedSecrets(value: string, minChars = 8): string[] {
 
 /** The compiled matcher for a set of secrets; shared by every scanner of a session. */
 export class SecretForms {
-  /** Class of each UTF-16 code unit (0: in no form). */
+  /** Class of each canonical UTF-16 code unit (0: in no form). */
   private readonly classOf: Uint16Array;
-  private readonly classes: number;
+  /** Class of each code unit before folding: classOf[fold(c)]. */
+  readonly classOfRaw: Uint16Array;
+  readonly classes: number;
   /** delta[state * classes + class] -> state. */
   readonly delta: Int32Array;
   /** Depth of each state: the canonical characters a live match has read. */
@@ -226,6 +184,8 @@ export class SecretForms {
     let classes = 1;
     for (const p of patterns) for (const c of p) if (this.classOf[c] === 0) this.classOf[c] = classes++;
     this.classes = classes;
+    this.classOfRaw = new Uint16Array(65536);
+    for (let c = 0; c < 65536; c++) this.classOfRaw[c] = this.classOf[fold(c)] ?? 0;
     // The trie, then failure links breadth-first, folded into a full transition table.
     const children: Array<Map<number, number>> = [new Map()];
     const depth: number[] = [0];
@@ -281,13 +241,17 @@ export class SecretForms {
     return this.longest === 0;
   }
 
-  /** The next state after canonical character `code` (already folded). */
+  /** The next state after decoded character `code` (folded here). */
   step(state: number, code: number): number {
-    return this.delta[state * this.classes + (this.classOf[code] ?? 0)] ?? 0;
+    return this.delta[state * this.classes + (this.classOfRaw[code] ?? 0)] ?? 0;
   }
 
   scanner(): SecretScanner {
     return new SecretScanner(this);
+  }
+
+  byteScanner(): SecretByteScanner {
+    return new SecretByteScanner(this);
   }
 
   /** A whole string, every form replaced. */
@@ -299,57 +263,110 @@ export class SecretForms {
 }
 
 /**
- * One stream's matcher state: text in (any chunking), text out with every form replaced,
- * holding back only what could still be the start of a form.
+ * One stream's matcher: the decoder of the escape families, the automaton's state, where each
+ * of the last decoded characters began in the source, and the redactions found but not yet
+ * released. Offsets are absolute positions in the stream's source units (characters of a
+ * string stream, bytes of a byte stream); the subclasses keep the unreleased source.
  */
-export class SecretScanner {
-  /** Source not yet released; src[0] is at absolute offset `base`. */
-  private src = '';
-  private base = 0;
+abstract class ScanCore {
+  /** Absolute offset of the first source unit not yet released. */
+  protected base = 0;
   private state = 0;
-  /** Absolute source start of the last `longest` decoded characters (a ring). */
   private readonly starts: Float64Array;
   private decoded = 0;
   /** Redactions not yet released: [from, to) pairs, absolute, ordered, disjoint. */
   private spans: number[] = [];
-  private readonly decoder: Decoder;
+  /** An escape being read (`%4`, `\u00`, `&#x7`) and where it began. */
+  private pend = '';
+  private pendAt = 0;
 
-  constructor(private readonly forms: SecretForms) {
+  constructor(protected readonly forms: SecretForms) {
     this.starts = new Float64Array(Math.max(1, forms.longest));
-    this.decoder = new Decoder((code, from, to) => this.onChar(code, from, to));
   }
 
-  /** Characters held back, waiting to know whether they are part of a form. */
-  get heldChars(): number {
-    return this.src.length;
+  /** Source units from `from` to `to` (absolute) go out as they are. */
+  protected abstract pass(from: number, to: number): void;
+  /** A redaction goes out in place of a form. */
+  protected abstract mark(): void;
+  /** Everything before `to` has gone out. */
+  protected abstract drop(to: number): void;
+
+  protected scan(input: string | Uint8Array, at: number): void {
+    const { delta, classOfRaw, classes, matchLength } = this.forms;
+    const ring = this.starts.length;
+    const n = input.length;
+    const isString = typeof input === 'string';
+    let state = this.state;
+    for (let i = 0; i < n; i++) {
+      const c = isString ? input.charCodeAt(i) : (input[i] ?? 0);
+      if (this.pend === '' && c !== 0x5c && c !== 0x25 && c !== 0x26) {
+        // The common case, inline: one table step.
+        state = delta[state * classes + (classOfRaw[c] ?? 0)] ?? 0;
+        this.starts[this.decoded % ring] = at + i;
+        this.decoded++;
+        const len = matchLength[state] ?? 0;
+        if (len > 0) this.redact(this.starts[(this.decoded - len) % ring] ?? at + i, at + i + 1);
+        continue;
+      }
+      this.state = state;
+      if (this.pend === '') {
+        this.pend = String.fromCharCode(c);
+        this.pendAt = at + i;
+      } else this.grow(String.fromCharCode(c));
+      state = this.state;
+    }
+    this.state = state;
   }
 
-  push(chunk: string): string {
-    if (this.forms.empty) return chunk;
-    const at = this.base + this.src.length;
-    this.src += chunk;
-    this.decoder.feed(chunk, at);
-    return this.release(this.safeEnd());
+  private grow(ch: string): void {
+    const p = this.pend + ch;
+    const at = this.pendAt;
+    const r = p.length > MAX_ESCAPE_CHARS ? LITERAL : classify(p);
+    if (r.kind === 'more') {
+      this.pend = p;
+      return;
+    }
+    this.pend = '';
+    if (r.kind === 'char') {
+      this.step(r.code, at, at + r.len);
+      if (r.len < p.length) this.scan(p.slice(r.len), at + r.len);
+    } else {
+      this.step(p.charCodeAt(0), at, at + 1);
+      this.scan(p.slice(1), at + 1);
+    }
   }
 
-  /** The end of the stream: nothing more can complete a form. */
-  end(): string {
-    if (this.forms.empty) return '';
-    this.decoder.end();
-    const out = this.release(this.base + this.src.length);
-    this.state = 0;
-    this.decoded = 0;
-    return out;
-  }
-
-  private onChar(code: number, from: number, to: number): void {
+  private step(code: number, from: number, to: number): void {
     const f = this.forms;
-    this.state = f.step(this.state, fold(code));
+    this.state = f.step(this.state, code);
     const ring = this.starts.length;
     this.starts[this.decoded % ring] = from;
     this.decoded++;
     const len = f.matchLength[this.state] ?? 0;
     if (len > 0) this.redact(this.starts[(this.decoded - len) % ring] ?? from, to);
+  }
+
+  /** The end of the stream: an escape still open is read as far as it goes. */
+  protected finish(): void {
+    while (this.pend !== '') {
+      const p = this.pend;
+      const at = this.pendAt;
+      this.pend = '';
+      // A numeric reference at the very end needs no terminator.
+      const r = classify(`${p}\u0000`);
+      if (r.kind === 'char' && r.len <= p.length) {
+        this.step(r.code, at, at + r.len);
+        this.scan(p.slice(r.len), at + r.len);
+      } else {
+        this.step(p.charCodeAt(0), at, at + 1);
+        this.scan(p.slice(1), at + 1);
+      }
+    }
+  }
+
+  protected restart(): void {
+    this.state = 0;
+    this.decoded = 0;
   }
 
   private redact(from: number, to: number): void {
@@ -362,35 +379,164 @@ export class SecretScanner {
     spans.push(a, to);
   }
 
-  /** Where released text must stop: the start of a live partial form or of an unfinished escape. */
-  private safeEnd(): number {
-    let end = this.base + this.src.length;
-    const pending = this.decoder.pendingFrom;
-    if (pending >= 0) end = Math.min(end, pending);
+  /** Where released source must stop (`total`: the end of what was read): before a live partial form of `minHeld` or more characters, or an unfinished escape. */
+  protected safeEnd(total: number, minHeld = 1): number {
+    let end = total;
+    if (this.pend !== '') end = Math.min(end, this.pendAt);
     const d = this.forms.depth[this.state] ?? 0;
-    if (d > 0) end = Math.min(end, this.starts[(this.decoded - d) % this.starts.length] ?? end);
+    if (d >= minHeld) {
+      let live = this.starts[(this.decoded - d) % this.starts.length] ?? end;
+      // A live match that starts inside a found form (the form itself, or one it begins):
+      // that form is cut whatever follows, so it need not wait.
+      for (let i = 0; i < this.spans.length; i += 2) {
+        if (live >= (this.spans[i] ?? 0) && live < (this.spans[i + 1] ?? 0)) live = this.spans[i + 1] ?? live;
+      }
+      end = Math.min(end, live);
+    }
     return Math.max(end, this.base);
   }
 
-  private release(end: number): string {
-    let out = '';
+  /** Releases the source up to `end`, each found form as one redaction. */
+  protected releaseTo(end: number): void {
     let pos = this.base;
     const spans = this.spans;
     let used = 0;
     while (used < spans.length && (spans[used] ?? 0) < end) {
       const a = spans[used] ?? 0;
-      const b = spans[used + 1] ?? 0;
-      out += this.src.slice(pos - this.base, a - this.base) + REDACTED;
-      pos = b;
+      if (a > pos) this.pass(pos, a);
+      this.mark();
+      pos = spans[used + 1] ?? 0;
       used += 2;
     }
     if (used > 0) this.spans = spans.slice(used);
     if (pos < end) {
-      out += this.src.slice(pos - this.base, end - this.base);
+      this.pass(pos, end);
       pos = end;
     }
-    this.src = this.src.slice(pos - this.base);
+    this.drop(pos);
     this.base = pos;
+  }
+}
+
+/**
+ * A stream of text: text in (any chunking), text out with every form replaced, holding back
+ * only what could still be the start of a form.
+ */
+export class SecretScanner extends ScanCore {
+  /** Source not yet released; src[0] is at absolute offset `base`. */
+  private src = '';
+  private out = '';
+
+  /** Characters held back, waiting to know whether they are part of a form. */
+  get heldChars(): number {
+    return this.src.length;
+  }
+
+  push(chunk: string): string {
+    if (this.forms.empty) return chunk;
+    const at = this.base + this.src.length;
+    this.src = this.src === '' ? chunk : this.src + chunk;
+    this.scan(chunk, at);
+    return this.take(this.safeEnd(this.base + this.src.length));
+  }
+
+  /**
+   * The end of a unit the client acts on at once (a WebSocket message, an event): a partial
+   * form shorter than MIN_HELD_AT_BOUNDARY canonical characters is released rather than held
+   * until the next unit (a message ending in `s` is not delayed because a key starts `sk-`).
+   * The matcher keeps its state, so if the next unit completes the form, all of it from there
+   * on is cut: at most MIN_HELD_AT_BOUNDARY - 1 leading characters of a form reach the client.
+   */
+  boundary(): string {
+    if (this.forms.empty) return '';
+    return this.take(this.safeEnd(this.base + this.src.length, MIN_HELD_AT_BOUNDARY));
+  }
+
+  /** The end of the stream: nothing more can complete a form. */
+  end(): string {
+    if (this.forms.empty) return '';
+    this.finish();
+    const out = this.take(this.base + this.src.length);
+    this.restart();
     return out;
+  }
+
+  private take(end: number): string {
+    this.out = '';
+    this.releaseTo(end);
+    const out = this.out;
+    this.out = '';
+    return out;
+  }
+
+  protected pass(from: number, to: number): void {
+    const s = from - this.base;
+    this.out += s === 0 && to - from === this.src.length ? this.src : this.src.slice(s, to - this.base);
+  }
+
+  protected mark(): void {
+    this.out += REDACTED;
+  }
+
+  protected drop(to: number): void {
+    const k = to - this.base;
+    if (k > 0) this.src = k === this.src.length ? '' : this.src.slice(k);
+  }
+}
+
+const MARK = Buffer.from(REDACTED, 'latin1');
+
+/**
+ * A stream of bytes (a body airlock does not read as text, a binary WebSocket message, a
+ * ping): each byte one character (latin1), so a form is found in the secret's UTF-8 bytes;
+ * what holds no form goes out as the same Buffer that came in.
+ */
+export class SecretByteScanner extends ScanCore {
+  private src: Buffer = Buffer.alloc(0);
+  private out: Buffer[] = [];
+
+  push(chunk: Buffer): Buffer {
+    if (this.forms.empty) return chunk;
+    const at = this.base + this.src.length;
+    this.src = this.src.length === 0 ? chunk : Buffer.concat([this.src, chunk]);
+    this.scan(chunk, at);
+    return this.take(this.safeEnd(this.base + this.src.length));
+  }
+
+  /** See SecretScanner.boundary. */
+  boundary(): Buffer {
+    if (this.forms.empty) return Buffer.alloc(0);
+    return this.take(this.safeEnd(this.base + this.src.length, MIN_HELD_AT_BOUNDARY));
+  }
+
+  end(): Buffer {
+    if (this.forms.empty) return Buffer.alloc(0);
+    this.finish();
+    const out = this.take(this.base + this.src.length);
+    this.restart();
+    return out;
+  }
+
+  private take(end: number): Buffer {
+    this.out = [];
+    this.releaseTo(end);
+    const out = this.out.length === 1 ? (this.out[0] ?? Buffer.alloc(0)) : Buffer.concat(this.out);
+    this.out = [];
+    return out;
+  }
+
+  protected pass(from: number, to: number): void {
+    const s = from - this.base;
+    this.out.push(s === 0 && to - from === this.src.length ? this.src : this.src.subarray(s, to - this.base));
+  }
+
+  protected mark(): void {
+    this.out.push(MARK);
+  }
+
+  protected drop(to: number): void {
+    const k = to - this.base;
+    // A copy of the small held tail, so the chunk it came from is not kept alive.
+    if (k > 0) this.src = k === this.src.length ? Buffer.alloc(0) : Buffer.from(this.src.subarray(k));
   }
 }

@@ -4,6 +4,7 @@ import { normaliseTarget } from '../../protocols/http/path.js';
 import { LiteralScrubber, SseMasker, TextMasker, type BodyPlan } from '../../protocols/http/body.js';
 import { compileJsonPaths, maskJsonPaths } from '../../src/masking/json-paths.js';
 import { DetectorRules } from '../../src/masking/index.js';
+import { MIN_HELD_AT_BOUNDARY } from '../../src/masking/secret-forms.js';
 
 describe('normaliseTarget', () => {
   const ok: Array<[string, string]> = [
@@ -66,5 +67,30 @@ describe('body maskers', () => {
     expect(json.every((j) => j.id === 'c-1')).toBe(true);
     expect(json.map((j) => j.choices[0]?.delta.content).join('')).toBe('hi [redacted] ok');
     expect(events[events.length - 1]).toBe('data: [DONE]');
+  });
+
+  const secret = 'sk-live-0123456789abcdef';
+  const bare = (secrets: string[]): BodyPlan => ({ detectors: new DetectorRules([]), jsonPaths: null, secrets, key: Buffer.alloc(32), maxJsonBytes: 1024 });
+  for (const [name, p] of [['masked identity', { ...plan([secret]) }], ['unmasked identity', bare([secret])]] as const) {
+    it(`SSE (${name}): a secret streamed in two deltas at any split is held, then cut; never sent whole or in halves`, () => {
+      for (let cut = 1; cut < secret.length; cut++) {
+        const m = new SseMasker(p);
+        const ev = (content: string): Buffer => Buffer.from(`data: ${JSON.stringify({ id: 'c-1', choices: [{ delta: { content } }] })}\n\n`);
+        const rendered = (out: string): string => out.split('\n\n').filter((e) => e !== '' && e !== 'data: [DONE]').map((e) => (JSON.parse(e.slice(6)) as { choices: Array<{ delta: { content: string } }> }).choices[0]?.delta.content).join('');
+        const first = m.push(ev(`key: ${secret.slice(0, cut)}`)).toString();
+        // The first half is held while it could still complete the secret (under 4 characters, released: at most "sk-").
+        const short = cut < MIN_HELD_AT_BOUNDARY;
+        if (!short) expect(rendered(first)).not.toContain(secret.slice(0, cut));
+        const out = first + m.push(ev(`${secret.slice(cut)} end`)).toString() + m.push(Buffer.from('data: [DONE]\n\n')).toString() + m.end().toString();
+        expect(rendered(out)).toBe(`key: ${short ? secret.slice(0, cut) : ''}[redacted] end`);
+      }
+    });
+  }
+
+  it('SSE: a plain-text token stream split over two events is held, then cut', () => {
+    const m = new SseMasker(bare([secret]));
+    const out = m.push(Buffer.from(`data: a ${secret.slice(0, 7)}\n\n`)).toString() + m.push(Buffer.from(`data: ${secret.slice(7)} b\n\n`)).toString() + m.end().toString();
+    expect(out).not.toContain(secret.slice(0, 7));
+    expect(out.replace(/data: |\n/g, '')).toBe('a [redacted] b');
   });
 });

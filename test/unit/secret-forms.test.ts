@@ -98,3 +98,64 @@ describe('SecretForms', () => {
     expect(injectedSecrets('short')).toEqual([]);
   });
 });
+
+describe('SecretScanner release', () => {
+  it('a form at the very end of a push is cut in that push, not held', () => {
+    const s = forms.scanner();
+    expect(s.push(`your key is ${SECRET}`)).toBe('your key is [redacted]');
+    expect(s.push(`, again ${encodeURIComponent(SECRET)}`)).toBe(', again [redacted]');
+    expect(s.end()).toBe('');
+  });
+});
+
+describe('SecretScanner boundary', () => {
+  it('releases a short partial form at a boundary, and still cuts the rest when the next unit completes it', () => {
+    const s = forms.scanner();
+    expect(s.push('over tls') + s.boundary()).toBe('over tls');
+    const s2 = forms.scanner();
+    expect(s2.push(`a ${SECRET.slice(0, 3)}`) + s2.boundary()).toBe(`a ${SECRET.slice(0, 3)}`);
+    expect(s2.push(`${SECRET.slice(3)} b`) + s2.end()).toBe('[redacted] b');
+  });
+
+  it('holds a longer partial form across the boundary', () => {
+    const s = forms.scanner();
+    expect(s.push(`a ${SECRET.slice(0, 4)}`) + s.boundary()).toBe('a ');
+    expect(s.push(`${SECRET.slice(4)} b`) + s.end()).toBe('[redacted] b');
+  });
+});
+
+describe('SecretByteScanner', () => {
+  it('every spelling, as bytes among non-UTF-8 bytes, split at every boundary', () => {
+    for (const [, spelled] of spellings) {
+      const bytes = Buffer.concat([Buffer.from([0xff, 0x00]), Buffer.from(spelled, 'latin1'), Buffer.from([0xfe])]);
+      for (let cut = 0; cut <= bytes.length; cut++) {
+        const s = forms.byteScanner();
+        const out = Buffer.concat([s.push(bytes.subarray(0, cut)), s.push(bytes.subarray(cut)), s.end()]);
+        // A base64 value keeps the characters around its core that depend on its neighbours.
+        const text = out.toString('latin1');
+        expect(text.startsWith('\xff\x00')).toBe(true);
+        expect(text.endsWith('\xfe')).toBe(true);
+        expect(text).toContain('[redacted]');
+        expect(text).not.toContain(spelled);
+      }
+    }
+  });
+
+  it('a chunk with no form comes out as the same Buffer', () => {
+    const s = forms.byteScanner();
+    const chunk = Buffer.from('nothing to see here.');
+    expect(s.push(chunk)).toBe(chunk);
+  });
+
+  it('a non-ASCII secret: its UTF-8 bytes raw and percent-encoded', () => {
+    const f = new SecretForms(['pässwörd-€-1234']);
+    const utf = Buffer.from('pässwörd-€-1234');
+    for (const spelled of [utf, Buffer.from(encodeURIComponent('pässwörd-€-1234'))]) {
+      for (let cut = 0; cut <= spelled.length; cut++) {
+        const s = f.byteScanner();
+        expect(Buffer.concat([s.push(spelled.subarray(0, cut)), s.push(spelled.subarray(cut)), s.end()]).toString()).toBe('[redacted]');
+      }
+    }
+    expect(f.scrub('x pässwörd-€-1234 y')).toBe('x [redacted] y');
+  });
+});
