@@ -385,7 +385,8 @@ abstract class ScanCore {
     if (this.pend !== '') end = Math.min(end, this.pendAt);
     const d = this.forms.depth[this.state] ?? 0;
     if (d >= minHeld) {
-      let live = this.starts[(this.decoded - d) % this.starts.length] ?? end;
+      // (A live match that began in text already released continues from what is held.)
+      let live = Math.max(this.base, this.starts[(this.decoded - d) % this.starts.length] ?? end);
       // A live match that starts inside a found form (the form itself, or one it begins):
       // that form is cut whatever follows, so it need not wait.
       for (let i = 0; i < this.spans.length; i += 2) {

@@ -1,6 +1,6 @@
 /** The injected-secret matcher (issue 25): every written form, split at every boundary. */
 import { describe, expect, it } from 'vitest';
-import { SecretForms, decodeEscapes, injectedSecrets } from '../../src/masking/secret-forms.js';
+import { MIN_HELD_AT_BOUNDARY, SecretForms, decodeEscapes, injectedSecrets } from '../../src/masking/secret-forms.js';
 
 const SECRET = 'sk-live/Ab+9xYz_Q7w=K';
 const forms = new SecretForms([SECRET]);
@@ -157,5 +157,19 @@ describe('SecretByteScanner', () => {
       }
     }
     expect(f.scrub('x pässwörd-€-1234 y')).toBe('x [redacted] y');
+  });
+});
+
+describe('SecretScanner across a released boundary', () => {
+  it('a form whose first characters were released at a boundary is cut as soon as it completes', () => {
+    for (let at = 1; at < MIN_HELD_AT_BOUNDARY; at++) {
+      const s = forms.scanner();
+      expect(s.push(`half ${SECRET.slice(0, at)}`) + s.boundary()).toBe(`half ${SECRET.slice(0, at)}`);
+      expect(s.push(SECRET.slice(at)) + s.boundary()).toBe('[redacted]');
+      expect(s.push('done') + s.boundary()).toBe('done');
+      const b = forms.byteScanner();
+      expect(Buffer.concat([b.push(Buffer.from(`half ${SECRET.slice(0, at)}`)), b.boundary()]).toString()).toBe(`half ${SECRET.slice(0, at)}`);
+      expect(Buffer.concat([b.push(Buffer.from(SECRET.slice(at))), b.boundary()]).toString()).toBe('[redacted]');
+    }
   });
 });
