@@ -23,6 +23,7 @@ import { compileJsonPaths } from '../../src/masking/json-paths.js';
 import { normaliseTarget } from './path.js';
 import { LiteralScrubber, type BodyPlan } from './body.js';
 import { injectedSecrets } from '../../src/masking/secret-forms.js';
+import { guardSecrets } from '../../src/audit/scrub.js';
 import { endToEnd, forwardedFields, redactedRequestHeaders, switchingProtocolsHead, websocketUpgradeFields } from './headers.js';
 import { clientHeaders, sendResponse, type Sent } from './respond.js';
 import { WebSocketRelay } from './websocket.js';
@@ -315,6 +316,9 @@ export class HttpListener {
     if (this.config.credentials.type !== 'none') {
       // The value, the credential after its scheme, a Basic pair: every written form of each is scrubbed (body.ts).
       for (const v of injectedSecrets(session.lease.secret.reveal())) secrets.add(v);
+      // The audit log cuts them from every event while the session is open (and the tick its end is recorded in).
+      const release = guardSecrets([...secrets]);
+      session.signal.addEventListener('abort', () => setImmediate(release), { once: true });
     }
     const plan = session.maskPlan;
     return {

@@ -61,3 +61,25 @@ describe('scrubStatement', () => {
     expect(scrubStatement("ALTER ROLE a PASSWORD 'hunter2")).toBe("ALTER ROLE a PASSWORD '***'");
   });
 });
+
+describe('guarded secrets (issue 25)', () => {
+  it('every form of a guarded secret is cut from every recorded string, until released', async () => {
+    const { guardSecrets, scrubRecorded } = await import('../../src/audit/scrub.js');
+    const { canonicalScrubbedJson } = await import('../../src/audit/canonical.js');
+    const key = 'sk-guarded/0123456789+abc';
+    const event = { type: 'x', body: `a ${encodeURIComponent(key).toLowerCase()} b`, nested: [{ h: Buffer.from(`k=${key}`).toString('base64') }], upper: key.toUpperCase() };
+    const release = guardSecrets([key]);
+    const again = guardSecrets([key]);
+    const json = canonicalScrubbedJson(event, scrubRecorded);
+    expect(json).not.toContain(encodeURIComponent(key).toLowerCase());
+    expect(json).not.toContain(key.toUpperCase());
+    expect(json).not.toContain(Buffer.from(`k=${key}`).toString('base64').slice(4, -4));
+    expect(json.match(/\[redacted\]/g)?.length).toBe(3);
+    release();
+    release();
+    // Another session still holds it.
+    expect(scrubRecorded(key)).toBe('[redacted]');
+    again();
+    expect(scrubRecorded(key)).toBe(key);
+  });
+});
