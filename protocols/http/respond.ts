@@ -225,7 +225,8 @@ export async function sendResponse(upRes: IncomingMessage, res: ServerResponse, 
     return finish();
   }
 
-  const masker = mode === 'sse' ? new SseMasker(plan) : mode === 'text' ? new TextMasker(plan) : new BinaryScrubber(plan);
+  // Text with no detector to run needs no decoding: the secret's forms are found in its bytes (they include its UTF-8).
+  const masker = mode === 'sse' ? new SseMasker(plan) : mode === 'text' && !plan.detectors.empty ? new TextMasker(plan) : new BinaryScrubber(plan);
   res.writeHead(status, headers);
   // Event streams: the client sees the headers now, not with the first event.
   if (mode === 'sse') res.flushHeaders();

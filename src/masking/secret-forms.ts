@@ -23,7 +23,9 @@ const MIN_FORM_CHARS = 6;
 /** At a message or event boundary, a partial form this long (canonical characters) is held; a shorter one is released. */
 export const MIN_HELD_AT_BOUNDARY = 4;
 
-const JSON_ESCAPES: Readonly<Record<string, number>> = { '"': 0x22, '\\': 0x5c, '/': 0x2f, b: 0x08, f: 0x0c, n: 0x0a, r: 0x0d, t: 0x09 };
+/** RFC 8259 §7 two-character escapes, by the character after the backslash. */
+const JSON_ESCAPES = new Int32Array(128).fill(-1);
+for (const [c, code] of Object.entries({ '"': 0x22, '\\': 0x5c, '/': 0x2f, b: 0x08, f: 0x0c, n: 0x0a, r: 0x0d, t: 0x09 })) JSON_ESCAPES[c.charCodeAt(0)] = code;
 
 /** HTML named references for ASCII punctuation (HTML Living Standard, named character references). */
 const HTML_NAMED: ReadonlyMap<string, number> = new Map(Object.entries({
@@ -33,79 +35,102 @@ const HTML_NAMED: ReadonlyMap<string, number> = new Map(Object.entries({
   rsqb: 0x5d, rbrack: 0x5d, hat: 0x5e, grave: 0x60, lcub: 0x7b, lbrace: 0x7b, rcub: 0x7d, rbrace: 0x7d, verbar: 0x7c,
   vert: 0x7c, tilde: 0x7e, nbsp: 0xa0, tab: 0x09, newline: 0x0a,
 }));
-const MAX_ESCAPE_CHARS = 12;
 
-const isHex = (c: number): boolean => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
-const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+const hexValue = (c: number): number => (c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1);
 const isAlpha = (c: number): boolean => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 
 /** The canonical character: ASCII lower case, and `+` is a space (form encoding). */
 const fold = (c: number): number => (c >= 0x41 && c <= 0x5a ? c + 32 : c === 0x2b ? 0x20 : c);
 
-type Escape = { kind: 'more' } | { kind: 'literal' } | { kind: 'char'; code: number; len: number };
-const MORE: Escape = { kind: 'more' };
-const LITERAL: Escape = { kind: 'literal' };
+/** escapeAt: not an escape, the lead character stands for itself. */
+const ESCAPE_LITERAL = -1;
+/** escapeAt: the input ends before the escape can be told. */
+const ESCAPE_MORE = -2;
+/** Digits in a numeric character reference, letters in a named one. */
+const MAX_REF_DIGITS = 7;
+const MAX_REF_LETTERS = 8;
 
-/** What a pending escape (starting with `\`, `%` or `&`) decodes to so far. */
-function classify(p: string): Escape {
-  const n = p.length;
-  const lead = p.charCodeAt(0);
-  if (n === 1) return MORE;
-  const c1 = p.charCodeAt(1);
+/**
+ * The escape that starts at s[i] (a `\`, `%` or `&`): the decoded code unit * 16 + the
+ * escape's length, ESCAPE_LITERAL, or ESCAPE_MORE. JSON `\X` and `\uXXXX` (RFC 8259 §7),
+ * `%XX` in either case (RFC 3986 §2.1), `&#NNN;` `&#xHH;` (semicolon optional) and the
+ * named references of HTML_NAMED. No allocation on the common paths.
+ */
+function escapeAt(s: string, i: number): number {
+  const n = s.length;
+  if (i + 1 >= n) return ESCAPE_MORE;
+  const lead = s.charCodeAt(i);
+  const c1 = s.charCodeAt(i + 1);
   if (lead === 0x5c) {
-    if (c1 === 0x75) {
-      for (let i = 2; i < n; i++) if (!isHex(p.charCodeAt(i))) return LITERAL;
-      return n < 6 ? MORE : { kind: 'char', code: parseInt(p.slice(2, 6), 16), len: 6 };
+    if (c1 !== 0x75) {
+      const code = c1 < 128 ? (JSON_ESCAPES[c1] ?? -1) : -1;
+      return code < 0 ? ESCAPE_LITERAL : code * 16 + 2;
     }
-    const code = JSON_ESCAPES[p[1] ?? ''];
-    return code === undefined ? LITERAL : { kind: 'char', code, len: 2 };
+    let v = 0;
+    for (let k = 2; k < 6; k++) {
+      if (i + k >= n) return ESCAPE_MORE;
+      const h = hexValue(s.charCodeAt(i + k));
+      if (h < 0) return ESCAPE_LITERAL;
+      v = v * 16 + h;
+    }
+    return v * 16 + 6;
   }
   if (lead === 0x25) {
-    if (!isHex(c1) || (n > 2 && !isHex(p.charCodeAt(2)))) return LITERAL;
-    return n < 3 ? MORE : { kind: 'char', code: parseInt(p.slice(1, 3), 16), len: 3 };
+    const h1 = hexValue(c1);
+    if (h1 < 0) return ESCAPE_LITERAL;
+    if (i + 2 >= n) return ESCAPE_MORE;
+    const h2 = hexValue(s.charCodeAt(i + 2));
+    return h2 < 0 ? ESCAPE_LITERAL : (h1 * 16 + h2) * 16 + 3;
   }
-  // '&': &#123; &#x7b; (the semicolon may be missing), &name;
   if (c1 === 0x23) {
-    if (n === 2) return MORE;
-    const hex = p[2] === 'x' || p[2] === 'X';
-    const first = hex ? 3 : 2;
-    let i = first;
-    while (i < n && (hex ? isHex(p.charCodeAt(i)) : isDigit(p.charCodeAt(i)))) i++;
-    if (i === n) return n - first > 7 ? LITERAL : MORE;
-    if (i === first) return LITERAL;
-    const code = parseInt(p.slice(first, i), hex ? 16 : 10);
-    if (code > 0xffff) return LITERAL;
-    return { kind: 'char', code, len: p.charCodeAt(i) === 0x3b ? i + 1 : i };
+    if (i + 2 >= n) return ESCAPE_MORE;
+    const x = s.charCodeAt(i + 2);
+    const hex = x === 0x78 || x === 0x58;
+    const first = i + (hex ? 3 : 2);
+    let k = first;
+    let v = 0;
+    for (;;) {
+      if (k - first > MAX_REF_DIGITS) return ESCAPE_LITERAL;
+      if (k >= n) return ESCAPE_MORE;
+      const c = s.charCodeAt(k);
+      const d = hex ? hexValue(c) : c >= 0x30 && c <= 0x39 ? c - 0x30 : -1;
+      if (d < 0) break;
+      v = v * (hex ? 16 : 10) + d;
+      k++;
+    }
+    if (k === first || v > 0xffff) return ESCAPE_LITERAL;
+    return v * 16 + (s.charCodeAt(k) === 0x3b ? k + 1 : k) - i;
   }
-  let i = 1;
-  while (i < n && isAlpha(p.charCodeAt(i))) i++;
-  if (i === n) return n > 9 ? LITERAL : MORE;
-  if (p.charCodeAt(i) !== 0x3b) return LITERAL;
-  const code = HTML_NAMED.get(p.slice(1, i).toLowerCase());
-  return code === undefined ? LITERAL : { kind: 'char', code, len: i + 1 };
+  let k = i + 1;
+  while (k < n && isAlpha(s.charCodeAt(k))) {
+    k++;
+    if (k - i - 1 > MAX_REF_LETTERS) return ESCAPE_LITERAL;
+  }
+  if (k >= n) return ESCAPE_MORE;
+  if (s.charCodeAt(k) !== 0x3b || k === i + 1) return ESCAPE_LITERAL;
+  const code = HTML_NAMED.get(s.slice(i + 1, k).toLowerCase());
+  return code === undefined ? ESCAPE_LITERAL : code * 16 + k + 1 - i;
+}
+
+/** The escape at s[i] when nothing follows s: one read past the end settles it (a numeric reference needs no `;`). */
+function escapeAtEnd(s: string, i: number): number {
+  const r = escapeAt(`${s}\u0000`, i);
+  return r >= 0 && i + (r & 15) > s.length ? ESCAPE_LITERAL : r;
 }
 
 /** The canonical (decoded, unfolded) text of a whole string: how a form is written down. */
 export function decodeEscapes(text: string): string {
   let out = '';
-  let i = 0;
-  while (i < text.length) {
+  for (let i = 0; i < text.length; ) {
     const c = text.charCodeAt(i);
-    if (c === 0x5c || c === 0x25 || c === 0x26) {
-      let r: Escape = MORE;
-      let n = 2;
-      for (; i + n <= text.length + 1 && n <= MAX_ESCAPE_CHARS; n++) {
-        r = classify(i + n <= text.length ? text.slice(i, i + n) : `${text.slice(i)}\u0000`);
-        if (r.kind !== 'more') break;
-      }
-      if (r.kind === 'char' && i + r.len <= text.length) {
-        out += String.fromCharCode(r.code);
-        i += r.len;
-        continue;
-      }
+    const r = c === 0x5c || c === 0x25 || c === 0x26 ? escapeAtEnd(text, i) : ESCAPE_LITERAL;
+    if (r >= 0) {
+      out += String.fromCharCode(r >> 4);
+      i += r & 15;
+    } else {
+      out += text[i] ?? '';
+      i++;
     }
-    out += text[i] ?? '';
-    i++;
   }
   return out;
 }
@@ -155,6 +180,8 @@ export class SecretForms {
   private readonly classOf: Uint16Array;
   /** Class of each code unit before folding: classOf[fold(c)]. */
   readonly classOfRaw: Uint16Array;
+  /** 1 for a code unit that leaves the start state where it is and begins no escape. */
+  readonly idle: Uint8Array;
   readonly classes: number;
   /** delta[state * classes + class] -> state. */
   readonly delta: Int32Array;
@@ -235,6 +262,8 @@ export class SecretForms {
       }
     }
     this.longest = patterns.reduce((m, p) => Math.max(m, p.length), 0);
+    this.idle = new Uint8Array(65536);
+    for (let c = 0; c < 65536; c++) this.idle[c] = this.delta[this.classOfRaw[c] ?? 0] === 0 && c !== 0x5c && c !== 0x25 && c !== 0x26 ? 1 : 0;
   }
 
   get empty(): boolean {
@@ -281,7 +310,8 @@ abstract class ScanCore {
   private pendAt = 0;
 
   constructor(protected readonly forms: SecretForms) {
-    this.starts = new Float64Array(Math.max(1, forms.longest));
+    // A power of two, at least the longest form: indexed by mask.
+    this.starts = new Float64Array(2 ** Math.ceil(Math.log2(Math.max(2, forms.longest))));
   }
 
   /** Source units from `from` to `to` (absolute) go out as they are. */
@@ -291,77 +321,67 @@ abstract class ScanCore {
   /** Everything before `to` has gone out. */
   protected abstract drop(to: number): void;
 
-  protected scan(input: string | Uint8Array, at: number): void {
-    const { delta, classOfRaw, classes, matchLength } = this.forms;
-    const ring = this.starts.length;
-    const n = input.length;
-    const isString = typeof input === 'string';
+  /**
+   * Reads `input` (at absolute offset `at`). `final`: nothing follows, so an escape cut
+   * short by the end is read as far as it goes.
+   */
+  protected scan(input: string, at: number, final = false): void {
+    if (this.pend !== '') {
+      // An escape began at the end of the last chunk: read it again with what follows.
+      input = this.pend + input;
+      at = this.pendAt;
+      this.pend = '';
+    }
+    const { delta, classOfRaw, classes, matchLength, idle } = this.forms;
+    const starts = this.starts;
+    const mask = starts.length - 1;
     let state = this.state;
-    for (let i = 0; i < n; i++) {
-      const c = isString ? input.charCodeAt(i) : (input[i] ?? 0);
-      if (this.pend === '' && c !== 0x5c && c !== 0x25 && c !== 0x26) {
-        // The common case, inline: one table step.
-        state = delta[state * classes + (classOfRaw[c] ?? 0)] ?? 0;
-        this.starts[this.decoded % ring] = at + i;
-        this.decoded++;
-        const len = matchLength[state] ?? 0;
-        if (len > 0) this.redact(this.starts[(this.decoded - len) % ring] ?? at + i, at + i + 1);
-        continue;
+    let decoded = this.decoded;
+    const n = input.length;
+    let i = 0;
+    while (i < n) {
+      let c = input.charCodeAt(i);
+      if (state === 0 && idle[c] === 1) {
+        // Between forms, most text: run until a character that could begin one (or an escape).
+        i++;
+        while (i < n && idle[input.charCodeAt(i)] === 1) i++;
+        if (i >= n) break;
+        c = input.charCodeAt(i);
       }
-      this.state = state;
-      if (this.pend === '') {
-        this.pend = String.fromCharCode(c);
-        this.pendAt = at + i;
-      } else this.grow(String.fromCharCode(c));
-      state = this.state;
+      let len = 1;
+      if (c === 0x5c || c === 0x25 || c === 0x26) {
+        let r = escapeAt(input, i);
+        if (r === ESCAPE_MORE) {
+          if (!final) {
+            this.pend = input.slice(i);
+            this.pendAt = at + i;
+            break;
+          }
+          r = escapeAtEnd(input, i);
+        }
+        if (r >= 0) {
+          c = r >> 4;
+          len = r & 15;
+        }
+      }
+      const next = delta[state * classes + (classOfRaw[c] ?? 0)] ?? 0;
+      // Only characters inside a live partial form are counted: a form's characters are consecutive among them.
+      if (next !== 0) {
+        starts[decoded & mask] = at + i;
+        decoded++;
+        const m = matchLength[next] ?? 0;
+        if (m > 0) this.redact(starts[(decoded - m) & mask] ?? at + i, at + i + len);
+      }
+      state = next;
+      i += len;
     }
     this.state = state;
-  }
-
-  private grow(ch: string): void {
-    const p = this.pend + ch;
-    const at = this.pendAt;
-    const r = p.length > MAX_ESCAPE_CHARS ? LITERAL : classify(p);
-    if (r.kind === 'more') {
-      this.pend = p;
-      return;
-    }
-    this.pend = '';
-    if (r.kind === 'char') {
-      this.step(r.code, at, at + r.len);
-      if (r.len < p.length) this.scan(p.slice(r.len), at + r.len);
-    } else {
-      this.step(p.charCodeAt(0), at, at + 1);
-      this.scan(p.slice(1), at + 1);
-    }
-  }
-
-  private step(code: number, from: number, to: number): void {
-    const f = this.forms;
-    this.state = f.step(this.state, code);
-    const ring = this.starts.length;
-    this.starts[this.decoded % ring] = from;
-    this.decoded++;
-    const len = f.matchLength[this.state] ?? 0;
-    if (len > 0) this.redact(this.starts[(this.decoded - len) % ring] ?? from, to);
+    this.decoded = decoded;
   }
 
   /** The end of the stream: an escape still open is read as far as it goes. */
   protected finish(): void {
-    while (this.pend !== '') {
-      const p = this.pend;
-      const at = this.pendAt;
-      this.pend = '';
-      // A numeric reference at the very end needs no terminator.
-      const r = classify(`${p}\u0000`);
-      if (r.kind === 'char' && r.len <= p.length) {
-        this.step(r.code, at, at + r.len);
-        this.scan(p.slice(r.len), at + r.len);
-      } else {
-        this.step(p.charCodeAt(0), at, at + 1);
-        this.scan(p.slice(1), at + 1);
-      }
-    }
+    if (this.pend !== '') this.scan('', 0, true);
   }
 
   protected restart(): void {
@@ -386,7 +406,7 @@ abstract class ScanCore {
     const d = this.forms.depth[this.state] ?? 0;
     if (d >= minHeld) {
       // (A live match that began in text already released continues from what is held.)
-      let live = Math.max(this.base, this.starts[(this.decoded - d) % this.starts.length] ?? end);
+      let live = Math.max(this.base, this.starts[(this.decoded - d) & (this.starts.length - 1)] ?? end);
       // A live match that starts inside a found form (the form itself, or one it begins):
       // that form is cut whatever follows, so it need not wait.
       for (let i = 0; i < this.spans.length; i += 2) {
@@ -500,7 +520,8 @@ export class SecretByteScanner extends ScanCore {
     if (this.forms.empty) return chunk;
     const at = this.base + this.src.length;
     this.src = this.src.length === 0 ? chunk : Buffer.concat([this.src, chunk]);
-    this.scan(chunk, at);
+    // latin1: one character per byte, so offsets are byte offsets.
+    this.scan(chunk.toString('latin1'), at);
     return this.take(this.safeEnd(this.base + this.src.length));
   }
 
