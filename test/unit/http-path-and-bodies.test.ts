@@ -93,4 +93,17 @@ describe('body maskers', () => {
     expect(out).not.toContain(secret.slice(0, 7));
     expect(out.replace(/data: |\n/g, '')).toBe('a [redacted] b');
   });
+
+  it('SSE: a secret split across two events in any string field (not only text deltas) is held, then cut; metadata intact', () => {
+    for (const who of [bare([secret]), plan([secret])]) {
+      const m = new SseMasker(who);
+      const ev = (reasoning: string): Buffer => Buffer.from(`data: ${JSON.stringify({ id: 'c-1', choices: [{ delta: { reasoning } }] })}\n\n`);
+      const first = m.push(ev(`so ${secret.slice(0, 9)}`)).toString();
+      expect(first).not.toContain(secret.slice(0, 9));
+      const out = first + m.push(ev(`${secret.slice(9)} ok`)).toString() + m.push(Buffer.from('data: [DONE]\n\n')).toString() + m.end().toString();
+      const docs = out.split('\n\n').filter((e) => e !== '' && e !== 'data: [DONE]').map((e) => JSON.parse(e.slice(6)) as { id: string; choices: Array<{ delta: { reasoning: string } }> });
+      expect(docs.every((d) => d.id === 'c-1')).toBe(true);
+      expect(docs.map((d) => d.choices[0]?.delta.reasoning).join('')).toBe('so [redacted] ok');
+    }
+  });
 });
