@@ -176,9 +176,7 @@ export function injectedSecrets(value: string, minChars = 8): string[] {
 
 /** The compiled matcher for a set of secrets; shared by every scanner of a session. */
 export class SecretForms {
-  /** Class of each canonical UTF-16 code unit (0: in no form). */
-  private readonly classOf: Uint16Array;
-  /** Class of each code unit before folding: classOf[fold(c)]. */
+  /** Class of each code unit, folded as it is read (0: in no form). */
   readonly classOfRaw: Uint16Array;
   /** 1 for a code unit that leaves the start state where it is and begins no escape. */
   readonly idle: Uint8Array;
@@ -199,7 +197,7 @@ export class SecretForms {
     let forms = SecretForms.cache.get(key);
     if (forms === undefined) {
       forms = new SecretForms(secrets);
-      if (SecretForms.cache.size >= 64) SecretForms.cache.delete(SecretForms.cache.keys().next().value ?? '');
+      if (SecretForms.cache.size >= 16) SecretForms.cache.delete(SecretForms.cache.keys().next().value ?? '');
       SecretForms.cache.set(key, forms);
     }
     return forms;
@@ -207,12 +205,14 @@ export class SecretForms {
 
   constructor(secrets: readonly string[]) {
     const patterns = [...new Set(secrets.filter((s) => s.length > 0).flatMap(formsOf).map((f) => Array.from({ length: f.length }, (_, i) => fold(f.charCodeAt(i)))))];
-    this.classOf = new Uint16Array(65536);
-    let classes = 1;
-    for (const p of patterns) for (const c of p) if (this.classOf[c] === 0) this.classOf[c] = classes++;
-    this.classes = classes;
+    // Classes of the canonical characters; each also covers what folds to it (A–Z, and + for space).
+    const classOf = new Map<number, number>();
+    for (const p of patterns) for (const c of p) if (!classOf.has(c)) classOf.set(c, classOf.size + 1);
+    this.classes = classOf.size + 1;
+    const classes = this.classes;
     this.classOfRaw = new Uint16Array(65536);
-    for (let c = 0; c < 65536; c++) this.classOfRaw[c] = this.classOf[fold(c)] ?? 0;
+    const spellings = (c: number): number[] => (c >= 0x61 && c <= 0x7a ? [c, c - 32] : c === 0x20 ? [c, 0x2b] : [c]);
+    for (const [c, k] of classOf) for (const raw of spellings(c)) this.classOfRaw[raw] = k;
     // The trie, then failure links breadth-first, folded into a full transition table.
     const children: Array<Map<number, number>> = [new Map()];
     const depth: number[] = [0];
@@ -220,7 +220,7 @@ export class SecretForms {
     for (const p of patterns) {
       let s = 0;
       for (const c of p) {
-        const k = this.classOf[c] ?? 0;
+        const k = classOf.get(c) ?? 0;
         let next = children[s]?.get(k);
         if (next === undefined) {
           next = children.length;
@@ -262,8 +262,9 @@ export class SecretForms {
       }
     }
     this.longest = patterns.reduce((m, p) => Math.max(m, p.length), 0);
-    this.idle = new Uint8Array(65536);
-    for (let c = 0; c < 65536; c++) this.idle[c] = this.delta[this.classOfRaw[c] ?? 0] === 0 && c !== 0x5c && c !== 0x25 && c !== 0x26 ? 1 : 0;
+    this.idle = new Uint8Array(65536).fill(1);
+    for (const [c, k] of classOf) if (this.delta[k] !== 0) for (const raw of spellings(c)) this.idle[raw] = 0;
+    for (const c of [0x5c, 0x25, 0x26]) this.idle[c] = 0;
   }
 
   get empty(): boolean {
