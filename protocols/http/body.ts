@@ -228,9 +228,12 @@ export class SseMasker {
       doc = JSON.parse(text);
     } catch {
       // Not JSON (`[DONE]`, plain text): held field text goes out first, then this event's
-      // data, followed across such events (a secret split over two of them is held, then cut).
+      // data, followed across such events and across its own data lines, read as one text
+      // without separators (a secret split over two events or two lines is held, then cut).
       const flushed = this.flushStreams();
-      const released = maskStringValue(this.text.push(text) + this.text.boundary(), this.plan, this.literals);
+      const lines = data.map((l) => this.text.push(l));
+      lines[lines.length - 1] += this.text.boundary();
+      const released = maskStringValue(lines.join('\n'), this.plan, this.literals);
       return `${flushed}${[...other, ...released.split('\n').map((l) => `data: ${l}`)].join('\n')}\n\n`;
     }
     if (this.plan.jsonPaths !== null) doc = maskJsonPaths(doc, this.plan.jsonPaths, this.plan.key).doc;

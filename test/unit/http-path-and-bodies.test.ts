@@ -106,4 +106,14 @@ describe('body maskers', () => {
       expect(docs.map((d) => d.choices[0]?.delta.reasoning).join('')).toBe('so [redacted] ok');
     }
   });
+
+  it('SSE: a secret split across two data lines of one event, or of two events, is cut', () => {
+    for (const raw of [`data: a ${secret.slice(0, 10)}\ndata: ${secret.slice(10)} b\n\n`, `data: a ${secret.slice(0, 10)}\n\ndata: ${secret.slice(10)} b\n\n`]) {
+      const m = new SseMasker(bare([secret]));
+      const out = m.push(Buffer.from(raw)).toString() + m.end().toString();
+      expect(out).not.toContain(secret.slice(0, 10));
+      expect(out).not.toContain(secret.slice(10));
+      expect(out.replace(/data: |\n/g, '')).toBe('a [redacted] b');
+    }
+  });
 });
