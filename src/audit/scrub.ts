@@ -228,10 +228,19 @@ export function guardSecrets(values: readonly string[]): () => void {
   };
 }
 
+/** Every form of the guarded secrets cut from `text` (as it is when none is guarded). */
+export function scrubGuarded(text: string): string {
+  if (guarded.size === 0) return text;
+  guardForms ??= SecretForms.of([...guarded.keys()]);
+  return guardForms.scrub(text);
+}
+
+/** Whether any secret is guarded now: the logger's cheap test before it walks a line. */
+export function guardingSecrets(): boolean {
+  return guarded.size > 0;
+}
+
 /** What every string of an audit event goes through: password literals, then the guarded secrets' forms. */
 export function scrubRecorded(text: string): string {
-  const s = scrubStatement(text);
-  if (guarded.size === 0) return s;
-  guardForms ??= SecretForms.of([...guarded.keys()]);
-  return guardForms.scrub(s);
+  return scrubGuarded(scrubStatement(text));
 }

@@ -83,3 +83,31 @@ describe('guarded secrets (issue 25)', () => {
     expect(scrubRecorded(key)).toBe(key);
   });
 });
+
+describe('the logger while a secret is guarded (issue 25)', () => {
+  it('cuts every form from the message, the fields and an error', async () => {
+    const { guardSecrets } = await import('../../src/audit/scrub.js');
+    const { createLogger } = await import('../../src/log.js');
+    const { Writable } = await import('node:stream');
+    const key = 'sk-logged/0123456789+abc';
+    let out = '';
+    const sink = new Writable({ write(chunk: Buffer, _enc, done) { out += chunk.toString(); done(); } });
+    const logger = createLogger('info', sink);
+    const release = guardSecrets([key]);
+    const { Secret } = await import('../../src/secrets.js');
+    logger.info({ body: `echo ${encodeURIComponent(key)}`, nested: { h: [key.toUpperCase()] }, err: new Error(`upstream said ${key}`), held: new Secret('do-not-log-me') }, `message ${Buffer.from(key).toString('hex')}`);
+    release();
+    logger.info({ after: 'released' }, 'plain');
+    await new Promise((r) => setImmediate(r));
+    expect(out).not.toContain(encodeURIComponent(key));
+    expect(out).not.toContain(key.toUpperCase());
+    expect(out).not.toContain(key);
+    expect(out).not.toContain(Buffer.from(key).toString('hex'));
+    // body, nested, message, and the error's message and the first line of its stack.
+    expect(out.match(/\[redacted\]/g)?.length).toBe(5);
+    expect(out).toContain('"stack"');
+    expect(out).toContain('released');
+    // A Secret still serialises as itself, not as its fields.
+    expect(out).not.toContain('do-not-log-me');
+  });
+});
