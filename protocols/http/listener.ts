@@ -318,7 +318,8 @@ export class HttpListener {
       for (const v of injectedSecrets(session.lease.secret.reveal())) secrets.add(v);
       // The audit log cuts them from every event while the session is open (and the tick its end is recorded in).
       const release = guardSecrets([...secrets]);
-      session.signal.addEventListener('abort', () => setImmediate(release), { once: true });
+      if (session.signal.aborted) setImmediate(release);
+      else session.signal.addEventListener('abort', () => setImmediate(release), { once: true });
     }
     const plan = session.maskPlan;
     return {
