@@ -13,7 +13,7 @@ import { REDACTED } from '../../src/masking/methods.js';
 import { AirlockError } from '../../src/errors.js';
 import { SecretForms, type SecretByteScanner, type SecretScanner } from '../../src/masking/secret-forms.js';
 
-/** String fields (by path) of JSON event data followed across events for the secret; past it, a string is scrubbed within its event. */
+/** Text-delta fields (by path) of JSON event data followed across events; past it, a string is masked within its event. */
 export const MAX_SSE_FIELD_STREAMS = 256;
 /** An event stream that sends no event boundary within this many characters is refused. */
 export const MAX_SSE_EVENT_CHARS = 1024 * 1024;
@@ -173,9 +173,9 @@ export class BinaryScrubber {
  * `arguments`, `output_text` — what LLM APIs stream a token at a time) is one stream per
  * field path across events, scanned for the injected secret's forms and then the detectors,
  * each holding back a tail that could still complete a match (a secret split over two
- * events: the first half is held, not sent, and cut when the second completes it). Every other
- * string field is followed across events for the secret too (a client may join any field),
- * its detectors applied within the event. The held text goes out with the
+ * events: the first half is held, not sent, and cut when the second completes it); fields of
+ * other names that carry streamed text (`reasoning_content`, `thinking` … see TEXT_DELTA) are
+ * followed the same way. Every other string is masked within its event. The held text goes out with the
  * next event carrying that field, or in an extra event shaped like the last one (its other
  * text fields emptied) before the stream ends or a non-JSON event such as `[DONE]`.
  */
@@ -242,20 +242,18 @@ export class SseMasker {
   }
 
   private followFields(node: unknown, path: string, root: unknown = node, key = ''): unknown {
+    if (typeof node === 'string' && !isTextDelta(key)) return maskStringValue(node, this.plan, this.literals);
     if (typeof node === 'string') {
-      const streamed = STREAMED_FIELDS.has(key);
       let s = this.streams.get(path);
       if (s === undefined) {
-        // Past the cap, a string is scrubbed within its event only.
+        // Past the cap, a string is masked within its event only.
         if (this.streams.size >= MAX_SSE_FIELD_STREAMS) return maskStringValue(node, this.plan, this.literals);
-        s = { secrets: new LiteralScrubber(this.plan.secrets), detectors: streamed && !this.plan.detectors.empty ? new StreamMasker(this.plan.detectors, { key: this.plan.key }) : null };
+        s = { secrets: new LiteralScrubber(this.plan.secrets), detectors: this.plan.detectors.empty ? null : new StreamMasker(this.plan.detectors, { key: this.plan.key }) };
         this.streams.set(path, s);
       }
       this.lastShape.set(path, root);
       const released = s.secrets.push(node) + s.secrets.boundary();
-      // Detectors follow text-delta fields across events; other strings are whole within their event.
-      if (s.detectors !== null) return s.detectors.push(released);
-      return this.plan.detectors.empty ? released : maskText(released, this.plan.detectors, this.plan.key).text;
+      return s.detectors === null ? released : s.detectors.push(released);
     }
     if (Array.isArray(node)) return node.map((v, i) => this.followFields(v, `${path}[${i}]`, root, key));
     if (node !== null && typeof node === 'object') {
@@ -276,7 +274,7 @@ export class SseMasker {
     let out = '';
     for (const [path, s] of this.streams) {
       const held = s.secrets.end();
-      const rest = s.detectors !== null ? s.detectors.push(held) + s.detectors.end() : this.plan.detectors.empty || held === '' ? held : maskText(held, this.plan.detectors, this.plan.key).text;
+      const rest = s.detectors === null ? held : s.detectors.push(held) + s.detectors.end();
       if (rest === '') continue;
       const shape = this.lastShape.get(path);
       const event = setAt(blankStrings(shape), path, rest);
@@ -294,12 +292,19 @@ interface FieldStream {
   detectors: StreamMasker | null;
 }
 
-/** Fields LLM APIs stream a few characters at a time. */
-const STREAMED_FIELDS = new Set(['content', 'text', 'delta', 'partial_json', 'arguments', 'output_text']);
+/**
+ * Fields LLM APIs stream a few characters at a time, which a client joins across events:
+ * `content`, `text`, `delta`, `partial_json`, `arguments`, `output_text`, and by name any
+ * field of reasoning, thinking, refusal, summary, transcript or JSON text (`reasoning_content`,
+ * `thinking`, `refusal`, `input_json` …). Ids, model names and roles are not joined: holding
+ * their tail would move it into the next event's copy of them.
+ */
+const TEXT_DELTA = /content|text|delta|arguments|reasoning|thinking|refusal|summary|transcript|json/i;
+const isTextDelta = (key: string): boolean => TEXT_DELTA.test(key);
 
 /** A copy of `doc` with its text-delta fields emptied: the extra event repeats no text. */
 function blankStrings(doc: unknown, key = ''): unknown {
-  if (typeof doc === 'string') return STREAMED_FIELDS.has(key) ? '' : doc;
+  if (typeof doc === 'string') return isTextDelta(key) ? '' : doc;
   if (Array.isArray(doc)) return doc.map((v) => blankStrings(v, key));
   if (doc !== null && typeof doc === 'object') {
     const out: Record<string, unknown> = {};
