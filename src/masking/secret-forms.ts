@@ -142,12 +142,22 @@ function base64Core(bytes: Buffer, align: number, url: boolean): string {
   return enc.slice(skip, Math.floor((8 * (align + bytes.length)) / 6));
 }
 
-/** The written forms of one secret, before folding. */
-export function formsOf(secret: string): string[] {
+/**
+ * The written forms of one secret, before folding. `encodedOnly`: the secret contains another
+ * one (`Bearer sk-…` holds `sk-…`), so its text forms would only find what the other's do — and
+ * hold back ordinary words such as "bear" — while its base64 is a form of its own.
+ */
+export function formsOf(secret: string, encodedOnly = false): string[] {
   const bytes = Buffer.from(secret, 'utf8');
-  const forms = [secret, decodeEscapes(secret), bytes.toString('latin1'), bytes.toString('hex')];
+  const forms = encodedOnly ? [] : [secret, decodeEscapes(secret), bytes.toString('latin1'), bytes.toString('hex')];
   for (const url of [false, true]) for (const align of [0, 1, 2]) forms.push(base64Core(bytes, align, url));
   return [...new Set(forms)].filter((f) => f.length >= MIN_FORM_CHARS);
+}
+
+/** Every form of a set of secrets: a secret that holds another contributes its base64 forms only. */
+function formsOfAll(secrets: readonly string[]): string[] {
+  const list = [...new Set(secrets.filter((x) => x.length > 0))];
+  return list.flatMap((x) => formsOf(x, list.some((other) => other !== x && x.includes(other))));
 }
 
 /**
@@ -204,7 +214,7 @@ export class SecretForms {
   }
 
   constructor(secrets: readonly string[]) {
-    const patterns = [...new Set(secrets.filter((s) => s.length > 0).flatMap(formsOf).map((f) => Array.from({ length: f.length }, (_, i) => fold(f.charCodeAt(i)))))];
+    const patterns = [...new Set(formsOfAll(secrets).map((f) => Array.from({ length: f.length }, (_, i) => fold(f.charCodeAt(i)))))];
     // Classes of the canonical characters; each also covers what folds to it (A–Z, and + for space).
     const classOf = new Map<number, number>();
     for (const p of patterns) for (const c of p) if (!classOf.has(c)) classOf.set(c, classOf.size + 1);

@@ -210,3 +210,16 @@ describe('chunking never changes the result', () => {
     }
   });
 });
+
+describe('a credential with its scheme', () => {
+  const value = 'Bearer sk-scheme-0123456789';
+  const f = new SecretForms(injectedSecrets(value));
+  it('the credential is cut and the scheme word left; ordinary words are not held', () => {
+    expect(f.scrub(`Authorization: ${value}`)).toBe('Authorization: Bearer [redacted]');
+    const s = f.scanner();
+    expect(s.push('a polar bear') + s.boundary()).toBe('a polar bear');
+  });
+  it('the base64 of the whole value is still a form of its own', () => {
+    expect(f.scrub(Buffer.from(`x:${value}`).toString('base64'))).toContain('[redacted]');
+  });
+});
