@@ -21,6 +21,7 @@ import { textUnder } from '../harness/files.js';
 /** '/', '+' and '=' so that every escape family has something to escape. */
 const SECRET = 'sk-live/5e4d+3c2b1a09=f8e7d6c5b4';
 const FORMS = keyForms(SECRET);
+const BASIC_PAIR = 'svc-reader:pa55word-9f8e7d6c';
 let upstream: HttpUpstream;
 let issuer: TestIssuer;
 let airlock: RunningAirlock;
@@ -44,7 +45,7 @@ beforeAll(async () => {
   upstream = await startHttpUpstream();
   const dir = mkdtempSync(join(tmpdir(), 'airlock-http-forms-'));
   writeFileSync(join(dir, 'key'), `${SECRET}\n`, { mode: 0o600 });
-  for (const c of ['bearer', 'apikey']) ports[c] = await freePort();
+  for (const c of ['bearer', 'apikey', 'basic']) ports[c] = await freePort();
   const http = (name: string, credentials: Record<string, unknown>): Record<string, unknown> => ({
     name, protocol: 'http', listen: `127.0.0.1:${ports[name]}`, upstream: { base_url: upstream.url }, credentials, allow_groups: ['agents'], record: { body_bytes: 4096 },
   });
@@ -55,6 +56,7 @@ beforeAll(async () => {
     connections: [
       http('bearer', { type: 'header', name: 'Authorization', value: `Bearer \${file:${join(dir, 'key')}}` }),
       http('apikey', { type: 'header', name: 'x-api-key', value: `\${file:${join(dir, 'key')}}` }),
+      http('basic', { type: 'header', name: 'Authorization', value: `Basic ${Buffer.from(BASIC_PAIR).toString('base64')}` }),
     ],
     rules: [{ name: 'pii-for-support', when: { groups: ['support'] }, effect: 'mask', detect: ['email'], method: 'redact' }],
   });
@@ -131,6 +133,19 @@ describe('a Server-Sent Events token stream with the key in two deltas', () => {
     const r = await run('curl', ['-sS', '-N', '-H', `Authorization: Bearer ${tokens.agent}`, url('bearer', '/key-sse?at=12')]);
     expect(r.stdout).toContain('[redacted]');
     expectNoKey(r.stdout);
+  });
+});
+
+describe('a Basic credential', () => {
+  it('its user:password, its password in upper case and the base64 of the whole header value are cut', async () => {
+    const res = await fetch(url('basic', '/key-basic'), { headers: auth('agent') });
+    const body = await res.text();
+    // The user name is not a secret: the password after it is cut.
+    expect(body).toMatch(/^pair=svc-reader:\[redacted\]\npassword=\[redacted\]\nheader=.*\[redacted\].*\n$/);
+    expect(body).not.toContain(BASIC_PAIR);
+    expect(body.toLowerCase()).not.toContain('pa55word-9f8e7d6c');
+    expect(body).not.toContain(Buffer.from(BASIC_PAIR).toString('base64'));
+    expect(upstream.received[upstream.received.length - 1]?.headers.authorization).toBe(`Basic ${Buffer.from(BASIC_PAIR).toString('base64')}`);
   });
 });
 

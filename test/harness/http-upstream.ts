@@ -137,6 +137,15 @@ export async function startHttpUpstream(opts: { tls?: { cert: string; key: strin
           setTimeout(() => res.end(body.slice(cut)), 20);
           return;
         }
+        case '/key-basic': {
+          // A Basic credential echoed decoded (user:password), the password alone in upper case, and the whole header in base64.
+          const header = String(req.headers.authorization ?? '');
+          const pair = Buffer.from(header.replace(/^Basic /, ''), 'base64').toString('utf8');
+          const password = pair.slice(pair.indexOf(':') + 1);
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end(`pair=${pair}\npassword=${password.toUpperCase()}\nheader=${Buffer.from(`Authorization: ${header}`).toString('base64')}\n`);
+          return;
+        }
         case '/key-redirect': {
           const form = keyForms(credentialOf(req))[url.searchParams.get('form') ?? ''] ?? '';
           res.writeHead(302, { location: `https://elsewhere.example/cb?token=${form}&x=1`, 'set-cookie': [`k=${form}; Path=/`], 'x-key': form });
