@@ -194,18 +194,21 @@ const bigs: Array<{ rate: number; cpu: number }> = [];
 for (const tg of targets) bigs.push(await big(tg));
 const smalls: Array<{ rps: number; p50: number }> = [];
 for (const tg of targets) smalls.push(await small(tg));
+const bareRow = 1;
 const off = 2;
 console.log(`\n== through the daemon: a ${MB} MB text/plain body (curl), and ${SMALL.length}-byte GETs (wrk -c8, ${seconds}s)`);
 console.log(table([
-  ['target', `${MB} MB: MB/s`, 'proxy CPU s', 'vs scrubbing off', 'small: req/s', 'p50 ms', 'vs scrubbing off'],
+  ['target', `${MB} MB: MB/s`, 'proxy CPU s', 'vs scrubbing off', 'vs bare proxy', 'small: req/s', 'p50 ms', 'vs scrubbing off', 'vs bare proxy'],
   ...targets.map((tg, i) => [
     tg.name,
     f(bigs[i]?.rate ?? Number.NaN, 0),
     f(bigs[i]?.cpu ?? Number.NaN),
     f((bigs[i]?.rate ?? 0) / (bigs[off]?.rate ?? 1)),
+    f((bigs[i]?.rate ?? 0) / (bigs[bareRow]?.rate ?? 1)),
     f(smalls[i]?.rps ?? Number.NaN, 0),
     f(smalls[i]?.p50 ?? Number.NaN),
     f((smalls[i]?.rps ?? 0) / (smalls[off]?.rps ?? 1)),
+    f((smalls[i]?.rps ?? 0) / (smalls[bareRow]?.rps ?? 1)),
   ]),
 ]));
 
