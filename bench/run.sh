@@ -11,6 +11,8 @@ if [ -f bench/http-proxy.ts ]; then
   echo "== HTTP: wrk through airlock vs nginx vs direct"
   npx tsx bench/http-proxy.ts --seconds "${BENCH_SECONDS:-10}"
 fi
+echo "== HTTP: the injected-secret matcher, alone and through the daemon (scrubbing off vs on)"
+npx tsx bench/http-scrub.ts --mb "${BENCH_SCRUB_MB:-200}" --seconds "${BENCH_SECONDS:-10}"
 echo "== SQL analysis cost per statement"
 npx tsx bench/sql-analysis.ts
 echo "== Detector masking throughput"

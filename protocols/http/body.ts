@@ -11,7 +11,10 @@ import { DetectorRules, StreamMasker, maskText } from '../../src/masking/index.j
 import { maskJsonPaths, type CompiledJsonPaths } from '../../src/masking/json-paths.js';
 import { REDACTED } from '../../src/masking/methods.js';
 import { AirlockError } from '../../src/util/errors.js';
+import { SecretForms, type SecretByteScanner, type SecretScanner } from '../../src/masking/secret-forms.js';
 
+/** Text-delta fields (by path) of JSON event data followed across events; past it, a string is masked within its event. */
+export const MAX_SSE_FIELD_STREAMS = 256;
 /** An event stream that sends no event boundary within this many characters is refused. */
 export const MAX_SSE_EVENT_CHARS = 1024 * 1024;
 
@@ -38,34 +41,39 @@ export function bodyMode(contentType: string | undefined, plan: BodyPlan): BodyM
   return 'binary';
 }
 
-/** Replaces literal values in a stream of text, holding back what could be the start of one. */
+/**
+ * Every written form of the injected secrets (src/masking/secret-forms.ts) replaced in a
+ * stream of text, holding back only what could still become one.
+ */
 export class LiteralScrubber {
-  private held = '';
-  private readonly longest: number;
+  private readonly forms: SecretForms;
+  private readonly scanner: SecretScanner;
 
-  constructor(private readonly literals: string[]) {
-    this.literals = literals.filter((l) => l.length > 0).sort((a, b) => b.length - a.length);
-    this.longest = this.literals[0]?.length ?? 0;
+  constructor(literals: readonly string[]) {
+    this.forms = SecretForms.of(literals);
+    this.scanner = this.forms.scanner();
   }
 
+  get empty(): boolean {
+    return this.forms.empty;
+  }
+
+  /** A whole value, independent of the stream. */
   scrub(text: string): string {
-    let out = text;
-    for (const l of this.literals) if (out.includes(l)) out = out.split(l).join(REDACTED);
-    return out;
+    return this.forms.scrub(text);
   }
 
   push(chunk: string): string {
-    if (this.longest === 0) return chunk;
-    const all = this.scrub(this.held + chunk);
-    const cut = Math.max(0, all.length - (this.longest - 1));
-    this.held = all.slice(cut);
-    return all.slice(0, cut);
+    return this.scanner.push(chunk);
+  }
+
+  /** At the end of a message or event: see SecretScanner.boundary. */
+  boundary(): string {
+    return this.scanner.boundary();
   }
 
   end(): string {
-    const rest = this.scrub(this.held);
-    this.held = '';
-    return rest;
+    return this.scanner.end();
   }
 }
 
@@ -85,22 +93,25 @@ export function maskJsonDocument(text: string, plan: BodyPlan): string | null {
   }
   if (plan.jsonPaths !== null) doc = maskJsonPaths(doc, plan.jsonPaths, plan.key).doc;
   const literals = new LiteralScrubber(plan.secrets);
-  doc = mapJsonValues(doc, (s) => maskStringValue(s, plan, literals));
+  doc = mapJsonValues(doc, (s) => maskStringValue(s, plan, literals), (k) => literals.scrub(k));
   return JSON.stringify(doc);
 }
 
-/** Like mapJsonStrings, but numbers that a detector would flag (a card number) become masked strings. */
-function mapJsonValues(doc: unknown, fn: (s: string) => string): unknown {
+/**
+ * Like mapJsonStrings, but numbers that a detector would flag (a card number) become masked
+ * strings; member names go through `key` (a secret can be a name as well as a value).
+ */
+function mapJsonValues(doc: unknown, fn: (s: string) => string, key: (k: string) => string): unknown {
   if (typeof doc === 'number') {
     const s = String(doc);
     const m = fn(s);
     return m === s ? doc : m;
   }
   if (typeof doc === 'string') return fn(doc);
-  if (Array.isArray(doc)) return doc.map((v) => mapJsonValues(v, fn));
+  if (Array.isArray(doc)) return doc.map((v) => mapJsonValues(v, fn, key));
   if (doc !== null && typeof doc === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(doc as Record<string, unknown>)) out[k] = mapJsonValues(v, fn);
+    for (const [k, v] of Object.entries(doc as Record<string, unknown>)) out[key(k)] = mapJsonValues(v, fn, key);
     return out;
   }
   return doc;
@@ -129,9 +140,9 @@ export class TextMasker {
   }
 }
 
-/** Other bodies: the secret's bytes are replaced wherever they occur (latin1 keeps bytes 1:1). */
+/** Other bodies: every form of the secret replaced in the bytes as they stream (a chunk with none passes as the same Buffer). */
 export class BinaryScrubber {
-  private readonly literals: LiteralScrubber;
+  private readonly secrets: SecretByteScanner;
   private readonly detectors: StreamMasker | null;
 
   /**
@@ -140,18 +151,19 @@ export class BinaryScrubber {
    * which maps each byte to one character: what no detector finds passes byte for byte.
    */
   constructor(plan: Pick<BodyPlan, 'secrets' | 'detectors' | 'key'>) {
-    this.literals = new LiteralScrubber(plan.secrets.map((s) => Buffer.from(s, 'utf8').toString('latin1')));
+    // The forms include each secret's UTF-8 bytes.
+    this.secrets = SecretForms.of(plan.secrets).byteScanner();
     this.detectors = plan.detectors.empty ? null : new StreamMasker(plan.detectors, { key: plan.key });
   }
 
   push(chunk: Buffer): Buffer {
-    const text = this.literals.push(chunk.toString('latin1'));
-    return Buffer.from(this.detectors === null ? text : this.detectors.push(text), 'latin1');
+    const bytes = this.secrets.push(chunk);
+    return this.detectors === null ? bytes : Buffer.from(this.detectors.push(bytes.toString('latin1')), 'latin1');
   }
 
   end(): Buffer {
-    const text = this.literals.end();
-    return Buffer.from(this.detectors === null ? text : this.detectors.push(text) + this.detectors.end(), 'latin1');
+    const bytes = this.secrets.end();
+    return this.detectors === null ? bytes : Buffer.from(this.detectors.push(bytes.toString('latin1')) + this.detectors.end(), 'latin1');
   }
 }
 
@@ -159,20 +171,26 @@ export class BinaryScrubber {
  * Server-Sent Events (text/event-stream). Each complete event is masked and sent at once.
  * In JSON `data`, a text-delta field (`content`, `text`, `delta`, `partial_json`,
  * `arguments`, `output_text` — what LLM APIs stream a token at a time) is one stream per
- * field path across events, masked with a held-back tail; the held text goes out with the
+ * field path across events, scanned for the injected secret's forms and then the detectors,
+ * each holding back a tail that could still complete a match (a secret split over two
+ * events: the first half is held, not sent, and cut when the second completes it); fields of
+ * other names that carry streamed text (`reasoning_content`, `thinking` … see TEXT_DELTA) are
+ * followed the same way. Every other string is masked within its event. The held text goes out with the
  * next event carrying that field, or in an extra event shaped like the last one (its other
- * text fields emptied) before the stream ends or a non-JSON event such as `[DONE]`. Every
- * other string is masked within its event.
+ * text fields emptied) before the stream ends or a non-JSON event such as `[DONE]`.
  */
 export class SseMasker {
   private readonly decoder = new StringDecoder('utf8');
   private buffer = '';
-  private readonly streams = new Map<string, StreamMasker>();
+  private readonly streams = new Map<string, FieldStream>();
   private readonly lastShape = new Map<string, unknown>();
   private readonly literals: LiteralScrubber;
+  /** The data of non-JSON events, one text as a client appends it. */
+  private readonly text: LiteralScrubber;
 
   constructor(private readonly plan: BodyPlan) {
     this.literals = new LiteralScrubber(plan.secrets);
+    this.text = new LiteralScrubber(plan.secrets);
   }
 
   push(chunk: Buffer): Buffer {
@@ -194,6 +212,8 @@ export class SseMasker {
     this.buffer = '';
     let out = rest.trim() === '' ? '' : this.event(rest);
     out += this.flushStreams();
+    const text = this.text.end();
+    if (text !== '') out += `${maskStringValue(text, this.plan, this.literals).split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`;
     return Buffer.from(out, 'utf8');
   }
 
@@ -207,9 +227,14 @@ export class SseMasker {
     try {
       doc = JSON.parse(text);
     } catch {
-      // Not JSON (`[DONE]`, plain text): held field text goes out first, then this event masked whole.
+      // Not JSON (`[DONE]`, plain text): held field text goes out first, then this event's
+      // data, followed across such events and across its own data lines, read as one text
+      // without separators (a secret split over two events or two lines is held, then cut).
       const flushed = this.flushStreams();
-      return `${flushed}${[...other, ...maskStringValue(text, this.plan, this.literals).split('\n').map((l) => `data: ${l}`)].join('\n')}\n\n`;
+      const lines = data.map((l) => this.text.push(l));
+      lines[lines.length - 1] += this.text.boundary();
+      const released = maskStringValue(lines.join('\n'), this.plan, this.literals);
+      return `${flushed}${[...other, ...released.split('\n').map((l) => `data: ${l}`)].join('\n')}\n\n`;
     }
     if (this.plan.jsonPaths !== null) doc = maskJsonPaths(doc, this.plan.jsonPaths, this.plan.key).doc;
     const masked = this.followFields(doc, '$');
@@ -217,20 +242,23 @@ export class SseMasker {
   }
 
   private followFields(node: unknown, path: string, root: unknown = node, key = ''): unknown {
-    if (typeof node === 'string' && !STREAMED_FIELDS.has(key)) return maskStringValue(node, this.plan, this.literals);
+    if (typeof node === 'string' && !isTextDelta(key)) return maskStringValue(node, this.plan, this.literals);
     if (typeof node === 'string') {
       let s = this.streams.get(path);
       if (s === undefined) {
-        s = new StreamMasker(this.plan.detectors, { key: this.plan.key });
+        // Past the cap, a string is masked within its event only.
+        if (this.streams.size >= MAX_SSE_FIELD_STREAMS) return maskStringValue(node, this.plan, this.literals);
+        s = { secrets: new LiteralScrubber(this.plan.secrets), detectors: this.plan.detectors.empty ? null : new StreamMasker(this.plan.detectors, { key: this.plan.key }) };
         this.streams.set(path, s);
       }
       this.lastShape.set(path, root);
-      return this.plan.detectors.empty ? this.literals.scrub(node) : s.push(this.literals.scrub(node));
+      const released = s.secrets.push(node) + s.secrets.boundary();
+      return s.detectors === null ? released : s.detectors.push(released);
     }
     if (Array.isArray(node)) return node.map((v, i) => this.followFields(v, `${path}[${i}]`, root, key));
     if (node !== null && typeof node === 'object') {
       const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(node as Record<string, unknown>)) out[k] = this.followFields(v, `${path}.${k}`, root, k);
+      for (const [k, v] of Object.entries(node as Record<string, unknown>)) out[this.literals.scrub(k)] = this.followFields(v, `${path}.${k}`, root, k);
       return out;
     }
     if (typeof node === 'number') {
@@ -245,23 +273,38 @@ export class SseMasker {
   private flushStreams(): string {
     let out = '';
     for (const [path, s] of this.streams) {
-      const rest = s.end();
+      const held = s.secrets.end();
+      const rest = s.detectors === null ? held : s.detectors.push(held) + s.detectors.end();
       if (rest === '') continue;
       const shape = this.lastShape.get(path);
       const event = setAt(blankStrings(shape), path, rest);
       out += `data: ${JSON.stringify(event)}\n\n`;
     }
     this.streams.clear();
+    this.lastShape.clear();
     return out;
   }
 }
 
-/** Fields LLM APIs stream a few characters at a time. */
-const STREAMED_FIELDS = new Set(['content', 'text', 'delta', 'partial_json', 'arguments', 'output_text']);
+/** One text-delta field followed across events: the secret forms first, then the detectors. */
+interface FieldStream {
+  secrets: LiteralScrubber;
+  detectors: StreamMasker | null;
+}
+
+/**
+ * Fields LLM APIs stream a few characters at a time, which a client joins across events:
+ * `content`, `text`, `delta`, `partial_json`, `arguments`, `output_text`, and by name any
+ * field of reasoning, thinking, refusal, summary, transcript or JSON text (`reasoning_content`,
+ * `thinking`, `refusal`, `input_json` …). Ids, model names and roles are not joined: holding
+ * their tail would move it into the next event's copy of them.
+ */
+const TEXT_DELTA = /content|text|delta|arguments|reasoning|thinking|refusal|summary|transcript|json/i;
+const isTextDelta = (key: string): boolean => TEXT_DELTA.test(key);
 
 /** A copy of `doc` with its text-delta fields emptied: the extra event repeats no text. */
 function blankStrings(doc: unknown, key = ''): unknown {
-  if (typeof doc === 'string') return STREAMED_FIELDS.has(key) ? '' : doc;
+  if (typeof doc === 'string') return isTextDelta(key) ? '' : doc;
   if (Array.isArray(doc)) return doc.map((v) => blankStrings(v, key));
   if (doc !== null && typeof doc === 'object') {
     const out: Record<string, unknown> = {};

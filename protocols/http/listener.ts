@@ -24,6 +24,8 @@ import { METHOD_OVERRIDE_RULE } from '../../src/policy/index.js';
 import { normaliseTarget, refusePathOverride, type Target } from './path.js';
 import { ConnectionAdmission } from './admission.js';
 import { LiteralScrubber, type BodyPlan } from './body.js';
+import { injectedSecrets } from '../../src/masking/secret-forms.js';
+import { guardSecrets } from '../../src/audit/scrub.js';
 import { endToEnd, forwardedFields, redactedRequestHeaders, switchingProtocolsHead, websocketUpgradeFields } from './headers.js';
 import { clientHeaders, sendResponse, type Sent } from './respond.js';
 import { WebSocketRelay } from './websocket.js';
@@ -333,16 +335,12 @@ export class HttpListener {
     this.maskingKey ??= keyFromSecret(await this.core.maskingKey());
     const secrets = new Set<string>();
     if (this.config.credentials.type !== 'none') {
-      const value = session.lease.secret.reveal();
-      // "Bearer sk-…": the credential alone must not come back either.
-      const bare = /^(?:bearer|basic|token)\s+(.+)$/i.exec(value)?.[1];
-      for (const v of [value, bare]) {
-        if (v === undefined || v.length < 8) continue;
-        secrets.add(v);
-        // As a JSON string would carry it (an echo of headers in a JSON body).
-        secrets.add(JSON.stringify(v).slice(1, -1));
-        secrets.add(encodeURIComponent(v));
-      }
+      // The value, the credential after its scheme, a Basic pair: every written form of each is scrubbed (body.ts).
+      for (const v of injectedSecrets(session.lease.secret.reveal())) secrets.add(v);
+      // The audit log cuts them from every event while the session is open (and the tick its end is recorded in).
+      const release = guardSecrets([...secrets]);
+      if (session.signal.aborted) setImmediate(release);
+      else session.signal.addEventListener('abort', () => setImmediate(release), { once: true });
     }
     const plan = session.maskPlan;
     return {
@@ -577,7 +575,7 @@ export class HttpListener {
   // ---- records ---------------------------------------------------------------
 
   private record(x: Exchange, outcome: { status: number; error?: AirlockError; sent?: Sent; upstreamMs?: number; request?: { body?: Buffer; bytes: number } }): void {
-    const secret = this.config.credentials.type === 'none' ? [] : [x.session.lease.secret.reveal()];
+    const secret = this.config.credentials.type === 'none' ? [] : injectedSecrets(x.session.lease.secret.reveal(), 1);
     const literals = new LiteralScrubber(secret);
     const ct = String(x.req.headers['content-type'] ?? '');
     const requestBody = outcome.request?.body;

@@ -25,12 +25,15 @@ export interface Sent {
 
 const TEXTUAL = /^(text\/|application\/([\w.+-]+\+)?(json|xml)|application\/(javascript|x-www-form-urlencoded|problem\+json))/i;
 
-/** Fields the client gets: end-to-end only, the secret scrubbed from every value. */
+/**
+ * Fields the client gets: end-to-end only, every form of the secret scrubbed from every value
+ * (Location, Set-Cookie, any field); a field whose name holds one is dropped.
+ */
 export function clientHeaders(upstream: IncomingMessage, secrets: readonly string[]): Record<string, string | string[]> {
   const literals = new LiteralScrubber([...secrets]);
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(endToEnd(upstream.headers))) {
-    if (v === undefined) continue;
+    if (v === undefined || literals.scrub(k) !== k) continue;
     out[k] = Array.isArray(v) ? v.map((x) => literals.scrub(x)) : literals.scrub(v);
   }
   return out;
@@ -222,7 +225,8 @@ export async function sendResponse(upRes: IncomingMessage, res: ServerResponse, 
     return finish();
   }
 
-  const masker = mode === 'sse' ? new SseMasker(plan) : mode === 'text' ? new TextMasker(plan) : new BinaryScrubber(plan);
+  // Text with no detector to run needs no decoding: the secret's forms are found in its bytes (they include its UTF-8).
+  const masker = mode === 'sse' ? new SseMasker(plan) : mode === 'text' && !plan.detectors.empty ? new TextMasker(plan) : new BinaryScrubber(plan);
   res.writeHead(status, headers);
   // Event streams: the client sees the headers now, not with the first event.
   if (mode === 'sse') res.flushHeaders();

@@ -4,8 +4,9 @@
  * length only). What the upstream sends is masked as the session's HTTP answers are — the
  * injected secret always, detectors where a rule asks — one message at a time with the
  * maskers of body.ts, so at most one frame is held; a frame that changes is re-encoded.
- * Its control frames too: a ping's or pong's payload and a close's reason are scrubbed the
- * same way before the client gets them (cut to the 125 bytes a control frame may hold).
+ * The injected secret's forms are followed across every frame the upstream sends — data
+ * frames, messages, and the payloads of pings, pongs and the close reason — as one stream,
+ * so a key split over two messages, or half in a ping, is held and then cut.
  * Bad framing from either side closes both with 1002, an over-cap frame with 1009
  * (RFC 6455 §7.4.1); the session's end (the token expired, airlock stopping) closes both.
  * Backpressure: a side whose peer cannot take more is paused until the peer drains.
@@ -14,6 +15,7 @@ import type { Socket } from 'node:net';
 import type { Session } from '../../src/core/session-types.js';
 import { AirlockError } from '../../src/util/errors.js';
 import { BinaryScrubber, LiteralScrubber, TextMasker, type BodyPlan } from './body.js';
+import { SecretForms, type SecretByteScanner } from '../../src/masking/secret-forms.js';
 import { CLOSE_CODES, FrameDecoder, FrameError, MAX_CONTROL_PAYLOAD, closePayload, encodeFrame, readClose, type Frame } from './websocket-frames.js';
 
 /** After the first close, the other side has this long to answer before both are cut. */
@@ -60,9 +62,15 @@ export class WebSocketRelay {
   private readonly upstream: Leg;
   private readonly literals: LiteralScrubber;
   private readonly rewrites: boolean;
-  /** The secrets as bytes, to pass a whole message that holds none without decoding it. */
-  private readonly secretBytes: Buffer[];
-  /** The masker of the upstream's message in progress. */
+  /**
+   * The injected secret's forms in everything the upstream sends, one stream across frames,
+   * messages and control frames (a client reads them all): half a key in one message or a
+   * ping is held until the next frame shows whether it completes.
+   */
+  private readonly secrets: SecretByteScanner;
+  /** The detectors alone (the secrets are the stream's), per message. */
+  private readonly detectorPlan: BodyPlan;
+  /** The detector masker of the upstream's message in progress. */
   private masker: Masker | null = null;
   private readonly started = Date.now();
   private ended = false;
@@ -76,7 +84,8 @@ export class WebSocketRelay {
   constructor(private readonly o: WebSocketRelayOptions) {
     this.literals = new LiteralScrubber(o.unrecordable);
     this.rewrites = !o.plan.detectors.empty || o.plan.secrets.length > 0;
-    this.secretBytes = o.plan.secrets.map((v) => Buffer.from(v, 'utf8'));
+    this.secrets = SecretForms.of(o.plan.secrets).byteScanner();
+    this.detectorPlan = { ...o.plan, secrets: [] };
     const leg = (from: Side, source: Socket, sink: Socket): Leg => ({
       from,
       source,
@@ -133,14 +142,9 @@ export class WebSocketRelay {
     let payload = f.payload;
     const close = f.opcode === 'close' ? readClose(f.payload) : null;
     if (leg.from === 'upstream' && this.rewrites) {
-      if (f.message !== null && !(this.masker === null && f.fin && this.untouched(f.payload))) {
-        const m = (this.masker ??= f.message === 'text' ? new TextMasker(this.o.plan) : new BinaryScrubber(this.o.plan));
-        payload = f.fin ? Buffer.concat([m.push(f.payload), m.end()]) : m.push(f.payload);
-        if (f.fin) this.masker = null;
-      } else if (f.message === null && !this.untouched(f.payload)) {
-        payload = this.scrubControl(f.payload, close?.code ?? null);
-      }
-      if (!payload.equals(f.payload)) out = encodeFrame({ fin: f.fin, opcode: f.opcode, payload, mask: false });
+      if (f.message !== null) payload = this.maskMessage(f.message, f.payload, f.fin);
+      else if (f.payload.length > 0) payload = this.scrubControl(f.payload, close?.code ?? null);
+      if (payload !== f.payload && !payload.equals(f.payload)) out = encodeFrame({ fin: f.fin, opcode: f.opcode, payload, mask: false });
     }
     if (close !== null) leg.closed = true;
     leg.frames++;
@@ -151,18 +155,33 @@ export class WebSocketRelay {
   }
 
   /**
-   * A payload that is all of its message (one frame, or a control frame), with no detector to
-   * run and no secret in its bytes, comes out of the maskers as it went in: it passes as it arrived.
+   * One frame of an upstream data message: its bytes through the secret stream (the forms
+   * include each secret's UTF-8 bytes), then the message's detectors.
    */
-  private untouched(payload: Buffer): boolean {
-    return this.o.plan.detectors.empty && !this.secretBytes.some((b) => payload.includes(b));
+  private maskMessage(message: 'text' | 'binary', payload: Buffer, fin: boolean): Buffer {
+    const scrubbed = this.secrets.push(payload);
+    const bytes = fin ? concat(scrubbed, this.secrets.boundary()) : scrubbed;
+    if (this.o.plan.detectors.empty) return bytes;
+    const m = (this.masker ??= message === 'text' ? new TextMasker(this.detectorPlan) : new BinaryScrubber(this.detectorPlan));
+    const out = fin ? Buffer.concat([m.push(bytes), m.end()]) : m.push(bytes);
+    if (fin) this.masker = null;
+    return out;
   }
 
-  /** A close keeps its code and has its reason masked as text; a ping's or pong's payload is masked as bytes. */
+  /**
+   * A close keeps its code and ends the secret stream into its reason (what was held and
+   * never completed a form); a ping's or pong's payload joins the stream as bytes. Both are
+   * then cut to the 125 bytes a control frame may hold.
+   */
   private scrubControl(payload: Buffer, closeCode: number | null): Buffer {
     const whole = (m: Masker, b: Buffer): Buffer => Buffer.concat([m.push(b), m.end()]);
-    if (closeCode !== null) return closePayload(closeCode, whole(new TextMasker(this.o.plan), payload.subarray(2)).toString('utf8'));
-    return whole(new BinaryScrubber(this.o.plan), payload).subarray(0, MAX_CONTROL_PAYLOAD);
+    if (closeCode !== null) {
+      const reason = concat(this.secrets.push(payload.subarray(2)), this.secrets.end());
+      return closePayload(closeCode, whole(new TextMasker(this.detectorPlan), reason).toString('utf8'));
+    }
+    const bytes = concat(this.secrets.push(payload), this.secrets.boundary());
+    if (this.o.plan.detectors.empty) return bytes.subarray(0, MAX_CONTROL_PAYLOAD);
+    return whole(new BinaryScrubber(this.detectorPlan), bytes).subarray(0, MAX_CONTROL_PAYLOAD);
   }
 
   private send(leg: Leg, bytes: Buffer): void {
@@ -234,4 +253,9 @@ export class WebSocketRelay {
     this.o.session.logger.info({ requestId: this.o.requestId, path: this.o.path, by, ...extra }, 'websocket closed');
     this.o.onEnd();
   }
+}
+
+/** Two buffers as one, without a copy when either is empty. */
+function concat(a: Buffer, b: Buffer): Buffer {
+  return b.length === 0 ? a : a.length === 0 ? b : Buffer.concat([a, b]);
 }

@@ -25,7 +25,7 @@ import { AirlockError } from '../util/errors.js';
 import { canonicalJson, canonicalScrubbedJson, recordHashOf, recordLine } from './canonical.js';
 import { dayOf, fileName, listAuditFiles } from './files.js';
 import { findHead, lastRecordOf, truncateFile, type FileState } from './head.js';
-import { scrubStatement } from './scrub.js';
+import { scrubRecorded } from './scrub.js';
 import { loadOrCreateSigner, type CheckpointSigner } from './signing.js';
 import { GENESIS_HASH, type AuditEventBody, type AuditRecord, type CheckpointEvent, type PrunedEvent } from './types.js';
 
@@ -195,7 +195,7 @@ export class AuditLog {
     }
     let eventJson: string;
     try {
-      eventJson = canonicalScrubbedJson(event, scrubStatement);
+      eventJson = canonicalScrubbedJson(event, scrubRecorded);
     } catch (e) {
       return Promise.reject(new AirlockError('AIRLOCK_INTERNAL', 'audit event is not serialisable', { cause: e }));
     }

@@ -5,7 +5,12 @@
  * string (libpq / dblink connection strings) is cut too. A naive second pass covers a
  * lexer thrown off by dialect differences (MySQL `--x` is not a comment): over-scrubbing
  * a statement's text is acceptable, leaking a password is not.
+ *
+ * Every recorded string is also cut of every written form (src/masking/secret-forms.ts) of
+ * the credentials that open sessions inject upstream: whatever path a key takes into an
+ * event (an echoed body, a header, an error text), it does not reach the log or exporters.
  */
+import { SecretForms } from '../masking/secret-forms.js';
 
 type TokenKind = 'word' | 'string' | 'comment' | 'space' | 'punct';
 
@@ -200,4 +205,42 @@ export function scrubDeep<T>(value: T): T {
     return out as T;
   }
   return value;
+}
+
+/** Injected secrets of open sessions, each counted by the sessions that hold it. */
+const guarded = new Map<string, number>();
+let guardForms: SecretForms | null = null;
+
+/** Keeps every form of `values` out of every record until the returned function is called. */
+export function guardSecrets(values: readonly string[]): () => void {
+  for (const v of values) guarded.set(v, (guarded.get(v) ?? 0) + 1);
+  guardForms = null;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    for (const v of values) {
+      const n = (guarded.get(v) ?? 1) - 1;
+      if (n <= 0) guarded.delete(v);
+      else guarded.set(v, n);
+    }
+    guardForms = null;
+  };
+}
+
+/** Every form of the guarded secrets cut from `text` (as it is when none is guarded). */
+export function scrubGuarded(text: string): string {
+  if (guarded.size === 0) return text;
+  guardForms ??= SecretForms.of([...guarded.keys()]);
+  return guardForms.scrub(text);
+}
+
+/** Whether any secret is guarded now: the logger's cheap test before it walks a line. */
+export function guardingSecrets(): boolean {
+  return guarded.size > 0;
+}
+
+/** What every string of an audit event goes through: password literals, then the guarded secrets' forms. */
+export function scrubRecorded(text: string): string {
+  return scrubGuarded(scrubStatement(text));
 }

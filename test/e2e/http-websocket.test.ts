@@ -57,6 +57,28 @@ function serve(wss: WebSocketServer): void {
         // A reason that fills the frame: the scrubbed one must still fit, cut at a character.
         return ws.close(4001, `bye ${String(req.headers['x-api-key'])} ${'é'.repeat(40)}`.slice(0, 60));
       }
+      // Issue 25: the key in two messages, half in a ping, or in other encodings, cut at ?at.
+      if (text.startsWith('split-key:')) {
+        const key = String(req.headers['x-api-key']);
+        const at = Number(text.slice('split-key:'.length));
+        ws.send(`half ${key.slice(0, at)}`);
+        ws.send(Buffer.from(key.slice(at)), { binary: true });
+        return ws.send('done');
+      }
+      if (text.startsWith('ping-key:')) {
+        const key = String(req.headers['x-api-key']);
+        const at = Number(text.slice('ping-key:'.length));
+        ws.ping(Buffer.from(key.slice(0, at)));
+        ws.send(`${key.slice(at)} after the ping`);
+        return ws.send('done');
+      }
+      if (text === 'forms-key') {
+        const key = String(req.headers['x-api-key']);
+        ws.send(Buffer.from(`k=${key}`).toString('base64'));
+        ws.send(key.toUpperCase());
+        ws.send(JSON.stringify({ key }).replace(/[a-z]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`));
+        return ws.send('done');
+      }
       if (text.startsWith('fragments:')) {
         const body = text.slice('fragments:'.length);
         for (let i = 0; i < body.length; i += 3) ws.send(body.slice(i, i + 3), { fin: i + 3 >= body.length });
@@ -331,6 +353,54 @@ describe('what the upstream sends is masked like an HTTP answer', () => {
     expect(closed.code).toBe(4001);
     expect(closed.reason).toMatch(/^bye \[redacted\] é+$/);
     expect(closed.reason).not.toContain(SECRET);
+  });
+
+  /** Every message (and ping) the client gets until `done`, joined as its application reads them. */
+  async function readUntilDone(o: Open, pings: Buffer[]): Promise<string> {
+    let all = '';
+    for (;;) {
+      const m = (await o.next()).data.toString('utf8');
+      if (m === 'done') return all + pings.map((p) => p.toString('latin1')).join('');
+      all += m;
+    }
+  }
+
+  it('a key split across two messages (text, then binary) at any cut: neither half reaches the client', async () => {
+    for (let at = 1; at < SECRET.length; at++) {
+      const o = await open('ws', '/v1/realtime/echo');
+      o.ws.send(`split-key:${at}`);
+      const all = await readUntilDone(o, []);
+      // At most the first 3 characters of the key, released at a message's end (README: WebSocket).
+      expect(all).toBe(`half ${at < 4 ? SECRET.slice(0, at) : ''}[redacted]`);
+      o.ws.close();
+      await o.closed;
+    }
+  });
+
+  it('half the key in a ping\'s payload, the rest in the next message', async () => {
+    for (const at of [4, 9, SECRET.length - 4]) {
+      const o = await open('ws', '/v1/realtime/echo');
+      const pings: Buffer[] = [];
+      o.ws.on('ping', (d: Buffer) => pings.push(d));
+      o.ws.send(`ping-key:${at}`);
+      const all = await readUntilDone(o, pings);
+      expect(all).toContain('[redacted]');
+      expect(all).not.toContain(SECRET.slice(0, at));
+      expect(all).not.toContain(SECRET.slice(at));
+      o.ws.close();
+      await o.closed;
+    }
+  });
+
+  it('the key as base64, in upper case and \\u-escaped in JSON', async () => {
+    const o = await open('ws', '/v1/realtime/echo');
+    o.ws.send('forms-key');
+    const all = await readUntilDone(o, []);
+    expect(all.match(/\[redacted\]/g)?.length).toBe(3);
+    expect(all).not.toContain(Buffer.from(`k=${SECRET}`).toString('base64').slice(4, -4));
+    expect(all).not.toContain(SECRET.toUpperCase());
+    o.ws.close();
+    await o.closed;
   });
 
   it('detectors of the caller\'s mask rules apply to text frames', async () => {

@@ -126,6 +126,45 @@ export async function startHttpUpstream(opts: { tls?: { cert: string; key: strin
           res.end(body);
           return;
         }
+        case '/key-forms': {
+          // A careless upstream that echoes the credential it got, written in one encoding (issue 25).
+          const form = keyForms(credentialOf(req))[url.searchParams.get('form') ?? ''] ?? '';
+          res.writeHead(200, { 'content-type': url.searchParams.get('ct') ?? 'text/plain' });
+          // In two writes, the cut inside the encoded key.
+          const body = `{"note":"you sent","value":"${form}","n":1}\n`;
+          const cut = 24 + Math.floor(form.length / 2);
+          res.write(body.slice(0, cut));
+          setTimeout(() => res.end(body.slice(cut)), 20);
+          return;
+        }
+        case '/key-basic': {
+          // A Basic credential echoed decoded (user:password), the password alone in upper case, and the whole header in base64.
+          const header = String(req.headers.authorization ?? '');
+          const pair = Buffer.from(header.replace(/^Basic /, ''), 'base64').toString('utf8');
+          const password = pair.slice(pair.indexOf(':') + 1);
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end(`pair=${pair}\npassword=${password.toUpperCase()}\nheader=${Buffer.from(`Authorization: ${header}`).toString('base64')}\n`);
+          return;
+        }
+        case '/key-redirect': {
+          const form = keyForms(credentialOf(req))[url.searchParams.get('form') ?? ''] ?? '';
+          res.writeHead(302, { location: `https://elsewhere.example/cb?token=${form}&x=1`, 'set-cookie': [`k=${form}; Path=/`], 'x-key': form });
+          res.end();
+          return;
+        }
+        case '/key-sse': {
+          // A token stream that carries the key in two deltas, cut at ?at= (an LLM API streaming it).
+          const key = credentialOf(req);
+          const at = Number(url.searchParams.get('at') ?? '10');
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          const ev = (content: string): string => `data: ${JSON.stringify({ id: 'chatcmpl-1', choices: [{ index: 0, delta: { content } }] })}\n\n`;
+          res.write(ev(`the key is ${key.slice(0, at)}`));
+          setTimeout(() => {
+            res.write(ev(`${key.slice(at)}, keep it safe`));
+            res.end('data: [DONE]\n\n');
+          }, 50);
+          return;
+        }
         case '/slow': {
           const ms = Number(url.searchParams.get('ms') ?? '1000');
           setTimeout(() => {
@@ -220,5 +259,36 @@ export async function startHttpUpstream(opts: { tls?: { cert: string; key: strin
         server.close(() => r());
         server.closeAllConnections();
       }),
+  };
+}
+
+/** The credential an upstream got: the API key header, or the bearer token without its scheme. */
+function credentialOf(req: IncomingMessage): string {
+  return String(req.headers['x-api-key'] ?? req.headers.authorization ?? '').replace(/^Bearer /, '');
+}
+
+const pct = (c: string): string => [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+
+/**
+ * A key as serializers and encoders write it (issue 25), each built here independently of
+ * airlock's matcher: the forms a careless upstream may echo.
+ */
+export function keyForms(key: string): Record<string, string> {
+  return {
+    raw: key,
+    json_slash: key.replace(/\//g, '\\/'),
+    json_u: [...key].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''),
+    pct_lower: encodeURIComponent(key).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+    pct_all: [...key].map(pct).join('').toLowerCase(),
+    python_quote: key.replace(/[^A-Za-z0-9_.~\-/]/g, pct),
+    form: new URLSearchParams({ k: key }).toString().slice(2),
+    upper: key.toUpperCase(),
+    html: [...key].map((c) => `&#${c.charCodeAt(0)};`).join(''),
+    html_hex: [...key].map((c) => `&#x${c.charCodeAt(0).toString(16)};`).join(''),
+    hex: Buffer.from(key).toString('hex'),
+    base64: Buffer.from(`key=${key}`).toString('base64'),
+    base64_off1: Buffer.from(`k=${key};`).toString('base64'),
+    base64url: Buffer.from(`ab${key}`).toString('base64url'),
+    base64_header: Buffer.from(`Bearer ${key}`).toString('base64'),
   };
 }

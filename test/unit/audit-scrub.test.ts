@@ -61,3 +61,53 @@ describe('scrubStatement', () => {
     expect(scrubStatement("ALTER ROLE a PASSWORD 'hunter2")).toBe("ALTER ROLE a PASSWORD '***'");
   });
 });
+
+describe('guarded secrets (issue 25)', () => {
+  it('every form of a guarded secret is cut from every recorded string, until released', async () => {
+    const { guardSecrets, scrubRecorded } = await import('../../src/audit/scrub.js');
+    const { canonicalScrubbedJson } = await import('../../src/audit/canonical.js');
+    const key = 'sk-guarded/0123456789+abc';
+    const event = { type: 'x', body: `a ${encodeURIComponent(key).toLowerCase()} b`, nested: [{ h: Buffer.from(`k=${key}`).toString('base64') }], upper: key.toUpperCase() };
+    const release = guardSecrets([key]);
+    const again = guardSecrets([key]);
+    const json = canonicalScrubbedJson(event, scrubRecorded);
+    expect(json).not.toContain(encodeURIComponent(key).toLowerCase());
+    expect(json).not.toContain(key.toUpperCase());
+    expect(json).not.toContain(Buffer.from(`k=${key}`).toString('base64').slice(4, -4));
+    expect(json.match(/\[redacted\]/g)?.length).toBe(3);
+    release();
+    release();
+    // Another session still holds it.
+    expect(scrubRecorded(key)).toBe('[redacted]');
+    again();
+    expect(scrubRecorded(key)).toBe(key);
+  });
+});
+
+describe('the logger while a secret is guarded (issue 25)', () => {
+  it('cuts every form from the message, the fields and an error', async () => {
+    const { guardSecrets } = await import('../../src/audit/scrub.js');
+    const { createLogger } = await import('../../src/util/log.js');
+    const { Writable } = await import('node:stream');
+    const key = 'sk-logged/0123456789+abc';
+    let out = '';
+    const sink = new Writable({ write(chunk: Buffer, _enc, done) { out += chunk.toString(); done(); } });
+    const logger = createLogger('info', sink);
+    const release = guardSecrets([key]);
+    const { Secret } = await import('../../src/secrets/index.js');
+    logger.info({ body: `echo ${encodeURIComponent(key)}`, nested: { h: [key.toUpperCase()] }, err: new Error(`upstream said ${key}`), held: new Secret('do-not-log-me') }, `message ${Buffer.from(key).toString('hex')}`);
+    release();
+    logger.info({ after: 'released' }, 'plain');
+    await new Promise((r) => setImmediate(r));
+    expect(out).not.toContain(encodeURIComponent(key));
+    expect(out).not.toContain(key.toUpperCase());
+    expect(out).not.toContain(key);
+    expect(out).not.toContain(Buffer.from(key).toString('hex'));
+    // body, nested, message, and the error's message and the first line of its stack.
+    expect(out.match(/\[redacted\]/g)?.length).toBe(5);
+    expect(out).toContain('"stack"');
+    expect(out).toContain('released');
+    // A Secret still serialises as itself, not as its fields.
+    expect(out).not.toContain('do-not-log-me');
+  });
+});

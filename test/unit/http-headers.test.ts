@@ -81,3 +81,23 @@ describe('SseMasker', () => {
     expect(out).toBe(': ping\n\nevent: note\ndata: mail [redacted]\n\n');
   });
 });
+
+describe('clientHeaders (issue 25)', () => {
+  it('every form of the key is cut from every value; a field whose name holds one is dropped', async () => {
+    const { clientHeaders } = await import('../../protocols/http/respond.js');
+    const key = 'sk-hdr/0123456789+abcdef';
+    const upstream = {
+      headers: {
+        location: `https://x.example/cb?t=${encodeURIComponent(key).toLowerCase()}&u=1`,
+        'set-cookie': [`a=${key.replace(/\//g, '%2F')}; Path=/`, 'b=plain'],
+        'x-echo': Buffer.from(`k=${key}`).toString('base64'),
+        [`x-${key.replace(/[/+]/g, (c) => encodeURIComponent(c))}`]: 'by its name',
+      },
+    } as unknown as import('node:http').IncomingMessage;
+    const out = clientHeaders(upstream, [key]);
+    expect(out.location).toBe('https://x.example/cb?t=[redacted]&u=1');
+    expect(out['set-cookie']).toEqual(['a=[redacted]; Path=/', 'b=plain']);
+    expect(String(out['x-echo'])).toContain('[redacted]');
+    expect(Object.values(out)).not.toContain('by its name');
+  });
+});

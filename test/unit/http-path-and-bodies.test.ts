@@ -4,6 +4,7 @@ import { normaliseTarget } from '../../protocols/http/path.js';
 import { LiteralScrubber, SseMasker, TextMasker, type BodyPlan } from '../../protocols/http/body.js';
 import { compileJsonPaths, maskJsonPaths } from '../../src/masking/json-paths.js';
 import { DetectorRules } from '../../src/masking/index.js';
+import { MIN_HELD_AT_BOUNDARY } from '../../src/masking/secret-forms.js';
 
 describe('normaliseTarget', () => {
   const ok: Array<[string, string]> = [
@@ -66,5 +67,55 @@ describe('body maskers', () => {
     expect(json.every((j) => j.id === 'c-1')).toBe(true);
     expect(json.map((j) => j.choices[0]?.delta.content).join('')).toBe('hi [redacted] ok');
     expect(events[events.length - 1]).toBe('data: [DONE]');
+  });
+
+  const secret = 'sk-live-0123456789abcdef';
+  const bare = (secrets: string[]): BodyPlan => ({ detectors: new DetectorRules([]), jsonPaths: null, secrets, key: Buffer.alloc(32), maxJsonBytes: 1024 });
+  for (const [name, p] of [['masked identity', { ...plan([secret]) }], ['unmasked identity', bare([secret])]] as const) {
+    it(`SSE (${name}): a secret streamed in two deltas at any split is held, then cut; never sent whole or in halves`, () => {
+      for (let cut = 1; cut < secret.length; cut++) {
+        const m = new SseMasker(p);
+        const ev = (content: string): Buffer => Buffer.from(`data: ${JSON.stringify({ id: 'c-1', choices: [{ delta: { content } }] })}\n\n`);
+        const rendered = (out: string): string => out.split('\n\n').filter((e) => e !== '' && e !== 'data: [DONE]').map((e) => (JSON.parse(e.slice(6)) as { choices: Array<{ delta: { content: string } }> }).choices[0]?.delta.content).join('');
+        const first = m.push(ev(`key: ${secret.slice(0, cut)}`)).toString();
+        // The first half is held while it could still complete the secret (under 4 characters, released: at most "sk-").
+        const short = cut < MIN_HELD_AT_BOUNDARY;
+        if (!short) expect(rendered(first)).not.toContain(secret.slice(0, cut));
+        const out = first + m.push(ev(`${secret.slice(cut)} end`)).toString() + m.push(Buffer.from('data: [DONE]\n\n')).toString() + m.end().toString();
+        expect(rendered(out)).toBe(`key: ${short ? secret.slice(0, cut) : ''}[redacted] end`);
+      }
+    });
+  }
+
+  it('SSE: a plain-text token stream split over two events is held, then cut', () => {
+    const m = new SseMasker(bare([secret]));
+    const out = m.push(Buffer.from(`data: a ${secret.slice(0, 7)}\n\n`)).toString() + m.push(Buffer.from(`data: ${secret.slice(7)} b\n\n`)).toString() + m.end().toString();
+    expect(out).not.toContain(secret.slice(0, 7));
+    expect(out.replace(/data: |\n/g, '')).toBe('a [redacted] b');
+  });
+
+  it('SSE: a secret split across two events in a reasoning field is held, then cut; an id ending like the key is left whole', () => {
+    for (const who of [bare([secret]), plan([secret])]) {
+      const m = new SseMasker(who);
+      // An id whose tail is the start of the key: not a delta, so never held into the next event's id.
+      const id = `c-1-${secret.slice(0, 6)}`;
+      const ev = (reasoning: string): Buffer => Buffer.from(`data: ${JSON.stringify({ id, choices: [{ delta: { reasoning } }] })}\n\n`);
+      const first = m.push(ev(`so ${secret.slice(0, 9)}`)).toString();
+      expect(first).not.toContain(secret.slice(0, 9));
+      const out = first + m.push(ev(`${secret.slice(9)} ok`)).toString() + m.push(Buffer.from('data: [DONE]\n\n')).toString() + m.end().toString();
+      const docs = out.split('\n\n').filter((e) => e !== '' && e !== 'data: [DONE]').map((e) => JSON.parse(e.slice(6)) as { id: string; choices: Array<{ delta: { reasoning: string } }> });
+      expect(docs.every((d) => d.id === id)).toBe(true);
+      expect(docs.map((d) => d.choices[0]?.delta.reasoning).join('')).toBe('so [redacted] ok');
+    }
+  });
+
+  it('SSE: a secret split across two data lines of one event, or of two events, is cut', () => {
+    for (const raw of [`data: a ${secret.slice(0, 10)}\ndata: ${secret.slice(10)} b\n\n`, `data: a ${secret.slice(0, 10)}\n\ndata: ${secret.slice(10)} b\n\n`]) {
+      const m = new SseMasker(bare([secret]));
+      const out = m.push(Buffer.from(raw)).toString() + m.end().toString();
+      expect(out).not.toContain(secret.slice(0, 10));
+      expect(out).not.toContain(secret.slice(10));
+      expect(out.replace(/data: |\n/g, '')).toBe('a [redacted] b');
+    }
   });
 });
