@@ -3,13 +3,14 @@
  * the request/response pairing of both protocols to know which statement each
  * RowDescription and DataRow belong to, judges every output column once (provenance from
  * RowDescription, lineage from the analysis, fail closed), and rewrites only the cells
- * that need it. Errors, notices and notifications are scrubbed of masked values.
+ * that need it. Errors, notices and notifications are scrubbed of masked values; those of a
+ * statement that reads masked columns keep only their SQLSTATE (src/masking/errors.ts).
  */
 import type { Session } from '../../src/session-types.js';
 import { AirlockError } from '../../src/errors.js';
 import type { ColumnMaskRule } from '../../src/types.js';
 import type { RelationRef, StatementAnalysis } from '../../parsers/sql/types.js';
-import { ColumnMasker, DetectorRules, judgeOutput, maskText, maskValue, maskValueByDetectors, strongest, keyFromSecret } from '../../src/masking/index.js';
+import { ColumnMasker, DetectorRules, PG_SAFE_TEMPLATES, safeMessage, judgeOutput, maskText, maskValue, maskValueByDetectors, readsMaskedData, strongest, keyFromSecret, withheldMessage } from '../../src/masking/index.js';
 import type { Frame } from './codec/framing.js';
 import { MessageCode } from './codec/codes.js';
 import {
@@ -53,7 +54,8 @@ interface Portal {
 
 type Expect =
   | { kind: 'query'; statements: StatementAnalysis[]; index: number; plan: RowPlan | undefined }
-  | { kind: 'parse' | 'bind' | 'close' | 'sync' }
+  | { kind: 'parse' | 'bind'; statement: StatementAnalysis | null }
+  | { kind: 'close' | 'sync' }
   | { kind: 'describe'; prepared: Prepared | null; portal: Portal | null }
   | { kind: 'execute'; portal: Portal | null };
 
@@ -135,7 +137,7 @@ export class ResultMasker {
 
   onParse(name: string, statement: StatementAnalysis | null): void {
     this.prepared.set(name, { statement, fields: null });
-    this.expected.push({ kind: 'parse' });
+    this.expected.push({ kind: 'parse', statement });
   }
 
   onClientFrame(frame: Frame, decode: () => { type: string; [k: string]: unknown }): void {
@@ -144,7 +146,7 @@ export class ResultMasker {
         const m = decode() as unknown as { portal: string; statement: string; resultFormats: number[] };
         const prepared = this.prepared.get(m.statement) ?? { statement: null, fields: null };
         this.portals.set(m.portal, { prepared, resultFormats: m.resultFormats, plan: undefined });
-        this.expected.push({ kind: 'bind' });
+        this.expected.push({ kind: 'bind', statement: prepared.statement });
         break;
       }
       case MessageCode.Describe: {
@@ -219,13 +221,14 @@ export class ResultMasker {
         return null;
       }
       case MessageCode.ErrorResponse: {
+        const st = this.runningStatement();
         // The server skips to the next Sync (extended) or ends the Query.
         const head = this.expected[0];
         if (head?.kind !== 'query') while (this.expected.length > 0 && this.expected[0]?.kind !== 'sync') this.expected.shift();
-        return this.scrubFields(decodeErrorResponse(frame.payload).fields, encodeErrorResponse);
+        return this.scrubFields(decodeErrorResponse(frame.payload).fields, encodeErrorResponse, st);
       }
       case MessageCode.NoticeResponse:
-        return this.scrubFields(decodeNoticeResponse(frame.payload).fields, encodeNoticeResponse);
+        return this.scrubFields(decodeNoticeResponse(frame.payload).fields, encodeNoticeResponse, this.runningStatement());
       case MessageCode.NotificationResponse: {
         const n = decodeNotificationResponse(frame.payload);
         const payload = this.scrubText(n.payload);
@@ -248,6 +251,33 @@ export class ResultMasker {
     const m = this.lastMasked;
     this.lastMasked = [];
     return m;
+  }
+
+  /**
+   * The statement the server is working on: null when it is not known (judged as reading
+   * masked data), undefined when no statement is in progress (an asynchronous notice, a FATAL).
+   */
+  private runningStatement(): StatementAnalysis | null | undefined {
+    const head = this.expected[0];
+    switch (head?.kind) {
+      case 'query': return head.statements[head.index] ?? null;
+      case 'execute': return head.portal?.prepared.statement ?? null;
+      case 'parse': case 'bind': return head.statement;
+      case 'describe': return head.prepared?.statement ?? null;
+      default: return undefined;
+    }
+  }
+
+  private readonly readsMasked = new WeakMap<StatementAnalysis, boolean>();
+
+  private statementReadsMasked(st: StatementAnalysis | null): boolean {
+    if (st === null) return !this.masker.empty;
+    let r = this.readsMasked.get(st);
+    if (r === undefined) {
+      r = readsMaskedData(st, this.masker, (ref) => this.session.resolveRelation(ref), (t) => this.catalog.columnsOf(t));
+      this.readsMasked.set(st, r);
+    }
+    return r;
   }
 
   private pop(kind: 'parse' | 'bind' | 'close'): void {
@@ -463,6 +493,17 @@ export class ResultMasker {
 
   // ---- error, notice and notification text -------------------------------
 
+  /**
+   * The error of a statement that reads masked columns: its SQLSTATE and the class's generic
+   * text, unless the message is a safe template; never detail, hint, context or internal query.
+   */
+  private withhold(fields: ErrorFields, st: StatementAnalysis | null): ErrorFields {
+    const out: ErrorFields = { ...fields };
+    out.message = (st === null ? null : safeMessage(PG_SAFE_TEMPLATES, fields.code, fields.message, st.text)) ?? withheldMessage(fields.code);
+    for (const k of ['detail', 'hint', 'where', 'internalQuery', 'internalPosition'] as const) delete out[k];
+    return out;
+  }
+
   private scrubText(text: string): string {
     let out = text;
     for (const v of this.seen) if (out.includes(v)) out = out.split(v).join('[redacted]');
@@ -470,8 +511,9 @@ export class ResultMasker {
     return out;
   }
 
-  private scrubFields(fields: ErrorFields, encode: (f: ErrorFields) => Buffer): Buffer | null {
+  private scrubFields(fields: ErrorFields, encode: (f: ErrorFields) => Buffer, st: StatementAnalysis | null | undefined): Buffer | null {
     if (this.masker.empty && this.detectors.empty) return null;
+    if (st !== undefined && this.statementReadsMasked(st)) return encode(this.withhold(fields, st));
     let changed = false;
     const out: ErrorFields = { ...fields };
     for (const k of ['message', 'detail', 'hint', 'where', 'internalQuery'] as const) {

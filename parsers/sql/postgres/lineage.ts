@@ -8,6 +8,7 @@ import type { OutputLineage, RelationRef } from '../types.js';
 import { isObject, list, names, nodeOf, str, unwrap } from './node.js';
 import { relationOf } from './effects.js';
 import { classifyFunction } from './routines.js';
+import { VALUE_EXPOSING_FUNCTIONS } from './catalog-functions.js';
 
 type Source = { relation: RelationRef; column: string };
 
@@ -132,7 +133,10 @@ function exprDeps(value: unknown, scope: LScope | null, ctx: Ctx): Deps {
     case 'FuncCall': {
       const d = none();
       for (const k of ['args', 'agg_order', 'agg_filter', 'over']) merge(d, exprDeps(f[k], scope, ctx));
-      if (classifyFunction(names(f.funcname)).opaque) d.unknown = true;
+      const fname = names(f.funcname);
+      if (classifyFunction(fname).opaque) d.unknown = true;
+      const last = fname[fname.length - 1]?.toLowerCase();
+      if (last !== undefined && VALUE_EXPOSING_FUNCTIONS.has(last)) merge(d, { sources: [{ relation: { schema: 'pg_catalog', name: last }, column: '*' }], unknown: false });
       return d;
     }
     case 'SubLink': {

@@ -1,0 +1,193 @@
+/**
+ * Masking through the catalog (issue 25 items 2 and 3, issue 27 item 6), through the real
+ * daemon with psql and the pg driver against a real PostgreSQL: statistics views copy stored
+ * values, errors carry values unquoted, pg_stat_activity shows other sessions' statement text.
+ * None of the seeded values may reach an identity under a column mask rule.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import pg from 'pg';
+import { freePort, type PgCluster } from '../../src/dev/pgcluster.js';
+import { startAppDb } from '../harness/appdb.js';
+import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
+import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
+import { psql } from '../harness/clients.js';
+
+const PASSWORD = 'catalog-mask-pw';
+const SSNS = ['123-45-6789', '987-65-4321'];
+const EMAILS = ['ada.lovelace@example.com', 'alan.turing@example.org'];
+/** Raw values, and the digits-only SSN an error would print. */
+const RAW = [...SSNS, ...EMAILS, '123456789', '987654321'];
+
+let upstream: PgCluster;
+let issuer: TestIssuer;
+let airlock: RunningAirlock;
+let support: string;
+let dba: string;
+let port = 0;
+
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+  const db = await startAppDb({
+    password: PASSWORD,
+    setupSql: `CREATE TABLE customers (id int primary key, name text, email text, ssn text);
+      INSERT INTO customers VALUES (1, 'Ada', '${EMAILS[0]}', '${SSNS[0]}'), (2, 'Alan', '${EMAILS[1]}', '${SSNS[1]}');
+      CREATE STATISTICS customers_mcv (mcv) ON ssn, email FROM customers;
+      CREATE STATISTICS customers_expr ON (lower(ssn)) FROM customers;
+      ANALYZE customers;`,
+  });
+  upstream = db.upstream;
+  port = await freePort();
+  airlock = await startAirlock({
+    state_dir: join(db.dir, 'state'),
+    auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
+    connections: [db.connection('appdb', port, { allow_groups: ['support', 'dba'] })],
+    rules: [
+      { name: 'pii', when: { groups: ['support'] }, effect: 'mask', columns: ['public.customers.email', 'public.customers.ssn'], method: 'redact' },
+    ],
+  });
+  support = await issuer.token({ sub: 'sam', groups: ['support'] });
+  dba = await issuer.token({ sub: 'bob', groups: ['dba'] });
+}, 120_000);
+
+afterAll(async () => {
+  await airlock?.stop();
+  await upstream?.stop();
+});
+
+function expectNoRaw(text: string, what: string): void {
+  for (const v of RAW) expect(text, `${what} leaked ${v}`).not.toContain(v);
+}
+
+describe('statistics views and functions', () => {
+  it('an unmasked identity sees the raw values in pg_stats (the leak is real)', async () => {
+    const r = await psql({ port, token: dba }, ['-At', '-c', "SELECT histogram_bounds FROM pg_stats WHERE tablename = 'customers' AND attname = 'ssn'"]);
+    expect(r.stdout).toContain(SSNS[0]);
+  });
+
+  const corpus: Array<[string, string]> = [
+    ['pg_stats columns', "SELECT histogram_bounds, most_common_vals FROM pg_stats WHERE tablename = 'customers'"],
+    ['pg_stats star', "SELECT * FROM pg_catalog.pg_stats WHERE tablename = 'customers'"],
+    ['pg_stats cast to text', "SELECT attname, histogram_bounds::text FROM pg_stats WHERE tablename = 'customers'"],
+    ['pg_stats unnest', "SELECT unnest(histogram_bounds::text::text[]) FROM pg_stats WHERE tablename = 'customers'"],
+    ['pg_stats whole row', "SELECT row_to_json(s) FROM pg_stats s WHERE tablename = 'customers'"],
+    ['pg_stats through a CTE', "WITH s AS (SELECT * FROM pg_stats) SELECT array_to_string(histogram_bounds::text::text[], ',') FROM s WHERE tablename = 'customers'"],
+    ['pg_stats_ext', "SELECT most_common_vals FROM pg_stats_ext WHERE tablename = 'customers'"],
+    ['pg_stats_ext star', "SELECT * FROM pg_stats_ext WHERE tablename = 'customers'"],
+    ['pg_stats_ext_exprs', "SELECT * FROM pg_stats_ext_exprs WHERE tablename = 'customers'"],
+  ];
+  for (const [what, sql] of corpus) {
+    it(`masks ${what}`, async () => {
+      const r = await psql({ port, token: support }, ['-At', '-c', sql]);
+      expect(r.stderr, what).toBe('');
+      expectNoRaw(r.stdout + r.stderr, what);
+    });
+  }
+
+  it('masks pg_stats through the pg driver (extended protocol, binary and text)', async () => {
+    const c = new pg.Client({ host: '127.0.0.1', port, database: 'appdb', user: 'sam', password: support });
+    await c.connect();
+    try {
+      const r = await c.query({ text: "SELECT histogram_bounds::text AS h, most_common_vals::text AS m FROM pg_stats WHERE tablename = $1", values: ['customers'] });
+      expect(r.rows.length).toBeGreaterThan(0);
+      expectNoRaw(JSON.stringify(r.rows), 'pg driver');
+    } finally {
+      await c.end();
+    }
+  });
+});
+
+describe('errors of a statement that reads masked columns', () => {
+  const corpus: Array<[string, string]> = [
+    ['make_date', "SELECT make_date(replace(ssn, '-', '')::int, 13, 1) FROM customers"],
+    ['make_time', "SELECT make_time(replace(ssn, '-', '')::int, 0, 0) FROM customers"],
+    ['chr', "SELECT chr(replace(ssn, '-', '')::int) FROM customers"],
+    ['to_date', "SELECT to_date(replace(ssn, '-', ''), 'YYYYMMDD') FROM customers"],
+    ['in WHERE only', "SELECT id FROM customers WHERE make_date(replace(ssn, '-', '')::int, 13, 1) IS NULL"],
+    ['regclass', 'SELECT ssn::regclass FROM customers'],
+  ];
+  for (const [what, sql] of corpus) {
+    it(`withholds the message: ${what}`, async () => {
+      const r = await psql({ port, token: support }, ['-At', '-c', sql]);
+      expect(r.code, what).not.toBe(0);
+      expect(r.stderr, what).toContain('details withheld: the statement reads masked columns');
+      expect(r.stderr, what).toMatch(/SQLSTATE [0-9A-Z]{5}/);
+      expectNoRaw(r.stdout + r.stderr, what);
+    });
+  }
+
+  it('an unmasked identity still gets the server text (the leak is real)', async () => {
+    const r = await psql({ port, token: dba }, ['-At', '-c', corpus[0]?.[1] ?? '']);
+    expect(r.stderr).toContain('123456789');
+  });
+
+  it('withholds through the pg driver too, keeping the SQLSTATE', async () => {
+    const c = new pg.Client({ host: '127.0.0.1', port, database: 'appdb', user: 'sam', password: support });
+    await c.connect();
+    try {
+      const e = await c.query("SELECT make_date(replace(ssn, '-', '')::int, 13, 1) FROM customers WHERE id = $1", [1]).then(() => null, (err: unknown) => err as { code?: string; message: string; detail?: string });
+      expect(e?.code).toBe('22008');
+      expect(e?.message).toContain('details withheld');
+      expectNoRaw(JSON.stringify(e), 'pg driver error');
+      // The session goes on.
+      expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('keeps a known-safe message whose names are in the statement', async () => {
+    const r = await psql({ port, token: support }, ['-At', '-c', 'SELECT nosuchcolumn FROM customers']);
+    expect(r.stderr).toContain('column "nosuchcolumn" does not exist');
+  });
+
+  it('leaves errors of statements that read no masked column as they were', async () => {
+    const r = await psql({ port, token: support }, ['-At', '-c', "SELECT make_date(2024, 13, 1)"]);
+    expect(r.stderr).toContain('date field value out of range: 2024-13-01');
+  });
+});
+
+describe("other sessions' statement text", () => {
+  let other: pg.Client;
+  let running: Promise<unknown>;
+
+  beforeAll(async () => {
+    // A direct session (not through airlock) runs a slow statement with a masked value in it.
+    other = new pg.Client({ host: '127.0.0.1', port: upstream.port, database: 'appdb', user: 'app', password: PASSWORD });
+    await other.connect();
+    running = other.query(`SELECT pg_sleep(300), '${SSNS[0]}' AS probe`).catch(() => undefined);
+    for (;;) {
+      const seen = await upstream.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(300)%' AND state = 'active' AND pid <> pg_backend_pid()", { db: 'appdb' });
+      if (seen.trim() === '1') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    await upstream.psql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(300)%' AND pid <> pg_backend_pid()", { db: 'appdb' });
+    await running;
+    await other.end();
+  });
+
+  it('an unmasked identity sees it (the leak is real)', async () => {
+    const r = await psql({ port, token: dba }, ['-At', '-c', 'SELECT query FROM pg_stat_activity']);
+    expect(r.stdout).toContain(SSNS[0]);
+  });
+
+  const corpus: Array<[string, string]> = [
+    ['pg_stat_activity.query', 'SELECT query FROM pg_stat_activity'],
+    ['pg_stat_activity star', 'SELECT * FROM pg_catalog.pg_stat_activity'],
+    ['pg_stat_activity whole row', 'SELECT a::text FROM pg_stat_activity a'],
+    ['pg_stat_get_activity()', 'SELECT query FROM pg_stat_get_activity(NULL)'],
+    ['pg_stat_get_activity() joined', 'SELECT a.query, c.id FROM pg_stat_get_activity(NULL) a CROSS JOIN (SELECT 1 AS id) c'],
+    ['pg_stat_get_backend_activity()', 'SELECT pg_stat_get_backend_activity(s) FROM pg_stat_get_backend_idset() s'],
+  ];
+  for (const [what, sql] of corpus) {
+    it(`masks ${what}`, async () => {
+      const r = await psql({ port, token: support }, ['-At', '-c', sql]);
+      expect(r.stderr, what).toBe('');
+      expect(r.stdout.length, what).toBeGreaterThan(0);
+      expectNoRaw(r.stdout + r.stderr, what);
+    });
+  }
+});
