@@ -69,7 +69,8 @@ export const PG_SAFE_TEMPLATES: readonly SafeTemplate[] = [
 export const MYSQL_SAFE_TEMPLATES: readonly SafeTemplate[] = [
   { code: '1064', pattern: /^You have an error in your SQL syntax; check the manual that corresponds to your (?:MariaDB|MySQL) server version for the right syntax to use near '(.*)' at line \d+$/s },
   { code: '1146', pattern: /^Table '(.*)' doesn't exist$/s },
-  { code: '1054', pattern: /^Unknown column '(.*)' in '(?:field list|where clause|order clause|group statement|having clause|on clause)'$/s },
+  // The second quoted part names the clause ('field list', 'where clause', 'SELECT' …), never data.
+  { code: '1054', pattern: /^Unknown column '(.*)' in '[A-Za-z ]+'$/s },
   { code: '1305', pattern: /^FUNCTION (\S+) does not exist$/ },
   { code: '1142', pattern: /^\w+ command denied to user '[^']*'@'[^']*' for table [`'](.*)[`']$/s },
 ];
