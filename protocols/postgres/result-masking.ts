@@ -9,7 +9,7 @@
 import type { Session } from '../../src/session-types.js';
 import { AirlockError } from '../../src/errors.js';
 import type { ColumnMaskRule } from '../../src/types.js';
-import type { RelationRef, StatementAnalysis } from '../../parsers/sql/types.js';
+import type { OutputLineage, RelationRef, StatementAnalysis } from '../../parsers/sql/types.js';
 import { ColumnMasker, DetectorRules, PG_SAFE_TEMPLATES, safeMessage, judgeOutput, maskText, maskValue, maskValueByDetectors, readsMaskedData, strongest, keyFromSecret, withheldMessage } from '../../src/masking/index.js';
 import type { Frame } from './codec/framing.js';
 import { MessageCode } from './codec/codes.js';
@@ -27,7 +27,7 @@ import {
   type ErrorFields,
   type FieldDescription,
 } from './codec/backend.js';
-import type { PgCatalog } from './catalog.js';
+import type { PgCatalog, RelationInfo } from './catalog.js';
 
 interface ColumnPlan {
   name: string;
@@ -113,6 +113,15 @@ export class ResultMasker {
   /** Resolves what a statement's output will be when that needs the catalog (COPY table TO). */
   async prepare(statements: StatementAnalysis[]): Promise<void> {
     if (this.masker.empty) return;
+    // Which relations the statements name are views: a computed column over a view carries what
+    // the view's column reads (RowDescription names no table for it). Not known: fail closed.
+    const refs = statements.flatMap((st) => [...st.reads, ...(st.outputs ?? []).flatMap((o) => o.sources.map((src) => src.relation))]);
+    const names = refs.flatMap((ref) => this.session.resolveRelation(ref)).filter((n) => !n.startsWith('pg_temp.'));
+    try {
+      await this.catalog.loadNames(names, this.session.lease, (sql) => this.session.analyzeSql(sql, 'postgres'));
+    } catch (e) {
+      this.session.logger.warn({ err: e }, 'view look-up for masking failed');
+    }
     for (const st of statements) {
       const out = st.outputs;
       if (!st.kinds.includes('copy') || out === null || out.length !== 1 || out[0]?.expansion !== true) continue;
@@ -274,7 +283,8 @@ export class ResultMasker {
     if (st === null) return !this.masker.empty;
     let r = this.readsMasked.get(st);
     if (r === undefined) {
-      r = readsMaskedData(st, this.masker, (ref) => this.session.resolveRelation(ref), (t) => this.catalog.columnsOf(t));
+      r = readsMaskedData(st, this.masker, (ref) => this.session.resolveRelation(ref), (t) => this.catalog.columnsOf(t))
+        || st.reads.some((ref) => this.throughViews(ref, '*') !== null);
       this.readsMasked.set(st, r);
     }
     return r;
@@ -344,15 +354,13 @@ export class ResultMasker {
     const st = head?.kind === 'query' ? (head.statements[head.index] ?? null) : head?.kind === 'execute' ? (head.portal?.prepared.statement ?? null) : null;
     const strongestAll = this.masker.strongestOverall();
     if (st === null || st.outputs === null) return [strongestAll];
-    const resolve = (ref: RelationRef): string[] => this.session.resolveRelation(ref);
-    const columnsOf = (t: string): string[] | null => this.catalog.columnsOf(t);
     let plan: Array<ColumnMaskRule | null>;
     if (this.copyTables.has(st)) {
       const cols = this.copyTables.get(st) ?? null;
       // The table could not be resolved: every column is withheld.
       plan = cols === null ? [strongestAll] : cols.map((c) => this.masker.methodFor(c));
     } else {
-      plan = st.outputs.map((o) => judgeOutput(o, this.masker, resolve, columnsOf, st.reads));
+      plan = st.outputs.map((o) => this.judge(o, st.reads));
     }
     this.lastMasked = plan.some((r) => r !== null) ? ['(copy)'] : [];
     return plan.some((r) => r !== null) || !this.detectors.empty ? plan : null;
@@ -461,10 +469,47 @@ export class ResultMasker {
     return out;
   }
 
+  /** An output column by its lineage: its sources' rules, and what the views among them read. */
+  private judge(lineage: OutputLineage, reads: readonly RelationRef[]): ColumnMaskRule | null {
+    const found = [judgeOutput(lineage, this.masker, (ref) => this.session.resolveRelation(ref), (t) => this.catalog.columnsOf(t), reads)];
+    for (const src of lineage.sources) found.push(this.throughViews(src.relation, lineage.unknown ? '*' : src.column));
+    if (lineage.unknown) for (const ref of reads) found.push(this.throughViews(ref, '*'));
+    return strongest(found.filter((r): r is ColumnMaskRule => r !== null));
+  }
+
+  /**
+   * What a view's column (attnum null: any of its columns) carries from what the view reads.
+   * The server's own views (pg_catalog) are judged by their column names only: the built-in
+   * catalog rule names the ones that carry values, and `pid` of pg_stat_activity stays readable.
+   */
+  private viewRule(info: RelationInfo, attnum: number | null): ColumnMaskRule | null {
+    if (info.schema === 'pg_catalog') return null;
+    const sources = (attnum === null ? undefined : info.columnSources?.get(attnum)) ?? info.sources ?? [];
+    return strongest(sources.map((src) => (src === '*.*.*' ? this.masker.strongestOverall() : src.endsWith('.*') ? this.masker.strongestForTable(src.slice(0, -2)) : this.masker.methodFor(src)))
+      .filter((r): r is ColumnMaskRule => r !== null));
+  }
+
+  /**
+   * When `ref` names a view: what reading its `column` ('*': every column) carries. A name whose
+   * look-up failed or expired counts as a view that reads anything (fail closed).
+   */
+  private throughViews(ref: RelationRef, column: string): ColumnMaskRule | null {
+    const found: Array<ColumnMaskRule | null> = [];
+    for (const name of this.session.resolveRelation(ref)) {
+      if (name.startsWith('pg_temp.')) continue;
+      const infos = this.catalog.byName(name);
+      if (infos === undefined) { found.push(this.masker.strongestOverall()); continue; }
+      for (const info of infos) {
+        if (info.kind !== 'v' && info.kind !== 'm') continue;
+        const attnum = column === '*' ? undefined : [...info.columns].find(([, c]) => c === column)?.[0];
+        found.push(this.viewRule(info, attnum ?? null));
+      }
+    }
+    return strongest(found.filter((r): r is ColumnMaskRule => r !== null));
+  }
+
   /** One plan per result shape; null when nothing in it needs masking or scanning. */
   private plan(fields: FieldDescription[], statement: StatementAnalysis | null, formats: number[]): RowPlan {
-    const resolve = (ref: RelationRef): string[] => this.session.resolveRelation(ref);
-    const columnsOf = (t: string): string[] | null => this.catalog.columnsOf(t);
     const outputs = statement?.outputs ?? null;
     const lineageUsable = outputs !== null && outputs.length === fields.length;
     let any = !this.detectors.empty;
@@ -477,12 +522,11 @@ export class ResultMasker {
           if (info === undefined || column === undefined) rule = this.masker.strongestOverall();
           else {
             const own = this.masker.methodFor(`${info.schema}.${info.name}.${column}`);
-            const via = (info.columnSources?.get(f.columnAttr) ?? info.sources ?? []).map((s) => (s.endsWith('.*') ? this.masker.strongestForTable(s.slice(0, -2)) : this.masker.methodFor(s)));
-            rule = strongest([own, ...via].filter((r): r is ColumnMaskRule => r !== null));
+            rule = strongest([own, this.viewRule(info, f.columnAttr)].filter((r): r is ColumnMaskRule => r !== null));
           }
         } else {
           const lineage = lineageUsable ? outputs[i] : undefined;
-          rule = judgeOutput(lineage ?? { name: null, sources: [], unknown: true }, this.masker, resolve, columnsOf, statement?.reads ?? []);
+          rule = this.judge(lineage ?? { name: null, sources: [], unknown: true }, statement?.reads ?? []);
         }
       }
       if (rule !== null) any = true;

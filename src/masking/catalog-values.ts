@@ -29,10 +29,10 @@ export const CATALOG_VALUE_COLUMNS: readonly string[] = [
   // PostgreSQL statement text of every session.
   'pg_catalog.pg_stat_activity.query',
   '*.pg_stat_statements.query',
-  // Functions that return either (the SQL analysis names them as a relation of that name, column "*").
-  'pg_catalog.pg_stat_get_activity.*',
+  // Functions that return either: the SQL analysis names a call as the relation `pg_catalog.<name>`
+  // (its columns by name in FROM, "*" for a scalar call or a whole row, which any glob of the table masks).
+  'pg_catalog.pg_stat_get_activity.query',
   'pg_catalog.pg_stat_get_backend_activity.*',
-  'pg_catalog.pg_stat_statements.*',
   'pg_catalog.pg_mcv_list_items.*',
   // MariaDB / MySQL statistics.
   'mysql.column_stats.min_value',

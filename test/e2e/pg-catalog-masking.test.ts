@@ -34,7 +34,11 @@ beforeAll(async () => {
       INSERT INTO customers VALUES (1, 'Ada', '${EMAILS[0]}', '${SSNS[0]}'), (2, 'Alan', '${EMAILS[1]}', '${SSNS[1]}');
       CREATE STATISTICS customers_mcv (mcv) ON ssn, email FROM customers;
       CREATE STATISTICS customers_expr ON (lower(ssn)) FROM customers;
-      ANALYZE customers;`,
+      ANALYZE customers;
+      CREATE VIEW my_activity AS SELECT pid, query FROM pg_stat_activity;
+      CREATE VIEW my_activity_fn AS SELECT a.pid, a.query AS q FROM pg_stat_get_activity(NULL) a;
+      CREATE VIEW customer_ssn AS SELECT id, ssn FROM customers;
+      CREATE VIEW my_stats AS SELECT attname, histogram_bounds::text AS hb FROM pg_stats;`,
   });
   upstream = db.upstream;
   port = await freePort();
@@ -75,6 +79,7 @@ describe('statistics views and functions', () => {
     ['pg_stats_ext', "SELECT most_common_vals FROM pg_stats_ext WHERE tablename = 'customers'"],
     ['pg_stats_ext star', "SELECT * FROM pg_stats_ext WHERE tablename = 'customers'"],
     ['pg_stats_ext_exprs', "SELECT * FROM pg_stats_ext_exprs WHERE tablename = 'customers'"],
+    ['a view over pg_stats', 'SELECT attname, hb FROM my_stats'],
   ];
   for (const [what, sql] of corpus) {
     it(`masks ${what}`, async () => {
@@ -97,6 +102,31 @@ describe('statistics views and functions', () => {
   });
 });
 
+describe('computed columns over a view (lineage through the view)', () => {
+  it('masks upper(ssn) over a view of customers', async () => {
+    const r = await psql({ port, token: support }, ['-At', '-c', 'SELECT upper(ssn), ssn || \'\' FROM customer_ssn']);
+    expect(r.stderr).toBe('');
+    expectNoRaw(r.stdout, 'computed over a view');
+  });
+
+  it('masks COPY (query over a view) TO STDOUT', async () => {
+    const r = await psql({ port, token: support }, ['-At', '-c', 'COPY (SELECT id, lower(ssn) FROM customer_ssn) TO STDOUT']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split('\n')).toEqual(['1\t[redacted]', '2\t[redacted]']);
+  });
+
+  it('masks a computed column over a table whose columns are renamed in FROM', async () => {
+    const r = await psql({ port, token: support }, ['-At', '-c', 'SELECT upper(s), lower(e) FROM customers AS t(i, n, e, s)']);
+    expect(r.stderr).toBe('');
+    expectNoRaw(r.stdout, 'column aliases');
+  });
+
+  it('passes computed columns of a view that read no masked column', async () => {
+    const r = await psql({ port, token: support }, ['-At', '-c', 'SELECT id + 1 FROM customer_ssn ORDER BY id']);
+    expect(r.stdout.trim().split('\n')).toEqual(['2', '3']);
+  });
+});
+
 describe('errors of a statement that reads masked columns', () => {
   const corpus: Array<[string, string]> = [
     ['make_date', "SELECT make_date(replace(ssn, '-', '')::int, 13, 1) FROM customers"],
@@ -105,6 +135,7 @@ describe('errors of a statement that reads masked columns', () => {
     ['to_date', "SELECT to_date(replace(ssn, '-', ''), 'YYYYMMDD') FROM customers"],
     ['in WHERE only', "SELECT id FROM customers WHERE make_date(replace(ssn, '-', '')::int, 13, 1) IS NULL"],
     ['regclass', 'SELECT ssn::regclass FROM customers'],
+    ['through a view', "SELECT make_date(replace(ssn, '-', '')::int, 13, 1) FROM customer_ssn"],
   ];
   for (const [what, sql] of corpus) {
     it(`withholds the message: ${what}`, async () => {
@@ -181,7 +212,17 @@ describe("other sessions' statement text", () => {
     ['pg_stat_get_activity()', 'SELECT query FROM pg_stat_get_activity(NULL)'],
     ['pg_stat_get_activity() joined', 'SELECT a.query, c.id FROM pg_stat_get_activity(NULL) a CROSS JOIN (SELECT 1 AS id) c'],
     ['pg_stat_get_backend_activity()', 'SELECT pg_stat_get_backend_activity(s) FROM pg_stat_get_backend_idset() s'],
+    ['pg_stat_get_activity() with column aliases', 'SELECT q FROM pg_stat_get_activity(NULL) AS a(d, p, l, u, ap, ca, ch, cp, bs, xs, qs, sc, wt, w, st, bx, bm, q)'],
+    ['a view over pg_stat_activity', 'SELECT query FROM my_activity'],
+    ['a view over pg_stat_get_activity()', 'SELECT q, upper(q) FROM my_activity_fn'],
   ];
+  it('passes the columns that carry no statement text', async () => {
+    const r = await psql({ port, token: support }, ['-At', '-c', "SELECT count(*) FROM pg_stat_activity WHERE pid IS NOT NULL AND backend_start IS NOT NULL AND query LIKE '%'"]);
+    expect(r.stderr).toBe('');
+    expect(Number(r.stdout.trim())).toBeGreaterThan(1);
+    const p = await psql({ port, token: support }, ['-At', '-c', 'SELECT pid, state FROM pg_stat_activity WHERE pid = pg_backend_pid()']);
+    expect(p.stdout.trim()).toMatch(/^\d+\|active$/);
+  });
   for (const [what, sql] of corpus) {
     it(`masks ${what}`, async () => {
       const r = await psql({ port, token: support }, ['-At', '-c', sql]);

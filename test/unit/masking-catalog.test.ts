@@ -53,6 +53,16 @@ describe('catalog values', () => {
     expect(judged('SELECT pg_catalog.pg_stat_get_backend_activity(1)')).toEqual(['airlock-catalog-values']);
     expect(judged('SELECT query FROM public.pg_stat_statements(true)')[0]).not.toBe('');
     expect(judged('SELECT m.values FROM pg_statistic_ext_data d, pg_mcv_list_items(d.stxdmcv) m')).toEqual(['airlock-catalog-values']);
+    // In FROM the function reads like a relation: its columns by name.
+    expect(judged('SELECT pid, query FROM pg_stat_get_activity(NULL)')).toEqual(['', 'airlock-catalog-values']);
+    expect(judged('SELECT a.* FROM pg_stat_get_activity(NULL) a')).toEqual(['airlock-catalog-values']);
+    // Renamed columns no longer say which column they are: the whole row.
+    expect(judged('SELECT p FROM pg_stat_get_activity(NULL) AS a(d, p, u, ap, st, q)')).toEqual(['airlock-catalog-values']);
+  });
+
+  it('judges a column of a table renamed in FROM as the whole row', () => {
+    expect(judged('SELECT upper(x) FROM customers AS t(a, b, c, x)')).toEqual(['pii']);
+    expect(judged('SELECT upper(name) FROM customers')).toEqual(['']);
   });
 });
 

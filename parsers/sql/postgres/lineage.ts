@@ -173,6 +173,15 @@ function derivedEntry(alias: string, outputs: readonly OutputLineage[], colnames
   return { alias, relation: null, columns: complete ? columns : null, whole: lineageDeps(outputs) };
 }
 
+/**
+ * A table in FROM. With column aliases (`customers AS t(a, b, c)`) a name no longer says which
+ * column it is: every column of it is judged as the whole row (fail closed).
+ */
+function relationEntry(alias: string, ref: RelationRef, colnames: string[]): RangeEntry {
+  const whole: Deps = { sources: [{ relation: ref, column: '*' }], unknown: false };
+  return colnames.length > 0 ? { alias, relation: null, columns: null, whole } : { alias, relation: ref, columns: null, whole };
+}
+
 function aliasOf(value: unknown): { name: string | null; colnames: string[] } {
   const a = isObject(value) ? value : null;
   return { name: a === null ? null : str(a.aliasname), colnames: a === null ? [] : names(a.colnames) };
@@ -190,7 +199,7 @@ function addFromItem(item: unknown, scope: LScope, ctx: Ctx): void {
       const alias = aliasOf(f.alias);
       const cte = str(f.schemaname) === null ? findCte(scope, ref.name) : undefined;
       if (cte !== undefined) { scope.entries.push(derivedEntry(alias.name ?? ref.name, cte, alias.colnames)); return; }
-      scope.entries.push({ alias: alias.name ?? ref.name, relation: ref, columns: null, whole: { sources: [{ relation: ref, column: '*' }], unknown: false } });
+      scope.entries.push(relationEntry(alias.name ?? ref.name, ref, alias.colnames));
       return;
     }
     case 'RangeSubselect': {
@@ -219,6 +228,16 @@ function addFromItem(item: unknown, scope: LScope, ctx: Ctx): void {
       const alias = aliasOf(f.alias);
       // Functions in FROM are implicitly LATERAL.
       const whole = exprDeps(f, scope, ctx);
+      // A catalog function that returns stored values or statement text reads like the relation
+      // `pg_catalog.<name>`: its columns by name (`query`), masked by the catalog rule.
+      const calls = node.type === 'RangeFunction' ? list(f.functions).map((l) => nodeOf(list(nodeOf(l, 'List')?.items)[0], 'FuncCall')) : [];
+      const fname = calls.length === 1 && calls[0] !== null && calls[0] !== undefined ? names(calls[0].funcname) : [];
+      const last = fname[fname.length - 1]?.toLowerCase();
+      if (last !== undefined && VALUE_EXPOSING_FUNCTIONS.has(last)) {
+        const entry = relationEntry(alias.name ?? last, { schema: 'pg_catalog', name: last }, alias.colnames);
+        scope.entries.push({ ...entry, whole: merge(merge(none(), entry.whole), whole) });
+        return;
+      }
       scope.entries.push({ alias: alias.name ?? '', relation: null, columns: null, whole });
     }
   }
