@@ -170,8 +170,10 @@ export class ResultMasker {
     return plan.some((c) => c.rule !== null) || !this.detectors.empty ? plan : null;
   }
 
+  /** A view counts as reading masked columns: what it reads is not known here (as for its columns). */
   private readsMasked(st: StatementAnalysis | null): boolean {
-    return readsMaskedData(st, this.masker, (ref) => this.session.resolveRelation(ref), () => null);
+    return readsMaskedData(st, this.masker, (ref) => this.session.resolveRelation(ref), () => null)
+      || (st !== null && st.reads.some((ref) => this.candidates(ref).some((n) => this.isView(n))));
   }
 
   /**

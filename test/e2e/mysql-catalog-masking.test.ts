@@ -33,6 +33,7 @@ beforeAll(async () => {
       INSERT INTO users VALUES (1, 'ann', '${SSNS[0]}'), (2, 'bob', '${SSNS[1]}');
       CREATE TABLE taken (ssn varchar(20) primary key);
       INSERT INTO taken VALUES ('${SSNS[0]}');
+      CREATE VIEW people AS SELECT id, ssn AS tax_id FROM users;
       ANALYZE TABLE users PERSISTENT FOR ALL;`,
   });
   await maria.sql("UPDATE performance_schema.setup_consumers SET enabled = 'YES' WHERE name LIKE 'events_statements%'");
@@ -178,6 +179,7 @@ describe('errors and warnings of a statement that reads masked columns', () => {
     'SELECT CAST(ssn AS DATE) FROM users; SHOW WARNINGS',
     'SELECT CAST(ssn AS DATE) FROM users; SHOW ERRORS; SHOW WARNINGS LIMIT 5',
     'SELECT id FROM users WHERE CAST(ssn AS DATE) IS NULL; SELECT 1; SHOW WARNINGS',
+    'SELECT CAST(tax_id AS DATE) FROM people; SHOW WARNINGS',
   ]) {
     it(`withholds warnings: ${sql}`, async () => {
       const r = await mariadb('dave', ['-e', sql]);
