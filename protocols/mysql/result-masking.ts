@@ -223,14 +223,14 @@ export class ResultMasker {
 
   /**
    * Server error text: of a statement that reads masked columns, withheld but for a safe
-   * template; otherwise, under a column rule every quoted value is withheld, and values masked
+   * template (its variable parts redacted); otherwise, under a column rule every quoted value is withheld, and values masked
    * before. `statement` undefined: the ERR of a command that is not a statement.
    */
   scrubError(err: ErrPacket, statement?: StatementAnalysis | null): ErrPacket | null {
     if (this.masker.empty && this.detectors.empty) return null;
     if (statement !== undefined && this.readsMasked(statement)) {
       const code = String(err.code);
-      const message = (statement === null ? null : safeMessage(MYSQL_SAFE_TEMPLATES, code, err.message, statement.text)) ?? withheldMessage(err.sqlState, err.code);
+      const message = safeMessage(MYSQL_SAFE_TEMPLATES, code, err.message) ?? withheldMessage(err.sqlState, err.code);
       return message === err.message ? null : { ...err, message };
     }
     let s = err.message;

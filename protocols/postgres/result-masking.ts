@@ -539,11 +539,12 @@ export class ResultMasker {
 
   /**
    * The error of a statement that reads masked columns: its SQLSTATE and the class's generic
-   * text, unless the message is a safe template; never detail, hint, context or internal query.
+   * text, or a safe template with its variable parts redacted; never detail, hint, context or
+   * internal query.
    */
-  private withhold(fields: ErrorFields, st: StatementAnalysis | null): ErrorFields {
+  private withhold(fields: ErrorFields): ErrorFields {
     const out: ErrorFields = { ...fields };
-    out.message = (st === null ? null : safeMessage(PG_SAFE_TEMPLATES, fields.code, fields.message, st.text)) ?? withheldMessage(fields.code);
+    out.message = safeMessage(PG_SAFE_TEMPLATES, fields.code, fields.message) ?? withheldMessage(fields.code);
     for (const k of ['detail', 'hint', 'where', 'internalQuery', 'internalPosition'] as const) delete out[k];
     return out;
   }
@@ -557,7 +558,7 @@ export class ResultMasker {
 
   private scrubFields(fields: ErrorFields, encode: (f: ErrorFields) => Buffer, st: StatementAnalysis | null | undefined): Buffer | null {
     if (this.masker.empty && this.detectors.empty) return null;
-    if (st !== undefined && this.statementReadsMasked(st)) return encode(this.withhold(fields, st));
+    if (st !== undefined && this.statementReadsMasked(st)) return encode(this.withhold(fields));
     let changed = false;
     const out: ErrorFields = { ...fields };
     for (const k of ['message', 'detail', 'hint', 'where', 'internalQuery'] as const) {

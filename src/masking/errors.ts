@@ -41,15 +41,16 @@ export function withheldMessage(sqlstate: string, code?: string | number): strin
 }
 
 /**
- * A message that may stay: the whole message matches, and every captured part is written
- * in the statement (then it comes from the caller's own text, not from stored data), or is
- * a group the template names in `redact` (replaced by "[redacted]" whatever it holds).
+ * A message that may stay, with every captured part replaced by "[redacted]": the fixed words
+ * say what went wrong, and no part that could come from stored data remains. (Keeping a part
+ * because the statement text contains it would be an oracle: `left(ssn, 1)::regclass` fails with
+ * `relation "1" does not exist`, and the caller chooses which guesses the text contains.) The
+ * Postgres position field still points psql's caret into the caller's own text.
  */
 export interface SafeTemplate {
   /** SQLSTATE (Postgres) or error number (MySQL), as a string. */
   code: string;
   pattern: RegExp;
-  redact?: readonly number[];
 }
 
 export const PG_SAFE_TEMPLATES: readonly SafeTemplate[] = [
@@ -61,7 +62,7 @@ export const PG_SAFE_TEMPLATES: readonly SafeTemplate[] = [
   { code: '42883', pattern: /^function ([\w.]+)\([\w ,[\]."]*\) does not exist$/ },
   { code: '42501', pattern: /^permission denied for (?:table|relation|view|schema|sequence|function) ([\w.]+)$/ },
   { code: '22012', pattern: /^division by zero$/ },
-  { code: '22P02', pattern: /^invalid input syntax for (?:type )?[\w ]+: "(.*)"$/s, redact: [1] },
+  { code: '22P02', pattern: /^invalid input syntax for (?:type )?[\w ]+: "(.*)"$/s },
   { code: '25P02', pattern: /^current transaction is aborted, commands ignored until end of transaction block$/ },
   { code: '57014', pattern: /^canceling statement due to (?:statement timeout|user request|lock timeout)$/ },
 ];
@@ -72,31 +73,19 @@ export const MYSQL_SAFE_TEMPLATES: readonly SafeTemplate[] = [
   // The second quoted part names the clause ('field list', 'where clause', 'SELECT' …), never data.
   { code: '1054', pattern: /^Unknown column '(.*)' in '[A-Za-z ]+'$/s },
   { code: '1305', pattern: /^FUNCTION (\S+) does not exist$/ },
-  { code: '1142', pattern: /^\w+ command denied to user '[^']*'@'[^']*' for table [`'](.*)[`']$/s },
+  { code: '1142', pattern: /^\w+ command denied to user '(.*)'@'(.*)' for table [`'](.*)[`']$/s },
 ];
 
-/**
- * The message as it may be shown when it is a safe template (its redacted groups replaced),
- * or null when it must be withheld.
- */
-export function safeMessage(templates: readonly SafeTemplate[], code: string, message: string, statementText: string): string | null {
-  const text = statementText.toLowerCase();
+/** The message of a safe template with its variable parts redacted, or null when it must be withheld. */
+export function safeMessage(templates: readonly SafeTemplate[], code: string, message: string): string | null {
   for (const t of templates) {
     if (t.code !== code) continue;
-    const m = t.pattern.exec(message);
-    if (m === null) continue;
-    const redact = t.redact ?? [];
-    // `schema.table`: each part may be written on its own (`"appdb"."t"`, `appdb.t`).
-    const written = m.slice(1).every((part, i) => part === undefined || redact.includes(i + 1) || part.split('.').every((p) => text.includes(p.toLowerCase())));
-    if (!written) continue;
-    if (redact.length === 0) return message;
     // Group positions (the `d` flag), replaced from the last so earlier offsets stay valid.
-    const at = new RegExp(t.pattern.source, `${t.pattern.flags}d`).exec(message)?.indices ?? [];
+    const m = new RegExp(t.pattern.source, `${t.pattern.flags}d`).exec(message);
+    if (m === null) continue;
+    const spans = (m.indices ?? []).slice(1).filter((x): x is [number, number] => x !== undefined);
     let out = message;
-    for (const g of [...redact].sort((x, y) => y - x)) {
-      const span = at[g];
-      if (span !== undefined) out = `${out.slice(0, span[0])}[redacted]${out.slice(span[1])}`;
-    }
+    for (const [from, to] of spans.sort((x, y) => y[0] - x[0])) out = `${out.slice(0, from)}[redacted]${out.slice(to)}`;
     return out;
   }
   return null;

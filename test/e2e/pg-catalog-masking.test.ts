@@ -134,7 +134,6 @@ describe('errors of a statement that reads masked columns', () => {
     ['chr', "SELECT chr(replace(ssn, '-', '')::int) FROM customers"],
     ['to_date', "SELECT to_date(replace(ssn, '-', ''), 'YYYYMMDD') FROM customers"],
     ['in WHERE only', "SELECT id FROM customers WHERE make_date(replace(ssn, '-', '')::int, 13, 1) IS NULL"],
-    ['regclass', 'SELECT ssn::regclass FROM customers'],
     ['through a view', "SELECT make_date(replace(ssn, '-', '')::int, 13, 1) FROM customer_ssn"],
   ];
   for (const [what, sql] of corpus) {
@@ -167,9 +166,13 @@ describe('errors of a statement that reads masked columns', () => {
     }
   });
 
-  it('keeps a known-safe message whose names are in the statement', async () => {
+  it('keeps a known-safe message with its variable parts redacted (psql still points at the spot)', async () => {
     const r = await psql({ port, token: support }, ['-At', '-c', 'SELECT nosuchcolumn FROM customers']);
-    expect(r.stderr).toContain('column "nosuchcolumn" does not exist');
+    expect(r.stderr).toContain('column "[redacted]" does not exist');
+    expect(r.stderr).toContain('LINE 1: SELECT nosuchcolumn FROM customers');
+    // A name cast from data: the text holding the same characters does not let it through.
+    const c = await psql({ port, token: support }, ['-At', '-c', "SELECT left(ssn, 1)::regclass FROM customers WHERE '1' = '1'"]);
+    expect(c.stderr).toContain('relation "[redacted]" does not exist');
   });
 
   it('leaves errors of statements that read no masked column as they were', async () => {
