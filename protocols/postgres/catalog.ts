@@ -55,6 +55,17 @@ SELECT n.nspname, c.relname, c.oid::int8 AS oid
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[])) OR c.relname = ANY($3::text[])`;
 
+/** Whether every output column of a view definition has a known lineage. */
+function definitionFollowed(def: string, analyze: AnalyzeSql): boolean {
+  try {
+    const a = analyze(def);
+    const st = a.statements[0];
+    return a.statements.length === 1 && st !== undefined && !st.unparsed && st.outputs !== null && st.outputs.every((o) => !o.unknown);
+  } catch {
+    return false;
+  }
+}
+
 export class PgCatalog {
   private readonly cache = new Map<number, { info: RelationInfo; at: number }>();
   /** "schema.name" → the relations of that name (none: no such relation), for lineage through views. */
@@ -146,6 +157,9 @@ export class PgCatalog {
       // (pg_stat_get_activity …) reads it like the relation `pg_catalog.<name>`. pg_depend has no
       // row for a built-in function (pinned), so the definition's text is searched.
       for (const [oid, def] of defs) {
+        // A column whose lineage the analysis cannot follow (a user function: `ssn_of(id)`) may
+        // read anything, whatever tables pg_depend lists: the view reads "everything".
+        if (analyze !== undefined && !definitionFollowed(def, analyze)) depsOf.set(oid, [...(depsOf.get(oid) ?? []), '*.*.*']);
         for (const fn of VALUE_EXPOSING_FUNCTIONS) {
           if (new RegExp(`\\b${fn}\\s*\\(`, 'i').test(def)) depsOf.set(oid, [...(depsOf.get(oid) ?? []), `pg_catalog.${fn}.*`]);
         }

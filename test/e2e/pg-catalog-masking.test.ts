@@ -38,6 +38,9 @@ beforeAll(async () => {
       CREATE VIEW my_activity AS SELECT pid, query FROM pg_stat_activity;
       CREATE VIEW my_activity_fn AS SELECT a.pid, a.query AS q FROM pg_stat_get_activity(NULL) a;
       CREATE VIEW customer_ssn AS SELECT id, ssn FROM customers;
+      CREATE FUNCTION ssn_of(int) RETURNS text LANGUAGE sql STABLE AS 'SELECT ssn FROM customers WHERE id = $1';
+      CREATE VIEW customer_fn AS SELECT id, ssn_of(id) AS s FROM customers;
+      CREATE VIEW customer_fn2 AS SELECT id, s FROM customer_fn;
       CREATE VIEW my_stats AS SELECT attname, histogram_bounds::text AS hb FROM pg_stats;`,
   });
   upstream = db.upstream;
@@ -113,6 +116,15 @@ describe('computed columns over a view (lineage through the view)', () => {
     const r = await psql({ port, token: support }, ['-At', '-c', 'COPY (SELECT id, lower(ssn) FROM customer_ssn) TO STDOUT']);
     expect(r.stderr).toBe('');
     expect(r.stdout.trim().split('\n')).toEqual(['1\t[redacted]', '2\t[redacted]']);
+  });
+
+  it('masks a view column computed by a user function (its lineage is unknown)', async () => {
+    for (const sql of ['SELECT s FROM customer_fn', 'SELECT * FROM customer_fn2', 'SELECT upper(s) FROM customer_fn2']) {
+      const r = await psql({ port, token: support }, ['-At', '-c', sql]);
+      expect(r.stderr, sql).toBe('');
+      expect(r.stdout.length, sql).toBeGreaterThan(0);
+      expectNoRaw(r.stdout, sql);
+    }
   });
 
   it('masks a computed column over a table whose columns are renamed in FROM', async () => {
