@@ -30,6 +30,7 @@ beforeAll(async () => {
   issuer = await createTestIssuer();
   const db = await startAppDb({
     password: PASSWORD,
+    extraConf: { shared_preload_libraries: "'pg_stat_statements'" },
     setupSql: `CREATE TABLE customers (id int primary key, name text, email text, ssn text);
       INSERT INTO customers VALUES (1, 'Ada', '${EMAILS[0]}', '${SSNS[0]}'), (2, 'Alan', '${EMAILS[1]}', '${SSNS[1]}');
       CREATE STATISTICS customers_mcv (mcv) ON ssn, email FROM customers;
@@ -44,6 +45,7 @@ beforeAll(async () => {
       CREATE VIEW my_stats AS SELECT attname, histogram_bounds::text AS hb FROM pg_stats;`,
   });
   upstream = db.upstream;
+  await upstream.psql('CREATE EXTENSION pg_stat_statements; GRANT pg_read_all_stats TO app', { db: 'appdb' });
   port = await freePort();
   airlock = await startAirlock({
     state_dir: join(db.dir, 'state'),
@@ -201,6 +203,9 @@ describe("other sessions' statement text", () => {
     // A direct session (not through airlock) runs a slow statement with a masked value in it.
     other = new pg.Client({ host: '127.0.0.1', port: upstream.port, database: 'appdb', user: 'app', password: PASSWORD });
     await other.connect();
+    // pg_stat_statements keeps a utility statement's text as written (PostgreSQL 15 does not normalise it).
+    await other.query(`SET application_name = '${SSNS[1]}'`);
+    await other.query("SET application_name = 'direct'");
     running = other.query(`SELECT pg_sleep(300), '${SSNS[0]}' AS probe`).catch(() => undefined);
     for (;;) {
       const seen = await upstream.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(300)%' AND state = 'active' AND pid <> pg_backend_pid()", { db: 'appdb' });
@@ -218,6 +223,8 @@ describe("other sessions' statement text", () => {
   it('an unmasked identity sees it (the leak is real)', async () => {
     const r = await psql({ port, token: dba }, ['-At', '-c', 'SELECT query FROM pg_stat_activity']);
     expect(r.stdout).toContain(SSNS[0]);
+    const s = await psql({ port, token: dba }, ['-At', '-c', 'SELECT query FROM pg_stat_statements']);
+    expect(s.stdout).toContain(SSNS[1]);
   });
 
   const corpus: Array<[string, string]> = [
@@ -229,6 +236,9 @@ describe("other sessions' statement text", () => {
     ['pg_stat_get_backend_activity()', 'SELECT pg_stat_get_backend_activity(s) FROM pg_stat_get_backend_idset() s'],
     ['pg_stat_get_activity() with column aliases', 'SELECT q FROM pg_stat_get_activity(NULL) AS a(d, p, l, u, ap, ca, ch, cp, bs, xs, qs, sc, wt, w, st, bx, bm, q)'],
     ['a view over pg_stat_activity', 'SELECT query FROM my_activity'],
+    ['pg_stat_statements', 'SELECT query FROM pg_stat_statements'],
+    ['pg_stat_statements star', 'SELECT * FROM public.pg_stat_statements'],
+    ['pg_stat_statements()', 'SELECT s.query FROM pg_stat_statements(true) s'],
     ['a view over pg_stat_get_activity()', 'SELECT q, upper(q) FROM my_activity_fn'],
   ];
   it('passes the columns that carry no statement text', async () => {
