@@ -277,17 +277,11 @@ export class ResultMasker {
     }
   }
 
-  private readonly readsMasked = new WeakMap<StatementAnalysis, boolean>();
-
+  /** Judged when an error arrives (rare), against what the catalog knows then; not cached. */
   private statementReadsMasked(st: StatementAnalysis | null): boolean {
-    if (st === null) return !this.masker.empty;
-    let r = this.readsMasked.get(st);
-    if (r === undefined) {
-      r = readsMaskedData(st, this.masker, (ref) => this.session.resolveRelation(ref), (t) => this.catalog.columnsOf(t))
-        || st.reads.some((ref) => this.throughViews(ref, '*') !== null);
-      this.readsMasked.set(st, r);
-    }
-    return r;
+    if (this.masker.empty) return false;
+    return readsMaskedData(st, this.masker, (ref) => this.session.resolveRelation(ref), (t) => this.catalog.columnsOf(t))
+      || (st !== null && st.reads.some((ref) => this.throughViews(ref, '*') !== null));
   }
 
   private pop(kind: 'parse' | 'bind' | 'close'): void {
@@ -479,11 +473,12 @@ export class ResultMasker {
 
   /**
    * What a view's column (attnum null: any of its columns) carries from what the view reads.
-   * The server's own views (pg_catalog) are judged by their column names only: the built-in
-   * catalog rule names the ones that carry values, and `pid` of pg_stat_activity stays readable.
+   * The server's own views (pg_catalog, information_schema) are judged by their column names
+   * only: the built-in catalog rule names the ones that carry values, and `pid` of
+   * pg_stat_activity or `column_name` of information_schema.columns stay readable.
    */
   private viewRule(info: RelationInfo, attnum: number | null): ColumnMaskRule | null {
-    if (info.schema === 'pg_catalog') return null;
+    if (info.schema === 'pg_catalog' || info.schema === 'information_schema') return null;
     const sources = (attnum === null ? undefined : info.columnSources?.get(attnum)) ?? info.sources ?? [];
     return strongest(sources.map((src) => (src === '*.*.*' ? this.masker.strongestOverall() : src.endsWith('.*') ? this.masker.strongestForTable(src.slice(0, -2)) : this.masker.methodFor(src)))
       .filter((r): r is ColumnMaskRule => r !== null));

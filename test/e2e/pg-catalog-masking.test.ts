@@ -135,6 +135,11 @@ describe('computed columns over a view (lineage through the view)', () => {
     expectNoRaw(r.stdout, 'column aliases');
   });
 
+  it("reads the server's own views by column name: information_schema.columns stays readable", async () => {
+    const r = await psql({ port, token: support }, ['-At', '-c', "SELECT column_name FROM information_schema.columns WHERE table_name = 'customers' ORDER BY ordinal_position"]);
+    expect(r.stdout.trim().split('\n')).toEqual(['id', 'name', 'email', 'ssn']);
+  });
+
   it('passes computed columns of a view that read no masked column', async () => {
     const r = await psql({ port, token: support }, ['-At', '-c', 'SELECT id + 1 FROM customer_ssn ORDER BY id']);
     expect(r.stdout.trim().split('\n')).toEqual(['2', '3']);
