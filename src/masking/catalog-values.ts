@@ -46,6 +46,9 @@ export const CATALOG_VALUE_COLUMNS: readonly string[] = [
   'performance_schema.events_statements_*.sql_text',
   'performance_schema.events_statements_*.digest_text',
   'performance_schema.events_statements_*.query_sample_text',
+  // The error or warning text of another session's statement names the value it failed on.
+  'performance_schema.events_statements_*.message_text',
+  'performance_schema.error_log.data',
   'performance_schema.threads.processlist_info',
   'performance_schema.prepared_statements_instances.sql_text',
   'mysql.general_log.argument',

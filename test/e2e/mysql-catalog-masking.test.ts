@@ -93,6 +93,8 @@ describe("other sessions' statement text", () => {
     otherId = Number((rows as Array<{ id: number }>)[0]?.id);
     // A finished statement (performance_schema history) and a running one (processlist, current).
     await other.query(`SELECT '${SSNS[1]}' AS done`);
+    // A failed statement: its error text (performance_schema MESSAGE_TEXT) names what it failed on.
+    await other.query('SELECT * FROM no_such_table_987654321').catch(() => undefined);
     running = other.query(`SELECT SLEEP(300), '${SSNS[0]}' AS probe`).catch(() => undefined);
     for (;;) {
       const seen = await maria.sql(`SELECT COUNT(*) FROM information_schema.processlist WHERE id = ${otherId} AND info LIKE '%SLEEP(300)%'`);
@@ -120,6 +122,7 @@ describe("other sessions' statement text", () => {
     'SELECT sql_text, digest_text FROM performance_schema.events_statements_current',
     'SELECT * FROM performance_schema.events_statements_history',
     'SELECT sql_text FROM performance_schema.events_statements_history_long',
+    'SELECT message_text FROM performance_schema.events_statements_history WHERE message_text IS NOT NULL',
     'SELECT processlist_info FROM performance_schema.threads',
     'SHOW FULL PROCESSLIST',
   ]) {

@@ -31,7 +31,7 @@ describe('catalog values', () => {
     for (const c of ['pg_catalog.pg_stats.histogram_bounds', 'pg_catalog.pg_stats.most_common_vals', 'pg_catalog.pg_statistic.stavalues3',
       'pg_catalog.pg_stats_ext_exprs.most_common_elems', 'pg_catalog.pg_stat_activity.query', 'extensions.pg_stat_statements.query',
       'information_schema.PROCESSLIST.INFO', 'information_schema.PROCESSLIST.INFO_BINARY', 'performance_schema.events_statements_history_long.SQL_TEXT',
-      'performance_schema.events_statements_current.DIGEST_TEXT', 'performance_schema.threads.PROCESSLIST_INFO', 'mysql.column_stats.histogram',
+      'performance_schema.events_statements_current.DIGEST_TEXT', 'performance_schema.events_statements_history.MESSAGE_TEXT', 'performance_schema.threads.PROCESSLIST_INFO', 'mysql.column_stats.histogram',
       'mysql.column_stats.min_value', 'sys.x$processlist.current_statement', 'information_schema.COLUMN_STATISTICS.HISTOGRAM']) {
       expect(masked.methodFor(c)?.rule, c).toBe('airlock-catalog-values');
     }
