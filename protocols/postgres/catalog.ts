@@ -81,16 +81,17 @@ export class PgCatalog {
   }
 
   /**
-   * Relations a statement names, by name: undefined when not looked up (or expired), else the
-   * infos of the relations of that name (empty: none). For a computed column over a view, whose
-   * RowDescription names no table.
+   * Relations a statement names, by name: undefined when never looked up (or, unless `stale`,
+   * expired), else the infos of the relations of that name (empty: none). For a computed column
+   * over a view, whose RowDescription names no table. `stale`: a prepared statement run long
+   * after its Parse is judged by what was true at its last look-up rather than masked wholesale.
    */
-  byName(name: string): RelationInfo[] | undefined {
+  byName(name: string, stale = false): RelationInfo[] | undefined {
     const e = this.byNameCache.get(name);
-    if (e === undefined || Date.now() - e.at > TTL_MS) return undefined;
+    if (e === undefined || (!stale && Date.now() - e.at > TTL_MS)) return undefined;
     const infos: RelationInfo[] = [];
     for (const oid of e.oids) {
-      const info = this.get(oid);
+      const info = stale ? this.cache.get(oid)?.info : this.get(oid);
       if (info === undefined) return undefined;
       infos.push(info);
     }

@@ -485,14 +485,15 @@ export class ResultMasker {
   }
 
   /**
-   * When `ref` names a view: what reading its `column` ('*': every column) carries. A name whose
-   * look-up failed or expired counts as a view that reads anything (fail closed).
+   * When `ref` names a view: what reading its `column` ('*': every column) carries. A name never
+   * looked up (the look-up failed) counts as a view that reads anything (fail closed); prepare()
+   * looks names up again once their entry is older than the catalog's TTL.
    */
   private throughViews(ref: RelationRef, column: string): ColumnMaskRule | null {
     const found: Array<ColumnMaskRule | null> = [];
     for (const name of this.session.resolveRelation(ref)) {
       if (name.startsWith('pg_temp.')) continue;
-      const infos = this.catalog.byName(name);
+      const infos = this.catalog.byName(name, true);
       if (infos === undefined) { found.push(this.masker.strongestOverall()); continue; }
       for (const info of infos) {
         if (info.kind !== 'v' && info.kind !== 'm') continue;
