@@ -304,7 +304,14 @@ export class ResponseFollower {
     if (noBackslash !== this.host.session.sqlSettings.standardConformingStrings) this.host.session.setParameter('standard_conforming_strings', noBackslash ? 'on' : 'off');
   }
 
+  /** The statement an answer belongs to: null when not known, undefined for a command that is no statement. */
+  private statementOf(r: Response): StatementAnalysis | null | undefined {
+    if (r.command !== Command.COM_QUERY && r.command !== Command.COM_STMT_PREPARE && r.command !== Command.COM_STMT_EXECUTE && r.command !== Command.COM_STMT_FETCH) return undefined;
+    return r.statements[r.index] ?? r.prepared?.statement ?? null;
+  }
+
   private record(r: Response, rows: number, errorCode: string | undefined): void {
+    this.host.masker?.statementEnded(this.statementOf(r));
     const st = r.statements[r.index];
     const command = st !== undefined ? (st.kinds[0] ?? 'other').toUpperCase() : commandName(r.command);
     const masked = this.host.masker?.maskedColumns(r.plan) ?? [];
@@ -331,7 +338,7 @@ export class ResponseFollower {
   private finish(r: Response, p: Packet, how: 'ok' | 'error' | 'cursor'): void {
     if (how === 'error') {
       const err = decodeErr(p.payload);
-      const scrubbed = this.host.masker?.scrubError(err) ?? null;
+      const scrubbed = this.host.masker?.scrubError(err, this.statementOf(r)) ?? null;
       this.emit(r, p, scrubbed === null ? null : encodeErr(scrubbed));
       this.record(r, r.rows, err.sqlState);
     } else if (r.command !== Command.COM_QUERY && r.command !== Command.COM_STMT_EXECUTE) this.record(r, r.rows, undefined);

@@ -5,12 +5,14 @@
  * analysis (computed columns); unknown provenance in a statement that touches a masked
  * table is masked (judgeOutput fails closed). Rows whose columns need nothing pass as the
  * bytes that arrived; others are rewritten cell by cell, in the text or binary protocol.
- * ERR text is scrubbed of quoted values and of values masked earlier in the session.
+ * ERR text is scrubbed of quoted values and of values masked earlier in the session; the
+ * ERR of a statement that reads masked columns, and the SHOW WARNINGS / SHOW ERRORS messages
+ * after one, are withheld (src/masking/errors.ts).
  */
 import type { Session } from '../../src/core/session-types.js';
 import type { ColumnMaskRule } from '../../src/core/types.js';
 import type { OutputLineage, RelationRef, StatementAnalysis } from '../../parsers/sql/types.js';
-import { ColumnMasker, DetectorRules, judgeOutput, keyFromSecret, maskText, maskValue, maskValueByDetectors, strongest } from '../../src/masking/index.js';
+import { ColumnMasker, DETAILS_WITHHELD, DetectorRules, MYSQL_SAFE_TEMPLATES, judgeOutput, keyFromSecret, maskText, maskValue, maskValueByDetectors, readsMaskedData, safeMessage, strongest, withheldMessage } from '../../src/masking/index.js';
 import type { ColumnDefinition } from './codec/messages/resultset.js';
 import { decodeBinaryRow, decodeTextRow, encodeBinaryRow, encodeTextRow } from './codec/messages/resultset.js';
 import type { ErrPacket } from './codec/messages/generic.js';
@@ -30,6 +32,12 @@ export type RowPlan = ColumnPlan[] | null;
 const MAX_SEEN_VALUES = 5_000;
 
 const UNKNOWN: OutputLineage = { name: null, sources: [], unknown: true };
+
+/** SHOW WARNINGS / SHOW ERRORS (and SHOW COUNT(*) …): they read the diagnostics of the statements before. */
+const DIAGNOSTICS = /^\s*show\s+(?:count\s*\(\s*\*\s*\)\s+)?(?:warnings|errors)\b/i;
+
+/** The Message column of SHOW WARNINGS after a statement that read masked columns. */
+const WITHHELD_DIAGNOSTIC: ColumnMaskRule = Object.freeze({ rule: 'airlock-withheld-diagnostics', columns: [], method: 'fixed', fixed: DETAILS_WITHHELD }) as ColumnMaskRule;
 
 /**
  * Lineage per result column. The analysis lists one entry per select item; a `*` (or `t.*`)
@@ -70,6 +78,12 @@ export class ResultMasker {
   private readonly key: Buffer;
   /** Raw values masked in this session, scrubbed from error text. */
   private readonly seen = new Set<string>();
+  /**
+   * The server's diagnostics area (SHOW WARNINGS) may hold messages of a statement that read
+   * masked columns. Cleared only by a statement that reads tables none of which is masked
+   * (the server resets the list for a statement that uses a table).
+   */
+  private diagnosticsMasked = false;
 
   constructor(
     private readonly session: Session,
@@ -118,6 +132,7 @@ export class ResultMasker {
    * as unknown: masked when the statement touches a table with masked columns.
    */
   plan(columns: readonly ColumnDefinition[], statement: StatementAnalysis | null): RowPlan {
+    if (!this.masker.empty && statement !== null && DIAGNOSTICS.test(statement.text)) return this.diagnosticsPlan(columns);
     const resolve = (ref: RelationRef): string[] => this.session.resolveRelation(ref);
     const columnsOf = (): string[] | null => null;
     const reads = statement?.reads ?? [];
@@ -143,6 +158,33 @@ export class ResultMasker {
       return { name, rule, mysqlType: c.columnType };
     });
     return any ? plan : null;
+  }
+
+  /** SHOW WARNINGS / ERRORS: Level and Code pass; Message is withheld after a statement that read masked columns. */
+  private diagnosticsPlan(columns: readonly ColumnDefinition[]): RowPlan {
+    const plan = columns.map((c): ColumnPlan => ({
+      name: c.name,
+      rule: c.name.toLowerCase() === 'message' ? (this.diagnosticsMasked ? WITHHELD_DIAGNOSTIC : null) : c.name.toLowerCase() === 'level' || c.name.toLowerCase() === 'code' ? null : this.masker.strongestOverall(),
+      mysqlType: c.columnType,
+    }));
+    return plan.some((c) => c.rule !== null) || !this.detectors.empty ? plan : null;
+  }
+
+  /** A view counts as reading masked columns: what it reads is not known here (as for its columns). */
+  private readsMasked(st: StatementAnalysis | null): boolean {
+    return readsMaskedData(st, this.masker, (ref) => this.session.resolveRelation(ref), () => null)
+      || (st !== null && st.reads.some((ref) => this.candidates(ref).some((n) => this.isView(n))));
+  }
+
+  /**
+   * A statement's answer ended (OK, EOF or ERR): what SHOW WARNINGS will show next. null: a
+   * statement airlock could not tell; undefined: a command that is not a statement (ping, …).
+   */
+  statementEnded(st: StatementAnalysis | null | undefined): void {
+    if (this.masker.empty || st === undefined) return;
+    if (st !== null && DIAGNOSTICS.test(st.text)) return;
+    if (this.readsMasked(st)) this.diagnosticsMasked = true;
+    else if (st !== null && st.reads.length > 0) this.diagnosticsMasked = false;
   }
 
   /** A row under a plan: null when it passes unchanged, else the new payload. */
@@ -179,9 +221,18 @@ export class ResultMasker {
     return plan === null ? [] : plan.filter((c) => c.rule !== null).map((c) => c.name);
   }
 
-  /** Server error text: under a column rule every quoted value is withheld, and values masked before. */
-  scrubError(err: ErrPacket): ErrPacket | null {
+  /**
+   * Server error text: of a statement that reads masked columns, withheld but for a safe
+   * template (its variable parts redacted); otherwise, under a column rule every quoted value is withheld, and values masked
+   * before. `statement` undefined: the ERR of a command that is not a statement.
+   */
+  scrubError(err: ErrPacket, statement?: StatementAnalysis | null): ErrPacket | null {
     if (this.masker.empty && this.detectors.empty) return null;
+    if (statement !== undefined && this.readsMasked(statement)) {
+      const code = String(err.code);
+      const message = safeMessage(MYSQL_SAFE_TEMPLATES, code, err.message) ?? withheldMessage(err.sqlState, err.code);
+      return message === err.message ? null : { ...err, message };
+    }
     let s = err.message;
     if (!this.masker.empty) s = s.replace(/'(?:[^'\\]|\\.|'')*'/g, "'[redacted]'").replace(/"(?:[^"\\]|\\.)*"/g, '"[redacted]"');
     for (const v of this.seen) if (s.includes(v)) s = s.split(v).join('[redacted]');

@@ -7,7 +7,8 @@ import pg from 'pg';
 import { readFileSync } from 'node:fs';
 import type { Lease } from '../../src/core/session-types.js';
 import type { PostgresConnectionConfig } from './config.js';
-import type { SqlAnalysis } from '../../parsers/sql/types.js';
+import { ANY_SCHEMA, type SqlAnalysis } from '../../parsers/sql/types.js';
+import { VALUE_EXPOSING_FUNCTIONS } from '../../parsers/sql/postgres/catalog-functions.js';
 
 export interface RelationInfo {
   schema: string;
@@ -48,8 +49,27 @@ WHERE r.ev_class = ANY($1::oid[]) AND t.oid <> r.ev_class`;
 /** With an empty search_path, pg_get_viewdef schema-qualifies every relation it names. */
 const VIEW_DEFS_SQL = `SELECT c.oid::int8 AS oid, pg_catalog.pg_get_viewdef(c.oid) AS def FROM pg_catalog.pg_class c WHERE c.oid = ANY($1::oid[])`;
 
+/** Relations by "schema.name" (or ANY_SCHEMA + name: every schema). */
+const NAMES_SQL = `
+SELECT n.nspname, c.relname, c.oid::int8 AS oid
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[])) OR c.relname = ANY($3::text[])`;
+
+/** Whether every output column of a view definition has a known lineage. */
+function definitionFollowed(def: string, analyze: AnalyzeSql): boolean {
+  try {
+    const a = analyze(def);
+    const st = a.statements[0];
+    return a.statements.length === 1 && st !== undefined && !st.unparsed && st.outputs !== null && st.outputs.every((o) => !o.unknown);
+  } catch {
+    return false;
+  }
+}
+
 export class PgCatalog {
   private readonly cache = new Map<number, { info: RelationInfo; at: number }>();
+  /** "schema.name" → the relations of that name (none: no such relation), for lineage through views. */
+  private readonly byNameCache = new Map<string, { oids: number[]; at: number }>();
 
   constructor(private readonly connection: PostgresConnectionConfig) {}
 
@@ -58,6 +78,50 @@ export class PgCatalog {
     const e = this.cache.get(oid);
     if (e === undefined || Date.now() - e.at > TTL_MS) return undefined;
     return e.info;
+  }
+
+  /**
+   * Relations a statement names, by name: undefined when never looked up (or, unless `stale`,
+   * expired), else the infos of the relations of that name (empty: none). For a computed column
+   * over a view, whose RowDescription names no table. `stale`: a prepared statement run long
+   * after its Parse is judged by what was true at its last look-up rather than masked wholesale.
+   */
+  byName(name: string, stale = false): RelationInfo[] | undefined {
+    const e = this.byNameCache.get(name);
+    if (e === undefined || (!stale && Date.now() - e.at > TTL_MS)) return undefined;
+    const infos: RelationInfo[] = [];
+    for (const oid of e.oids) {
+      const info = stale ? this.cache.get(oid)?.info : this.get(oid);
+      if (info === undefined) return undefined;
+      infos.push(info);
+    }
+    return infos;
+  }
+
+  /** Looks up names not known yet, and loads their relations (views followed). */
+  async loadNames(names: string[], lease: Lease, analyze?: AnalyzeSql): Promise<void> {
+    const missing = [...new Set(names)].filter((n) => this.byName(n) === undefined);
+    if (missing.length === 0) return;
+    const exact = missing.filter((n) => !n.startsWith(ANY_SCHEMA) && n.includes('.'));
+    const anywhere = missing.filter((n) => n.startsWith(ANY_SCHEMA)).map((n) => n.slice(ANY_SCHEMA.length));
+    const client = this.client(lease);
+    await client.connect();
+    let rows: Array<{ nspname: string; relname: string; oid: string }>;
+    try {
+      rows = (await client.query(NAMES_SQL, [
+        exact.map((n) => n.slice(0, n.indexOf('.'))), exact.map((n) => n.slice(n.indexOf('.') + 1)), anywhere,
+      ])).rows as Array<{ nspname: string; relname: string; oid: string }>;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    const found = new Map<string, number[]>(missing.map((n) => [n, []]));
+    for (const r of rows) {
+      for (const key of [`${r.nspname}.${r.relname}`, `${ANY_SCHEMA}${r.relname}`]) found.get(key)?.push(Number(r.oid));
+    }
+    await this.load([...found.values()].flat(), lease, analyze);
+    const now = Date.now();
+    if (this.byNameCache.size > 10_000) this.byNameCache.clear();
+    for (const [n, oids] of found) this.byNameCache.set(n, { oids, at: now });
   }
 
   /** Fetches what is not cached, over a short connection made with the session's lease. */
@@ -89,6 +153,18 @@ export class PgCatalog {
         for (const [o, i] of more) infos.set(o, i);
         views = [...more.values()].filter((i) => i.kind === 'v' || i.kind === 'm');
       }
+      const defs = await this.viewDefinitions(client, infos);
+      // A view that calls a catalog function returning stored values or statement text
+      // (pg_stat_get_activity …) reads it like the relation `pg_catalog.<name>`. pg_depend has no
+      // row for a built-in function (pinned), so the definition's text is searched.
+      for (const [oid, def] of defs) {
+        // A column whose lineage the analysis cannot follow (a user function: `ssn_of(id)`) may
+        // read anything, whatever tables pg_depend lists: the view reads "everything".
+        if (analyze !== undefined && !definitionFollowed(def, analyze)) depsOf.set(oid, [...(depsOf.get(oid) ?? []), '*.*.*']);
+        for (const fn of VALUE_EXPOSING_FUNCTIONS) {
+          if (new RegExp(`\\b${fn}\\s*\\(`, 'i').test(def)) depsOf.set(oid, [...(depsOf.get(oid) ?? []), `pg_catalog.${fn}.*`]);
+        }
+      }
       const expand = (oid: number, seen: Set<number>): string[] => {
         if (seen.has(oid)) return [];
         seen.add(oid);
@@ -109,7 +185,7 @@ export class PgCatalog {
       for (const [oid, info] of infos) {
         if (info.kind === 'v' || info.kind === 'm') info.sources = expand(oid, new Set());
       }
-      if (analyze !== undefined) await this.followViewColumns(client, infos, analyze);
+      if (analyze !== undefined) this.followViewColumns(defs, infos, analyze);
       const now = Date.now();
       for (const [oid, info] of infos) this.cache.set(oid, { info, at: now });
     } finally {
@@ -122,21 +198,24 @@ export class PgCatalog {
    * relation schema-qualified) through the same lineage analysis as a query. A column whose
    * lineage is unknown, or that reads another view, keeps the whole view's sources.
    */
-  private async followViewColumns(client: pg.Client, infos: Map<number, RelationInfo>, analyze: AnalyzeSql): Promise<void> {
+  /** The definitions of the views among `infos`, as the server prints them (every relation schema-qualified). */
+  private async viewDefinitions(client: pg.Client, infos: Map<number, RelationInfo>): Promise<Map<number, string>> {
+    const out = new Map<number, string>();
     const views = [...infos.entries()].filter(([, i]) => i.kind === 'v' || i.kind === 'm');
-    if (views.length === 0) return;
-    let rows: Array<{ oid: string; def: string | null }>;
-    try {
-      await client.query("SELECT pg_catalog.set_config('search_path', '', false)");
-      rows = (await client.query(VIEW_DEFS_SQL, [views.map(([o]) => o)])).rows as Array<{ oid: string; def: string | null }>;
-    } catch {
-      return; // keep the whole-view sources: fail closed
-    }
+    if (views.length === 0) return out;
+    await client.query("SELECT pg_catalog.set_config('search_path', '', false)");
+    const rows = (await client.query(VIEW_DEFS_SQL, [views.map(([o]) => o)])).rows as Array<{ oid: string; def: string | null }>;
+    for (const r of rows) if (r.def !== null) out.set(Number(r.oid), r.def);
+    return out;
+  }
+
+  private followViewColumns(defs: Map<number, string>, infos: Map<number, RelationInfo>, analyze: AnalyzeSql): void {
+    const rows = [...defs].map(([oid, def]) => ({ oid, def }));
     const byName = new Map<string, RelationInfo>();
     for (const i of infos.values()) byName.set(`${i.schema}.${i.name}`, i);
     for (const r of rows) {
-      const info = infos.get(Number(r.oid));
-      if (info === undefined || r.def === null) continue;
+      const info = infos.get(r.oid);
+      if (info === undefined) continue;
       let analysis: SqlAnalysis;
       try {
         analysis = analyze(r.def);

@@ -3,13 +3,14 @@
  * the request/response pairing of both protocols to know which statement each
  * RowDescription and DataRow belong to, judges every output column once (provenance from
  * RowDescription, lineage from the analysis, fail closed), and rewrites only the cells
- * that need it. Errors, notices and notifications are scrubbed of masked values.
+ * that need it. Errors, notices and notifications are scrubbed of masked values; those of a
+ * statement that reads masked columns keep only their SQLSTATE (src/masking/errors.ts).
  */
 import type { Session } from '../../src/core/session-types.js';
 import { AirlockError } from '../../src/util/errors.js';
 import type { ColumnMaskRule } from '../../src/core/types.js';
-import type { RelationRef, StatementAnalysis } from '../../parsers/sql/types.js';
-import { ColumnMasker, DetectorRules, judgeOutput, maskText, maskValue, maskValueByDetectors, strongest, keyFromSecret } from '../../src/masking/index.js';
+import type { OutputLineage, RelationRef, StatementAnalysis } from '../../parsers/sql/types.js';
+import { ColumnMasker, DetectorRules, PG_SAFE_TEMPLATES, safeMessage, judgeOutput, maskText, maskValue, maskValueByDetectors, readsMaskedData, strongest, keyFromSecret, withheldMessage } from '../../src/masking/index.js';
 import type { Frame } from './codec/framing.js';
 import { MessageCode } from './codec/codes.js';
 import {
@@ -26,7 +27,7 @@ import {
   type ErrorFields,
   type FieldDescription,
 } from './codec/backend.js';
-import type { PgCatalog } from './catalog.js';
+import type { PgCatalog, RelationInfo } from './catalog.js';
 
 interface ColumnPlan {
   name: string;
@@ -53,7 +54,8 @@ interface Portal {
 
 type Expect =
   | { kind: 'query'; statements: StatementAnalysis[]; index: number; plan: RowPlan | undefined }
-  | { kind: 'parse' | 'bind' | 'close' | 'sync' }
+  | { kind: 'parse' | 'bind'; statement: StatementAnalysis | null }
+  | { kind: 'close' | 'sync' }
   | { kind: 'describe'; prepared: Prepared | null; portal: Portal | null }
   | { kind: 'execute'; portal: Portal | null };
 
@@ -111,6 +113,15 @@ export class ResultMasker {
   /** Resolves what a statement's output will be when that needs the catalog (COPY table TO). */
   async prepare(statements: StatementAnalysis[]): Promise<void> {
     if (this.masker.empty) return;
+    // Which relations the statements name are views: a computed column over a view carries what
+    // the view's column reads (RowDescription names no table for it). Not known: fail closed.
+    const refs = statements.flatMap((st) => [...st.reads, ...(st.outputs ?? []).flatMap((o) => o.sources.map((src) => src.relation))]);
+    const names = refs.flatMap((ref) => this.session.resolveRelation(ref)).filter((n) => !n.startsWith('pg_temp.'));
+    try {
+      await this.catalog.loadNames(names, this.session.lease, (sql) => this.session.analyzeSql(sql, 'postgres'));
+    } catch (e) {
+      this.session.logger.warn({ err: e }, 'view look-up for masking failed');
+    }
     for (const st of statements) {
       const out = st.outputs;
       if (!st.kinds.includes('copy') || out === null || out.length !== 1 || out[0]?.expansion !== true) continue;
@@ -135,7 +146,7 @@ export class ResultMasker {
 
   onParse(name: string, statement: StatementAnalysis | null): void {
     this.prepared.set(name, { statement, fields: null });
-    this.expected.push({ kind: 'parse' });
+    this.expected.push({ kind: 'parse', statement });
   }
 
   onClientFrame(frame: Frame, decode: () => { type: string; [k: string]: unknown }): void {
@@ -144,7 +155,7 @@ export class ResultMasker {
         const m = decode() as unknown as { portal: string; statement: string; resultFormats: number[] };
         const prepared = this.prepared.get(m.statement) ?? { statement: null, fields: null };
         this.portals.set(m.portal, { prepared, resultFormats: m.resultFormats, plan: undefined });
-        this.expected.push({ kind: 'bind' });
+        this.expected.push({ kind: 'bind', statement: prepared.statement });
         break;
       }
       case MessageCode.Describe: {
@@ -219,13 +230,14 @@ export class ResultMasker {
         return null;
       }
       case MessageCode.ErrorResponse: {
+        const st = this.runningStatement();
         // The server skips to the next Sync (extended) or ends the Query.
         const head = this.expected[0];
         if (head?.kind !== 'query') while (this.expected.length > 0 && this.expected[0]?.kind !== 'sync') this.expected.shift();
-        return this.scrubFields(decodeErrorResponse(frame.payload).fields, encodeErrorResponse);
+        return this.scrubFields(decodeErrorResponse(frame.payload).fields, encodeErrorResponse, st);
       }
       case MessageCode.NoticeResponse:
-        return this.scrubFields(decodeNoticeResponse(frame.payload).fields, encodeNoticeResponse);
+        return this.scrubFields(decodeNoticeResponse(frame.payload).fields, encodeNoticeResponse, this.runningStatement());
       case MessageCode.NotificationResponse: {
         const n = decodeNotificationResponse(frame.payload);
         const payload = this.scrubText(n.payload);
@@ -248,6 +260,28 @@ export class ResultMasker {
     const m = this.lastMasked;
     this.lastMasked = [];
     return m;
+  }
+
+  /**
+   * The statement the server is working on: null when it is not known (judged as reading
+   * masked data), undefined when no statement is in progress (an asynchronous notice, a FATAL).
+   */
+  private runningStatement(): StatementAnalysis | null | undefined {
+    const head = this.expected[0];
+    switch (head?.kind) {
+      case 'query': return head.statements[head.index] ?? null;
+      case 'execute': return head.portal?.prepared.statement ?? null;
+      case 'parse': case 'bind': return head.statement;
+      case 'describe': return head.prepared?.statement ?? null;
+      default: return undefined;
+    }
+  }
+
+  /** Judged when an error arrives (rare), against what the catalog knows then; not cached. */
+  private statementReadsMasked(st: StatementAnalysis | null): boolean {
+    if (this.masker.empty) return false;
+    return readsMaskedData(st, this.masker, (ref) => this.session.resolveRelation(ref), (t) => this.catalog.columnsOf(t))
+      || (st !== null && st.reads.some((ref) => this.throughViews(ref, '*') !== null));
   }
 
   private pop(kind: 'parse' | 'bind' | 'close'): void {
@@ -314,15 +348,13 @@ export class ResultMasker {
     const st = head?.kind === 'query' ? (head.statements[head.index] ?? null) : head?.kind === 'execute' ? (head.portal?.prepared.statement ?? null) : null;
     const strongestAll = this.masker.strongestOverall();
     if (st === null || st.outputs === null) return [strongestAll];
-    const resolve = (ref: RelationRef): string[] => this.session.resolveRelation(ref);
-    const columnsOf = (t: string): string[] | null => this.catalog.columnsOf(t);
     let plan: Array<ColumnMaskRule | null>;
     if (this.copyTables.has(st)) {
       const cols = this.copyTables.get(st) ?? null;
       // The table could not be resolved: every column is withheld.
       plan = cols === null ? [strongestAll] : cols.map((c) => this.masker.methodFor(c));
     } else {
-      plan = st.outputs.map((o) => judgeOutput(o, this.masker, resolve, columnsOf, st.reads));
+      plan = st.outputs.map((o) => this.judge(o, st.reads));
     }
     this.lastMasked = plan.some((r) => r !== null) ? ['(copy)'] : [];
     return plan.some((r) => r !== null) || !this.detectors.empty ? plan : null;
@@ -431,10 +463,49 @@ export class ResultMasker {
     return out;
   }
 
+  /** An output column by its lineage: its sources' rules, and what the views among them read. */
+  private judge(lineage: OutputLineage, reads: readonly RelationRef[]): ColumnMaskRule | null {
+    const found = [judgeOutput(lineage, this.masker, (ref) => this.session.resolveRelation(ref), (t) => this.catalog.columnsOf(t), reads)];
+    for (const src of lineage.sources) found.push(this.throughViews(src.relation, lineage.unknown ? '*' : src.column));
+    if (lineage.unknown) for (const ref of reads) found.push(this.throughViews(ref, '*'));
+    return strongest(found.filter((r): r is ColumnMaskRule => r !== null));
+  }
+
+  /**
+   * What a view's column (attnum null: any of its columns) carries from what the view reads.
+   * The server's own views (pg_catalog, information_schema) are judged by their column names
+   * only: the built-in catalog rule names the ones that carry values, and `pid` of
+   * pg_stat_activity or `column_name` of information_schema.columns stay readable.
+   */
+  private viewRule(info: RelationInfo, attnum: number | null): ColumnMaskRule | null {
+    if (info.schema === 'pg_catalog' || info.schema === 'information_schema') return null;
+    const sources = (attnum === null ? undefined : info.columnSources?.get(attnum)) ?? info.sources ?? [];
+    return strongest(sources.map((src) => (src === '*.*.*' ? this.masker.strongestOverall() : src.endsWith('.*') ? this.masker.strongestForTable(src.slice(0, -2)) : this.masker.methodFor(src)))
+      .filter((r): r is ColumnMaskRule => r !== null));
+  }
+
+  /**
+   * When `ref` names a view: what reading its `column` ('*': every column) carries. A name never
+   * looked up (the look-up failed) counts as a view that reads anything (fail closed); prepare()
+   * looks names up again once their entry is older than the catalog's TTL.
+   */
+  private throughViews(ref: RelationRef, column: string): ColumnMaskRule | null {
+    const found: Array<ColumnMaskRule | null> = [];
+    for (const name of this.session.resolveRelation(ref)) {
+      if (name.startsWith('pg_temp.')) continue;
+      const infos = this.catalog.byName(name, true);
+      if (infos === undefined) { found.push(this.masker.strongestOverall()); continue; }
+      for (const info of infos) {
+        if (info.kind !== 'v' && info.kind !== 'm') continue;
+        const attnum = column === '*' ? undefined : [...info.columns].find(([, c]) => c === column)?.[0];
+        found.push(this.viewRule(info, attnum ?? null));
+      }
+    }
+    return strongest(found.filter((r): r is ColumnMaskRule => r !== null));
+  }
+
   /** One plan per result shape; null when nothing in it needs masking or scanning. */
   private plan(fields: FieldDescription[], statement: StatementAnalysis | null, formats: number[]): RowPlan {
-    const resolve = (ref: RelationRef): string[] => this.session.resolveRelation(ref);
-    const columnsOf = (t: string): string[] | null => this.catalog.columnsOf(t);
     const outputs = statement?.outputs ?? null;
     const lineageUsable = outputs !== null && outputs.length === fields.length;
     let any = !this.detectors.empty;
@@ -447,12 +518,11 @@ export class ResultMasker {
           if (info === undefined || column === undefined) rule = this.masker.strongestOverall();
           else {
             const own = this.masker.methodFor(`${info.schema}.${info.name}.${column}`);
-            const via = (info.columnSources?.get(f.columnAttr) ?? info.sources ?? []).map((s) => (s.endsWith('.*') ? this.masker.strongestForTable(s.slice(0, -2)) : this.masker.methodFor(s)));
-            rule = strongest([own, ...via].filter((r): r is ColumnMaskRule => r !== null));
+            rule = strongest([own, this.viewRule(info, f.columnAttr)].filter((r): r is ColumnMaskRule => r !== null));
           }
         } else {
           const lineage = lineageUsable ? outputs[i] : undefined;
-          rule = judgeOutput(lineage ?? { name: null, sources: [], unknown: true }, this.masker, resolve, columnsOf, statement?.reads ?? []);
+          rule = this.judge(lineage ?? { name: null, sources: [], unknown: true }, statement?.reads ?? []);
         }
       }
       if (rule !== null) any = true;
@@ -463,6 +533,18 @@ export class ResultMasker {
 
   // ---- error, notice and notification text -------------------------------
 
+  /**
+   * The error of a statement that reads masked columns: its SQLSTATE and the class's generic
+   * text, or a safe template with its variable parts redacted; never detail, hint, context or
+   * internal query.
+   */
+  private withhold(fields: ErrorFields): ErrorFields {
+    const out: ErrorFields = { ...fields };
+    out.message = safeMessage(PG_SAFE_TEMPLATES, fields.code, fields.message) ?? withheldMessage(fields.code);
+    for (const k of ['detail', 'hint', 'where', 'internalQuery', 'internalPosition'] as const) delete out[k];
+    return out;
+  }
+
   private scrubText(text: string): string {
     let out = text;
     for (const v of this.seen) if (out.includes(v)) out = out.split(v).join('[redacted]');
@@ -470,8 +552,9 @@ export class ResultMasker {
     return out;
   }
 
-  private scrubFields(fields: ErrorFields, encode: (f: ErrorFields) => Buffer): Buffer | null {
+  private scrubFields(fields: ErrorFields, encode: (f: ErrorFields) => Buffer, st: StatementAnalysis | null | undefined): Buffer | null {
     if (this.masker.empty && this.detectors.empty) return null;
+    if (st !== undefined && this.statementReadsMasked(st)) return encode(this.withhold(fields));
     let changed = false;
     const out: ErrorFields = { ...fields };
     for (const k of ['message', 'detail', 'hint', 'where', 'internalQuery'] as const) {

@@ -10,6 +10,7 @@ import type { OutputLineage, RelationRef } from '../../parsers/sql/types.js';
 import { GlobSet } from '../policy/glob.js';
 import type { ColumnMaskRule, MaskPlan } from '../core/types.js';
 import { strongest } from './methods.js';
+import { CATALOG_VALUES_RULE } from './catalog-values.js';
 
 interface CompiledColumnRule {
   rule: ColumnMaskRule;
@@ -47,30 +48,36 @@ function segments(glob: string): string[] {
   return out;
 }
 
+function compile(rule: ColumnMaskRule): CompiledColumnRule {
+  const tableGlobs: string[] = [];
+  let anyTable = false;
+  for (const g of rule.columns) {
+    const parts = segments(g);
+    const wild = parts.findIndex((p) => p.includes('**'));
+    if (wild === -1) {
+      if (parts.length === 3) tableGlobs.push(`${parts[0] ?? ''}.${parts[1] ?? ''}`);
+    } else if (wild === 0) {
+      anyTable = true;
+    } else {
+      // "hr.**" or "hr.**.ssn": any table of schema hr; "public.users.**": that table.
+      const fixed = parts.slice(0, Math.min(wild, 2));
+      tableGlobs.push(fixed.length === 2 ? fixed.join('.') : `${fixed[0] ?? ''}.**`);
+    }
+  }
+  return { rule, columns: new GlobSet(rule.columns), tables: new GlobSet(tableGlobs), anyTable };
+}
+
 export class ColumnMasker {
   private readonly compiled: CompiledColumnRule[];
   private readonly cache = new Map<string, ColumnMaskRule | null>();
   private readonly tableCache = new Map<string, ColumnMaskRule | null>();
 
+  /** Catalog columns that copy stored values or statement text: masked once any column rule applies (matched lower-cased). */
+  private readonly catalog: CompiledColumnRule | null;
+
   constructor(readonly plan: MaskPlan) {
-    this.compiled = plan.columns.map((rule) => {
-      const tableGlobs: string[] = [];
-      let anyTable = false;
-      for (const g of rule.columns) {
-        const parts = segments(g);
-        const wild = parts.findIndex((p) => p.includes('**'));
-        if (wild === -1) {
-          if (parts.length === 3) tableGlobs.push(`${parts[0] ?? ''}.${parts[1] ?? ''}`);
-        } else if (wild === 0) {
-          anyTable = true;
-        } else {
-          // "hr.**" or "hr.**.ssn": any table of schema hr; "public.users.**": that table.
-          const fixed = parts.slice(0, Math.min(wild, 2));
-          tableGlobs.push(fixed.length === 2 ? fixed.join('.') : `${fixed[0] ?? ''}.**`);
-        }
-      }
-      return { rule, columns: new GlobSet(rule.columns), tables: new GlobSet(tableGlobs), anyTable };
-    });
+    this.compiled = plan.columns.map(compile);
+    this.catalog = plan.columns.length > 0 ? compile(CATALOG_VALUES_RULE) : null;
   }
 
   get empty(): boolean {
@@ -81,7 +88,9 @@ export class ColumnMasker {
   methodFor(qualifiedColumn: string): ColumnMaskRule | null {
     const hit = this.cache.get(qualifiedColumn);
     if (hit !== undefined) return hit;
-    const rule = strongest(this.compiled.filter((c) => c.columns.test(qualifiedColumn)).map((c) => c.rule));
+    const hits = this.compiled.filter((c) => c.columns.test(qualifiedColumn)).map((c) => c.rule);
+    if (this.catalog !== null && this.catalog.columns.test(qualifiedColumn.toLowerCase())) hits.push(this.catalog.rule);
+    const rule = strongest(hits);
     if (this.cache.size < 10_000) this.cache.set(qualifiedColumn, rule);
     return rule;
   }
@@ -90,7 +99,9 @@ export class ColumnMasker {
   strongestForTable(schemaTable: string): ColumnMaskRule | null {
     const hit = this.tableCache.get(schemaTable);
     if (hit !== undefined) return hit;
-    const rule = strongest(this.compiled.filter((c) => c.anyTable || c.tables.test(schemaTable)).map((c) => c.rule));
+    const hits = this.compiled.filter((c) => c.anyTable || c.tables.test(schemaTable)).map((c) => c.rule);
+    if (this.catalog !== null && this.catalog.tables.test(schemaTable.toLowerCase())) hits.push(this.catalog.rule);
+    const rule = strongest(hits);
     if (this.tableCache.size < 10_000) this.tableCache.set(schemaTable, rule);
     return rule;
   }

@@ -18,8 +18,8 @@ export interface AppDb {
   connection(name: string, port: number, extra?: Record<string, unknown>): Record<string, unknown>;
 }
 
-export async function startAppDb(opts: { password: string; setupSql?: string; ssl?: { cert: string; key: string } }): Promise<AppDb> {
-  const upstream = await startPgCluster(opts.ssl === undefined ? {} : { ssl: opts.ssl });
+export async function startAppDb(opts: { password: string; setupSql?: string; ssl?: { cert: string; key: string }; extraConf?: Record<string, string> }): Promise<AppDb> {
+  const upstream = await startPgCluster({ ...(opts.ssl === undefined ? {} : { ssl: opts.ssl }), ...(opts.extraConf === undefined ? {} : { extraConf: opts.extraConf }) });
   await upstream.psql('CREATE DATABASE appdb');
   await upstream.psql(`CREATE ROLE app LOGIN PASSWORD '${opts.password.replace(/'/g, "''")}'; ALTER DATABASE appdb OWNER TO app`);
   await upstream.psql('GRANT ALL ON SCHEMA public TO app', { db: 'appdb' });

@@ -20,9 +20,9 @@ export interface LocalMaria {
   stop(): Promise<void>;
 }
 
-export async function startLocalMaria(opts: { password: string; setupSql?: string; tls?: { cert: string; key: string; ca: string } }): Promise<LocalMaria> {
+export async function startLocalMaria(opts: { password: string; setupSql?: string; tls?: { cert: string; key: string; ca: string }; args?: string[] }): Promise<LocalMaria> {
   const tls = opts.tls ? [`--ssl-cert=${opts.tls.cert}`, `--ssl-key=${opts.tls.key}`, `--ssl-ca=${opts.tls.ca}`] : [];
-  const server = await startMariaDb({ args: ['--max-allowed-packet=64M', ...tls] });
+  const server = await startMariaDb({ args: ['--max-allowed-packet=64M', ...tls, ...(opts.args ?? [])] });
   try {
     await server.createUser('app', opts.password);
     await server.cli("GRANT ALL ON appdb.* TO 'app'@'%'");

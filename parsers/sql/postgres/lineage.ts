@@ -8,6 +8,7 @@ import type { OutputLineage, RelationRef } from '../types.js';
 import { isObject, list, names, nodeOf, str, unwrap } from './node.js';
 import { relationOf } from './effects.js';
 import { classifyFunction } from './routines.js';
+import { VALUE_EXPOSING_FUNCTIONS } from './catalog-functions.js';
 
 type Source = { relation: RelationRef; column: string };
 
@@ -132,7 +133,10 @@ function exprDeps(value: unknown, scope: LScope | null, ctx: Ctx): Deps {
     case 'FuncCall': {
       const d = none();
       for (const k of ['args', 'agg_order', 'agg_filter', 'over']) merge(d, exprDeps(f[k], scope, ctx));
-      if (classifyFunction(names(f.funcname)).opaque) d.unknown = true;
+      const fname = names(f.funcname);
+      if (classifyFunction(fname).opaque) d.unknown = true;
+      const last = fname[fname.length - 1]?.toLowerCase();
+      if (last !== undefined && VALUE_EXPOSING_FUNCTIONS.has(last)) merge(d, { sources: [{ relation: { schema: 'pg_catalog', name: last }, column: '*' }], unknown: false });
       return d;
     }
     case 'SubLink': {
@@ -169,6 +173,15 @@ function derivedEntry(alias: string, outputs: readonly OutputLineage[], colnames
   return { alias, relation: null, columns: complete ? columns : null, whole: lineageDeps(outputs) };
 }
 
+/**
+ * A table in FROM. With column aliases (`customers AS t(a, b, c)`) a name no longer says which
+ * column it is: every column of it is judged as the whole row (fail closed).
+ */
+function relationEntry(alias: string, ref: RelationRef, colnames: string[]): RangeEntry {
+  const whole: Deps = { sources: [{ relation: ref, column: '*' }], unknown: false };
+  return colnames.length > 0 ? { alias, relation: null, columns: null, whole } : { alias, relation: ref, columns: null, whole };
+}
+
 function aliasOf(value: unknown): { name: string | null; colnames: string[] } {
   const a = isObject(value) ? value : null;
   return { name: a === null ? null : str(a.aliasname), colnames: a === null ? [] : names(a.colnames) };
@@ -186,7 +199,7 @@ function addFromItem(item: unknown, scope: LScope, ctx: Ctx): void {
       const alias = aliasOf(f.alias);
       const cte = str(f.schemaname) === null ? findCte(scope, ref.name) : undefined;
       if (cte !== undefined) { scope.entries.push(derivedEntry(alias.name ?? ref.name, cte, alias.colnames)); return; }
-      scope.entries.push({ alias: alias.name ?? ref.name, relation: ref, columns: null, whole: { sources: [{ relation: ref, column: '*' }], unknown: false } });
+      scope.entries.push(relationEntry(alias.name ?? ref.name, ref, alias.colnames));
       return;
     }
     case 'RangeSubselect': {
@@ -215,6 +228,16 @@ function addFromItem(item: unknown, scope: LScope, ctx: Ctx): void {
       const alias = aliasOf(f.alias);
       // Functions in FROM are implicitly LATERAL.
       const whole = exprDeps(f, scope, ctx);
+      // A catalog function that returns stored values or statement text reads like the relation
+      // `pg_catalog.<name>`: its columns by name (`query`), masked by the catalog rule.
+      const calls = node.type === 'RangeFunction' ? list(f.functions).map((l) => nodeOf(list(nodeOf(l, 'List')?.items)[0], 'FuncCall')) : [];
+      const fname = calls.length === 1 && calls[0] !== null && calls[0] !== undefined ? names(calls[0].funcname) : [];
+      const last = fname[fname.length - 1]?.toLowerCase();
+      if (last !== undefined && VALUE_EXPOSING_FUNCTIONS.has(last)) {
+        const entry = relationEntry(alias.name ?? last, { schema: 'pg_catalog', name: last }, alias.colnames);
+        scope.entries.push({ ...entry, whole: merge(merge(none(), entry.whole), whole) });
+        return;
+      }
       scope.entries.push({ alias: alias.name ?? '', relation: null, columns: null, whole });
     }
   }
