@@ -1,0 +1,96 @@
+/**
+ * Which session settings that change how the server reads later text a statement assigns:
+ * sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES) and the client character set (SET NAMES,
+ * SET CHARACTER SET, character_set_client). Read from the statement's tokens, so that
+ * `SET @saved = @@character_set_client` (which reads a setting into a user variable) is not
+ * taken for a change, and `SET NAMES koi8r` tells which character set follows.
+ *
+ * Sources: MariaDB "SET", "SET NAMES", "SET CHARACTER SET"; MySQL 8.0 reference 13.7.6.1
+ * "SET Syntax for Variable Assignment".
+ */
+import type { StatementAnalysis } from '../types.js';
+import { lexMysql, type Token } from './lexer.js';
+
+export interface SettingChanges {
+  /** The statement assigns sql_mode (or may: its effects are unknown). */
+  sqlMode: boolean;
+  /**
+   * The client character set after the statement, lower-cased: undefined when the statement
+   * does not set it, null when it sets it to something the text does not tell (a variable,
+   * DEFAULT, an expression, a GLOBAL assignment beside it, or a statement whose effects are unknown).
+   */
+  clientCharset: string | null | undefined;
+}
+
+const NONE: SettingChanges = { sqlMode: false, clientCharset: undefined };
+const MENTIONS_MODE = /sql_mode|@@|\ball\b/i;
+const MENTIONS_CHARSET = /character_set_client|character\s+set|charset|\bnames\b|@@|\ball\b/i;
+const SCOPES = new Set(['GLOBAL', 'SESSION', 'LOCAL', 'PERSIST', 'PERSIST_ONLY']);
+
+export function mysqlSettingChanges(s: StatementAnalysis): SettingChanges {
+  if (s.unparsed || s.opaque) {
+    // What such a statement sets cannot be read; whether it may is judged by its words.
+    return { sqlMode: MENTIONS_MODE.test(s.text), clientCharset: MENTIONS_CHARSET.test(s.text) ? null : undefined };
+  }
+  if (!s.kinds.includes('set')) return NONE;
+  const tokens = lexMysql(s.text, { noBackslashEscapes: false, ansiQuotes: false, assumeVersioned: 'run' })[0]?.tokens ?? [];
+  if (tokens[0]?.kind !== 'word' || tokens[0].value !== 'SET') return NONE;
+  const out: SettingChanges = { sqlMode: false, clientCharset: undefined };
+  let global = false;
+  for (const item of assignments(tokens.slice(1))) {
+    let i = 0;
+    const head = item[0];
+    if (head?.kind === 'word' && SCOPES.has(head.value)) {
+      if (head.value !== 'SESSION' && head.value !== 'LOCAL') global = true;
+      i++;
+    }
+    const first = item[i];
+    if (first === undefined) continue;
+    if (first.kind === 'word' && (first.value === 'NAMES' || first.value === 'CHARSET' || (first.value === 'CHARACTER' && item[i + 1]?.value === 'SET'))) {
+      const at = first.value === 'CHARACTER' ? i + 2 : i + 1;
+      const rest = item.slice(at);
+      // SET NAMES cs [COLLATE coll]
+      const plain = rest.length === 1 || (first.value === 'NAMES' && rest.length === 3 && rest[1]?.kind === 'word' && rest[1].value === 'COLLATE');
+      out.clientCharset = plain ? charsetName(rest[0]) : null;
+      continue;
+    }
+    let name: string | null = null;
+    if (first.kind === 'variable' && first.value.startsWith('@@')) {
+      // @@name, @@session.name, @@local.name, @@global.name
+      const parts = first.value.slice(2).toLowerCase().split('.');
+      if (parts.length === 2 && parts[0] !== 'session' && parts[0] !== 'local') global = true;
+      name = parts[parts.length - 1] ?? null;
+    } else if (first.kind === 'word' || first.kind === 'ident') {
+      name = first.value.toLowerCase();
+    }
+    if (name === 'sql_mode') out.sqlMode = true;
+    if (name === 'character_set_client') {
+      const value = item.slice(i + 1);
+      const eq = value[0]?.kind === 'symbol' && (value[0].value === '=' || value[0].value === ':');
+      const rhs = value.slice(value[0]?.value === ':' ? 2 : 1);
+      out.clientCharset = eq && rhs.length === 1 ? charsetName(rhs[0]) : null;
+    }
+  }
+  // A GLOBAL scope in the list may carry over to a later assignment: the session's value is not known.
+  if (global && out.clientCharset !== undefined) out.clientCharset = null;
+  return out;
+}
+
+/** The top-level comma-separated items of a SET list. */
+function assignments(tokens: readonly Token[]): Token[][] {
+  const out: Token[][] = [[]];
+  let depth = 0;
+  for (const t of tokens) {
+    if (t.kind === 'symbol' && t.value === '(') depth++;
+    if (t.kind === 'symbol' && t.value === ')') depth--;
+    if (depth === 0 && t.kind === 'symbol' && t.value === ',') out.push([]);
+    else out[out.length - 1]?.push(t);
+  }
+  return out;
+}
+
+function charsetName(t: Token | undefined): string | null {
+  if (t === undefined || (t.kind !== 'word' && t.kind !== 'ident' && t.kind !== 'string')) return null;
+  if (t.kind === 'word' && t.value === 'DEFAULT') return null;
+  return /^[a-z0-9_]+$/i.test(t.value) ? t.value.toLowerCase() : null;
+}
