@@ -7,6 +7,7 @@
  * Packets that need nothing leave as the bytes that arrived, batched per upstream chunk.
  */
 import type { Socket } from 'node:net';
+import type { TextDecoder } from 'node:util';
 import type { Session } from '../../src/session-types.js';
 import type { FinalDecision } from '../../src/types.js';
 import { AirlockError, asAirlockError } from '../../src/errors.js';
@@ -18,6 +19,8 @@ import { encodeErr, encodeOk } from './codec/messages/generic.js';
 import { mysqlErrorFor, type MysqlErrorFields } from './errors.js';
 import type { ResultMasker } from './result-masking.js';
 import { ResponseFollower, infileSummary, newResponse, type Prepared, type Response, type ResponseOptions } from './response.js';
+import { mysqlSettingChanges } from '../../parsers/sql/mysql/settings.js';
+import { textDecoderFor } from './charsets.js';
 
 export interface KillRequest {
   targetConnectionId: number;
@@ -30,12 +33,16 @@ export interface RelayOptions {
   upstream: Socket;
   /** Capabilities in force on both legs. */
   capabilities: number;
+  /** MariaDB extended metadata negotiated on both legs (column definitions carry its block). */
+  extendedMetadata: boolean;
   maxPacketBytes: number;
   /** LOAD DATA LOCAL: the longest file the client may send (local_infile.max_bytes). */
   maxLocalInfileBytes: number;
   clientLeftover?: Buffer;
   upstreamLeftover?: Buffer;
   masker: ResultMasker | null;
+  /** The client character set the handshake named (charsets.ts), null when airlock cannot read it. */
+  clientCharset: string | null;
   /** Runs a KILL of one of airlock's connection ids; null when done, else the error for the client. */
   kill: (req: KillRequest) => Promise<MysqlErrorFields | null>;
   onEnd: (reason: string) => void;
@@ -55,13 +62,10 @@ const SINGLE = new Set<number>([Command.COM_PING, Command.COM_STMT_RESET, Comman
 const SIMPLE_KILL = /^\s*kill\s+(?:(query|connection)\s+)?(\d{1,10})\s*;?\s*$/i;
 const USE_DB = /^\s*use\s+(?:`((?:[^`]|``)+)`|([A-Za-z0-9_$]+))\s*;?\s*$/i;
 
-/** A statement after which the server may read text differently (sql_mode, character set), or that cannot be known. */
+/** A statement after which the server may read text differently (sql_mode, character set). */
 function changesReading(s: StatementAnalysis): boolean {
-  return (s.unparsed || s.opaque || s.kinds.includes('set')) && /sql_mode|@@|character|charset|\bnames\b/i.test(s.text);
-}
-
-function changesCharset(s: StatementAnalysis): boolean {
-  return (s.unparsed || s.opaque || s.kinds.includes('set')) && /character_set_client|character\s+set|charset|\bnames\b/i.test(s.text);
+  const c = mysqlSettingChanges(s);
+  return c.sqlMode || c.clientCharset !== undefined;
 }
 
 const INBOX_PAUSE_PACKETS = 256;
@@ -83,6 +87,10 @@ export class Relay {
   private readonly follower: ResponseFollower;
   /** The client is sending a LOCAL INFILE file: its packets go to the server, not to the command queue. */
   private infile: { r: Response; expect: number; shift: number } | null = null;
+  /** Reads statement text in the session's character_set_client; null: a set airlock cannot read (ASCII only). */
+  private decoder: TextDecoder | null = null;
+  /** Prepared statements whose execution sets the client character set to a value their text does not tell. */
+  private readonly setsCharset = new WeakSet<Prepared>();
 
 
   constructor(private readonly opts: RelayOptions) {
@@ -97,6 +105,7 @@ export class Relay {
     this.follower = new ResponseFollower({
       session: this.session,
       capabilities: opts.capabilities,
+      extendedMetadata: opts.extendedMetadata,
       masker: this.masker,
       recordRows: this.recordRows,
       prepared: this.prepared,
@@ -109,6 +118,22 @@ export class Relay {
         this.infile = { r, expect: clientSeq, shift };
       },
     });
+    this.setClientCharset(opts.clientCharset);
+  }
+
+  /**
+   * The character set the server now reads statement text in. In one airlock reads exactly
+   * (charsets.ts) text is decoded as the server decodes it; in any other, text that is not
+   * plain ASCII is not analysed (the session refuses it).
+   */
+  private setClientCharset(charset: string | null): void {
+    this.decoder = textDecoderFor(charset);
+    // The session's name for "every byte below 0x80 is ASCII, and airlock reads the rest".
+    this.session.setParameter('client_encoding', this.decoder === null ? 'UNKNOWN' : 'SQL_ASCII');
+  }
+
+  private statementText(bytes: Buffer): string {
+    return this.decoder === null ? bytes.toString('utf8') : this.decoder.decode(bytes);
   }
 
   start(): void {
@@ -213,9 +238,9 @@ export class Relay {
         this.end('client quit');
         return;
       case 'COM_QUERY':
-        return this.query(p, cmd.sql);
+        return this.query(p, this.statementText(p.payload.subarray(1)));
       case 'COM_STMT_PREPARE':
-        return this.prepare(p, cmd.sql);
+        return this.prepare(p, this.statementText(p.payload.subarray(1)));
       case 'COM_STMT_EXECUTE': {
         const prepared = this.prepared.get(cmd.statementId) ?? null;
         if (prepared?.perExecution) {
@@ -230,7 +255,8 @@ export class Relay {
         const statements = prepared?.statement ? [prepared.statement] : [];
         if (this.masker !== null) await this.masker.prepare(statements);
         if (this.ended) return;
-        return this.forward(p, { binary: true, prepared, statements });
+        const unknownCharset = prepared !== null && this.setsCharset.has(prepared);
+        return this.forward(p, { binary: true, prepared, statements, onOk: unknownCharset ? () => this.setClientCharset(null) : null });
       }
       case 'COM_STMT_FETCH':
         return this.forward(p, { phase: 'rows', binary: true, prepared: this.prepared.get(cmd.statementId) ?? null, fetch: true });
@@ -261,7 +287,8 @@ export class Relay {
         return this.kill(code, { targetConnectionId: cmd.connectionId, query: false });
       }
       case 'COM_RESET_CONNECTION':
-        return this.forward(p, { phase: 'single', onOk: () => this.prepared.clear() });
+        // The session is as it was at login: the handshake's character set again.
+        return this.forward(p, { phase: 'single', onOk: () => { this.prepared.clear(); this.setClientCharset(this.opts.clientCharset); } });
       default:
         break;
     }
@@ -287,7 +314,9 @@ export class Relay {
     // The client sees airlock's connection ids: a KILL is mapped, never passed as written.
     if (kill !== null) return this.kill(Command.COM_QUERY, { targetConnectionId: Number(kill[2]), query: (kill[1] ?? '').toLowerCase() === 'query' });
     if (mentionsKill) {
-      return this.answer({ code: ErrorNumber.ER_NOT_SUPPORTED_YET, sqlState: '42000', message: 'airlock: KILL takes the form KILL [QUERY | CONNECTION] <id>, alone in its statement' }, Command.COM_QUERY);
+      // The ids a client sees are airlock's; the KILL runs on a side connection with the target's
+      // own lease, which a KILL inside a multi-statement text sent upstream could not do.
+      return this.answer({ code: ErrorNumber.ER_NOT_SUPPORTED_YET, sqlState: '42000', message: 'airlock: KILL takes the form KILL [QUERY | CONNECTION] <id>, alone in its query (not among other statements); nothing was run' }, Command.COM_QUERY);
     }
     // How the server reads the statements after one that changes sql_mode (NO_BACKSLASH_ESCAPES,
     // ANSI_QUOTES) is not how they were analysed: such a change must come last in its text.
@@ -297,9 +326,11 @@ export class Relay {
       return this.answer({ code: ErrorNumber.ER_NOT_SUPPORTED_YET, sqlState: '42000', message: 'airlock: a statement that changes sql_mode or the character set must be the last in its query' }, Command.COM_QUERY);
     }
     const after: Array<() => void> = [];
-    if (statements.some((s) => changesCharset(s))) {
-      // Multibyte client character sets (GBK, SJIS, BIG5 …) can hide a quote in a trail byte.
-      after.push(() => this.session.setParameter('client_encoding', 'UNKNOWN'));
+    const charset = statements.map((s) => mysqlSettingChanges(s).clientCharset).filter((c) => c !== undefined).pop();
+    if (charset !== undefined) {
+      // Multibyte client character sets (GBK, SJIS, BIG5 …) can hide a quote in a trail byte:
+      // only a set airlock reads exactly keeps non-ASCII text readable.
+      after.push(() => this.setClientCharset(charset));
     }
     if (statements.some((s) => s.kinds.includes('use'))) {
       const m = statements.length === 1 ? USE_DB.exec(sql) : null;
@@ -311,7 +342,11 @@ export class Relay {
     }
     if (this.masker !== null) await this.masker.prepare(statements);
     if (this.ended) return;
-    return this.forward(p, { statements, onOk: after.length === 0 ? null : () => after.forEach((f) => f()) });
+    // Applied once the last statement has succeeded (its OK has no MORE_RESULTS_EXISTS).
+    const onOk = after.length === 0 ? null : (status: number) => {
+      if ((status & ServerStatus.MORE_RESULTS_EXISTS) === 0) after.forEach((f) => f());
+    };
+    return this.forward(p, { statements, onOk });
   }
 
   private async prepare(p: Packet, sql: string): Promise<void> {
@@ -329,6 +364,8 @@ export class Relay {
     const d = approved as FinalDecision | null;
     const perExecution = d !== null && d.effect === 'allow' && d.approved?.perExecution === true ? { statements, credit: 1 } : null;
     const prepared: Prepared = { statement: statements.length === 1 ? (statements[0] ?? null) : null, perExecution, cursor: null };
+    // `SET character_set_client = ?`: the value comes with each execution.
+    if (statements.some((s) => mysqlSettingChanges(s).clientCharset !== undefined)) this.setsCharset.add(prepared);
     if (this.masker !== null) await this.masker.prepare(statements);
     if (this.ended) return;
     return this.forward(p, { phase: 'prepare', prepared });
@@ -349,6 +386,11 @@ export class Relay {
         const err = asAirlockError(e);
         if (err.fatal) throw err;
         return mysqlErrorFor(err);
+      }
+      if (d.effect === 'deny' && statement.syntaxError !== undefined) {
+        // Text the server would reject as well (whichever rule its unknown effects met): the
+        // client gets the error the server would give.
+        return { code: ErrorNumber.ER_PARSE_ERROR, sqlState: '42000', message: `airlock: You have an error in your SQL syntax (${statement.syntaxError}); the statement was not sent to the server` };
       }
       if (d.effect === 'deny') {
         const suffix = approvalId === null ? '' : ` (approval ${approvalId})`;

@@ -1,0 +1,60 @@
+/**
+ * The client character sets airlock can read statement text in. A COM_QUERY's text is in
+ * the session's character_set_client; airlock decodes it as the server does before any
+ * analysis. Only ASCII-compatible sets with an exact decoder are readable: UTF-8 and the
+ * single-byte sets below, where every byte under 0x80 is the ASCII character and every other
+ * byte is one character (so no quote or backslash hides in a multibyte character, as one can
+ * in GBK, SJIS, BIG5, CP932 or GB18030). In any other set airlock reads ASCII text only.
+ *
+ * Collation ids: MariaDB 10.11 `SHOW COLLATION` (the handshake carries the id in one byte).
+ */
+import { TextDecoder } from 'node:util';
+
+/** Character set name (as the server names it) → WHATWG encoding label of Node's TextDecoder. */
+const DECODERS: Readonly<Record<string, string>> = {
+  utf8mb4: 'utf-8', utf8mb3: 'utf-8', utf8: 'utf-8', ascii: 'utf-8', binary: 'utf-8',
+  // MySQL's latin1 is cp1252 (with the five unassigned bytes as C1 controls, as WHATWG's windows-1252 has them).
+  latin1: 'windows-1252', latin2: 'iso-8859-2', latin5: 'iso-8859-9', latin7: 'iso-8859-13',
+  koi8r: 'koi8-r', koi8u: 'koi8-u', cp1250: 'windows-1250', cp1251: 'windows-1251', cp1256: 'windows-1256',
+  cp1257: 'windows-1257', cp866: 'ibm866', greek: 'iso-8859-7', hebrew: 'iso-8859-8', tis620: 'windows-874', macroman: 'macintosh',
+};
+
+/** Collation ids (< 256, what a handshake can name) of the sets in DECODERS. */
+const COLLATIONS: Readonly<Record<string, readonly number[]>> = {
+  utf8mb4: [45, 46, ...span(224, 247)],
+  utf8mb3: [33, 83, ...span(192, 215), 223],
+  ascii: [11, 65],
+  binary: [63],
+  latin1: [5, 8, 15, 31, 47, 48, 49, 94],
+  latin2: [2, 9, 21, 27, 77],
+  latin5: [30, 78],
+  latin7: [20, 41, 42, 79],
+  koi8r: [7, 74],
+  koi8u: [22, 75],
+  cp1250: [26, 34, 44, 66, 99],
+  cp1251: [14, 23, 50, 51, 52],
+  cp1256: [57, 67],
+  cp1257: [29, 58, 59],
+  cp866: [36, 68],
+  greek: [25, 70],
+  hebrew: [16, 71],
+  tis620: [18, 89],
+  macroman: [39, 53],
+};
+
+function span(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+const BY_COLLATION = new Map<number, string>(Object.entries(COLLATIONS).flatMap(([cs, ids]) => ids.map((id): [number, string] => [id, cs])));
+
+/** The readable character set a handshake's collation id names, or null. */
+export function charsetOfCollation(id: number): string | null {
+  return BY_COLLATION.get(id) ?? null;
+}
+
+/** A reader of statement text in `charset`, or null when airlock cannot read that set exactly. */
+export function textDecoderFor(charset: string | null): TextDecoder | null {
+  const label = charset === null ? undefined : DECODERS[charset.toLowerCase()];
+  return label === undefined ? null : new TextDecoder(label);
+}

@@ -1,0 +1,226 @@
+/**
+ * Driver fidelity on the MySQL wire (issue 26): what mysql2 and MariaDB's own `mariadb`
+ * connector get through airlock is what they get from the server directly — ordinary SQL
+ * that airlock used to refuse as unreadable, non-ASCII text (utf8mb4 after SET NAMES, koi8r
+ * and cp1251 connections), syntax errors as ER_PARSE_ERROR, MariaDB's extended column
+ * metadata (a JSON column reaches the driver as JSON), reading a charset into a variable in a
+ * multi-statement text — while text airlock cannot read is still refused.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import mysql from 'mysql2/promise';
+import * as mariadbConnector from 'mariadb';
+import { startLocalMaria, type LocalMaria } from '../harness/mariadb-local.js';
+import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
+import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
+import { freePort } from '../harness/ports.js';
+import { makeTestCerts, type TestCerts } from '../harness/tls.js';
+
+const UPSTREAM_PASSWORD = 'fidelity-Upstream-pw-26';
+let maria: LocalMaria;
+let issuer: TestIssuer;
+let airlock: RunningAirlock;
+let certs: TestCerts;
+let port = 0;
+let token = '';
+
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+  certs = makeTestCerts();
+  maria = await startLocalMaria({
+    password: UPSTREAM_PASSWORD,
+    setupSql: `CREATE TABLE docs (id int primary key, doc json, body varchar(100) CHARACTER SET utf8mb4);
+      INSERT INTO docs VALUES (1, '{"k": [1, 2], "s": "x"}', 'plain');
+      CREATE TABLE \`документы\` (id int primary key, body varchar(100) CHARACTER SET utf8mb4);
+      INSERT INTO \`документы\` VALUES (1, 'секрет');
+      CREATE TABLE notes (id int primary key, body varchar(100) CHARACTER SET utf8mb4);`,
+  });
+  // DROP USER IF EXISTS needs the CREATE USER privilege.
+  await maria.sql("GRANT CREATE USER ON *.* TO 'app'@'%'");
+  port = await freePort();
+  airlock = await startAirlock({
+    state_dir: join(maria.dir, 'state'),
+    auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
+    connections: [{ ...maria.connection('maria', port, { allow_groups: ['dev'] }), tls: { cert: certs.cert, key: certs.key } }],
+    rules: [{ name: 'no-secret-docs', when: { tables: ['appdb.документы'] }, effect: 'deny', reason: 'those documents are sealed' }],
+  });
+  token = await issuer.token({ sub: 'dana', groups: ['dev'] });
+  // airlock learns the upstream's MariaDB capabilities at a first login (as it learns its version).
+  await (await viaAirlock()).end();
+}, 180_000);
+
+afterAll(async () => {
+  await airlock?.stop();
+  await maria?.stop();
+});
+
+const viaAirlock = (extra: Partial<mysql.ConnectionOptions> = {}): Promise<mysql.Connection> =>
+  mysql.createConnection({ host: '127.0.0.1', port, user: 'dana', password: token, database: 'appdb', enableCleartextPlugin: true, ...extra });
+const direct = (extra: Partial<mysql.ConnectionOptions> = {}): Promise<mysql.Connection> =>
+  mysql.createConnection({ host: '127.0.0.1', port: maria.port, user: 'app', password: UPSTREAM_PASSWORD, database: 'appdb', ...extra });
+const connectorVia = (): Promise<mariadbConnector.Connection> =>
+  mariadbConnector.createConnection({ host: '127.0.0.1', port, user: 'dana', password: token, database: 'appdb', ssl: { ca: readFileSync(certs.ca, 'utf8') }, multipleStatements: true });
+const connectorDirect = (): Promise<mariadbConnector.Connection> =>
+  mariadbConnector.createConnection({ host: '127.0.0.1', port: maria.port, user: 'app', password: UPSTREAM_PASSWORD, database: 'appdb', multipleStatements: true });
+
+/** Runs `f` on a connection through airlock and on a direct one; returns both results. */
+async function both<T>(f: (c: mysql.Connection) => Promise<T>, extra: Partial<mysql.ConnectionOptions> = {}): Promise<{ via: T; direct: T }> {
+  const a = await viaAirlock(extra);
+  const d = await direct(extra);
+  try {
+    return { via: await f(a), direct: await f(d) };
+  } finally {
+    await a.end();
+    await d.end();
+  }
+}
+
+const rowsOf = async (c: mysql.Connection, sql: string, values?: unknown[]): Promise<unknown> => (await c.query(sql, values))[0];
+
+describe('ordinary SQL that airlock used to refuse as unreadable', () => {
+  it('runs through mysql2 as it does directly', async () => {
+    const texts = [
+      "SELECT X'68656c6c6f' AS result",
+      "SELECT _binary X'0001feff' AS b",
+      "SELECT b'0101' AS bits, x'41' AS a",
+      'SELECT "" AS e',
+      'SET sql_mode=""',
+      "DROP USER IF EXISTS 'nobody-26'@'%'",
+      'DROP PROCEDURE IF EXISTS no_such_proc',
+      'CREATE TEMPORARY TABLE tmp26 (l long, n int8)',
+    ];
+    for (const sql of texts) {
+      const r = await both((c) => rowsOf(c, sql));
+      expect(r.via, sql).toEqual(r.direct);
+    }
+  });
+
+  it('passes a Buffer parameter of a text query (mysql2 sends it as X\'…\')', async () => {
+    const bytes = Buffer.from([0x00, 0x01, 0x27, 0x5c, 0xfe, 0xff]);
+    const r = await both((c) => rowsOf(c, 'SELECT ? AS b, HEX(?) AS h', [bytes, bytes]));
+    expect(r.via).toEqual(r.direct);
+    expect(r.via).toEqual([{ b: bytes, h: '0001275CFEFF' }]);
+  });
+
+  it('prepares SET character_set_results = ?', async () => {
+    const r = await both(async (c) => {
+      await c.execute('SET character_set_results = ?', ['utf8mb4']);
+      return rowsOf(c, 'SELECT @@character_set_results AS cs');
+    });
+    expect(r.via).toEqual([{ cs: 'utf8mb4' }]);
+    expect(r.via).toEqual(r.direct);
+  });
+
+  it('reads a charset into a variable in a multi-statement text (not a charset change)', async () => {
+    const r = await both((c) => rowsOf(c, 'SET @a = @@character_set_client; SELECT 1 AS one, @a AS cs'), { multipleStatements: true });
+    expect(r.via).toEqual(r.direct);
+  });
+});
+
+describe('non-ASCII text', () => {
+  it('reads utf8mb4 after SET NAMES, and after a refused statement', async () => {
+    const c = await viaAirlock();
+    try {
+      await c.query('SET NAMES utf8mb4');
+      expect(await rowsOf(c, "SELECT 'é' AS e")).toEqual([{ e: 'é' }]);
+      // A statement airlock cannot read is refused, and changes nothing about how later text reads.
+      await expect(c.query('OPTIMIZE TABLE notes')).rejects.toMatchObject({ errno: 1142 });
+      expect(await rowsOf(c, "SELECT 'é' AS e, 'Привет' AS w")).toEqual([{ e: 'é', w: 'Привет' }]);
+    } finally {
+      await c.end();
+    }
+  });
+
+  for (const charset of ['KOI8R_GENERAL_CI', 'CP1251_GENERAL_CI']) {
+    it(`reads a ${charset} connection's Cyrillic text exactly, policy included`, async () => {
+      const r = await both(async (c) => {
+        await c.query('DELETE FROM notes');
+        await c.query("INSERT INTO notes VALUES (1, 'Съешь же ещё этих мягких французских булок')");
+        return rowsOf(c, "SELECT body, 'ёлка' AS tree FROM notes WHERE body LIKE 'Съешь%'");
+      }, { charset });
+      expect(r.via).toEqual([{ body: 'Съешь же ещё этих мягких французских булок', tree: 'ёлка' }]);
+      expect(r.via).toEqual(r.direct);
+      // The table's name is read as the server reads it: the rule that names it applies.
+      const c = await viaAirlock({ charset });
+      try {
+        await expect(c.query('SELECT * FROM документы')).rejects.toMatchObject({ errno: 1142, message: expect.stringContaining('no-secret-docs') });
+      } finally {
+        await c.end();
+      }
+    });
+  }
+
+  it('still refuses non-ASCII text in a character set airlock cannot read (GBK)', async () => {
+    const c = await viaAirlock();
+    try {
+      await c.query('SET NAMES gbk');
+      await expect(c.query("SELECT 'é' AS e")).rejects.toMatchObject({ errno: 1142, message: expect.stringContaining('airlock') });
+      await c.query('SET NAMES utf8mb4');
+      expect(await rowsOf(c, "SELECT 'é' AS e")).toEqual([{ e: 'é' }]);
+    } finally {
+      await c.end();
+    }
+  });
+});
+
+describe('errors', () => {
+  it('answers a syntax error with ER_PARSE_ERROR (1064), not access denied', async () => {
+    const c = await viaAirlock();
+    try {
+      for (const sql of ['SELEC 1', "SELECT 'unterminated", "SELECT X'0G'"]) {
+        await expect(c.query(sql), sql).rejects.toMatchObject({ errno: 1064, code: 'ER_PARSE_ERROR', sqlState: '42000', message: expect.stringContaining('airlock') });
+      }
+      // The session goes on.
+      expect(await rowsOf(c, 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    } finally {
+      await c.end();
+    }
+    const m = await connectorVia();
+    try {
+      await expect(m.query('wrong query')).rejects.toMatchObject({ errno: 1064, code: 'ER_PARSE_ERROR' });
+    } finally {
+      await m.end();
+    }
+  });
+
+  it('refuses KILL among other statements (1235), runs nothing of the text', async () => {
+    const victim = await viaAirlock();
+    const c = await viaAirlock({ multipleStatements: true });
+    try {
+      // The id airlock gave the victim's connection (its handshake's), which KILL names.
+      const id = victim.threadId ?? 0;
+      await expect(c.query('KILL ?; INSERT INTO notes VALUES (99, \'x\')', [id])).rejects.toMatchObject({ errno: 1235, message: expect.stringContaining('alone in its query') });
+      expect(await rowsOf(victim, 'SELECT COUNT(*) AS n FROM notes WHERE id = 99')).toEqual([{ n: 0 }]);
+      // Alone, it is mapped to the victim's upstream connection.
+      await c.query('KILL ?', [id]);
+    } finally {
+      await c.end();
+      victim.destroy();
+    }
+  });
+});
+
+describe('MariaDB extended column metadata', () => {
+  it('reaches mysql2: a JSON column comes back as JSON, as it does directly', async () => {
+    const r = await both((c) => rowsOf(c, 'SELECT doc FROM docs WHERE id = 1'));
+    expect(r.direct).toEqual([{ doc: { k: [1, 2], s: 'x' } }]);
+    expect(r.via).toEqual(r.direct);
+  });
+
+  it('reaches the mariadb connector, text and binary protocol', async () => {
+    const results: unknown[][] = [];
+    for (const open of [connectorVia, connectorDirect]) {
+      const c = await open();
+      try {
+        const meta = (await c.query({ sql: 'SELECT doc FROM docs WHERE id = 1', metaAsArray: true })) as [unknown[], Array<{ isDataTypeFormatJson(): boolean }>];
+        results.push([await c.query('SELECT doc, body FROM docs WHERE id = 1'), await c.execute('SELECT doc FROM docs WHERE id = ?', [1]), meta[1][0]?.isDataTypeFormatJson(), await c.query("SELECT 'é' AS e")]);
+      } finally {
+        await c.end();
+      }
+    }
+    expect(results[1]?.[2]).toBe(true);
+    expect(results[1]?.[0]).toMatchObject([{ doc: { k: [1, 2], s: 'x' }, body: 'plain' }]);
+    expect(JSON.parse(JSON.stringify(results[0]))).toEqual(JSON.parse(JSON.stringify(results[1])));
+  });
+});
