@@ -53,8 +53,19 @@ export function charsetOfCollation(id: number): string | null {
   return BY_COLLATION.get(id) ?? null;
 }
 
-/** A reader of statement text in `charset`, or null when airlock cannot read that set exactly. */
-export function textDecoderFor(charset: string | null): TextDecoder | null {
+/** Reads a statement's bytes as text. */
+export type StatementReader = (bytes: Buffer) => string;
+
+/**
+ * A reader of statement text in `charset`, or null when airlock cannot read that set exactly.
+ * In the single-byte sets the server's lexer takes the no-break space (0xA0 in latin1, latin2,
+ * latin5, latin7, cp1250, greek, hebrew; 0xFF in cp866 — found byte by byte against MariaDB
+ * 10.11) for white space, where UTF-8's U+00A0 is part of an identifier: it is read as a space.
+ */
+export function statementReaderFor(charset: string | null): StatementReader | null {
   const label = charset === null ? undefined : DECODERS[charset.toLowerCase()];
-  return label === undefined ? null : new TextDecoder(label);
+  if (label === undefined) return null;
+  const decoder = new TextDecoder(label);
+  if (label === 'utf-8') return (bytes) => decoder.decode(bytes);
+  return (bytes) => decoder.decode(bytes).replace(/\u00a0/g, ' ');
 }

@@ -7,7 +7,6 @@
  * Packets that need nothing leave as the bytes that arrived, batched per upstream chunk.
  */
 import type { Socket } from 'node:net';
-import type { TextDecoder } from 'node:util';
 import type { Session } from '../../src/session-types.js';
 import type { FinalDecision } from '../../src/types.js';
 import { AirlockError, asAirlockError } from '../../src/errors.js';
@@ -20,7 +19,7 @@ import { mysqlErrorFor, type MysqlErrorFields } from './errors.js';
 import type { ResultMasker } from './result-masking.js';
 import { ResponseFollower, infileSummary, newResponse, type Prepared, type Response, type ResponseOptions } from './response.js';
 import { mysqlSettingChanges } from '../../parsers/sql/mysql/settings.js';
-import { textDecoderFor } from './charsets.js';
+import { statementReaderFor, type StatementReader } from './charsets.js';
 
 export interface KillRequest {
   targetConnectionId: number;
@@ -88,7 +87,7 @@ export class Relay {
   /** The client is sending a LOCAL INFILE file: its packets go to the server, not to the command queue. */
   private infile: { r: Response; expect: number; shift: number } | null = null;
   /** Reads statement text in the session's character_set_client; null: a set airlock cannot read (ASCII only). */
-  private decoder: TextDecoder | null = null;
+  private reader: StatementReader | null = null;
   /** Prepared statements whose execution sets the client character set to a value their text does not tell. */
   private readonly setsCharset = new WeakSet<Prepared>();
 
@@ -127,13 +126,13 @@ export class Relay {
    * plain ASCII is not analysed (the session refuses it).
    */
   private setClientCharset(charset: string | null): void {
-    this.decoder = textDecoderFor(charset);
+    this.reader = statementReaderFor(charset);
     // The session's name for "every byte below 0x80 is ASCII, and airlock reads the rest".
-    this.session.setParameter('client_encoding', this.decoder === null ? 'UNKNOWN' : 'SQL_ASCII');
+    this.session.setParameter('client_encoding', this.reader === null ? 'UNKNOWN' : 'SQL_ASCII');
   }
 
   private statementText(bytes: Buffer): string {
-    return this.decoder === null ? bytes.toString('utf8') : this.decoder.decode(bytes);
+    return this.reader === null ? bytes.toString('utf8') : this.reader(bytes);
   }
 
   start(): void {

@@ -12,7 +12,7 @@ import { ORDINARY_MYSQL } from './corpus/mysql-ordinary.js';
 import { Capability, MariadbCapability } from '../../protocols/mysql/codec/codes.js';
 import { decodeHandshakeResponse, decodeHandshakeV10, encodeHandshakeResponse41, encodeHandshakeV10, encodeSslRequest } from '../../protocols/mysql/codec/messages/handshake.js';
 import { decodeColumnDefinition, encodeColumnDefinition } from '../../protocols/mysql/codec/messages/resultset.js';
-import { charsetOfCollation, textDecoderFor } from '../../protocols/mysql/charsets.js';
+import { charsetOfCollation, statementReaderFor } from '../../protocols/mysql/charsets.js';
 
 const DEFAULT: SqlSessionSettings = { standardConformingStrings: false, searchPath: ['appdb'] };
 const all = (sql: string): StatementAnalysis[] => analyzeMysql(sql, DEFAULT).statements;
@@ -128,10 +128,19 @@ describe('client character sets', () => {
     expect(charsetOfCollation(224)).toBe('utf8mb4');
     expect(charsetOfCollation(28)).toBeNull(); // gbk_chinese_ci
     expect(charsetOfCollation(13)).toBeNull(); // sjis_japanese_ci
-    expect(textDecoderFor('koi8r')?.decode(Buffer.from([0xf0, 0xd2, 0xc9, 0xd7, 0xc5, 0xd4]))).toBe('Привет');
-    expect(textDecoderFor('cp1251')?.decode(Buffer.from([0xcf, 0xf0, 0xe8, 0xe2, 0xe5, 0xf2]))).toBe('Привет');
-    expect(textDecoderFor('gbk')).toBeNull();
-    expect(textDecoderFor(null)).toBeNull();
+    expect(statementReaderFor('koi8r')?.(Buffer.from([0xf0, 0xd2, 0xc9, 0xd7, 0xc5, 0xd4]))).toBe('Привет');
+    expect(statementReaderFor('cp1251')?.(Buffer.from([0xcf, 0xf0, 0xe8, 0xe2, 0xe5, 0xf2]))).toBe('Привет');
+    expect(statementReaderFor('gbk')).toBeNull();
+    expect(statementReaderFor(null)).toBeNull();
+  });
+
+  it("a single-byte set's no-break space separates words, as the server's lexer has it", () => {
+    // latin1: SELECT 1<A0>FROM users — MariaDB runs it as SELECT 1 FROM users.
+    const text = statementReaderFor('latin1')?.(Buffer.from([...Buffer.from('SELECT 1'), 0xa0, ...Buffer.from('FROM users')])) ?? '';
+    expect(analyzeMysql(text, DEFAULT).statements[0]?.reads.map((r) => r.name)).toEqual(['users']);
+    expect(statementReaderFor('cp866')?.(Buffer.from([0x41, 0xff, 0x42]))).toBe('A B');
+    // In UTF-8 it is part of a name, there as in the server.
+    expect(statementReaderFor('utf8mb4')?.(Buffer.from('a\u00a0b'))).toBe('a\u00a0b');
   });
 });
 
