@@ -110,6 +110,9 @@ describe('which settings a statement changes', () => {
     expect(changes('SET NAMES DEFAULT').clientCharset).toBeNull();
     expect(changes('SET GLOBAL sql_mode = \'\', character_set_client = koi8r').clientCharset).toBeNull();
     expect(changes('SET character_set_results = utf8mb4').clientCharset).toBeUndefined();
+    // Under NO_BACKSLASH_ESCAPES the string ends at the second quote and the assignment is real.
+    expect(changes("SET @x = 'a\\', character_set_client = koi8r -- '").clientCharset).toBeNull();
+    expect(changes('SET @x = "a\\", sql_mode = \'\' -- "').sqlMode).toBe(true);
   });
   it('sql_mode, however spelled', () => {
     expect(changes("SET sql_mode = 'ANSI_QUOTES'").sqlMode).toBe(true);

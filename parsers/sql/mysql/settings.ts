@@ -33,7 +33,18 @@ export function mysqlSettingChanges(s: StatementAnalysis): SettingChanges {
     return { sqlMode: MENTIONS_MODE.test(s.text), clientCharset: MENTIONS_CHARSET.test(s.text) ? null : undefined };
   }
   if (!s.kinds.includes('set')) return NONE;
-  const tokens = lexMysql(s.text, { noBackslashEscapes: false, ansiQuotes: false, assumeVersioned: 'run' })[0]?.tokens ?? [];
+  // Where a string ends depends on NO_BACKSLASH_ESCAPES and ANSI_QUOTES (`SET @x = 'a\', character_set_client = …`):
+  // read under every mode; readings that disagree on the character set leave it unknown.
+  const readings = [false, true].flatMap((noBackslashEscapes) => [false, true].map((ansiQuotes) => changesIn(s.text, noBackslashEscapes, ansiQuotes)));
+  const first = readings[0] as SettingChanges;
+  return {
+    sqlMode: readings.some((r) => r.sqlMode),
+    clientCharset: readings.every((r) => r.clientCharset === first.clientCharset) ? first.clientCharset : null,
+  };
+}
+
+function changesIn(text: string, noBackslashEscapes: boolean, ansiQuotes: boolean): SettingChanges {
+  const tokens = lexMysql(text, { noBackslashEscapes, ansiQuotes, assumeVersioned: 'run' })[0]?.tokens ?? [];
   if (tokens[0]?.kind !== 'word' || tokens[0].value !== 'SET') return NONE;
   const out: SettingChanges = { sqlMode: false, clientCharset: undefined };
   let global = false;
