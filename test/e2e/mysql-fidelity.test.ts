@@ -24,6 +24,7 @@ let airlock: RunningAirlock;
 let certs: TestCerts;
 let port = 0;
 let token = '';
+let maskedToken = '';
 
 beforeAll(async () => {
   issuer = await createTestIssuer();
@@ -42,10 +43,15 @@ beforeAll(async () => {
   airlock = await startAirlock({
     state_dir: join(maria.dir, 'state'),
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
-    connections: [{ ...maria.connection('maria', port, { allow_groups: ['dev'] }), tls: { cert: certs.cert, key: certs.key } }],
-    rules: [{ name: 'no-secret-docs', when: { tables: ['appdb.документы'] }, effect: 'deny', reason: 'those documents are sealed' }],
+    masking: { hash_key: 'fidelity-hash-key' },
+    connections: [{ ...maria.connection('maria', port, { allow_groups: ['dev', 'masked'] }), tls: { cert: certs.cert, key: certs.key } }],
+    rules: [
+      { name: 'no-secret-docs', when: { tables: ['appdb.документы'] }, effect: 'deny', reason: 'those documents are sealed' },
+      { name: 'mask-bodies', when: { groups: ['masked'] }, effect: 'mask', columns: ['appdb.docs.body'], method: 'redact' },
+    ],
   });
   token = await issuer.token({ sub: 'dana', groups: ['dev'] });
+  maskedToken = await issuer.token({ sub: 'mia', groups: ['masked'] });
   // airlock learns the upstream's MariaDB capabilities at a first login (as it learns its version).
   await (await viaAirlock()).end();
 }, 180_000);
@@ -220,7 +226,22 @@ describe('MariaDB extended column metadata', () => {
       }
     }
     expect(results[1]?.[2]).toBe(true);
+    expect(results[0]?.[2]).toBe(true);
     expect(results[1]?.[0]).toMatchObject([{ doc: { k: [1, 2], s: 'x' }, body: 'plain' }]);
     expect(JSON.parse(JSON.stringify(results[0]))).toEqual(JSON.parse(JSON.stringify(results[1])));
+  });
+
+  it('is read by the masking relay: a masked column beside a JSON one, text and binary rows', async () => {
+    const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'mia', password: maskedToken, database: 'appdb', enableCleartextPlugin: true });
+    try {
+      for (const rows of [await rowsOf(c, 'SELECT doc, body FROM docs WHERE id = 1'), (await c.execute('SELECT doc, body FROM docs WHERE id = ?', [1]))[0]]) {
+        const row = (rows as Array<{ doc: unknown; body: unknown }>)[0];
+        expect(row?.doc).toEqual({ k: [1, 2], s: 'x' });
+        expect(row?.body).not.toBe('plain');
+        expect(typeof row?.body).toBe('string');
+      }
+    } finally {
+      await c.end();
+    }
   });
 });
