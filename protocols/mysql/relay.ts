@@ -267,13 +267,17 @@ export class Relay {
         this.upstream.write(p.raw);
         return;
       case 'COM_INIT_DB': {
-        const refusal = await this.decideText(`USE \`${cmd.schema.replace(/`/g, '``')}\``);
+        // The name is in the client's character set, like statement text.
+        const schema = this.statementText(p.payload.subarray(1));
+        const refusal = await this.decideText(`USE \`${schema.replace(/`/g, '``')}\``);
         if (this.ended) return;
         if (refusal !== null) return this.answer(refusal, code);
-        return this.forward(p, { phase: 'single', onOk: () => this.useDatabase(cmd.schema) });
+        return this.forward(p, { phase: 'single', onOk: () => this.useDatabase(schema) });
       }
       case 'COM_FIELD_LIST': {
-        const refusal = await this.decideText(`SHOW COLUMNS FROM \`${cmd.table.replace(/`/g, '``')}\``);
+        const end = p.payload.indexOf(0, 1);
+        const table = this.statementText(p.payload.subarray(1, end < 0 ? p.payload.length : end));
+        const refusal = await this.decideText(`SHOW COLUMNS FROM \`${table.replace(/`/g, '``')}\``);
         if (this.ended) return;
         if (refusal !== null) return this.answer(refusal, code);
         return this.forward(p, { phase: 'fieldList' });

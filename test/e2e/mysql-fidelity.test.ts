@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import mysql from 'mysql2/promise';
 import * as mariadbConnector from 'mariadb';
 import { startLocalMaria, type LocalMaria } from '../harness/mariadb-local.js';
@@ -39,6 +40,7 @@ beforeAll(async () => {
   });
   // DROP USER IF EXISTS needs the CREATE USER privilege.
   await maria.sql("GRANT CREATE USER ON *.* TO 'app'@'%'");
+  await maria.sql("CREATE DATABASE `секрет`; CREATE TABLE `секрет`.t (v varchar(20)); INSERT INTO `секрет`.t VALUES ('hidden'); GRANT ALL ON `секрет`.* TO 'app'@'%'");
   port = await freePort();
   airlock = await startAirlock({
     state_dir: join(maria.dir, 'state'),
@@ -47,6 +49,7 @@ beforeAll(async () => {
     connections: [{ ...maria.connection('maria', port, { allow_groups: ['dev', 'masked'] }), tls: { cert: certs.cert, key: certs.key } }],
     rules: [
       { name: 'no-secret-docs', when: { tables: ['appdb.документы'] }, effect: 'deny', reason: 'those documents are sealed' },
+      { name: 'sealed-schema', when: { tables: ['секрет.t'] }, effect: 'deny', reason: 'that schema is sealed' },
       { name: 'mask-bodies', when: { groups: ['masked'] }, effect: 'mask', columns: ['appdb.docs.body'], method: 'redact' },
     ],
   });
@@ -80,6 +83,19 @@ async function both<T>(f: (c: mysql.Connection) => Promise<T>, extra: Partial<my
     await a.end();
     await d.end();
   }
+}
+
+/** Runs a client with raw bytes on its standard input (text in a client character set other than UTF-8). */
+function runWithInput(cmd: string, args: string[], input: Buffer, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('latin1')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('latin1')));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
 }
 
 const rowsOf = async (c: mysql.Connection, sql: string, values?: unknown[]): Promise<unknown> => (await c.query(sql, values))[0];
@@ -156,6 +172,14 @@ describe('non-ASCII text', () => {
       }
     });
   }
+
+  it("reads COM_INIT_DB's database name in the connection's character set (mariadb CLI `use`, koi8r)", async () => {
+    // The CLI's `use` sends COM_INIT_DB; the name's bytes are koi8r, the following table is in that database.
+    const input = Buffer.concat([Buffer.from('use '), Buffer.from([0xd3, 0xc5, 0xcb, 0xd2, 0xc5, 0xd4]), Buffer.from('\nSELECT v FROM t;\n')]);
+    const r = await runWithInput('mariadb', ['--no-defaults', '-h', '127.0.0.1', '-P', String(port), '-u', 'dana', '--default-character-set=koi8r', '-N', '-B', 'appdb'], input, { MYSQL_PWD: token });
+    expect(r.stdout).not.toContain('hidden');
+    expect(r.stderr).toMatch(/ERROR 1142 \(42000\).*denied by rule sealed-schema/);
+  });
 
   it('still refuses non-ASCII text in a character set airlock cannot read (GBK)', async () => {
     const c = await viaAirlock();
