@@ -69,3 +69,8 @@ export function statementReaderFor(charset: string | null): StatementReader | nu
   if (label === 'utf-8') return (bytes) => decoder.decode(bytes);
   return (bytes) => decoder.decode(bytes).replace(/\u00a0/g, ' ');
 }
+
+/** UTF-8 itself: what airlock reads as UTF-8 it passes on unchanged as UTF-8. */
+export function isUtf8(charset: string | null): boolean {
+  return charset === 'utf8mb4' || charset === 'utf8mb3' || charset === 'utf8';
+}

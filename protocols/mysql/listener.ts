@@ -25,7 +25,7 @@ import { PacketQueue } from './packet-queue.js';
 import { Relay, type KillRequest } from './relay.js';
 import { ResultMasker } from './result-masking.js';
 import { MysqlCatalog } from './catalog.js';
-import { charsetOfCollation } from './charsets.js';
+import { charsetOfCollation, isUtf8 } from './charsets.js';
 
 /**
  * What airlock offers a client. LOCAL_FILES is offered so that a client that enables LOAD
@@ -307,6 +307,11 @@ class Handshake {
     const core = l.gateway;
     let session: Session | null = null;
     let upstream: UpstreamConnection | null = null;
+    // The login database is read as UTF-8 and sent upstream as UTF-8: in another character set a
+    // name outside ASCII would be checked (and asked for) as another name.
+    if (response.database !== null && /[^\x00-\x7f]/.test(response.database) && (!isUtf8(charsetOfCollation(response.characterSet)) || response.database.includes('\ufffd'))) {
+      throw new AirlockError('AIRLOCK_UNSUPPORTED', 'a login database whose name is not ASCII needs a UTF-8 connection character set; connect without one and send USE', { fatal: true });
+    }
     const database = response.database !== null && response.database !== '' ? response.database : (config.upstream.database ?? null);
     const u = config.upstream;
     let upstreamOptions: UpstreamOptions | null = null;

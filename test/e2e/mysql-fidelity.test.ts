@@ -181,6 +181,16 @@ describe('non-ASCII text', () => {
     expect(r.stderr).toMatch(/ERROR 1142 \(42000\).*denied by rule sealed-schema/);
   });
 
+  it('refuses a non-ASCII login database outside UTF-8 (1235), and admits it in UTF-8', async () => {
+    await expect(viaAirlock({ charset: 'KOI8R_GENERAL_CI', database: 'секрет' })).rejects.toMatchObject({ errno: 1235, message: expect.stringContaining('UTF-8 connection character set') });
+    const c = await viaAirlock({ database: 'секрет' });
+    try {
+      await expect(c.query('SELECT v FROM t')).rejects.toMatchObject({ errno: 1142, message: expect.stringContaining('sealed-schema') });
+    } finally {
+      await c.end();
+    }
+  });
+
   it('still refuses non-ASCII text in a character set airlock cannot read (GBK)', async () => {
     const c = await viaAirlock();
     try {
