@@ -118,6 +118,25 @@ describe('ordinary SQL that airlock used to refuse as unreadable', () => {
     }
   });
 
+  it('runs through the mariadb connector as it does directly (text and binary protocol)', async () => {
+    const texts = ["SELECT X'68656c6c6f' AS result", "SELECT _binary X'0001feff' AS b", 'SELECT "" AS e', 'SET sql_mode=""', "DROP USER IF EXISTS 'nobody-26'@'%'", 'DROP PROCEDURE IF EXISTS no_such_proc'];
+    const out: string[][] = [];
+    const text = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x));
+    for (const open of [connectorVia, connectorDirect]) {
+      const c = await open();
+      try {
+        const one: string[] = [];
+        for (const sql of texts) one.push(text(await c.query(sql)));
+        one.push(text(await c.query('SELECT ? AS b', [Buffer.from([0, 0x27, 0xff])])));
+        one.push(text(await c.execute('SET character_set_results = ?', ['utf8mb4'])));
+        out.push(one);
+      } finally {
+        await c.end();
+      }
+    }
+    expect(out[0]).toEqual(out[1]);
+  });
+
   it('passes a Buffer parameter of a text query (mysql2 sends it as X\'…\')', async () => {
     const bytes = Buffer.from([0x00, 0x01, 0x27, 0x5c, 0xfe, 0xff]);
     const r = await both((c) => rowsOf(c, 'SELECT ? AS b, HEX(?) AS h', [bytes, bytes]));
