@@ -6,7 +6,8 @@
  * byte is one character (so no quote or backslash hides in a multibyte character, as one can
  * in GBK, SJIS, BIG5, CP932 or GB18030). In any other set airlock reads ASCII text only.
  *
- * Collation ids: MariaDB 10.11 `SHOW COLLATION` (the handshake carries the id in one byte).
+ * Collation ids: MariaDB 10.11 `SHOW COLLATION`, and MySQL 8.0's utf8mb4_0900 ones (the handshake
+ * carries the id in one byte).
  */
 import { TextDecoder } from 'node:util';
 
@@ -21,7 +22,8 @@ const DECODERS: Readonly<Record<string, string>> = {
 
 /** Collation ids (< 256, what a handshake can name) of the sets in DECODERS. */
 const COLLATIONS: Readonly<Record<string, readonly number[]>> = {
-  utf8mb4: [45, 46, ...span(224, 247)],
+  // 255 and up: MySQL 8's utf8mb4_0900_* collations (255 is its default, which `mysql` 8 clients send).
+  utf8mb4: [45, 46, ...span(224, 247), ...span(255, 309)],
   utf8mb3: [33, 83, ...span(192, 215), 223],
   ascii: [11, 65],
   binary: [63],

@@ -129,6 +129,8 @@ describe('client character sets', () => {
     expect(charsetOfCollation(7)).toBe('koi8r');
     expect(charsetOfCollation(51)).toBe('cp1251');
     expect(charsetOfCollation(224)).toBe('utf8mb4');
+    expect(charsetOfCollation(255)).toBe('utf8mb4'); // MySQL 8's default, utf8mb4_0900_ai_ci
+    expect(charsetOfCollation(248)).toBeNull(); // MySQL 8's gb18030_chinese_ci
     expect(charsetOfCollation(28)).toBeNull(); // gbk_chinese_ci
     expect(charsetOfCollation(13)).toBeNull(); // sjis_japanese_ci
     expect(statementReaderFor('koi8r')?.(Buffer.from([0xf0, 0xd2, 0xc9, 0xd7, 0xc5, 0xd4]))).toBe('Привет');
