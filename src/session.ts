@@ -188,6 +188,11 @@ export class GatewaySession implements Session {
       case 'search_path':
         this.sqlSettings.searchPath = parseSearchPath(value);
         break;
+      case 'server_version':
+        // As executable comments compare it (10.11.19 → 101119); anything else: unknown.
+        if (/^\d{5,6}$/.test(value)) this.sqlSettings.serverVersion = Number(value);
+        else delete this.sqlSettings.serverVersion;
+        break;
       case 'client_encoding':
         this.encodingUnsafe = !SAFE_ENCODINGS.has(value.toUpperCase().replace(/[-_]/g, ''));
         break;

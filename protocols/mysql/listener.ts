@@ -192,6 +192,15 @@ export class MysqlListener {
   }
 }
 
+/**
+ * The version as executable comments compare it: 8.0.36 → 80036, 10.11.19 → 101119 (MariaDB's
+ * greeting may carry a `5.5.5-` prefix for old clients); '' when it is not of that shape.
+ */
+export function versionNumber(version: string): string {
+  const m = /^(?:5\.5\.5-)?(\d{1,2})\.(\d{1,2})\.(\d{1,2})(?!\d)/.exec(version);
+  return m === null ? '' : String(Number(m[1]) * 10000 + Number(m[2]) * 100 + Number(m[3]));
+}
+
 /** Printable scramble bytes, as servers send (some clients read the scramble as a C string). */
 function scramble(): Buffer {
   const b = randomBytes(20);
@@ -359,6 +368,8 @@ class Handshake {
       throw err;
     }
     l.learnServer(upstream.serverVersion, upstream.serverMariadbCapabilities);
+    // Versioned comments (`/*!40101 …*/`, `/*M!999999 …*/`) are then read as this server reads them.
+    session.setParameter('server_version', versionNumber(upstream.serverVersion));
     if ((upstream.statusFlags & ServerStatus.NO_BACKSLASH_ESCAPES) !== 0) session.setParameter('standard_conforming_strings', 'on');
     const live = session;
     const masker = ResultMasker.needed(live) ? new ResultMasker(live, await core.maskingKey(), { views: l.catalog, upstream: upstreamOptions as UpstreamOptions }) : null;

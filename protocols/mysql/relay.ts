@@ -18,7 +18,7 @@ import { encodeErr, encodeOk } from './codec/messages/generic.js';
 import { mysqlErrorFor, type MysqlErrorFields } from './errors.js';
 import type { ResultMasker } from './result-masking.js';
 import { ResponseFollower, infileSummary, newResponse, type Prepared, type Response, type ResponseOptions } from './response.js';
-import { mysqlSettingChanges } from '../../parsers/sql/mysql/settings.js';
+import { mysqlSettingChanges, userVariablesTouched } from '../../parsers/sql/mysql/settings.js';
 import { statementReaderFor, type StatementReader } from './charsets.js';
 
 export interface KillRequest {
@@ -90,6 +90,17 @@ export class Relay {
   private reader: StatementReader | null = null;
   /** Prepared statements whose execution sets the client character set to a value their text does not tell. */
   private readonly setsCharset = new WeakSet<Prepared>();
+  /** The client character set in force (null: one airlock cannot read, or unknown). */
+  private charset: string | null = null;
+  /**
+   * User variables known to hold a character set: `SET @saved_cs_client = @@character_set_client`
+   * … `SET character_set_client = @saved_cs_client`, as mysqldump writes around each table. A
+   * variable is forgotten as soon as a statement names it, or may write it unseen (a trigger, a
+   * routine, a statement airlock cannot read).
+   */
+  private readonly charsetVariables = new Map<string, string | null>();
+  /** The user variables each prepared statement touches, forgotten again at each execution. */
+  private readonly preparedVariables = new WeakMap<Prepared, Set<string> | 'any'>();
 
 
   constructor(private readonly opts: RelayOptions) {
@@ -126,9 +137,15 @@ export class Relay {
    * plain ASCII is not analysed (the session refuses it).
    */
   private setClientCharset(charset: string | null): void {
+    this.charset = charset;
     this.reader = statementReaderFor(charset);
     // The session's name for "every byte below 0x80 is ASCII, and airlock reads the rest".
     this.session.setParameter('client_encoding', this.reader === null ? 'UNKNOWN' : 'SQL_ASCII');
+  }
+
+  private forgetVariables(touched: Set<string> | 'any'): void {
+    if (touched === 'any') this.charsetVariables.clear();
+    else for (const v of touched) this.charsetVariables.delete(v);
   }
 
   private statementText(bytes: Buffer): string {
@@ -255,6 +272,7 @@ export class Relay {
         if (this.masker !== null) await this.masker.prepare(statements);
         if (this.ended) return;
         const unknownCharset = prepared !== null && this.setsCharset.has(prepared);
+        this.forgetVariables(prepared === null ? 'any' : (this.preparedVariables.get(prepared) ?? 'any'));
         return this.forward(p, { binary: true, prepared, statements, onOk: unknownCharset ? () => this.setClientCharset(null) : null });
       }
       case 'COM_STMT_FETCH':
@@ -291,7 +309,7 @@ export class Relay {
       }
       case 'COM_RESET_CONNECTION':
         // The session is as it was at login: the handshake's character set again.
-        return this.forward(p, { phase: 'single', onOk: () => { this.prepared.clear(); this.setClientCharset(this.opts.clientCharset); } });
+        return this.forward(p, { phase: 'single', onOk: () => { this.prepared.clear(); this.charsetVariables.clear(); this.setClientCharset(this.opts.clientCharset); } });
       default:
         break;
     }
@@ -329,7 +347,20 @@ export class Relay {
       return this.answer({ code: ErrorNumber.ER_NOT_SUPPORTED_YET, sqlState: '42000', message: 'airlock: a statement that changes sql_mode or the character set must be the last in its query' }, Command.COM_QUERY);
     }
     const after: Array<() => void> = [];
-    const charset = statements.map((s) => mysqlSettingChanges(s).clientCharset).filter((c) => c !== undefined).pop();
+    const current = this.charset;
+    let charset: string | null | undefined;
+    const saves: string[] = [];
+    for (const s of statements) {
+      const c = mysqlSettingChanges(s);
+      if (c.clientCharset !== undefined) {
+        const from = c.clientCharsetFrom;
+        charset = from !== undefined && this.charsetVariables.has(from) ? (this.charsetVariables.get(from) ?? null) : c.clientCharset;
+      }
+      this.forgetVariables(userVariablesTouched(s));
+      saves.push(...c.savesCharsetTo);
+    }
+    // A change must end its query, so what a save in it reads is the set in force now.
+    if (saves.length > 0) after.push(() => saves.forEach((v) => this.charsetVariables.set(v, current)));
     if (charset !== undefined) {
       // Multibyte client character sets (GBK, SJIS, BIG5 …) can hide a quote in a trail byte:
       // only a set airlock reads exactly keeps non-ASCII text readable.
@@ -369,6 +400,11 @@ export class Relay {
     const prepared: Prepared = { statement: statements.length === 1 ? (statements[0] ?? null) : null, perExecution, cursor: null };
     // `SET character_set_client = ?`: the value comes with each execution.
     if (statements.some((s) => mysqlSettingChanges(s).clientCharset !== undefined)) this.setsCharset.add(prepared);
+    const touched = statements.map((s) => userVariablesTouched(s));
+    const names = new Set<string>();
+    for (const t of touched) if (t !== 'any') t.forEach((v) => names.add(v));
+    this.preparedVariables.set(prepared, touched.includes('any') ? 'any' : names);
+    this.forgetVariables(this.preparedVariables.get(prepared) ?? 'any');
     if (this.masker !== null) await this.masker.prepare(statements);
     if (this.ended) return;
     return this.forward(p, { phase: 'prepare', prepared });

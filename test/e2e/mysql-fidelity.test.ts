@@ -36,7 +36,9 @@ beforeAll(async () => {
       INSERT INTO docs VALUES (1, '{"k": [1, 2], "s": "x"}', 'plain');
       CREATE TABLE \`документы\` (id int primary key, body varchar(100) CHARACTER SET utf8mb4);
       INSERT INTO \`документы\` VALUES (1, 'секрет');
-      CREATE TABLE notes (id int primary key, body varchar(100) CHARACTER SET utf8mb4);`,
+      CREATE TABLE notes (id int primary key, body varchar(100) CHARACTER SET utf8mb4);
+      CREATE TABLE dumped (id int primary key, v varchar(100) CHARACTER SET utf8mb4);
+      INSERT INTO dumped VALUES (1, 'café – ёлка'), (2, 'plain');`,
   });
   // DROP USER IF EXISTS needs the CREATE USER privilege.
   await maria.sql("GRANT CREATE USER ON *.* TO 'app'@'%'");
@@ -208,6 +210,17 @@ describe('non-ASCII text', () => {
     } finally {
       await c.end();
     }
+  });
+
+  it('replays mariadb-dump output with non-ASCII data (SET character_set_client = @saved_cs_client is followed)', async () => {
+    const dump = await runWithInput('mariadb-dump', ['--no-defaults', '-S', maria.server.socket, '-u', 'root', 'appdb', 'dumped'], Buffer.alloc(0), {});
+    expect(dump.code).toBe(0);
+    const text = Buffer.from(dump.stdout, 'latin1').toString('utf8').replace(/`dumped`/g, '`dumped_copy`');
+    expect(text).toContain('SET character_set_client = @saved_cs_client');
+    const r = await runWithInput('mariadb', ['--no-defaults', '-h', '127.0.0.1', '-P', String(port), '-u', 'dana', 'appdb'], Buffer.from(text), { MYSQL_PWD: token });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(await maria.sql('SELECT v FROM dumped_copy ORDER BY id', 'appdb')).toBe('café – ёлка\nplain\n');
   });
 
   it('still refuses non-ASCII text in a character set airlock cannot read (GBK)', async () => {

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { analyzeMysql } from '../../parsers/sql/mysql/index.js';
-import { mysqlSettingChanges } from '../../parsers/sql/mysql/settings.js';
+import { mysqlSettingChanges, userVariablesTouched } from '../../parsers/sql/mysql/settings.js';
+import { versionNumber } from '../../protocols/mysql/listener.js';
 import type { SqlSessionSettings, StatementAnalysis } from '../../parsers/sql/types.js';
 import { ORDINARY_MYSQL } from './corpus/mysql-ordinary.js';
 import { Capability, MariadbCapability } from '../../protocols/mysql/codec/codes.js';
@@ -97,8 +98,8 @@ describe('syntax errors are told from text airlock cannot read', () => {
 describe('which settings a statement changes', () => {
   const changes = (sql: string): ReturnType<typeof mysqlSettingChanges> => mysqlSettingChanges(one(sql));
   it('reading a setting into a user variable changes nothing', () => {
-    expect(changes('SET @a = @@character_set_client')).toEqual({ sqlMode: false, clientCharset: undefined });
-    expect(changes('SET @saved_cs_client = @@character_set_client, @m = @@sql_mode')).toEqual({ sqlMode: false, clientCharset: undefined });
+    expect(changes('SET @a = @@character_set_client')).toMatchObject({ sqlMode: false, clientCharset: undefined });
+    expect(changes('SET @saved_cs_client = @@character_set_client, @m = @@sql_mode')).toMatchObject({ sqlMode: false, clientCharset: undefined });
   });
   it('the character set named, or unknown', () => {
     expect(changes('SET NAMES utf8mb4').clientCharset).toBe('utf8mb4');
@@ -120,7 +121,42 @@ describe('which settings a statement changes', () => {
     expect(changes("SET SESSION sql_mode = ''").sqlMode).toBe(true);
   });
   it('a statement whose effects are unknown may change what it mentions', () => {
-    expect(changes("EXECUTE IMMEDIATE 'SET NAMES sjis'")).toEqual({ sqlMode: false, clientCharset: null });
+    expect(changes("EXECUTE IMMEDIATE 'SET NAMES sjis'")).toMatchObject({ sqlMode: false, clientCharset: null, savesCharsetTo: [] });
+  });
+});
+
+describe('a character set saved in a user variable (mysqldump)', () => {
+  const changes = (sql: string): ReturnType<typeof mysqlSettingChanges> => mysqlSettingChanges(one(sql));
+  it('the save and the restore are read; anything else about the variable is not', () => {
+    expect(changes('/*!40101 SET @saved_cs_client     = @@character_set_client */').savesCharsetTo).toEqual(['saved_cs_client']);
+    expect(changes('SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT').savesCharsetTo).toEqual(['old_character_set_client']);
+    expect(changes('/*!40101 SET character_set_client = @saved_cs_client */')).toMatchObject({ clientCharset: null, clientCharsetFrom: 'saved_cs_client' });
+    expect(changes("SET @s = CONCAT(@@character_set_client, '')").savesCharsetTo).toEqual([]);
+    expect(changes('SET @s = @@global.character_set_client').savesCharsetTo).toEqual([]);
+    // Saved beside a change in one statement: which set it holds depends on the order.
+    expect(changes('SET NAMES koi8r, @s = @@character_set_client').savesCharsetTo).toEqual([]);
+    expect(changes("SET character_set_client = CONCAT(@s, '')").clientCharsetFrom).toBeUndefined();
+  });
+
+  it('which user variables a statement may write', () => {
+    expect(userVariablesTouched(one("SELECT @s := 'gbk'"))).toEqual(new Set(['s']));
+    expect(userVariablesTouched(one("SELECT 'x' INTO @S"))).toEqual(new Set(['s']));
+    expect(userVariablesTouched(one('SET @S = @t'))).toEqual(new Set(['s', 't']));
+    // Unreadable (the parser lacks @'quoted' names): any variable.
+    expect(userVariablesTouched(one("SET @'s' = 'gbk'"))).toBe('any');
+    expect(userVariablesTouched(one('CREATE TABLE t (a int)'))).toEqual(new Set());
+    // Rows written may fire a trigger; a call runs a routine: any variable.
+    expect(userVariablesTouched(one("INSERT INTO t VALUES ('x')"))).toBe('any');
+    expect(userVariablesTouched(one('CALL p()'))).toBe('any');
+    expect(userVariablesTouched(one('OPTIMIZE TABLE t'))).toBe('any');
+  });
+
+  it('the server version as executable comments compare it', () => {
+    expect(versionNumber('5.5.5-10.11.19-MariaDB-1:10.11.19+maria~deb12')).toBe('101119');
+    expect(versionNumber('10.6.7-MariaDB')).toBe('100607');
+    expect(versionNumber('8.0.36')).toBe('80036');
+    expect(versionNumber('8.0.0-airlock')).toBe('80000');
+    expect(versionNumber('weird')).toBe('');
   });
 });
 

@@ -20,9 +20,16 @@ export interface SettingChanges {
    * DEFAULT, an expression, a GLOBAL assignment beside it, or a statement whose effects are unknown).
    */
   clientCharset: string | null | undefined;
+  /**
+   * `SET character_set_client = @v`: the user variable the character set comes from (clientCharset
+   * is then null unless the caller knows what @v holds). Lower-cased, without the @.
+   */
+  clientCharsetFrom?: string;
+  /** User variables assigned the session's character set as it is (`SET @saved = @@character_set_client`, as mysqldump writes). */
+  savesCharsetTo: string[];
 }
 
-const NONE: SettingChanges = { sqlMode: false, clientCharset: undefined };
+const NONE: SettingChanges = { sqlMode: false, clientCharset: undefined, savesCharsetTo: [] };
 const MENTIONS_MODE = /sql_mode|@@|\ball\b/i;
 const MENTIONS_CHARSET = /character_set_client|character\s+set|charset|\bnames\b|@@|\ball\b/i;
 const SCOPES = new Set(['GLOBAL', 'SESSION', 'LOCAL', 'PERSIST', 'PERSIST_ONLY']);
@@ -30,23 +37,59 @@ const SCOPES = new Set(['GLOBAL', 'SESSION', 'LOCAL', 'PERSIST', 'PERSIST_ONLY']
 export function mysqlSettingChanges(s: StatementAnalysis): SettingChanges {
   if (s.unparsed || s.opaque) {
     // What such a statement sets cannot be read; whether it may is judged by its words.
-    return { sqlMode: MENTIONS_MODE.test(s.text), clientCharset: MENTIONS_CHARSET.test(s.text) ? null : undefined };
+    return { sqlMode: MENTIONS_MODE.test(s.text), clientCharset: MENTIONS_CHARSET.test(s.text) ? null : undefined, savesCharsetTo: [] };
   }
   if (!s.kinds.includes('set')) return NONE;
   // Where a string ends depends on NO_BACKSLASH_ESCAPES and ANSI_QUOTES (`SET @x = 'a\', character_set_client = …`):
   // read under every mode; readings that disagree on the character set leave it unknown.
   const readings = [false, true].flatMap((noBackslashEscapes) => [false, true].map((ansiQuotes) => changesIn(s.text, noBackslashEscapes, ansiQuotes)));
   const first = readings[0] as SettingChanges;
+  const agree = readings.every((r) => JSON.stringify(r) === JSON.stringify(first));
+  if (agree) return first;
   return {
     sqlMode: readings.some((r) => r.sqlMode),
-    clientCharset: readings.every((r) => r.clientCharset === first.clientCharset) ? first.clientCharset : null,
+    clientCharset: readings.every((r) => r.clientCharset === undefined) ? undefined : null,
+    savesCharsetTo: [],
   };
+}
+
+/**
+ * The user variables a statement names (so may write: `SELECT @v := …`, `… INTO @v`, `SET @v`),
+ * lower-cased without the @; 'any' when its effects are unknown or it writes rows (a trigger
+ * may assign any user variable; DDL fires none).
+ */
+export function userVariablesTouched(s: StatementAnalysis): Set<string> | 'any' {
+  if (s.unparsed || s.opaque || s.kinds.some((k) => FIRES_TRIGGERS.has(k))) return 'any';
+  if (!s.text.includes('@')) return new Set();
+  const names = new Set<string>();
+  for (const noBackslashEscapes of [false, true]) {
+    for (const ansiQuotes of [false, true]) {
+      const tokens = lexMysql(s.text, { noBackslashEscapes, ansiQuotes, assumeVersioned: 'run' }).flatMap((st) => st.tokens);
+      tokens.forEach((t, i) => {
+        const name = userVariableAt(tokens, i);
+        if (name !== null) names.add(name);
+      });
+    }
+  }
+  return names;
+}
+
+/** Kinds that add, change or remove rows (and so may fire a trigger), or run stored code. */
+const FIRES_TRIGGERS = new Set(['insert', 'update', 'delete', 'replace', 'merge', 'load_data', 'load_data_local', 'call', 'do', 'execute']);
+
+/** `@name`, `@'name'`, @`name`, @"name" at tokens[i] (not `@@system`): the name, lower-cased. */
+function userVariableAt(tokens: readonly Token[], i: number): string | null {
+  const t = tokens[i];
+  if (t?.kind !== 'variable' || t.value.startsWith('@@')) return null;
+  if (t.value !== '@') return t.value.slice(1).toLowerCase();
+  const next = tokens[i + 1];
+  return next !== undefined && (next.kind === 'string' || next.kind === 'ident') ? next.value.toLowerCase() : '';
 }
 
 function changesIn(text: string, noBackslashEscapes: boolean, ansiQuotes: boolean): SettingChanges {
   const tokens = lexMysql(text, { noBackslashEscapes, ansiQuotes, assumeVersioned: 'run' })[0]?.tokens ?? [];
   if (tokens[0]?.kind !== 'word' || tokens[0].value !== 'SET') return NONE;
-  const out: SettingChanges = { sqlMode: false, clientCharset: undefined };
+  const out: SettingChanges = { sqlMode: false, clientCharset: undefined, savesCharsetTo: [] };
   let global = false;
   for (const item of assignments(tokens.slice(1))) {
     let i = 0;
@@ -65,6 +108,14 @@ function changesIn(text: string, noBackslashEscapes: boolean, ansiQuotes: boolea
       out.clientCharset = plain ? charsetName(rest[0]) : null;
       continue;
     }
+    const saved = userVariableAt(item, i);
+    if (saved !== null) {
+      // @v = @@character_set_client | @@session.character_set_client, and nothing else
+      const at = item[i]?.value === '@' ? i + 2 : i + 1;
+      const rhs = item.slice(item[at]?.value === ':' ? at + 2 : at + 1);
+      if ((item[at]?.value === '=' || item[at]?.value === ':') && rhs.length === 1 && rhs[0]?.kind === 'variable' && /^@@(?:session\.|local\.)?character_set_client$/i.test(rhs[0].value)) out.savesCharsetTo.push(saved);
+      continue;
+    }
     let name: string | null = null;
     if (first.kind === 'variable' && first.value.startsWith('@@')) {
       // @@name, @@session.name, @@local.name, @@global.name
@@ -80,10 +131,18 @@ function changesIn(text: string, noBackslashEscapes: boolean, ansiQuotes: boolea
       const eq = value[0]?.kind === 'symbol' && (value[0].value === '=' || value[0].value === ':');
       const rhs = value.slice(value[0]?.value === ':' ? 2 : 1);
       out.clientCharset = eq && rhs.length === 1 ? charsetName(rhs[0]) : null;
+      const from = eq ? userVariableAt(rhs, 0) : null;
+      if (from !== null && rhs.length === (rhs[0]?.value === '@' ? 2 : 1)) out.clientCharsetFrom = from;
+      else delete out.clientCharsetFrom;
     }
   }
   // A GLOBAL scope in the list may carry over to a later assignment: the session's value is not known.
-  if (global && out.clientCharset !== undefined) out.clientCharset = null;
+  if (global && out.clientCharset !== undefined) {
+    out.clientCharset = null;
+    delete out.clientCharsetFrom;
+  }
+  // Saved beside a change in one statement, the variable may hold either set.
+  if (global || out.clientCharset !== undefined) out.savesCharsetTo = [];
   return out;
 }
 
