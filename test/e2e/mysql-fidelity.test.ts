@@ -42,6 +42,8 @@ beforeAll(async () => {
   });
   // DROP USER IF EXISTS needs the CREATE USER privilege.
   await maria.sql("GRANT CREATE USER ON *.* TO 'app'@'%'");
+  // A view whose function assigns a user variable: a SELECT that changes @s where the text does not show it.
+  await maria.sql("DELIMITER //\nCREATE FUNCTION set_s() RETURNS int DETERMINISTIC BEGIN SET @s = 'gbk'; RETURN 1; END//\nDELIMITER ;\nCREATE VIEW sets_s AS SELECT set_s() AS x;", 'appdb');
   await maria.sql("CREATE DATABASE `секрет`; CREATE TABLE `секрет`.t (v varchar(20)); INSERT INTO `секрет`.t VALUES ('hidden'); GRANT ALL ON `секрет`.* TO 'app'@'%'");
   port = await freePort();
   airlock = await startAirlock({
@@ -221,6 +223,19 @@ describe('non-ASCII text', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(await maria.sql('SELECT v FROM dumped_copy ORDER BY id', 'appdb')).toBe('café – ёлка\nplain\n');
+  });
+
+  it('forgets a saved charset variable that a view (its function) may have changed', async () => {
+    const c = await viaAirlock();
+    try {
+      await c.query('SET @s = @@character_set_client');
+      expect(await rowsOf(c, 'SELECT x FROM sets_s')).toEqual([{ x: 1 }]);
+      await c.query('SET character_set_client = @s');
+      expect(await rowsOf(c, 'SELECT @@character_set_client AS cs')).toEqual([{ cs: 'gbk' }]);
+      await expect(c.query("SELECT 'é' AS e")).rejects.toMatchObject({ errno: 1142 });
+    } finally {
+      await c.end();
+    }
   });
 
   it('still refuses non-ASCII text in a character set airlock cannot read (GBK)', async () => {

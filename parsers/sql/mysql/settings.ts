@@ -55,11 +55,13 @@ export function mysqlSettingChanges(s: StatementAnalysis): SettingChanges {
 
 /**
  * The user variables a statement names (so may write: `SELECT @v := …`, `… INTO @v`, `SET @v`),
- * lower-cased without the @; 'any' when its effects are unknown or it writes rows (a trigger
- * may assign any user variable; DDL fires none).
+ * lower-cased without the @; 'any' when its effects are unknown, it writes rows (a trigger
+ * may assign any user variable; DDL fires none) or it reads a relation (a view may call a
+ * stored function that does).
  */
 export function userVariablesTouched(s: StatementAnalysis): Set<string> | 'any' {
-  if (s.unparsed || s.opaque || s.kinds.some((k) => FIRES_TRIGGERS.has(k))) return 'any';
+  // A relation read may be a view that calls a stored function, which may assign any variable.
+  if (s.unparsed || s.opaque || s.reads.length > 0 || s.kinds.some((k) => FIRES_TRIGGERS.has(k))) return 'any';
   if (!s.text.includes('@')) return new Set();
   const names = new Set<string>();
   for (const noBackslashEscapes of [false, true]) {
