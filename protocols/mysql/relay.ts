@@ -347,6 +347,9 @@ export class Relay {
       return this.answer({ code: ErrorNumber.ER_NOT_SUPPORTED_YET, sqlState: '42000', message: 'airlock: a statement that changes sql_mode or the character set must be the last in its query' }, Command.COM_QUERY);
     }
     const after: Array<() => void> = [];
+    // A statement whose effects are unknown may change the character set unseen (EXECUTE of a
+    // prepared SET NAMES): from here on it is unknown, and so is what a later save reads.
+    if (statements.some((s) => s.opaque || s.unparsed)) this.setClientCharset(null);
     const current = this.charset;
     let charset: string | null | undefined;
     const saves: string[] = [];

@@ -52,8 +52,8 @@ beforeAll(async () => {
     masking: { hash_key: 'fidelity-hash-key' },
     connections: [{ ...maria.connection('maria', port, { allow_groups: ['dev', 'masked'] }), tls: { cert: certs.cert, key: certs.key } }],
     rules: [
-      { name: 'no-secret-docs', when: { tables: ['appdb.документы'] }, effect: 'deny', reason: 'those documents are sealed' },
-      { name: 'sealed-schema', when: { tables: ['секрет.t'] }, effect: 'deny', reason: 'that schema is sealed' },
+      { name: 'no-secret-docs', when: { groups: ['dev'], tables: ['appdb.документы'] }, effect: 'deny', reason: 'those documents are sealed' },
+      { name: 'sealed-schema', when: { groups: ['dev'], tables: ['секрет.t'] }, effect: 'deny', reason: 'that schema is sealed' },
       { name: 'mask-bodies', when: { groups: ['masked'] }, effect: 'mask', columns: ['appdb.docs.body'], method: 'redact' },
     ],
   });
@@ -231,6 +231,23 @@ describe('non-ASCII text', () => {
       await c.query('SET @s = @@character_set_client');
       expect(await rowsOf(c, 'SELECT x FROM sets_s')).toEqual([{ x: 1 }]);
       await c.query('SET character_set_client = @s');
+      expect(await rowsOf(c, 'SELECT @@character_set_client AS cs')).toEqual([{ cs: 'gbk' }]);
+      await expect(c.query("SELECT 'é' AS e")).rejects.toMatchObject({ errno: 1142 });
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('a charset saved after a statement whose effects are unknown is unknown (EXECUTE of a prepared SET NAMES)', async () => {
+    // mia: no deny rule, so a statement whose effects are unknown may run.
+    const c = await viaAirlock({ user: 'mia', password: maskedToken });
+    try {
+      await c.query("PREPARE sn FROM 'SET NAMES gbk'");
+      await c.query('EXECUTE sn');
+      await c.query('SET @v = @@character_set_client');
+      await c.query('SET NAMES utf8mb4');
+      expect(await rowsOf(c, "SELECT 'é' AS e")).toEqual([{ e: 'é' }]);
+      await c.query('SET character_set_client = @v');
       expect(await rowsOf(c, 'SELECT @@character_set_client AS cs')).toEqual([{ cs: 'gbk' }]);
       await expect(c.query("SELECT 'é' AS e")).rejects.toMatchObject({ errno: 1142 });
     } finally {

@@ -144,6 +144,9 @@ describe('a character set saved in a user variable (mysqldump)', () => {
     // A view may call a stored function that sets any variable.
     expect(userVariablesTouched(one('SELECT * FROM some_view'))).toBe('any');
     expect(userVariablesTouched(one('SET @S = @t'))).toEqual(new Set(['s', 't']));
+    // A restore only reads its variable; naming it again may write it.
+    expect(userVariablesTouched(one('SET character_set_client = @saved_cs_client'))).toEqual(new Set());
+    expect(userVariablesTouched(one("SET character_set_client = @s, @s = 'gbk'"))).toEqual(new Set(['s']));
     // Unreadable (the parser lacks @'quoted' names): any variable.
     expect(userVariablesTouched(one("SET @'s' = 'gbk'"))).toBe('any');
     expect(userVariablesTouched(one('CREATE TABLE t (a int)'))).toEqual(new Set());

@@ -63,14 +63,16 @@ export function userVariablesTouched(s: StatementAnalysis): Set<string> | 'any' 
   // A relation read may be a view that calls a stored function, which may assign any variable.
   if (s.unparsed || s.opaque || s.reads.length > 0 || s.kinds.some((k) => FIRES_TRIGGERS.has(k))) return 'any';
   if (!s.text.includes('@')) return new Set();
+  // `SET character_set_client = @v` only reads @v: the one mention of a restore's source is no write.
+  const restoredFrom = mysqlSettingChanges(s).clientCharsetFrom;
   const names = new Set<string>();
   for (const noBackslashEscapes of [false, true]) {
     for (const ansiQuotes of [false, true]) {
       const tokens = lexMysql(s.text, { noBackslashEscapes, ansiQuotes, assumeVersioned: 'run' }).flatMap((st) => st.tokens);
-      tokens.forEach((t, i) => {
-        const name = userVariableAt(tokens, i);
-        if (name !== null) names.add(name);
-      });
+      const mentions = tokens.map((_t, i) => userVariableAt(tokens, i)).filter((n): n is string => n !== null);
+      for (const name of mentions) {
+        if (name !== restoredFrom || mentions.filter((m) => m === name).length > 1) names.add(name);
+      }
     }
   }
   return names;
