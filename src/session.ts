@@ -188,8 +188,8 @@ export class GatewaySession implements Session {
       case 'search_path':
         this.sqlSettings.searchPath = parseSearchPath(value);
         break;
-      case 'server_version':
-        // As executable comments compare it (10.11.19 → 101119); anything else: unknown.
+      case 'mysql_version_id':
+        // MySQL/MariaDB: the version executable comments compare with (10.11.19 → 101119); anything else: unknown.
         if (/^\d{5,6}$/.test(value)) this.sqlSettings.serverVersion = Number(value);
         else delete this.sqlSettings.serverVersion;
         break;

@@ -369,7 +369,7 @@ class Handshake {
     }
     l.learnServer(upstream.serverVersion, upstream.serverMariadbCapabilities);
     // Versioned comments (`/*!40101 …*/`, `/*M!999999 …*/`) are then read as this server reads them.
-    session.setParameter('server_version', versionNumber(upstream.serverVersion));
+    session.setParameter('mysql_version_id', versionNumber(upstream.serverVersion));
     if ((upstream.statusFlags & ServerStatus.NO_BACKSLASH_ESCAPES) !== 0) session.setParameter('standard_conforming_strings', 'on');
     const live = session;
     const masker = ResultMasker.needed(live) ? new ResultMasker(live, await core.maskingKey(), { views: l.catalog, upstream: upstreamOptions as UpstreamOptions }) : null;
