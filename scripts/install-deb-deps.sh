@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests and `make dev` need, when root and missing.
 set -euo pipefail
 declare -A want=(
-  [initdb]=postgresql [pgbench]=pgbench [mariadbd]=mariadb-server [mariadb-install-db]=mariadb-server
+  [initdb]=postgresql [pgbench]=pgbench [mariadbd]=mariadb-server [mariadb-install-db]=mariadb-server [mariadb-dump]=mariadb-client
   [sshd]=openssh-server [ssh]=openssh-client [pgbouncer]=pgbouncer [sshpass]=sshpass [openssl]=openssl
   [sysbench]=sysbench [nginx]=nginx [wrk]=wrk
 )

@@ -61,6 +61,11 @@ export interface StatementAnalysis {
   opaque: boolean;
   /** The text did not parse. kinds is ['other'] and nothing else is known. */
   unparsed: boolean;
+  /**
+   * With unparsed: the server would reject the text too, as a syntax error (why, in words).
+   * Absent when airlock merely cannot read a statement the server may accept.
+   */
+  syntaxError?: string;
   /** Output lineage, for statements that return rows; null when the statement returns none or it is unknown. */
   outputs: OutputLineage[] | null;
   /** Columns used in WHERE/JOIN ON/GROUP BY/ORDER BY/HAVING (inference channel), as relation+column. */

@@ -15,7 +15,7 @@ import type { Logger } from '../../src/util/log.js';
 import { AirlockError, asAirlockError } from '../../src/util/errors.js';
 import { isLoopback } from '../../src/util/duration.js';
 import { PacketReader, framePacket, type Packet } from './codec/framing.js';
-import { CLEAR_PASSWORD, Capability, ErrorNumber, NATIVE_PASSWORD, ServerStatus, UTF8MB4_GENERAL_CI } from './codec/codes.js';
+import { CLEAR_PASSWORD, Capability, ErrorNumber, MariadbCapability, NATIVE_PASSWORD, ServerStatus, UTF8MB4_GENERAL_CI } from './codec/codes.js';
 import { SSL_REQUEST_LENGTH, decodeHandshakeResponse, encodeHandshakeV10, type HandshakeResponse41 } from './codec/messages/handshake.js';
 import { decodeClearPassword, encodeAuthSwitchRequest } from './codec/messages/auth.js';
 import { encodeErr, encodeOk } from './codec/messages/generic.js';
@@ -26,6 +26,7 @@ import { Relay, type KillRequest } from './relay.js';
 import { ResultMasker } from './result-masking.js';
 import { MysqlCatalog } from './catalog.js';
 import { AuthDeadline, CLOSE_GRACE_MS } from '../../src/auth/deadline.js';
+import { charsetOfCollation, isUtf8 } from './charsets.js';
 
 /**
  * What airlock offers a client. LOCAL_FILES is offered so that a client that enables LOAD
@@ -41,20 +42,16 @@ const OFFERED =
   Capability.PLUGIN_AUTH | Capability.CONNECT_ATTRS | Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA | Capability.SESSION_TRACK |
   Capability.LOCAL_FILES;
 
+/**
+ * MariaDB extended capabilities airlock passes on when the upstream offers them: only the
+ * extended column metadata (a JSON column's `json` format, UUID/INET types), which the relay
+ * reads. Not PROGRESS (progress packets), STMT_BULK_OPERATIONS (a command airlock does not
+ * check) or CACHE_METADATA (result sets without column definitions).
+ */
+const OFFERED_MARIADB = MariadbCapability.EXTENDED_METADATA;
+
 const HANDSHAKE_TIMEOUT_MS = 30_000;
 
-/**
- * Collation ids of character sets in which every byte below 0x80 is the ASCII character
- * (utf8mb3, utf8mb4, latin1, ascii, binary). Any other (GBK, SJIS, BIG5, CP932, GB18030 …)
- * may carry a backslash or quote inside a multibyte character: non-ASCII text is then not analysed.
- */
-const SAFE_COLLATIONS = new Set<number>([
-  33, 83, 223, ...range(192, 215), 45, 46, ...range(224, 247), ...range(255, 309), 5, 8, 15, 31, 47, 48, 49, 94, 11, 65, 63,
-]);
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
-}
 const DEFAULT_SERVER_VERSION = '8.0.0-airlock';
 
 interface Live {
@@ -77,6 +74,8 @@ export class MysqlListener {
    * server's max_connect_errors for airlock's host.)
    */
   private serverVersion = DEFAULT_SERVER_VERSION;
+  /** The upstream's MariaDB extended capabilities, learned like its version (none until a first login). */
+  private serverMariadbCapabilities = 0;
   /** Which relations are views, shared by this listener's masked sessions. */
   readonly catalog = new MysqlCatalog();
 
@@ -168,8 +167,13 @@ export class MysqlListener {
     this.live.delete(id);
   }
 
-  learnVersion(v: string): void {
-    this.serverVersion = v;
+  get mariadbCapabilities(): number {
+    return this.serverMariadbCapabilities;
+  }
+
+  learnServer(version: string, mariadbCapabilities: number): void {
+    this.serverVersion = version;
+    this.serverMariadbCapabilities = mariadbCapabilities;
   }
 
   /**
@@ -187,6 +191,15 @@ export class MysqlListener {
     if (r.ok) return null;
     return { code: r.code ?? ErrorNumber.ER_UNKNOWN_ERROR, sqlState: r.sqlState ?? 'HY000', message: `airlock: the upstream refused the KILL (${r.code ?? '?'})` };
   }
+}
+
+/**
+ * The version as executable comments compare it: 8.0.36 → 80036, 10.11.19 → 101119 (MariaDB's
+ * greeting may carry a `5.5.5-` prefix for old clients); '' when it is not of that shape.
+ */
+export function versionNumber(version: string): string {
+  const m = /^(?:5\.5\.5-)?(\d{1,2})\.(\d{1,2})\.(\d{1,2})(?!\d)/.exec(version);
+  return m === null ? '' : String(Number(m[1]) * 10000 + Number(m[2]) * 100 + Number(m[3]));
 }
 
 /** Printable scramble bytes, as servers send (some clients read the scramble as a C string). */
@@ -261,12 +274,13 @@ class Handshake {
     const loopback = isLoopback(config.listen.host);
     const salt = scramble();
     const offered = OFFERED | (l.tls !== null ? Capability.SSL : 0);
+    const offeredMariadb = l.mariadbCapabilities & OFFERED_MARIADB;
     // On loopback the token may travel in the first response; elsewhere the switch to the
     // cleartext plugin comes only once TLS is up, so a client without TLS never sends it.
     const initialPlugin = loopback ? CLEAR_PASSWORD : NATIVE_PASSWORD;
     this.socket.write(
       framePacket(
-        encodeHandshakeV10({ serverVersion: l.version, connectionId: this.connectionId, authPluginData: salt, capabilities: offered, characterSet: UTF8MB4_GENERAL_CI, statusFlags: ServerStatus.AUTOCOMMIT, authPluginName: initialPlugin }),
+        encodeHandshakeV10({ serverVersion: l.version, connectionId: this.connectionId, authPluginData: salt, capabilities: offered, mariadbCapabilities: offeredMariadb, characterSet: UTF8MB4_GENERAL_CI, statusFlags: ServerStatus.AUTOCOMMIT, authPluginName: initialPlugin }),
         0,
       ),
     );
@@ -292,6 +306,7 @@ class Handshake {
     this.queue.stopAfter = null;
     const response: HandshakeResponse41 = msg;
     const capabilities = (response.capabilities & offered & ~Capability.SSL) >>> 0;
+    const mariadbCapabilities = response.mariadbCapabilities & offeredMariadb;
     if (!encrypted && !loopback) {
       throw new AirlockError('AIRLOCK_AUTH_INSECURE', 'tokens are accepted only over TLS on this listener; connect with --ssl (mariadb) or ssl options (drivers)', { fatal: true });
     }
@@ -306,15 +321,20 @@ class Handshake {
     const core = l.gateway;
     const identity = await core.authenticate(token);
     this.deadline?.done();
-    await this.open(response, capabilities, identity);
+    await this.open(response, capabilities, mariadbCapabilities, identity);
   }
 
-  private async open(response: HandshakeResponse41, capabilities: number, identity: Awaited<ReturnType<GatewayCore['authenticate']>>): Promise<void> {
+  private async open(response: HandshakeResponse41, capabilities: number, mariadbCapabilities: number, identity: Awaited<ReturnType<GatewayCore['authenticate']>>): Promise<void> {
     const l = this.listener;
     const config = l.settings;
     const core = l.gateway;
     let session: Session | null = null;
     let upstream: UpstreamConnection | null = null;
+    // The login database is read as UTF-8 and sent upstream as UTF-8: in another character set a
+    // name outside ASCII would be checked (and asked for) as another name.
+    if (response.database !== null && /[^\x00-\x7f]/.test(response.database) && (!isUtf8(charsetOfCollation(response.characterSet)) || response.database.includes('\ufffd'))) {
+      throw new AirlockError('AIRLOCK_UNSUPPORTED', 'a login database whose name is not ASCII needs a UTF-8 connection character set; connect without one and send USE', { fatal: true });
+    }
     const database = response.database !== null && response.database !== '' ? response.database : (config.upstream.database ?? null);
     const u = config.upstream;
     let upstreamOptions: UpstreamOptions | null = null;
@@ -328,7 +348,8 @@ class Handshake {
       });
       // MySQL reads backslash escapes in strings unless sql_mode has NO_BACKSLASH_ESCAPES (the greeting's status says).
       session.setParameter('standard_conforming_strings', 'off');
-      if (!SAFE_COLLATIONS.has(response.characterSet)) session.setParameter('client_encoding', 'UNKNOWN');
+      // Until the relay reads text in the client's character set (charsets.ts), only ASCII is read.
+      if (charsetOfCollation(response.characterSet) === null) session.setParameter('client_encoding', 'UNKNOWN');
       if (database !== null) session.setParameter('search_path', `"${database.replace(/"/g, '""')}"`);
       // The database the client names is its choice, checked like USE; the configured default is not.
       if (database !== null && database === response.database) {
@@ -346,6 +367,7 @@ class Handshake {
         password: session.lease.secret,
         database,
         capabilities,
+        mariadbCapabilities,
         characterSet: response.characterSet,
         attributes: response.attributes,
         maxPacketBytes: config.limits.max_message_bytes,
@@ -359,7 +381,9 @@ class Handshake {
       }
       throw err;
     }
-    l.learnVersion(upstream.serverVersion);
+    l.learnServer(upstream.serverVersion, upstream.serverMariadbCapabilities);
+    // Versioned comments (`/*!40101 …*/`, `/*M!999999 …*/`) are then read as this server reads them.
+    session.setParameter('mysql_version_id', versionNumber(upstream.serverVersion));
     if ((upstream.statusFlags & ServerStatus.NO_BACKSLASH_ESCAPES) !== 0) session.setParameter('standard_conforming_strings', 'on');
     const live = session;
     const masker = ResultMasker.needed(live) ? new ResultMasker(live, await core.maskingKey(), { views: l.catalog, upstream: upstreamOptions as UpstreamOptions }) : null;
@@ -373,11 +397,13 @@ class Handshake {
       client: this.socket,
       upstream: upstream.socket,
       capabilities,
+      extendedMetadata: (mariadbCapabilities & MariadbCapability.EXTENDED_METADATA) !== 0,
       maxPacketBytes: config.limits.max_message_bytes,
       maxLocalInfileBytes: config.local_infile.max_bytes,
       clientLeftover,
       upstreamLeftover: upstream.leftover,
       masker,
+      clientCharset: charsetOfCollation(response.characterSet),
       kill: (req) => l.kill(live, req),
       onEnd: (reason) => {
         l.unregister(id);

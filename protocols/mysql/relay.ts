@@ -18,6 +18,8 @@ import { encodeErr, encodeOk } from './codec/messages/generic.js';
 import { mysqlErrorFor, type MysqlErrorFields } from './errors.js';
 import type { ResultMasker } from './result-masking.js';
 import { ResponseFollower, infileSummary, newResponse, type Prepared, type Response, type ResponseOptions } from './response.js';
+import { mysqlSettingChanges, userVariablesTouched } from '../../parsers/sql/mysql/settings.js';
+import { statementReaderFor, type StatementReader } from './charsets.js';
 
 export interface KillRequest {
   targetConnectionId: number;
@@ -30,12 +32,16 @@ export interface RelayOptions {
   upstream: Socket;
   /** Capabilities in force on both legs. */
   capabilities: number;
+  /** MariaDB extended metadata negotiated on both legs (column definitions carry its block). */
+  extendedMetadata: boolean;
   maxPacketBytes: number;
   /** LOAD DATA LOCAL: the longest file the client may send (local_infile.max_bytes). */
   maxLocalInfileBytes: number;
   clientLeftover?: Buffer;
   upstreamLeftover?: Buffer;
   masker: ResultMasker | null;
+  /** The client character set the handshake named (charsets.ts), null when airlock cannot read it. */
+  clientCharset: string | null;
   /** Runs a KILL of one of airlock's connection ids; null when done, else the error for the client. */
   kill: (req: KillRequest) => Promise<MysqlErrorFields | null>;
   onEnd: (reason: string) => void;
@@ -55,13 +61,10 @@ const SINGLE = new Set<number>([Command.COM_PING, Command.COM_STMT_RESET, Comman
 const SIMPLE_KILL = /^\s*kill\s+(?:(query|connection)\s+)?(\d{1,10})\s*;?\s*$/i;
 const USE_DB = /^\s*use\s+(?:`((?:[^`]|``)+)`|([A-Za-z0-9_$]+))\s*;?\s*$/i;
 
-/** A statement after which the server may read text differently (sql_mode, character set), or that cannot be known. */
+/** A statement after which the server may read text differently (sql_mode, character set). */
 function changesReading(s: StatementAnalysis): boolean {
-  return (s.unparsed || s.opaque || s.kinds.includes('set')) && /sql_mode|@@|character|charset|\bnames\b/i.test(s.text);
-}
-
-function changesCharset(s: StatementAnalysis): boolean {
-  return (s.unparsed || s.opaque || s.kinds.includes('set')) && /character_set_client|character\s+set|charset|\bnames\b/i.test(s.text);
+  const c = mysqlSettingChanges(s);
+  return c.sqlMode || c.clientCharset !== undefined;
 }
 
 const INBOX_PAUSE_PACKETS = 256;
@@ -83,6 +86,21 @@ export class Relay {
   private readonly follower: ResponseFollower;
   /** The client is sending a LOCAL INFILE file: its packets go to the server, not to the command queue. */
   private infile: { r: Response; expect: number; shift: number } | null = null;
+  /** Reads statement text in the session's character_set_client; null: a set airlock cannot read (ASCII only). */
+  private reader: StatementReader | null = null;
+  /** Prepared statements whose execution sets the client character set to a value their text does not tell. */
+  private readonly setsCharset = new WeakSet<Prepared>();
+  /** The client character set in force (null: one airlock cannot read, or unknown). */
+  private charset: string | null = null;
+  /**
+   * User variables known to hold a character set: `SET @saved_cs_client = @@character_set_client`
+   * … `SET character_set_client = @saved_cs_client`, as mysqldump writes around each table. A
+   * variable is forgotten as soon as a statement names it, or may write it unseen (a trigger, a
+   * routine, a statement airlock cannot read).
+   */
+  private readonly charsetVariables = new Map<string, string | null>();
+  /** The user variables each prepared statement touches, forgotten again at each execution. */
+  private readonly preparedVariables = new WeakMap<Prepared, Set<string> | 'any'>();
 
 
   constructor(private readonly opts: RelayOptions) {
@@ -97,6 +115,7 @@ export class Relay {
     this.follower = new ResponseFollower({
       session: this.session,
       capabilities: opts.capabilities,
+      extendedMetadata: opts.extendedMetadata,
       masker: this.masker,
       recordRows: this.recordRows,
       prepared: this.prepared,
@@ -109,6 +128,28 @@ export class Relay {
         this.infile = { r, expect: clientSeq, shift };
       },
     });
+    this.setClientCharset(opts.clientCharset);
+  }
+
+  /**
+   * The character set the server now reads statement text in. In one airlock reads exactly
+   * (charsets.ts) text is decoded as the server decodes it; in any other, text that is not
+   * plain ASCII is not analysed (the session refuses it).
+   */
+  private setClientCharset(charset: string | null): void {
+    this.charset = charset;
+    this.reader = statementReaderFor(charset);
+    // The session's name for "every byte below 0x80 is ASCII, and airlock reads the rest".
+    this.session.setParameter('client_encoding', this.reader === null ? 'UNKNOWN' : 'SQL_ASCII');
+  }
+
+  private forgetVariables(touched: Set<string> | 'any'): void {
+    if (touched === 'any') this.charsetVariables.clear();
+    else for (const v of touched) this.charsetVariables.delete(v);
+  }
+
+  private statementText(bytes: Buffer): string {
+    return this.reader === null ? bytes.toString('utf8') : this.reader(bytes);
   }
 
   start(): void {
@@ -213,9 +254,9 @@ export class Relay {
         this.end('client quit');
         return;
       case 'COM_QUERY':
-        return this.readable(() => this.query(p, cmd.sql), code);
+        return this.readable(() => this.query(p, this.statementText(p.payload.subarray(1))), code);
       case 'COM_STMT_PREPARE':
-        return this.readable(() => this.prepare(p, cmd.sql), code);
+        return this.readable(() => this.prepare(p, this.statementText(p.payload.subarray(1))), code);
       case 'COM_STMT_EXECUTE': {
         const prepared = this.prepared.get(cmd.statementId) ?? null;
         if (prepared?.perExecution) {
@@ -230,7 +271,9 @@ export class Relay {
         const statements = prepared?.statement ? [prepared.statement] : [];
         if (this.masker !== null) await this.masker.prepare(statements);
         if (this.ended) return;
-        return this.forward(p, { binary: true, prepared, statements });
+        const unknownCharset = prepared !== null && this.setsCharset.has(prepared);
+        this.forgetVariables(prepared === null ? 'any' : (this.preparedVariables.get(prepared) ?? 'any'));
+        return this.forward(p, { binary: true, prepared, statements, onOk: unknownCharset ? () => this.setClientCharset(null) : null });
       }
       case 'COM_STMT_FETCH':
         return this.forward(p, { phase: 'rows', binary: true, prepared: this.prepared.get(cmd.statementId) ?? null, fetch: true });
@@ -242,13 +285,17 @@ export class Relay {
         this.upstream.write(p.raw);
         return;
       case 'COM_INIT_DB': {
-        const refusal = await this.decideText(`USE \`${cmd.schema.replace(/`/g, '``')}\``);
+        // The name is in the client's character set, like statement text.
+        const schema = this.statementText(p.payload.subarray(1));
+        const refusal = await this.decideText(`USE \`${schema.replace(/`/g, '``')}\``);
         if (this.ended) return;
         if (refusal !== null) return this.answer(refusal, code);
-        return this.forward(p, { phase: 'single', onOk: () => this.useDatabase(cmd.schema) });
+        return this.forward(p, { phase: 'single', onOk: () => this.useDatabase(schema) });
       }
       case 'COM_FIELD_LIST': {
-        const refusal = await this.decideText(`SHOW COLUMNS FROM \`${cmd.table.replace(/`/g, '``')}\``);
+        const end = p.payload.indexOf(0, 1);
+        const table = this.statementText(p.payload.subarray(1, end < 0 ? p.payload.length : end));
+        const refusal = await this.decideText(`SHOW COLUMNS FROM \`${table.replace(/`/g, '``')}\``);
         if (this.ended) return;
         if (refusal !== null) return this.answer(refusal, code);
         return this.forward(p, { phase: 'fieldList' });
@@ -261,7 +308,8 @@ export class Relay {
         return this.kill(code, { targetConnectionId: cmd.connectionId, query: false });
       }
       case 'COM_RESET_CONNECTION':
-        return this.forward(p, { phase: 'single', onOk: () => this.prepared.clear() });
+        // The session is as it was at login: the handshake's character set again.
+        return this.forward(p, { phase: 'single', onOk: () => { this.prepared.clear(); this.charsetVariables.clear(); this.setClientCharset(this.opts.clientCharset); } });
       default:
         break;
     }
@@ -299,7 +347,9 @@ export class Relay {
     // The client sees airlock's connection ids: a KILL is mapped, never passed as written.
     if (kill !== null) return this.kill(Command.COM_QUERY, { targetConnectionId: Number(kill[2]), query: (kill[1] ?? '').toLowerCase() === 'query' });
     if (mentionsKill) {
-      return this.answer({ code: ErrorNumber.ER_NOT_SUPPORTED_YET, sqlState: '42000', message: 'airlock: KILL takes the form KILL [QUERY | CONNECTION] <id>, alone in its statement' }, Command.COM_QUERY);
+      // The ids a client sees are airlock's; the KILL runs on a side connection with the target's
+      // own lease, which a KILL inside a multi-statement text sent upstream could not do.
+      return this.answer({ code: ErrorNumber.ER_NOT_SUPPORTED_YET, sqlState: '42000', message: 'airlock: KILL takes the form KILL [QUERY | CONNECTION] <id>, alone in its query (not among other statements); nothing was run' }, Command.COM_QUERY);
     }
     // How the server reads the statements after one that changes sql_mode (NO_BACKSLASH_ESCAPES,
     // ANSI_QUOTES) is not how they were analysed: such a change must come last in its text.
@@ -309,9 +359,27 @@ export class Relay {
       return this.answer({ code: ErrorNumber.ER_NOT_SUPPORTED_YET, sqlState: '42000', message: 'airlock: a statement that changes sql_mode or the character set must be the last in its query' }, Command.COM_QUERY);
     }
     const after: Array<() => void> = [];
-    if (statements.some((s) => changesCharset(s))) {
-      // Multibyte client character sets (GBK, SJIS, BIG5 …) can hide a quote in a trail byte.
-      after.push(() => this.session.setParameter('client_encoding', 'UNKNOWN'));
+    // A statement whose effects are unknown may change the character set unseen (EXECUTE of a
+    // prepared SET NAMES): from here on it is unknown, and so is what a later save reads.
+    if (statements.some((s) => s.opaque || s.unparsed)) this.setClientCharset(null);
+    const current = this.charset;
+    let charset: string | null | undefined;
+    const saves: string[] = [];
+    for (const s of statements) {
+      const c = mysqlSettingChanges(s);
+      if (c.clientCharset !== undefined) {
+        const from = c.clientCharsetFrom;
+        charset = from !== undefined && this.charsetVariables.has(from) ? (this.charsetVariables.get(from) ?? null) : c.clientCharset;
+      }
+      this.forgetVariables(userVariablesTouched(s));
+      saves.push(...c.savesCharsetTo);
+    }
+    // A change must end its query, so what a save in it reads is the set in force now.
+    if (saves.length > 0) after.push(() => saves.forEach((v) => this.charsetVariables.set(v, current)));
+    if (charset !== undefined) {
+      // Multibyte client character sets (GBK, SJIS, BIG5 …) can hide a quote in a trail byte:
+      // only a set airlock reads exactly keeps non-ASCII text readable.
+      after.push(() => this.setClientCharset(charset));
     }
     if (statements.some((s) => s.kinds.includes('use'))) {
       const m = statements.length === 1 ? USE_DB.exec(sql) : null;
@@ -323,7 +391,11 @@ export class Relay {
     }
     if (this.masker !== null) await this.masker.prepare(statements);
     if (this.ended) return;
-    return this.forward(p, { statements, onOk: after.length === 0 ? null : () => after.forEach((f) => f()) });
+    // Applied once the last statement has succeeded (its OK has no MORE_RESULTS_EXISTS).
+    const onOk = after.length === 0 ? null : (status: number) => {
+      if ((status & ServerStatus.MORE_RESULTS_EXISTS) === 0) after.forEach((f) => f());
+    };
+    return this.forward(p, { statements, onOk });
   }
 
   private async prepare(p: Packet, sql: string): Promise<void> {
@@ -341,6 +413,13 @@ export class Relay {
     const d = approved as FinalDecision | null;
     const perExecution = d !== null && d.effect === 'allow' && d.approved?.perExecution === true ? { statements, credit: 1 } : null;
     const prepared: Prepared = { statement: statements.length === 1 ? (statements[0] ?? null) : null, perExecution, cursor: null };
+    // `SET character_set_client = ?`: the value comes with each execution.
+    if (statements.some((s) => mysqlSettingChanges(s).clientCharset !== undefined)) this.setsCharset.add(prepared);
+    const touched = statements.map((s) => userVariablesTouched(s));
+    const names = new Set<string>();
+    for (const t of touched) if (t !== 'any') t.forEach((v) => names.add(v));
+    this.preparedVariables.set(prepared, touched.includes('any') ? 'any' : names);
+    this.forgetVariables(this.preparedVariables.get(prepared) ?? 'any');
     if (this.masker !== null) await this.masker.prepare(statements);
     if (this.ended) return;
     return this.forward(p, { phase: 'prepare', prepared });
@@ -361,6 +440,11 @@ export class Relay {
         const err = asAirlockError(e);
         if (err.fatal) throw err;
         return mysqlErrorFor(err);
+      }
+      if (d.effect === 'deny' && statement.syntaxError !== undefined) {
+        // Text the server would reject as well (whichever rule its unknown effects met): the
+        // client gets the error the server would give.
+        return { code: ErrorNumber.ER_PARSE_ERROR, sqlState: '42000', message: `airlock: You have an error in your SQL syntax (${statement.syntaxError}); the statement was not sent to the server` };
       }
       if (d.effect === 'deny') {
         const suffix = approvalId === null ? '' : ` (approval ${approvalId})`;

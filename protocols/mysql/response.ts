@@ -63,7 +63,8 @@ export interface Response {
   refusal: { error: MysqlErrorFields; seq: number } | null;
   /** The LOCAL INFILE file of the current result, once the server asked for it. */
   infile: Infile | null;
-  onOk: (() => void) | null;
+  /** Called on each OK of the answer, with its status flags (MORE_RESULTS_EXISTS: not the last). */
+  onOk: ((statusFlags: number) => void) | null;
   started: number;
   rows: number;
   bytes: number;
@@ -78,7 +79,7 @@ export interface ResponseOptions {
   binary?: boolean;
   statements?: StatementAnalysis[];
   prepared?: Prepared | null;
-  onOk?: (() => void) | null;
+  onOk?: ((statusFlags: number) => void) | null;
   /** COM_STMT_FETCH: the rows of the cursor the prepared statement's last execute opened. */
   fetch?: boolean;
 }
@@ -117,6 +118,8 @@ export interface FollowerHost {
   readonly session: Session;
   /** Capabilities in force on both legs (OK packet layout). */
   readonly capabilities: number;
+  /** MariaDB extended metadata is in force: column definitions carry its block. */
+  readonly extendedMetadata?: boolean;
   readonly masker: ResultMasker | null;
   readonly recordRows: boolean;
   readonly prepared: Map<number, Prepared>;
@@ -186,10 +189,11 @@ export class ResponseFollower {
     switch (r.phase) {
       case 'single':
         if (h === PacketHeader.OK) {
-          r.onOk?.();
+          const status = decodeOk(p.payload, this.host.capabilities).statusFlags;
+          r.onOk?.(status);
           // COM_RESET_CONNECTION puts sql_mode back to the server's default: read the text
           // that follows as the server will (a stale NO_BACKSLASH_ESCAPES would hide a statement).
-          this.followStatus(decodeOk(p.payload, this.host.capabilities).statusFlags);
+          this.followStatus(status);
         }
         if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
         this.emit(r, p, null);
@@ -198,9 +202,9 @@ export class ResponseFollower {
         return this.discard(r, p);
       case 'first':
         if (h === PacketHeader.OK) {
-          r.onOk?.();
-          this.emit(r, p, null);
           const ok = decodeOk(p.payload, this.host.capabilities);
+          r.onOk?.(ok.statusFlags);
+          this.emit(r, p, null);
           return this.endOfResult(r, ok.statusFlags, Number(ok.affectedRows));
         }
         if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
@@ -212,7 +216,7 @@ export class ResponseFollower {
         return;
       case 'columns':
         if (h === PacketHeader.ERR) return this.finish(r, p, 'error');
-        if (this.host.masker !== null || this.host.recordRows) r.columns.push(decodeColumnDefinition(p.payload));
+        if (this.host.masker !== null || this.host.recordRows) r.columns.push(decodeColumnDefinition(p.payload, this.host.extendedMetadata === true));
         this.emit(r, p, null);
         if (--r.columnsLeft === 0) {
           r.phase = 'columnsEof';

@@ -35,6 +35,8 @@ export interface UpstreamOptions extends UpstreamAddress {
   database: string | null;
   /** Capabilities the client negotiated with airlock; the upstream gets the same result format. */
   capabilities: number;
+  /** MariaDB extended capabilities the client negotiated with airlock (codes.ts MariadbCapability). */
+  mariadbCapabilities?: number;
   characterSet: number;
   attributes: Array<[string, string]>;
   maxPacketBytes: number;
@@ -47,6 +49,8 @@ export interface UpstreamConnection {
   capabilities: number;
   connectionId: number;
   serverVersion: string;
+  /** The MariaDB extended capabilities the server offered (0 from MySQL). */
+  serverMariadbCapabilities: number;
   statusFlags: number;
   /** Bytes read after the final OK (normally none). */
   leftover: Buffer;
@@ -152,6 +156,12 @@ async function login(opts: UpstreamOptions, held: { socket: Socket | null }): Pr
   let caps =
     (opts.capabilities & PASSED_CAPABILITIES & server) |
     Capability.LONG_PASSWORD | Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION | Capability.PLUGIN_AUTH;
+  const ext = opts.mariadbCapabilities ?? 0;
+  if ((ext & ~hello.mariadbCapabilities) !== 0) {
+    throw new AirlockError('AIRLOCK_UNSUPPORTED', `the upstream no longer offers the MariaDB capabilities the client asked for (0x${(ext & ~hello.mariadbCapabilities).toString(16)}); reconnect`, { fatal: true });
+  }
+  // The server reads the extended set only from a client that clears CLIENT_MYSQL.
+  if (ext !== 0) caps &= ~Capability.LONG_PASSWORD;
   if ((server & Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA) !== 0) caps |= Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA;
   if ((server & Capability.CONNECT_ATTRS) !== 0) caps |= Capability.CONNECT_ATTRS;
   if (opts.database !== null && opts.database !== '') caps |= Capability.CONNECT_WITH_DB;
@@ -160,7 +170,7 @@ async function login(opts: UpstreamOptions, held: { socket: Socket | null }): Pr
   if (opts.tls !== 'disable') {
     if ((server & Capability.SSL) === 0) throw unavailable(opts, `the server does not offer TLS (tls: ${opts.tls})`);
     caps |= Capability.SSL;
-    socket.write(framePacket(encodeSslRequest(caps, 1 << 24, opts.characterSet || UTF8MB4_GENERAL_CI), ++seq));
+    socket.write(framePacket(encodeSslRequest(caps, 1 << 24, opts.characterSet || UTF8MB4_GENERAL_CI, ext), ++seq));
     queue.detach();
     if (queue.pending > 0) throw new AirlockError('AIRLOCK_PROTOCOL', `the upstream at ${where(opts)} sent bytes before the TLS handshake`, { fatal: true });
     socket = await tlsHandshake(socket, opts);
@@ -210,6 +220,7 @@ async function login(opts: UpstreamOptions, held: { socket: Socket | null }): Pr
         database: opts.database,
         authPluginName: plugin,
         attributes: [...opts.attributes.filter(([k]) => k !== '_airlock'), ['_airlock', 'gateway']],
+        mariadbCapabilities: ext,
       }),
       ++seq,
     ),
@@ -222,7 +233,7 @@ async function login(opts: UpstreamOptions, held: { socket: Socket | null }): Pr
       queue.detach();
       // The login OK's status is the session's (NO_BACKSLASH_ESCAPES from the user's sql_mode included).
       const statusFlags = decodeOk(p.payload, caps).statusFlags;
-      return { socket, capabilities: caps, connectionId: hello.connectionId, serverVersion: hello.serverVersion, statusFlags, leftover: queue.takeRaw() };
+      return { socket, capabilities: caps, connectionId: hello.connectionId, serverVersion: hello.serverVersion, serverMariadbCapabilities: hello.mariadbCapabilities, statusFlags, leftover: queue.takeRaw() };
     }
     if (h === PacketHeader.ERR) {
       const err = decodeErr(p.payload);
@@ -265,7 +276,7 @@ async function login(opts: UpstreamOptions, held: { socket: Socket | null }): Pr
  * (catalog look-ups for masking). NULL cells are null.
  */
 export async function queryOnSideConnection(opts: UpstreamOptions, sql: string): Promise<Array<Array<string | null>>> {
-  const conn = await connectUpstream({ ...opts, capabilities: Capability.PROTOCOL_41 });
+  const conn = await connectUpstream({ ...opts, capabilities: Capability.PROTOCOL_41, mariadbCapabilities: 0 });
   try {
     const q = new PacketQueue(new PacketReader({ maxPacketBytes: 1 << 24 }), () => new AirlockError('AIRLOCK_UPSTREAM_LOST', undefined, { fatal: true }));
     q.attach(conn.socket);

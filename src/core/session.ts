@@ -188,6 +188,11 @@ export class GatewaySession implements Session {
       case 'search_path':
         this.sqlSettings.searchPath = parseSearchPath(value);
         break;
+      case 'mysql_version_id':
+        // MySQL/MariaDB: the version executable comments compare with (10.11.19 → 101119); anything else: unknown.
+        if (/^\d{5,6}$/.test(value)) this.sqlSettings.serverVersion = Number(value);
+        else delete this.sqlSettings.serverVersion;
+        break;
       case 'client_encoding':
         this.encodingUnsafe = !SAFE_ENCODINGS.has(value.toUpperCase().replace(/[-_]/g, ''));
         break;
@@ -206,6 +211,7 @@ export class GatewaySession implements Session {
    */
   async check(action: Action, onHold?: HoldNotifier, reuseApproval = false): Promise<FinalDecision> {
     if (this.controller.signal.aborted) throw asSessionEnded(this.controller.signal.reason);
+    const followed = { scs: this.scsUnknown, encoding: this.encodingUnsafe };
     if (action.kind === 'sql') this.followSettings(action.statement);
     let decision = this.deps.policy.decide(action, {
       identity: this.identity,
@@ -217,6 +223,11 @@ export class GatewaySession implements Session {
       if (refused !== null) {
         decision = { effect: 'deny', rule: refused.rule, reason: refused.reason, rules: [...decision.rules, refused.rule], mask: decision.mask };
       }
+    }
+    if (decision.effect === 'deny') {
+      // A refused statement never runs: how later text reads is as before it (no await since the snapshot).
+      this.scsUnknown = followed.scs;
+      this.encodingUnsafe = followed.encoding;
     }
     await this.audit({
       type: 'action',

@@ -116,7 +116,7 @@ describe('handshake', () => {
 
   it('tells an SSLRequest from a HandshakeResponse41 and reads every field', () => {
     const caps = Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION | Capability.PLUGIN_AUTH | Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA | Capability.CONNECT_WITH_DB | Capability.CONNECT_ATTRS | Capability.SSL;
-    expect(decodeHandshakeResponse(encodeSslRequest(caps, 1 << 24, 45))).toEqual({ type: 'SSLRequest', capabilities: caps, maxPacketSize: 1 << 24, characterSet: 45 });
+    expect(decodeHandshakeResponse(encodeSslRequest(caps, 1 << 24, 45))).toEqual({ type: 'SSLRequest', capabilities: caps, maxPacketSize: 1 << 24, characterSet: 45, mariadbCapabilities: 0 });
     // By hand: caps, max packet, charset, 23 zero bytes, "bob\0", lenenc "tok", "db\0", "mysql_clear_password\0", attrs {a: b}
     const wire = Buffer.concat([
       Buffer.from(Uint32Array.of(caps).buffer), hex('00000001 2d'), Buffer.alloc(23), Buffer.from('bob\0'), hex('03'), Buffer.from('tok'),

@@ -13,7 +13,7 @@
 import nsp from 'node-sql-parser';
 import type { RelationRef, SqlSessionSettings, StatementAnalysis, StatementKind } from '../types.js';
 import { lexMysql, type LexedStatement, type MysqlLexOptions, type Token } from './lexer.js';
-import { addKind, addRead, collectEffects, emptyEffects, kindOfType, type Effects } from './effects.js';
+import { addKind, addRead, addWrite, collectEffects, emptyEffects, kindOfType, type Effects } from './effects.js';
 import { statementLineage } from './lineage.js';
 import { asNode, fold, type Node } from './node.js';
 import { isDepthError, tooDeep } from '../depth.js';
@@ -21,8 +21,8 @@ import { isDepthError, tooDeep } from '../depth.js';
 const parser = new nsp.Parser();
 const PARSE_OPTIONS = { database: 'MariaDB' } as const;
 
-export function unparsedStatement(text: string): StatementAnalysis {
-  return { text, kinds: ['other'], reads: [], writes: [], functions: [], withoutWhere: false, opaque: true, unparsed: true, outputs: null, predicateColumns: [] };
+export function unparsedStatement(text: string, syntaxError?: string): StatementAnalysis {
+  return { text, kinds: ['other'], reads: [], writes: [], functions: [], withoutWhere: false, opaque: true, unparsed: true, outputs: null, predicateColumns: [], ...(syntaxError === undefined ? {} : { syntaxError }) };
 }
 
 function emptyStatement(text: string): StatementAnalysis {
@@ -87,6 +87,38 @@ function parseOne(clean: string): Node | null {
   }
 }
 
+/** DROP USER | ROLE | PROCEDURE | FUNCTION | EVENT | SERVER … [IF EXISTS] names: nothing but names. */
+const ACCOUNTS_AND_ROUTINES = new Set(['USER', 'ROLE', 'PROCEDURE', 'FUNCTION', 'EVENT', 'SERVER', 'PACKAGE']);
+
+/** Data type synonyms (MariaDB "Data Type Synonyms"; MySQL 13.9 "Using Data Types from Other Database Engines") the parser lacks. */
+const TYPE_SYNONYMS: ReadonlyArray<[RegExp, string]> = [
+  [/^LONG\s+VARBINARY$/i, 'MEDIUMBLOB'], [/^LONG(?:\s+(?:VARCHAR|CHAR\s+VARYING))?$/i, 'MEDIUMTEXT'],
+  [/^INT1$/i, 'TINYINT'], [/^INT2$/i, 'SMALLINT'], [/^(?:INT3|MIDDLEINT)$/i, 'MEDIUMINT'], [/^INT4$/i, 'INT'], [/^INT8$/i, 'BIGINT'],
+  [/^FLOAT4$/i, 'FLOAT'], [/^FLOAT8$/i, 'DOUBLE'],
+];
+const TYPE_SYNONYM = /`(?:[^`]|``)*`|'\?'|(?<![\w$@.\u0080-\uffff])(LONG\s+VARBINARY|LONG\s+VARCHAR|LONG\s+CHAR\s+VARYING|LONG|INT[1-48]|MIDDLEINT|FLOAT[48])(?![\w$\u0080-\uffff])/gi;
+/** SERIAL as a column's type: `name SERIAL` before `,` or `)`. */
+const SERIAL_TYPE = /`(?:[^`]|``)*`|'\?'|(?<=[(,]\s*(?:`(?:[^`]|``)*`|[\w$\u0080-\uffff]+)\s+)(SERIAL)(?=\s*[,)])/gi;
+/** A parameter marker outside quotes (`?` is nothing else in MySQL). */
+const PARAMETER_MARKER = /`(?:[^`]|``)*`|'\?'|(\?)/g;
+
+/**
+ * The cleaned text in a form the parser accepts, where a spelling it lacks means exactly what
+ * the rewrite means for everything airlock reads from the tree: a column type's synonym in
+ * CREATE/ALTER TABLE (types carry no effect and no lineage), a parameter marker as a SET value
+ * (a value, like NULL). Quoted identifiers and strings are never rewritten.
+ */
+function readableClean(st: LexedStatement): string {
+  const first = st.tokens[0]?.value;
+  if ((first === 'CREATE' || first === 'ALTER') && st.tokens.some((t) => t.kind === 'word' && (t.value === 'TABLE'))) {
+    return st.clean
+      .replace(TYPE_SYNONYM, (m: string, word: string | undefined) => (word === undefined ? m : (TYPE_SYNONYMS.find(([re]) => re.test(word))?.[1] ?? m)))
+      .replace(SERIAL_TYPE, (m: string, word: string | undefined) => (word === undefined ? m : 'BIGINT UNSIGNED NOT NULL AUTO_INCREMENT UNIQUE'));
+  }
+  if (first === 'SET') return st.clean.replace(PARAMETER_MARKER, (m: string, q: string | undefined) => (q === undefined ? m : 'NULL'));
+  return st.clean;
+}
+
 /** A dotted name `a` or `a.b` at tokens[i]. */
 function nameAt(tokens: readonly Token[], i: number): { ref: RelationRef; next: number } | null {
   const a = tokens[i];
@@ -109,6 +141,13 @@ function byTokens(st: LexedStatement, settings: SqlSessionSettings, depth: numbe
   const w = words(t);
   const fx = emptyEffects();
   const simple = (kind: StatementKind, opaque = false): StatementAnalysis => { addKind(fx, kind); fx.opaque = opaque; return fromEffects(st.text, fx); };
+  // Account and routine statements that name things and take literals, never an expression
+  // (PASSWORD('…') is the one call their grammar has): no SELECT, nothing but names and literals.
+  const nameOnly = (kind: StatementKind): StatementAnalysis => {
+    const allowed = new Set([',', '.', '=', ...(w.includes('PASSWORD') ? ['(', ')'] : [])]);
+    return t.every((x) => x.kind !== 'symbol' || allowed.has(x.value)) && !w.includes('SELECT') ? simple(kind) : unparsedStatement(st.text);
+  };
+
   switch (w[0]) {
     case 'KILL': {
       // KILL [HARD | SOFT] [CONNECTION | QUERY] [ID] n | KILL … USER name
@@ -167,7 +206,23 @@ function byTokens(st: LexedStatement, settings: SqlSessionSettings, depth: numbe
     case 'DEALLOCATE':
       return w[1] === 'PREPARE' && t.length === 3 ? simple('deallocate') : unparsedStatement(st.text);
     case 'DROP':
-      return w[1] === 'PREPARE' ? (t.length === 3 ? simple('deallocate') : unparsedStatement(st.text)) : null;
+      if (w[1] === 'PREPARE') return t.length === 3 ? simple('deallocate') : unparsedStatement(st.text);
+      return ACCOUNTS_AND_ROUTINES.has(w[1] ?? '') ? nameOnly('drop') : null;
+    case 'CREATE':
+      // CREATE [OR REPLACE] USER | ROLE …: accounts, literals only (PROCEDURE & co. are stored programs, read elsewhere).
+      return (w[1] === 'USER' || w[1] === 'ROLE' || (w[1] === 'OR' && w[2] === 'REPLACE' && (w[3] === 'USER' || w[3] === 'ROLE'))) ? nameOnly('create') : null;
+    case 'RENAME':
+      return w[1] === 'USER' ? nameOnly('alter') : null;
+    case 'ALTER': {
+      if (w[1] === 'USER') return nameOnly('alter');
+      // mysqldump's ALTER TABLE t DISABLE KEYS / ENABLE KEYS.
+      const n = w[1] === 'TABLE' ? nameAt(t, 2) : null;
+      if (n !== null && t.length === n.next + 2 && (w[n.next] === 'DISABLE' || w[n.next] === 'ENABLE') && w[n.next + 1] === 'KEYS') {
+        addWrite(fx, n.ref);
+        return simple('alter');
+      }
+      return null;
+    }
     case 'SHOW':
       // Without a parenthesis there is no subquery or function call in a SHOW's LIKE/WHERE.
       if (!t.every((x) => x.kind !== 'symbol' || x.value !== '(') || w.includes('SELECT')) return unparsedStatement(st.text);
@@ -183,7 +238,7 @@ function byTokens(st: LexedStatement, settings: SqlSessionSettings, depth: numbe
       if (w[0] === 'START' && w[1] !== 'TRANSACTION') return null;
       return onlyPlainTokens(t) && !w.includes('SELECT') ? simple('transaction') : unparsedStatement(st.text);
     case 'SET': {
-      const parsed = parseOne(st.clean);
+      const parsed = parseOne(readableClean(st));
       if (parsed !== null && parsed.type === 'set') return null;
       // SET NAMES / CHARACTER SET / TRANSACTION / ROLE / DEFAULT ROLE / PASSWORD: no expressions.
       // SET STATEMENT … FOR <statement> runs a statement: unparsed.
@@ -203,6 +258,21 @@ function byTokens(st: LexedStatement, settings: SqlSessionSettings, depth: numbe
       return null;
   }
 }
+
+/**
+ * Every word a MariaDB 10.11 / MySQL 8.0 statement can begin with (sql_yacc.yy `verb_clause`
+ * and the compound-statement words). Another first word is a syntax error on the server too;
+ * a statement airlock merely cannot read keeps the access-denied error. Only the error code
+ * depends on this list, never what runs.
+ */
+const STATEMENT_KEYWORDS = new Set([
+  'ALTER', 'ANALYZE', 'BACKUP', 'BEGIN', 'BINLOG', 'CACHE', 'CALL', 'CASE', 'CHANGE', 'CHECK', 'CHECKSUM', 'CLONE', 'CLOSE', 'COMMIT',
+  'CREATE', 'DEALLOCATE', 'DECLARE', 'DELETE', 'DESC', 'DESCRIBE', 'DO', 'DROP', 'EXECUTE', 'EXPLAIN', 'FETCH', 'FLUSH', 'FOR', 'GET',
+  'GRANT', 'HANDLER', 'HELP', 'IF', 'IMPORT', 'INSERT', 'INSTALL', 'ITERATE', 'KILL', 'LEAVE', 'LOAD', 'LOCK', 'LOOP', 'OPEN',
+  'OPTIMIZE', 'PREPARE', 'PURGE', 'RELEASE', 'RENAME', 'REPAIR', 'REPEAT', 'REPLACE', 'RESET', 'RESIGNAL', 'RESTART', 'RETURN', 'REVOKE',
+  'ROLLBACK', 'SAVEPOINT', 'SELECT', 'SET', 'SHOW', 'SHUTDOWN', 'SIGNAL', 'START', 'STOP', 'TABLE', 'TRUNCATE', 'UNINSTALL', 'UNLOCK',
+  'UPDATE', 'USE', 'VALUES', 'WHILE', 'WITH', 'XA', '(',
+]);
 
 const STATEMENT_START = new Set(['SELECT', 'INSERT', 'REPLACE', 'UPDATE', 'DELETE', 'WITH', 'TABLE', 'VALUES', 'EXTENDED', 'PARTITIONS', 'FORMAT', 'ANALYZE', 'FOR']);
 
@@ -307,9 +377,12 @@ function deepFreeze<T>(value: T): T {
 }
 
 function analyzeFresh(st: LexedStatement, settings: SqlSessionSettings, depth: number): StatementAnalysis {
-  if (st.problem !== null) return unparsedStatement(st.text);
+  if (st.problem !== null) return unparsedStatement(st.text, st.syntaxError ? st.problem : undefined);
   if (st.tokens.length === 0) return emptyStatement(st.text);
   const first = words(st.tokens)[0] ?? '';
+  if (!STATEMENT_KEYWORDS.has(first) && !(st.tokens[1]?.kind === 'symbol' && st.tokens[1].value === ':')) {
+    return unparsedStatement(st.text, `no statement starts with ${st.tokens[0]?.kind === 'word' ? first : `a ${st.tokens[0]?.kind ?? 'symbol'}`}`);
+  }
   const fromTokens = byTokens(st, settings, depth);
   if (fromTokens !== null) return fromTokens;
   if (first === 'DO') {
@@ -337,7 +410,7 @@ function analyzeFresh(st: LexedStatement, settings: SqlSessionSettings, depth: n
   }
   const expected = EXPECTED_TYPE[first];
   if (expected === undefined) return unparsedStatement(st.text);
-  const ast = parseOne(st.clean);
+  const ast = parseOne(readableClean(st));
   if (ast === null || typeof ast.type !== 'string' || !expected.includes(ast.type)) return unparsedStatement(st.text);
   const fx = emptyEffects();
   collectEffects(ast, fx);
@@ -363,7 +436,7 @@ export function bothReadings(a: StatementAnalysis, b: StatementAnalysis): Statem
   // One reading runs nothing (`/*!50000 DROP TABLE t */` on an older server): the other is what may run.
   if (b.kinds.includes('empty')) return { ...a, text: a.text };
   if (a.kinds.includes('empty')) return { ...b, text: a.text };
-  if (a.unparsed || b.unparsed) return unparsedStatement(a.text);
+  if (a.unparsed || b.unparsed) return unparsedStatement(a.text, a.syntaxError !== undefined && b.syntaxError !== undefined ? a.syntaxError : undefined);
   const same = JSON.stringify(a.outputs) === JSON.stringify(b.outputs);
   const merged = mergeInto(a.text, { ...emptyEffects(), kinds: [...a.kinds] }, [a, b]);
   // The file either reading would let the server ask for; none when they name different ones.

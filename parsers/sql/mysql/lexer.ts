@@ -40,6 +40,8 @@ export interface LexedStatement {
   tokens: Token[];
   /** Why the text cannot be read with certainty (unterminated quote or comment, `;` inside an executable comment …). */
   problem: string | null;
+  /** The problem is one the server rejects too (ER_PARSE_ERROR): the statement can never run as written. */
+  syntaxError: boolean;
 }
 
 /** MySQL 8.0 reference 11.1.1 table 11.1; any other escaped character stands for itself. */
@@ -57,6 +59,7 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
   let clean = '';
   let tokens: Token[] = [];
   let problem: string | null = null;
+  let syntaxError = false;
   let versionDependent = false;
   /** Inside an executable comment: where its content ends. */
   let execEnd = -1;
@@ -66,10 +69,11 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
   const finish = (end: number): void => {
     const slice = text.slice(start, end);
     const offset = start + (slice.length - slice.trimStart().length);
-    if (slice.trim() !== '' || tokens.length > 0 || problem !== null) out.push({ text: slice.trim(), offset, clean: clean.trim(), tokens, problem, versionDependent });
+    if (slice.trim() !== '' || tokens.length > 0 || problem !== null) out.push({ text: slice.trim(), offset, clean: clean.trim(), tokens, problem, syntaxError: problem !== null && syntaxError, versionDependent });
     clean = '';
     tokens = [];
     problem = null;
+    syntaxError = false;
     versionDependent = false;
   };
 
@@ -104,6 +108,7 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
         continue;
       }
       if (close < 0) {
+        if (problem === null) syntaxError = true;
         problem ??= 'an unterminated comment';
         clean += ' '.repeat(n - i);
         i = n;
@@ -162,6 +167,7 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
         j++;
       }
       if (!closed) {
+        if (problem === null) syntaxError = true;
         problem ??= `an unterminated ${identifier ? 'quoted identifier' : 'string'}`;
         clean += text.slice(i);
         i = n;
@@ -172,7 +178,10 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
       // The parser must see the server's boundaries, not re-read the quoting: an identifier goes
       // in backticks, a string becomes a neutral literal (no analysis of the parser's tree
       // depends on a string's value; PREPARE … FROM '…' reads the token's decoded value).
-      clean += identifier ? `\`${value.replace(/`/g, '``')}\`` : "'?'";
+      // An empty quoted identifier (`""` under ANSI_QUOTES) names nothing that can exist (the
+      // server answers "Unknown column ''"); the parser, which refuses it, is given a name no
+      // object can have either (identifiers never end in a space).
+      clean += identifier ? (value === '' ? '` `' : `\`${value.replace(/`/g, '``')}\``) : "'?'";
       i = j + 1;
       continue;
     }
@@ -190,6 +199,26 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
       tokens.push({ kind: 'number', value: text.slice(i, j) });
       clean += text.slice(i, j);
       i = j;
+      continue;
+    }
+    if ((c === 'x' || c === 'X' || c === 'b' || c === 'B') && text[i + 1] === "'") {
+      // X'4142' and B'0101' (11.1.4 "Hexadecimal Literals", 11.1.5 "Bit-Value Literals"): a
+      // value, no escapes; anything but hex (or binary) digits before the quote is a syntax error.
+      const close = text.indexOf("'", i + 2);
+      const digits = close < 0 ? null : text.slice(i + 2, close);
+      const hex = c === 'x' || c === 'X';
+      if (digits === null || !(hex ? /^(?:[0-9a-fA-F]{2})*$/ : /^[01]*$/).test(digits)) {
+        if (problem === null) syntaxError = true;
+        problem ??= hex ? 'a malformed hexadecimal literal' : 'a malformed bit-value literal';
+        clean += text.slice(i, close < 0 ? n : close + 1);
+        i = close < 0 ? n : close + 1;
+        continue;
+      }
+      if (execEnd >= 0 && close >= execEnd) problem ??= 'a quote across the end of an executable comment';
+      tokens.push({ kind: 'number', value: text.slice(i, close + 1) });
+      // Its value never matters to the analysis; a long one (a driver's Buffer parameter) need not be parsed.
+      clean += hex ? "X'00'" : "b'0'";
+      i = close + 1;
       continue;
     }
     if (isWordStart(c)) {

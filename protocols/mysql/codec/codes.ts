@@ -39,6 +39,20 @@ export const Capability = {
   REMEMBER_OPTIONS: 0x80000000,
 } as const;
 
+/**
+ * MariaDB extended capabilities (MariaDB "Connection": capabilities 1 << 32 and up), the 32-bit
+ * set in the last 4 reserved bytes of the greeting and the response when CLIENT_MYSQL is cleared.
+ */
+export const MariadbCapability = {
+  PROGRESS: 0x1,
+  COM_MULTI: 0x2,
+  STMT_BULK_OPERATIONS: 0x4,
+  /** Column definitions carry a type name and format (`json`, `uuid`, `inet6` …) after org_name. */
+  EXTENDED_METADATA: 0x8,
+  CACHE_METADATA: 0x10,
+  BULK_UNIT_RESULTS: 0x20,
+} as const;
+
 /** Server status flags (mysql_com.h SERVER_*), carried by OK and EOF packets. */
 export const ServerStatus = {
   IN_TRANS: 0x1,
@@ -170,6 +184,7 @@ export const ErrorNumber = {
   ER_QUERY_INTERRUPTED: 1317,
   ER_NO_SUCH_THREAD: 1094,
   ER_STACK_OVERRUN_NEED_MORE: 1436,
+  ER_PARSE_ERROR: 1064,
 } as const;
 
 /** Largest payload of one physical packet; a logical packet this long continues in the next. */

@@ -2,8 +2,9 @@
  * The connection phase packets: Protocol::HandshakeV10 (server → client),
  * Protocol::HandshakeResponse41 and Protocol::SSLRequest (client → server).
  * MariaDB's additions: a server that clears CLIENT_MYSQL (bit 0) puts 4 bytes of extended
- * capabilities in the last 4 reserved bytes of each; airlock always sets bit 0 and so
- * never negotiates them.
+ * capabilities (codes.ts MariadbCapability) in the last 4 reserved bytes of its greeting; a
+ * client that clears the bit too answers with its own in the last 4 of the response's 23
+ * reserved bytes (MariaDB "Connection": Initial handshake packet, Handshake response packet).
  */
 import { Capability } from '../codes.js';
 import { Reader, malformed } from '../reader.js';
@@ -68,20 +69,24 @@ export function decodeHandshakeV10(payload: Buffer): HandshakeV10 {
   };
 }
 
-export function encodeHandshakeV10(h: Omit<HandshakeV10, 'type' | 'protocolVersion' | 'mariadbCapabilities'>): Buffer {
+/** With `mariadbCapabilities` other than 0 the greeting is a MariaDB one: CLIENT_MYSQL cleared, the extended set announced. */
+export function encodeHandshakeV10(h: Omit<HandshakeV10, 'type' | 'protocolVersion' | 'mariadbCapabilities'> & { mariadbCapabilities?: number }): Buffer {
   if (h.authPluginData.length !== 20) throw new Error('the scramble is 20 bytes');
+  const ext = h.mariadbCapabilities ?? 0;
+  const caps = ext === 0 ? h.capabilities : (h.capabilities & ~Capability.LONG_PASSWORD) >>> 0;
   return new Writer(128)
     .uint8(10)
     .cstring(h.serverVersion)
     .uint32(h.connectionId)
     .bytes(h.authPluginData.subarray(0, 8))
     .uint8(0)
-    .uint16(h.capabilities & 0xffff)
+    .uint16(caps & 0xffff)
     .uint8(h.characterSet)
     .uint16(h.statusFlags)
-    .uint16(h.capabilities >>> 16)
+    .uint16(caps >>> 16)
     .uint8(21)
-    .zeros(10)
+    .zeros(6)
+    .uint32(ext)
     .bytes(h.authPluginData.subarray(8))
     .uint8(0)
     .cstring(h.authPluginName)
@@ -99,6 +104,8 @@ export interface HandshakeResponse41 {
   authPluginName: string | null;
   /** Connection attributes as sent (program_name, _client_name …). */
   attributes: Array<[string, string]>;
+  /** MariaDB extended capabilities (0 unless the client cleared CLIENT_MYSQL). */
+  mariadbCapabilities: number;
 }
 
 /** The SSLRequest is the first 32 bytes of a HandshakeResponse41 with CLIENT_SSL set. */
@@ -107,6 +114,7 @@ export interface SslRequest {
   capabilities: number;
   maxPacketSize: number;
   characterSet: number;
+  mariadbCapabilities: number;
 }
 
 export const SSL_REQUEST_LENGTH = 32;
@@ -118,8 +126,10 @@ export function decodeHandshakeResponse(payload: Buffer): HandshakeResponse41 | 
   if ((capabilities & Capability.PROTOCOL_41) === 0) throw malformed('HandshakeResponse: the pre-4.1 protocol is not supported');
   const maxPacketSize = r.uint32();
   const characterSet = r.uint8();
-  r.skip(23);
-  if (r.remaining === 0 && (capabilities & Capability.SSL) !== 0) return { type: 'SSLRequest', capabilities, maxPacketSize, characterSet };
+  r.skip(19);
+  const ext = r.uint32();
+  const mariadbCapabilities = (capabilities & Capability.LONG_PASSWORD) === 0 ? ext : 0;
+  if (r.remaining === 0 && (capabilities & Capability.SSL) !== 0) return { type: 'SSLRequest', capabilities, maxPacketSize, characterSet, mariadbCapabilities };
   const username = r.cstring();
   let authResponse: Buffer;
   if ((capabilities & Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA) !== 0) authResponse = r.lenencBytes();
@@ -134,15 +144,18 @@ export function decodeHandshakeResponse(payload: Buffer): HandshakeResponse41 | 
     const block = new Reader(r.lenencBytes(), 'connection attributes');
     while (block.remaining > 0) attributes.push([block.lenencString(), block.lenencString()]);
   }
-  return { type: 'HandshakeResponse41', capabilities, maxPacketSize, characterSet, username, authResponse, database, authPluginName, attributes };
+  return { type: 'HandshakeResponse41', capabilities, maxPacketSize, characterSet, username, authResponse, database, authPluginName, attributes, mariadbCapabilities };
 }
 
-export function encodeSslRequest(capabilities: number, maxPacketSize: number, characterSet: number): Buffer {
-  return new Writer(32).uint32(capabilities | Capability.SSL).uint32(maxPacketSize).uint8(characterSet).zeros(23).finish();
+/** The extended capabilities travel only when CLIENT_MYSQL is cleared. */
+const extendedOf = (capabilities: number, ext: number | undefined): number => ((capabilities & Capability.LONG_PASSWORD) === 0 ? (ext ?? 0) : 0);
+
+export function encodeSslRequest(capabilities: number, maxPacketSize: number, characterSet: number, mariadbCapabilities = 0): Buffer {
+  return new Writer(32).uint32(capabilities | Capability.SSL).uint32(maxPacketSize).uint8(characterSet).zeros(19).uint32(extendedOf(capabilities, mariadbCapabilities)).finish();
 }
 
-export function encodeHandshakeResponse41(m: Omit<HandshakeResponse41, 'type'>): Buffer {
-  const w = new Writer(128).uint32(m.capabilities).uint32(m.maxPacketSize).uint8(m.characterSet).zeros(23).cstring(m.username);
+export function encodeHandshakeResponse41(m: Omit<HandshakeResponse41, 'type' | 'mariadbCapabilities'> & { mariadbCapabilities?: number }): Buffer {
+  const w = new Writer(128).uint32(m.capabilities).uint32(m.maxPacketSize).uint8(m.characterSet).zeros(19).uint32(extendedOf(m.capabilities, m.mariadbCapabilities)).cstring(m.username);
   if ((m.capabilities & Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA) !== 0) w.lenencBytes(m.authResponse);
   else {
     if (m.authResponse.length > 255) throw new Error('auth response too long without PLUGIN_AUTH_LENENC_CLIENT_DATA');

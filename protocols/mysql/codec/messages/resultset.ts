@@ -23,6 +23,12 @@ export interface ColumnDefinition {
   columnType: number;
   flags: number;
   decimals: number;
+  /**
+   * MariaDB extended metadata (present when EXTENDED_METADATA was negotiated and the server
+   * sent it): the type's name (`uuid`, `inet6`, `point` …) and its format (`json`).
+   */
+  extendedTypeName?: string;
+  extendedFormat?: string;
 }
 
 export function decodeColumnCount(payload: Buffer): number {
@@ -37,7 +43,12 @@ export function encodeColumnCount(n: number): Buffer {
   return new Writer(9).lenenc(n).finish();
 }
 
-export function decodeColumnDefinition(payload: Buffer): ColumnDefinition {
+/** Keys of the extended metadata block (MariaDB "Result Set Packets": Column Definition Packet). */
+const EXTENDED_TYPE_NAME = 0;
+const EXTENDED_FORMAT = 1;
+
+/** `extendedMetadata`: MariadbCapability.EXTENDED_METADATA is in force, so a block follows org_name. */
+export function decodeColumnDefinition(payload: Buffer, extendedMetadata = false): ColumnDefinition {
   const r = new Reader(payload, 'ColumnDefinition41');
   const catalog = r.lenencString();
   const schema = r.lenencString();
@@ -45,24 +56,42 @@ export function decodeColumnDefinition(payload: Buffer): ColumnDefinition {
   const orgTable = r.lenencString();
   const name = r.lenencString();
   const orgName = r.lenencString();
+  const extended: Pick<ColumnDefinition, 'extendedTypeName' | 'extendedFormat'> = {};
+  if (extendedMetadata) {
+    const block = new Reader(r.lenencBytes(), 'ColumnDefinition41 extended metadata');
+    while (block.remaining > 0) {
+      const key = block.uint8();
+      const value = block.lenencString();
+      if (key === EXTENDED_TYPE_NAME) extended.extendedTypeName = value;
+      else if (key === EXTENDED_FORMAT) extended.extendedFormat = value;
+    }
+  }
   const fixed = r.lenenc();
-  if (fixed < 0x0c) throw malformed('ColumnDefinition41: fixed-length fields');
+  // Always 0x0c: anything else is a packet read with the wrong layout (an extended metadata block not expected, or missing).
+  if (fixed !== 0x0c) throw malformed(`ColumnDefinition41: fixed-length fields of length ${fixed}`);
   const characterSet = r.uint16();
   const columnLength = r.uint32();
   const columnType = r.uint8();
   const flags = r.uint16();
   const decimals = r.uint8();
-  return { catalog, schema, table, orgTable, name, orgName, characterSet, columnLength, columnType, flags, decimals };
+  return { catalog, schema, table, orgTable, name, orgName, ...extended, characterSet, columnLength, columnType, flags, decimals };
 }
 
-export function encodeColumnDefinition(c: ColumnDefinition): Buffer {
-  return new Writer(64)
+export function encodeColumnDefinition(c: ColumnDefinition, extendedMetadata = false): Buffer {
+  const w = new Writer(64)
     .lenencString(c.catalog)
     .lenencString(c.schema)
     .lenencString(c.table)
     .lenencString(c.orgTable)
     .lenencString(c.name)
-    .lenencString(c.orgName)
+    .lenencString(c.orgName);
+  if (extendedMetadata) {
+    const block = new Writer(16);
+    if (c.extendedTypeName !== undefined) block.uint8(EXTENDED_TYPE_NAME).lenencString(c.extendedTypeName);
+    if (c.extendedFormat !== undefined) block.uint8(EXTENDED_FORMAT).lenencString(c.extendedFormat);
+    w.lenencBytes(block.finish());
+  }
+  return w
     .lenenc(0x0c)
     .uint16(c.characterSet)
     .uint32(c.columnLength)
