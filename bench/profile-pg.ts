@@ -3,9 +3,13 @@
  *   npx tsx bench/profile-pg.ts [simple|prepared|mask] [audit-on|audit-off] [seconds=8]
  * AUDIT_FSYNC=0: audit on with `audit.fsync: false` (what the audit costs without its syncs).
  * `mask`: psql reads 1M rows × 6 columns through airlock with 2 columns masked (FETCH_COUNT=20000).
- * Writes a .cpuprofile into $PROFILE_DIR (default /tmp/airlock-prof) and prints the top self-time functions.
+ * Writes a .cpuprofile into $PROFILE_DIR (default /tmp/airlock-prof) and prints the top self-time functions,
+ * the top inclusive (self + callees) airlock functions and the daemon's CPU time per transaction.
+ * TX=N: each pgbench client runs N transactions (-t) instead of running for `seconds` (-T), so CPU per
+ * transaction is exact. SUMMARY=path: the printed summary is also written there (bench/profiles/).
+ * CPU per transaction holds up on a loaded machine; throughput does not.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,6 +23,13 @@ import { run } from '../test/harness/clients.js';
 const mode = process.argv[2] ?? 'simple';
 const audit = (process.argv[3] ?? 'audit-on') === 'audit-on';
 const seconds = Number(process.argv[4] ?? 8);
+const txPerClient = process.env.TX === undefined ? null : Number(process.env.TX);
+const summaryFile = process.env.SUMMARY;
+if (summaryFile !== undefined) writeFileSync(summaryFile, '');
+const say = (line: string): void => {
+  console.log(line);
+  if (summaryFile !== undefined) appendFileSync(summaryFile, `${line}\n`);
+};
 const profDir = process.env.PROFILE_DIR ?? join(tmpdir(), 'airlock-prof');
 mkdirSync(profDir, { recursive: true });
 
@@ -54,6 +65,7 @@ const parsed = validateConfig({ state_dir: stateDir, auth: { dev_issuer: true } 
 if (!parsed.ok) throw new Error('config');
 const token = await mintDevToken(parsed.config, 'bench', [mode === 'mask' ? 'support' : 'dba'], 'machine', 3_600_000);
 const before = new Set(readdirSync(profDir));
+let tps = 0;
 const cpu0 = cpuTicks();
 const t0 = Date.now();
 if (mode === 'mask') {
@@ -62,33 +74,64 @@ if (mode === 'mask') {
   await run('sh', ['-c', `psql -X -At -v FETCH_COUNT=20000 -d "host=127.0.0.1 port=${port} dbname=bench user=bench sslmode=disable" -c "select * from people" | wc -c`], { env: { PGPASSWORD: token }, timeoutMs: 900_000 });
   console.log(`mask: 1M rows in ${((Date.now() - t) / 1000).toFixed(2)} s`);
 } else {
-  const bench = pgbench(port, { ...direct, PGPASSWORD: token }, ['-S', '-M', mode, '-c', '8', '-j', '2', '-T', String(seconds), '-n']);
+  const length = txPerClient === null ? ['-T', String(seconds)] : ['-t', String(txPerClient)];
+  const bench = pgbench(port, { ...direct, PGPASSWORD: token }, ['-S', '-M', mode, '-c', '8', '-j', '2', ...length, '-n']);
   if (process.env.STRACE !== undefined) {
     // Syscalls per transaction: strace -c on the daemon for part of the run.
     await new Promise((r) => setTimeout(r, 1000));
     const st = await run('timeout', ['-s', 'INT', '3', 'strace', '-c', '-f', '-p', String(child.pid)]);
     console.log(st.stderr.split('\n').filter((l) => !l.startsWith('strace:')).slice(0, 14).join('\n'));
   }
-  const tps = await bench;
-  console.log(`${mode} ${audit ? 'audit on' : 'audit off'}: ${tps.toFixed(0)} tps`);
+  tps = await bench;
 }
 const cpu1 = cpuTicks();
 const wall = (Date.now() - t0) / 1000;
-console.log(`daemon CPU over ${wall.toFixed(1)} s: user ${((cpu1.user - cpu0.user) / 100 / wall * 100).toFixed(0)}%, sys ${((cpu1.sys - cpu0.sys) / 100 / wall * 100).toFixed(0)}% of one core`);
+const label = `${mode} ${audit ? `audit on${process.env.AUDIT_FSYNC === '0' ? ' (fsync off)' : ''}` : 'audit off'}${profiling ? ', profiling' : ''}`;
+say(`${label}: ${tps.toFixed(0)} tps (wall clock: noise on a loaded machine; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})`);
+say(`daemon CPU over ${wall.toFixed(1)} s: user ${((cpu1.user - cpu0.user) / 100 / wall * 100).toFixed(0)}%, sys ${((cpu1.sys - cpu0.sys) / 100 / wall * 100).toFixed(0)}% of one core`);
+// Clock ticks are 10 ms: with TX set the transaction count is exact, otherwise estimated from tps × wall.
+const transactions = txPerClient !== null ? txPerClient * 8 : tps * wall;
+if (transactions > 0 && mode !== 'mask') {
+  const perTx = (t: number): string => ((t * 10_000) / transactions).toFixed(1);
+  say(`daemon CPU per transaction: ${perTx(cpu1.user - cpu0.user + cpu1.sys - cpu0.sys)} µs (user ${perTx(cpu1.user - cpu0.user)}, sys ${perTx(cpu1.sys - cpu0.sys)}) over ${Math.round(transactions)} transactions`);
+}
 child.kill('SIGTERM');
 await new Promise((r) => child.once('exit', r));
 await upstream.stop();
 const file = readdirSync(profDir).find((f) => !before.has(f) && f.endsWith('.cpuprofile'));
 if (file === undefined) process.exit(0);
-interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
+interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }
 const prof = JSON.parse(readFileSync(join(profDir, file), 'utf8')) as { nodes: Node[]; samples: number[] };
+const keyOf = (n: Node): string => `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${n.callFrame.lineNumber}`;
 const self = new Map<string, number>();
 let total = 0;
 for (const n of prof.nodes) {
-  const key = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${n.callFrame.lineNumber}`;
-  self.set(key, (self.get(key) ?? 0) + (n.hitCount ?? 0));
+  self.set(keyOf(n), (self.get(keyOf(n)) ?? 0) + (n.hitCount ?? 0));
   total += n.hitCount ?? 0;
 }
-const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25);
-for (const [k, v] of top) console.log(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
+const idle = (self.get('(idle) :-1') ?? 0) + (self.get('(program) :-1') ?? 0);
+const pct = (v: number): string => `${((100 * v) / total).toFixed(1).padStart(5)}%`;
+say(`\ntop self time (% of all samples; idle+program ${pct(idle).trim()}):`);
+for (const [k, v] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30)) say(`${pct(v)}  ${k}`);
+// Inclusive time: each sample counts once for every distinct function on its stack.
+const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+const inclusive = new Map<string, number>();
+const onPath = new Map<string, number>();
+const walk = (n: Node): number => {
+  const k = keyOf(n);
+  onPath.set(k, (onPath.get(k) ?? 0) + 1);
+  let sub = n.hitCount ?? 0;
+  for (const c of n.children ?? []) {
+    const child = byId.get(c);
+    if (child !== undefined) sub += walk(child);
+  }
+  onPath.set(k, (onPath.get(k) ?? 1) - 1);
+  // Count this subtree only at the outermost occurrence of the function (recursion).
+  if ((onPath.get(k) ?? 0) === 0) inclusive.set(k, (inclusive.get(k) ?? 0) + sub);
+  return sub;
+};
+const root = prof.nodes[0];
+if (root !== undefined) walk(root);
+say('\ntop inclusive time of airlock functions (dist/):');
+for (const [k, v] of [...inclusive.entries()].filter(([k]) => k.includes(' dist/')).sort((a, b) => b[1] - a[1]).slice(0, 40)) say(`${pct(v)}  ${k}`);
 console.log(`profile: ${join(profDir, file)}`);
