@@ -33,6 +33,8 @@ export interface ChainFileOptions {
   maxFileBytes: number;
   checkpointEvery: number;
   signer: CheckpointSigner | null;
+  /** Test hook: runs before each batch's sync; may block (delay) or throw (fail the sync). */
+  beforeSync?: () => void;
 }
 
 /**
@@ -139,6 +141,7 @@ export class ChainFile {
         s.opened = true;
         const data = Buffer.from(s.lines.join(''));
         for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+        this.opts.beforeSync?.();
         // A batch spanning a rotation: each file is synced before the next one opens.
         if (this.opts.fsync) {
           fdatasyncSync(fd);

@@ -6,6 +6,7 @@
  * written and synced (commit() blocks this thread; messages wait in the port meanwhile and
  * are all delivered before the next batch is cut). One sync in flight, always.
  */
+import { existsSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { AirlockError } from '../errors.js';
 import { ChainFile } from './chain-file.js';
@@ -25,9 +26,26 @@ function errno(e: unknown): string {
 async function start(config: WriterConfig): Promise<ChainFile> {
   const signer = config.keyFile === null ? null : await loadOrCreateSigner(config.keyFile);
   const found = await findHead(config.dir, config.fsync);
-  const chain = new ChainFile({ ...config, signer }, found.head, found.current);
+  const chain = new ChainFile({ ...config, signer, ...testHooks() }, found.head, found.current);
   say({ type: 'ready', head: found.head, torn: found.torn });
   return chain;
+}
+
+/**
+ * For tests of the pipelined write-ahead only: while the file AIRLOCK_TEST_AUDIT_SYNC_GATE
+ * names exists, every sync waits; while AIRLOCK_TEST_AUDIT_SYNC_FAIL's exists, every sync fails (EIO).
+ */
+function testHooks(): { beforeSync?: () => void } {
+  const gate = process.env.AIRLOCK_TEST_AUDIT_SYNC_GATE;
+  const fail = process.env.AIRLOCK_TEST_AUDIT_SYNC_FAIL;
+  if (gate === undefined && fail === undefined) return {};
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  return {
+    beforeSync: () => {
+      while (gate !== undefined && existsSync(gate)) Atomics.wait(nap, 0, 0, 10);
+      if (fail !== undefined && existsSync(fail)) throw Object.assign(new Error('test hook: the sync fails'), { code: 'EIO' });
+    },
+  };
 }
 
 let queue: QueuedEvent[] = [];
