@@ -1,6 +1,7 @@
 /**
  * CPU profile of the airlock daemon under pgbench -S (for finding where time goes).
  *   npx tsx bench/profile-pg.ts [simple|prepared|mask] [audit-on|audit-off] [seconds=8]
+ * AIRLOCK_DIST=dir: the build to run (default dist; e.g. an older commit's build, for a same-run before/after).
  * AUDIT_FSYNC=0: audit on with `audit.fsync: false` (what the audit costs without its syncs).
  * `mask`: psql reads 1M rows × 6 columns through airlock with 2 columns masked (FETCH_COUNT=20000).
  * Writes a .cpuprofile into $PROFILE_DIR (default /tmp/airlock-prof) and prints the top self-time functions,
@@ -9,7 +10,7 @@
  * transaction is exact. SUMMARY=path: the printed summary is also written there (bench/profiles/).
  * CPU per transaction holds up on a loaded machine; throughput does not.
  */
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -51,12 +52,15 @@ writeFileSync(join(dir, 'airlock.yaml'), stringify({
   connections: [{ name: 'bench', protocol: 'postgres', listen: `127.0.0.1:${port}`, upstream: { host: '127.0.0.1', port: upstream.port, database: 'bench' }, credentials: { type: 'static', username: 'bench', password }, allow_groups: ['dba', 'support'] }],
 }));
 const profiling = process.env.NOPROF === undefined;
-const child = spawn(process.execPath, [...(profiling ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), resolve('dist/bin/airlock.js'), 'serve', '--config', join(dir, 'airlock.yaml')], { stdio: 'inherit' });
+const child = spawn(process.execPath, [...(profiling ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), resolve(process.env.AIRLOCK_DIST ?? 'dist', 'bin/airlock.js'), 'serve', '--config', join(dir, 'airlock.yaml')], { stdio: 'inherit' });
 /** utime and stime of the daemon in clock ticks (/proc/PID/stat fields 14 and 15). */
-const cpuTicks = (): { user: number; sys: number } => {
-  const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+const ticksOf = (path: string): { user: number; sys: number } => {
+  const f = readFileSync(path, 'utf8').split(') ')[1]?.split(' ') ?? [];
   return { user: Number(f[11]), sys: Number(f[12]) };
 };
+const cpuTicks = (): { user: number; sys: number } => ticksOf(`/proc/${child.pid}/stat`);
+/** The main thread alone (its task id is the pid): the event loop every session shares. */
+const mainTicks = (): { user: number; sys: number } => ticksOf(`/proc/${child.pid}/task/${child.pid}/stat`);
 for (let i = 0; i < 200; i++) {
   if ((await run('pg_isready', ['-h', '127.0.0.1', '-p', String(port)])).code === 0) break;
   await new Promise((r) => setTimeout(r, 100));
@@ -67,6 +71,7 @@ const token = await mintDevToken(parsed.config, 'bench', [mode === 'mask' ? 'sup
 const before = new Set(readdirSync(profDir));
 let tps = 0;
 const cpu0 = cpuTicks();
+const main0 = mainTicks();
 const t0 = Date.now();
 if (mode === 'mask') {
   await upstream.psql(`SET ROLE bench; CREATE TABLE people AS SELECT g AS id, 'name ' || g AS name, 'user' || g || '@example.com' AS email, lpad(g::text, 9, '0') AS ssn, g * 3 AS score, now() AS created FROM generate_series(1, 1000000) g`, { db: 'bench' });
@@ -85,6 +90,7 @@ if (mode === 'mask') {
   tps = await bench;
 }
 const cpu1 = cpuTicks();
+const main1 = mainTicks();
 const wall = (Date.now() - t0) / 1000;
 const label = `${mode} ${audit ? `audit on${process.env.AUDIT_FSYNC === '0' ? ' (fsync off)' : ''}` : 'audit off'}${profiling ? ', profiling' : ''}`;
 say(`${label}: ${tps.toFixed(0)} tps (wall clock: noise on a loaded machine; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})`);
@@ -94,11 +100,15 @@ const transactions = txPerClient !== null ? txPerClient * 8 : tps * wall;
 if (transactions > 0 && mode !== 'mask') {
   const perTx = (t: number): string => ((t * 10_000) / transactions).toFixed(1);
   say(`daemon CPU per transaction: ${perTx(cpu1.user - cpu0.user + cpu1.sys - cpu0.sys)} µs (user ${perTx(cpu1.user - cpu0.user)}, sys ${perTx(cpu1.sys - cpu0.sys)}) over ${Math.round(transactions)} transactions`);
+  say(`main thread (event loop) CPU per transaction: ${perTx(main1.user - main0.user + main1.sys - main0.sys)} µs (user ${perTx(main1.user - main0.user)}, sys ${perTx(main1.sys - main0.sys)})`);
 }
 child.kill('SIGTERM');
 await new Promise((r) => child.once('exit', r));
 await upstream.stop();
-const file = readdirSync(profDir).find((f) => !before.has(f) && f.endsWith('.cpuprofile'));
+// The main thread's profile is the largest (the audit writer thread writes its own, smaller one).
+const file = readdirSync(profDir)
+  .filter((f) => !before.has(f) && f.endsWith('.cpuprofile'))
+  .sort((a, b) => statSync(join(profDir, b)).size - statSync(join(profDir, a)).size)[0];
 if (file === undefined) process.exit(0);
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }
 const prof = JSON.parse(readFileSync(join(profDir, file), 'utf8')) as { nodes: Node[]; samples: number[] };

@@ -102,10 +102,17 @@ export class AuditLog {
   /** appendLazy() events waiting for a write-ahead append or their timer. */
   private lazy: QueuedEvent[] = [];
   private flushQueued = false;
+  /**
+   * A batch has been posted and the writer has not answered yet. Only one post is in flight:
+   * what arrives meanwhile waits here and goes over as one message when the answer comes —
+   * the writer could not start on it sooner anyway (one sync at a time), and each post costs
+   * this thread a wake-up of the writer's.
+   */
+  private writerBusy = false;
   private lazyTimer: NodeJS.Timeout | null = null;
   private head = { seq: 0, hash: '' };
   private isHealthy = true;
-  private readonly counters = { appends: 0, batches: 0, failures: 0 };
+  private readonly counters = { appends: 0, batches: 0, failures: 0, posts: 0 };
   private closed = false;
   /** Set when the writer thread is gone for good: every append is refused. */
   private dead: Error | null = null;
@@ -164,8 +171,8 @@ export class AuditLog {
     return this.isHealthy;
   }
 
-  /** Appends written, batches (one sync each) and failed batches since open: group commit at work. */
-  get stats(): { appends: number; batches: number; failures: number } {
+  /** Appends written, batches (one sync each), failed batches and messages to the writer since open: group commit at work. */
+  get stats(): { appends: number; batches: number; failures: number; posts: number } {
     return { ...this.counters };
   }
 
@@ -228,21 +235,30 @@ export class AuditLog {
     this.lazy = [];
   }
 
-  /** Appends of one tick go to the writer in one message. */
+  /**
+   * Appends of one event-loop turn (every socket that was readable) go to the writer in one
+   * message, once it has answered the last one.
+   */
   private flushSoon(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.flushQueued = false;
       this.takeLazy();
-      if (this.outbox.length === 0) return;
-      const events = this.outbox;
-      this.outbox = [];
-      this.post({ type: 'append', events });
+      this.postOutbox();
     });
   }
 
+  private postOutbox(): void {
+    if (this.writerBusy || this.outbox.length === 0 || this.dead !== null) return;
+    const events = this.outbox;
+    this.outbox = [];
+    this.writerBusy = true;
+    this.post({ type: 'append', events });
+  }
+
   private post(m: ToWriter): void {
+    this.counters.posts++;
     this.worker.postMessage(m);
   }
 
@@ -257,10 +273,14 @@ export class AuditLog {
   private onWriter(m: FromWriter): void {
     switch (m.type) {
       case 'durable':
+        this.writerBusy = false;
         this.onDurable(m.records, m.head);
+        this.postOutbox();
         break;
       case 'refused':
+        this.writerBusy = false;
         this.onRefused(m.ids, m.errno, m.message);
+        this.postOutbox();
         break;
       case 'closed':
         this.closedSignal?.();
