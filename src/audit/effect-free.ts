@@ -6,7 +6,8 @@
  * or unparsed. Everything else — and any doubt — is synced before it is forwarded.
  *
  * Judged from the text: a side effect hidden in an object the statement names without
- * calling (a view over a writing function, a user-defined operator or cast) is not seen.
+ * calling (a view over a writing function, a user-defined operator or cast, a function in
+ * attribute notation `t.f`) is not seen.
  * Creating such an object is itself a statement, synced before it was forwarded.
  */
 import type { StatementAnalysis } from '../../parsers/sql/types.js';
