@@ -19,6 +19,7 @@ import { pgErrorFor, type PgErrorFields } from './errors.js';
 import type { ResultMasker } from './result-masking.js';
 import type { PgCatalog } from './catalog.js';
 import type { StatementAnalysis } from '../../parsers/sql/types.js';
+import { isEffectFree } from '../../src/audit/effect-free.js';
 
 /** Outgoing segments of one upstream chunk, written together. */
 class Segments {
@@ -63,6 +64,8 @@ interface Unit {
   /** A marker in the statement text that stands in for a denied statement. */
   deniedMarker: Buffer | null;
   error: PgErrorFields | null;
+  /** An effect-free Query forwarded while its audit record syncs, and that sync failed: the client gets this instead of the result. */
+  unaudited?: PgErrorFields;
 }
 
 export interface RelayOptions {
@@ -97,6 +100,8 @@ export class Relay {
   /** Upstream frames held while a catalog look-up for a RowDescription runs. */
   private readonly heldUpstream: Frame[] = [];
   private upstreamHeld = false;
+  /** Effect-free Queries forwarded whose audit records are not yet durable: nothing from upstream is delivered meanwhile. */
+  private awaitingDurable = 0;
 
   constructor(private readonly opts: RelayOptions) {
     this.session = opts.session;
@@ -231,8 +236,9 @@ export class Relay {
     let decision: FinalDecision | null = null;
     let failure: AirlockError | null = null;
     let statements: StatementAnalysis[] = [];
+    let durable: Promise<void> | null = null;
     try {
-      ({ decision, statements } = await this.decide(msg.type === 'FunctionCall' ? null : text, msg.type === 'Parse'));
+      ({ decision, statements, durable } = await this.decide(msg.type === 'FunctionCall' ? null : text, msg.type === 'Parse'));
     } catch (e) {
       failure = asAirlockError(e);
       if (failure.fatal) throw failure;
@@ -249,7 +255,9 @@ export class Relay {
       else this.perExecution.delete(msg.name);
     }
     if (allowed) {
-      if (simpleCycle) this.units.push({ deniedMarker: null, error: null });
+      const unit: Unit = { deniedMarker: null, error: null };
+      if (simpleCycle) this.units.push(unit);
+      if (durable !== null) this.holdUntilDurable(unit, durable);
       this.upstream.write(frame.raw);
       return;
     }
@@ -291,8 +299,25 @@ export class Relay {
     return false;
   }
 
+  /**
+   * Pipelined write-ahead: the Query is forwarded now, and every upstream frame from here on
+   * is held (reading paused, so it is bounded by one read) until its record is durable. If
+   * the sync fails, its result is dropped and the client gets 58030 instead.
+   */
+  private holdUntilDurable(unit: Unit, durable: Promise<void>): void {
+    this.awaitingDurable++;
+    durable
+      .catch((e: unknown) => {
+        unit.unaudited = pgErrorFor(asAirlockError(e), false);
+      })
+      .finally(() => {
+        this.awaitingDurable--;
+        this.releaseHeld();
+      });
+  }
+
   /** Every statement in the text must be allowed; the first refusal wins. */
-  private async decide(text: string | null, extended: boolean): Promise<{ decision: FinalDecision; statements: StatementAnalysis[] }> {
+  private async decide(text: string | null, extended: boolean): Promise<{ decision: FinalDecision; statements: StatementAnalysis[]; durable: Promise<void> | null }> {
     const s = this.session;
     if (text === null) {
       // FunctionCall invokes a function by OID: nothing about its effect is known.
@@ -302,17 +327,32 @@ export class Relay {
         text: '<function call>',
         statement: { text: '<function call>', kinds: ['call'], reads: [], writes: [], functions: [], withoutWhere: false, opaque: true, unparsed: false, outputs: null, predicateColumns: [] },
       };
-      return { decision: await s.check(action, (h) => this.notice(h.howToApprove)), statements: [] };
+      return { decision: await s.check(action, (h) => this.notice(h.howToApprove)), statements: [], durable: null };
     }
     const analysis = s.analyzeSql(text, 'postgres');
+    // Simple-query mode only: a Query whose every statement is effect-free runs while its records sync.
+    const pipelined = !extended && analysis.statements.length > 0 && analysis.statements.every((st) => st.kinds.includes('empty') || isEffectFree(st));
+    const syncing: Array<Promise<void>> = [];
     let last: FinalDecision | null = null;
     for (const statement of analysis.statements) {
-      const d = await s.check({ kind: 'sql', dialect: 'postgres', text: statement.text, statement }, (h) => this.notice(h.howToApprove), extended);
-      if (d.effect === 'deny') return { decision: d, statements: analysis.statements };
+      const action: Action = { kind: 'sql', dialect: 'postgres', text: statement.text, statement };
+      let d: FinalDecision;
+      if (pipelined) {
+        const checked = await s.checkEffectFree(action, (h) => this.notice(h.howToApprove));
+        d = checked.decision;
+        syncing.push(checked.durable);
+      } else {
+        d = await s.check(action, (h) => this.notice(h.howToApprove), extended);
+      }
+      if (d.effect === 'deny') {
+        // Nothing is forwarded; the records before it still settle on their own.
+        return { decision: d, statements: analysis.statements, durable: null };
+      }
       last = d;
     }
+    const durable = syncing.length === 0 ? null : syncing.length === 1 ? (syncing[0] ?? null) : Promise.all(syncing).then(() => undefined);
     // Statements that return nothing (empty) still answer with a completion of their own.
-    return { decision: last ?? { effect: 'allow', rules: [], mask: s.maskPlan }, statements: analysis.statements.filter((st) => !st.kinds.includes('empty')) };
+    return { decision: last ?? { effect: 'allow', rules: [], mask: s.maskPlan }, statements: analysis.statements.filter((st) => !st.kinds.includes('empty')), durable };
   }
 
   private notice(text: string): void {
@@ -334,8 +374,9 @@ export class Relay {
 
   /** A frame from upstream: handled now, or held while a catalog look-up runs. */
   private upstreamArrived(f: Frame): void {
-    if (this.upstreamHeld) {
+    if (this.upstreamHeld || this.awaitingDurable > 0) {
       this.heldUpstream.push(f);
+      this.upstream.pause();
       return;
     }
     const m = this.masker;
@@ -361,11 +402,17 @@ export class Relay {
     }
     if (this.ended) return;
     this.upstreamHeld = false;
+    this.releaseHeld();
+  }
+
+  /** Handles the frames held back, once neither a catalog look-up nor an audit sync holds them. */
+  private releaseHeld(): void {
+    if (this.ended || this.upstreamHeld || this.awaitingDurable > 0) return;
     const held = this.heldUpstream.splice(0);
     try {
       for (let i = 0; i < held.length; i++) {
         const f = held[i] as Frame;
-        if (this.upstreamHeld) this.heldUpstream.push(f);
+        if (this.upstreamHeld || this.awaitingDurable > 0) this.heldUpstream.push(f);
         else this.upstreamArrived(f);
       }
     } catch (e) {
@@ -373,7 +420,7 @@ export class Relay {
       return;
     }
     this.flushToClient();
-    if (!this.upstreamHeld && !this.client.writableNeedDrain) this.upstream.resume();
+    if (!this.upstreamHeld && this.awaitingDurable === 0 && !this.client.writableNeedDrain) this.upstream.resume();
   }
 
   private flushToClient(): void {
@@ -436,6 +483,16 @@ export class Relay {
   }
 
   private upstreamFrame(f: Frame): void {
+    const failed = this.units[0]?.unaudited;
+    if (failed !== undefined) {
+      // Its record never became durable: nothing of the result, the audit error in its place.
+      this.masker?.onUpstreamFrame(f);
+      if (f.type !== MessageCode.ReadyForQuery) return;
+      const own = encodeErrorResponse(failed);
+      this.toClient.addOwn(own);
+      this.session.record({ type: 'result', rows: 0, bytes: own.length, durationMs: 0, errorCode: failed.code });
+      this.result = { rows: 0, bytes: 0, started: 0, data: [], dataBytes: 0, truncated: false };
+    }
     switch (f.type) {
       case MessageCode.ReadyForQuery:
         this.units.shift();

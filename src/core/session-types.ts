@@ -68,6 +68,8 @@ export interface Session {
   readonly maskPlan: MaskPlan;
   /** Policy for one action; a held action resolves after a human decides (or times out). */
   check(action: Action, onHold?: HoldNotifier, reuseApproval?: boolean): Promise<FinalDecision>;
+  /** check() for an effect-free statement: an allowed one may be forwarded now; deliver nothing of it before `durable`. */
+  checkEffectFree(action: Action, onHold?: HoldNotifier): Promise<{ decision: FinalDecision; durable: Promise<void> }>;
   record(event: SessionEvent): void;
   /** Ends the session; idempotent. */
   close(reason: string): Promise<void>;

@@ -210,6 +210,28 @@ export class GatewaySession implements Session {
    * the rule says per_execution.
    */
   async check(action: Action, onHold?: HoldNotifier, reuseApproval = false): Promise<FinalDecision> {
+    const decision = this.judge(action);
+    await this.audit(this.actionEvent(action, decision));
+    return this.afterAudit(action, decision, onHold, reuseApproval);
+  }
+
+  /**
+   * check() for a statement the caller has proved effect-free (src/audit/effect-free.ts):
+   * an allowed one is not held until its record is durable — `durable` says when it is, and
+   * the caller must not deliver any of its result before then. Anything else waits as in check().
+   */
+  async checkEffectFree(action: Action, onHold?: HoldNotifier): Promise<{ decision: FinalDecision; durable: Promise<void> }> {
+    const decision = this.judge(action);
+    const durable = this.audit(this.actionEvent(action, decision));
+    if (decision.effect === 'allow') {
+      durable.catch(() => undefined);
+      return { decision: { effect: 'allow', rules: decision.rules, mask: decision.mask }, durable };
+    }
+    await durable;
+    return { decision: await this.afterAudit(action, decision, onHold, false), durable };
+  }
+
+  private judge(action: Action): Decision {
     if (this.controller.signal.aborted) throw asSessionEnded(this.controller.signal.reason);
     const followed = { scs: this.scsUnknown, encoding: this.encodingUnsafe };
     if (action.kind === 'sql') this.followSettings(action.statement);
@@ -229,14 +251,21 @@ export class GatewaySession implements Session {
       this.scsUnknown = followed.scs;
       this.encodingUnsafe = followed.encoding;
     }
-    await this.audit({
+    return decision;
+  }
+
+  private actionEvent(action: Action, decision: Decision): { type: string; [key: string]: unknown } {
+    return {
       type: 'action',
       session: this.id,
       action: describeAction(action),
       decision: decision.effect,
       rules: decision.rules,
       ...(decision.effect === 'allow' ? {} : { rule: decision.rule, reason: decision.reason }),
-    });
+    };
+  }
+
+  private async afterAudit(action: Action, decision: Decision, onHold: HoldNotifier | undefined, reuseApproval: boolean): Promise<FinalDecision> {
     if (decision.effect !== 'hold') return decision;
     if (reuseApproval && !decision.perExecution && action.kind === 'sql' && this.approvedTexts.has(action.statement.text)) {
       return { effect: 'allow', rules: decision.rules, mask: decision.mask };

@@ -131,10 +131,13 @@ afterAll(async () => {
 });
 
 describe('write-ahead audit through the daemon', () => {
-  it('kill -9 with 20 clients running statements: every statement the upstream ran is in the audit log, and verify passes', async () => {
+  it('kill -9 with 20 writers and 10 readers: every statement the upstream ran, and every read whose rows a client saw, is in the audit log, and verify passes', async () => {
     const clients = Array.from({ length: 20 }, () => client(alice));
-    await Promise.all(clients.map((c) => c.connect()));
-    for (const c of clients) c.on('error', () => undefined);
+    // Readers run effect-free SELECTs, which are forwarded while their records sync (pipelined write-ahead).
+    const readers = Array.from({ length: 10 }, () => client(alice));
+    await Promise.all([...clients, ...readers].map((c) => c.connect()));
+    for (const c of [...clients, ...readers]) c.on('error', () => undefined);
+    const seen: string[] = [];
     const loops = clients.map(async (c, ci) => {
       for (let n = 0; ; n++) {
         try {
@@ -144,10 +147,21 @@ describe('write-ahead audit through the daemon', () => {
         }
       }
     });
+    const reads = readers.map(async (c, ci) => {
+      for (let n = 0; ; n++) {
+        const text = `SELECT ${ci} AS reader, ${n} AS n`;
+        try {
+          const r = await c.query(text);
+          if (r.rows.length === 1) seen.push(text);
+        } catch {
+          return;
+        }
+      }
+    });
     await until(async () => Number(await upstream.psql('select count(*) from hits', { db: 'appdb' })) >= 400, '400 upstream inserts');
     airlock.process.kill('SIGKILL');
-    await Promise.all(loops);
-    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    await Promise.all([...loops, ...reads]);
+    await Promise.all([...clients, ...readers].map((c) => c.end().catch(() => undefined)));
 
     const ran = (await upstream.psql('select client, n from hits order by 1, 2', { db: 'appdb' })).split('\n').filter((l) => l !== '');
     expect(ran.length).toBeGreaterThanOrEqual(400);
@@ -158,6 +172,8 @@ describe('write-ahead audit through the daemon', () => {
     );
     const missing = ran.map((l) => l.split('|')).filter(([c, n]) => !audited.has(`INSERT INTO hits VALUES (${c}, ${n})`));
     expect(missing).toEqual([]);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.filter((text) => !audited.has(text))).toEqual([]);
 
     await restart();
     const verify = await cli(['audit', 'verify'], airlock.configFile);

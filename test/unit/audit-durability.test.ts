@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { appendFile, mkdir, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { verifyAudit, type AuditRecord } from '../../src/audit/index.js';
 import { fileName } from '../../src/audit/files.js';
@@ -176,6 +176,41 @@ describe('audit log failure and recovery', () => {
     const log = await openLog(t.dir, { checkpointEvery: 0 });
     await log.close();
     await expect(log.append(action('s1', 'SELECT 1'))).rejects.toMatchObject({ code: 'AIRLOCK_AUDIT_UNAVAILABLE' });
+  });
+});
+
+describe('the writer notices a changed directory without a stat per batch', () => {
+  // The writer thread watches the directory and fstats its descriptor instead of stat'ing the
+  // path before every batch; a file moved, replaced or deleted under it is still never written to.
+  for (const [what, change] of [
+    ['moved away', (file: string) => rename(file, `${file}.bak`)],
+    ['deleted', (file: string) => unlink(file)],
+    ['replaced by another file', async (file: string) => {
+      await rename(file, `${file}.bak`);
+      await writeFile(file, '');
+    }],
+  ] as const) {
+    it(`the current file ${what}: the next record goes to a file at the path, not the old descriptor`, async () => {
+      const log = await openLog(t.dir, { checkpointEvery: 0 });
+      await log.append(action('s1', 'SELECT 1'));
+      const [file = ''] = await auditFiles(t.dir);
+      await change(file);
+      await log.append(action('s1', 'SELECT 2'));
+      await log.close();
+      expect(await readFile(file, 'utf8')).toContain('SELECT 2');
+      const old = await readFile(`${file}.bak`, 'utf8').catch(() => '');
+      expect(old).not.toContain('SELECT 2');
+    });
+  }
+
+  it.skipIf(process.getuid?.() === 0)('a directory made read-only is refused at the next append (root may write anyway), and writable again recovers', async () => {
+    const log = await openLog(t.dir, { checkpointEvery: 0 });
+    await log.append(action('s1', 'SELECT 1'));
+    await chmod(t.dir, 0o500);
+    await expect(log.append(action('s1', 'SELECT 2'))).rejects.toMatchObject({ code: 'AIRLOCK_AUDIT_UNAVAILABLE' });
+    await chmod(t.dir, 0o700);
+    expect((await log.append(action('s1', 'SELECT 3'))).seq).toBe(2);
+    await log.close();
   });
 });
 

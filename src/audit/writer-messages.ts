@@ -1,0 +1,45 @@
+/**
+ * What the audit log (main thread) and its writer (a worker thread) say to each other.
+ * The main thread hands over each event already in canonical, scrubbed form: a Secret's
+ * toJSON() and the password scrub run where the event object lives, never on a structured
+ * clone of it (a clone would drop the prototype and with it toJSON, i.e. leak the secret).
+ */
+
+export interface WriterConfig {
+  dir: string;
+  node: string;
+  fsync: boolean;
+  maxFileBytes: number;
+  checkpointEvery: number;
+  /** null: no checkpoints. */
+  keyFile: string | null;
+}
+
+/** One event to append: `ts` is stamped by the caller's clock, so records keep the caller's time. */
+export interface QueuedEvent {
+  id: number;
+  ts: string;
+  eventJson: string;
+}
+
+export type ToWriter =
+  | { type: 'append'; events: QueuedEvent[] }
+  /** Seal the tail with a checkpoint, make everything durable, close the file, then say 'closed'. */
+  | { type: 'close'; ts: string };
+
+/** What the main thread needs to make an AuditRecord (it still holds the event's JSON). */
+export interface DurableRecord {
+  id: number;
+  seq: number;
+  prev: string;
+  hash: string;
+}
+
+export type FromWriter =
+  | { type: 'ready'; head: { seq: number; hash: string }; torn: { file: string; offset: number; bytes: number } | null }
+  | { type: 'open-failed'; code: string | null; message: string }
+  /** Every record of one batch is written and synced; batches arrive in seq order. */
+  | { type: 'durable'; records: DurableRecord[]; head: { seq: number; hash: string } }
+  /** The batch could not be made durable; its lines have been cut back out of the files. */
+  | { type: 'refused'; ids: number[]; errno: string; message: string }
+  | { type: 'closed' };
