@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.airlock-installed
 
-.PHONY: all deps deb-deps npm-deps build dev test test-unit compat bench clean typecheck
+.PHONY: all deps deb-deps npm-deps build dev test test-unit compat bench clean typecheck fuzz
 
 all: build
 
@@ -37,6 +37,13 @@ test-unit: npm-deps
 # through airlock, outcomes compared; prints same / expected difference / different per driver.
 compat: deps
 	npx vitest run test/compat
+
+# The differential suites (airlock's SQL reading against the real PostgreSQL / MariaDB) with many
+# more generated texts than `make test` runs; prints cases/s and disagreements per sql mode.
+# AIRLOCK_FUZZ_RUNS (texts per suite) and AIRLOCK_FUZZ_SEED (a failing seed reproduces) may be set.
+FUZZ_RUNS ?= 40000
+fuzz: deps
+	AIRLOCK_FUZZ_RUNS=$${AIRLOCK_FUZZ_RUNS:-$(FUZZ_RUNS)} AIRLOCK_FUZZ_SEED=$${AIRLOCK_FUZZ_SEED:-$$(date +%s)} npx vitest run --maxWorkers=1 test/integration/sql-differential-*.test.ts
 
 bench: deps build
 	bash bench/run.sh

@@ -6,7 +6,8 @@
  * differs is unknown; either reading unparsed makes the statement unparsed.
  */
 import type { SqlAnalysis, SqlSessionSettings, StatementAnalysis } from '../types.js';
-import { analyzeText, bothReadings, unparsedStatement } from './analyze.js';
+import { analyzeText, bothReadings, lexOptions, unparsedStatement } from './analyze.js';
+import { lexMysql } from './lexer.js';
 import { withinDepth } from '../depth.js';
 
 export { unparsedStatement as unparsedMysql } from './analyze.js';
@@ -30,8 +31,18 @@ export function analyzeMysql(text: string, settings: SqlSessionSettings): SqlAna
   if (settings.ansiQuotes === undefined && text.includes('"')) {
     const a = withinDepth(() => analyzeText(text, { ...settings, ansiQuotes: false }));
     const b = withinDepth(() => analyzeText(text, { ...settings, ansiQuotes: true }));
+    // The server runs statements one by one and stops at the first it cannot even tokenize (an
+    // unterminated quote or comment, a malformed X'…'): under ANSI_QUOTES `SELECT "a\"b"` is an
+    // identifier and then an unterminated quote, so nothing of it runs in that sql_mode and only
+    // the string reading matters. Each reading is cut before its first such statement.
+    const ra = a.slice(0, runnable(text, settings, false));
+    const rb = b.slice(0, runnable(text, settings, true));
+    if (rb.length === 0 && ra.length > 0) statements = a;
+    else if (ra.length === 0 && rb.length > 0) statements = b;
     // Different statement boundaries under the two readings: nothing can be trusted.
-    statements = a.length === b.length ? a.map((s, i) => bothReadings(s, b[i] as StatementAnalysis)) : [unparsedStatement(text.trim())];
+    else statements = ra.length === rb.length && ra.length > 0
+      ? [...ra.map((s, i) => bothReadings(s, rb[i] as StatementAnalysis)), ...a.slice(ra.length)]
+      : a.length === b.length ? a.map((s, i) => bothReadings(s, b[i] as StatementAnalysis)) : [unparsedStatement(text.trim())];
   } else {
     statements = withinDepth(() => analyzeText(text, { ...settings, ansiQuotes: settings.ansiQuotes ?? false }));
   }
@@ -43,4 +54,18 @@ export function analyzeMysql(text: string, settings: SqlSessionSettings): SqlAna
     }
   }
   return { dialect: 'mysql', statements };
+}
+
+/**
+ * How many statements of the text the server may run under this ANSI_QUOTES setting: those
+ * before the first it rejects while tokenizing, whichever way a versioned executable comment is
+ * read (the larger count).
+ */
+function runnable(text: string, settings: SqlSessionSettings, ansiQuotes: boolean): number {
+  const opts = lexOptions({ ...settings, ansiQuotes });
+  return Math.max(...(['run', 'skip'] as const).map((assumeVersioned) => {
+    const lexed = lexMysql(text, { ...opts, assumeVersioned });
+    const k = lexed.findIndex((st) => st.syntaxError);
+    return k < 0 ? Number.POSITIVE_INFINITY : k;
+  }));
 }

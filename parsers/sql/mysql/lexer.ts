@@ -47,6 +47,9 @@ export interface LexedStatement {
 /** MySQL 8.0 reference 11.1.1 table 11.1; any other escaped character stands for itself. */
 const BACKSLASH_ESCAPES: Readonly<Record<string, string>> = { '0': '\0', "'": "'", '"': '"', b: '\b', n: '\n', r: '\r', t: '\t', Z: '\x1a', '\\': '\\' };
 
+/** MariaDB 10.11 / MySQL 8.0 character set names (SHOW CHARACTER SET), as `_name` introducers. */
+const CHARSETS: ReadonlySet<string> = new Set(['armscii8', 'ascii', 'big5', 'binary', 'cp1250', 'cp1251', 'cp1256', 'cp1257', 'cp850', 'cp852', 'cp866', 'cp932', 'dec8', 'eucjpms', 'euckr', 'gb18030', 'gb2312', 'gbk', 'geostd8', 'greek', 'hebrew', 'hp8', 'keybcs2', 'koi8r', 'koi8u', 'latin1', 'latin2', 'latin5', 'latin7', 'macce', 'macroman', 'sjis', 'swe7', 'tis620', 'ucs2', 'ujis', 'utf16', 'utf16le', 'utf32', 'utf8', 'utf8mb3', 'utf8mb4']);
+
 const isSpace = (c: string): boolean => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f' || c === '\v';
 const isWordStart = (c: string): boolean => /[A-Za-z_$\u0080-\uffff]/.test(c);
 const isWordChar = (c: string): boolean => /[A-Za-z0-9_$\u0080-\uffff]/.test(c);
@@ -61,8 +64,11 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
   let problem: string | null = null;
   let syntaxError = false;
   let versionDependent = false;
-  /** Inside an executable comment: where its content ends. */
-  let execEnd = -1;
+  /**
+   * Inside an executable comment. Like the server's lexer, its end is the first `*\/` outside a
+   * quote: `/*! '*\/' *\/` is one string, the comment ends at the second.
+   */
+  let inExec = false;
   const n = text.length;
   let i = 0;
 
@@ -79,11 +85,11 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
 
   while (i < n) {
     const c = text[i] as string;
-    if (execEnd >= 0 && i === execEnd) {
+    if (inExec && c === '*' && text[i + 1] === '/') {
       // the `*/` closing an executable comment
       clean += '  ';
       i += 2;
-      execEnd = -1;
+      inExec = false;
       continue;
     }
     if (isSpace(c)) {
@@ -95,14 +101,14 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
     if (c === '#' || (c === '-' && text[i + 1] === '-' && (i + 2 >= n || isSpace(text[i + 2] as string) || (text.charCodeAt(i + 2) < 32)))) {
       let j = text.indexOf('\n', i);
       if (j < 0) j = n;
-      if (execEnd >= 0 && j > execEnd) problem ??= 'a line comment inside an executable comment';
+      if (inExec) problem ??= 'a line comment inside an executable comment';
       clean += ' '.repeat(j - i);
       i = j;
       continue;
     }
     if (c === '/' && text[i + 1] === '*') {
       const close = text.indexOf('*/', i + 2);
-      if (execEnd >= 0) {
+      if (inExec) {
         problem ??= 'a comment inside an executable comment';
         i += 2;
         continue;
@@ -122,10 +128,17 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
         if (runs) {
           // The content is SQL the server runs: keep it, blank the markers.
           clean += ' '.repeat(m[0].length);
-          const content = text.slice(i + m[0].length, close);
-          if (content.includes(';')) problem ??= 'a ";" inside an executable comment';
-          execEnd = close;
+          inExec = true;
           i += m[0].length;
+          continue;
+        }
+        if (text.slice(i + 2, close + 1).includes('/*')) {
+          // MariaDB nests a comment inside a skipped versioned comment (`/*!999999 /* *\/ ' *\/ , 2`
+          // ends at the second `*\/`, and `, 2` runs): where it ends cannot be told safely, so
+          // nothing after it is read as a statement of its own.
+          problem ??= 'a comment inside a skipped versioned comment (/*!NNNNN … /* … */ … */); remove the inner comment';
+          clean += ' '.repeat(n - i);
+          i = n;
           continue;
         }
       }
@@ -133,7 +146,10 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
       i = close + 2;
       continue;
     }
-    if (c === ';' && execEnd < 0) {
+    // A top-level `;` inside an executable comment (not one inside a string there): the server
+    // may end the statement there; airlock cannot say which.
+    if (c === ';' && inExec) problem ??= 'a ";" inside an executable comment';
+    if (c === ';' && !inExec) {
       finish(i);
       i++;
       start = i;
@@ -173,7 +189,6 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
         i = n;
         continue;
       }
-      if (execEnd >= 0 && j >= execEnd) problem ??= 'a quote across the end of an executable comment';
       tokens.push({ kind: identifier ? 'ident' : 'string', value });
       // The parser must see the server's boundaries, not re-read the quoting: an identifier goes
       // in backticks, a string becomes a neutral literal (no analysis of the parser's tree
@@ -197,7 +212,8 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
       let j = i + 1;
       while (j < n && (isWordChar(text[j] as string) || text[j] === '.')) j++;
       tokens.push({ kind: 'number', value: text.slice(i, j) });
-      clean += text.slice(i, j);
+      // `.5` is 0.5 to the server; the parser wants the leading digit.
+      clean += c === '.' ? `0${text.slice(i, j)}` : text.slice(i, j);
       i = j;
       continue;
     }
@@ -214,7 +230,6 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
         i = close < 0 ? n : close + 1;
         continue;
       }
-      if (execEnd >= 0 && close >= execEnd) problem ??= 'a quote across the end of an executable comment';
       tokens.push({ kind: 'number', value: text.slice(i, close + 1) });
       // Its value never matters to the analysis; a long one (a driver's Buffer parameter) need not be parsed.
       clean += hex ? "X'00'" : "b'0'";
@@ -225,7 +240,10 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
       let j = i + 1;
       while (j < n && isWordChar(text[j] as string)) j++;
       tokens.push({ kind: 'word', value: text.slice(i, j).toUpperCase() });
-      clean += text.slice(i, j);
+      // A character set introducer (`_utf8mb4'…'`, `_binary 'x'`) names no column: the server
+      // reads it as part of the literal, the parser does not know every charset; it is blanked.
+      const introducer = c === '_' && CHARSETS.has(text.slice(i + 1, j).toLowerCase()) && /^\s*['"]/.test(text.slice(j, j + 64));
+      clean += introducer ? ' '.repeat(j - i) : text.slice(i, j);
       i = j;
       continue;
     }
@@ -241,7 +259,7 @@ export function lexMysql(text: string, opts: MysqlLexOptions): LexedStatement[] 
     clean += c;
     i++;
   }
-  if (execEnd >= 0) problem ??= 'an unterminated executable comment';
+  if (inExec) problem ??= 'an unterminated executable comment';
   finish(n);
   return out;
 }
