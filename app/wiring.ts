@@ -16,9 +16,10 @@ import { loadSqlParsers, analyzePostgres, resolveRelation } from '../parsers/sql
 import { analyzeMysql } from '../parsers/sql/mysql/index.js';
 import { ParserError } from '../parsers/errors.js';
 import { Policy } from '../src/policy/index.js';
-import { ApprovalBroker, WebhookNotifier, holdMessage } from '../src/approvals/index.js';
+import { ApprovalBroker, WebhookNotifier, holdMessage, type ApprovalRequest } from '../src/approvals/index.js';
 import { AuditLog, listSessions, sessionTranscript } from '../src/audit/index.js';
 import { startExporters, exporterFor, type AuditExporters } from '../src/audit/exporters/index.js';
+import { GatewayMetrics } from '../src/admin/metrics.js';
 
 export interface Services {
   ports: CorePorts;
@@ -34,6 +35,8 @@ export interface Services {
   audit: AuditLog;
   /** Started once with the audit log (a reload keeps them); `status()` belongs in /healthz. */
   exporters: AuditExporters;
+  /** Prometheus metrics; one registry for the daemon's life (a reload keeps the counts). */
+  metrics: GatewayMetrics;
 }
 
 function approvalPort(broker: ApprovalBroker): ApprovalPort {
@@ -74,10 +77,12 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
   const audit = previous?.audit ?? (await AuditLog.open({ dir: auditDir, node: hostname(), fsync: config.audit.fsync, logger }));
   const exporters =
     previous?.exporters ?? (await startExporters(audit, config.audit.exporters.map((c, i) => exporterFor(c, i, config.state_dir, logger)), logger));
+  const metrics = previous?.metrics ?? new GatewayMetrics({ version: '0.1.0' });
   const stopRetention = previous === null && config.audit.retention !== undefined ? audit.scheduleRetention(config.audit.retention) : null;
   if (previous === null) {
     broker.on('requested', (r: { id: string }) => void audit.append({ type: 'approval.requested', approval: r }).catch(() => undefined));
     broker.on('decided', (r: { id: string }) => void audit.append({ type: 'approval.decided', approval: r }).catch(() => undefined));
+    broker.on('decided', (r: ApprovalRequest) => metrics.approvalFinished(r));
   }
 
   const isAuditor = (caller: Identity): boolean => caller.groups.some((g) => config.audit.auditors.includes(g));
@@ -85,11 +90,12 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     broker,
     audit,
     exporters,
+    metrics,
     rulesFor: (identity, connection) => policy.rulesFor(identity, connection),
     ports: {
-      policy,
+      policy: metrics.observePolicy(policy),
       approvals: approvalPort(broker),
-      audit: config.audit.enabled ? audit : { append: async () => undefined },
+      audit: metrics.observeAudit(config.audit.enabled ? audit : { append: async () => undefined }),
       sql: {
         analyze: (text, dialect, settings) => {
           try {

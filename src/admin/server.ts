@@ -25,6 +25,8 @@ export interface AdminDeps {
     show(caller: Identity, id: string): Promise<unknown>;
   };
   connections?(caller: Identity): unknown[];
+  /** Told the code of every error the API answers (the errors counter in /metrics). */
+  onError?(code: string): void;
   /** Routes contributed by other parts of the daemon (the SSH CA's POST /v1/ssh/cert, MCP's /mcp). */
   extraRoutes?: AdminRoute[];
 }
@@ -162,6 +164,7 @@ export class AdminServer {
       await route.handler({ req, res, params, url, caller });
     } catch (e) {
       const err = asAirlockError(e);
+      this.deps.onError?.(err.code);
       if (err.code === 'AIRLOCK_INTERNAL') this.deps.logger.error({ err: e, path: url.pathname }, 'admin request failed');
       if (!res.headersSent) sendProblem(res, err);
       else res.destroy();
