@@ -113,7 +113,7 @@ export class Daemon {
       auditQueueDepth: () => this.services?.audit.queueDepth ?? 0,
       approvalsPending: () => this.services?.broker.list({ status: 'pending' }).length ?? 0,
       ephemeralRolesLive: () => [...gateway.sessions.values()].filter((s) => 'credentials' in s.connection && s.connection.credentials.type === 'ephemeral').length,
-      stateStoreUp: () => 1,
+      stateStoreUp: async () => ((await this.services?.store.reachable()) === true ? 1 : 0),
     });
     this.admin = new AdminServer({
       logger: this.logger,
@@ -150,6 +150,7 @@ export class Daemon {
     return {
       audit_writable: this.services?.audit.healthy === true,
       listeners_up: this.stopping === null && this.config.connections.every((c) => this.listeners.has(c.name)),
+      state_store_reachable: (await this.services?.store.reachable()) === true,
     };
   }
 

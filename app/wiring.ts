@@ -20,6 +20,7 @@ import { ApprovalBroker, WebhookNotifier, holdMessage, type ApprovalRequest } fr
 import { AuditLog, listSessions, sessionTranscript } from '../src/audit/index.js';
 import { startExporters, exporterFor, type AuditExporters } from '../src/audit/exporters/index.js';
 import { GatewayMetrics } from '../src/admin/metrics.js';
+import { EmbeddedStateStore, type StateStore, type StoredGrant } from '../src/state/index.js';
 
 export interface Services {
   ports: CorePorts;
@@ -37,6 +38,8 @@ export interface Services {
   exporters: AuditExporters;
   /** Prometheus metrics; one registry for the daemon's life (a reload keeps the counts). */
   metrics: GatewayMetrics;
+  /** Grants and decided approvals beyond this process (config `state`); a reload keeps it. */
+  store: StateStore;
 }
 
 function approvalPort(broker: ApprovalBroker): ApprovalPort {
@@ -78,6 +81,7 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
   const exporters =
     previous?.exporters ?? (await startExporters(audit, config.audit.exporters.map((c, i) => exporterFor(c, i, config.state_dir, logger)), logger));
   const metrics = previous?.metrics ?? new GatewayMetrics({ version: '0.1.0' });
+  const store = previous?.store ?? (await openStateStore(config, broker, logger));
   const stopRetention = previous === null && config.audit.retention !== undefined ? audit.scheduleRetention(config.audit.retention) : null;
   if (previous === null) {
     broker.on('requested', (r: { id: string }) => void audit.append({ type: 'approval.requested', approval: r }).catch(() => undefined));
@@ -91,6 +95,7 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     audit,
     exporters,
     metrics,
+    store,
     rulesFor: (identity, connection) => policy.rulesFor(identity, connection),
     ports: {
       policy: metrics.observePolicy(policy),
@@ -134,8 +139,19 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     close: async () => {
       stopRetention?.();
       broker.close();
+      await store.close();
       await audit.close();
       await exporters.close();
     },
   };
+}
+
+/** Opens the configured store, gives the broker what it kept, and keeps it up to date from then on. */
+async function openStateStore(config: Config, broker: ApprovalBroker, logger: Logger): Promise<StateStore> {
+  const store = new EmbeddedStateStore(config.state_dir);
+  broker.restore({ grants: await store.loadGrants(Date.now()), decided: await store.loadDecided(1000) });
+  const failed = (what: string) => (e: unknown) => logger.error({ err: e, backend: store.backend }, `state store: could not save ${what}`);
+  broker.on('granted', (g: StoredGrant) => void store.saveGrant(g).catch(failed('a grant')));
+  broker.on('decided', (r: ApprovalRequest) => void store.saveDecided(r).catch(failed('an approval verdict')));
+  return store;
 }

@@ -16,7 +16,7 @@ export interface MetricsSources {
   approvalsPending(): number;
   ephemeralRolesLive(): number;
   /** 1 when the state store answers, 0 when not. */
-  stateStoreUp(): number;
+  stateStoreUp(): Promise<number>;
 }
 
 interface SessionLabels {
@@ -62,14 +62,14 @@ export class GatewayMetrics {
     this.auditSyncSeconds = new Histogram({ name: 'airlock_audit_sync_duration_seconds', help: 'Time from appending a write-ahead audit record until it is durable.', buckets: OVERHEAD_BUCKETS, registers });
     this.decisionSeconds = new Histogram({ name: 'airlock_approval_decision_seconds', help: 'Time from an approval request until it was decided, expired or cancelled.', labelNames: ['status'], buckets: DECISION_BUCKETS, registers });
     this.errors = new Counter({ name: 'airlock_errors_total', help: 'Sessions ended by an error and admin API errors, by airlock error code.', labelNames: ['code'], registers });
-    const sourced = (name: string, help: string, read: (s: MetricsSources) => number): void => {
+    const sourced = (name: string, help: string, read: (s: MetricsSources) => number | Promise<number>): void => {
       const metrics = this;
       new Gauge({
         name,
         help,
         registers,
-        collect() {
-          if (metrics.sources !== null) this.set(read(metrics.sources));
+        async collect() {
+          if (metrics.sources !== null) this.set(await read(metrics.sources));
         },
       });
     };

@@ -137,13 +137,27 @@ export class ApprovalBroker extends EventEmitter {
     const text = reason?.trim() ? reason.trim() : `${approve ? 'approved' : 'denied'} by ${approver.subject}`;
     this.finish(entry, approve ? 'approved' : 'denied', { approved: approve, reason: text, by: approver.subject }, approver.subject, reason?.trim() || undefined);
     if (approve && r.action.kind === 'connect' && r.grantForMs !== undefined) {
-      this.grants.set(grantKey(r.requester.subject, r.connection), {
-        expiresAt: (r.decidedAt ?? Date.now()) + r.grantForMs,
-        requestId: r.id,
-        by: approver.subject,
-      });
+      const grant: Grant = { expiresAt: (r.decidedAt ?? Date.now()) + r.grantForMs, requestId: r.id, by: approver.subject };
+      this.grants.set(grantKey(r.requester.subject, r.connection), grant);
+      const granted = { subject: r.requester.subject, connection: r.connection, ...grant };
+      this.emitSafely('granted', granted);
     }
     return { ...r };
+  }
+
+  /**
+   * What a state store kept from before a restart: grants still open and decided requests
+   * (for list/get). A restored request is never pending: nothing is waiting on it here.
+   */
+  restore(state: { grants: Array<Grant & { subject: string; connection: string }>; decided: ApprovalRequest[] }): void {
+    for (const g of state.grants) {
+      if (g.expiresAt > Date.now()) this.grants.set(grantKey(g.subject, g.connection), { expiresAt: g.expiresAt, requestId: g.requestId, by: g.by });
+    }
+    for (const r of state.decided) {
+      if (r.status === 'pending' || this.entries.has(r.id)) continue;
+      this.entries.set(r.id, { request: { ...r }, resolve: () => undefined, timer: null, detach: () => undefined });
+      this.finished.push(r.id);
+    }
   }
 
   get(id: string): ApprovalRequest | undefined {
@@ -208,12 +222,16 @@ export class ApprovalBroker extends EventEmitter {
   }
 
   private publish(name: 'requested' | 'decided', event: ApprovalEvent): void {
-    try {
-      this.emit(name, event.request);
-    } catch (e) {
-      this.logger?.warn({ err: e, approval: event.request.id }, `an approval '${name}' listener failed`);
-    }
+    this.emitSafely(name, event.request);
     this.notifier?.notify(event);
+  }
+
+  private emitSafely(name: 'requested' | 'decided' | 'granted', payload: object & { id?: string; requestId?: string }): void {
+    try {
+      this.emit(name, payload);
+    } catch (e) {
+      this.logger?.warn({ err: e, approval: payload.id ?? payload.requestId }, `an approval '${name}' listener failed`);
+    }
   }
 }
 

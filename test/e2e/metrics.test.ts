@@ -82,6 +82,7 @@ describe('/metrics', () => {
     expect(sample(text, 'airlock_audit_sync_duration_seconds_count')).toBeGreaterThanOrEqual(4);
     expect(sample(text, 'airlock_build_info', { version: '0.1.0' })).toBe(1);
     expect(sample(text, 'airlock_audit_queue_depth')).toBe(0);
+    expect(sample(text, 'airlock_state_store_up')).toBe(1);
     expect(text).not.toContain('metrics-pw');
     expect(text).not.toContain('alice');
   });
@@ -127,7 +128,7 @@ describe('/readyz and /healthz', () => {
   it('reports ready with the audit log writable and every listener up', async () => {
     const res = await fetch(`${adminUrl}/readyz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ready', checks: { audit_writable: true, listeners_up: true } });
+    expect(await res.json()).toEqual({ status: 'ready', checks: { audit_writable: true, listeners_up: true, state_store_reachable: true } });
     expect((await fetch(`${adminUrl}/healthz`)).status).toBe(200);
   });
 });

@@ -1,0 +1,2 @@
+export type { StateStore, StoredGrant } from './types.js';
+export { EmbeddedStateStore } from './embedded.js';
