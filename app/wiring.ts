@@ -20,13 +20,13 @@ import { ApprovalBroker, WebhookNotifier, holdMessage, type ApprovalRequest } fr
 import { AuditLog, listSessions, sessionTranscript } from '../src/audit/index.js';
 import { startExporters, exporterFor, type AuditExporters } from '../src/audit/exporters/index.js';
 import { GatewayMetrics } from '../src/admin/metrics.js';
-import { EmbeddedStateStore, type StateStore, type StoredGrant } from '../src/state/index.js';
+import { EmbeddedStateStore, FleetApprovals, PostgresStateStore, type StateStore, type StoredGrant } from '../src/state/index.js';
 
 export interface Services {
   ports: CorePorts;
   healthy(): boolean;
   admin(config: () => Config): {
-    approvals: { list(caller: Identity): unknown[]; decide(id: string, caller: Identity, approve: boolean, reason?: string): unknown };
+    approvals: { list(caller: Identity): unknown[] | Promise<unknown[]>; decide(id: string, caller: Identity, approve: boolean, reason?: string): unknown };
     sessions: { list(caller: Identity, q: URLSearchParams): Promise<unknown[]>; show(caller: Identity, id: string): Promise<unknown> };
   };
   close(): Promise<void>;
@@ -40,6 +40,8 @@ export interface Services {
   metrics: GatewayMetrics;
   /** Grants and decided approvals beyond this process (config `state`); a reload keeps it. */
   store: StateStore;
+  /** With a shared (PostgreSQL) store: approvals listed and decided across nodes. */
+  fleet: FleetApprovals | null;
 }
 
 function approvalPort(broker: ApprovalBroker): ApprovalPort {
@@ -81,7 +83,8 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
   const exporters =
     previous?.exporters ?? (await startExporters(audit, config.audit.exporters.map((c, i) => exporterFor(c, i, config.state_dir, logger)), logger));
   const metrics = previous?.metrics ?? new GatewayMetrics({ version: '0.1.0' });
-  const store = previous?.store ?? (await openStateStore(config, broker, logger));
+  const store = previous?.store ?? (await openStateStore(config, broker, logger, secrets));
+  const fleet = previous?.fleet ?? (store instanceof PostgresStateStore ? new FleetApprovals(broker, store, logger) : null);
   const stopRetention = previous === null && config.audit.retention !== undefined ? audit.scheduleRetention(config.audit.retention) : null;
   if (previous === null) {
     broker.on('requested', (r: { id: string }) => void audit.append({ type: 'approval.requested', approval: r }).catch(() => undefined));
@@ -96,6 +99,7 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     exporters,
     metrics,
     store,
+    fleet,
     rulesFor: (identity, connection) => policy.rulesFor(identity, connection),
     ports: {
       policy: metrics.observePolicy(policy),
@@ -116,8 +120,8 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     healthy: () => audit.healthy,
     admin: () => ({
       approvals: {
-        list: (caller) => broker.list({ status: 'pending', approverGroups: caller.groups }),
-        decide: (id, caller, approve, reason) => broker.decide(id, caller, approve, reason),
+        list: (caller) => (fleet === null ? broker.list({ status: 'pending', approverGroups: caller.groups }) : fleet.list(caller)),
+        decide: (id, caller, approve, reason) => (fleet === null ? broker.decide(id, caller, approve, reason) : fleet.decide(id, caller, approve, reason)),
       },
       sessions: {
         list: async (caller, q) => {
@@ -147,8 +151,16 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
 }
 
 /** Opens the configured store, gives the broker what it kept, and keeps it up to date from then on. */
-async function openStateStore(config: Config, broker: ApprovalBroker, logger: Logger): Promise<StateStore> {
-  const store = new EmbeddedStateStore(config.state_dir);
+async function openStateStore(config: Config, broker: ApprovalBroker, logger: Logger, secrets: SecretResolver | undefined): Promise<StateStore> {
+  const s = config.state;
+  let store: StateStore;
+  if (s.backend === 'postgres') {
+    if (secrets === undefined) throw new AirlockError('AIRLOCK_CONFIG_INVALID', 'state.url needs the secret resolver');
+    const url = (await secrets.resolve(s.url)).reveal();
+    store = await PostgresStateStore.open({ url, node: `${hostname()}:${process.pid}`, logger, pollIntervalMs: s.poll_interval });
+  } else {
+    store = new EmbeddedStateStore(config.state_dir);
+  }
   broker.restore({ grants: await store.loadGrants(Date.now()), decided: await store.loadDecided(1000) });
   const failed = (what: string) => (e: unknown) => logger.error({ err: e, backend: store.backend }, `state store: could not save ${what}`);
   broker.on('granted', (g: StoredGrant) => void store.saveGrant(g).catch(failed('a grant')));

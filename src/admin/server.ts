@@ -17,7 +17,7 @@ export interface AdminDeps {
   issueToken(identity: Identity, ttlMs: number): Promise<string>;
   maxTokenTtlMs(): number;
   approvals?: {
-    list(caller: Identity): unknown[];
+    list(caller: Identity): unknown[] | Promise<unknown[]>;
     decide(id: string, caller: Identity, approve: boolean, reason?: string): unknown;
   };
   sessions?: {
@@ -102,7 +102,7 @@ export class AdminServer {
         pattern: /^\/v1\/approvals$/,
         handler: async ({ res, caller }) => {
           const c = await caller();
-          sendJson(res, 200, { approvals: this.need(d.approvals).list(c) });
+          sendJson(res, 200, { approvals: await this.need(d.approvals).list(c) });
         },
       },
       {
@@ -112,7 +112,7 @@ export class AdminServer {
           const c = await caller();
           const body = await readJsonBody(req);
           const reason = typeof body === 'object' && body !== null && typeof (body as { reason?: unknown }).reason === 'string' ? (body as { reason: string }).reason : undefined;
-          const result = this.need(d.approvals).decide(params[0] ?? '', c, params[1] === 'approve', reason);
+          const result = await this.need(d.approvals).decide(params[0] ?? '', c, params[1] === 'approve', reason);
           sendJson(res, 200, { approval: result });
         },
       },

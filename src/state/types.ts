@@ -26,3 +26,18 @@ export interface StateStore {
   reachable(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** A store that shares approval requests and verdicts between nodes (the PostgreSQL backend). */
+export interface SharedApprovals {
+  /** A request this node holds, visible to every node from now on. */
+  publish(request: ApprovalRequest): Promise<void>;
+  /** Every node's pending requests, oldest first. */
+  pending(): Promise<ApprovalRequest[]>;
+  get(id: string): Promise<ApprovalRequest | undefined>;
+  /** Records a verdict if the request is still pending; false when another verdict came first. */
+  claim(id: string, verdict: { status: ApprovalRequest['status']; decidedAt: number; decidedBy?: string; reason?: string }): Promise<boolean>;
+  /** Of these ids, the ones decided (by any node). */
+  decidedAmong(ids: string[]): Promise<ApprovalRequest[]>;
+  /** Something may have changed (a notification, a reconnect, the poll). */
+  onChange(listener: () => void): void;
+}
