@@ -119,4 +119,15 @@ describe('approvals across two nodes sharing a PostgreSQL state store', () => {
       expect(n.airlock.output()).not.toContain('fleet-upstream-pw');
     }
   });
+
+  it('reports not ready and airlock_state_store_up 0 once the state PostgreSQL is stopped', async () => {
+    await statePg.stop();
+    for (const n of nodes) {
+      const res = await fetch(`${n.adminUrl}/readyz`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ status: 'not ready', checks: { audit_writable: true, listeners_up: true, state_store_reachable: false } });
+      expect(await (await fetch(`${n.adminUrl}/metrics`)).text()).toMatch(/^airlock_state_store_up 0$/m);
+      expect(n.airlock.output()).not.toContain(statePg.superPassword);
+    }
+  });
 });
