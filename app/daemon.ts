@@ -14,6 +14,7 @@ import { SshCa } from '../src/auth/ssh-ca.js';
 import { sshCertRoutes } from '../src/admin/ssh-cert.js';
 import { SecretResolver } from '../src/secrets/index.js';
 import { AdminServer } from '../src/admin/server.js';
+import { metricsRoutes } from '../src/admin/metrics-routes.js';
 import { buildPorts, type Services } from './wiring.js';
 import type { Listener, ListenerContext } from '../src/core/adapter.js';
 import { adapters } from './adapters.js';
@@ -108,8 +109,15 @@ export class Daemon {
     if (listen === undefined || this.services === null) return;
     const gateway = this.core;
     const services = this.services;
+    services.metrics.attach({
+      auditQueueDepth: () => this.services?.audit.queueDepth ?? 0,
+      approvalsPending: () => this.services?.broker.list({ status: 'pending' }).length ?? 0,
+      ephemeralRolesLive: () => [...gateway.sessions.values()].filter((s) => 'credentials' in s.connection && s.connection.credentials.type === 'ephemeral').length,
+      stateStoreUp: async () => ((await this.services?.store.reachable()) === true ? 1 : 0),
+    });
     this.admin = new AdminServer({
       logger: this.logger,
+      onError: (code) => this.services?.metrics.error(code),
       authenticate: (t) => gateway.authenticate(t),
       health: () => ({
         healthy: services.healthy(),
@@ -120,7 +128,7 @@ export class Daemon {
       jwks: () => gateway.verifier.publicJwks(),
       issueToken: (identity, ttl) => gateway.verifier.issueGatewayToken(identity, ttl),
       maxTokenTtlMs: () => this.config.auth.max_token_ttl,
-      extraRoutes: [...sshCertRoutes(() => this.sshCa(), () => this.config), ...mcpAdminRoutes({
+      extraRoutes: [...metricsRoutes(services.metrics, { checks: async () => this.readiness() }), ...sshCertRoutes(() => this.sshCa(), () => this.config), ...mcpAdminRoutes({
         authenticate: (t) => gateway.authenticate(t),
         connections: (identity) => describeConnections(this.config, identity, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? [], (name) => this.hostKeyOf(name)),
         recordToolCall: (identity, event) =>
@@ -135,6 +143,15 @@ export class Daemon {
     });
     this.adminAddress = await this.admin.listen(listen.host, listen.port);
     this.logger.info({ address: this.adminAddress.address, port: this.adminAddress.port }, 'admin API started');
+  }
+
+  /** GET /readyz: every check must hold for a load balancer to send new sessions here. */
+  private async readiness(): Promise<Record<string, boolean>> {
+    return {
+      audit_writable: this.services?.audit.healthy === true,
+      listeners_up: this.stopping === null && this.config.connections.every((c) => this.listeners.has(c.name)),
+      state_store_reachable: (await this.services?.store.reachable()) === true,
+    };
   }
 
   /** SIGHUP: re-read the config; new listeners start, removed ones stop, changed rules apply to new statements. */

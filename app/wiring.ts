@@ -16,15 +16,17 @@ import { loadSqlParsers, analyzePostgres, resolveRelation } from '../parsers/sql
 import { analyzeMysql } from '../parsers/sql/mysql/index.js';
 import { ParserError } from '../parsers/errors.js';
 import { Policy } from '../src/policy/index.js';
-import { ApprovalBroker, WebhookNotifier, holdMessage } from '../src/approvals/index.js';
+import { ApprovalBroker, WebhookNotifier, holdMessage, type ApprovalRequest } from '../src/approvals/index.js';
 import { AuditLog, listSessions, sessionTranscript } from '../src/audit/index.js';
 import { startExporters, exporterFor, type AuditExporters } from '../src/audit/exporters/index.js';
+import { GatewayMetrics } from '../src/admin/metrics.js';
+import { EmbeddedStateStore, FleetApprovals, PostgresStateStore, type StateStore, type StoredGrant } from '../src/state/index.js';
 
 export interface Services {
   ports: CorePorts;
   healthy(): boolean;
   admin(config: () => Config): {
-    approvals: { list(caller: Identity): unknown[]; decide(id: string, caller: Identity, approve: boolean, reason?: string): unknown };
+    approvals: { list(caller: Identity): unknown[] | Promise<unknown[]>; decide(id: string, caller: Identity, approve: boolean, reason?: string): unknown };
     sessions: { list(caller: Identity, q: URLSearchParams): Promise<unknown[]>; show(caller: Identity, id: string): Promise<unknown> };
   };
   close(): Promise<void>;
@@ -34,6 +36,12 @@ export interface Services {
   audit: AuditLog;
   /** Started once with the audit log (a reload keeps them); `status()` belongs in /healthz. */
   exporters: AuditExporters;
+  /** Prometheus metrics; one registry for the daemon's life (a reload keeps the counts). */
+  metrics: GatewayMetrics;
+  /** Grants and decided approvals beyond this process (config `state`); a reload keeps it. */
+  store: StateStore;
+  /** With a shared (PostgreSQL) store: approvals listed and decided across nodes. */
+  fleet: FleetApprovals | null;
 }
 
 function approvalPort(broker: ApprovalBroker): ApprovalPort {
@@ -74,10 +82,14 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
   const audit = previous?.audit ?? (await AuditLog.open({ dir: auditDir, node: hostname(), fsync: config.audit.fsync, logger }));
   const exporters =
     previous?.exporters ?? (await startExporters(audit, config.audit.exporters.map((c, i) => exporterFor(c, i, config.state_dir, logger)), logger));
+  const metrics = previous?.metrics ?? new GatewayMetrics({ version: '0.1.0' });
+  const store = previous?.store ?? (await openStateStore(config, broker, logger, secrets));
+  const fleet = previous?.fleet ?? (store instanceof PostgresStateStore ? new FleetApprovals(broker, store, logger) : null);
   const stopRetention = previous === null && config.audit.retention !== undefined ? audit.scheduleRetention(config.audit.retention) : null;
   if (previous === null) {
     broker.on('requested', (r: { id: string }) => void audit.append({ type: 'approval.requested', approval: r }).catch(() => undefined));
     broker.on('decided', (r: { id: string }) => void audit.append({ type: 'approval.decided', approval: r }).catch(() => undefined));
+    broker.on('decided', (r: ApprovalRequest) => metrics.approvalFinished(r));
   }
 
   const isAuditor = (caller: Identity): boolean => caller.groups.some((g) => config.audit.auditors.includes(g));
@@ -85,11 +97,14 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     broker,
     audit,
     exporters,
+    metrics,
+    store,
+    fleet,
     rulesFor: (identity, connection) => policy.rulesFor(identity, connection),
     ports: {
-      policy,
+      policy: metrics.observePolicy(policy),
       approvals: approvalPort(broker),
-      audit: config.audit.enabled ? audit : { append: async () => undefined },
+      audit: metrics.observeAudit(config.audit.enabled ? audit : { append: async () => undefined }),
       sql: {
         analyze: (text, dialect, settings) => {
           try {
@@ -105,8 +120,8 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     healthy: () => audit.healthy,
     admin: () => ({
       approvals: {
-        list: (caller) => broker.list({ status: 'pending', approverGroups: caller.groups }),
-        decide: (id, caller, approve, reason) => broker.decide(id, caller, approve, reason),
+        list: (caller) => (fleet === null ? broker.list({ status: 'pending', approverGroups: caller.groups }) : fleet.list(caller)),
+        decide: (id, caller, approve, reason) => (fleet === null ? broker.decide(id, caller, approve, reason) : fleet.decide(id, caller, approve, reason)),
       },
       sessions: {
         list: async (caller, q) => {
@@ -128,8 +143,27 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     close: async () => {
       stopRetention?.();
       broker.close();
+      await store.close();
       await audit.close();
       await exporters.close();
     },
   };
+}
+
+/** Opens the configured store, gives the broker what it kept, and keeps it up to date from then on. */
+async function openStateStore(config: Config, broker: ApprovalBroker, logger: Logger, secrets: SecretResolver | undefined): Promise<StateStore> {
+  const s = config.state;
+  let store: StateStore;
+  if (s.backend === 'postgres') {
+    if (secrets === undefined) throw new AirlockError('AIRLOCK_CONFIG_INVALID', 'state.url needs the secret resolver');
+    const url = (await secrets.resolve(s.url)).reveal();
+    store = await PostgresStateStore.open({ url, node: `${hostname()}:${process.pid}`, logger, pollIntervalMs: s.poll_interval });
+  } else {
+    store = new EmbeddedStateStore(config.state_dir);
+  }
+  broker.restore({ grants: await store.loadGrants(Date.now()), decided: await store.loadDecided(1000) });
+  const failed = (what: string) => (e: unknown) => logger.error({ err: e, backend: store.backend }, `state store: could not save ${what}`);
+  broker.on('granted', (g: StoredGrant) => void store.saveGrant(g).catch(failed('a grant')));
+  broker.on('decided', (r: ApprovalRequest) => void store.saveDecided(r).catch(failed('an approval verdict')));
+  return store;
 }

@@ -4,7 +4,7 @@ set -euo pipefail
 declare -A want=(
   [initdb]=postgresql [pgbench]=pgbench [mariadbd]=mariadb-server [mariadb-install-db]=mariadb-server [mariadb-dump]=mariadb-client
   [sshd]=openssh-server [ssh]=openssh-client [pgbouncer]=pgbouncer [sshpass]=sshpass [openssl]=openssl
-  [sysbench]=sysbench [nginx]=nginx [wrk]=wrk
+  [sysbench]=sysbench [nginx]=nginx [wrk]=wrk [promtool]=prometheus
 )
 have() {
   command -v "$1" >/dev/null 2>&1 && return 0

@@ -17,7 +17,7 @@ export interface AdminDeps {
   issueToken(identity: Identity, ttlMs: number): Promise<string>;
   maxTokenTtlMs(): number;
   approvals?: {
-    list(caller: Identity): unknown[];
+    list(caller: Identity): unknown[] | Promise<unknown[]>;
     decide(id: string, caller: Identity, approve: boolean, reason?: string): unknown;
   };
   sessions?: {
@@ -25,6 +25,8 @@ export interface AdminDeps {
     show(caller: Identity, id: string): Promise<unknown>;
   };
   connections?(caller: Identity): unknown[];
+  /** Told the code of every error the API answers (the errors counter in /metrics). */
+  onError?(code: string): void;
   /** Routes contributed by other parts of the daemon (the SSH CA's POST /v1/ssh/cert, MCP's /mcp). */
   extraRoutes?: AdminRoute[];
 }
@@ -100,7 +102,7 @@ export class AdminServer {
         pattern: /^\/v1\/approvals$/,
         handler: async ({ res, caller }) => {
           const c = await caller();
-          sendJson(res, 200, { approvals: this.need(d.approvals).list(c) });
+          sendJson(res, 200, { approvals: await this.need(d.approvals).list(c) });
         },
       },
       {
@@ -110,7 +112,7 @@ export class AdminServer {
           const c = await caller();
           const body = await readJsonBody(req);
           const reason = typeof body === 'object' && body !== null && typeof (body as { reason?: unknown }).reason === 'string' ? (body as { reason: string }).reason : undefined;
-          const result = this.need(d.approvals).decide(params[0] ?? '', c, params[1] === 'approve', reason);
+          const result = await this.need(d.approvals).decide(params[0] ?? '', c, params[1] === 'approve', reason);
           sendJson(res, 200, { approval: result });
         },
       },
@@ -162,6 +164,7 @@ export class AdminServer {
       await route.handler({ req, res, params, url, caller });
     } catch (e) {
       const err = asAirlockError(e);
+      this.deps.onError?.(err.code);
       if (err.code === 'AIRLOCK_INTERNAL') this.deps.logger.error({ err: e, path: url.pathname }, 'admin request failed');
       if (!res.headersSent) sendProblem(res, err);
       else res.destroy();

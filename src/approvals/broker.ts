@@ -123,27 +123,42 @@ export class ApprovalBroker extends EventEmitter {
   decide(id: string, approver: Identity, approve: boolean, reason?: string): ApprovalRequest {
     const entry = this.entries.get(id);
     if (entry === undefined) throw new AirlockError('AIRLOCK_UNSUPPORTED', `no approval request ${id}`);
+    checkDecider(entry.request, approver, approve);
+    return this.settle(id, approve, approver.subject, reason) ?? { ...entry.request };
+  }
+
+  /**
+   * Resolves a pending request of this node with a verdict already authorised (checkDecider)
+   * and, with a shared store, already claimed there. Undefined when it is not pending here.
+   */
+  settle(id: string, approve: boolean, by: string, reason?: string): ApprovalRequest | undefined {
+    const entry = this.entries.get(id);
+    if (entry === undefined || entry.request.status !== 'pending') return undefined;
     const r = entry.request;
-    if (r.status !== 'pending') {
-      const by = r.decidedBy === undefined ? '' : ` by ${r.decidedBy}`;
-      throw new AirlockError('AIRLOCK_FORBIDDEN', `approval request ${id} is already ${r.status}${by}`);
-    }
-    if (approve && approver.subject === r.requester.subject) {
-      throw new AirlockError('AIRLOCK_FORBIDDEN', 'nobody may approve their own request');
-    }
-    if (!approver.groups.some((g) => r.approvers.includes(g))) {
-      throw new AirlockError('AIRLOCK_FORBIDDEN', `only members of ${r.approvers.join(', ')} may decide request ${id}`);
-    }
-    const text = reason?.trim() ? reason.trim() : `${approve ? 'approved' : 'denied'} by ${approver.subject}`;
-    this.finish(entry, approve ? 'approved' : 'denied', { approved: approve, reason: text, by: approver.subject }, approver.subject, reason?.trim() || undefined);
+    const text = reason?.trim() ? reason.trim() : `${approve ? 'approved' : 'denied'} by ${by}`;
+    this.finish(entry, approve ? 'approved' : 'denied', { approved: approve, reason: text, by }, by, reason?.trim() || undefined);
     if (approve && r.action.kind === 'connect' && r.grantForMs !== undefined) {
-      this.grants.set(grantKey(r.requester.subject, r.connection), {
-        expiresAt: (r.decidedAt ?? Date.now()) + r.grantForMs,
-        requestId: r.id,
-        by: approver.subject,
-      });
+      const grant: Grant = { expiresAt: (r.decidedAt ?? Date.now()) + r.grantForMs, requestId: r.id, by };
+      this.grants.set(grantKey(r.requester.subject, r.connection), grant);
+      const granted = { subject: r.requester.subject, connection: r.connection, ...grant };
+      this.emitSafely('granted', granted);
     }
     return { ...r };
+  }
+
+  /**
+   * What a state store kept from before a restart: grants still open and decided requests
+   * (for list/get). A restored request is never pending: nothing is waiting on it here.
+   */
+  restore(state: { grants: Array<Grant & { subject: string; connection: string }>; decided: ApprovalRequest[] }): void {
+    for (const g of state.grants) {
+      if (g.expiresAt > Date.now()) this.grants.set(grantKey(g.subject, g.connection), { expiresAt: g.expiresAt, requestId: g.requestId, by: g.by });
+    }
+    for (const r of state.decided) {
+      if (r.status === 'pending' || this.entries.has(r.id)) continue;
+      this.entries.set(r.id, { request: { ...r }, resolve: () => undefined, timer: null, detach: () => undefined });
+      this.finished.push(r.id);
+    }
   }
 
   get(id: string): ApprovalRequest | undefined {
@@ -208,12 +223,30 @@ export class ApprovalBroker extends EventEmitter {
   }
 
   private publish(name: 'requested' | 'decided', event: ApprovalEvent): void {
-    try {
-      this.emit(name, event.request);
-    } catch (e) {
-      this.logger?.warn({ err: e, approval: event.request.id }, `an approval '${name}' listener failed`);
-    }
+    this.emitSafely(name, event.request);
     this.notifier?.notify(event);
+  }
+
+  private emitSafely(name: 'requested' | 'decided' | 'granted', payload: object & { id?: string; requestId?: string }): void {
+    try {
+      this.emit(name, payload);
+    } catch (e) {
+      this.logger?.warn({ err: e, approval: payload.id ?? payload.requestId }, `an approval '${name}' listener failed`);
+    }
+  }
+}
+
+/** Who may decide a request: the one place this is checked, for this node's requests and other nodes'. */
+export function checkDecider(r: ApprovalRequest, approver: Identity, approve: boolean): void {
+  if (r.status !== 'pending') {
+    const by = r.decidedBy === undefined ? '' : ` by ${r.decidedBy}`;
+    throw new AirlockError('AIRLOCK_FORBIDDEN', `approval request ${r.id} is already ${r.status}${by}`);
+  }
+  if (approve && approver.subject === r.requester.subject) {
+    throw new AirlockError('AIRLOCK_FORBIDDEN', 'nobody may approve their own request');
+  }
+  if (!approver.groups.some((g) => r.approvers.includes(g))) {
+    throw new AirlockError('AIRLOCK_FORBIDDEN', `only members of ${r.approvers.join(', ')} may decide request ${r.id}`);
   }
 }
 

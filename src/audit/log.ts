@@ -176,6 +176,11 @@ export class AuditLog {
     return { ...this.counters };
   }
 
+  /** Records handed to the writer and not yet durable (the /metrics audit queue depth). */
+  get queueDepth(): number {
+    return this.pending.size;
+  }
+
   /** The last record written: seq and hash. */
   get position(): { seq: number; hash: string } {
     return { ...this.head };

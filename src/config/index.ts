@@ -203,6 +203,19 @@ const auditExporter = z.discriminatedUnion('type', [
 export function configSchemaWith(connectionSchema: z.ZodType<ConnectionConfig, unknown>) {
   return z.strictObject({
   state_dir: z.string().default('./var/airlock'),
+  /** Where grants and approvals live beyond one process: embedded (files in state_dir) or a shared PostgreSQL. */
+  state: z
+    .discriminatedUnion('backend', [
+      z.strictObject({ backend: z.literal('embedded') }),
+      z.strictObject({
+        backend: z.literal('postgres'),
+        /** A secret reference to a postgres:// URL (it carries a password), e.g. ${file:/etc/airlock/state-url}. */
+        url: z.string().regex(/^\$\{[a-z]+:[^}]*\}$/, 'expected a secret reference such as ${file:/etc/airlock/state-url}'),
+        /** How often verdicts are also polled, in case a notification was missed (after a reconnect). */
+        poll_interval: duration.default(2_000),
+      }),
+    ])
+    .default({ backend: 'embedded' }),
   log: z
     .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
     .default({ level: 'info' }),

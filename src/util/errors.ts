@@ -28,6 +28,7 @@ export const ErrorCodes = {
   AIRLOCK_UPSTREAM_LOST: 'the upstream connection was lost',
   AIRLOCK_UPSTREAM_AUTH: 'airlock could not authenticate upstream',
   AIRLOCK_AUDIT_UNAVAILABLE: 'the audit log cannot be written',
+  AIRLOCK_STATE_UNAVAILABLE: 'airlock state store unavailable',
   AIRLOCK_SHUTTING_DOWN: 'airlock is shutting down',
   AIRLOCK_CAPACITY: 'airlock holds as many sessions of this kind as it is configured to',
   AIRLOCK_INTERNAL: 'internal error',

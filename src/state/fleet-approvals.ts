@@ -1,0 +1,71 @@
+/**
+ * Approvals across nodes: every request this node holds is published to the shared store;
+ * a verdict given on any node is claimed there first (once, whatever node or API gives it)
+ * and then settles the statement on the node that holds it — at once when that is this node,
+ * else when that node hears the NOTIFY or its next poll.
+ */
+import type { Logger } from '../util/log.js';
+import type { Identity } from '../core/types.js';
+import { AirlockError } from '../util/errors.js';
+import { checkDecider, type ApprovalBroker, type ApprovalRequest } from '../approvals/index.js';
+import type { SharedApprovals, StateStore } from './types.js';
+
+export class FleetApprovals {
+  private syncing = false;
+  private again = false;
+
+  constructor(
+    private readonly broker: ApprovalBroker,
+    private readonly shared: SharedApprovals & StateStore,
+    private readonly logger: Logger,
+  ) {
+    broker.on('requested', (r: ApprovalRequest) => {
+      shared.publish(r).catch((e: unknown) => logger.error({ err: e, approval: r.id }, 'state store: could not publish an approval request'));
+    });
+    shared.onChange(() => void this.sync());
+  }
+
+  /** Every node's pending requests this caller's groups may decide. */
+  async list(caller: Identity): Promise<ApprovalRequest[]> {
+    return (await this.shared.pending()).filter((r) => r.approvers.some((g) => caller.groups.includes(g)));
+  }
+
+  async decide(id: string, caller: Identity, approve: boolean, reason?: string): Promise<ApprovalRequest> {
+    const local = this.broker.get(id);
+    const request = local?.status === 'pending' ? local : await this.shared.get(id);
+    if (request === undefined) throw new AirlockError('AIRLOCK_UNSUPPORTED', `no approval request ${id}`);
+    checkDecider(request, caller, approve);
+    const shown = reason?.trim() || undefined;
+    const decidedAt = Date.now();
+    const status = approve ? 'approved' : 'denied';
+    const won = await this.shared.claim(id, { status, decidedAt, decidedBy: caller.subject, ...(shown === undefined ? {} : { reason: shown }) });
+    if (!won) {
+      const now = await this.shared.get(id);
+      throw new AirlockError('AIRLOCK_FORBIDDEN', `approval request ${id} is already ${now?.status ?? 'decided'}${now?.decidedBy === undefined ? '' : ` by ${now.decidedBy}`}`);
+    }
+    return this.broker.settle(id, approve, caller.subject, reason) ?? { ...request, status, decidedAt, decidedBy: caller.subject, ...(shown === undefined ? {} : { reason: shown }) };
+  }
+
+  /** Settles this node's pending requests that another node decided, and takes in new grants. */
+  private async sync(): Promise<void> {
+    if (this.syncing) {
+      this.again = true;
+      return;
+    }
+    this.syncing = true;
+    try {
+      do {
+        this.again = false;
+        const mine = this.broker.list({ status: 'pending' }).map((r) => r.id);
+        for (const r of await this.shared.decidedAmong(mine)) {
+          if (r.status === 'approved' || r.status === 'denied') this.broker.settle(r.id, r.status === 'approved', r.decidedBy ?? 'unknown', r.reason);
+        }
+        this.broker.restore({ grants: await this.shared.loadGrants(Date.now()), decided: [] });
+      } while (this.again);
+    } catch (e) {
+      this.logger.debug({ err: e instanceof Error ? e.message : String(e) }, 'state store: sync failed; the next notification or poll retries');
+    } finally {
+      this.syncing = false;
+    }
+  }
+}

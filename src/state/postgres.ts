@@ -1,0 +1,235 @@
+/**
+ * The PostgreSQL state store: approval requests, verdicts and grant_for windows shared by
+ * every node. Schema by node-pg-migrate (src/state/migrations), applied at start under its
+ * advisory lock, so nodes starting together migrate once. A verdict is claimed with one
+ * conditional UPDATE (status still 'pending'), so nothing is decided twice; it is pushed to
+ * the other nodes with NOTIFY and, in case a notification was missed (a reconnect), polled.
+ *
+ * One client carries every query, in order (a verdict never overtakes its request's insert),
+ * and the LISTEN. When it fails the store reconnects with backoff and reports unreachable.
+ */
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { runner } from 'node-pg-migrate';
+import type { Logger } from '../util/log.js';
+import { AirlockError } from '../util/errors.js';
+import type { ApprovalRequest } from '../approvals/index.js';
+import type { SharedApprovals, StateStore, StoredGrant } from './types.js';
+
+const CHANNEL = 'airlock_state';
+const MIGRATIONS = fileURLToPath(new URL('./migrations', import.meta.url));
+const MAX_BACKOFF_MS = 10_000;
+
+interface ApprovalRow {
+  request: ApprovalRequest;
+  status: ApprovalRequest['status'];
+  decided_at: string | null;
+  decided_by: string | null;
+  reason: string | null;
+}
+
+function fromRow(row: ApprovalRow): ApprovalRequest {
+  return {
+    ...row.request,
+    status: row.status,
+    ...(row.decided_at === null ? {} : { decidedAt: Number(row.decided_at) }),
+    ...(row.decided_by === null ? {} : { decidedBy: row.decided_by }),
+    ...(row.reason === null ? {} : { reason: row.reason }),
+  };
+}
+
+export class PostgresStateStore implements StateStore, SharedApprovals {
+  readonly backend = 'postgres' as const;
+  private client: pg.Client | null = null;
+  private connecting: Promise<pg.Client> | null = null;
+  private readonly listeners: Array<() => void> = [];
+  private pollTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private backoffMs = 250;
+
+  private constructor(
+    private readonly url: string,
+    private readonly node: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Connects, applies pending migrations, listens; throws AIRLOCK_STATE_UNAVAILABLE when it cannot. */
+  static async open(opts: { url: string; node: string; logger: Logger; pollIntervalMs: number }): Promise<PostgresStateStore> {
+    const store = new PostgresStateStore(opts.url, opts.node, opts.logger);
+    try {
+      const client = new pg.Client({ connectionString: opts.url });
+      await client.connect();
+      try {
+        await runner({
+          dbClient: client,
+          dir: MIGRATIONS,
+          ignorePattern: '.*\\.(d\\.ts|map)$',
+          direction: 'up',
+          migrationsTable: 'airlock_state_migrations',
+          count: Infinity,
+          advisoryLockMode: 'wait',
+          log: () => undefined,
+        });
+      } finally {
+        await client.end();
+      }
+      await store.connection();
+    } catch (e) {
+      throw unavailable(e);
+    }
+    store.pollTimer = setInterval(() => store.changed(), opts.pollIntervalMs);
+    store.pollTimer.unref();
+    return store;
+  }
+
+  /** Called on every NOTIFY, after a reconnect and at each poll. */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  async publish(request: ApprovalRequest): Promise<void> {
+    await this.query(
+      `INSERT INTO airlock_approvals (id, node, status, request, created_at) VALUES ($1, $2, 'pending', $3, $4) ON CONFLICT (id) DO NOTHING`,
+      [request.id, this.node, JSON.stringify(request), request.createdAt],
+    );
+    await this.query(`SELECT pg_notify($1, $2)`, [CHANNEL, `requested ${request.id}`]);
+  }
+
+  async pending(): Promise<ApprovalRequest[]> {
+    const r = await this.query<ApprovalRow>(`SELECT request, status, decided_at, decided_by, reason FROM airlock_approvals WHERE status = 'pending' ORDER BY created_at`);
+    return r.rows.map(fromRow);
+  }
+
+  async get(id: string): Promise<ApprovalRequest | undefined> {
+    const r = await this.query<ApprovalRow>(`SELECT request, status, decided_at, decided_by, reason FROM airlock_approvals WHERE id = $1`, [id]);
+    const row = r.rows[0];
+    return row === undefined ? undefined : fromRow(row);
+  }
+
+  async claim(id: string, verdict: { status: ApprovalRequest['status']; decidedAt: number; decidedBy?: string; reason?: string }): Promise<boolean> {
+    const r = await this.query(
+      `UPDATE airlock_approvals SET status = $2, decided_at = $3, decided_by = $4, reason = $5 WHERE id = $1 AND status = 'pending'`,
+      [id, verdict.status, verdict.decidedAt, verdict.decidedBy ?? null, verdict.reason ?? null],
+    );
+    if (r.rowCount === 1) await this.query(`SELECT pg_notify($1, $2)`, [CHANNEL, `decided ${id}`]);
+    return r.rowCount === 1;
+  }
+
+  async decidedAmong(ids: string[]): Promise<ApprovalRequest[]> {
+    if (ids.length === 0) return [];
+    const r = await this.query<ApprovalRow>(`SELECT request, status, decided_at, decided_by, reason FROM airlock_approvals WHERE id = ANY($1) AND status <> 'pending'`, [ids]);
+    return r.rows.map(fromRow);
+  }
+
+  async loadGrants(now: number): Promise<StoredGrant[]> {
+    const r = await this.query<{ subject: string; connection: string; expires_at: string; request_id: string; granted_by: string }>(
+      `SELECT subject, connection, expires_at, request_id, granted_by FROM airlock_grants WHERE expires_at > $1`,
+      [now],
+    );
+    return r.rows.map((g) => ({ subject: g.subject, connection: g.connection, expiresAt: Number(g.expires_at), requestId: g.request_id, by: g.granted_by }));
+  }
+
+  async saveGrant(g: StoredGrant): Promise<void> {
+    await this.query(
+      `INSERT INTO airlock_grants (subject, connection, expires_at, request_id, granted_by) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (subject, connection) DO UPDATE SET expires_at = GREATEST(airlock_grants.expires_at, EXCLUDED.expires_at), request_id = EXCLUDED.request_id, granted_by = EXCLUDED.granted_by`,
+      [g.subject, g.connection, g.expiresAt, g.requestId, g.by],
+    );
+    await this.query(`SELECT pg_notify($1, $2)`, [CHANNEL, `granted ${g.requestId}`]);
+  }
+
+  async loadDecided(limit: number): Promise<ApprovalRequest[]> {
+    const r = await this.query<ApprovalRow>(
+      `SELECT request, status, decided_at, decided_by, reason FROM airlock_approvals WHERE status <> 'pending' ORDER BY created_at DESC LIMIT $1`,
+      [limit],
+    );
+    return r.rows.map(fromRow).reverse();
+  }
+
+  /** This node's own verdicts (expired, cancelled, decided here): the same conditional claim. */
+  async saveDecided(r: ApprovalRequest): Promise<void> {
+    await this.claim(r.id, { status: r.status, decidedAt: r.decidedAt ?? Date.now(), ...(r.decidedBy === undefined ? {} : { decidedBy: r.decidedBy }), ...(r.reason === undefined ? {} : { reason: r.reason }) });
+  }
+
+  async reachable(): Promise<boolean> {
+    try {
+      await this.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.pollTimer !== null) clearInterval(this.pollTimer);
+    const c = this.client;
+    this.client = null;
+    await c?.end().catch(() => undefined);
+  }
+
+  private async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    const client = await this.connection();
+    try {
+      return await client.query<R>(text, values);
+    } catch (e) {
+      throw e instanceof AirlockError ? e : unavailable(e);
+    }
+  }
+
+  private connection(): Promise<pg.Client> {
+    if (this.closed) return Promise.reject(new AirlockError('AIRLOCK_STATE_UNAVAILABLE', 'airlock state store is closed'));
+    if (this.client !== null) return Promise.resolve(this.client);
+    this.connecting ??= (async () => {
+      const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5_000 });
+      client.on('error', (e) => this.lost(client, e));
+      client.on('end', () => this.lost(client, null));
+      client.on('notification', () => this.changed());
+      try {
+        await client.connect();
+        await client.query(`LISTEN ${CHANNEL}`);
+      } catch (e) {
+        client.removeAllListeners('end');
+        await client.end().catch(() => undefined);
+        throw unavailable(e);
+      }
+      this.client = client;
+      this.backoffMs = 250;
+      // A notification sent while we were away is caught up by looking again now.
+      this.changed();
+      return client;
+    })().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private lost(client: pg.Client, e: Error | null): void {
+    if (this.client !== client) return;
+    this.client = null;
+    if (this.closed) return;
+    this.logger.warn({ err: e?.message ?? 'connection ended', backend: 'postgres' }, 'state store connection lost; reconnecting');
+    const retry = (): void => {
+      if (this.closed || this.client !== null) return;
+      this.connection().catch(() => {
+        this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+        setTimeout(retry, this.backoffMs).unref();
+      });
+    };
+    setTimeout(retry, this.backoffMs).unref();
+  }
+
+  private changed(): void {
+    for (const l of this.listeners) {
+      try {
+        l();
+      } catch (e) {
+        this.logger.warn({ err: e }, 'a state store listener failed');
+      }
+    }
+  }
+}
+
+function unavailable(e: unknown): AirlockError {
+  return new AirlockError('AIRLOCK_STATE_UNAVAILABLE', 'airlock state store unavailable', { cause: e });
+}

@@ -1,0 +1,133 @@
+/**
+ * The PostgreSQL state store (issue 18): two airlock daemons, one state PostgreSQL, one
+ * upstream PostgreSQL. A statement held on node A is released by an approval given on node B.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { freePort, startPgCluster, type PgCluster } from '../../app/dev/pgcluster.js';
+import { startAppDb, type AppDb } from '../harness/appdb.js';
+import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
+import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/airlock.js';
+import { run, spawnPsql } from '../harness/clients.js';
+
+let db: AppDb;
+let statePg: PgCluster;
+let issuer: TestIssuer;
+const nodes: Array<{ airlock: RunningAirlock; port: number; adminUrl: string }> = [];
+let dev = '';
+let dba = '';
+
+async function startNode(name: string, urlFile: string): Promise<{ airlock: RunningAirlock; port: number; adminUrl: string }> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const airlock = await startAirlock({
+    state_dir: join(db.dir, `state-${name}`),
+    state: { backend: 'postgres', url: `\${file:${urlFile}}`, poll_interval: '1s' },
+    admin: { listen: `127.0.0.1:${adminPort}` },
+    auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
+    connections: [db.connection('appdb', port, { allow_groups: ['dev', 'dba'] })],
+    rules: [{ name: 'updates-need-a-dba', when: { statements: ['update'], groups: ['dev'] }, effect: 'approve', approvers: ['dba'], timeout: '60s' }],
+  });
+  return { airlock, port, adminUrl: `http://127.0.0.1:${adminPort}` };
+}
+
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+  db = await startAppDb({ password: 'fleet-upstream-pw', setupSql: 'CREATE TABLE notes (id int, body text); INSERT INTO notes VALUES (1, $$x$$);' });
+  statePg = await startPgCluster();
+  const urlFile = join(db.dir, 'state-url');
+  writeFileSync(urlFile, `postgres://${statePg.superuser}:${encodeURIComponent(statePg.superPassword)}@127.0.0.1:${statePg.port}/postgres`, { mode: 0o600 });
+  // Both start at once: the migration runs once, under node-pg-migrate's advisory lock.
+  nodes.push(...(await Promise.all([startNode('a', urlFile), startNode('b', urlFile)])));
+  dev = await issuer.token({ sub: 'alice', groups: ['dev'] });
+  dba = await issuer.token({ sub: 'bob', groups: ['dba'] });
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all(nodes.map((n) => n.airlock.stop()));
+  await db?.upstream.stop();
+  await statePg?.stop();
+});
+
+const cli = (adminUrl: string, args: string[], token: string) => {
+  const { cmd, argv } = airlockCommand(args);
+  return run(cmd, argv, { env: { AIRLOCK_ADMIN_URL: adminUrl, AIRLOCK_TOKEN: token } });
+};
+
+function holdOn(port: number, sql: string): { id: () => Promise<string>; done: Promise<{ code: number | null; out: string; err: string }> } {
+  const child = spawnPsql({ port, token: dev }, ['-At', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+  const done = new Promise<{ code: number | null; out: string; err: string }>((r) => child.once('exit', (code) => r({ code, out, err })));
+  const id = async (): Promise<string> => {
+    for (let i = 0; i < 150 && !/id ([0-9a-f]{8})/.test(err); i++) await new Promise((r) => setTimeout(r, 100));
+    const m = /id ([0-9a-f]{8})/.exec(err)?.[1];
+    if (m === undefined) throw new Error(`no approval notice: ${err}`);
+    return m;
+  };
+  return { id, done };
+}
+
+describe('approvals across two nodes sharing a PostgreSQL state store', () => {
+  it('releases a statement held on node A when a dba approves it with the CLI against node B', async () => {
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    const held = holdOn(a.port, 'UPDATE notes SET body = $$approved-on-b$$ WHERE id = 1');
+    const id = await held.id();
+    expect(await db.upstream.psql('select body from notes where id = 1', { db: 'appdb' })).toBe('x');
+    // Node B lists node A's request.
+    const list = await cli(b.adminUrl, ['approvals', 'list', '--json'], dba);
+    expect(list.stdout).toContain(id);
+    // The requester may not approve their own statement on another node either.
+    expect((await cli(b.adminUrl, ['approvals', 'approve', id], dev)).code).not.toBe(0);
+    const ok = await cli(b.adminUrl, ['approvals', 'approve', id], dba);
+    expect(ok.code, ok.stderr).toBe(0);
+    const r = await held.done;
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('UPDATE 1');
+    expect(await db.upstream.psql('select body from notes where id = 1', { db: 'appdb' })).toBe('approved-on-b');
+    // Decided once: a second verdict, on either node, is refused.
+    const again = await cli(a.adminUrl, ['approvals', 'deny', id], dba);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('already approved');
+  });
+
+  it('refuses the statement on node A with the reason given when node B denies it through the API', async () => {
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    const held = holdOn(a.port, 'UPDATE notes SET body = $$denied$$ WHERE id = 1');
+    const id = await held.id();
+    const res = await fetch(`${b.adminUrl}/v1/approvals/${id}/deny`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${dba}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'not during the freeze' }),
+    });
+    expect(res.status).toBe(200);
+    const r = await held.done;
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain('not during the freeze');
+    expect(await db.upstream.psql('select body from notes where id = 1', { db: 'appdb' })).toBe('approved-on-b');
+  });
+
+  it('reports the store reachable, and never prints the state store password', async () => {
+    for (const n of nodes) {
+      const res = await fetch(`${n.adminUrl}/readyz`);
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { checks: Record<string, boolean> }).checks.state_store_reachable).toBe(true);
+      expect(n.airlock.output()).not.toContain(statePg.superPassword);
+      expect(n.airlock.output()).not.toContain('fleet-upstream-pw');
+    }
+  });
+
+  it('reports not ready and airlock_state_store_up 0 once the state PostgreSQL is stopped', async () => {
+    await statePg.stop();
+    for (const n of nodes) {
+      const res = await fetch(`${n.adminUrl}/readyz`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ status: 'not ready', checks: { audit_writable: true, listeners_up: true, state_store_reachable: false } });
+      expect(await (await fetch(`${n.adminUrl}/metrics`)).text()).toMatch(/^airlock_state_store_up 0$/m);
+      expect(n.airlock.output()).not.toContain(statePg.superPassword);
+    }
+  });
+});
