@@ -14,6 +14,7 @@ import { SshCa } from '../src/auth/ssh-ca.js';
 import { sshCertRoutes } from '../src/admin/ssh-cert.js';
 import { SecretResolver } from '../src/secrets/index.js';
 import { AdminServer } from '../src/admin/server.js';
+import { consoleRoutesFor } from './console.js';
 import { buildPorts, type Services } from './wiring.js';
 import type { Listener, ListenerContext } from '../src/core/adapter.js';
 import { adapters } from './adapters.js';
@@ -108,6 +109,15 @@ export class Daemon {
     if (listen === undefined || this.services === null) return;
     const gateway = this.core;
     const services = this.services;
+    const consoleRoutes = await consoleRoutesFor({
+      config: this.config,
+      logger: this.logger,
+      authenticate: (t) => gateway.authenticate(t),
+      broker: services.broker,
+      exporters: () => services.exporters.status(),
+      selfUrl: () => adminSelfUrl(this.adminAddress),
+      secrets: this.secrets ?? new SecretResolver(),
+    });
     this.admin = new AdminServer({
       logger: this.logger,
       authenticate: (t) => gateway.authenticate(t),
@@ -120,7 +130,7 @@ export class Daemon {
       jwks: () => gateway.verifier.publicJwks(),
       issueToken: (identity, ttl) => gateway.verifier.issueGatewayToken(identity, ttl),
       maxTokenTtlMs: () => this.config.auth.max_token_ttl,
-      extraRoutes: [...sshCertRoutes(() => this.sshCa(), () => this.config), ...mcpAdminRoutes({
+      extraRoutes: [...consoleRoutes, ...sshCertRoutes(() => this.sshCa(), () => this.config), ...mcpAdminRoutes({
         authenticate: (t) => gateway.authenticate(t),
         connections: (identity) => describeConnections(this.config, identity, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? [], (name) => this.hostKeyOf(name)),
         recordToolCall: (identity, event) =>
@@ -193,4 +203,10 @@ export class Daemon {
     }
     return this.stopping;
   }
+}
+
+function adminSelfUrl(a: AddressInfo | null): string {
+  if (a === null) return 'http://127.0.0.1';
+  const host = a.address === '0.0.0.0' ? '127.0.0.1' : a.address === '::' ? '[::1]' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return `http://${host}:${a.port}`;
 }
