@@ -118,6 +118,32 @@ describe.skipIf(missing !== null)('web console in headless Chromium', () => {
     await anon.close();
   });
 
+  it('sign-in refuses a callback with another state, a code with the wrong PKCE verifier, and a foreign redirect_uri', async () => {
+    const ctx = await browser.newContext();
+    try {
+      const login = await ctx.request.get(`${adminUrl}/console/login`, { maxRedirects: 0 });
+      const authorize = new URL(login.headers().location ?? '');
+      const params = Object.fromEntries(authorize.searchParams);
+      const consent = await ctx.request.post(`${adminUrl}/dev-issuer/authorize`, { form: { ...params, login_as: 'alice' }, maxRedirects: 0 });
+      const callback = new URL(consent.headers().location ?? '');
+      const code = callback.searchParams.get('code') ?? '';
+      // The code exchanged with a verifier that is not the one behind the challenge.
+      const token = await ctx.request.post(`${adminUrl}/dev-issuer/token`, { form: { grant_type: 'authorization_code', code, client_id: 'airlock', redirect_uri: params.redirect_uri ?? '', code_verifier: 'x'.repeat(43) } });
+      expect(token.status()).toBe(400);
+      expect(await token.json()).toMatchObject({ error: 'invalid_grant' });
+      // A callback whose state was not issued to this browser.
+      callback.searchParams.set('state', 'forged');
+      const back = await ctx.request.get(callback.toString(), { maxRedirects: 0 });
+      expect(back.status()).toBe(401);
+      expect((await ctx.cookies()).some((c) => c.name === 'airlock_console')).toBe(false);
+      // The dev issuer sends codes only back to this console.
+      const foreign = await ctx.request.get(`${adminUrl}/dev-issuer/authorize?${new URLSearchParams({ ...params, redirect_uri: 'http://evil.example/console/callback' }).toString()}`);
+      expect(foreign.status()).toBe(403);
+    } finally {
+      await ctx.close();
+    }
+  });
+
   it('shows a held DROP TABLE live (no reload); the requester sees no buttons; forged and CSRF-less POSTs get 403; approve lets psql finish', async () => {
     let navigations = 0;
     alice.page.on('framenavigated', () => navigations++);

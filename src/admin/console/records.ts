@@ -57,7 +57,9 @@ function transcriptRow(r: AuditRecord): string {
           ? `${action.method} ${text(action.path)}`
           : typeof e.command === 'string'
             ? e.command
-            : '';
+            : typeof action.kind === 'string'
+              ? Object.entries(action).filter(([k, v]) => k !== 'kind' && (typeof v === 'string' || typeof v === 'number')).map(([k, v]) => `${k}: ${String(v)}`).join(' ') || action.kind
+              : '';
   const rules = Array.isArray(e.rules) ? e.rules.map(text).join(', ') : text(e.rule);
   const detail = [
     e.reason === undefined ? '' : `reason: ${text(e.reason)}`,
@@ -68,7 +70,7 @@ function transcriptRow(r: AuditRecord): string {
   ]
     .filter((x) => x !== '')
     .join(' · ');
-  return `<tr data-type="${escapeHtml(text(e.type))}"><td>${escapeHtml(formatTime(r.ts))}</td><td>${escapeHtml(text(e.type))}</td><td><pre class="stmt">${escapeHtml(what)}</pre></td><td class="decision ${escapeHtml(text(e.decision))}">${escapeHtml(text(e.decision))}</td><td>${escapeHtml(rules)}</td><td>${escapeHtml(detail)}</td></tr>`;
+  return `<tr data-type="${escapeHtml(text(e.type))}"><td>${escapeHtml(formatTime(r.ts))}</td><td>${escapeHtml(text(e.type))}</td><td>${what === '' ? '' : `<pre class="stmt">${escapeHtml(what)}</pre>`}</td><td class="decision ${escapeHtml(text(e.decision))}">${escapeHtml(text(e.decision))}</td><td>${escapeHtml(rules)}</td><td>${escapeHtml(detail)}</td></tr>`;
 }
 
 function sessionRow(s: SessionSummary): string {
