@@ -54,6 +54,18 @@ async function signIn(who: 'alice' | 'bob'): Promise<{ context: BrowserContext; 
   return { context, page };
 }
 
+/**
+ * Polls a page expression from outside: page.waitForFunction compiles its predicate with
+ * new Function, which the console's CSP (rightly) refuses; page.evaluate goes through CDP.
+ */
+async function until(page: Page, expr: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await page.evaluate(expr))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${expr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 const csrfOf = (page: Page): Promise<string | null> => page.locator('meta[name="airlock-csrf"]').getAttribute('content');
 
 beforeAll(async () => {
@@ -262,12 +274,12 @@ describe.skipIf(missing !== null)('web console in headless Chromium', () => {
     // The player's own API (asciinema-player 3: play/pause/seek/getCurrentTime/getDuration).
     const call = (expr: string): Promise<unknown> => page.evaluate(`(async () => { const p = globalThis.airlockPlayer; return ${expr}; })()`);
     await call('p.play()');
-    await page.waitForFunction('Promise.resolve(globalThis.airlockPlayer.getCurrentTime()).then((t) => t > 0)', undefined, { timeout: 10_000 });
+    await until(page, 'Promise.resolve(globalThis.airlockPlayer.getCurrentTime()).then((t) => t > 0)');
     await call('p.pause()');
     const duration = Number(await call('p.getDuration()'));
     expect(duration).toBeGreaterThan(0);
     await call(`p.seek(${duration})`);
-    await page.waitForFunction("(document.querySelector('#player')?.textContent ?? '').includes('second-line')", undefined, { timeout: 10_000 });
+    await until(page, "(document.querySelector('#player')?.textContent ?? '').includes('second-line')");
     expect(await page.locator('#player').textContent()).toContain('replay-42');
     await page.screenshot({ path: shot('replay'), fullPage: true });
     // The recording served to the player carries output only, never keystrokes.
@@ -284,6 +296,14 @@ describe.skipIf(missing !== null)('web console in headless Chromium', () => {
     await page.screenshot({ path: shot('audit'), fullPage: true });
     // CSRF-less verify is refused too.
     expect((await alice.context.request.post(`${adminUrl}/console/api/audit/verify`)).status()).toBe(403);
+  });
+
+  it('sign-out ends the session: the API answers 401 afterwards', async () => {
+    await bob.page.goto(`${adminUrl}/console`);
+    await bob.page.locator('header form button').click();
+    await bob.page.waitForURL(`${adminUrl}/console/signed-out`);
+    expect((await bob.context.request.get(`${adminUrl}/console/api/approvals`)).status()).toBe(401);
+    expect((await alice.context.request.get(`${adminUrl}/console/api/approvals`)).status()).toBe(200);
   });
 
   it('no script error on any page, and no configured secret or token in anything the daemon printed', () => {
