@@ -15,6 +15,7 @@ import { sshCertRoutes } from '../src/admin/ssh-cert.js';
 import { SecretResolver } from '../src/secrets/index.js';
 import { AdminServer } from '../src/admin/server.js';
 import { metricsRoutes } from '../src/admin/metrics-routes.js';
+import { consoleRoutesFor } from './console.js';
 import { buildPorts, type Services } from './wiring.js';
 import type { Listener, ListenerContext } from '../src/core/adapter.js';
 import { adapters } from './adapters.js';
@@ -115,6 +116,15 @@ export class Daemon {
       ephemeralRolesLive: () => [...gateway.sessions.values()].filter((s) => 'credentials' in s.connection && s.connection.credentials.type === 'ephemeral').length,
       stateStoreUp: async () => ((await this.services?.store.reachable()) === true ? 1 : 0),
     });
+    const consoleRoutes = await consoleRoutesFor({
+      config: this.config,
+      logger: this.logger,
+      authenticate: (t) => gateway.authenticate(t),
+      broker: services.broker,
+      exporters: () => services.exporters.status(),
+      selfUrl: () => adminSelfUrl(this.adminAddress),
+      secrets: this.secrets ?? new SecretResolver(),
+    });
     this.admin = new AdminServer({
       logger: this.logger,
       onError: (code) => this.services?.metrics.error(code),
@@ -128,7 +138,7 @@ export class Daemon {
       jwks: () => gateway.verifier.publicJwks(),
       issueToken: (identity, ttl) => gateway.verifier.issueGatewayToken(identity, ttl),
       maxTokenTtlMs: () => this.config.auth.max_token_ttl,
-      extraRoutes: [...metricsRoutes(services.metrics, { checks: async () => this.readiness() }), ...sshCertRoutes(() => this.sshCa(), () => this.config), ...mcpAdminRoutes({
+      extraRoutes: [...metricsRoutes(services.metrics, { checks: async () => this.readiness() }), ...consoleRoutes, ...sshCertRoutes(() => this.sshCa(), () => this.config), ...mcpAdminRoutes({
         authenticate: (t) => gateway.authenticate(t),
         connections: (identity) => describeConnections(this.config, identity, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? [], (name) => this.hostKeyOf(name)),
         recordToolCall: (identity, event) =>
@@ -210,4 +220,10 @@ export class Daemon {
     }
     return this.stopping;
   }
+}
+
+function adminSelfUrl(a: AddressInfo | null): string {
+  if (a === null) return 'http://127.0.0.1';
+  const host = a.address === '0.0.0.0' ? '127.0.0.1' : a.address === '::' ? '[::1]' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return `http://${host}:${a.port}`;
 }

@@ -5,6 +5,7 @@ declare -A want=(
   [initdb]=postgresql [pgbench]=pgbench [mariadbd]=mariadb-server [mariadb-install-db]=mariadb-server [mariadb-dump]=mariadb-client
   [sshd]=openssh-server [ssh]=openssh-client [pgbouncer]=pgbouncer [sshpass]=sshpass [openssl]=openssl
   [sysbench]=sysbench [nginx]=nginx [wrk]=wrk [promtool]=prometheus
+  [chromium]=chromium
 )
 have() {
   command -v "$1" >/dev/null 2>&1 && return 0

@@ -60,6 +60,8 @@ export async function runDev(opts: DevOptions): Promise<void> {
     state_dir: stateDir,
     admin: { listen: `127.0.0.1:${opts.adminPort}` },
     auth: { dev_issuer: true },
+    // The web console's sessions and audit pages are for auditors; in dev, alice (dba) is one.
+    audit: { auditors: ['dba'] },
     connections: [
       {
         name: 'appdb',
@@ -72,6 +74,7 @@ export async function runDev(opts: DevOptions): Promise<void> {
     ],
     rules: [
       { name: 'no-unbounded-writes', when: { statements: ['update', 'delete'], without_where: true }, effect: 'deny', reason: 'UPDATE/DELETE need a WHERE clause' },
+      { name: 'drops-need-a-dba', when: { groups: ['dev'], statements: ['drop', 'truncate'] }, effect: 'approve', approvers: ['dba'], timeout: '10m' },
       { name: 'no-ddl-for-agents', when: { groups: ['agents'], statements: ['drop', 'truncate', 'alter', 'create', 'grant', 'revoke'] }, effect: 'deny', reason: 'agents may not change the schema' },
     ],
   };
@@ -87,6 +90,7 @@ export async function runDev(opts: DevOptions): Promise<void> {
     throw e;
   }
   const token = await mintDevToken(parsed.config, 'alice', ['dba'], 'human', 8 * 3_600_000);
+  const bobToken = await mintDevToken(parsed.config, 'bob', ['dev'], 'human', 8 * 3_600_000);
   const agentToken = await mintDevToken(parsed.config, 'claude', ['agents'], 'agent', 8 * 3_600_000);
   process.stderr.write(
     [
@@ -94,11 +98,15 @@ export async function runDev(opts: DevOptions): Promise<void> {
       'airlock dev is running (Ctrl-C stops it and removes the throwaway database).',
       `  postgres:  127.0.0.1:${opts.port} (database appdb; demo tables customers, orders)`,
       `  admin API: http://127.0.0.1:${opts.adminPort}`,
+      `  console:   http://127.0.0.1:${opts.adminPort}/console  (sign in as alice, approver, or bob, requester)`,
       `  config:    ${configFile}`,
       '',
       '  # alice, group dba:',
       `  export TOKEN=${token}`,
       `  PGPASSWORD="$TOKEN" psql "host=127.0.0.1 port=${opts.port} dbname=appdb user=alice"`,
+      '',
+      '  # bob, group dev: a DROP or TRUNCATE waits for alice to approve it in the console:',
+      `  PGPASSWORD=${bobToken} psql "host=127.0.0.1 port=${opts.port} dbname=appdb user=bob"`,
       '',
       '  # an agent (group agents; schema changes denied):',
       `  PGPASSWORD=${agentToken} psql "host=127.0.0.1 port=${opts.port} dbname=appdb user=claude"`,

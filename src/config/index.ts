@@ -227,6 +227,18 @@ export function configSchemaWith(connectionSchema: z.ZodType<ConnectionConfig, u
       mcp: z
         .strictObject({ max_sessions: z.number().int().min(1).default(256), max_sessions_per_identity: z.number().int().min(1).default(16) })
         .default({ max_sessions: 256, max_sessions_per_identity: 16 }),
+      /** The web console's sign-in (issue 19); with auth.dev_issuer and no console block, the dev issuer signs in. */
+      console: z
+        .strictObject({
+          /** One of auth.issuers; its ID tokens must carry client_id as their audience. */
+          issuer: z.string().url(),
+          client_id: z.string().min(1),
+          /** A secret reference (e.g. ${file:/etc/airlock/console-secret}); omit for a public client. */
+          client_secret: z.string().optional(),
+          /** The console's address as browsers see it, e.g. https://airlock.example.com:8443 */
+          public_url: z.string().url(),
+        })
+        .optional(),
     })
     .default({ mcp: { max_sessions: 256, max_sessions_per_identity: 16 } }),
   auth: z

@@ -1,0 +1,150 @@
+// airlock console: the live parts of server-rendered pages. Text only ever enters the
+// page through textContent — never innerHTML — so a statement holding markup stays text.
+const csrf = document.querySelector('meta[name="airlock-csrf"]')?.getAttribute('content') ?? '';
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'text') node.textContent = v;
+    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+function duration(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  return `${Math.floor(m / 60)}h ${m % 60}m`;
+}
+
+async function post(url, body) {
+  const res = await fetch(url, {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+    body: JSON.stringify(body ?? {}),
+  });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(data.title ?? `HTTP ${res.status}`);
+  return data;
+}
+
+// SQL keywords in bold: split the text into tokens, each added as a text node.
+const KEYWORDS = /^(select|insert|update|delete|drop|truncate|alter|create|grant|revoke|from|where|into|values|table|set|join|on|and|or|not|with|returning|merge|begin|commit|rollback)$/i;
+function highlighted(text) {
+  const pre = el('pre', { class: 'stmt' });
+  for (const part of text.split(/(\b[A-Za-z_]+\b)/)) {
+    if (KEYWORDS.test(part)) pre.append(el('b', { class: 'kw', text: part }));
+    else pre.append(document.createTextNode(part));
+  }
+  return pre;
+}
+
+function approvalCard(a, now) {
+  const card = el('article', { class: `approval ${a.status}`, 'data-id': a.id });
+  card.append(
+    el('header', {},
+      el('span', { class: 'proto', text: a.protocol }),
+      el('strong', { class: 'requester', text: a.requester }),
+      document.createTextNode(' on '),
+      el('span', { class: 'target', text: a.connection }),
+      el('span', { class: 'rule', text: `rule ${a.rule}` })),
+    highlighted(a.statement),
+  );
+  if (a.status === 'pending') {
+    card.append(el('p', { class: 'times' },
+      el('span', { class: 'waited', 'data-since': String(a.createdAt), text: `waiting ${duration(now - a.createdAt)}` }),
+      document.createTextNode(' · '),
+      el('span', { class: 'left', 'data-until': String(a.expiresAt), text: `${duration(a.expiresAt - now)} left` }),
+      a.grantForMs ? document.createTextNode(` · approval grants access for ${duration(a.grantForMs)}`) : null));
+    if (a.canDecide) {
+      const reason = el('input', { class: 'reason', name: 'reason', placeholder: 'reason (shown to the requester)', maxlength: '500' });
+      const status = el('span', { class: 'status', role: 'status' });
+      const decide = (verdict) => async () => {
+        status.textContent = '…';
+        try {
+          await post(`/console/api/approvals/${encodeURIComponent(a.id)}/${verdict}`, { reason: reason.value });
+          status.textContent = verdict === 'approve' ? 'approved' : 'denied';
+        } catch (e) {
+          status.textContent = e.message;
+        }
+      };
+      card.append(el('div', { class: 'decide' }, reason,
+        el('button', { type: 'button', class: 'approve', onclick: decide('approve') }, 'Approve'),
+        el('button', { type: 'button', class: 'deny', onclick: decide('deny') }, 'Deny'),
+        status));
+    } else {
+      card.append(el('p', { class: 'note', text: a.own ? 'Your request: waiting for an approver.' : 'You are not an approver for this rule.' }));
+    }
+  } else {
+    card.append(el('p', { class: 'outcome', text: `${a.status}${a.decidedBy ? ` by ${a.decidedBy}` : ''}${a.reason ? ` — ${a.reason}` : ''}` }));
+  }
+  return card;
+}
+
+async function refreshInbox() {
+  const res = await fetch('/console/api/approvals', { credentials: 'same-origin' });
+  if (res.status === 401) {
+    location.assign('/console/login');
+    return;
+  }
+  const data = await res.json();
+  const pending = document.getElementById('pending');
+  const history = document.getElementById('history');
+  pending.replaceChildren(...(data.pending.length ? data.pending.map((a) => approvalCard(a, data.now)) : [el('p', { class: 'empty', text: 'Nothing is waiting.' })]));
+  history.replaceChildren(...data.history.map((a) => approvalCard(a, data.now)));
+}
+
+function startInbox() {
+  refreshInbox();
+  const events = new EventSource('/console/events');
+  events.addEventListener('approval', () => refreshInbox());
+  events.addEventListener('open', () => refreshInbox());
+  setInterval(() => {
+    const now = Date.now();
+    for (const n of document.querySelectorAll('.waited')) n.textContent = `waiting ${duration(now - Number(n.dataset.since))}`;
+    for (const n of document.querySelectorAll('.left')) n.textContent = `${duration(Number(n.dataset.until) - now)} left`;
+  }, 1000);
+}
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const s = el('script', { src });
+    s.addEventListener('load', resolve);
+    s.addEventListener('error', reject);
+    document.head.append(s);
+  });
+}
+
+async function startPlayer() {
+  const box = document.getElementById('player');
+  if (!box) return;
+  document.head.append(el('link', { rel: 'stylesheet', href: '/console/static/player.css' }));
+  await loadScript('/console/static/player.js');
+  window.airlockPlayer = window.AsciinemaPlayer.create(box.dataset.cast, box, { controls: true, fit: 'width', idleTimeLimit: 2 });
+}
+
+function startAudit() {
+  const button = document.getElementById('verify-now');
+  button?.addEventListener('click', async () => {
+    const out = document.getElementById('verify-result');
+    out.textContent = 'verifying…';
+    try {
+      const r = await post('/console/api/audit/verify');
+      out.dataset.state = r.ok ? 'ok' : 'broken';
+      out.textContent = r.ok ? `intact: ${r.count} events (verified just now)` : `BROKEN at ${r.file}:${r.line}: ${r.problem}`;
+    } catch (e) {
+      out.dataset.state = 'error';
+      out.textContent = e.message;
+    }
+  });
+}
+
+const pageName = document.querySelector('main')?.dataset.page;
+if (pageName === 'inbox') startInbox();
+if (pageName === 'session') startPlayer();
+if (pageName === 'audit') startAudit();
