@@ -415,6 +415,8 @@ class Handshake {
       upstreamLeftover: upstream.leftover,
       masker,
       clientCharset: charsetOfCollation(response.characterSet),
+      connectionId: id,
+      upstreamId: upstream.connectionId,
       kill: (req) => l.kill(live, req),
       onEnd: (reason) => {
         l.unregister(id);

@@ -42,6 +42,9 @@ export interface RelayOptions {
   masker: ResultMasker | null;
   /** The client character set the handshake named (charsets.ts), null when airlock cannot read it. */
   clientCharset: string | null;
+  /** airlock's connection id of this session (the one its client saw) and the upstream's. */
+  connectionId: number;
+  upstreamId: number;
   /** Runs a KILL of one of airlock's connection ids; null when done, else the error for the client. */
   kill: (req: KillRequest) => Promise<MysqlErrorFields | null>;
   onEnd: (reason: string) => void;
@@ -305,7 +308,7 @@ export class Relay {
         const refusal = await this.decideText(`KILL CONNECTION ${cmd.connectionId}`);
         if (this.ended) return;
         if (refusal !== null) return this.answer(refusal, code);
-        return this.kill(code, { targetConnectionId: cmd.connectionId, query: false });
+        return this.kill(code, { targetConnectionId: cmd.connectionId, query: false }, []);
       }
       case 'COM_RESET_CONNECTION':
         // The session is as it was at login: the handshake's character set again.
@@ -345,7 +348,7 @@ export class Relay {
     if (this.ended) return;
     if (refusal !== null) return this.answer(refusal, Command.COM_QUERY);
     // The client sees airlock's connection ids: a KILL is mapped, never passed as written.
-    if (kill !== null) return this.kill(Command.COM_QUERY, { targetConnectionId: Number(kill[2]), query: (kill[1] ?? '').toLowerCase() === 'query' });
+    if (kill !== null) return this.kill(Command.COM_QUERY, { targetConnectionId: Number(kill[2]), query: (kill[1] ?? '').toLowerCase() === 'query' }, statements);
     if (mentionsKill) {
       // The ids a client sees are airlock's; the KILL runs on a side connection with the target's
       // own lease, which a KILL inside a multi-statement text sent upstream could not do.
@@ -463,7 +466,14 @@ export class Relay {
     this.session.setParameter('search_path', `"${db.replace(/"/g, '""')}"`);
   }
 
-  private async kill(code: number, req: KillRequest): Promise<void> {
+  private async kill(code: number, req: KillRequest, statements: StatementAnalysis[]): Promise<void> {
+    if (req.targetConnectionId === this.opts.connectionId) {
+      // The session's own connection: the server runs the KILL on itself and answers as it does
+      // directly (1927 "Connection was killed", then it closes; or the QUERY form's answer).
+      const sql = `KILL ${req.query ? 'QUERY' : 'CONNECTION'} ${this.opts.upstreamId}`;
+      const own = framePacket(Buffer.concat([Buffer.from([Command.COM_QUERY]), Buffer.from(sql, 'latin1')]), 0);
+      return this.forward({ seq: 0, lastSeq: 0, raw: own, payload: own.subarray(4) }, { statements });
+    }
     let failure: MysqlErrorFields | null;
     try {
       failure = await this.opts.kill(req);
@@ -546,9 +556,16 @@ export class Relay {
 
   // ---- endings -----------------------------------------------------------
 
+  /**
+   * The upstream closed. The client gets what reached airlock (the server's ERR, if it said why:
+   * 1927 "Connection was killed", a shutdown) and then the close, as it would directly: MariaDB
+   * closes a connection killed mid-query without a word, and drivers report that themselves
+   * (mysql2's PROTOCOL_CONNECTION_LOST). No error of airlock's is added; the audit log has the end.
+   */
   private upstreamLost(): void {
     if (this.ended) return;
-    this.fatal(new AirlockError('AIRLOCK_UPSTREAM_LOST', `the upstream of connection "${this.session.connection.name}" closed the connection`, { fatal: true }));
+    this.flushClient();
+    this.end('AIRLOCK_UPSTREAM_LOST');
   }
 
   /** Sends an ERR to the client (when a response is awaited, in sequence) and ends the session. */
