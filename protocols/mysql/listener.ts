@@ -43,12 +43,13 @@ const OFFERED =
   Capability.LOCAL_FILES;
 
 /**
- * MariaDB extended capabilities airlock passes on when the upstream offers them: only the
- * extended column metadata (a JSON column's `json` format, UUID/INET types), which the relay
- * reads. Not PROGRESS (progress packets), STMT_BULK_OPERATIONS (a command airlock does not
- * check) or CACHE_METADATA (result sets without column definitions).
+ * MariaDB extended capabilities airlock passes on when the upstream offers them: the extended
+ * column metadata (a JSON column's `json` format, UUID/INET types), which the relay reads, and
+ * STMT_BULK_OPERATIONS (COM_STMT_BULK_EXECUTE, judged as an execute of its prepared statement,
+ * relay.ts). Not PROGRESS (progress packets), BULK_UNIT_RESULTS (a result set per bulk) or
+ * CACHE_METADATA (result sets without column definitions).
  */
-const OFFERED_MARIADB = MariadbCapability.EXTENDED_METADATA;
+const OFFERED_MARIADB = MariadbCapability.EXTENDED_METADATA | MariadbCapability.STMT_BULK_OPERATIONS;
 
 const HANDSHAKE_TIMEOUT_MS = 30_000;
 
@@ -409,6 +410,7 @@ class Handshake {
       upstream: upstream.socket,
       capabilities,
       extendedMetadata: (mariadbCapabilities & MariadbCapability.EXTENDED_METADATA) !== 0,
+      bulk: (mariadbCapabilities & MariadbCapability.STMT_BULK_OPERATIONS) !== 0,
       maxPacketBytes: config.limits.max_message_bytes,
       maxLocalInfileBytes: config.local_infile.max_bytes,
       clientLeftover,
