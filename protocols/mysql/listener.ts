@@ -43,12 +43,13 @@ const OFFERED =
   Capability.LOCAL_FILES;
 
 /**
- * MariaDB extended capabilities airlock passes on when the upstream offers them: only the
- * extended column metadata (a JSON column's `json` format, UUID/INET types), which the relay
- * reads. Not PROGRESS (progress packets), STMT_BULK_OPERATIONS (a command airlock does not
- * check) or CACHE_METADATA (result sets without column definitions).
+ * MariaDB extended capabilities airlock passes on when the upstream offers them: the extended
+ * column metadata (a JSON column's `json` format, UUID/INET types), which the relay reads, and
+ * STMT_BULK_OPERATIONS (COM_STMT_BULK_EXECUTE, judged as an execute of its prepared statement,
+ * relay.ts). Not PROGRESS (progress packets), BULK_UNIT_RESULTS (a result set per bulk) or
+ * CACHE_METADATA (result sets without column definitions).
  */
-const OFFERED_MARIADB = MariadbCapability.EXTENDED_METADATA;
+const OFFERED_MARIADB = MariadbCapability.EXTENDED_METADATA | MariadbCapability.STMT_BULK_OPERATIONS;
 
 const HANDSHAKE_TIMEOUT_MS = 30_000;
 
@@ -76,6 +77,12 @@ export class MysqlListener {
   private serverVersion = DEFAULT_SERVER_VERSION;
   /** The upstream's MariaDB extended capabilities, learned like its version (none until a first login). */
   private serverMariadbCapabilities = 0;
+  /**
+   * The collation of the upstream's greeting, learned like its version. Drivers choose by it:
+   * MariaDB Connector/Node.js sends no SET NAMES when the greeting says utf8mb4, and the server
+   * keeps its own default collation when the client asks for its default character set.
+   */
+  private serverCollation = UTF8MB4_GENERAL_CI;
   /** Which relations are views, shared by this listener's masked sessions. */
   readonly catalog = new MysqlCatalog();
 
@@ -171,9 +178,14 @@ export class MysqlListener {
     return this.serverMariadbCapabilities;
   }
 
-  learnServer(version: string, mariadbCapabilities: number): void {
+  get collation(): number {
+    return this.serverCollation;
+  }
+
+  learnServer(version: string, mariadbCapabilities: number, collation: number): void {
     this.serverVersion = version;
     this.serverMariadbCapabilities = mariadbCapabilities;
+    if (collation !== 0) this.serverCollation = collation;
   }
 
   /**
@@ -280,7 +292,7 @@ class Handshake {
     const initialPlugin = loopback ? CLEAR_PASSWORD : NATIVE_PASSWORD;
     this.socket.write(
       framePacket(
-        encodeHandshakeV10({ serverVersion: l.version, connectionId: this.connectionId, authPluginData: salt, capabilities: offered, mariadbCapabilities: offeredMariadb, characterSet: UTF8MB4_GENERAL_CI, statusFlags: ServerStatus.AUTOCOMMIT, authPluginName: initialPlugin }),
+        encodeHandshakeV10({ serverVersion: l.version, connectionId: this.connectionId, authPluginData: salt, capabilities: offered, mariadbCapabilities: offeredMariadb, characterSet: l.collation, statusFlags: ServerStatus.AUTOCOMMIT, authPluginName: initialPlugin }),
         0,
       ),
     );
@@ -381,7 +393,7 @@ class Handshake {
       }
       throw err;
     }
-    l.learnServer(upstream.serverVersion, upstream.serverMariadbCapabilities);
+    l.learnServer(upstream.serverVersion, upstream.serverMariadbCapabilities, upstream.serverCollation);
     // Versioned comments (`/*!40101 …*/`, `/*M!999999 …*/`) are then read as this server reads them.
     session.setParameter('mysql_version_id', versionNumber(upstream.serverVersion));
     if ((upstream.statusFlags & ServerStatus.NO_BACKSLASH_ESCAPES) !== 0) session.setParameter('standard_conforming_strings', 'on');
@@ -398,12 +410,15 @@ class Handshake {
       upstream: upstream.socket,
       capabilities,
       extendedMetadata: (mariadbCapabilities & MariadbCapability.EXTENDED_METADATA) !== 0,
+      bulk: (mariadbCapabilities & MariadbCapability.STMT_BULK_OPERATIONS) !== 0,
       maxPacketBytes: config.limits.max_message_bytes,
       maxLocalInfileBytes: config.local_infile.max_bytes,
       clientLeftover,
       upstreamLeftover: upstream.leftover,
       masker,
       clientCharset: charsetOfCollation(response.characterSet),
+      connectionId: id,
+      upstreamId: upstream.connectionId,
       kill: (req) => l.kill(live, req),
       onEnd: (reason) => {
         l.unregister(id);

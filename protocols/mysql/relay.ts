@@ -34,6 +34,8 @@ export interface RelayOptions {
   capabilities: number;
   /** MariaDB extended metadata negotiated on both legs (column definitions carry its block). */
   extendedMetadata: boolean;
+  /** MariaDB STMT_BULK_OPERATIONS negotiated on both legs (COM_STMT_BULK_EXECUTE). */
+  bulk: boolean;
   maxPacketBytes: number;
   /** LOAD DATA LOCAL: the longest file the client may send (local_infile.max_bytes). */
   maxLocalInfileBytes: number;
@@ -42,6 +44,9 @@ export interface RelayOptions {
   masker: ResultMasker | null;
   /** The client character set the handshake named (charsets.ts), null when airlock cannot read it. */
   clientCharset: string | null;
+  /** airlock's connection id of this session (the one its client saw) and the upstream's. */
+  connectionId: number;
+  upstreamId: number;
   /** Runs a KILL of one of airlock's connection ids; null when done, else the error for the client. */
   kill: (req: KillRequest) => Promise<MysqlErrorFields | null>;
   onEnd: (reason: string) => void;
@@ -57,6 +62,11 @@ const REFUSED = new Set<number>([
 
 /** Commands with a one-packet answer (OK, ERR, EOF or a string). */
 const SINGLE = new Set<number>([Command.COM_PING, Command.COM_STMT_RESET, Command.COM_SET_OPTION, Command.COM_STATISTICS, Command.COM_RESET_CONNECTION, Command.COM_INIT_DB]);
+
+/** MariaDB: the statement id that names the statement prepared last on the connection. */
+const LAST_PREPARED = 0xffffffff;
+/** COM_STMT_BULK_EXECUTE flags: SEND_TYPES_TO_SERVER (the one airlock passes), SEND_UNIT_RESULTS. */
+const BULK_SEND_TYPES = 0x80;
 
 const SIMPLE_KILL = /^\s*kill\s+(?:(query|connection)\s+)?(\d{1,10})\s*;?\s*$/i;
 const USE_DB = /^\s*use\s+(?:`((?:[^`]|``)+)`|([A-Za-z0-9_$]+))\s*;?\s*$/i;
@@ -101,6 +111,8 @@ export class Relay {
   private readonly charsetVariables = new Map<string, string | null>();
   /** The user variables each prepared statement touches, forgotten again at each execution. */
   private readonly preparedVariables = new WeakMap<Prepared, Set<string> | 'any'>();
+  /** The statement the server's "last prepared" id (0xffffffff) names; null when not known. */
+  private lastPrepared: Prepared | null = null;
 
 
   constructor(private readonly opts: RelayOptions) {
@@ -258,7 +270,8 @@ export class Relay {
       case 'COM_STMT_PREPARE':
         return this.readable(() => this.prepare(p, this.statementText(p.payload.subarray(1))), code);
       case 'COM_STMT_EXECUTE': {
-        const prepared = this.prepared.get(cmd.statementId) ?? null;
+        if (cmd.statementId === LAST_PREPARED && this.lastPrepared === null) return this.unknownStatement(cmd.statementId, code);
+        const prepared = this.preparedFor(cmd.statementId);
         if (prepared?.perExecution) {
           const pe = prepared.perExecution;
           if (pe.credit > 0) pe.credit--;
@@ -276,8 +289,9 @@ export class Relay {
         return this.forward(p, { binary: true, prepared, statements, onOk: unknownCharset ? () => this.setClientCharset(null) : null });
       }
       case 'COM_STMT_FETCH':
-        return this.forward(p, { phase: 'rows', binary: true, prepared: this.prepared.get(cmd.statementId) ?? null, fetch: true });
+        return this.forward(p, { phase: 'rows', binary: true, prepared: this.preparedFor(cmd.statementId), fetch: true });
       case 'COM_STMT_CLOSE':
+        if (this.preparedFor(cmd.statementId) === this.lastPrepared) this.lastPrepared = null;
         this.prepared.delete(cmd.statementId);
         this.upstream.write(p.raw);
         return;
@@ -305,14 +319,15 @@ export class Relay {
         const refusal = await this.decideText(`KILL CONNECTION ${cmd.connectionId}`);
         if (this.ended) return;
         if (refusal !== null) return this.answer(refusal, code);
-        return this.kill(code, { targetConnectionId: cmd.connectionId, query: false });
+        return this.kill(code, { targetConnectionId: cmd.connectionId, query: false }, []);
       }
       case 'COM_RESET_CONNECTION':
         // The session is as it was at login: the handshake's character set again.
-        return this.forward(p, { phase: 'single', onOk: () => { this.prepared.clear(); this.charsetVariables.clear(); this.setClientCharset(this.opts.clientCharset); } });
+        return this.forward(p, { phase: 'single', onOk: () => { this.prepared.clear(); this.lastPrepared = null; this.charsetVariables.clear(); this.setClientCharset(this.opts.clientCharset); } });
       default:
         break;
     }
+    if (code === Command.COM_STMT_BULK_EXECUTE && this.opts.bulk) return this.bulk(p);
     if (REFUSED.has(code) || !SINGLE.has(code)) {
       const why =
         code === Command.COM_CHANGE_USER
@@ -345,7 +360,7 @@ export class Relay {
     if (this.ended) return;
     if (refusal !== null) return this.answer(refusal, Command.COM_QUERY);
     // The client sees airlock's connection ids: a KILL is mapped, never passed as written.
-    if (kill !== null) return this.kill(Command.COM_QUERY, { targetConnectionId: Number(kill[2]), query: (kill[1] ?? '').toLowerCase() === 'query' });
+    if (kill !== null) return this.kill(Command.COM_QUERY, { targetConnectionId: Number(kill[2]), query: (kill[1] ?? '').toLowerCase() === 'query' }, statements);
     if (mentionsKill) {
       // The ids a client sees are airlock's; the KILL runs on a side connection with the target's
       // own lease, which a KILL inside a multi-statement text sent upstream could not do.
@@ -422,7 +437,45 @@ export class Relay {
     this.forgetVariables(this.preparedVariables.get(prepared) ?? 'any');
     if (this.masker !== null) await this.masker.prepare(statements);
     if (this.ended) return;
-    return this.forward(p, { phase: 'prepare', prepared });
+    // The server's "last prepared" statement is this one once its OK has arrived, none if refused.
+    this.lastPrepared = null;
+    await this.forward(p, { phase: 'prepare', prepared });
+    if ([...this.prepared.values()].includes(prepared)) this.lastPrepared = prepared;
+  }
+
+  private preparedFor(id: number): Prepared | null {
+    return id === LAST_PREPARED ? this.lastPrepared : (this.prepared.get(id) ?? null);
+  }
+
+  private unknownStatement(id: number, code: number): void {
+    this.answer({ code: ErrorNumber.ER_UNKNOWN_STMT_HANDLER, sqlState: 'HY000', message: `airlock: unknown prepared statement handler (${id}) given to ${commandName(code)}; the command was not sent to the server` }, code);
+  }
+
+  /**
+   * COM_STMT_BULK_EXECUTE (MariaDB): one prepared statement run for many rows of parameters,
+   * judged as COM_STMT_EXECUTE of that statement — its policy was decided at prepare, and its
+   * masking plan is the execute's. Fail closed where an execute-by-execute judgement could not
+   * be kept: a statement approved per execution (one approval must not run many rows), a
+   * statement that returns rows (RETURNING, SELECT) or whose text airlock did not see as one
+   * statement, and any flag but SEND_TYPES_TO_SERVER (unit results come as a result set).
+   */
+  private async bulk(p: Packet): Promise<void> {
+    const code = Command.COM_STMT_BULK_EXECUTE;
+    if (p.payload.length < 7) throw new AirlockError('AIRLOCK_PROTOCOL', 'COM_STMT_BULK_EXECUTE shorter than its header', { fatal: true });
+    const id = p.payload.readUInt32LE(1);
+    const flags = p.payload.readUInt16LE(5);
+    const prepared = this.preparedFor(id);
+    if (prepared === null) return this.unknownStatement(id, code);
+    const refuse = (why: string): void => this.answer({ code: ErrorNumber.ER_NOT_SUPPORTED_YET, sqlState: '42000', message: `airlock: ${why}; nothing was run` }, code);
+    if ((flags & ~BULK_SEND_TYPES) !== 0) return refuse(`COM_STMT_BULK_EXECUTE flags 0x${flags.toString(16)} are not supported (only SEND_TYPES_TO_SERVER)`);
+    if (prepared.perExecution !== null) return refuse('a statement approved per execution cannot run as a bulk; execute it row by row');
+    const statement = prepared.statement;
+    if (statement === null || statement.outputs !== null) return refuse('a bulk execute is accepted for a single statement that returns no rows (INSERT, UPDATE, DELETE without RETURNING)');
+    if (this.masker !== null) await this.masker.prepare([statement]);
+    if (this.ended) return;
+    const unknownCharset = this.setsCharset.has(prepared);
+    this.forgetVariables(this.preparedVariables.get(prepared) ?? 'any');
+    return this.forward(p, { binary: true, prepared, statements: [statement], onOk: unknownCharset ? () => this.setClientCharset(null) : null });
   }
 
   /** Every statement must be allowed; the first refusal wins (returned as the client's error). */
@@ -463,7 +516,14 @@ export class Relay {
     this.session.setParameter('search_path', `"${db.replace(/"/g, '""')}"`);
   }
 
-  private async kill(code: number, req: KillRequest): Promise<void> {
+  private async kill(code: number, req: KillRequest, statements: StatementAnalysis[]): Promise<void> {
+    if (req.targetConnectionId === this.opts.connectionId) {
+      // The session's own connection: the server runs the KILL on itself and answers as it does
+      // directly (1927 "Connection was killed", then it closes; or the QUERY form's answer).
+      const sql = `KILL ${req.query ? 'QUERY' : 'CONNECTION'} ${this.opts.upstreamId}`;
+      const own = framePacket(Buffer.concat([Buffer.from([Command.COM_QUERY]), Buffer.from(sql, 'latin1')]), 0);
+      return this.forward({ seq: 0, lastSeq: 0, raw: own, payload: own.subarray(4) }, { statements });
+    }
     let failure: MysqlErrorFields | null;
     try {
       failure = await this.opts.kill(req);
@@ -546,9 +606,16 @@ export class Relay {
 
   // ---- endings -----------------------------------------------------------
 
+  /**
+   * The upstream closed. The client gets what reached airlock (the server's ERR, if it said why:
+   * 1927 "Connection was killed", a shutdown) and then the close, as it would directly: MariaDB
+   * closes a connection killed mid-query without a word, and drivers report that themselves
+   * (mysql2's PROTOCOL_CONNECTION_LOST). No error of airlock's is added; the audit log has the end.
+   */
   private upstreamLost(): void {
     if (this.ended) return;
-    this.fatal(new AirlockError('AIRLOCK_UPSTREAM_LOST', `the upstream of connection "${this.session.connection.name}" closed the connection`, { fatal: true }));
+    this.flushClient();
+    this.end('AIRLOCK_UPSTREAM_LOST');
   }
 
   /** Sends an ERR to the client (when a response is awaited, in sequence) and ends the session. */

@@ -310,7 +310,7 @@ export class ResponseFollower {
 
   /** The statement an answer belongs to: null when not known, undefined for a command that is no statement. */
   private statementOf(r: Response): StatementAnalysis | null | undefined {
-    if (r.command !== Command.COM_QUERY && r.command !== Command.COM_STMT_PREPARE && r.command !== Command.COM_STMT_EXECUTE && r.command !== Command.COM_STMT_FETCH) return undefined;
+    if (r.command !== Command.COM_QUERY && r.command !== Command.COM_STMT_PREPARE && r.command !== Command.COM_STMT_EXECUTE && r.command !== Command.COM_STMT_BULK_EXECUTE && r.command !== Command.COM_STMT_FETCH) return undefined;
     return r.statements[r.index] ?? r.prepared?.statement ?? null;
   }
 
@@ -345,7 +345,7 @@ export class ResponseFollower {
       const scrubbed = this.host.masker?.scrubError(err, this.statementOf(r)) ?? null;
       this.emit(r, p, scrubbed === null ? null : encodeErr(scrubbed));
       this.record(r, r.rows, err.sqlState);
-    } else if (r.command !== Command.COM_QUERY && r.command !== Command.COM_STMT_EXECUTE) this.record(r, r.rows, undefined);
+    } else if (r.command !== Command.COM_QUERY && r.command !== Command.COM_STMT_EXECUTE && r.command !== Command.COM_STMT_BULK_EXECUTE) this.record(r, r.rows, undefined);
     this.done(r);
   }
 

@@ -51,6 +51,8 @@ export interface UpstreamConnection {
   serverVersion: string;
   /** The MariaDB extended capabilities the server offered (0 from MySQL). */
   serverMariadbCapabilities: number;
+  /** The collation id of the server's greeting (its default character set). */
+  serverCollation: number;
   statusFlags: number;
   /** Bytes read after the final OK (normally none). */
   leftover: Buffer;
@@ -233,7 +235,7 @@ async function login(opts: UpstreamOptions, held: { socket: Socket | null }): Pr
       queue.detach();
       // The login OK's status is the session's (NO_BACKSLASH_ESCAPES from the user's sql_mode included).
       const statusFlags = decodeOk(p.payload, caps).statusFlags;
-      return { socket, capabilities: caps, connectionId: hello.connectionId, serverVersion: hello.serverVersion, serverMariadbCapabilities: hello.mariadbCapabilities, statusFlags, leftover: queue.takeRaw() };
+      return { socket, capabilities: caps, connectionId: hello.connectionId, serverVersion: hello.serverVersion, serverMariadbCapabilities: hello.mariadbCapabilities, serverCollation: hello.characterSet, statusFlags, leftover: queue.takeRaw() };
     }
     if (h === PacketHeader.ERR) {
       const err = decodeErr(p.payload);

@@ -47,3 +47,9 @@ export function pgErrorFor(e: AirlockError, fatal = e.fatal): PgErrorFields {
   }
   return fields;
 }
+
+/** A statement refused because it does not parse (PostgreSQL's own SQLSTATE for that, 42601). */
+export function pgSyntaxError(reason: string): PgErrorFields {
+  const words = reason.startsWith('syntax error') ? reason : `syntax error (${reason})`;
+  return { severity: 'ERROR', code: '42601', message: `airlock: ${words}; the statement was not sent to the server` };
+}

@@ -15,7 +15,7 @@ import { FrameReader, type Frame } from './codec/framing.js';
 import { MessageCode } from './codec/codes.js';
 import { decodeFrontend, encodeParse, encodeQuery } from './codec/frontend.js';
 import { decodeDataRow, decodeErrorResponse, encodeErrorResponse, encodeNoticeResponse } from './codec/backend.js';
-import { pgErrorFor, type PgErrorFields } from './errors.js';
+import { pgErrorFor, pgSyntaxError, type PgErrorFields } from './errors.js';
 import type { ResultMasker } from './result-masking.js';
 import type { PgCatalog } from './catalog.js';
 import type { StatementAnalysis } from '../../parsers/sql/types.js';
@@ -237,8 +237,9 @@ export class Relay {
     let failure: AirlockError | null = null;
     let statements: StatementAnalysis[] = [];
     let durable: Promise<void> | null = null;
+    let denied: StatementAnalysis | undefined;
     try {
-      ({ decision, statements, durable } = await this.decide(msg.type === 'FunctionCall' ? null : text, msg.type === 'Parse'));
+      ({ decision, statements, durable, denied } = await this.decide(msg.type === 'FunctionCall' ? null : text, msg.type === 'Parse'));
     } catch (e) {
       failure = asAirlockError(e);
       if (failure.fatal) throw failure;
@@ -267,7 +268,11 @@ export class Relay {
         ? new AirlockError('AIRLOCK_DENIED', `denied by rule ${decision.rule}: ${decision.reason}`, { rule: decision.rule })
         : new AirlockError('AIRLOCK_DENIED'));
     const marker = `airlock_denied_${randomBytes(6).toString('hex')}`;
-    const unit: Unit = { deniedMarker: Buffer.from(marker), error: pgErrorFor(err, false) };
+    // Text the server would reject as well (whichever rule its unknown effects met): the client
+    // gets the error the server would give, 42601, with airlock's reason.
+    const syntaxError = failure === null && decision?.effect === 'deny' ? denied?.syntaxError : undefined;
+    const error = syntaxError === undefined ? pgErrorFor(err, false) : pgSyntaxError(syntaxError);
+    const unit: Unit = { deniedMarker: Buffer.from(marker), error };
     if (simpleCycle) {
       this.units.push(unit);
       this.upstream.write(encodeQuery(marker));
@@ -317,7 +322,7 @@ export class Relay {
   }
 
   /** Every statement in the text must be allowed; the first refusal wins. */
-  private async decide(text: string | null, extended: boolean): Promise<{ decision: FinalDecision; statements: StatementAnalysis[]; durable: Promise<void> | null }> {
+  private async decide(text: string | null, extended: boolean): Promise<{ decision: FinalDecision; statements: StatementAnalysis[]; durable: Promise<void> | null; denied?: StatementAnalysis }> {
     const s = this.session;
     if (text === null) {
       // FunctionCall invokes a function by OID: nothing about its effect is known.
@@ -346,7 +351,7 @@ export class Relay {
       }
       if (d.effect === 'deny') {
         // Nothing is forwarded; the records before it still settle on their own.
-        return { decision: d, statements: analysis.statements, durable: null };
+        return { decision: d, statements: analysis.statements, durable: null, denied: statement };
       }
       last = d;
     }

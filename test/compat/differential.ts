@@ -40,8 +40,6 @@ export interface ExpectedDifference {
   /** The README section that explains the difference. */
   readme: string;
   why: string;
-  /** Set while another area's fix is pending (e.g. `mysql-fidelity`): lifted once merged. */
-  pending?: string;
 }
 
 export type Verdict = 'same' | 'expected difference' | 'different';
@@ -54,8 +52,6 @@ export interface Result {
   airlock: Json;
   /** The direct run raised nothing the scenario did not catch itself. */
   directPassed: boolean;
-  /** The expected difference is another area's pending fix. */
-  pending?: string;
   note?: string;
 }
 
@@ -111,6 +107,8 @@ export function loadExpected(file: string): ExpectedDifference[] {
   const list = doc?.differences ?? [];
   for (const d of list) {
     if (!d.driver || !d.scenario || !d.readme || !d.why) throw new Error(`expected-differences.yaml: an entry needs driver, scenario, readme and why: ${JSON.stringify(d)}`);
+    const extra = Object.keys(d).filter((k) => !['driver', 'scenario', 'readme', 'why'].includes(k));
+    if (extra.length > 0) throw new Error(`expected-differences.yaml: unknown field(s) ${extra.join(', ')} in ${JSON.stringify(d)}`);
   }
   return list;
 }
@@ -119,22 +117,20 @@ export function judge(s: Scenario, direct: { value: Json; threw: boolean }, viaA
   const entry = expected.find((d) => d.driver === s.driver && d.scenario === s.name);
   const same = isDeepStrictEqual(direct.value, viaAirlock.value);
   const base = { driver: s.driver, scenario: s.name, direct: direct.value, airlock: viaAirlock.value, directPassed: !direct.threw };
-  if (same) {
-    const note = entry === undefined ? undefined : entry.pending !== undefined ? `pending (${entry.pending}) entry now passes: remove it` : 'listed as an expected difference but the outcomes are the same: remove the entry';
-    return { ...base, verdict: entry !== undefined && entry.pending === undefined ? 'different' : 'same', ...(note === undefined ? {} : { note }) };
-  }
-  if (entry !== undefined) return { ...base, verdict: 'expected difference', ...(entry.pending === undefined ? {} : { pending: entry.pending }), note: `${entry.why} (README: ${entry.readme})${entry.pending ? ` [pending: ${entry.pending}]` : ''}` };
+  // A stale entry (the difference did not occur in this run) fails too, so the list stays true.
+  if (same) return entry === undefined ? { ...base, verdict: 'same' } : { ...base, verdict: 'different', note: 'listed as an expected difference but the outcomes are the same: remove the entry' };
+  if (entry !== undefined) return { ...base, verdict: 'expected difference', note: `${entry.why} (README: ${entry.readme})` };
   return { ...base, verdict: 'different' };
 }
 
 /** `same / expected difference / different` per driver, and passed direct / through airlock. */
 export function summary(results: Result[]): string {
   const drivers = [...new Set(results.map((r) => r.driver))];
-  const lines = ['driver          scenarios  passed-direct  same-through-airlock  expected-difference (pending fix)  different'];
+  const lines = ['driver          scenarios  passed-direct  same-through-airlock  expected-difference  different'];
   for (const d of drivers) {
     const rs = results.filter((r) => r.driver === d);
     const count = (v: Verdict): number => rs.filter((r) => r.verdict === v).length;
-    lines.push(`${d.padEnd(16)}${String(rs.length).padStart(9)}  ${String(rs.filter((r) => r.directPassed).length).padStart(13)}  ${String(count('same')).padStart(20)}  ${String(count('expected difference')).padStart(19)} ${`(${rs.filter((r) => r.pending !== undefined).length})`.padStart(13)}  ${String(count('different')).padStart(9)}`);
+    lines.push(`${d.padEnd(16)}${String(rs.length).padStart(9)}  ${String(rs.filter((r) => r.directPassed).length).padStart(13)}  ${String(count('same')).padStart(20)}  ${String(count('expected difference')).padStart(19)}  ${String(count('different')).padStart(9)}`);
   }
   for (const r of results) if (r.note !== undefined && r.verdict !== 'expected difference') lines.push(`note: ${r.driver} / ${r.scenario}: ${r.note}`);
   return lines.join('\n');

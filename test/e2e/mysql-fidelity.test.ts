@@ -343,3 +343,35 @@ describe('MariaDB extended column metadata', () => {
     }
   });
 });
+
+describe("SET STATEMENT … FOR (the mariadb connector's timeout option)", () => {
+  const connector = (user: string, password: string): Promise<mariadbConnector.Connection> =>
+    mariadbConnector.createConnection({ host: '127.0.0.1', port, user, password, database: 'appdb', ssl: { ca: readFileSync(certs.ca, 'utf8') } });
+
+  it('runs the statement with its timeout as directly, judged and masked as the inner statement', async () => {
+    const via = await connector('dana', token);
+    const d = await connectorDirect();
+    try {
+      const q = { sql: 'SELECT id, body FROM docs WHERE id = 1', timeout: 5000 };
+      expect(await via.query(q)).toEqual(await d.query(q));
+      // The server's own timeout error, as directly (max_statement_time reached the server).
+      const slow = { sql: 'SELECT SLEEP(3)', timeout: 50 };
+      const err = (c: mariadbConnector.Connection): Promise<unknown> => c.query(slow).then(() => 'ran', (e: { errno: number }) => e.errno);
+      expect(await err(via)).toBe(1969);
+      expect(await err(d)).toBe(1969);
+      // A deny rule on the inner statement's table still holds.
+      await expect(via.query({ sql: 'SELECT body FROM `документы`', timeout: 5000 })).rejects.toMatchObject({ errno: 1142, message: expect.stringContaining('no-secret-docs') });
+    } finally {
+      await via.end().catch(() => undefined);
+      await d.end().catch(() => undefined);
+    }
+    const masked = await connector('mia', maskedToken);
+    try {
+      const rows = (await masked.query({ sql: 'SELECT body FROM docs WHERE id = 1', timeout: 5000 })) as Array<{ body: unknown }>;
+      expect(rows[0]?.body).not.toBe('plain');
+      expect(typeof rows[0]?.body).toBe('string');
+    } finally {
+      await masked.end();
+    }
+  });
+});

@@ -2,7 +2,7 @@
  * Postgres driver fidelity (issue 26): what node-postgres and psql see through airlock is
  * what they see connected directly — a Terminate before the startup packet, one FATAL error
  * (not two) when the server ends the session, and startup `options` passed or refused by name,
- * never dropped.
+ * never dropped — and a syntax error answered with PostgreSQL's 42601.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect as netConnect } from 'node:net';
@@ -20,6 +20,7 @@ let db: AppDb;
 let issuer: TestIssuer;
 let airlock: RunningAirlock;
 let port = 0;
+let laxPort = 0;
 let token = '';
 
 interface Target {
@@ -36,10 +37,12 @@ beforeAll(async () => {
   issuer = await createTestIssuer();
   db = await startAppDb({ password: APP_PASSWORD, setupSql: 'CREATE SCHEMA foo; CREATE TABLE foo.marker (v text); INSERT INTO foo.marker VALUES (\'in foo\')' });
   port = await freePort();
+  laxPort = await freePort();
   airlock = await startAirlock({
     state_dir: join(db.dir, 'state'),
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
-    connections: [db.connection('appdb', port, { allow_groups: ['dba'] })],
+    connections: [db.connection('appdb', port, { allow_groups: ['dba'] }), db.connection('appdb-lax', laxPort, { allow_groups: ['dba'] })],
+    rules: [{ name: 'lax-may-send-anything', when: { groups: ['dba'], connections: ['appdb-lax'], unparsed: true }, effect: 'allow' }],
   });
   token = await issuer.token({ sub: 'alice', groups: ['dba'] });
 }, 120_000);
@@ -221,5 +224,35 @@ describe('startup options', () => {
     expect(answer[0]).toBe(0x45); // ErrorResponse, before any password request
     expect(answer.toString('latin1')).toContain('C42501');
     expect(answer.toString('latin1')).toContain('"role"');
+  });
+});
+
+describe('a syntax error', () => {
+  const failure = async (t: Target, q: pg.QueryConfig): Promise<{ code?: string; message: string; after: unknown }> => {
+    const c = clientFor(t);
+    await c.connect();
+    try {
+      const e = (await c.query(q).then(() => null, (x: unknown) => x)) as { code?: string; message: string } | null;
+      if (e === null) throw new Error(`${q.text} succeeded`);
+      return { code: e.code, message: e.message, after: (await c.query('SELECT 1 AS v')).rows };
+    } finally {
+      await c.end();
+    }
+  };
+
+  it("is refused with PostgreSQL's 42601 and airlock's reason (simple and extended protocol); the session goes on", async () => {
+    for (const q of [{ text: 'SELEC 1' }, { text: 'SELEC $1', values: [1] }]) {
+      expect((await failure(direct(), q)).code).toBe('42601');
+      expect(await failure(gateway(), q)).toEqual({ code: '42601', message: 'airlock: syntax error at or near "SELEC" at character 1; the statement was not sent to the server', after: [{ v: 1 }] });
+    }
+    const unterminated = await failure(gateway(), { text: "SELECT 'abc" });
+    expect(unterminated.code).toBe('42601');
+    expect(unterminated.message).toMatch(/^airlock: syntax error \(unterminated quoted string .*\); the statement was not sent to the server$/);
+  });
+
+  it('is sent to the server when a rule allows unparsed text there: the server answers', async () => {
+    const lax = { ...gateway(), port: laxPort };
+    const e = await failure(lax, { text: 'SELEC 1' });
+    expect(e).toEqual({ ...(await failure(direct(), { text: 'SELEC 1' })) });
   });
 });

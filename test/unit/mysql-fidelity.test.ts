@@ -64,6 +64,44 @@ describe('ordinary statements are read', () => {
   });
 });
 
+describe('SET STATEMENT … FOR <statement> (MariaDB; the connector\'s timeout option)', () => {
+  it('is read as its inner statement when every setting is a harmless limit given a number or DEFAULT', () => {
+    const sel = one('SET STATEMENT max_statement_time=0.1 FOR SELECT id, name FROM items WHERE id = 1');
+    expect(sel).toMatchObject({ kinds: ['select'], unparsed: false, text: 'SET STATEMENT max_statement_time=0.1 FOR SELECT id, name FROM items WHERE id = 1' });
+    expect(names(sel.reads)).toEqual(['items']);
+    expect(sel.outputs?.map((o) => o.name)).toEqual(['id', 'name']);
+    const drop = one('set statement max_statement_time=100, lock_wait_timeout = DEFAULT for DROP TABLE t');
+    expect(drop).toMatchObject({ kinds: ['drop'], unparsed: false });
+    expect(names(drop.writes)).toEqual(['t']);
+    expect(one('SET STATEMENT max_statement_time=1 FOR DELETE FROM t')).toMatchObject({ kinds: ['delete'], withoutWhere: true });
+  });
+
+  it('stays unparsed when a setting changes how text is read, is not on the list, or is not a plain number', () => {
+    for (const sql of [
+      "SET STATEMENT sql_mode='ANSI_QUOTES' FOR SELECT \"a\" FROM t",
+      'SET STATEMENT sql_mode=DEFAULT FOR SELECT 1',
+      'SET STATEMENT character_set_client=koi8r FOR SELECT 1',
+      'SET STATEMENT max_statement_time=1, collation_connection=DEFAULT FOR SELECT 1',
+      'SET STATEMENT sql_log_bin=0 FOR DELETE FROM t WHERE id = 1',
+      'SET STATEMENT max_statement_time=(SELECT secret FROM s) FOR SELECT 1',
+      'SET STATEMENT max_statement_time=@v FOR SELECT 1',
+      "SET STATEMENT max_statement_time='1' FOR SELECT 1",
+      'SET STATEMENT max_statement_time=1 /* FOR */ FOR SELECT 1',
+      'SET STATEMENT max_statement_time=1\u00a0FOR SELECT 1',
+      'SET STATEMENT max_statement_time=1 FOR SET NAMES koi8r',
+      'SET STATEMENT max_statement_time=1 FOR SET sql_mode=ANSI_QUOTES',
+      'SET STATEMENT max_statement_time=1 FOR USE other',
+      'SET STATEMENT max_statement_time=1 FOR KILL 5',
+      "SET STATEMENT max_statement_time=1 FOR LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE t",
+      'SET STATEMENT max_statement_time=1 FOR SELEC 1',
+      'SET STATEMENT max_statement_time=1 FOR',
+    ]) {
+      expect(all(sql).map((s) => s.unparsed), sql).toEqual([true]);
+    }
+    expect(mysqlSettingChanges(one("SET STATEMENT sql_mode='ANSI_QUOTES' FOR SELECT 1")).sqlMode).toBe(true);
+  });
+});
+
 describe('syntax errors are told from text airlock cannot read', () => {
   const cases: Array<[string, string]> = [
     ['SELEC 1', 'no statement starts with SELEC'],

@@ -238,10 +238,10 @@ function byTokens(st: LexedStatement, settings: SqlSessionSettings, depth: numbe
       if (w[0] === 'START' && w[1] !== 'TRANSACTION') return null;
       return onlyPlainTokens(t) && !w.includes('SELECT') ? simple('transaction') : unparsedStatement(st.text);
     case 'SET': {
+      if (w[1] === 'STATEMENT') return setStatement(st, settings, depth);
       const parsed = parseOne(readableClean(st));
       if (parsed !== null && parsed.type === 'set') return null;
       // SET NAMES / CHARACTER SET / TRANSACTION / ROLE / DEFAULT ROLE / PASSWORD: no expressions.
-      // SET STATEMENT … FOR <statement> runs a statement: unparsed.
       const what = w[1] === 'GLOBAL' || w[1] === 'SESSION' || w[1] === 'LOCAL' ? w[2] : w[1];
       const known = ['NAMES', 'CHARACTER', 'CHARSET', 'TRANSACTION', 'ROLE', 'DEFAULT', 'PASSWORD'];
       return known.includes(what ?? '') && onlyPlainTokens(t) ? simple('set') : unparsedStatement(st.text);
@@ -257,6 +257,44 @@ function byTokens(st: LexedStatement, settings: SqlSessionSettings, depth: numbe
     default:
       return null;
   }
+}
+
+/**
+ * Settings MariaDB's `SET STATEMENT var=value[, …] FOR <statement>` may give its statement:
+ * limits and buffer sizes that change neither how the server reads text (sql_mode, character
+ * sets), nor who runs it, nor what it may reach. Any other setting leaves the statement unparsed.
+ */
+const HARMLESS_STATEMENT_SETTINGS = new Set([
+  'max_statement_time', 'lock_wait_timeout', 'innodb_lock_wait_timeout', 'long_query_time',
+  'sort_buffer_size', 'join_buffer_size', 'join_cache_level', 'read_buffer_size', 'read_rnd_buffer_size',
+  'tmp_table_size', 'tmp_memory_table_size', 'max_heap_table_size', 'max_join_size', 'max_sort_length',
+  'max_length_for_sort_data', 'max_recursive_iterations', 'optimizer_search_depth', 'optimizer_prune_level',
+  'sql_select_limit', 'net_read_timeout', 'net_write_timeout',
+]);
+
+/** `SET STATEMENT` settings as written, before `FOR`: plain names given numbers or DEFAULT, nothing else (no comment, string or expression). */
+const SET_STATEMENT = /^SET[ \t\r\n]+STATEMENT[ \t\r\n]+((?:[A-Za-z_][A-Za-z0-9_]*[ \t\r\n]*=[ \t\r\n]*(?:\d+(?:\.\d+)?|\.\d+|DEFAULT)[ \t\r\n]*,[ \t\r\n]*)*[A-Za-z_][A-Za-z0-9_]*[ \t\r\n]*=[ \t\r\n]*(?:\d+(?:\.\d+)?|\.\d+|DEFAULT))[ \t\r\n]+FOR[ \t\r\n]+/i;
+
+/**
+ * MariaDB's `SET STATEMENT var=value[, …] FOR <statement>` (the mariadb connector's `timeout`
+ * sends it): read as the inner statement — judged, audited and masked as that statement — when
+ * every setting is a harmless one (HARMLESS_STATEMENT_SETTINGS) given a number or DEFAULT.
+ * Anything else — sql_mode or a character set (the inner text would be read otherwise), another
+ * setting, an expression as a value, an inner statement that is itself a SET, USE or KILL, or
+ * LOAD DATA LOCAL — stays unparsed (refused unless a rule allows unparsed text).
+ * Source: MariaDB "SET STATEMENT".
+ */
+function setStatement(st: LexedStatement, settings: SqlSessionSettings, depth: number): StatementAnalysis {
+  const text = st.text.replace(/^[ \t\r\n]+/, '');
+  const m = SET_STATEMENT.exec(text);
+  if (m === null || depth >= 3) return unparsedStatement(st.text);
+  const names = (m[1] as string).split(',').map((a) => (a.split('=')[0] as string).trim().toLowerCase());
+  if (!names.every((n) => HARMLESS_STATEMENT_SETTINGS.has(n))) return unparsedStatement(st.text);
+  const inner = analyzeText(text.slice(m[0].length), settings, depth + 1);
+  const only = inner[0];
+  if (inner.length !== 1 || only === undefined || only.unparsed) return unparsedStatement(st.text);
+  if (only.kinds.some((k) => k === 'empty' || k === 'set' || k === 'use' || k === 'kill' || k === 'load_data_local')) return unparsedStatement(st.text);
+  return { ...only, text: st.text };
 }
 
 /**

@@ -24,11 +24,24 @@ export interface ParsedStatement {
   literalDependent: boolean;
 }
 
-export function unparsedStatement(text: string): StatementAnalysis {
+export function unparsedStatement(text: string, syntaxError?: string): StatementAnalysis {
   return {
     text, kinds: ['other'], reads: [], writes: [], functions: [], withoutWhere: false,
     opaque: true, unparsed: true, outputs: null, predicateColumns: [],
+    ...(syntaxError === undefined ? {} : { syntaxError }),
   };
+}
+
+/**
+ * libpg-query's reason for rejecting the text, as PostgreSQL words a syntax error ("syntax
+ * error at or near "SELEC" at character 1"); undefined when the error says nothing usable.
+ */
+function syntaxErrorOf(e: unknown, text: string): string | undefined {
+  const details = (e as { sqlDetails?: { message?: unknown; cursorPosition?: unknown } } | null)?.sqlDetails;
+  const message = typeof details?.message === 'string' ? details.message : e instanceof Error ? e.message : undefined;
+  if (message === undefined || message === '') return undefined;
+  const at = typeof details?.cursorPosition === 'number' ? byteToCharOffsets(text)(details.cursorPosition) + 1 : null;
+  return at === null ? message : `${message} at character ${at}`;
 }
 
 function emptyStatement(text: string): StatementAnalysis {
@@ -60,7 +73,7 @@ export function parseStatements(text: string, settings: SqlSessionSettings): Par
   } catch (e) {
     if (isDepthError(e)) throw tooDeep();
     if (text.trim() === '') return [{ analysis: emptyStatement(text), start: 0, suffix: 0, literalDependent: false }];
-    return [{ analysis: unparsedStatement(text), start: 0, suffix: 0, literalDependent: true }];
+    return [{ analysis: unparsedStatement(text, syntaxErrorOf(e, source.text)), start: 0, suffix: 0, literalDependent: true }];
   }
   if (stmts.length === 0) return [{ analysis: emptyStatement(text), start: 0, suffix: 0, literalDependent: false }];
 

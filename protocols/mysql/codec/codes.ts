@@ -105,6 +105,8 @@ export const Command = {
   COM_DAEMON: 0x1d,
   COM_BINLOG_DUMP_GTID: 0x1e,
   COM_RESET_CONNECTION: 0x1f,
+  /** MariaDB: one prepared statement executed for many rows of parameters (STMT_BULK_OPERATIONS). */
+  COM_STMT_BULK_EXECUTE: 0xfa,
 } as const;
 
 export type CommandName = keyof typeof Command;
