@@ -38,12 +38,12 @@ test-unit: npm-deps
 compat: deps
 	npx vitest run test/compat
 
-# The differential suites (airlock's SQL reading against the real PostgreSQL / MariaDB) with many
-# more generated texts than `make test` runs; prints cases/s and disagreements per sql mode.
+# The differential suites (airlock's SQL reading against the real PostgreSQL / MariaDB) and the codec
+# fuzzing (unit and through the daemon) with many more generated cases than `make test` runs; prints cases/s and disagreements per sql mode.
 # AIRLOCK_FUZZ_RUNS (texts per suite) and AIRLOCK_FUZZ_SEED (a failing seed reproduces) may be set.
 FUZZ_RUNS ?= 40000
 fuzz: deps
-	AIRLOCK_FUZZ_RUNS=$${AIRLOCK_FUZZ_RUNS:-$(FUZZ_RUNS)} AIRLOCK_FUZZ_SEED=$${AIRLOCK_FUZZ_SEED:-$$(date +%s)} npx vitest run --maxWorkers=1 test/integration/sql-differential-*.test.ts
+	AIRLOCK_FUZZ_RUNS=$${AIRLOCK_FUZZ_RUNS:-$(FUZZ_RUNS)} AIRLOCK_FUZZ_SEED=$${AIRLOCK_FUZZ_SEED:-$$(date +%s)} npx vitest run --maxWorkers=1 --testTimeout=0 test/integration/sql-differential-*.test.ts test/unit/codec-fuzz.test.ts test/e2e/codec-fuzz.test.ts
 
 bench: deps build
 	bash bench/run.sh

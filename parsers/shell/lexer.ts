@@ -4,7 +4,7 @@
  * Command substitutions are handed to the grammar as they are met, so a `)` inside
  * `$(case x in a) …)` is found by parsing, not by counting.
  */
-import type { AnalysisSink, RedirectionWord, Word } from './types.js';
+import { MAX_DEPTH, type AnalysisSink, type RedirectionWord, type Word } from './types.js';
 
 export type Token =
   | { t: 'word'; word: Word }
@@ -40,6 +40,8 @@ interface PendingHeredoc {
 export class Lexer {
   pos: number;
   private readonly pending: PendingHeredoc[] = [];
+  /** Expansions open around the current position (`$((`, `${`, `$(` inside them). */
+  private nesting = 0;
 
   constructor(
     readonly src: string,
@@ -225,8 +227,26 @@ export class Lexer {
     }
   }
 
-  /** After a `$`; returns the text to keep in the word's value. */
+  /**
+   * After a `$`; returns the text to keep in the word's value. Expansions nest inside each
+   * other through this one place (`$(( $(( …`, `${x:-"${x:-…`): past MAX_DEPTH the line is
+   * unparsed and the rest skipped, so a deep nest cannot overflow the stack.
+   */
   private dollar(w: Word, inDouble: boolean): string {
+    if (this.nesting >= MAX_DEPTH) {
+      this.sink.markUnparsed('expansions nested too deeply');
+      this.pos = this.src.length;
+      return '';
+    }
+    this.nesting++;
+    try {
+      return this.dollarBody(w, inDouble);
+    } finally {
+      this.nesting--;
+    }
+  }
+
+  private dollarBody(w: Word, inDouble: boolean): string {
     const start = this.pos - 1;
     const c = this.src[this.pos];
     if (c === "'" && !inDouble) {
