@@ -11,6 +11,7 @@
  */
 import { relative } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { finished } from 'node:stream/promises';
 import type ssh2 from 'ssh2';
 import type { ServerChannel, Session as SshSessionChannel, PseudoTtyInfo, ClientChannel, TcpipRequestInfo, AcceptConnection, RejectConnection } from 'ssh2';
 import type { GatewayCore, Session } from '../../src/core/session-types.js';
@@ -54,20 +55,16 @@ interface ExitWatch {
   signal: string | null;
   core: boolean;
   desc: string;
-  seen: boolean;
-  then?: () => void;
 }
 
 function opened(open: (cb: (err: Error | undefined, ch: ClientChannel) => void) => void): Promise<{ ch: ClientChannel; exit: ExitWatch }> {
   return new Promise((resolve, reject) => {
     open((err, ch) => {
       if (err) return reject(err);
-      const exit: ExitWatch = { code: null, signal: null, core: false, desc: '', seen: false };
+      const exit: ExitWatch = { code: null, signal: null, core: false, desc: '' };
       ch.once('exit', (c: number | null, sig?: string, core?: boolean, desc?: string) => {
         if (typeof c === 'number') exit.code = c;
         else if (sig !== undefined) Object.assign(exit, { signal: sig, core: core ?? false, desc: desc ?? '' });
-        exit.seen = true;
-        exit.then?.();
       });
       resolve({ ch, exit });
     });
@@ -404,24 +401,29 @@ export class ConnectionHandler {
     });
     upStream.on('drain', () => stream.resume());
     stream.on('end', () => upStream.end());
+    const clientGone = new Promise<void>((resolve) => stream.once('close', () => resolve()));
     stream.on('close', () => upStream.close());
-    const passExit = (): void => {
-      try {
-        if (exit.code !== null) stream.exit(exit.code);
-        else if (exit.signal !== null) stream.exit(exit.signal, exit.core, exit.desc);
-      } catch {
-        // a signal name ssh2 does not know: the channel closes without one
-      }
-    };
-    if (exit.seen) passExit();
-    else exit.then = passExit;
     stream.resume();
     await new Promise<void>((resolve) => upStream.on('close', () => resolve()));
+    // ssh2 emits 'close' once stdout has ended: stderr, paused while the client's window was
+    // full, may still hold output. Every byte is passed on (unless the client leaves).
+    await Promise.race([finished(upStream.stderr).catch(() => undefined), clientGone]);
     if (idle !== null) clearTimeout(idle);
     if (outMask !== null) emit(stream, bytesOfText(outMask.end()));
     if (errMask !== null) emit(stream.stderr, bytesOfText(errMask.end()));
     taps.output?.(outText.end());
     taps.errors?.(errText.end());
+    // ssh2 sends EOF and CLOSE as soon as stdout is finished, dropping stderr still waiting
+    // for the client's window: stderr is finished first.
+    stream.stderr.end();
+    await Promise.race([finished(stream.stderr).catch(() => undefined), clientGone]);
+    // The exit status follows the output, as OpenSSH sends it.
+    try {
+      if (exit.code !== null) stream.exit(exit.code);
+      else if (exit.signal !== null) stream.exit(exit.signal, exit.core, exit.desc);
+    } catch {
+      // a signal name ssh2 does not know: the channel closes without one
+    }
     stream.end();
     return { code: exit.code, signal: exit.signal };
   }

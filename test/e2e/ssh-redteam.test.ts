@@ -298,7 +298,14 @@ describe.skipIf(!available)('huge output', () => {
           let stderrBytes = 0;
           let doneBeforeRead: boolean | null = null;
           ch.on('data', (d: Buffer) => (stdout += d.toString()));
-          ch.on('close', () => resolve({ doneBeforeRead: doneBeforeRead ?? true, stderrBytes, stdout }));
+          // Done once the channel closed and stderr was read to its end (ssh2 emits 'close'
+          // when stdout ends: stderr may still hold data it has not handed over).
+          let waiting = 2;
+          const done = (): void => {
+            if (--waiting === 0) resolve({ doneBeforeRead: doneBeforeRead ?? true, stderrBytes, stdout });
+          };
+          ch.on('close', done);
+          ch.stderr.on('end', done);
           // Nobody reads stderr for a while: the client's window closes; had airlock kept
           // reading the target, the command would finish (all 64 MiB held in the daemon).
           const watch = setInterval(() => {
