@@ -17,7 +17,7 @@ import { freePort } from '../harness/ports.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
 import { run, type RunResult } from '../harness/clients.js';
-import { auditEvents } from '../harness/files.js';
+import { auditEvents, awaitAuditEvent } from '../harness/files.js';
 import { startSshd, sshdAvailable, type SshServer } from '../harness/sshd.js';
 
 const available = sshdAvailable();
@@ -112,6 +112,7 @@ async function typeInto(who: string, command: string, lines: string[], ready: Re
 
 const recordings = (): string[] => (existsSync(join(airlock.stateDir, 'recordings')) ? readdirSync(join(airlock.stateDir, 'recordings')) : []);
 const audit = (): Array<Record<string, unknown>> => auditEvents(join(airlock.stateDir, 'audit'));
+const awaitAudit = (pred: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown> | undefined> => awaitAuditEvent(join(airlock.stateDir, 'audit'), pred);
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
 
 describe.skipIf(!available)('an exec that can become a shell is interactive', () => {
@@ -145,9 +146,9 @@ describe.skipIf(!available)('an exec that can become a shell is interactive', ()
     expect(added.length).toBe(1);
     const cast = readFileSync(join(airlock.stateDir, 'recordings', added[0] ?? ''), 'utf8');
     expect(cast).toContain('py-42');
-    const exec = audit().find((e) => e.type === 'ssh.exec' && String(e.command).includes('pty.spawn') && e.decision === 'allow');
+    const exec = await awaitAudit((e) => e.type === 'ssh.exec' && String(e.command).includes('pty.spawn') && e.decision === 'allow');
     expect(exec?.interactive).toBe(true);
-    expect(audit().some((e) => e.type === 'ssh.recording' && e.kind === 'line' && e.line === 'echo py-$((6*7))')).toBe(true);
+    expect(await awaitAudit((e) => e.type === 'ssh.recording' && e.kind === 'line' && e.line === 'echo py-$((6*7))')).toBeDefined();
   }, 60_000);
 });
 
@@ -160,7 +161,7 @@ describe.skipIf(!available)('output masking on a pty exec', () => {
     expect(r.stdout).not.toContain(KEY.slice(0, 8));
     expect(r.stdout).toContain('[redacted]');
     await settle();
-    const exec = audit().find((e) => e.type === 'ssh.exec' && e.command === command);
+    const exec = await awaitAudit((e) => e.type === 'ssh.exec' && e.command === command);
     expect(exec).toBeDefined();
     // The record holds the output as the client got it (the command line is the caller's own text).
     expect(String(exec?.output)).not.toContain(KEY.slice(0, 8));
@@ -305,7 +306,7 @@ describe.skipIf(!available)('SFTP rules on every path', () => {
     expect(existsSync(target)).toBe(false);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('use sftp without -s');
-    expect(audit().some((e) => e.type === 'ssh.exec' && e.rule === '(file-transfer-exec)')).toBe(true);
+    expect(await awaitAudit((e) => e.type === 'ssh.exec' && e.rule === '(file-transfer-exec)')).toBeDefined();
   });
 
   it('scp -O (the legacy protocol over exec) is refused with a line pointing at scp without -O; nothing is written or removed', async () => {

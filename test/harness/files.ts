@@ -31,3 +31,16 @@ export function auditEvents(auditDir: string): Array<Record<string, unknown>> {
     .filter((l) => l.startsWith('{'))
     .map((l) => (JSON.parse(l) as { event: Record<string, unknown> }).event);
 }
+
+/**
+ * The first audit event matching `pred`, waiting for it: records that are not write-ahead (results,
+ * exec outcomes, recordings) reach the file through the writer thread a little after the client is done.
+ */
+export async function awaitAuditEvent(auditDir: string, pred: (e: Record<string, unknown>) => boolean, timeoutMs = 10_000): Promise<Record<string, unknown> | undefined> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const found = auditEvents(auditDir).find(pred);
+    if (found !== undefined || Date.now() > until) return found;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
