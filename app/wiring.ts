@@ -16,7 +16,7 @@ import { loadSqlParsers, analyzePostgres, resolveRelation } from '../parsers/sql
 import { analyzeMysql } from '../parsers/sql/mysql/index.js';
 import { ParserError } from '../parsers/errors.js';
 import { Policy } from '../src/policy/index.js';
-import { ApprovalBroker, WebhookNotifier, holdMessage, type ApprovalRequest } from '../src/approvals/index.js';
+import { ApprovalBroker, WebhookNotifier, holdMessage, type ApprovalRequest, type ApprovalRequestInput } from '../src/approvals/index.js';
 import { AuditLog, listSessions, sessionTranscript } from '../src/audit/index.js';
 import { startExporters, exporterFor, type AuditExporters } from '../src/audit/exporters/index.js';
 import { GatewayMetrics } from '../src/admin/metrics.js';
@@ -44,11 +44,12 @@ export interface Services {
   fleet: FleetApprovals | null;
 }
 
-function approvalPort(broker: ApprovalBroker): ApprovalPort {
+function approvalPort(broker: ApprovalBroker, fleet: FleetApprovals | null): ApprovalPort {
   return {
-    hold({ sessionId, requester, connection, action, decision, signal }) {
+    async hold({ sessionId, requester, connection, action, decision, signal }) {
       const summary = action.kind === 'sql' ? action.statement.text : action.kind === 'connect' ? `connect to ${connection}` : JSON.stringify(action);
-      const { id, verdict, granted } = broker.request(
+      const request = (input: ApprovalRequestInput, s: AbortSignal) => (fleet === null ? broker.request(input, s) : fleet.hold(input, s));
+      const { id, verdict, granted } = await request(
         {
           sessionId,
           requester,
@@ -103,7 +104,8 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     rulesFor: (identity, connection) => policy.rulesFor(identity, connection),
     ports: {
       policy: metrics.observePolicy(policy),
-      approvals: approvalPort(broker),
+      approvals: approvalPort(broker, fleet),
+      ...(store instanceof PostgresStateStore ? { state: { admit: () => store.ensureAvailable() } } : {}),
       audit: metrics.observeAudit(config.audit.enabled ? audit : { append: async () => undefined }),
       sql: {
         analyze: (text, dialect, settings) => {

@@ -122,6 +122,15 @@ export class Gateway implements GatewayCore {
     if (broker === undefined) {
       throw new AirlockError('AIRLOCK_UNSUPPORTED', `connection "${connection.name}" has no credential broker`, { fatal: true });
     }
+    if (this.ports.state !== undefined) {
+      try {
+        await this.ports.state.admit();
+      } catch (e) {
+        // Approvals, grants and the session index are shared: a node that cannot reach them
+        // admits nobody new (open sessions go on with what needs no shared state).
+        throw new AirlockError('AIRLOCK_STATE_UNAVAILABLE', undefined, { fatal: true, cause: e });
+      }
+    }
     const id = newSessionId();
     const lease = await broker.acquire({ sessionId: id, identity, ...(request.target?.login === undefined ? {} : { login: request.target.login }) });
     const logger = this.logger.child({ session: id, connection: connection.name, subject: identity.subject });

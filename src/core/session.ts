@@ -34,7 +34,20 @@ export interface ApprovalPort {
     action: Action;
     decision: Extract<Decision, { effect: 'hold' }>;
     signal: AbortSignal;
-  }): { id: string; howToApprove: string; verdict: Promise<ApprovalVerdict>; granted: boolean };
+  }): HeldForApproval | Promise<HeldForApproval>;
+}
+
+export interface HeldForApproval {
+  id: string;
+  howToApprove: string;
+  verdict: Promise<ApprovalVerdict>;
+  granted: boolean;
+}
+
+/** Shared state beyond this node (the PostgreSQL store): a new session needs it to answer. */
+export interface StatePort {
+  /** Throws AIRLOCK_STATE_UNAVAILABLE when the store does not answer. */
+  admit(): Promise<void>;
 }
 
 /** What the session needs from the audit log: resolves once the event is durable. */
@@ -54,6 +67,8 @@ export interface SessionDeps {
   approvals: ApprovalPort;
   audit: AuditPort;
   sql: SqlPort;
+  /** Absent with the embedded store: nothing beyond this node to wait for. */
+  state?: StatePort;
   logger: Logger;
   onClose: (session: GatewaySession, reason: string) => Promise<void>;
 }
@@ -279,7 +294,7 @@ export class GatewaySession implements Session {
     onHold: HoldNotifier | undefined,
     reuse: boolean,
   ): Promise<FinalDecision> {
-    const held = this.deps.approvals.hold({
+    const held = await this.deps.approvals.hold({
       sessionId: this.id,
       requester: this.identity,
       connection: this.connection.name,

@@ -19,6 +19,8 @@ import type { SharedApprovals, StateStore, StoredGrant } from './types.js';
 const CHANNEL = 'airlock_state';
 const MIGRATIONS = fileURLToPath(new URL('./migrations', import.meta.url));
 const MAX_BACKOFF_MS = 10_000;
+/** A query the store does not answer within this is treated as the store being unreachable. */
+const QUERY_TIMEOUT_MS = 5_000;
 
 interface ApprovalRow {
   request: ApprovalRequest;
@@ -46,6 +48,8 @@ export class PostgresStateStore implements StateStore, SharedApprovals {
   private pollTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private backoffMs = 250;
+  /** A reconnect is scheduled: calls fail at once instead of each trying to connect. */
+  private retrying = false;
 
   private constructor(
     private readonly url: string,
@@ -151,6 +155,11 @@ export class PostgresStateStore implements StateStore, SharedApprovals {
     await this.claim(r.id, { status: r.status, decidedAt: r.decidedAt ?? Date.now(), ...(r.decidedBy === undefined ? {} : { decidedBy: r.decidedBy }), ...(r.reason === undefined ? {} : { reason: r.reason }) });
   }
 
+  /** Throws AIRLOCK_STATE_UNAVAILABLE unless the store answers now (before a new session or a hold). */
+  async ensureAvailable(): Promise<void> {
+    await this.query('SELECT 1');
+  }
+
   async reachable(): Promise<boolean> {
     try {
       await this.query('SELECT 1');
@@ -173,6 +182,12 @@ export class PostgresStateStore implements StateStore, SharedApprovals {
     try {
       return await client.query<R>(text, values);
     } catch (e) {
+      // The server answered with an error: the store is there. No answer at all (a timeout,
+      // a dropped connection): treat the connection as lost, so the node reconnects.
+      if (!(e instanceof pg.DatabaseError)) {
+        this.lost(client, e instanceof Error ? e : null);
+        client.end().catch(() => undefined);
+      }
       throw e instanceof AirlockError ? e : unavailable(e);
     }
   }
@@ -180,8 +195,9 @@ export class PostgresStateStore implements StateStore, SharedApprovals {
   private connection(): Promise<pg.Client> {
     if (this.closed) return Promise.reject(new AirlockError('AIRLOCK_STATE_UNAVAILABLE', 'airlock state store is closed'));
     if (this.client !== null) return Promise.resolve(this.client);
+    if (this.retrying && this.connecting === null) return Promise.reject(new AirlockError('AIRLOCK_STATE_UNAVAILABLE', 'airlock state store unavailable; reconnecting'));
     this.connecting ??= (async () => {
-      const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5_000 });
+      const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: QUERY_TIMEOUT_MS, query_timeout: QUERY_TIMEOUT_MS });
       client.on('error', (e) => this.lost(client, e));
       client.on('end', () => this.lost(client, null));
       client.on('notification', () => this.changed());
@@ -209,12 +225,21 @@ export class PostgresStateStore implements StateStore, SharedApprovals {
     this.client = null;
     if (this.closed) return;
     this.logger.warn({ err: e?.message ?? 'connection ended', backend: 'postgres' }, 'state store connection lost; reconnecting');
+    if (this.retrying) return;
+    this.retrying = true;
     const retry = (): void => {
-      if (this.closed || this.client !== null) return;
-      this.connection().catch(() => {
-        this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
-        setTimeout(retry, this.backoffMs).unref();
-      });
+      if (this.closed || this.client !== null) {
+        this.retrying = false;
+        return;
+      }
+      this.retrying = false;
+      this.connection()
+        .then(() => this.logger.info({ backend: 'postgres' }, 'state store connection restored'))
+        .catch(() => {
+          this.retrying = true;
+          this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+          setTimeout(retry, this.backoffMs).unref();
+        });
     };
     setTimeout(retry, this.backoffMs).unref();
   }

@@ -5,11 +5,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
+import pg from 'pg';
 import { freePort, startPgCluster, type PgCluster } from '../../app/dev/pgcluster.js';
 import { startAppDb, type AppDb } from '../harness/appdb.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/airlock.js';
-import { run, spawnPsql } from '../harness/clients.js';
+import { psql, run, spawnPsql } from '../harness/clients.js';
 
 let db: AppDb;
 let statePg: PgCluster;
@@ -120,14 +121,56 @@ describe('approvals across two nodes sharing a PostgreSQL state store', () => {
     }
   });
 
-  it('reports not ready and airlock_state_store_up 0 once the state PostgreSQL is stopped', async () => {
-    await statePg.stop();
-    for (const n of nodes) {
-      const res = await fetch(`${n.adminUrl}/readyz`);
-      expect(res.status).toBe(503);
-      expect(await res.json()).toMatchObject({ status: 'not ready', checks: { audit_writable: true, listeners_up: true, state_store_reachable: false } });
-      expect(await (await fetch(`${n.adminUrl}/metrics`)).text()).toMatch(/^airlock_state_store_up 0$/m);
-      expect(n.airlock.output()).not.toContain(statePg.superPassword);
+  it('while the state PostgreSQL is down: not ready, new sessions and holds refused with 57P03, open sessions go on; back up: nothing lost', async () => {
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    // Before the outage: a statement held on node A, and an open session on node A.
+    const held = holdOn(a.port, 'UPDATE notes SET body = $$after-the-outage$$ WHERE id = 1');
+    const id = await held.id();
+    const open = new pg.Client({ host: '127.0.0.1', port: a.port, user: 'alice', database: 'appdb', password: dev });
+    await open.connect();
+    try {
+      await statePg.pause();
+      for (const n of nodes) {
+        const res = await fetch(`${n.adminUrl}/readyz`);
+        expect(res.status).toBe(503);
+        expect(await res.json()).toMatchObject({ status: 'not ready', checks: { audit_writable: true, listeners_up: true, state_store_reachable: false } });
+        expect(await (await fetch(`${n.adminUrl}/metrics`)).text()).toMatch(/^airlock_state_store_up 0$/m);
+        // A new session on either node is refused in the client's own protocol.
+        const fresh = await psql({ port: n.port, token: dev }, ['-Atc', 'SELECT 1']);
+        expect(fresh.code).not.toBe(0);
+        expect(fresh.stderr).toContain('airlock state store unavailable');
+        const driver = new pg.Client({ host: '127.0.0.1', port: n.port, user: 'alice', database: 'appdb', password: dev });
+        await expect(driver.connect()).rejects.toMatchObject({ code: '57P03' });
+        await driver.end().catch(() => undefined);
+      }
+      // The open session's plain SELECT needs no shared state: it runs.
+      expect((await open.query('SELECT body FROM notes WHERE id = 1')).rows).toEqual([{ body: 'approved-on-b' }]);
+      // A statement that needs an approval cannot be held where no other node could see it.
+      await expect(open.query('UPDATE notes SET body = $$during$$ WHERE id = 1')).rejects.toMatchObject({ code: '57P03', message: expect.stringContaining('airlock state store unavailable') });
+      expect((await open.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+
+      await statePg.resume();
+      // Each node reconnects with backoff (at most 10 s between tries): new sessions work again.
+      for (const n of nodes) {
+        let ok = await psql({ port: n.port, token: dev }, ['-Atc', 'SELECT 1']);
+        for (let i = 0; i < 150 && ok.code !== 0; i++) {
+          await new Promise((r) => setTimeout(r, 200));
+          ok = await psql({ port: n.port, token: dev }, ['-Atc', 'SELECT 1']);
+        }
+        expect(ok.code, ok.stderr).toBe(0);
+        expect((await fetch(`${n.adminUrl}/readyz`)).status).toBe(200);
+      }
+      // The statement held before the outage is still held, listed on node B, and B's approval releases it.
+      expect((await cli(b.adminUrl, ['approvals', 'list', '--json'], dba)).stdout).toContain(id);
+      const ok = await cli(b.adminUrl, ['approvals', 'approve', id], dba);
+      expect(ok.code, ok.stderr).toBe(0);
+      const r = await held.done;
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toContain('UPDATE 1');
+      expect(await db.upstream.psql('select body from notes where id = 1', { db: 'appdb' })).toBe('after-the-outage');
+      for (const n of nodes) expect(n.airlock.output()).not.toContain(statePg.superPassword);
+    } finally {
+      await open.end().catch(() => undefined);
     }
-  });
+  }, 120_000);
 });
