@@ -44,10 +44,12 @@ export interface HeldForApproval {
   granted: boolean;
 }
 
-/** Shared state beyond this node (the PostgreSQL store): a new session needs it to answer. */
+/** Shared state beyond this node (the PostgreSQL store): a new session is admitted once it is in the shared session index. */
 export interface StatePort {
-  /** Throws AIRLOCK_STATE_UNAVAILABLE when the store does not answer. */
-  admit(): Promise<void>;
+  /** Throws AIRLOCK_STATE_UNAVAILABLE when the store does not take it. */
+  sessionStarted(s: { id: string; subject: string; issuer: string; connection: string; protocol: string; client: string; startedAt: number }): Promise<void>;
+  /** Kept for the reconnect when the store is away; the caller only logs a failure. */
+  sessionEnded(id: string, endedAt: number, reason: string): Promise<void>;
 }
 
 /** What the session needs from the audit log: resolves once the event is durable. */

@@ -26,6 +26,7 @@ async function startNode(name: string, urlFile: string): Promise<{ airlock: Runn
     state_dir: join(db.dir, `state-${name}`),
     state: { backend: 'postgres', url: `\${file:${urlFile}}`, poll_interval: '1s' },
     admin: { listen: `127.0.0.1:${adminPort}` },
+    audit: { auditors: ['dba'] },
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
     connections: [db.connection('appdb', port, { allow_groups: ['dev', 'dba'] })],
     rules: [{ name: 'updates-need-a-dba', when: { statements: ['update'], groups: ['dev'] }, effect: 'approve', approvers: ['dba'], timeout: '60s' }],
@@ -109,6 +110,46 @@ describe('approvals across two nodes sharing a PostgreSQL state store', () => {
     expect(r.code).not.toBe(0);
     expect(r.err).toContain('not during the freeze');
     expect(await db.upstream.psql('select body from notes where id = 1', { db: 'appdb' })).toBe('approved-on-b');
+  });
+
+  it('lists a session open on node A, and after it ended, through node B (CLI and GET /v1/sessions)', async () => {
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    const open = new pg.Client({ host: '127.0.0.1', port: a.port, user: 'alice', database: 'appdb', password: dev, application_name: 'index-test' });
+    await open.connect();
+    const listed = async (): Promise<Array<{ session: string; node: string; subject: string; connection: string; endedAt: string | null; endReason: string | null; actions: number | null }>> => {
+      const r = await cli(b.adminUrl, ['sessions', 'list', '--subject', 'alice', '--json'], dba);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as Awaited<ReturnType<typeof listed>>;
+    };
+    let mine: Awaited<ReturnType<typeof listed>>[number] | undefined;
+    try {
+      await open.query('SELECT 1');
+      const before = await listed();
+      const onA = before.filter((s) => s.endedAt === null);
+      expect(onA).toHaveLength(1);
+      mine = onA[0];
+      expect(mine).toMatchObject({ subject: 'alice', connection: 'appdb', endedAt: null });
+      // Node B's own audit log has never seen it: the row comes from the shared index, with A as its node.
+      const fromA = await (await fetch(`${a.adminUrl}/v1/sessions?subject=alice`, { headers: { authorization: `Bearer ${dba}` } })).json() as { sessions: Array<{ session: string; node: string; actions: number | null }> };
+      const selfRow = fromA.sessions.find((s) => s.session === mine?.session);
+      expect(selfRow?.node).toBe(mine?.node);
+      expect(selfRow?.actions).toBeGreaterThanOrEqual(1);
+      expect(mine?.actions).toBeNull();
+      // The table form names the node.
+      const table = await cli(b.adminUrl, ['sessions', 'list'], dba);
+      expect(table.stdout).toContain(mine?.session ?? 'none');
+      expect(table.stdout).toContain(mine?.node ?? 'none');
+      // Only auditors may list sessions, on any node.
+      expect((await cli(b.adminUrl, ['sessions', 'list'], dev)).code).not.toBe(0);
+    } finally {
+      await open.end();
+    }
+    let after = await listed();
+    for (let i = 0; i < 50 && after.find((s) => s.session === mine?.session)?.endedAt === null; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await listed();
+    }
+    expect(after.find((s) => s.session === mine?.session)).toMatchObject({ endReason: expect.any(String), endedAt: expect.any(String) });
   });
 
   it('reports the store reachable, and never prints the state store password', async () => {
