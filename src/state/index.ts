@@ -3,3 +3,4 @@ export { EmbeddedStateStore } from './embedded.js';
 export type { SharedApprovals, IndexedSession, SessionIndex, SessionIndexFilter } from './types.js';
 export { PostgresStateStore } from './postgres.js';
 export { FleetApprovals } from './fleet-approvals.js';
+export { fleetWarnings, type FleetWarning } from './fleet-check.js';
