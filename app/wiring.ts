@@ -16,11 +16,11 @@ import { loadSqlParsers, analyzePostgres, resolveRelation } from '../parsers/sql
 import { analyzeMysql } from '../parsers/sql/mysql/index.js';
 import { ParserError } from '../parsers/errors.js';
 import { Policy } from '../src/policy/index.js';
-import { ApprovalBroker, WebhookNotifier, holdMessage, type ApprovalRequest } from '../src/approvals/index.js';
-import { AuditLog, listSessions, sessionTranscript } from '../src/audit/index.js';
+import { ApprovalBroker, WebhookNotifier, holdMessage, type ApprovalRequest, type ApprovalRequestInput } from '../src/approvals/index.js';
+import { AuditLog, listSessions, sessionTranscript, type SessionSummary } from '../src/audit/index.js';
 import { startExporters, exporterFor, type AuditExporters } from '../src/audit/exporters/index.js';
 import { GatewayMetrics } from '../src/admin/metrics.js';
-import { EmbeddedStateStore, FleetApprovals, PostgresStateStore, type StateStore, type StoredGrant } from '../src/state/index.js';
+import { EmbeddedStateStore, FleetApprovals, PostgresStateStore, type IndexedSession, type StateStore, type StoredGrant } from '../src/state/index.js';
 
 export interface Services {
   ports: CorePorts;
@@ -44,11 +44,12 @@ export interface Services {
   fleet: FleetApprovals | null;
 }
 
-function approvalPort(broker: ApprovalBroker): ApprovalPort {
+function approvalPort(broker: ApprovalBroker, fleet: FleetApprovals | null): ApprovalPort {
   return {
-    hold({ sessionId, requester, connection, action, decision, signal }) {
+    async hold({ sessionId, requester, connection, action, decision, signal }) {
       const summary = action.kind === 'sql' ? action.statement.text : action.kind === 'connect' ? `connect to ${connection}` : JSON.stringify(action);
-      const { id, verdict, granted } = broker.request(
+      const request = (input: ApprovalRequestInput, s: AbortSignal) => (fleet === null ? broker.request(input, s) : fleet.hold(input, s));
+      const { id, verdict, granted } = await request(
         {
           sessionId,
           requester,
@@ -103,7 +104,8 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     rulesFor: (identity, connection) => policy.rulesFor(identity, connection),
     ports: {
       policy: metrics.observePolicy(policy),
-      approvals: approvalPort(broker),
+      approvals: approvalPort(broker, fleet),
+      ...(store instanceof PostgresStateStore ? { state: { sessionStarted: (s) => store.sessionStarted(s), sessionEnded: (id, at, reason) => store.sessionEnded(id, at, reason) } } : {}),
       audit: metrics.observeAudit(config.audit.enabled ? audit : { append: async () => undefined }),
       sql: {
         analyze: (text, dialect, settings) => {
@@ -128,11 +130,14 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
           if (!isAuditor(caller)) throw new AirlockError('AIRLOCK_FORBIDDEN', 'only auditors may list sessions');
           const since = q.get('since');
           const sinceMs = since === null ? null : parseDuration(since);
-          return listSessions(auditDir, {
+          const filter = {
             ...(sinceMs === null ? {} : { sinceMs: Date.now() - sinceMs }),
             ...(q.get('subject') === null ? {} : { subject: q.get('subject') ?? '' }),
             ...(q.get('connection') === null ? {} : { connection: q.get('connection') ?? '' }),
-          });
+          };
+          const local = await listSessions(auditDir, filter);
+          if (!(store instanceof PostgresStateStore)) return local;
+          return fleetSessions(await store.sessions(filter), local, node);
         },
         show: async (caller, id) => {
           if (!isAuditor(caller)) throw new AirlockError('AIRLOCK_FORBIDDEN', 'only auditors may read sessions');
@@ -150,6 +155,35 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
   };
 }
 
+/** This node in the shared store: host and process (two daemons on one host are two nodes). */
+const node = `${hostname()}:${process.pid}`;
+
+/**
+ * Every node's sessions from the shared index; this node's with the counts its own audit log
+ * has (another node's counts are in that node's log: null here).
+ */
+function fleetSessions(index: IndexedSession[], local: SessionSummary[], self: string): Array<Omit<SessionSummary, 'actions' | 'denied' | 'held'> & { node: string; actions: number | null; denied: number | null; held: number | null }> {
+  const mine = new Map(local.map((s) => [s.session, s]));
+  return index.map((s) => {
+    const own = s.node === self ? mine.get(s.id) : undefined;
+    return {
+      session: s.id,
+      node: s.node,
+      subject: s.subject,
+      issuer: s.issuer,
+      connection: s.connection,
+      protocol: s.protocol,
+      client: s.client,
+      startedAt: new Date(s.startedAt).toISOString(),
+      endedAt: s.endedAt === null ? null : new Date(s.endedAt).toISOString(),
+      endReason: s.endReason,
+      actions: own?.actions ?? null,
+      denied: own?.denied ?? null,
+      held: own?.held ?? null,
+    };
+  });
+}
+
 /** Opens the configured store, gives the broker what it kept, and keeps it up to date from then on. */
 async function openStateStore(config: Config, broker: ApprovalBroker, logger: Logger, secrets: SecretResolver | undefined): Promise<StateStore> {
   const s = config.state;
@@ -157,7 +191,7 @@ async function openStateStore(config: Config, broker: ApprovalBroker, logger: Lo
   if (s.backend === 'postgres') {
     if (secrets === undefined) throw new AirlockError('AIRLOCK_CONFIG_INVALID', 'state.url needs the secret resolver');
     const url = (await secrets.resolve(s.url)).reveal();
-    store = await PostgresStateStore.open({ url, node: `${hostname()}:${process.pid}`, logger, pollIntervalMs: s.poll_interval });
+    store = await PostgresStateStore.open({ url, node, logger, pollIntervalMs: s.poll_interval });
   } else {
     store = new EmbeddedStateStore(config.state_dir);
   }

@@ -34,6 +34,30 @@ interface ApprovalView {
   expiresAt: number;
 }
 
+/** A session as GET /v1/sessions shows it (`node` with a shared state store; counts null for another node's). */
+interface FleetSessionView {
+  session: string;
+  node?: string;
+  subject: string | null;
+  connection: string | null;
+  client: string | null;
+  startedAt: string;
+  endedAt: string | null;
+  endReason: string | null;
+  actions: number | null;
+  denied: number | null;
+  held: number | null;
+}
+
+function renderFleetSessions(list: FleetSessionView[]): string {
+  const header = ['SESSION', 'NODE', 'STARTED', 'ENDED', 'SUBJECT', 'CONNECTION', 'CLIENT', 'ACT/DENY/HOLD', 'END'];
+  const n = (v: number | null): string => (v === null ? '-' : String(v));
+  const rows = list.map((s) => [s.session, s.node ?? 'this', s.startedAt, s.endedAt ?? 'active', s.subject ?? '?', s.connection ?? '?', s.client ?? '?', `${n(s.actions)}/${n(s.denied)}/${n(s.held)}`, s.endReason ?? '']);
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return all.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n') + '\n';
+}
+
 function withAdmin(cmd: Command): Command {
   return cmd.option('--admin <url>', 'admin API URL (or AIRLOCK_ADMIN_URL)').option('--token <token>', 'your token (or AIRLOCK_TOKEN)');
 }
@@ -74,21 +98,30 @@ export function registerAdminCommands(program: Command): void {
       process.exitCode = r.exitCode;
     });
 
-  const sessions = program.command('sessions').description('recorded sessions, from the local state dir');
-  sessions
-    .command('list')
+  const sessions = program.command('sessions').description('recorded sessions, from the local state dir (or every node, through the admin API)');
+  withAdmin(sessions.command('list'))
+    .description('sessions from the local state dir; with --admin (or AIRLOCK_ADMIN_URL and no config) every node\'s, through the admin API')
     .option('--config <file>', 'config file (or AIRLOCK_CONFIG)')
     .option('--since <duration>', 'only sessions started within this time, e.g. 1h')
     .option('--subject <name>', 'only this subject')
     .option('--connection <name>', 'only this connection')
-    .action(async (opts: { config?: string; since?: string; subject?: string; connection?: string }) => {
+    .option('--json', 'print JSON')
+    .action(async (opts: AdminOptions & { config?: string; since?: string; subject?: string; connection?: string; json?: boolean }) => {
+      const viaAdmin = opts.admin !== undefined || (opts.config === undefined && process.env.AIRLOCK_CONFIG === undefined && process.env.AIRLOCK_ADMIN_URL !== undefined);
+      if (viaAdmin) {
+        const q = new URLSearchParams();
+        for (const k of ['since', 'subject', 'connection'] as const) if (opts[k] !== undefined) q.set(k, opts[k] ?? '');
+        const body = await adminRequest<{ sessions: FleetSessionView[] }>(opts, 'GET', `/v1/sessions${q.size === 0 ? '' : `?${q.toString()}`}`);
+        process.stdout.write(opts.json ? `${JSON.stringify(body.sessions, null, 2)}\n` : renderFleetSessions(body.sessions));
+        return;
+      }
       const since = opts.since === undefined ? null : parseDuration(opts.since);
       const list = await listSessions(auditDir(opts), {
         ...(since === null ? {} : { sinceMs: Date.now() - since }),
         ...(opts.subject === undefined ? {} : { subject: opts.subject }),
         ...(opts.connection === undefined ? {} : { connection: opts.connection }),
       });
-      process.stdout.write(renderSessionList(list));
+      process.stdout.write(opts.json ? `${JSON.stringify(list, null, 2)}\n` : renderSessionList(list));
     });
   sessions
     .command('show <id>')

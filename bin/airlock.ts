@@ -9,6 +9,7 @@ import { loadConfigFile, parseConfigText } from '../app/config.js';
 import { parseDuration } from '../src/util/duration.js';
 import { mintDevToken } from '../src/auth/verifier.js';
 import type { IdentityKind } from '../src/core/types.js';
+import { fleetWarnings } from '../src/state/fleet-check.js';
 
 const program = new Command();
 program.name('airlock').description('wire-level access gateway').showHelpAfterError();
@@ -68,6 +69,7 @@ config
     const result = parseConfigText(text);
     if (result.ok) {
       process.stdout.write('ok\n');
+      for (const w of fleetWarnings(result.config)) process.stdout.write(`warning: ${w.path}: ${w.message}\n`);
       return;
     }
     for (const p of result.problems) process.stdout.write(`${p.path}: ${p.message}\n`);

@@ -27,6 +27,9 @@ export interface PgCluster {
   /** Runs the real psql directly (not through airlock); -XAtq output without the final newline. */
   psql(sql: string, opts?: { db?: string; user?: string; password?: string }): Promise<string>;
   stop(): Promise<void>;
+  /** Stops the server but keeps its data (an outage); resume() starts it again on the same port. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
 }
 
 export interface StartPostgresOptions {
@@ -143,6 +146,12 @@ export async function startPgCluster(opts: StartPostgresOptions = {}): Promise<P
         maxBuffer: 64 * 1024 * 1024,
       });
       return stdout.replace(/\n$/, '');
+    },
+    async pause() {
+      await runTool(binDir, 'pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', '-t', '30', 'stop']);
+    },
+    async resume() {
+      await runTool(binDir, 'pg_ctl', ['-D', dataDir, '-l', log, '-w', '-t', '60', 'start']);
     },
     async stop() {
       if (stopped) return;

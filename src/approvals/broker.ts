@@ -182,6 +182,12 @@ export class ApprovalBroker extends EventEmitter {
     return this.activeGrant(subject, connection) !== undefined;
   }
 
+  /** Cancels one pending request this node cannot hold after all (the shared store refused it). */
+  withdraw(id: string, reason: string): void {
+    const entry = this.entries.get(id);
+    if (entry !== undefined) this.finish(entry, 'cancelled', { approved: false, reason });
+  }
+
   /** Cancels everything pending (daemon shutdown). */
   close(): void {
     for (const entry of this.entries.values()) {

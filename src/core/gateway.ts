@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../util/log.js';
 import type { Config, ConnectionConfig } from '../config/index.js';
-import type { GatewayCore, OpenSessionRequest, Session } from './session-types.js';
+import type { GatewayCore, Lease, OpenSessionRequest, Session } from './session-types.js';
 import type { Identity } from './types.js';
 import { AirlockError } from '../util/errors.js';
 import { TokenVerifier } from '../auth/verifier.js';
@@ -123,7 +123,31 @@ export class Gateway implements GatewayCore {
       throw new AirlockError('AIRLOCK_UNSUPPORTED', `connection "${connection.name}" has no credential broker`, { fatal: true });
     }
     const id = newSessionId();
-    const lease = await broker.acquire({ sessionId: id, identity, ...(request.target?.login === undefined ? {} : { login: request.target.login }) });
+    const state = this.ports.state;
+    if (state !== undefined) {
+      try {
+        await state.sessionStarted({
+          id,
+          subject: identity.subject,
+          issuer: identity.issuer,
+          connection: connection.name,
+          protocol: connection.protocol,
+          client: `${client.address}:${client.port}`,
+          startedAt: Date.now(),
+        });
+      } catch (e) {
+        // Approvals, grants and the session index are shared: a node that cannot reach them
+        // admits nobody new (open sessions go on with what needs no shared state).
+        throw new AirlockError('AIRLOCK_STATE_UNAVAILABLE', undefined, { fatal: true, cause: e });
+      }
+    }
+    let lease: Lease;
+    try {
+      lease = await broker.acquire({ sessionId: id, identity, ...(request.target?.login === undefined ? {} : { login: request.target.login }) });
+    } catch (e) {
+      this.indexEnded(id, e instanceof AirlockError ? e.code : 'error');
+      throw e;
+    }
     const logger = this.logger.child({ session: id, connection: connection.name, subject: identity.subject });
     const session = new GatewaySession(id, identity, connection, client, lease, logger, {
       ...this.ports,
@@ -161,8 +185,16 @@ export class Gateway implements GatewayCore {
     return session;
   }
 
+  /** The shared session index learns a session ended (kept for the reconnect when the store is away). */
+  private indexEnded(id: string, reason: string): void {
+    this.ports.state?.sessionEnded(id, Date.now(), reason).catch((e: unknown) => {
+      this.logger.warn({ err: e instanceof Error ? e.message : String(e), session: id }, 'state store: session end not written yet');
+    });
+  }
+
   private async endSession(session: GatewaySession, reason: string, broker: LeaseBroker): Promise<void> {
     this.sessions.delete(session.id);
+    this.indexEnded(session.id, reason);
     const durationMs = Date.now() - session.startedAt;
     await broker.release(session.lease);
     session.logger.info(

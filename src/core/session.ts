@@ -34,7 +34,22 @@ export interface ApprovalPort {
     action: Action;
     decision: Extract<Decision, { effect: 'hold' }>;
     signal: AbortSignal;
-  }): { id: string; howToApprove: string; verdict: Promise<ApprovalVerdict>; granted: boolean };
+  }): HeldForApproval | Promise<HeldForApproval>;
+}
+
+export interface HeldForApproval {
+  id: string;
+  howToApprove: string;
+  verdict: Promise<ApprovalVerdict>;
+  granted: boolean;
+}
+
+/** Shared state beyond this node (the PostgreSQL store): a new session is admitted once it is in the shared session index. */
+export interface StatePort {
+  /** Throws AIRLOCK_STATE_UNAVAILABLE when the store does not take it. */
+  sessionStarted(s: { id: string; subject: string; issuer: string; connection: string; protocol: string; client: string; startedAt: number }): Promise<void>;
+  /** Kept for the reconnect when the store is away; the caller only logs a failure. */
+  sessionEnded(id: string, endedAt: number, reason: string): Promise<void>;
 }
 
 /** What the session needs from the audit log: resolves once the event is durable. */
@@ -54,6 +69,8 @@ export interface SessionDeps {
   approvals: ApprovalPort;
   audit: AuditPort;
   sql: SqlPort;
+  /** Absent with the embedded store: nothing beyond this node to wait for. */
+  state?: StatePort;
   logger: Logger;
   onClose: (session: GatewaySession, reason: string) => Promise<void>;
 }
@@ -279,7 +296,7 @@ export class GatewaySession implements Session {
     onHold: HoldNotifier | undefined,
     reuse: boolean,
   ): Promise<FinalDecision> {
-    const held = this.deps.approvals.hold({
+    const held = await this.deps.approvals.hold({
       sessionId: this.id,
       requester: this.identity,
       connection: this.connection.name,

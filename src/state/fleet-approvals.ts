@@ -7,12 +7,14 @@
 import type { Logger } from '../util/log.js';
 import type { Identity } from '../core/types.js';
 import { AirlockError } from '../util/errors.js';
-import { checkDecider, type ApprovalBroker, type ApprovalRequest } from '../approvals/index.js';
+import { checkDecider, type ApprovalBroker, type ApprovalRequest, type ApprovalRequestInput, type HeldAction } from '../approvals/index.js';
 import type { SharedApprovals, StateStore } from './types.js';
 
 export class FleetApprovals {
   private syncing = false;
   private again = false;
+  /** A request's insert into the store, awaited by hold() before the caller is told it is held. */
+  private readonly publishing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly broker: ApprovalBroker,
@@ -20,9 +22,30 @@ export class FleetApprovals {
     private readonly logger: Logger,
   ) {
     broker.on('requested', (r: ApprovalRequest) => {
-      shared.publish(r).catch((e: unknown) => logger.error({ err: e, approval: r.id }, 'state store: could not publish an approval request'));
+      const p = shared.publish(r);
+      this.publishing.set(r.id, p);
+      p.catch((e: unknown) => logger.error({ err: e instanceof Error ? e.message : String(e), approval: r.id }, 'state store: could not publish an approval request'));
     });
     shared.onChange(() => void this.sync());
+  }
+
+  /**
+   * Holds an action as the broker does, once the request is in the store: a request only this
+   * node could see would wait for a verdict no other node can give. When the store does not
+   * take it, the request is withdrawn and the caller gets AIRLOCK_STATE_UNAVAILABLE.
+   */
+  async hold(input: ApprovalRequestInput, signal?: AbortSignal): Promise<HeldAction> {
+    const held = this.broker.request(input, signal);
+    if (held.granted) return held;
+    const published = this.publishing.get(held.id);
+    this.publishing.delete(held.id);
+    try {
+      await published;
+    } catch {
+      this.broker.withdraw(held.id, 'airlock state store unavailable');
+      throw new AirlockError('AIRLOCK_STATE_UNAVAILABLE');
+    }
+    return held;
   }
 
   /** Every node's pending requests this caller's groups may decide. */

@@ -1,5 +1,6 @@
 export type { StateStore, StoredGrant } from './types.js';
 export { EmbeddedStateStore } from './embedded.js';
-export type { SharedApprovals } from './types.js';
+export type { SharedApprovals, IndexedSession, SessionIndex, SessionIndexFilter } from './types.js';
 export { PostgresStateStore } from './postgres.js';
 export { FleetApprovals } from './fleet-approvals.js';
+export { fleetWarnings, type FleetWarning } from './fleet-check.js';

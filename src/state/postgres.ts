@@ -14,11 +14,13 @@ import { runner } from 'node-pg-migrate';
 import type { Logger } from '../util/log.js';
 import { AirlockError } from '../util/errors.js';
 import type { ApprovalRequest } from '../approvals/index.js';
-import type { SharedApprovals, StateStore, StoredGrant } from './types.js';
+import type { IndexedSession, SessionIndex, SessionIndexFilter, SharedApprovals, StateStore, StoredGrant } from './types.js';
 
 const CHANNEL = 'airlock_state';
 const MIGRATIONS = fileURLToPath(new URL('./migrations', import.meta.url));
 const MAX_BACKOFF_MS = 10_000;
+/** A query the store does not answer within this is treated as the store being unreachable. */
+const QUERY_TIMEOUT_MS = 5_000;
 
 interface ApprovalRow {
   request: ApprovalRequest;
@@ -38,7 +40,7 @@ function fromRow(row: ApprovalRow): ApprovalRequest {
   };
 }
 
-export class PostgresStateStore implements StateStore, SharedApprovals {
+export class PostgresStateStore implements StateStore, SharedApprovals, SessionIndex {
   readonly backend = 'postgres' as const;
   private client: pg.Client | null = null;
   private connecting: Promise<pg.Client> | null = null;
@@ -46,6 +48,10 @@ export class PostgresStateStore implements StateStore, SharedApprovals {
   private pollTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private backoffMs = 250;
+  /** A reconnect is scheduled: calls fail at once instead of each trying to connect. */
+  private retrying = false;
+  /** Writes that must not be lost (a verdict, a session's end) made while the store was away: replayed in order on reconnect. */
+  private readonly deferred: Array<() => Promise<void>> = [];
 
   private constructor(
     private readonly url: string,
@@ -146,9 +152,85 @@ export class PostgresStateStore implements StateStore, SharedApprovals {
     return r.rows.map(fromRow).reverse();
   }
 
-  /** This node's own verdicts (expired, cancelled, decided here): the same conditional claim. */
+  /** This node's own verdicts (expired, cancelled, decided here): the same conditional claim; kept for the reconnect when the store is away. */
   async saveDecided(r: ApprovalRequest): Promise<void> {
-    await this.claim(r.id, { status: r.status, decidedAt: r.decidedAt ?? Date.now(), ...(r.decidedBy === undefined ? {} : { decidedBy: r.decidedBy }), ...(r.reason === undefined ? {} : { reason: r.reason }) });
+    await this.orLater(async () => {
+      await this.claim(r.id, { status: r.status, decidedAt: r.decidedAt ?? Date.now(), ...(r.decidedBy === undefined ? {} : { decidedBy: r.decidedBy }), ...(r.reason === undefined ? {} : { reason: r.reason }) });
+    });
+  }
+
+  async sessionStarted(s: Omit<IndexedSession, 'node' | 'endedAt' | 'endReason'>): Promise<void> {
+    await this.query(
+      `INSERT INTO airlock_sessions (id, node, subject, issuer, connection, protocol, client, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [s.id, this.node, s.subject, s.issuer, s.connection, s.protocol, s.client, s.startedAt],
+    );
+  }
+
+  async sessionEnded(id: string, endedAt: number, reason: string): Promise<void> {
+    await this.orLater(async () => {
+      await this.query(`UPDATE airlock_sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL`, [id, endedAt, reason]);
+    });
+  }
+
+  async sessions(f: SessionIndexFilter): Promise<IndexedSession[]> {
+    const r = await this.query<{ id: string; node: string; subject: string; issuer: string; connection: string; protocol: string; client: string; started_at: string; ended_at: string | null; end_reason: string | null }>(
+      `SELECT id, node, subject, issuer, connection, protocol, client, started_at, ended_at, end_reason FROM airlock_sessions
+       WHERE ($1::bigint IS NULL OR started_at >= $1) AND ($2::text IS NULL OR subject = $2) AND ($3::text IS NULL OR connection = $3)
+       ORDER BY started_at, id LIMIT 10000`,
+      [f.sinceMs ?? null, f.subject ?? null, f.connection ?? null],
+    );
+    return r.rows.map((x) => ({
+      id: x.id,
+      node: x.node,
+      subject: x.subject,
+      issuer: x.issuer,
+      connection: x.connection,
+      protocol: x.protocol,
+      client: x.client,
+      startedAt: Number(x.started_at),
+      endedAt: x.ended_at === null ? null : Number(x.ended_at),
+      endReason: x.end_reason,
+    }));
+  }
+
+  /** Runs a write now; when the store is away, queues it for the reconnect and still rejects (the caller logs). */
+  private async orLater(write: () => Promise<void>): Promise<void> {
+    if (this.deferred.length > 0) {
+      this.deferred.push(write);
+      throw new AirlockError('AIRLOCK_STATE_UNAVAILABLE', 'airlock state store unavailable; the write is kept for the reconnect');
+    }
+    try {
+      await write();
+    } catch (e) {
+      if (e instanceof AirlockError && e.code === 'AIRLOCK_STATE_UNAVAILABLE') this.deferred.push(write);
+      throw e;
+    }
+  }
+
+  /** After a reconnect: the queued writes, oldest first; stops at the first that fails again. */
+  private flushing = false;
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      await this.flushQueue();
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async flushQueue(): Promise<void> {
+    while (this.deferred.length > 0) {
+      const next = this.deferred[0] as () => Promise<void>;
+      try {
+        await next();
+      } catch (e) {
+        if (e instanceof AirlockError && e.code === 'AIRLOCK_STATE_UNAVAILABLE') return;
+        this.logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'state store: a write kept for the reconnect failed; dropped');
+      }
+      this.deferred.shift();
+    }
   }
 
   async reachable(): Promise<boolean> {
@@ -173,6 +255,12 @@ export class PostgresStateStore implements StateStore, SharedApprovals {
     try {
       return await client.query<R>(text, values);
     } catch (e) {
+      // The server answered with an error: the store is there. No answer at all (a timeout,
+      // a dropped connection): treat the connection as lost, so the node reconnects.
+      if (!(e instanceof pg.DatabaseError)) {
+        this.lost(client, e instanceof Error ? e : null);
+        client.end().catch(() => undefined);
+      }
       throw e instanceof AirlockError ? e : unavailable(e);
     }
   }
@@ -180,8 +268,9 @@ export class PostgresStateStore implements StateStore, SharedApprovals {
   private connection(): Promise<pg.Client> {
     if (this.closed) return Promise.reject(new AirlockError('AIRLOCK_STATE_UNAVAILABLE', 'airlock state store is closed'));
     if (this.client !== null) return Promise.resolve(this.client);
+    if (this.retrying && this.connecting === null) return Promise.reject(new AirlockError('AIRLOCK_STATE_UNAVAILABLE', 'airlock state store unavailable; reconnecting'));
     this.connecting ??= (async () => {
-      const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5_000 });
+      const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: QUERY_TIMEOUT_MS, query_timeout: QUERY_TIMEOUT_MS });
       client.on('error', (e) => this.lost(client, e));
       client.on('end', () => this.lost(client, null));
       client.on('notification', () => this.changed());
@@ -195,6 +284,7 @@ export class PostgresStateStore implements StateStore, SharedApprovals {
       }
       this.client = client;
       this.backoffMs = 250;
+      void this.flush();
       // A notification sent while we were away is caught up by looking again now.
       this.changed();
       return client;
@@ -209,12 +299,21 @@ export class PostgresStateStore implements StateStore, SharedApprovals {
     this.client = null;
     if (this.closed) return;
     this.logger.warn({ err: e?.message ?? 'connection ended', backend: 'postgres' }, 'state store connection lost; reconnecting');
+    if (this.retrying) return;
+    this.retrying = true;
     const retry = (): void => {
-      if (this.closed || this.client !== null) return;
-      this.connection().catch(() => {
-        this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
-        setTimeout(retry, this.backoffMs).unref();
-      });
+      if (this.closed || this.client !== null) {
+        this.retrying = false;
+        return;
+      }
+      this.retrying = false;
+      this.connection()
+        .then(() => this.logger.info({ backend: 'postgres' }, 'state store connection restored'))
+        .catch(() => {
+          this.retrying = true;
+          this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+          setTimeout(retry, this.backoffMs).unref();
+        });
     };
     setTimeout(retry, this.backoffMs).unref();
   }

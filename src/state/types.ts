@@ -41,3 +41,34 @@ export interface SharedApprovals {
   /** Something may have changed (a notification, a reconnect, the poll). */
   onChange(listener: () => void): void;
 }
+
+/** One session in the index shared by every node. */
+export interface IndexedSession {
+  id: string;
+  /** The node that holds it (host:pid). */
+  node: string;
+  subject: string;
+  issuer: string;
+  connection: string;
+  protocol: string;
+  /** address:port of the caller. */
+  client: string;
+  startedAt: number;
+  endedAt: number | null;
+  endReason: string | null;
+}
+
+export interface SessionIndexFilter {
+  sinceMs?: number;
+  subject?: string;
+  connection?: string;
+}
+
+/** Every node's sessions (the PostgreSQL backend). */
+export interface SessionIndex {
+  /** Throws AIRLOCK_STATE_UNAVAILABLE when the store does not take it: the session is then refused. */
+  sessionStarted(s: Omit<IndexedSession, 'node' | 'endedAt' | 'endReason'>): Promise<void>;
+  /** Written when the store is back if it cannot be now. */
+  sessionEnded(id: string, endedAt: number, reason: string): Promise<void>;
+  sessions(filter: SessionIndexFilter): Promise<IndexedSession[]>;
+}

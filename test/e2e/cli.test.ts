@@ -47,6 +47,37 @@ describe('airlock config check', () => {
     expect(r.stdout).not.toContain('NEVER_PRINTED_SECRET');
   });
 
+  it('with a shared state store, warns about keys that must be equal on every node unless they are secret references', async () => {
+    const ssh = {
+      name: 'box',
+      protocol: 'ssh',
+      listen: '127.0.0.1:15998',
+      upstream: { host: '127.0.0.1', port: 1, host_key_fingerprint: `SHA256:${'A'.repeat(43)}` },
+      credentials: { type: 'ssh-certificate', ca_key: '/etc/airlock/inline-ca' },
+    };
+    const fleet = { state: { backend: 'postgres', url: '${env:STATE_URL}' } };
+    const r = await airlock(['config', 'check', '--config', configFile({ ...fleet, masking: { hash_key: 'inline-hash-key-value' }, connections: [goodConnection(15999), ssh] })]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ok\n/);
+    expect(r.stdout).toContain('warning: ssh_ca.key: not set');
+    expect(r.stdout).toContain('warning: masking.hash_key: not a secret reference');
+    expect(r.stdout).toContain('warning: connections[1].credentials.ca_key: not a secret reference');
+    expect(r.stdout).toContain('warning: connections[1].host_key: not set');
+    expect(r.stdout).toContain('warning: state_dir: tokens airlock issues');
+    expect(r.stdout).not.toContain('inline-hash-key-value');
+    // Secret references everywhere: only the per-node token key remains to copy.
+    const good = await airlock(['config', 'check', '--config', configFile({
+      ...fleet,
+      ssh_ca: { key: '${file:/etc/airlock/ssh-ca}' },
+      masking: { hash_key: '${env:HASH_KEY}' },
+      connections: [{ ...ssh, host_key: '${file:/etc/airlock/host-key}', credentials: { type: 'ssh-certificate', ca_key: '${file:/etc/airlock/up-ca}' } }],
+    })]);
+    expect(good.code).toBe(0);
+    expect(good.stdout.split('\n').filter((l) => l.startsWith('warning:'))).toEqual([expect.stringContaining('warning: state_dir: tokens airlock issues')]);
+    // The embedded store (one node): nothing to warn about.
+    expect((await airlock(['config', 'check', '--config', configFile({ connections: [ssh] })])).stdout).toBe('ok\n');
+  });
+
   it('reads AIRLOCK_CONFIG', async () => {
     const r = await airlock(['config', 'check'], { AIRLOCK_CONFIG: configFile({}) });
     expect(r.stdout).toBe('ok\n');

@@ -5,11 +5,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
+import pg from 'pg';
 import { freePort, startPgCluster, type PgCluster } from '../../app/dev/pgcluster.js';
 import { startAppDb, type AppDb } from '../harness/appdb.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/airlock.js';
-import { run, spawnPsql } from '../harness/clients.js';
+import { psql, run, spawnPsql } from '../harness/clients.js';
 
 let db: AppDb;
 let statePg: PgCluster;
@@ -25,6 +26,7 @@ async function startNode(name: string, urlFile: string): Promise<{ airlock: Runn
     state_dir: join(db.dir, `state-${name}`),
     state: { backend: 'postgres', url: `\${file:${urlFile}}`, poll_interval: '1s' },
     admin: { listen: `127.0.0.1:${adminPort}` },
+    audit: { auditors: ['dba'] },
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
     connections: [db.connection('appdb', port, { allow_groups: ['dev', 'dba'] })],
     rules: [{ name: 'updates-need-a-dba', when: { statements: ['update'], groups: ['dev'] }, effect: 'approve', approvers: ['dba'], timeout: '60s' }],
@@ -110,6 +112,46 @@ describe('approvals across two nodes sharing a PostgreSQL state store', () => {
     expect(await db.upstream.psql('select body from notes where id = 1', { db: 'appdb' })).toBe('approved-on-b');
   });
 
+  it('lists a session open on node A, and after it ended, through node B (CLI and GET /v1/sessions)', async () => {
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    const open = new pg.Client({ host: '127.0.0.1', port: a.port, user: 'alice', database: 'appdb', password: dev, application_name: 'index-test' });
+    await open.connect();
+    const listed = async (): Promise<Array<{ session: string; node: string; subject: string; connection: string; endedAt: string | null; endReason: string | null; actions: number | null }>> => {
+      const r = await cli(b.adminUrl, ['sessions', 'list', '--subject', 'alice', '--json'], dba);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as Awaited<ReturnType<typeof listed>>;
+    };
+    let mine: Awaited<ReturnType<typeof listed>>[number] | undefined;
+    try {
+      await open.query('SELECT 1');
+      const before = await listed();
+      const onA = before.filter((s) => s.endedAt === null);
+      expect(onA).toHaveLength(1);
+      mine = onA[0];
+      expect(mine).toMatchObject({ subject: 'alice', connection: 'appdb', endedAt: null });
+      // Node B's own audit log has never seen it: the row comes from the shared index, with A as its node.
+      const fromA = await (await fetch(`${a.adminUrl}/v1/sessions?subject=alice`, { headers: { authorization: `Bearer ${dba}` } })).json() as { sessions: Array<{ session: string; node: string; actions: number | null }> };
+      const selfRow = fromA.sessions.find((s) => s.session === mine?.session);
+      expect(selfRow?.node).toBe(mine?.node);
+      expect(selfRow?.actions).toBeGreaterThanOrEqual(1);
+      expect(mine?.actions).toBeNull();
+      // The table form names the node.
+      const table = await cli(b.adminUrl, ['sessions', 'list'], dba);
+      expect(table.stdout).toContain(mine?.session ?? 'none');
+      expect(table.stdout).toContain(mine?.node ?? 'none');
+      // Only auditors may list sessions, on any node.
+      expect((await cli(b.adminUrl, ['sessions', 'list'], dev)).code).not.toBe(0);
+    } finally {
+      await open.end();
+    }
+    let after = await listed();
+    for (let i = 0; i < 50 && after.find((s) => s.session === mine?.session)?.endedAt === null; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await listed();
+    }
+    expect(after.find((s) => s.session === mine?.session)).toMatchObject({ endReason: expect.any(String), endedAt: expect.any(String) });
+  });
+
   it('reports the store reachable, and never prints the state store password', async () => {
     for (const n of nodes) {
       const res = await fetch(`${n.adminUrl}/readyz`);
@@ -120,14 +162,56 @@ describe('approvals across two nodes sharing a PostgreSQL state store', () => {
     }
   });
 
-  it('reports not ready and airlock_state_store_up 0 once the state PostgreSQL is stopped', async () => {
-    await statePg.stop();
-    for (const n of nodes) {
-      const res = await fetch(`${n.adminUrl}/readyz`);
-      expect(res.status).toBe(503);
-      expect(await res.json()).toMatchObject({ status: 'not ready', checks: { audit_writable: true, listeners_up: true, state_store_reachable: false } });
-      expect(await (await fetch(`${n.adminUrl}/metrics`)).text()).toMatch(/^airlock_state_store_up 0$/m);
-      expect(n.airlock.output()).not.toContain(statePg.superPassword);
+  it('while the state PostgreSQL is down: not ready, new sessions and holds refused with 57P03, open sessions go on; back up: nothing lost', async () => {
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    // Before the outage: a statement held on node A, and an open session on node A.
+    const held = holdOn(a.port, 'UPDATE notes SET body = $$after-the-outage$$ WHERE id = 1');
+    const id = await held.id();
+    const open = new pg.Client({ host: '127.0.0.1', port: a.port, user: 'alice', database: 'appdb', password: dev });
+    await open.connect();
+    try {
+      await statePg.pause();
+      for (const n of nodes) {
+        const res = await fetch(`${n.adminUrl}/readyz`);
+        expect(res.status).toBe(503);
+        expect(await res.json()).toMatchObject({ status: 'not ready', checks: { audit_writable: true, listeners_up: true, state_store_reachable: false } });
+        expect(await (await fetch(`${n.adminUrl}/metrics`)).text()).toMatch(/^airlock_state_store_up 0$/m);
+        // A new session on either node is refused in the client's own protocol.
+        const fresh = await psql({ port: n.port, token: dev }, ['-Atc', 'SELECT 1']);
+        expect(fresh.code).not.toBe(0);
+        expect(fresh.stderr).toContain('airlock state store unavailable');
+        const driver = new pg.Client({ host: '127.0.0.1', port: n.port, user: 'alice', database: 'appdb', password: dev });
+        await expect(driver.connect()).rejects.toMatchObject({ code: '57P03' });
+        await driver.end().catch(() => undefined);
+      }
+      // The open session's plain SELECT needs no shared state: it runs.
+      expect((await open.query('SELECT body FROM notes WHERE id = 1')).rows).toEqual([{ body: 'approved-on-b' }]);
+      // A statement that needs an approval cannot be held where no other node could see it.
+      await expect(open.query('UPDATE notes SET body = $$during$$ WHERE id = 1')).rejects.toMatchObject({ code: '57P03', message: expect.stringContaining('airlock state store unavailable') });
+      expect((await open.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+
+      await statePg.resume();
+      // Each node reconnects with backoff (at most 10 s between tries): new sessions work again.
+      for (const n of nodes) {
+        let ok = await psql({ port: n.port, token: dev }, ['-Atc', 'SELECT 1']);
+        for (let i = 0; i < 150 && ok.code !== 0; i++) {
+          await new Promise((r) => setTimeout(r, 200));
+          ok = await psql({ port: n.port, token: dev }, ['-Atc', 'SELECT 1']);
+        }
+        expect(ok.code, ok.stderr).toBe(0);
+        expect((await fetch(`${n.adminUrl}/readyz`)).status).toBe(200);
+      }
+      // The statement held before the outage is still held, listed on node B, and B's approval releases it.
+      expect((await cli(b.adminUrl, ['approvals', 'list', '--json'], dba)).stdout).toContain(id);
+      const ok = await cli(b.adminUrl, ['approvals', 'approve', id], dba);
+      expect(ok.code, ok.stderr).toBe(0);
+      const r = await held.done;
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toContain('UPDATE 1');
+      expect(await db.upstream.psql('select body from notes where id = 1', { db: 'appdb' })).toBe('after-the-outage');
+      for (const n of nodes) expect(n.airlock.output()).not.toContain(statePg.superPassword);
+    } finally {
+      await open.end().catch(() => undefined);
     }
-  });
+  }, 120_000);
 });
