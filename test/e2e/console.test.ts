@@ -77,7 +77,7 @@ beforeAll(async () => {
   const adminPort = await freePort();
   adminUrl = `http://127.0.0.1:${adminPort}`;
   if (sshOk) sshd = await startSshd();
-  const connections: Array<Record<string, unknown>> = [db.connection('appdb', pgPort, { allow_groups: ['dba', 'dev'] })];
+  const connections: Array<Record<string, unknown>> = [db.connection('appdb', pgPort, { allow_groups: ['dba', 'dev', 'ops'] })];
   if (sshd !== null) {
     connections.push({
       name: 'web1',
@@ -95,10 +95,14 @@ beforeAll(async () => {
     auth: { dev_issuer: true },
     audit: { auditors: ['dba'] },
     connections,
-    rules: [{ name: 'drops-need-a-dba', when: { groups: ['dev'], statements: ['drop'] }, effect: 'approve', approvers: ['dba'], timeout: '120s' }],
+    rules: [
+      { name: 'ops-connect-needs-a-dba', when: { groups: ['ops'], statements: ['connect'] }, effect: 'approve', approvers: ['dba'], timeout: '120s', grant_for: '1h' },
+      { name: 'drops-need-a-dba', when: { groups: ['dev'], statements: ['drop'] }, effect: 'approve', approvers: ['dba'], timeout: '120s' },
+    ],
   });
   await airlock.waitForLog((l) => l.msg === 'admin API started');
   tokens.bob = await mint('bob', 'dev');
+  tokens.carol = await mint('carol', 'ops');
   browser = await launchChromium();
 }, 180_000);
 
@@ -220,6 +224,39 @@ describe.skipIf(missing !== null)('web console in headless Chromium', () => {
     } finally {
       await c.end();
     }
+  });
+
+  it('the approver picks a shorter grant_for window than the rule allows: the next connection inside it is let in without a new hold', async () => {
+    const psqlAs = (): ReturnType<typeof spawnPsql> => spawnPsql({ port: pgPort, token: tokens.carol ?? '', user: 'carol' }, ['-v', 'ON_ERROR_STOP=1', '-c', 'SELECT 40 + 2 AS answer']);
+    const first = psqlAs();
+    let out = '';
+    first.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((r) => first.once('exit', (code) => r(code)));
+    const card = alice.page.locator('#pending article.approval').filter({ hasText: 'carol' });
+    await card.waitFor({ timeout: 10_000 });
+    const id = (await card.getAttribute('data-id')) ?? '';
+    const select = card.locator('select.grant-for');
+    // The rule's 1h is the most on offer; "this time only" too.
+    expect(await select.locator('option').allTextContents()).toEqual(['access for 1h 0m (rule\'s window)', 'access for 5m', 'access for 15m', 'access for 30m', 'this time only']);
+    // A window longer than the rule's is refused, even with a valid CSRF token.
+    const api = `${adminUrl}/console/api/approvals/${id}/approve`;
+    const csrf = (await csrfOf(alice.page)) ?? '';
+    const tooLong = await alice.context.request.post(api, { headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' }, data: { grant_for: '2h' } });
+    expect(tooLong.status()).toBe(403);
+    expect(await tooLong.text()).toContain('at most 1h');
+    await select.selectOption('15m');
+    await card.locator('button.approve').click();
+    expect(await exited).toBe(0);
+    expect(out).toContain('42');
+    await alice.page.locator('#history article.approval.approved').filter({ hasText: 'carol' }).filter({ hasText: 'access for 15m' }).waitFor({ timeout: 10_000 });
+    // Within the window: carol connects again and is let in with no new request.
+    const pendingBefore = await alice.context.request.get(`${adminUrl}/console/api/approvals`);
+    const second = psqlAs();
+    const code = await new Promise<number | null>((r) => second.once('exit', (c) => r(c)));
+    expect(code).toBe(0);
+    const after = (await (await alice.context.request.get(`${adminUrl}/console/api/approvals`)).json()) as { pending: unknown[]; history: Array<{ requester: string; grantForMs?: number }> };
+    expect(after.pending).toEqual(((await pendingBefore.json()) as { pending: unknown[] }).pending);
+    expect(after.history.filter((h) => h.requester === 'carol')).toEqual([expect.objectContaining({ grantForMs: 15 * 60_000 })]);
   });
 
   it('an XSS payload in a statement renders as text: no element, no dialog', async () => {
