@@ -142,6 +142,22 @@ async function startPlayer() {
   window.airlockPlayer = window.AsciinemaPlayer.create(box.dataset.cast, box, { controls: true, fit: 'width', idleTimeLimit: 2 });
 }
 
+function showCheckpoints(list) {
+  const box = document.getElementById('checkpoints');
+  if (!box) return;
+  if (list.length === 0) {
+    box.replaceChildren(el('p', { class: 'empty', text: 'No signed checkpoint verified yet (one is signed every 1000 events and when the daemon stops).' }));
+    return;
+  }
+  const cell = (v) => el('td', { text: String(v) });
+  box.replaceChildren(
+    el('h2', { text: 'Last verified checkpoint per node' }),
+    el('table', { class: 'list checkpoints' },
+      el('thead', {}, el('tr', {}, ...['Node', 'Seq', 'Written', 'Signs seq', 'Key'].map((h) => el('th', { text: h })))),
+      el('tbody', {}, ...list.map((c) => el('tr', {}, cell(c.node), cell(c.seq), cell(c.ts), cell(c.headSeq), el('td', {}, el('code', { text: c.key })))))),
+  );
+}
+
 function startAudit() {
   const button = document.getElementById('verify-now');
   button?.addEventListener('click', async () => {
@@ -151,6 +167,7 @@ function startAudit() {
       const r = await post('/console/api/audit/verify');
       out.dataset.state = r.ok ? 'ok' : 'broken';
       out.textContent = r.ok ? `intact: ${r.count} events (verified just now)` : `BROKEN at ${r.file}:${r.line}: ${r.problem}`;
+      showCheckpoints(r.checkpoints ?? []);
     } catch (e) {
       out.dataset.state = 'error';
       out.textContent = e.message;

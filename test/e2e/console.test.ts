@@ -23,6 +23,8 @@ const shot = (name: string): string => join(ROOT, 'docs', `console-${name}.png`)
 
 let upstream: PgCluster;
 let airlock: RunningAirlock;
+let daemonConfig: Record<string, unknown> = {};
+let earlierOutput = '';
 let sshd: SshServer | null = null;
 let browser: Browser;
 let adminUrl = '';
@@ -89,7 +91,7 @@ beforeAll(async () => {
       allowed_logins: { dev: [sshd.user] },
     });
   }
-  airlock = await startAirlock({
+  daemonConfig = {
     state_dir: join(db.dir, 'state'),
     admin: { listen: `127.0.0.1:${adminPort}` },
     auth: { dev_issuer: true },
@@ -99,7 +101,8 @@ beforeAll(async () => {
       { name: 'ops-connect-needs-a-dba', when: { groups: ['ops'], statements: ['connect'] }, effect: 'approve', approvers: ['dba'], timeout: '120s', grant_for: '1h' },
       { name: 'drops-need-a-dba', when: { groups: ['dev'], statements: ['drop'] }, effect: 'approve', approvers: ['dba'], timeout: '120s' },
     ],
-  });
+  };
+  airlock = await startAirlock(daemonConfig);
   await airlock.waitForLog((l) => l.msg === 'admin API started');
   tokens.bob = await mint('bob', 'dev');
   tokens.carol = await mint('carol', 'ops');
@@ -343,9 +346,41 @@ describe.skipIf(missing !== null)('web console in headless Chromium', () => {
     expect((await alice.context.request.get(`${adminUrl}/console/api/approvals`)).status()).toBe(200);
   });
 
+  it('after a restart: decided history is still there (embedded store), and verify now shows the signed checkpoint the stop left', async () => {
+    expect(await airlock.stop()).toBe(0);
+    earlierOutput = airlock.output();
+    airlock = await startAirlock(daemonConfig);
+    await airlock.waitForLog((l) => l.msg === 'admin API started');
+    // The console's own sessions are in memory: alice signs in again.
+    await alice.context.close();
+    alice = await signIn('alice');
+    const history = alice.page.locator('#history article.approval');
+    await history.filter({ hasText: 'DROP TABLE victims' }).filter({ hasText: 'approved by alice' }).waitFor({ timeout: 10_000 });
+    expect(await history.filter({ hasText: 'DROP TABLE keepers' }).locator('.outcome').textContent()).toBe('denied by alice — not during the release freeze');
+    expect(await history.filter({ hasText: 'carol' }).locator('.outcome').textContent()).toContain('access for 15m');
+
+    await alice.page.goto(`${adminUrl}/console/audit`);
+    expect(await alice.page.locator('#checkpoints').textContent()).toBe('');
+    await alice.page.locator('#verify-now').click();
+    await alice.page.locator('#verify-result[data-state="ok"]').waitFor({ timeout: 20_000 });
+    const rows = alice.page.locator('table.checkpoints tbody tr');
+    expect(await rows.count()).toBe(1);
+    const cells = await rows.first().locator('td').allTextContents();
+    const node = cells[0] ?? '';
+    expect(node).not.toBe('');
+    expect(Number(cells[3])).toBe(Number(cells[1]) - 1);
+    await alice.page.screenshot({ path: shot('audit'), fullPage: true });
+    // The page itself, reloaded, shows the same table server-rendered.
+    await alice.page.reload();
+    expect(await alice.page.locator('table.checkpoints tbody tr td').first().textContent()).toBe(node);
+  });
+
   it('no script error on any page, and no configured secret or token in anything the daemon printed', () => {
     expect(pageErrors).toEqual([]);
-    expect(airlock.output()).not.toContain('console-pw');
-    expect(airlock.output()).not.toContain(tokens.bob ?? 'unset');
+    for (const out of [earlierOutput, airlock.output()]) {
+      expect(out).not.toContain('console-pw');
+      expect(out).not.toContain(tokens.bob ?? 'unset');
+      expect(out).not.toContain(tokens.carol ?? 'unset');
+    }
   });
 });
