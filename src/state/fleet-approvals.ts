@@ -30,6 +30,11 @@ export class FleetApprovals {
     this.shared.onChange(listener);
   }
 
+  /** Every node's decided requests, newest last, at most `limit`. */
+  decided(limit: number): Promise<ApprovalRequest[]> {
+    return this.shared.loadDecided(limit);
+  }
+
   /** Every node's pending requests this caller's groups may decide. */
   async list(caller: Identity): Promise<ApprovalRequest[]> {
     return (await this.shared.pending()).filter((r) => r.approvers.some((g) => caller.groups.includes(g)));

@@ -104,8 +104,9 @@ describe.skipIf(missing !== null)('web console on node A, statements held on nod
     expect(r.code, r.err).toBe(0);
     expect(r.out).toContain('DROP TABLE');
     expect(await tableExists('gone_on_b')).toBe(false);
-    // Gone from A's pending list without a reload.
+    // Gone from A's pending list without a reload, and in A's history (from the store: B held it).
     await card.waitFor({ state: 'detached', timeout: 10_000 });
+    await alice.locator('#history article.approval.approved').filter({ hasText: 'DROP TABLE gone_on_b' }).filter({ hasText: 'approved by alice' }).waitFor({ timeout: 10_000 });
     expect(navigations).toBe(0);
   });
 
@@ -120,6 +121,7 @@ describe.skipIf(missing !== null)('web console on node A, statements held on nod
     expect(r.err).toContain('42501');
     expect(r.err).toContain('decided on node A');
     expect(await tableExists('kept_on_b')).toBe(true);
+    await alice.locator('#history article.approval.denied').filter({ hasText: 'DROP TABLE kept_on_b' }).filter({ hasText: 'decided on node A' }).waitFor({ timeout: 10_000 });
   });
 
   it('no script error, and no secret in either node’s output', () => {

@@ -32,6 +32,8 @@ export interface ConsoleDeps {
 export interface ConsoleFleet {
   /** Every node's pending requests this caller's groups may decide. */
   list(caller: Identity): Promise<ApprovalRequest[]>;
+  /** Every node's decided requests, newest last. */
+  decided(limit: number): Promise<ApprovalRequest[]>;
   decide(id: string, caller: Identity, approve: boolean, reason?: string, grant?: GrantChoice): Promise<ApprovalRequest>;
   onChange(listener: () => void): void;
 }
@@ -139,7 +141,8 @@ export function consoleRoutes(deps: ConsoleDeps): AdminRoute[] {
     const pending = [...mine.filter((r) => r.status === 'pending'), ...elsewhere]
       .sort((a, b) => a.createdAt - b.createdAt)
       .map((r) => approvalView(r, who));
-    const history = mine
+    const decidedElsewhere = deps.fleet === undefined ? [] : (await deps.fleet.decided(HISTORY_SHOWN)).filter((r) => !here.has(r.id) && canSee(r, who));
+    const history = [...mine, ...decidedElsewhere]
       .filter((r) => r.status !== 'pending')
       .sort((a, b) => (b.decidedAt ?? 0) - (a.decidedAt ?? 0))
       .slice(0, HISTORY_SHOWN)
