@@ -29,6 +29,7 @@ let browser: Browser;
 let alice: Page;
 const nodes: Node[] = [];
 let bobOnB = '';
+let carolOnB = '';
 const pageErrors: string[] = [];
 
 async function startNode(name: string, urlFile: string): Promise<Node> {
@@ -40,15 +41,18 @@ async function startNode(name: string, urlFile: string): Promise<Node> {
     admin: { listen: `127.0.0.1:${adminPort}` },
     auth: { dev_issuer: true },
     audit: { auditors: ['dba'] },
-    connections: [db.connection('appdb', port, { allow_groups: ['dev', 'dba'] })],
-    rules: [{ name: 'drops-need-a-dba', when: { statements: ['drop'], groups: ['dev'] }, effect: 'approve', approvers: ['dba'], timeout: '120s' }],
+    connections: [db.connection('appdb', port, { allow_groups: ['dev', 'dba', 'ops'] })],
+    rules: [
+      { name: 'ops-connect-needs-a-dba', when: { groups: ['ops'], statements: ['connect'] }, effect: 'approve', approvers: ['dba'], timeout: '120s', grant_for: '1h' },
+      { name: 'drops-need-a-dba', when: { statements: ['drop'], groups: ['dev'] }, effect: 'approve', approvers: ['dba'], timeout: '120s' },
+    ],
   });
   await airlock.waitForLog((l) => l.msg === 'admin API started');
   return { airlock, port, adminUrl: `http://127.0.0.1:${adminPort}` };
 }
 
-function holdOn(node: Node, sql: string): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawnPsql({ port: node.port, token: bobOnB, user: 'bob' }, ['-At', '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=verbose', '-c', sql]);
+function holdOn(node: Node, sql: string, who: 'bob' | 'carol' = 'bob'): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawnPsql({ port: node.port, token: who === 'bob' ? bobOnB : carolOnB, user: who }, ['-At', '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=verbose', '-c', sql]);
   let out = '';
   let err = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
@@ -66,10 +70,14 @@ beforeAll(async () => {
   writeFileSync(urlFile, `postgres://${statePg.superuser}:${encodeURIComponent(statePg.superPassword)}@127.0.0.1:${statePg.port}/postgres`, { mode: 0o600 });
   nodes.push(...(await Promise.all([startNode('a', urlFile), startNode('b', urlFile)])));
   const b = nodes[1] as Node;
-  const { cmd, argv } = airlockCommand(['token', 'mint', '--config', b.airlock.configFile, '--sub', 'bob', '--groups', 'dev', '--ttl', '30m']);
-  const minted = await run(cmd, argv);
-  if (minted.code !== 0) throw new Error(minted.stderr);
-  bobOnB = minted.stdout.trim();
+  const mint = async (sub: string, groups: string): Promise<string> => {
+    const { cmd, argv } = airlockCommand(['token', 'mint', '--config', b.airlock.configFile, '--sub', sub, '--groups', groups, '--ttl', '30m']);
+    const minted = await run(cmd, argv);
+    if (minted.code !== 0) throw new Error(minted.stderr);
+    return minted.stdout.trim();
+  };
+  bobOnB = await mint('bob', 'dev');
+  carolOnB = await mint('carol', 'ops');
   browser = await launchChromium();
   // alice signs in to node A's console through node A's dev issuer.
   const a = nodes[0] as Node;
@@ -124,12 +132,31 @@ describe.skipIf(missing !== null)('web console on node A, statements held on nod
     await alice.locator('#history article.approval.denied').filter({ hasText: 'DROP TABLE kept_on_b' }).filter({ hasText: 'decided on node A' }).waitFor({ timeout: 10_000 });
   });
 
+  it('a grant_for window other than the rule’s is refused for a request held on another node (the store cannot carry it); the rule’s window is given', async () => {
+    const done = holdOn(nodes[1] as Node, 'SELECT 40 + 2', 'carol');
+    const card = alice.locator('#pending article.approval').filter({ hasText: 'carol' });
+    await card.waitFor({ timeout: 10_000 });
+    const id = (await card.getAttribute('data-id')) ?? '';
+    const csrf = (await alice.locator('meta[name="airlock-csrf"]').getAttribute('content')) ?? '';
+    const api = `${(nodes[0] as Node).adminUrl}/console/api/approvals/${id}/approve`;
+    for (const grant_for of ['5m', 'none']) {
+      const res = await alice.context().request.post(api, { headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' }, data: { grant_for } });
+      expect(res.status()).not.toBe(200);
+      expect(await res.text()).toContain('held on another node');
+    }
+    await card.locator('button.approve').click();
+    const r = await done;
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('42');
+  });
+
   it('no script error, and no secret in either node’s output', () => {
     expect(pageErrors).toEqual([]);
     for (const n of nodes) {
       expect(n.airlock.output()).not.toContain(statePg.superPassword);
       expect(n.airlock.output()).not.toContain('console-fleet-pw');
       expect(n.airlock.output()).not.toContain(bobOnB);
+      expect(n.airlock.output()).not.toContain(carolOnB);
     }
   });
 });
