@@ -48,7 +48,7 @@ export class FleetApprovals {
     checkGrantChoice(request, grant);
     // The store carries no chosen window yet: the holding node would apply the rule's. Refused rather than widened.
     if (approve && local?.status !== 'pending' && grant !== undefined && grant.grantForMs !== (request.grantForMs ?? null)) {
-      throw new AirlockError('AIRLOCK_UNSUPPORTED', `request ${id} is held on another node: approve it there to choose a shorter grant_for window`);
+      throw new AirlockError('AIRLOCK_FORBIDDEN', `request ${id} is held on another node: approve it there to choose a shorter grant_for window`);
     }
     const shown = reason?.trim() || undefined;
     const decidedAt = Date.now();
