@@ -30,6 +30,13 @@ export class FleetApprovals {
     this.shared.onChange(listener);
   }
 
+  /** Changes whenever a request is added or decided on any node (the console's cue to re-read). */
+  async version(): Promise<string> {
+    const pending = (await this.shared.pending()).map((r) => r.id);
+    const last = (await this.shared.loadDecided(1))[0];
+    return `${pending.join(',')}|${last?.id ?? ''}:${last?.status ?? ''}`;
+  }
+
   /** Every node's decided requests, newest last, at most `limit`. */
   decided(limit: number): Promise<ApprovalRequest[]> {
     return this.shared.loadDecided(limit);

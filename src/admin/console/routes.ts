@@ -36,6 +36,8 @@ export interface ConsoleFleet {
   decided(limit: number): Promise<ApprovalRequest[]>;
   decide(id: string, caller: Identity, approve: boolean, reason?: string, grant?: GrantChoice): Promise<ApprovalRequest>;
   onChange(listener: () => void): void;
+  /** Differs whenever a request was added or decided on any node. */
+  version(): Promise<string>;
 }
 
 /** The approver's window from the request body: absent → the rule's; "none" → none; else a duration. */
@@ -129,10 +131,36 @@ export function consoleRoutes(deps: ConsoleDeps): AdminRoute[] {
     };
   };
 
-  // The store's changes (another node's request or verdict) reach open inboxes as one event.
+  // The store's changes (another node's request or verdict) reach open inboxes as one event —
+  // only when something did change: the store also calls onChange at every poll.
   const fleetChanged = new EventEmitter();
   fleetChanged.setMaxListeners(0);
-  deps.fleet?.onChange(() => fleetChanged.emit('changed'));
+  let seen = '';
+  let checking = false;
+  let again = false;
+  const check = async (fleet: ConsoleFleet): Promise<void> => {
+    if (checking) {
+      again = true;
+      return;
+    }
+    checking = true;
+    try {
+      do {
+        again = false;
+        const v = await fleet.version();
+        if (v !== seen) {
+          seen = v;
+          fleetChanged.emit('changed');
+        }
+      } while (again);
+    } catch (e) {
+      deps.logger.debug({ err: e instanceof Error ? e.message : String(e) }, 'console: could not read the state store; the next change retries');
+    } finally {
+      checking = false;
+    }
+  };
+  const fleet = deps.fleet;
+  fleet?.onChange(() => void check(fleet));
 
   const visibleApprovals = async (who: Identity): Promise<{ pending: unknown[]; history: unknown[] }> => {
     const mine = deps.broker.list().filter((r) => canSee(r, who));
