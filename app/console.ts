@@ -10,13 +10,15 @@ import type { ApprovalBroker } from '../src/approvals/index.js';
 import type { SecretResolver } from '../src/secrets/index.js';
 import type { AdminRoute } from '../src/admin/server.js';
 import { loadOrCreateSigningKey } from '../src/auth/keys.js';
-import { consoleRoutes, devIssuerRoutes, type ConsoleSignIn } from '../src/admin/console/index.js';
+import { consoleRoutes, devIssuerRoutes, type ConsoleFleet, type ConsoleSignIn } from '../src/admin/console/index.js';
 
 export async function consoleRoutesFor(opts: {
   config: Config;
   logger: Logger;
   authenticate(token: string): Promise<Identity>;
   broker: ApprovalBroker;
+  /** With the PostgreSQL state store: approvals across nodes. */
+  fleet: ConsoleFleet | null;
   exporters(): unknown[];
   /** This admin listener's own address, e.g. http://127.0.0.1:9090 */
   selfUrl(): string;
@@ -41,6 +43,7 @@ export async function consoleRoutesFor(opts: {
       signIn,
       authenticate: opts.authenticate,
       broker: opts.broker,
+      ...(opts.fleet === null ? {} : { fleet: opts.fleet }),
       audit: {
         dir: join(config.state_dir, 'audit'),
         stateDir: config.state_dir,

@@ -121,6 +121,7 @@ export class Daemon {
       logger: this.logger,
       authenticate: (t) => gateway.authenticate(t),
       broker: services.broker,
+      fleet: services.fleet,
       exporters: () => services.exporters.status(),
       selfUrl: () => adminSelfUrl(this.adminAddress),
       secrets: this.secrets ?? new SecretResolver(),

@@ -44,6 +44,15 @@ function highlighted(text) {
   return pre;
 }
 
+const WINDOWS = [['5m', 300_000], ['15m', 900_000], ['30m', 1_800_000], ['1h', 3_600_000], ['4h', 14_400_000], ['8h', 28_800_000]];
+function grantSelect(maxMs) {
+  const select = el('select', { class: 'grant-for', name: 'grant_for', title: 'grant_for window' },
+    el('option', { value: '', text: `access for ${duration(maxMs)} (rule's window)` }));
+  for (const [label, ms] of WINDOWS) if (ms < maxMs) select.append(el('option', { value: label, text: `access for ${label}` }));
+  select.append(el('option', { value: 'none', text: 'this time only' }));
+  return select;
+}
+
 function approvalCard(a, now) {
   const card = el('article', { class: `approval ${a.status}`, 'data-id': a.id });
   card.append(
@@ -63,17 +72,21 @@ function approvalCard(a, now) {
       a.grantForMs ? document.createTextNode(` · approval grants access for ${duration(a.grantForMs)}`) : null));
     if (a.canDecide) {
       const reason = el('input', { class: 'reason', name: 'reason', placeholder: 'reason (shown to the requester)', maxlength: '500' });
+      // The rule's grant_for is the most the approver may give; a shorter window or none may be chosen.
+      const grantFor = a.grantForMs ? grantSelect(a.grantForMs) : null;
       const status = el('span', { class: 'status', role: 'status' });
       const decide = (verdict) => async () => {
         status.textContent = '…';
         try {
-          await post(`/console/api/approvals/${encodeURIComponent(a.id)}/${verdict}`, { reason: reason.value });
+          const body = { reason: reason.value };
+          if (verdict === 'approve' && grantFor && grantFor.value !== '') body.grant_for = grantFor.value;
+          await post(`/console/api/approvals/${encodeURIComponent(a.id)}/${verdict}`, body);
           status.textContent = verdict === 'approve' ? 'approved' : 'denied';
         } catch (e) {
           status.textContent = e.message;
         }
       };
-      card.append(el('div', { class: 'decide' }, reason,
+      card.append(el('div', { class: 'decide' }, reason, grantFor,
         el('button', { type: 'button', class: 'approve', onclick: decide('approve') }, 'Approve'),
         el('button', { type: 'button', class: 'deny', onclick: decide('deny') }, 'Deny'),
         status));
@@ -81,7 +94,8 @@ function approvalCard(a, now) {
       card.append(el('p', { class: 'note', text: a.own ? 'Your request: waiting for an approver.' : 'You are not an approver for this rule.' }));
     }
   } else {
-    card.append(el('p', { class: 'outcome', text: `${a.status}${a.decidedBy ? ` by ${a.decidedBy}` : ''}${a.reason ? ` — ${a.reason}` : ''}` }));
+    const window = a.status === 'approved' && a.grantForMs ? ` (access for ${duration(a.grantForMs)})` : '';
+    card.append(el('p', { class: 'outcome', text: `${a.status}${a.decidedBy ? ` by ${a.decidedBy}` : ''}${window}${a.reason ? ` — ${a.reason}` : ''}` }));
   }
   return card;
 }
@@ -128,6 +142,22 @@ async function startPlayer() {
   window.airlockPlayer = window.AsciinemaPlayer.create(box.dataset.cast, box, { controls: true, fit: 'width', idleTimeLimit: 2 });
 }
 
+function showCheckpoints(list) {
+  const box = document.getElementById('checkpoints');
+  if (!box) return;
+  if (list.length === 0) {
+    box.replaceChildren(el('p', { class: 'empty', text: 'No signed checkpoint verified yet (one is signed every 1000 events and when the daemon stops).' }));
+    return;
+  }
+  const cell = (v) => el('td', { text: String(v) });
+  box.replaceChildren(
+    el('h2', { text: 'Last verified checkpoint per node' }),
+    el('table', { class: 'list checkpoints' },
+      el('thead', {}, el('tr', {}, ...['Node', 'Seq', 'Written', 'Signs seq', 'Key'].map((h) => el('th', { text: h })))),
+      el('tbody', {}, ...list.map((c) => el('tr', {}, cell(c.node), cell(c.seq), cell(c.ts), cell(c.headSeq), el('td', {}, el('code', { text: c.key })))))),
+  );
+}
+
 function startAudit() {
   const button = document.getElementById('verify-now');
   button?.addEventListener('click', async () => {
@@ -137,6 +167,7 @@ function startAudit() {
       const r = await post('/console/api/audit/verify');
       out.dataset.state = r.ok ? 'ok' : 'broken';
       out.textContent = r.ok ? `intact: ${r.count} events (verified just now)` : `BROKEN at ${r.file}:${r.line}: ${r.problem}`;
+      showCheckpoints(r.checkpoints ?? []);
     } catch (e) {
       out.dataset.state = 'error';
       out.textContent = e.message;

@@ -120,21 +120,27 @@ export class ApprovalBroker extends EventEmitter {
   }
 
   /** Only members of the rule's approver groups may decide, and nobody approves their own request. */
-  decide(id: string, approver: Identity, approve: boolean, reason?: string): ApprovalRequest {
+  decide(id: string, approver: Identity, approve: boolean, reason?: string, grant?: GrantChoice): ApprovalRequest {
     const entry = this.entries.get(id);
     if (entry === undefined) throw new AirlockError('AIRLOCK_UNSUPPORTED', `no approval request ${id}`);
     checkDecider(entry.request, approver, approve);
-    return this.settle(id, approve, approver.subject, reason) ?? { ...entry.request };
+    checkGrantChoice(entry.request, grant);
+    return this.settle(id, approve, approver.subject, reason, grant) ?? { ...entry.request };
   }
 
   /**
    * Resolves a pending request of this node with a verdict already authorised (checkDecider)
    * and, with a shared store, already claimed there. Undefined when it is not pending here.
    */
-  settle(id: string, approve: boolean, by: string, reason?: string): ApprovalRequest | undefined {
+  settle(id: string, approve: boolean, by: string, reason?: string, grant?: GrantChoice): ApprovalRequest | undefined {
     const entry = this.entries.get(id);
     if (entry === undefined || entry.request.status !== 'pending') return undefined;
     const r = entry.request;
+    // The approver's choice, checked by checkGrantChoice: a shorter window than the rule's, or none.
+    if (approve && grant !== undefined) {
+      if (grant.grantForMs === null) delete r.grantForMs;
+      else r.grantForMs = grant.grantForMs;
+    }
     const text = reason?.trim() ? reason.trim() : `${approve ? 'approved' : 'denied'} by ${by}`;
     this.finish(entry, approve ? 'approved' : 'denied', { approved: approve, reason: text, by }, by, reason?.trim() || undefined);
     if (approve && r.action.kind === 'connect' && r.grantForMs !== undefined) {
@@ -240,6 +246,19 @@ export class ApprovalBroker extends EventEmitter {
       this.logger?.warn({ err: e, approval: payload.id ?? payload.requestId }, `an approval '${name}' listener failed`);
     }
   }
+}
+
+/** The approver's `grant_for` window: null for none, else at most the rule's (undefined: the rule's). */
+export interface GrantChoice {
+  grantForMs: number | null;
+}
+
+/** A window only where the rule allows one, never longer than the rule's. */
+export function checkGrantChoice(r: ApprovalRequest, grant: GrantChoice | undefined): void {
+  if (grant === undefined || grant.grantForMs === null) return;
+  if (r.grantForMs === undefined) throw new AirlockError('AIRLOCK_FORBIDDEN', `rule ${r.rule} allows no grant_for window`);
+  if (!Number.isFinite(grant.grantForMs) || grant.grantForMs <= 0) throw new AirlockError('AIRLOCK_FORBIDDEN', 'a grant_for window must be a positive duration');
+  if (grant.grantForMs > r.grantForMs) throw new AirlockError('AIRLOCK_FORBIDDEN', `rule ${r.rule} allows a grant_for window of at most ${formatDuration(r.grantForMs)}`);
 }
 
 /** Who may decide a request: the one place this is checked, for this node's requests and other nodes'. */

@@ -22,6 +22,8 @@ import { GENESIS_HASH, type AuditRecord, type VerifyResult } from './types.js';
 export interface VerifyOptions {
   /** Default: `audit-signing.key` beside the audit directory; only its `.pub` is read. */
   keyFile?: string;
+  /** Called with each checkpoint once its signature and the chain up to it checked out. */
+  onCheckpoint?: (record: AuditRecord) => void;
 }
 
 interface Start {
@@ -76,6 +78,7 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
       if (r.event.type === 'checkpoint') {
         const problem = checkpointProblem(r, verifier, keyFile);
         if (problem !== null) return fail(problem);
+        opts.onCheckpoint?.(r);
       }
       if (start !== null && !vouched) vouched = vouches(r.event, start);
       last = r;

@@ -7,7 +7,7 @@
 import type { Logger } from '../util/log.js';
 import type { Identity } from '../core/types.js';
 import { AirlockError } from '../util/errors.js';
-import { checkDecider, type ApprovalBroker, type ApprovalRequest, type ApprovalRequestInput, type HeldAction } from '../approvals/index.js';
+import { checkDecider, checkGrantChoice, type ApprovalBroker, type ApprovalRequest, type ApprovalRequestInput, type GrantChoice, type HeldAction } from '../approvals/index.js';
 import type { SharedApprovals, StateStore } from './types.js';
 
 export class FleetApprovals {
@@ -48,16 +48,38 @@ export class FleetApprovals {
     return held;
   }
 
+  /** Something in the shared store may have changed (a NOTIFY, a reconnect, the poll). */
+  onChange(listener: () => void): void {
+    this.shared.onChange(listener);
+  }
+
+  /** Changes whenever a request is added or decided on any node (the console's cue to re-read). */
+  async version(): Promise<string> {
+    const pending = (await this.shared.pending()).map((r) => r.id);
+    const last = (await this.shared.loadDecided(1))[0];
+    return `${pending.join(',')}|${last?.id ?? ''}:${last?.status ?? ''}`;
+  }
+
+  /** Every node's decided requests, newest last, at most `limit`. */
+  decided(limit: number): Promise<ApprovalRequest[]> {
+    return this.shared.loadDecided(limit);
+  }
+
   /** Every node's pending requests this caller's groups may decide. */
   async list(caller: Identity): Promise<ApprovalRequest[]> {
     return (await this.shared.pending()).filter((r) => r.approvers.some((g) => caller.groups.includes(g)));
   }
 
-  async decide(id: string, caller: Identity, approve: boolean, reason?: string): Promise<ApprovalRequest> {
+  async decide(id: string, caller: Identity, approve: boolean, reason?: string, grant?: GrantChoice): Promise<ApprovalRequest> {
     const local = this.broker.get(id);
     const request = local?.status === 'pending' ? local : await this.shared.get(id);
     if (request === undefined) throw new AirlockError('AIRLOCK_UNSUPPORTED', `no approval request ${id}`);
     checkDecider(request, caller, approve);
+    checkGrantChoice(request, grant);
+    // The store carries no chosen window yet: the holding node would apply the rule's. Refused rather than widened.
+    if (approve && local?.status !== 'pending' && grant !== undefined && grant.grantForMs !== (request.grantForMs ?? null)) {
+      throw new AirlockError('AIRLOCK_FORBIDDEN', `request ${id} is held on another node: approve it there to choose a shorter grant_for window`);
+    }
     const shown = reason?.trim() || undefined;
     const decidedAt = Date.now();
     const status = approve ? 'approved' : 'denied';
@@ -66,7 +88,7 @@ export class FleetApprovals {
       const now = await this.shared.get(id);
       throw new AirlockError('AIRLOCK_FORBIDDEN', `approval request ${id} is already ${now?.status ?? 'decided'}${now?.decidedBy === undefined ? '' : ` by ${now.decidedBy}`}`);
     }
-    return this.broker.settle(id, approve, caller.subject, reason) ?? { ...request, status, decidedAt, decidedBy: caller.subject, ...(shown === undefined ? {} : { reason: shown }) };
+    return this.broker.settle(id, approve, caller.subject, reason, grant) ?? { ...request, status, decidedAt, decidedBy: caller.subject, ...(shown === undefined ? {} : { reason: shown }) };
   }
 
   /** Settles this node's pending requests that another node decided, and takes in new grants. */

@@ -23,6 +23,8 @@ const shot = (name: string): string => join(ROOT, 'docs', `console-${name}.png`)
 
 let upstream: PgCluster;
 let airlock: RunningAirlock;
+let daemonConfig: Record<string, unknown> = {};
+let earlierOutput = '';
 let sshd: SshServer | null = null;
 let browser: Browser;
 let adminUrl = '';
@@ -77,7 +79,7 @@ beforeAll(async () => {
   const adminPort = await freePort();
   adminUrl = `http://127.0.0.1:${adminPort}`;
   if (sshOk) sshd = await startSshd();
-  const connections: Array<Record<string, unknown>> = [db.connection('appdb', pgPort, { allow_groups: ['dba', 'dev'] })];
+  const connections: Array<Record<string, unknown>> = [db.connection('appdb', pgPort, { allow_groups: ['dba', 'dev', 'ops'] })];
   if (sshd !== null) {
     connections.push({
       name: 'web1',
@@ -89,16 +91,21 @@ beforeAll(async () => {
       allowed_logins: { dev: [sshd.user] },
     });
   }
-  airlock = await startAirlock({
+  daemonConfig = {
     state_dir: join(db.dir, 'state'),
     admin: { listen: `127.0.0.1:${adminPort}` },
     auth: { dev_issuer: true },
     audit: { auditors: ['dba'] },
     connections,
-    rules: [{ name: 'drops-need-a-dba', when: { groups: ['dev'], statements: ['drop'] }, effect: 'approve', approvers: ['dba'], timeout: '120s' }],
-  });
+    rules: [
+      { name: 'ops-connect-needs-a-dba', when: { groups: ['ops'], statements: ['connect'] }, effect: 'approve', approvers: ['dba'], timeout: '120s', grant_for: '1h' },
+      { name: 'drops-need-a-dba', when: { groups: ['dev'], statements: ['drop'] }, effect: 'approve', approvers: ['dba'], timeout: '120s' },
+    ],
+  };
+  airlock = await startAirlock(daemonConfig);
   await airlock.waitForLog((l) => l.msg === 'admin API started');
   tokens.bob = await mint('bob', 'dev');
+  tokens.carol = await mint('carol', 'ops');
   browser = await launchChromium();
 }, 180_000);
 
@@ -222,6 +229,39 @@ describe.skipIf(missing !== null)('web console in headless Chromium', () => {
     }
   });
 
+  it('the approver picks a shorter grant_for window than the rule allows: the next connection inside it is let in without a new hold', async () => {
+    const psqlAs = (): ReturnType<typeof spawnPsql> => spawnPsql({ port: pgPort, token: tokens.carol ?? '', user: 'carol' }, ['-v', 'ON_ERROR_STOP=1', '-c', 'SELECT 40 + 2 AS answer']);
+    const first = psqlAs();
+    let out = '';
+    first.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((r) => first.once('exit', (code) => r(code)));
+    const card = alice.page.locator('#pending article.approval').filter({ hasText: 'carol' });
+    await card.waitFor({ timeout: 10_000 });
+    const id = (await card.getAttribute('data-id')) ?? '';
+    const select = card.locator('select.grant-for');
+    // The rule's 1h is the most on offer; "this time only" too.
+    expect(await select.locator('option').allTextContents()).toEqual(['access for 1h 0m (rule\'s window)', 'access for 5m', 'access for 15m', 'access for 30m', 'this time only']);
+    // A window longer than the rule's is refused, even with a valid CSRF token.
+    const api = `${adminUrl}/console/api/approvals/${id}/approve`;
+    const csrf = (await csrfOf(alice.page)) ?? '';
+    const tooLong = await alice.context.request.post(api, { headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' }, data: { grant_for: '2h' } });
+    expect(tooLong.status()).toBe(403);
+    expect(await tooLong.text()).toContain('at most 1h');
+    await select.selectOption('15m');
+    await card.locator('button.approve').click();
+    expect(await exited).toBe(0);
+    expect(out).toContain('42');
+    await alice.page.locator('#history article.approval.approved').filter({ hasText: 'carol' }).filter({ hasText: 'access for 15m' }).waitFor({ timeout: 10_000 });
+    // Within the window: carol connects again and is let in with no new request.
+    const pendingBefore = await alice.context.request.get(`${adminUrl}/console/api/approvals`);
+    const second = psqlAs();
+    const code = await new Promise<number | null>((r) => second.once('exit', (c) => r(c)));
+    expect(code).toBe(0);
+    const after = (await (await alice.context.request.get(`${adminUrl}/console/api/approvals`)).json()) as { pending: unknown[]; history: Array<{ requester: string; grantForMs?: number }> };
+    expect(after.pending).toEqual(((await pendingBefore.json()) as { pending: unknown[] }).pending);
+    expect(after.history.filter((h) => h.requester === 'carol')).toEqual([expect.objectContaining({ grantForMs: 15 * 60_000 })]);
+  });
+
   it('an XSS payload in a statement renders as text: no element, no dialog', async () => {
     const payload = `DROP TABLE xss, "<img src=x onerror=alert(1)><script>alert(2)</script>"`;
     const c = new pg.Client({ host: '127.0.0.1', port: pgPort, user: 'bob', database: 'appdb', password: tokens.bob });
@@ -306,9 +346,41 @@ describe.skipIf(missing !== null)('web console in headless Chromium', () => {
     expect((await alice.context.request.get(`${adminUrl}/console/api/approvals`)).status()).toBe(200);
   });
 
+  it('after a restart: decided history is still there (embedded store), and verify now shows the signed checkpoint the stop left', async () => {
+    expect(await airlock.stop()).toBe(0);
+    earlierOutput = airlock.output();
+    airlock = await startAirlock(daemonConfig);
+    await airlock.waitForLog((l) => l.msg === 'admin API started');
+    // The console's own sessions are in memory: alice signs in again.
+    await alice.context.close();
+    alice = await signIn('alice');
+    const history = alice.page.locator('#history article.approval');
+    await history.filter({ hasText: 'DROP TABLE victims' }).filter({ hasText: 'approved by alice' }).waitFor({ timeout: 10_000 });
+    expect(await history.filter({ hasText: 'DROP TABLE keepers' }).locator('.outcome').textContent()).toBe('denied by alice — not during the release freeze');
+    expect(await history.filter({ hasText: 'carol' }).locator('.outcome').textContent()).toContain('access for 15m');
+
+    await alice.page.goto(`${adminUrl}/console/audit`);
+    expect(await alice.page.locator('#checkpoints').textContent()).toBe('');
+    await alice.page.locator('#verify-now').click();
+    await alice.page.locator('#verify-result[data-state="ok"]').waitFor({ timeout: 20_000 });
+    const rows = alice.page.locator('table.checkpoints tbody tr');
+    expect(await rows.count()).toBe(1);
+    const cells = await rows.first().locator('td').allTextContents();
+    const node = cells[0] ?? '';
+    expect(node).not.toBe('');
+    expect(Number(cells[3])).toBe(Number(cells[1]) - 1);
+    await alice.page.screenshot({ path: shot('audit'), fullPage: true });
+    // The page itself, reloaded, shows the same table server-rendered.
+    await alice.page.reload();
+    expect(await alice.page.locator('table.checkpoints tbody tr td').first().textContent()).toBe(node);
+  });
+
   it('no script error on any page, and no configured secret or token in anything the daemon printed', () => {
     expect(pageErrors).toEqual([]);
-    expect(airlock.output()).not.toContain('console-pw');
-    expect(airlock.output()).not.toContain(tokens.bob ?? 'unset');
+    for (const out of [earlierOutput, airlock.output()]) {
+      expect(out).not.toContain('console-pw');
+      expect(out).not.toContain(tokens.bob ?? 'unset');
+      expect(out).not.toContain(tokens.carol ?? 'unset');
+    }
   });
 });

@@ -155,6 +155,30 @@ describe('ApprovalBroker', () => {
     expect(broker.get(later.id)?.status).toBe('pending');
   });
 
+  it('grant_for: the approver may choose a shorter window or none, never a longer one', async () => {
+    vi.useFakeTimers();
+    const broker = new ApprovalBroker();
+    const connect = { action: { kind: 'connect' as const }, summary: 'connect to prod', connection: 'prod', grantForMs: 3_600_000 };
+    const first = broker.request(input(connect));
+    expect(() => broker.decide(first.id, bob, true, undefined, { grantForMs: 3_600_001 })).toThrow(/at most 1h/);
+    expect(() => broker.decide(first.id, bob, true, undefined, { grantForMs: 0 })).toThrow(/positive/);
+    expect(broker.get(first.id)?.status).toBe('pending');
+    broker.decide(first.id, bob, true, undefined, { grantForMs: 60_000 });
+    await first.verdict;
+    expect(broker.get(first.id)?.grantForMs).toBe(60_000);
+    expect(broker.hasGrant('alice', 'prod')).toBe(true);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(broker.hasGrant('alice', 'prod')).toBe(false);
+
+    const once = broker.request(input(connect));
+    broker.decide(once.id, bob, true, undefined, { grantForMs: null });
+    await expect(once.verdict).resolves.toMatchObject({ approved: true });
+    expect(broker.hasGrant('alice', 'prod')).toBe(false);
+    // A rule without grant_for offers no window at all.
+    const stmt = broker.request(input());
+    expect(() => broker.decide(stmt.id, bob, true, undefined, { grantForMs: 60_000 })).toThrow(/allows no grant_for/);
+  });
+
   it('a statement approval grants nothing beyond itself', async () => {
     const broker = new ApprovalBroker();
     const held = broker.request(input({ grantForMs: 3_600_000 }));

@@ -1,4 +1,4 @@
-export { consoleRoutes, approvalView, type ConsoleDeps } from './routes.js';
+export { consoleRoutes, approvalView, type ConsoleDeps, type ConsoleFleet } from './routes.js';
 export { devIssuerRoutes, DEV_USERS } from './dev-issuer.js';
 export type { ConsoleSignIn } from './oidc.js';
 export { CONTENT_SECURITY_POLICY } from './html.js';

@@ -152,18 +152,35 @@ export function sessionRoutes(audit: AuditView, page: PageHandler): AdminRoute[]
   ];
 }
 
+/** The last signed checkpoint of one node whose signature and chain checked out. */
+export interface VerifiedCheckpoint {
+  node: string;
+  seq: number;
+  ts: string;
+  /** The record it signs. */
+  headSeq: number;
+  /** The signing key's id. */
+  key: string;
+}
+
+function checkpointTable(list: VerifiedCheckpoint[]): string {
+  if (list.length === 0) return '<p class="empty">No signed checkpoint verified yet (one is signed every 1000 events and when the daemon stops).</p>';
+  const rows = list.map((c) => `<tr><td>${escapeHtml(c.node)}</td><td>${c.seq}</td><td>${escapeHtml(c.ts)}</td><td>${c.headSeq}</td><td><code>${escapeHtml(c.key)}</code></td></tr>`).join('');
+  return `<h2>Last verified checkpoint per node</h2><table class="list checkpoints"><thead><tr><th>Node</th><th>Seq</th><th>Written</th><th>Signs seq</th><th>Key</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
 export function auditRoutes(
   audit: AuditView,
   page: PageHandler,
   needSession: (req: IncomingMessage) => ConsoleSession,
   needStateChange: (req: IncomingMessage) => ConsoleSession,
 ): AdminRoute[] {
-  let last: { at: number; by: string; result: VerifyResult } | null = null;
+  let last: { at: number; by: string; result: VerifyResult; checkpoints: VerifiedCheckpoint[] } | null = null;
   const render = (): string => {
-    if (last === null) return '<p id="verify-result" data-state="never">Not verified since this daemon started.</p>';
+    if (last === null) return '<p id="verify-result" data-state="never">Not verified since this daemon started.</p><section id="checkpoints"></section>';
     const r = last.result;
     const outcome = r.ok ? `intact: ${r.count} events` : `BROKEN at ${r.file}:${r.line}: ${r.problem}`;
-    return `<p id="verify-result" data-state="${r.ok ? 'ok' : 'broken'}">${escapeHtml(outcome)} <small>(verified ${escapeHtml(formatTime(last.at))} by ${escapeHtml(last.by)})</small></p>`;
+    return `<p id="verify-result" data-state="${r.ok ? 'ok' : 'broken'}">${escapeHtml(outcome)} <small>(verified ${escapeHtml(formatTime(last.at))} by ${escapeHtml(last.by)})</small></p><section id="checkpoints">${checkpointTable(last.checkpoints)}</section>`;
   };
   return [
     {
@@ -189,9 +206,12 @@ export function auditRoutes(
         const s = needStateChange(req);
         needAuditor(audit, s.identity);
         // The same check as `airlock audit verify`.
-        const result = await verifyAudit(audit.dir);
-        last = { at: Date.now(), by: s.identity.subject, result };
-        sendJson(res, 200, { verifiedAt: last.at, ...result });
+        const byNode = new Map<string, VerifiedCheckpoint>();
+        const result = await verifyAudit(audit.dir, {
+          onCheckpoint: (r) => byNode.set(r.node, { node: r.node, seq: r.seq, ts: r.ts, headSeq: r.seq - 1, key: String((r.event as { key?: unknown }).key ?? '') }),
+        });
+        last = { at: Date.now(), by: s.identity.subject, result, checkpoints: [...byNode.values()].sort((a, b) => a.node.localeCompare(b.node)) };
+        sendJson(res, 200, { verifiedAt: last.at, ...result, checkpoints: last.checkpoints });
       },
     },
     {

@@ -5,9 +5,11 @@
  * and, when the browser sends one, a same-origin Origin header.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { EventEmitter } from 'node:events';
 import type { Logger } from '../../util/log.js';
 import type { Identity } from '../../core/types.js';
-import type { ApprovalBroker, ApprovalRequest } from '../../approvals/index.js';
+import type { ApprovalBroker, ApprovalRequest, GrantChoice } from '../../approvals/index.js';
+import { parseDuration } from '../../util/duration.js';
 import { AirlockError, asAirlockError } from '../../util/errors.js';
 import type { AdminRoute } from '../server.js';
 import { readJsonBody, sendJson } from '../http.js';
@@ -22,7 +24,30 @@ export interface ConsoleDeps {
   signIn: ConsoleSignIn;
   authenticate(token: string): Promise<Identity>;
   broker: ApprovalBroker;
+  /** With a shared state store: every node's pending requests, decided through the store. */
+  fleet?: ConsoleFleet;
   audit: AuditView;
+}
+
+export interface ConsoleFleet {
+  /** Every node's pending requests this caller's groups may decide. */
+  list(caller: Identity): Promise<ApprovalRequest[]>;
+  /** Every node's decided requests, newest last. */
+  decided(limit: number): Promise<ApprovalRequest[]>;
+  decide(id: string, caller: Identity, approve: boolean, reason?: string, grant?: GrantChoice): Promise<ApprovalRequest>;
+  onChange(listener: () => void): void;
+  /** Differs whenever a request was added or decided on any node. */
+  version(): Promise<string>;
+}
+
+/** The approver's window from the request body: absent → the rule's; "none" → none; else a duration. */
+function grantChoice(raw: unknown): GrantChoice | undefined {
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  if (raw === 'none') return { grantForMs: null };
+  if (typeof raw !== 'string') throw new AirlockError('AIRLOCK_FORBIDDEN', 'grant_for must be a duration such as 15m, or none');
+  const ms = parseDuration(raw);
+  if (ms === null) throw new AirlockError('AIRLOCK_FORBIDDEN', 'grant_for must be a duration such as 15m, or none');
+  return { grantForMs: ms };
 }
 
 const HISTORY_SHOWN = 50;
@@ -106,10 +131,46 @@ export function consoleRoutes(deps: ConsoleDeps): AdminRoute[] {
     };
   };
 
-  const visibleApprovals = (who: Identity): { pending: unknown[]; history: unknown[] } => {
+  // The store's changes (another node's request or verdict) reach open inboxes as one event —
+  // only when something did change: the store also calls onChange at every poll.
+  const fleetChanged = new EventEmitter();
+  fleetChanged.setMaxListeners(0);
+  let seen = '';
+  let checking = false;
+  let again = false;
+  const check = async (fleet: ConsoleFleet): Promise<void> => {
+    if (checking) {
+      again = true;
+      return;
+    }
+    checking = true;
+    try {
+      do {
+        again = false;
+        const v = await fleet.version();
+        if (v !== seen) {
+          seen = v;
+          fleetChanged.emit('changed');
+        }
+      } while (again);
+    } catch (e) {
+      deps.logger.debug({ err: e instanceof Error ? e.message : String(e) }, 'console: could not read the state store; the next change retries');
+    } finally {
+      checking = false;
+    }
+  };
+  const fleet = deps.fleet;
+  fleet?.onChange(() => void check(fleet));
+
+  const visibleApprovals = async (who: Identity): Promise<{ pending: unknown[]; history: unknown[] }> => {
     const mine = deps.broker.list().filter((r) => canSee(r, who));
-    const pending = mine.filter((r) => r.status === 'pending').map((r) => approvalView(r, who));
-    const history = mine
+    const here = new Set(mine.map((r) => r.id));
+    const elsewhere = deps.fleet === undefined ? [] : (await deps.fleet.list(who)).filter((r) => !here.has(r.id));
+    const pending = [...mine.filter((r) => r.status === 'pending'), ...elsewhere]
+      .sort((a, b) => a.createdAt - b.createdAt)
+      .map((r) => approvalView(r, who));
+    const decidedElsewhere = deps.fleet === undefined ? [] : (await deps.fleet.decided(HISTORY_SHOWN)).filter((r) => !here.has(r.id) && canSee(r, who));
+    const history = [...mine, ...decidedElsewhere]
       .filter((r) => r.status !== 'pending')
       .sort((a, b) => (b.decidedAt ?? 0) - (a.decidedAt ?? 0))
       .slice(0, HISTORY_SHOWN)
@@ -187,7 +248,7 @@ export function consoleRoutes(deps: ConsoleDeps): AdminRoute[] {
       pattern: /^\/console\/api\/approvals$/,
       handler: async ({ req, res }) => {
         const s = needSession(req);
-        sendJson(res, 200, { now: Date.now(), ...visibleApprovals(s.identity) });
+        sendJson(res, 200, { now: Date.now(), ...(await visibleApprovals(s.identity)) });
       },
     },
     {
@@ -196,9 +257,14 @@ export function consoleRoutes(deps: ConsoleDeps): AdminRoute[] {
       handler: async ({ req, res, params }) => {
         const s = needStateChange(req);
         const body = await readJsonBody(req, 8 * 1024);
-        const raw = typeof body === 'object' && body !== null ? (body as { reason?: unknown }).reason : undefined;
+        const fields = typeof body === 'object' && body !== null ? (body as { reason?: unknown; grant_for?: unknown }) : {};
+        const raw = fields.reason;
         const reason = typeof raw === 'string' && raw.trim() !== '' ? raw.slice(0, 500) : undefined;
-        const decided = deps.broker.decide(params[0] ?? '', s.identity, params[1] === 'approve', reason);
+        const approve = params[1] === 'approve';
+        const grant = approve ? grantChoice(fields.grant_for) : undefined;
+        const id = params[0] ?? '';
+        const decided =
+          deps.fleet === undefined ? deps.broker.decide(id, s.identity, approve, reason, grant) : await deps.fleet.decide(id, s.identity, approve, reason, grant);
         sendJson(res, 200, { approval: approvalView(decided, s.identity) });
       },
     },
@@ -221,9 +287,15 @@ export function consoleRoutes(deps: ConsoleDeps): AdminRoute[] {
           else res.write(': keepalive\n\n');
         }, SSE_KEEPALIVE_MS);
         keepalive.unref();
+        const changed = (): void => {
+          if (current(req)?.id !== s.id) res.end();
+          else res.write('event: approval\ndata: {}\n\n');
+        };
         deps.broker.on('requested', send);
         deps.broker.on('decided', send);
+        fleetChanged.on('changed', changed);
         res.on('close', () => {
+          fleetChanged.off('changed', changed);
           clearInterval(keepalive);
           deps.broker.off('requested', send);
           deps.broker.off('decided', send);
