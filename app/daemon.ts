@@ -123,11 +123,12 @@ export class Daemon {
       broker: services.broker,
       fleet: services.fleet,
       exporters: () => services.exporters.status(),
-      selfUrl: () => adminSelfUrl(this.adminAddress),
+      selfUrl: () => adminSelfUrl(this.adminAddress, this.config.admin.tls !== undefined),
       secrets: this.secrets ?? new SecretResolver(),
     });
     this.admin = new AdminServer({
       logger: this.logger,
+      ...(this.config.admin.tls === undefined ? {} : { tls: this.config.admin.tls }),
       onError: (code) => this.services?.metrics.error(code),
       authenticate: (t) => gateway.authenticate(t),
       health: () => ({
@@ -223,8 +224,9 @@ export class Daemon {
   }
 }
 
-function adminSelfUrl(a: AddressInfo | null): string {
-  if (a === null) return 'http://127.0.0.1';
+function adminSelfUrl(a: AddressInfo | null, tls: boolean): string {
+  const scheme = tls ? 'https' : 'http';
+  if (a === null) return `${scheme}://127.0.0.1`;
   const host = a.address === '0.0.0.0' ? '127.0.0.1' : a.address === '::' ? '[::1]' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
-  return `http://${host}:${a.port}`;
+  return `${scheme}://${host}:${a.port}`;
 }

@@ -3,6 +3,8 @@
  * but health and JWKS needs a bearer token from a trusted issuer.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../util/log.js';
 import type { Identity } from '../core/types.js';
@@ -29,6 +31,8 @@ export interface AdminDeps {
   onError?(code: string): void;
   /** Routes contributed by other parts of the daemon (the SSH CA's POST /v1/ssh/cert, MCP's /mcp). */
   extraRoutes?: AdminRoute[];
+  /** `admin.tls`: PEM files; the API (tokens, approvals, the console's cookie) is then served over HTTPS only. */
+  tls?: { cert: string; key: string };
 }
 
 export type AdminHandler = (ctx: { req: IncomingMessage; res: ServerResponse; params: string[]; url: URL; caller: () => Promise<Identity> }) => Promise<void>;
@@ -46,7 +50,8 @@ export class AdminServer {
 
   constructor(private readonly deps: AdminDeps) {
     this.routes = this.buildRoutes();
-    this.server = createServer((req, res) => void this.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
+    this.server = deps.tls === undefined ? createServer(handler) : createHttpsServer({ cert: readFileSync(deps.tls.cert), key: readFileSync(deps.tls.key) }, handler);
     this.server.headersTimeout = 10_000;
     this.server.requestTimeout = 0; // approvals may be long-polled by future clients
   }
