@@ -18,12 +18,10 @@ import { metricsRoutes } from '../src/admin/metrics-routes.js';
 import { consoleRoutesFor } from './console.js';
 import { buildPorts, type Services } from './wiring.js';
 import type { Listener, ListenerContext } from '../src/core/adapter.js';
-import { adapters } from './adapters.js';
+import { adapterFor } from './adapters.js';
 
 function createListener(gateway: Gateway, c: ConnectionConfig, context: ListenerContext): Listener {
-  const adapter = adapters.find((a) => a.protocol === c.protocol);
-  if (adapter === undefined) throw new AirlockError('AIRLOCK_INTERNAL', `no adapter speaks ${c.protocol}`);
-  return adapter.createListener(gateway, c, context);
+  return adapterFor(c).createListener(gateway, c, context);
 }
 
 /** What changes how a listener's socket is set up: a change restarts it on reload. */
@@ -66,7 +64,7 @@ export class Daemon {
     this.secrets = secrets;
     const verifier = await TokenVerifier.create(this.config);
     this.services = await buildPorts(this.config, this.logger, null, secrets);
-    this.gateway = new Gateway(this.config, this.logger, verifier, this.services.ports, secrets);
+    this.gateway = new Gateway(this.config, this.logger, verifier, this.services.ports, secrets, (c, deps, keyed) => adapterFor(c).leaseBroker(c, deps, keyed));
     try {
       // Sweep roles orphaned by a crash before any new session starts.
       await this.gateway.startSweepers();

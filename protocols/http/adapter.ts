@@ -2,10 +2,28 @@
 import { wrongProtocol, type Listener, type ProtocolAdapter } from '../../src/core/adapter.js';
 import { httpConnection } from './config.js';
 import { HttpListener } from './listener.js';
+import { StaticLeases } from '../../src/credentials/lease.js';
+import { ComputedLeases } from '../../src/credentials/brokers.js';
+import { Secret } from '../../src/secrets/index.js';
 
 export const httpAdapter = {
   protocol: 'http',
   connectionSchema: httpConnection,
   createListener: (core, config, context) => (config.protocol === 'http' ? (new HttpListener(core, config, context) as Listener) : wrongProtocol('http', config)),
   eventKinds: ['http.exchange', 'websocket.frame', 'websocket.closed'],
+  leaseBroker: (c, deps) => {
+    if (c.protocol !== 'http') return wrongProtocol('http', c);
+    const cred = c.credentials;
+    switch (cred.type) {
+      case 'none':
+        return new ComputedLeases(async () => ({ id: 'none', username: '', secret: new Secret(''), expiresAt: null }));
+      case 'header':
+        return new StaticLeases(deps.resolver, cred.name, cred.value);
+      case 'jwt':
+        return new ComputedLeases(async (r) => {
+          const token = await deps.signJwt({ identity: r.identity, sessionId: r.sessionId, audience: cred.audience, ttlMs: cred.ttl });
+          return { id: `jwt-${r.sessionId}`, username: cred.header, secret: new Secret(`Bearer ${token}`), expiresAt: Date.now() + cred.ttl };
+        });
+    }
+  },
 } satisfies ProtocolAdapter<'http'>;

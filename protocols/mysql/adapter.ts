@@ -2,10 +2,18 @@
 import { wrongProtocol, type Listener, type ProtocolAdapter } from '../../src/core/adapter.js';
 import { mysqlConnection } from './config.js';
 import { MysqlListener } from './listener.js';
+import { StaticLeases } from '../../src/credentials/lease.js';
+import { EphemeralMysqlLeases } from '../../src/credentials/ephemeral-mysql.js';
 
 export const mysqlAdapter = {
   protocol: 'mysql',
   connectionSchema: mysqlConnection,
   createListener: (core, config, context) => (config.protocol === 'mysql' ? (new MysqlListener(core, config) as Listener) : wrongProtocol('mysql', config)),
   eventKinds: [],
+  leaseBroker: (c, deps, keyed) => {
+    if (c.protocol !== 'mysql') return wrongProtocol('mysql', c);
+    const cred = c.credentials;
+    if (cred.type === 'static') return new StaticLeases(deps.resolver, cred.username, cred.password);
+    return keyed(new EphemeralMysqlLeases({ connectionName: c.name, upstream: c.upstream, credentials: cred, resolver: deps.resolver, logger: deps.logger, nodeId: deps.nodeId() }));
+  },
 } satisfies ProtocolAdapter<'mysql'>;

@@ -2,10 +2,17 @@
 import { wrongProtocol, type Listener, type ProtocolAdapter } from '../../src/core/adapter.js';
 import { sshConnection } from './config.js';
 import { SshListener } from './listener.js';
+import { SshCertificateLeases, SshStaticLeases } from '../../src/credentials/ssh-certificate.js';
 
 export const sshAdapter = {
   protocol: 'ssh',
   connectionSchema: sshConnection,
   createListener: (core, config, context) => (config.protocol === 'ssh' ? (new SshListener(core, config, context) as Listener) : wrongProtocol('ssh', config)),
   eventKinds: ['ssh.exec', 'ssh.recording', 'ssh.forward', 'ssh.sftp'],
+  leaseBroker: (c, deps) => {
+    if (c.protocol !== 'ssh') return wrongProtocol('ssh', c);
+    const cred = c.credentials;
+    if (cred.type === 'ssh-certificate') return new SshCertificateLeases(deps.resolver, cred.ca_key, cred.ttl);
+    return new SshStaticLeases(deps.resolver, cred.private_key, cred.password, cred.passphrase);
+  },
 } satisfies ProtocolAdapter<'ssh'>;
