@@ -8,7 +8,8 @@ import { createLogger, type Logger } from '../src/util/log.js';
 import { AirlockError } from '../src/util/errors.js';
 import { TokenVerifier } from '../src/auth/verifier.js';
 import { Gateway } from '../src/core/gateway.js';
-import { describeConnections } from '../src/admin/connections.js';
+import { describeConnections, type ConnectionFacts } from '../src/admin/connections.js';
+import type { Identity } from '../src/core/types.js';
 import { mcpAdminRoutes } from '../src/mcp/admin-routes.js';
 import { SshCa } from '../src/auth/ssh-ca.js';
 import { sshCertRoutes } from '../src/admin/ssh-cert.js';
@@ -88,6 +89,11 @@ export class Daemon {
   }
 
   /** An SSH listener's host key fingerprint (for GET /v1/connections). */
+  /** A connection's own facts for GET /v1/connections, as its protocol's adapter tells them. */
+  private describe(c: ConnectionConfig, caller: Identity): ConnectionFacts {
+    return adapterFor(c).describe(c, caller, { hostKey: this.hostKeyOf(c.name) });
+  }
+
   private hostKeyOf(name: string): string | undefined {
     return this.listeners.get(name)?.listener.hostKeyFingerprint;
   }
@@ -138,7 +144,7 @@ export class Daemon {
       maxTokenTtlMs: () => this.config.auth.max_token_ttl,
       extraRoutes: [...metricsRoutes(services.metrics, { checks: async () => this.readiness() }), ...consoleRoutes, ...sshCertRoutes(() => this.sshCa(), () => this.config), ...mcpAdminRoutes({
         authenticate: (t) => gateway.authenticate(t),
-        connections: (identity) => describeConnections(this.config, identity, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? [], (name) => this.hostKeyOf(name)),
+        connections: (identity) => describeConnections(this.config, identity, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? [], (c, caller) => this.describe(c, caller)),
         recordToolCall: (identity, event) =>
           services.ports.audit.append({ type: 'mcp.tool_call', identity: { subject: identity.subject, issuer: identity.issuer, groups: identity.groups, kind: identity.kind }, ...event }).then(() => undefined),
         limits: { maxRows: 200, maxBytes: 256 * 1024, holdTimeoutMs: this.config.approvals.default_timeout },
@@ -146,7 +152,7 @@ export class Daemon {
         maxSessions: this.config.admin.mcp.max_sessions,
         maxSessionsPerIdentity: this.config.admin.mcp.max_sessions_per_identity,
       })],
-      connections: (caller) => describeConnections(this.config, caller, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? [], (name) => this.hostKeyOf(name)),
+      connections: (caller) => describeConnections(this.config, caller, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? [], (c, caller) => this.describe(c, caller)),
       ...services.admin(() => this.config),
     });
     this.adminAddress = await this.admin.listen(listen.host, listen.port);

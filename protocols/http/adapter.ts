@@ -1,16 +1,28 @@
 /** The http protocol as the daemon sees it (src/core/adapter.ts; listed in app/adapters.ts). */
 import { wrongProtocol, type Listener, type ProtocolAdapter } from '../../src/core/adapter.js';
+import type { ProtocolEvents } from '../../src/core/session-types.js';
 import { httpConnection } from './config.js';
 import { HttpListener } from './listener.js';
 import { StaticLeases } from '../../src/credentials/lease.js';
 import { ComputedLeases } from '../../src/credentials/brokers.js';
 import { Secret } from '../../src/secrets/index.js';
 
+declare module '../../src/core/session-types.js' {
+  interface ProtocolEvents {
+    /** One HTTP request and its answer: headers with credentials redacted, bodies capped and masked. */
+    'http.exchange': { requestId: string; method: string; path: string; status: number; durationMs: number };
+    /** One WebSocket frame relayed (text capped and masked, binary as its length), and the WebSocket's end. */
+    'websocket.frame': { requestId: string };
+    'websocket.closed': { requestId: string };
+  }
+}
+
 export const httpAdapter = {
   protocol: 'http',
   connectionSchema: httpConnection,
   createListener: (core, config, context) => (config.protocol === 'http' ? (new HttpListener(core, config, context) as Listener) : wrongProtocol('http', config)),
-  eventKinds: ['http.exchange', 'websocket.frame', 'websocket.closed'],
+  eventKinds: ['http.exchange', 'websocket.frame', 'websocket.closed'] satisfies Array<keyof ProtocolEvents>,
+  describe: (c) => (c.protocol === 'http' ? { auth_header: c.auth_header } : wrongProtocol('http', c)),
   leaseBroker: (c, deps) => {
     if (c.protocol !== 'http') return wrongProtocol('http', c);
     const cred = c.credentials;

@@ -10,6 +10,7 @@ export const mysqlAdapter = {
   connectionSchema: mysqlConnection,
   createListener: (core, config, context) => (config.protocol === 'mysql' ? (new MysqlListener(core, config) as Listener) : wrongProtocol('mysql', config)),
   eventKinds: [],
+  describe: () => ({}),
   leaseBroker: (c, deps, keyed) => {
     if (c.protocol !== 'mysql') return wrongProtocol('mysql', c);
     const cred = c.credentials;

@@ -10,6 +10,7 @@ export const postgresAdapter = {
   connectionSchema: postgresConnection,
   createListener: (core, config, context) => (config.protocol === 'postgres' ? (new PostgresListener(core, config) as Listener) : wrongProtocol('postgres', config)),
   eventKinds: [],
+  describe: () => ({}),
   leaseBroker: (c, deps, keyed) => {
     if (c.protocol !== 'postgres') return wrongProtocol('postgres', c);
     const cred = c.credentials;

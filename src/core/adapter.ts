@@ -10,6 +10,8 @@ import type { SshCa } from '../auth/ssh-ca.js';
 import { AirlockError } from '../util/errors.js';
 import type { GatewayCore } from './session-types.js';
 import type { LeaseBrokerFactory } from '../credentials/brokers.js';
+import type { ConnectionFacts } from '../admin/connections.js';
+import type { Identity } from './types.js';
 
 /** Daemon-wide facts a listener may need besides the core (state_dir for generated host keys, the logger). */
 export interface ListenerContext {
@@ -39,6 +41,8 @@ export interface ProtocolAdapter<P extends ConnectionConfig['protocol'] = Connec
   readonly eventKinds: readonly string[];
   /** The lease broker for one connection's credentials (static, ephemeral, certificates, computed headers). */
   readonly leaseBroker: LeaseBrokerFactory;
+  /** What GET /v1/connections tells this caller of the connection besides name, address and policy. */
+  describe(config: ConnectionConfig, caller: Identity, facts: { readonly hostKey: string | undefined }): ConnectionFacts;
 }
 
 /** A connection handed to the wrong adapter: a bug in the composition root, never a caller's doing. */
