@@ -19,7 +19,7 @@ import { metricsRoutes } from '../src/admin/metrics-routes.js';
 import { consoleRoutesFor } from './console.js';
 import { buildPorts, type Services } from './wiring.js';
 import type { Listener, ListenerContext } from '../src/core/adapter.js';
-import { adapterFor } from './adapters.js';
+import { adapterFor, mcpBackends } from './adapters.js';
 
 function createListener(gateway: Gateway, c: ConnectionConfig, context: ListenerContext): Listener {
   return adapterFor(c).createListener(gateway, c, context);
@@ -148,6 +148,7 @@ export class Daemon {
         recordToolCall: (identity, event) =>
           services.ports.audit.append({ type: 'mcp.tool_call', identity: { subject: identity.subject, issuer: identity.issuer, groups: identity.groups, kind: identity.kind }, ...event }).then(() => undefined),
         limits: { maxRows: 200, maxBytes: 256 * 1024, holdTimeoutMs: this.config.approvals.default_timeout },
+        backends: mcpBackends,
         version: '0.1.0',
         maxSessions: this.config.admin.mcp.max_sessions,
         maxSessionsPerIdentity: this.config.admin.mcp.max_sessions_per_identity,

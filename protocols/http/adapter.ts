@@ -3,6 +3,7 @@ import { wrongProtocol, type Listener, type ProtocolAdapter } from '../../src/co
 import type { ProtocolEvents } from '../../src/core/session-types.js';
 import { httpConnection } from './config.js';
 import { HttpListener } from './listener.js';
+import { httpRequest } from './mcp.js';
 import { StaticLeases } from '../../src/credentials/lease.js';
 import { ComputedLeases } from '../../src/credentials/brokers.js';
 import { Secret } from '../../src/secrets/index.js';
@@ -22,6 +23,7 @@ export const httpAdapter = {
   connectionSchema: httpConnection,
   createListener: (core, config, context) => (config.protocol === 'http' ? (new HttpListener(core, config, context) as Listener) : wrongProtocol('http', config)),
   eventKinds: ['http.exchange', 'websocket.frame', 'websocket.closed'] satisfies Array<keyof ProtocolEvents>,
+  mcp: { request: httpRequest },
   describe: (c) => (c.protocol === 'http' ? { auth_header: c.auth_header } : wrongProtocol('http', c)),
   leaseBroker: (c, deps) => {
     if (c.protocol !== 'http') return wrongProtocol('http', c);

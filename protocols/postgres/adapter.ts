@@ -2,6 +2,7 @@
 import { wrongProtocol, type Listener, type ProtocolAdapter } from '../../src/core/adapter.js';
 import { postgresConnection } from './config.js';
 import { PostgresListener } from './listener.js';
+import { pgQuery } from './mcp.js';
 import { StaticLeases } from '../../src/credentials/lease.js';
 import { EphemeralPgLeases } from '../../src/credentials/ephemeral-pg.js';
 
@@ -10,6 +11,7 @@ export const postgresAdapter = {
   connectionSchema: postgresConnection,
   createListener: (core, config, context) => (config.protocol === 'postgres' ? (new PostgresListener(core, config) as Listener) : wrongProtocol('postgres', config)),
   eventKinds: [],
+  mcp: { query: pgQuery },
   describe: () => ({}),
   leaseBroker: (c, deps, keyed) => {
     if (c.protocol !== 'postgres') return wrongProtocol('postgres', c);

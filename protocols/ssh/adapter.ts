@@ -3,6 +3,7 @@ import { wrongProtocol, type Listener, type ProtocolAdapter } from '../../src/co
 import type { ProtocolEvents } from '../../src/core/session-types.js';
 import { sshConnection } from './config.js';
 import { SshListener } from './listener.js';
+import { execCommand } from './mcp.js';
 import { SshCertificateLeases, SshStaticLeases } from '../../src/credentials/ssh-certificate.js';
 
 declare module '../../src/core/session-types.js' {
@@ -20,6 +21,7 @@ export const sshAdapter = {
   connectionSchema: sshConnection,
   createListener: (core, config, context) => (config.protocol === 'ssh' ? (new SshListener(core, config, context) as Listener) : wrongProtocol('ssh', config)),
   eventKinds: ['ssh.exec', 'ssh.recording', 'ssh.forward', 'ssh.sftp'] satisfies Array<keyof ProtocolEvents>,
+  mcp: { exec: execCommand },
   describe: (c, caller, facts) => {
     if (c.protocol !== 'ssh') return wrongProtocol('ssh', c);
     const logins = [...new Set(Object.entries(c.allowed_logins).filter(([g]) => g === '*' || caller.groups.includes(g)).flatMap(([, l]) => l))];

@@ -12,6 +12,7 @@ import type { GatewayCore } from './session-types.js';
 import type { LeaseBrokerFactory } from '../credentials/brokers.js';
 import type { ConnectionFacts } from '../admin/connections.js';
 import type { Identity } from './types.js';
+import type { McpBackend } from '../mcp/backends/types.js';
 
 /** Daemon-wide facts a listener may need besides the core (state_dir for generated host keys, the logger). */
 export interface ListenerContext {
@@ -42,6 +43,8 @@ export interface ProtocolAdapter<P extends ConnectionConfig['protocol'] = Connec
   /** The lease broker for one connection's credentials (static, ephemeral, certificates, computed headers). */
   readonly leaseBroker: LeaseBrokerFactory;
   /** What GET /v1/connections tells this caller of the connection besides name, address and policy. */
+  /** What this protocol lends the MCP tools (query, exec, request). */
+  readonly mcp: McpBackend;
   describe(config: ConnectionConfig, caller: Identity, facts: { readonly hostKey: string | undefined }): ConnectionFacts;
 }
 
