@@ -8,7 +8,8 @@ import { createLogger, type Logger } from '../src/util/log.js';
 import { AirlockError } from '../src/util/errors.js';
 import { TokenVerifier } from '../src/auth/verifier.js';
 import { Gateway } from '../src/core/gateway.js';
-import { describeConnections } from '../src/admin/connections.js';
+import { describeConnections, type ConnectionFacts } from '../src/admin/connections.js';
+import type { Identity } from '../src/core/types.js';
 import { mcpAdminRoutes } from '../src/mcp/admin-routes.js';
 import { SshCa } from '../src/auth/ssh-ca.js';
 import { sshCertRoutes } from '../src/admin/ssh-cert.js';
@@ -18,12 +19,10 @@ import { metricsRoutes } from '../src/admin/metrics-routes.js';
 import { consoleRoutesFor } from './console.js';
 import { buildPorts, type Services } from './wiring.js';
 import type { Listener, ListenerContext } from '../src/core/adapter.js';
-import { adapters } from './adapters.js';
+import { adapterFor, mcpBackends } from './adapters.js';
 
 function createListener(gateway: Gateway, c: ConnectionConfig, context: ListenerContext): Listener {
-  const adapter = adapters.find((a) => a.protocol === c.protocol);
-  if (adapter === undefined) throw new AirlockError('AIRLOCK_INTERNAL', `no adapter speaks ${c.protocol}`);
-  return adapter.createListener(gateway, c, context);
+  return adapterFor(c).createListener(gateway, c, context);
 }
 
 /** What changes how a listener's socket is set up: a change restarts it on reload. */
@@ -66,7 +65,7 @@ export class Daemon {
     this.secrets = secrets;
     const verifier = await TokenVerifier.create(this.config);
     this.services = await buildPorts(this.config, this.logger, null, secrets);
-    this.gateway = new Gateway(this.config, this.logger, verifier, this.services.ports, secrets);
+    this.gateway = new Gateway(this.config, this.logger, verifier, this.services.ports, secrets, (c, deps, keyed) => adapterFor(c).leaseBroker(c, deps, keyed));
     try {
       // Sweep roles orphaned by a crash before any new session starts.
       await this.gateway.startSweepers();
@@ -90,6 +89,11 @@ export class Daemon {
   }
 
   /** An SSH listener's host key fingerprint (for GET /v1/connections). */
+  /** A connection's own facts for GET /v1/connections, as its protocol's adapter tells them. */
+  private describe(c: ConnectionConfig, caller: Identity): ConnectionFacts {
+    return adapterFor(c).describe(c, caller, { hostKey: this.hostKeyOf(c.name) });
+  }
+
   private hostKeyOf(name: string): string | undefined {
     return this.listeners.get(name)?.listener.hostKeyFingerprint;
   }
@@ -142,15 +146,16 @@ export class Daemon {
       maxTokenTtlMs: () => this.config.auth.max_token_ttl,
       extraRoutes: [...metricsRoutes(services.metrics, { checks: async () => this.readiness() }), ...consoleRoutes, ...sshCertRoutes(() => this.sshCa(), () => this.config), ...mcpAdminRoutes({
         authenticate: (t) => gateway.authenticate(t),
-        connections: (identity) => describeConnections(this.config, identity, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? [], (name) => this.hostKeyOf(name)),
+        connections: (identity) => describeConnections(this.config, identity, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? [], (c, caller) => this.describe(c, caller)),
         recordToolCall: (identity, event) =>
           services.ports.audit.append({ type: 'mcp.tool_call', identity: { subject: identity.subject, issuer: identity.issuer, groups: identity.groups, kind: identity.kind }, ...event }).then(() => undefined),
         limits: { maxRows: 200, maxBytes: 256 * 1024, holdTimeoutMs: this.config.approvals.default_timeout },
+        backends: mcpBackends,
         version: '0.1.0',
         maxSessions: this.config.admin.mcp.max_sessions,
         maxSessionsPerIdentity: this.config.admin.mcp.max_sessions_per_identity,
       })],
-      connections: (caller) => describeConnections(this.config, caller, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? [], (name) => this.hostKeyOf(name)),
+      connections: (caller) => describeConnections(this.config, caller, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? [], (c, caller) => this.describe(c, caller)),
       ...services.admin(() => this.config),
     });
     this.adminAddress = await this.admin.listen(listen.host, listen.port);

@@ -12,6 +12,7 @@ import { AirlockError } from '../src/util/errors.js';
 import { createLogger } from '../src/util/log.js';
 import { RemoteAirlockApi, tokenFromEnvironment } from '../src/mcp/remote-api.js';
 import { createMcpServer } from '../src/mcp/server.js';
+import { mcpBackends } from '../app/adapters.js';
 import { pino } from 'pino';
 
 interface McpOptions {
@@ -71,6 +72,7 @@ export function registerMcpCommand(program: Command): void {
         api,
         ...(opts.connections === undefined ? {} : { only: opts.connections.split(',').map((s) => s.trim()).filter((s) => s !== '') }),
         limits: { maxRows: Number(opts.maxRows), maxBytes: bytes(opts.maxBytes), holdTimeoutMs },
+        backends: mcpBackends,
         ...(opts.ca === undefined ? {} : { ca: readFileSync(opts.ca, 'utf8') }),
         version: MCP_VERSION,
       });

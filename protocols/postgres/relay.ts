@@ -5,60 +5,25 @@
  * by a marker text that makes the upstream fail exactly where Postgres would fail the
  * statement, and the upstream's error for that marker is replaced by airlock's own —
  * so ordering, pipelining and transaction state stay what the server says they are.
+ * The policy on what the client sends is statement-check.ts, the audit summary of results
+ * result-summary.ts, the output buffers out-buffer.ts; the flow and its lifecycle stay here.
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Session } from '../../src/core/session-types.js';
-import type { Action, FinalDecision } from '../../src/core/types.js';
+import type { FinalDecision } from '../../src/core/types.js';
 import { AirlockError, asAirlockError } from '../../src/util/errors.js';
 import { FrameReader, type Frame } from './codec/framing.js';
 import { MessageCode } from './codec/codes.js';
 import { decodeFrontend, encodeParse, encodeQuery } from './codec/frontend.js';
-import { decodeDataRow, decodeErrorResponse, encodeErrorResponse, encodeNoticeResponse } from './codec/backend.js';
+import { decodeErrorResponse, encodeErrorResponse, encodeNoticeResponse } from './codec/backend.js';
 import { pgErrorFor, pgSyntaxError, type PgErrorFields } from './errors.js';
 import type { ResultMasker } from './result-masking.js';
 import type { PgCatalog } from './catalog.js';
 import type { StatementAnalysis } from '../../parsers/sql/types.js';
-import { isEffectFree } from '../../src/audit/effect-free.js';
-
-/** Outgoing segments of one upstream chunk, written together. */
-class Segments {
-  private parts: Buffer[] = [];
-  private runBuf: ArrayBufferLike | null = null;
-  private runStart = 0;
-  private runEnd = 0;
-
-  /** Adds raw frame bytes, merging with the previous frame when they are adjacent in memory. */
-  add(raw: Buffer): void {
-    if (this.runBuf === raw.buffer && this.runEnd === raw.byteOffset) {
-      this.runEnd += raw.length;
-      return;
-    }
-    this.flushRun();
-    this.runBuf = raw.buffer;
-    this.runStart = raw.byteOffset;
-    this.runEnd = raw.byteOffset + raw.length;
-  }
-
-  addOwn(buf: Buffer): void {
-    this.flushRun();
-    this.parts.push(buf);
-  }
-
-  private flushRun(): void {
-    if (this.runBuf !== null && this.runEnd > this.runStart) {
-      this.parts.push(Buffer.from(this.runBuf, this.runStart, this.runEnd - this.runStart));
-    }
-    this.runBuf = null;
-  }
-
-  take(): Buffer[] {
-    this.flushRun();
-    const p = this.parts;
-    this.parts = [];
-    return p;
-  }
-}
+import { Segments, Slab } from './out-buffer.js';
+import { ResultSummary } from './result-summary.js';
+import { checkExecution, decideStatements } from './statement-check.js';
 
 interface Unit {
   /** A marker in the statement text that stands in for a denied statement. */
@@ -110,12 +75,16 @@ export class Relay {
     this.clientReader = new FrameReader({ maxMessageBytes: opts.maxMessageBytes, maxStartupBytes: 0, startup: false });
     this.upstreamReader = new FrameReader({ maxMessageBytes: opts.maxMessageBytes, maxStartupBytes: 0, startup: false });
     this.masker = opts.masker ?? null;
-    if (this.masker !== null) this.masker.allocate = (size) => this.allocOut(size);
+    if (this.masker !== null) {
+      const slab = new Slab();
+      this.masker.allocate = (size) => slab.allocOut(size);
+    }
     const record = opts.session.connection.record;
-    this.recordRows = 'results' in record && record.results === 'rows';
+    this.summary = new ResultSummary(opts.session, this.masker, 'results' in record && record.results === 'rows');
   }
 
-  private readonly recordRows: boolean;
+  /** The audit summary of the result flowing to the client. */
+  private readonly summary: ResultSummary;
   /** Prepared statements approved under a per_execution rule: each Execute asks again. */
   private readonly perExecution = new Map<string, { statements: StatementAnalysis[]; credit: number }>();
   /** Portal → prepared statement name, for the per_execution check at Execute. */
@@ -239,7 +208,7 @@ export class Relay {
     let durable: Promise<void> | null = null;
     let denied: StatementAnalysis | undefined;
     try {
-      ({ decision, statements, durable, denied } = await this.decide(msg.type === 'FunctionCall' ? null : text, msg.type === 'Parse'));
+      ({ decision, statements, durable, denied } = await decideStatements(this.session, msg.type === 'FunctionCall' ? null : text, msg.type === 'Parse', (notice) => this.notice(notice)));
     } catch (e) {
       failure = asAirlockError(e);
       if (failure.fatal) throw failure;
@@ -289,14 +258,7 @@ export class Relay {
    * server skips the rest of the batch up to Sync and the client gets airlock's error.
    */
   private async approveExecution(statements: StatementAnalysis[]): Promise<boolean> {
-    let refusal: AirlockError | null = null;
-    for (const statement of statements) {
-      const d = await this.session.check({ kind: 'sql', dialect: 'postgres', text: statement.text, statement }, (h) => this.notice(h.howToApprove), false);
-      if (d.effect === 'deny') {
-        refusal = new AirlockError('AIRLOCK_DENIED', `denied by rule ${d.rule}: ${d.reason}`, { rule: d.rule });
-        break;
-      }
-    }
+    const refusal = await checkExecution(this.session, statements, (text) => this.notice(text));
     if (refusal === null) return true;
     const marker = `airlock_denied_${randomBytes(6).toString('hex')}`;
     if (this.open.deniedMarker === null) this.open = { deniedMarker: Buffer.from(marker), error: pgErrorFor(refusal, false) };
@@ -319,45 +281,6 @@ export class Relay {
         this.awaitingDurable--;
         this.releaseHeld();
       });
-  }
-
-  /** Every statement in the text must be allowed; the first refusal wins. */
-  private async decide(text: string | null, extended: boolean): Promise<{ decision: FinalDecision; statements: StatementAnalysis[]; durable: Promise<void> | null; denied?: StatementAnalysis }> {
-    const s = this.session;
-    if (text === null) {
-      // FunctionCall invokes a function by OID: nothing about its effect is known.
-      const action: Action = {
-        kind: 'sql',
-        dialect: 'postgres',
-        text: '<function call>',
-        statement: { text: '<function call>', kinds: ['call'], reads: [], writes: [], functions: [], withoutWhere: false, opaque: true, unparsed: false, outputs: null, predicateColumns: [] },
-      };
-      return { decision: await s.check(action, (h) => this.notice(h.howToApprove)), statements: [], durable: null };
-    }
-    const analysis = s.analyzeSql(text, 'postgres');
-    // Simple-query mode only: a Query whose every statement is effect-free runs while its records sync.
-    const pipelined = !extended && analysis.statements.length > 0 && analysis.statements.every((st) => st.kinds.includes('empty') || isEffectFree(st));
-    const syncing: Array<Promise<void>> = [];
-    let last: FinalDecision | null = null;
-    for (const statement of analysis.statements) {
-      const action: Action = { kind: 'sql', dialect: 'postgres', text: statement.text, statement };
-      let d: FinalDecision;
-      if (pipelined) {
-        const checked = await s.checkEffectFree(action, (h) => this.notice(h.howToApprove));
-        d = checked.decision;
-        syncing.push(checked.durable);
-      } else {
-        d = await s.check(action, (h) => this.notice(h.howToApprove), extended);
-      }
-      if (d.effect === 'deny') {
-        // Nothing is forwarded; the records before it still settle on their own.
-        return { decision: d, statements: analysis.statements, durable: null, denied: statement };
-      }
-      last = d;
-    }
-    const durable = syncing.length === 0 ? null : syncing.length === 1 ? (syncing[0] ?? null) : Promise.all(syncing).then(() => undefined);
-    // Statements that return nothing (empty) still answer with a completion of their own.
-    return { decision: last ?? { effect: 'allow', rules: [], mask: s.maskPlan }, statements: analysis.statements.filter((st) => !st.kinds.includes('empty')), durable };
   }
 
   private notice(text: string): void {
@@ -443,50 +366,6 @@ export class Relay {
     if (!ok) this.upstream.pause();
   }
 
-  /** Result summary of the statement whose rows are flowing, for the audit log. */
-  private result = { rows: 0, bytes: 0, started: 0, data: [] as string[][], dataBytes: 0, truncated: false };
-
-  private summarise(f: Frame, sent: Buffer): void {
-    const r = this.result;
-    if (r.started === 0) r.started = Date.now();
-    r.bytes += sent.length;
-    switch (f.type) {
-      case MessageCode.DataRow:
-        r.rows++;
-        if (this.recordRows) {
-          // What the client received (masked), capped.
-          if (r.dataBytes < RECORD_ROWS_MAX_BYTES && r.data.length < RECORD_ROWS_MAX) {
-            const cells = decodeDataRow(sent.subarray(5)).cells.map((c) => (c === null ? null : c.toString('utf8'))) as string[];
-            r.dataBytes += sent.length;
-            r.data.push(cells);
-          } else r.truncated = true;
-        }
-        break;
-      case MessageCode.CommandComplete:
-      case MessageCode.ErrorResponse:
-      case MessageCode.EmptyQueryResponse:
-      case MessageCode.PortalSuspended: {
-        const command = f.type === MessageCode.CommandComplete ? f.payload.toString('utf8', 0, Math.max(0, f.payload.length - 1)) : undefined;
-        const errorCode = f.type === MessageCode.ErrorResponse ? /C([0-9A-Z]{5})\0/.exec(f.payload.toString('latin1'))?.[1] : undefined;
-        const masked = this.masker?.maskedColumns() ?? [];
-        this.session.record({
-          type: 'result',
-          ...(command === undefined ? {} : { command }),
-          rows: r.rows,
-          bytes: r.bytes,
-          durationMs: Date.now() - r.started,
-          ...(errorCode === undefined ? {} : { errorCode }),
-          ...(masked.length > 0 ? { maskedColumns: masked } : {}),
-          ...(this.recordRows ? { data: r.data, truncated: r.truncated } : {}),
-        });
-        this.result = { rows: 0, bytes: 0, started: 0, data: [], dataBytes: 0, truncated: false };
-        break;
-      }
-      default:
-        break;
-    }
-  }
-
   private upstreamFrame(f: Frame): void {
     const failed = this.units[0]?.unaudited;
     if (failed !== undefined) {
@@ -496,7 +375,7 @@ export class Relay {
       const own = encodeErrorResponse(failed);
       this.toClient.addOwn(own);
       this.session.record({ type: 'result', rows: 0, bytes: own.length, durationMs: 0, errorCode: failed.code });
-      this.result = { rows: 0, bytes: 0, started: 0, data: [], dataBytes: 0, truncated: false };
+      this.summary.reset();
     }
     switch (f.type) {
       case MessageCode.ReadyForQuery:
@@ -508,7 +387,7 @@ export class Relay {
           this.masker?.onUpstreamFrame(f);
           const own = encodeErrorResponse(unit.error);
           this.toClient.addOwn(own);
-          this.summarise(f, own);
+          this.summary.summarise(f, own);
           return;
         }
         // The server's FATAL (or PANIC) is the session's last word: the close that follows
@@ -533,27 +412,12 @@ export class Relay {
       if (replaced !== null) {
         // Rows rewritten into the slab one after another merge into one piece.
         this.toClient.add(replaced);
-        this.summarise(f, replaced);
+        this.summary.summarise(f, replaced);
         return;
       }
     }
     this.toClient.add(f.raw);
-    this.summarise(f, f.raw);
-  }
-
-  /** The slab rewritten rows are cut from; a full slab is left to the writes that still hold its slices. */
-  private slab: Buffer = Buffer.alloc(0);
-  private slabUsed = 0;
-
-  private allocOut(size: number): Buffer {
-    if (size > SLAB_BYTES / 4) return Buffer.allocUnsafe(size);
-    if (this.slabUsed + size > this.slab.length) {
-      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-      this.slabUsed = 0;
-    }
-    const out = this.slab.subarray(this.slabUsed, this.slabUsed + size);
-    this.slabUsed += size;
-    return out;
+    this.summary.summarise(f, f.raw);
   }
 
   private writeClient(buf: Buffer): boolean {
@@ -596,14 +460,8 @@ export class Relay {
   }
 }
 
-/** Size of the slabs masked rows are built in. */
-const SLAB_BYTES = 256 * 1024;
-
 /** Client frames queued behind a statement check before the client socket is paused. */
 const INBOX_PAUSE_FRAMES = 256;
-
-const RECORD_ROWS_MAX = 1000;
-const RECORD_ROWS_MAX_BYTES = 1024 * 1024;
 
 const FORWARDED = new Set<number>([
   MessageCode.Bind, MessageCode.Describe, MessageCode.Execute, MessageCode.Close, MessageCode.Flush,

@@ -12,22 +12,20 @@ export function describeConnections(
   caller: Identity,
   address: (name: string) => AddressInfo | undefined,
   rulesFor: (identity: Identity, connection: string) => RuleConfig[],
-  hostKey: (name: string) => string | undefined = () => undefined,
+  /** The protocol's own facts (logins, host key, token header), from its adapter's describe(). */
+  describe: (c: ConnectionConfig, caller: Identity) => ConnectionFacts = () => ({}),
 ): ConnectionSummary[] {
   return config.connections
     .filter((c) => mayUseConnection(caller, c))
     .map((c) => {
       const bound = address(c.name);
       const rules = rulesFor(caller, c.name);
-      const logins = c.protocol === 'ssh' ? [...new Set(Object.entries(c.allowed_logins).filter(([g]) => g === '*' || caller.groups.includes(g)).flatMap(([, l]) => l))] : undefined;
       return {
         name: c.name,
         protocol: c.protocol,
         listen: { host: c.listen.host, port: bound?.port ?? c.listen.port },
         tls: 'tls' in c && c.tls !== undefined,
-        ...(logins === undefined ? {} : { logins }),
-        ...(c.protocol === 'ssh' && hostKey(c.name) !== undefined ? { host_key_fingerprint: hostKey(c.name) } : {}),
-        ...(c.protocol === 'http' ? { auth_header: c.auth_header } : {}),
+        ...describe(c, caller),
         rules: rules
           .filter((r) => r.effect !== 'mask')
           .map((r) => ({ name: r.name, effect: r.effect, ...(r.reason === undefined ? {} : { reason: r.reason }), when: r.when })),
@@ -43,6 +41,7 @@ export interface ConnectionSummary {
   protocol: ConnectionConfig['protocol'];
   listen: { host: string; port: number };
   tls: boolean;
+  /** SSH: the logins this caller may use. */
   logins?: string[];
   /** SSH: airlock's host key for this listener (SHA256:…), so clients need no trust on first use. */
   host_key_fingerprint?: string;
@@ -51,4 +50,7 @@ export interface ConnectionSummary {
   rules: Array<{ name: string; effect: string; reason?: string; when: RuleConfig['when'] }>;
   masked: Array<{ rule: string; columns?: string[]; detect?: string[]; json_paths?: string[]; method: string }>;
 }
+
+/** The part of a connection's summary its protocol adapter describes (ProtocolAdapter.describe). */
+export type ConnectionFacts = Pick<ConnectionSummary, 'logins' | 'host_key_fingerprint' | 'auth_header'>;
 

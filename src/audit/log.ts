@@ -16,19 +16,23 @@
  * refuses everything after it (fail closed).
  *
  * Crash: see head.ts (a torn last line is cut off and recorded on open).
+ *
+ * This file is the queue (group commit, lazy appends) and the answers of the writer thread;
+ * starting that thread is writer-thread.ts, file rotation and syncing writer-worker.ts and
+ * chain-file.ts, retention retention.ts.
  */
-import { mkdir, unlink } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../util/log.js';
-import { AirlockError, type ErrorCode, ErrorCodes } from '../util/errors.js';
+import { AirlockError } from '../util/errors.js';
 import { canonicalScrubbedJson } from './canonical.js';
-import { listAuditFiles } from './files.js';
-import { lastRecordOf } from './head.js';
 import { scrubRecorded } from './scrub.js';
-import type { AuditEventBody, AuditRecord, PrunedEvent } from './types.js';
+import type { AuditEventBody, AuditRecord } from './types.js';
 import type { DurableRecord, FromWriter, QueuedEvent, ToWriter, WriterConfig } from './writer-messages.js';
+import { startWriter, writerReady } from './writer-thread.js';
+import { pruneAudit, scheduleRetention } from './retention.js';
 
 /** Longest an event appended with appendLazy() waits for a batch to join. */
 const LAZY_FLUSH_MS = 20;
@@ -76,23 +80,6 @@ function lazyRecord(seq: number, ts: string, node: string, prev: string, hash: s
 }
 
 const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
-
-/**
- * Starts the writer thread from the module beside this one. Run from source (tsx, vitest)
- * that module is a .ts file, which a worker loads only after registering tsx's loader in
- * its own thread (a worker does not inherit the parent's module hooks).
- */
-function startWriter(config: WriterConfig): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: config });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./writer-worker.ts', import.meta.url).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(boot, { eval: true, workerData: config });
-}
-
-function isErrorCode(code: string | null): code is ErrorCode {
-  return code !== null && Object.hasOwn(ErrorCodes, code);
-}
 
 export class AuditLog {
   private nextId = 1;
@@ -143,20 +130,7 @@ export class AuditLog {
     };
     const worker = startWriter(config);
     const log = new AuditLog(opts.dir, opts, worker, opts.logger);
-    const ready = await new Promise<Extract<FromWriter, { type: 'ready' }>>((resolve, reject) => {
-      const onMessage = (m: FromWriter): void => {
-        if (m.type === 'ready') {
-          worker.off('message', onMessage);
-          worker.off('error', reject);
-          resolve(m);
-        } else if (m.type === 'open-failed') {
-          void worker.terminate();
-          reject(isErrorCode(m.code) ? new AirlockError(m.code, m.message) : new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', m.message));
-        }
-      };
-      worker.on('message', onMessage);
-      worker.once('error', reject);
-    });
+    const ready = await writerReady(worker);
     log.head = ready.head;
     log.listen();
     worker.unref();
@@ -382,13 +356,7 @@ export class AuditLog {
 
   /** Runs prune now and then every `everyMs` (default hourly); returns a stop function. Failures are logged, not thrown. */
   scheduleRetention(olderThanMs: number, everyMs = 3_600_000): () => void {
-    const run = (): void => {
-      this.prune(olderThanMs).catch((e: unknown) => this.logger?.error({ err: e }, 'audit: retention prune failed'));
-    };
-    run();
-    const timer = setInterval(run, everyMs);
-    timer.unref();
-    return () => clearInterval(timer);
+    return scheduleRetention(() => this.prune(olderThanMs), everyMs, this.logger);
   }
 
   /**
@@ -396,16 +364,7 @@ export class AuditLog {
    * file). Write-ahead like everything else: the `audit.pruned` event naming the files and
    * the record they end with is durable before the first file goes.
    */
-  async prune(olderThanMs: number): Promise<string[]> {
-    const cutoff = Date.now() - olderThanMs;
-    const files = await listAuditFiles(this.dir);
-    const prunable = files.slice(0, -1).filter((f) => Date.parse(`${f.day}T00:00:00Z`) + 86_400_000 <= cutoff);
-    if (prunable.length === 0) return [];
-    const before = await lastRecordOf(this.dir, prunable);
-    const event: PrunedEvent = { type: 'audit.pruned', files: prunable.map((f) => f.name), before };
-    await this.append(event);
-    for (const f of prunable) await unlink(join(this.dir, f.name));
-    this.logger?.info({ files: event.files }, 'audit: pruned files past retention');
-    return event.files;
+  prune(olderThanMs: number): Promise<string[]> {
+    return pruneAudit(this.dir, olderThanMs, (event) => this.append(event), this.logger);
   }
 }

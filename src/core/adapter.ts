@@ -1,6 +1,6 @@
 /**
  * What one protocol folder gives the daemon (protocols/<p>/adapter.ts): its connection
- * schema, its listener factory and the session event kinds it records. app/adapters.ts
+ * schema, its listener factory, the session event kinds it records and its lease broker. app/adapters.ts
  * lists them; adding a protocol is one folder and one line there.
  */
 import type { AddressInfo } from 'node:net';
@@ -9,6 +9,10 @@ import type { ConnectionConfig } from '../config/index.js';
 import type { SshCa } from '../auth/ssh-ca.js';
 import { AirlockError } from '../util/errors.js';
 import type { GatewayCore } from './session-types.js';
+import type { LeaseBrokerFactory } from '../credentials/brokers.js';
+import type { ConnectionFacts } from '../admin/connections.js';
+import type { Identity } from './types.js';
+import type { McpBackend } from '../mcp/backends/types.js';
 
 /** Daemon-wide facts a listener may need besides the core (state_dir for generated host keys, the logger). */
 export interface ListenerContext {
@@ -36,6 +40,12 @@ export interface ProtocolAdapter<P extends ConnectionConfig['protocol'] = Connec
   createListener(core: GatewayCore, config: ConnectionConfig, context: ListenerContext): Listener;
   /** The SessionEvent types this protocol records besides the core's (result, notice, protocol). */
   readonly eventKinds: readonly string[];
+  /** The lease broker for one connection's credentials (static, ephemeral, certificates, computed headers). */
+  readonly leaseBroker: LeaseBrokerFactory;
+  /** What GET /v1/connections tells this caller of the connection besides name, address and policy. */
+  /** What this protocol lends the MCP tools (query, exec, request). */
+  readonly mcp: McpBackend;
+  describe(config: ConnectionConfig, caller: Identity, facts: { readonly hostKey: string | undefined }): ConnectionFacts;
 }
 
 /** A connection handed to the wrong adapter: a bug in the composition root, never a caller's doing. */

@@ -13,7 +13,7 @@ import { AirlockError } from '../util/errors.js';
 import { TokenVerifier } from '../auth/verifier.js';
 import { GatewaySession, newSessionId, type SessionDeps } from './session.js';
 import { RoleSweeper, nodeId, type LeaseBroker } from '../credentials/index.js';
-import { createLeaseBroker, isSweepable, type BrokerDeps, type KeyedBroker } from '../credentials/brokers.js';
+import { createLeaseBroker, isSweepable, type BrokerDeps, type KeyedBroker, type LeaseBrokerFactory } from '../credentials/brokers.js';
 import { SecretResolver } from '../secrets/index.js';
 
 export type CorePorts = Omit<SessionDeps, 'onClose' | 'logger'>;
@@ -36,6 +36,8 @@ export class Gateway implements GatewayCore {
     readonly verifier: TokenVerifier,
     private ports: CorePorts,
     private readonly secrets: SecretResolver,
+    /** The protocol adapters' choice of lease broker (app/ passes its adapter list's). */
+    private readonly leaseBroker: LeaseBrokerFactory,
   ) {
     this.leases = this.buildLeases(config);
   }
@@ -64,7 +66,7 @@ export class Gateway implements GatewayCore {
     };
     for (const c of config.connections) {
       // An unchanged ephemeral connection keeps its broker (and its warm admin pool) across a reload.
-      m.set(c.name, createLeaseBroker(c, deps, this.leases.get(c.name)));
+      m.set(c.name, createLeaseBroker(c, deps, this.leases.get(c.name), this.leaseBroker));
     }
     return m;
   }

@@ -37,12 +37,17 @@ export type SessionEvent =
   | { type: 'result'; command?: string; rows: number; bytes: number; durationMs: number; errorCode?: string; maskedColumns?: string[]; data?: string[][]; truncated?: boolean; localInfile?: LocalInfileSummary }
   | { type: 'notice'; text: string }
   | { type: 'protocol'; detail: string }
-  /** One HTTP request and its answer (protocols/http): headers with credentials redacted, bodies capped and masked. */
-  | { type: 'http.exchange'; requestId: string; method: string; path: string; status: number; durationMs: number; [key: string]: unknown }
-  /** One WebSocket frame relayed (text capped and masked, binary as its length), and the WebSocket's end (protocols/http). */
-  | { type: 'websocket.frame' | 'websocket.closed'; requestId: string; [key: string]: unknown }
-  /** SSH: an exec's outcome, a shell recording, a forward (protocols/ssh). */
-  | { type: 'ssh.exec' | 'ssh.recording' | 'ssh.forward' | 'ssh.sftp'; [key: string]: unknown };
+  | ProtocolEvent;
+
+/**
+ * The events protocols record besides the core's, by kind: each protocol adapter declares its
+ * own by merging into this interface (`declare module` in protocols/<p>/adapter.ts) and lists
+ * the same kinds in its `eventKinds`. The core names none of them.
+ */
+export interface ProtocolEvents {}
+
+/** One event of a kind some protocol adapter declared. */
+export type ProtocolEvent = { [K in keyof ProtocolEvents]: { type: K; [key: string]: unknown } & ProtocolEvents[K] }[keyof ProtocolEvents];
 
 export interface SessionStats {
   bytesFromClient: number;

@@ -1,16 +1,13 @@
 /**
- * Which lease broker serves a connection: one place that maps (protocol, credentials.type)
- * to a broker, so the gateway stays protocol-neutral.
+ * Lease brokers as the gateway sees them: each protocol's adapter picks the broker for a
+ * connection's credentials (protocols/<p>/adapter.ts), this file keeps one across a reload.
  */
 import type { ConnectionConfig } from '../config/index.js';
 import type { Logger } from '../util/log.js';
 import type { Identity } from '../core/types.js';
 import type { Lease } from '../core/session-types.js';
-import { Secret, type SecretResolver } from '../secrets/index.js';
-import { StaticLeases, type LeaseBroker, type LeaseRequest } from './lease.js';
-import { EphemeralPgLeases } from './ephemeral-pg.js';
-import { SshCertificateLeases, SshStaticLeases } from './ssh-certificate.js';
-import { EphemeralMysqlLeases } from './ephemeral-mysql.js';
+import type { SecretResolver } from '../secrets/index.js';
+import type { LeaseBroker, LeaseRequest } from './lease.js';
 import type { Sweepable } from './sweeper.js';
 
 export interface BrokerDeps {
@@ -33,7 +30,7 @@ export function isSweepable(b: LeaseBroker): b is LeaseBroker & Sweepable {
 }
 
 /** A lease whose `secret` is made per session by a function (HTTP header values, JWTs). */
-class ComputedLeases implements LeaseBroker {
+export class ComputedLeases implements LeaseBroker {
   constructor(private readonly make: (r: LeaseRequest) => Promise<Lease>) {}
   acquire(r: LeaseRequest): Promise<Lease> {
     return this.make(r);
@@ -41,39 +38,18 @@ class ComputedLeases implements LeaseBroker {
   async release(): Promise<void> {}
 }
 
-export function createLeaseBroker(c: ConnectionConfig, deps: BrokerDeps, previous: KeyedBroker | undefined): KeyedBroker {
+/** Marks a broker as worth keeping across a reload while its connection's upstream and credentials stay the same. */
+export type KeepAcrossReload = <B extends LeaseBroker>(b: B) => B & KeyedBroker;
+
+/** One protocol's choice of broker for a connection (ProtocolAdapter.leaseBroker). */
+export type LeaseBrokerFactory = (c: ConnectionConfig, deps: BrokerDeps, keyed: KeepAcrossReload) => KeyedBroker;
+
+/**
+ * The broker of a connection, chosen by its protocol's adapter (`make`); an unchanged
+ * connection keeps the broker it had (and its warm admin pool) across a reload.
+ */
+export function createLeaseBroker(c: ConnectionConfig, deps: BrokerDeps, previous: KeyedBroker | undefined, make: LeaseBrokerFactory): KeyedBroker {
   const key = JSON.stringify([c.protocol, c.upstream, c.credentials]);
   if (previous?.reuseKey === key) return previous;
-  const keyed = <B extends LeaseBroker>(b: B): B & KeyedBroker => Object.assign(b, { reuseKey: key });
-  switch (c.protocol) {
-    case 'postgres': {
-      const cred = c.credentials;
-      if (cred.type === 'static') return new StaticLeases(deps.resolver, cred.username, cred.password);
-      return keyed(new EphemeralPgLeases({ connectionName: c.name, upstream: c.upstream, credentials: cred, resolver: deps.resolver, logger: deps.logger, nodeId: deps.nodeId() }));
-    }
-    case 'mysql': {
-      const cred = c.credentials;
-      if (cred.type === 'static') return new StaticLeases(deps.resolver, cred.username, cred.password);
-      return keyed(new EphemeralMysqlLeases({ connectionName: c.name, upstream: c.upstream, credentials: cred, resolver: deps.resolver, logger: deps.logger, nodeId: deps.nodeId() }));
-    }
-    case 'ssh': {
-      const cred = c.credentials;
-      if (cred.type === 'ssh-certificate') return new SshCertificateLeases(deps.resolver, cred.ca_key, cred.ttl);
-      return new SshStaticLeases(deps.resolver, cred.private_key, cred.password, cred.passphrase);
-    }
-    case 'http': {
-      const cred = c.credentials;
-      switch (cred.type) {
-        case 'none':
-          return new ComputedLeases(async () => ({ id: 'none', username: '', secret: new Secret(''), expiresAt: null }));
-        case 'header':
-          return new StaticLeases(deps.resolver, cred.name, cred.value);
-        case 'jwt':
-          return new ComputedLeases(async (r) => {
-            const token = await deps.signJwt({ identity: r.identity, sessionId: r.sessionId, audience: cred.audience, ttlMs: cred.ttl });
-            return { id: `jwt-${r.sessionId}`, username: cred.header, secret: new Secret(`Bearer ${token}`), expiresAt: Date.now() + cred.ttl };
-          });
-      }
-    }
-  }
+  return make(c, deps, (b) => Object.assign(b, { reuseKey: key }));
 }

@@ -13,7 +13,7 @@ import type { Identity } from '../core/types.js';
 import type { ToolCallEvent } from './api.js';
 import { LocalAirlockApi, type LocalApiDeps } from './local-api.js';
 import { createMcpServer } from './server.js';
-import type { Limits } from './backends/types.js';
+import type { Limits, McpBackends } from './backends/types.js';
 
 const short = z.string().max(4096);
 const toolCallSchema = z.strictObject({
@@ -29,6 +29,8 @@ const toolCallSchema = z.strictObject({
 export interface McpRouteDeps extends LocalApiDeps {
   authenticate(token: string): Promise<Identity>;
   limits: Limits;
+  /** The protocols' MCP backends (app/adapters.ts). */
+  backends: McpBackends;
   version: string;
   /** Most MCP sessions over HTTP kept at once; past it a new session is refused (503), never another identity's closed. */
   maxSessions?: number;
@@ -124,7 +126,7 @@ export function mcpAdminRoutes(deps: McpRouteDeps): AdminRoute[] {
     transport.onclose = () => {
       if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
     };
-    const server = createMcpServer({ api, limits: deps.limits, version: deps.version });
+    const server = createMcpServer({ api, limits: deps.limits, backends: deps.backends, version: deps.version });
     await server.connect(transport);
     await transport.handleRequest(req, res);
   };

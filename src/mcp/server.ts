@@ -11,17 +11,15 @@ import { z } from 'zod';
 import type { ConnectionSummary } from '../admin/connections.js';
 import { GlobSet } from '../policy/glob.js';
 import type { AirlockApi, ToolCallEvent } from './api.js';
-import { pgQuery } from './backends/postgres.js';
-import { mysqlQuery } from './backends/mysql.js';
-import { execCommand } from './backends/ssh.js';
-import { httpRequest } from './backends/http.js';
-import { ToolRefusal, type HoldHooks, type Limits, type QueryResult, type Target } from './backends/types.js';
+import { ToolRefusal, type HoldHooks, type Limits, type McpBackend, type McpBackends, type QueryResult, type Target } from './backends/types.js';
 
 export interface McpOptions {
   api: AirlockApi;
   /** Only these connections (by name) are offered; default: every connection the identity may open. */
   only?: string[];
   limits: Limits;
+  /** What each protocol lends the tools (its adapter's `mcp`), composed in app/adapters.ts. */
+  backends: McpBackends;
   /** PEM CA for listeners with TLS. */
   ca?: string;
   version: string;
@@ -39,7 +37,16 @@ export function createMcpServer(options: McpOptions): McpServer {
     const all = await api.connections();
     return options.only === undefined ? all : all.filter((c) => options.only?.includes(c.name));
   };
-  const find = async (name: string, protocols: Array<ConnectionSummary['protocol']>): Promise<ConnectionSummary> => {
+  /** The protocols whose backend has this tool's function, in the adapters' order. */
+  const protocolsWith = (tool: keyof McpBackend): Array<ConnectionSummary['protocol']> =>
+    (Object.keys(options.backends) as Array<ConnectionSummary['protocol']>).filter((p) => options.backends[p]?.[tool] !== undefined);
+  const backend = <T extends keyof McpBackend>(c: ConnectionSummary, tool: T): NonNullable<McpBackend[T]> => {
+    const f = options.backends[c.protocol]?.[tool];
+    if (f === undefined) throw new ToolRefusal(`connection "${c.name}" is ${c.protocol}; this tool works with ${protocolsWith(tool).join(' or ')} connections`, 'error');
+    return f as NonNullable<McpBackend[T]>;
+  };
+  const find = async (name: string, tool: keyof McpBackend): Promise<ConnectionSummary> => {
+    const protocols = protocolsWith(tool);
     const all = await connections();
     const c = all.find((x) => x.name === name);
     if (c === undefined) {
@@ -141,7 +148,7 @@ export function createMcpServer(options: McpOptions): McpServer {
     },
     async (args, extra) =>
       run('describe', { connection: args.connection, ...(args.schema === undefined ? {} : { schema: args.schema }), ...(args.table === undefined ? {} : { table: args.table }) }, async (held) => {
-        const c = await find(args.connection, ['postgres', 'mysql']);
+        const c = await find(args.connection, 'query');
         const lit = (s: string): string => `'${s.replace(/\\/g, c.protocol === 'mysql' ? '\\\\' : '\\').replace(/'/g, "''")}'`;
         const filters: string[] = [];
         if (args.schema !== undefined) filters.push(`table_schema = ${lit(args.schema)}`);
@@ -184,7 +191,7 @@ export function createMcpServer(options: McpOptions): McpServer {
     },
     async (args, extra) =>
       run('query', { connection: args.connection, sql: args.sql }, async (held) => {
-        const c = await find(args.connection, ['postgres', 'mysql']);
+        const c = await find(args.connection, 'query');
         const r = await sqlQuery(c, args.sql, { ...limits, maxRows: Math.min(args.max_rows ?? limits.maxRows, 100_000) }, holdHooks(extra, held), extra.signal);
         return {
           result: { columns: r.columns, rows: r.rows, row_count: r.rowCount, ...(r.command === '' ? {} : { command: r.command }), truncated: r.truncated, ...(r.notices.length === 0 ? {} : { notices: r.notices }) },
@@ -209,11 +216,11 @@ export function createMcpServer(options: McpOptions): McpServer {
     },
     async (args, extra) =>
       run('exec', { connection: args.connection, command: args.command, ...(args.login === undefined ? {} : { login: args.login }) }, async (held) => {
-        const c = await find(args.connection, ['ssh']);
+        const c = await find(args.connection, 'exec');
         const login = args.login ?? c.logins?.[0];
         if (login === undefined) throw new ToolRefusal(`you have no login on ${c.name}`, 'denied');
         const fingerprint = c.host_key_fingerprint;
-        const r = await execCommand(target(c), { login, token: await api.token(), ...(fingerprint === undefined ? {} : { hostKeyFingerprint: fingerprint }) }, args.command, limits, holdHooks(extra, held), extra.signal);
+        const r = await backend(c, 'exec')(target(c), { login, token: await api.token(), ...(fingerprint === undefined ? {} : { hostKeyFingerprint: fingerprint }) }, args.command, limits, holdHooks(extra, held), extra.signal);
         return { result: { exit_code: r.exitCode, ...(r.signal === undefined ? {} : { signal: r.signal }), stdout: r.stdout, stderr: r.stderr, truncated: r.truncated }, truncated: r.truncated };
       }),
   );
@@ -236,16 +243,16 @@ export function createMcpServer(options: McpOptions): McpServer {
     },
     async (args, extra) =>
       run('http_request', { connection: args.connection, method: args.method, path: args.path }, async () => {
-        const c = await find(args.connection, ['http']);
+        const c = await find(args.connection, 'request');
         const authHeader = c.auth_header ?? 'authorization';
-        const r = await httpRequest(target(c), await api.token(), authHeader, { method: args.method, path: args.path, ...(args.headers === undefined ? {} : { headers: args.headers }), ...(args.body === undefined ? {} : { body: args.body }) }, limits.maxBytes, limits.holdTimeoutMs + 60_000, extra.signal);
+        const r = await backend(c, 'request')(target(c), await api.token(), authHeader, { method: args.method, path: args.path, ...(args.headers === undefined ? {} : { headers: args.headers }), ...(args.body === undefined ? {} : { body: args.body }) }, limits.maxBytes, limits.holdTimeoutMs + 60_000, extra.signal);
         return { result: r, truncated: r.truncated };
       }),
   );
 
   async function sqlQuery(c: ConnectionSummary, sql: string, l: Limits, hooks: HoldHooks, signal: AbortSignal): Promise<QueryResult> {
     const auth = { user: await api.subject(), token: await api.token(), ...(options.ca === undefined ? {} : { ca: options.ca }) };
-    return c.protocol === 'mysql' ? mysqlQuery(target(c), auth, sql, l, signal) : pgQuery(target(c), auth, sql, l, hooks, signal);
+    return backend(c, 'query')(target(c), auth, sql, l, hooks, signal);
   }
 
   return server;

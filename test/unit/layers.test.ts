@@ -23,7 +23,7 @@ function tsFiles(dir: string): string[] {
   return out;
 }
 
-/** Every module specifier in a file: import/export … from, import('…'), import x = require('…'). */
+/** Every module specifier in a file: import/export … from, import('…'), import x = require('…'), declare module '…'. */
 function specifiers(file: string): string[] {
   const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, false);
   const found: string[] = [];
@@ -36,6 +36,9 @@ function specifiers(file: string): string[] {
       found.push(node.argument.literal.text);
     } else if (ts.isExternalModuleReference(node) && ts.isStringLiteral(node.expression)) {
       found.push(node.expression.text);
+    } else if (ts.isModuleDeclaration(node) && ts.isStringLiteral(node.name)) {
+      // `declare module '…'` augments that module (a protocol's event kinds): an arrow like an import.
+      found.push(node.name.text);
     }
     ts.forEachChild(node, visit);
   };

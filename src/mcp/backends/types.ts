@@ -1,4 +1,8 @@
-/** What every MCP backend returns and how it reports holds and refusals. */
+/**
+ * What every MCP backend returns and how it reports holds and refusals, and what a protocol
+ * offers the MCP tools (McpBackend, exported by protocols/<p>/adapter.ts; app/ composes them).
+ */
+import type { ConnectionConfig } from '../../config/index.js';
 
 export interface Limits {
   maxRows: number;
@@ -58,3 +62,53 @@ export function jsonValue(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(jsonValue);
   return v;
 }
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number | null;
+  signal?: string;
+  truncated: boolean;
+}
+
+/** The caller of `exec`: a remote login, the airlock token as its password. */
+export interface ExecAuth {
+  login: string;
+  token: string;
+  /** "SHA256:…" of airlock's host key, from GET /v1/connections; loopback listeners may omit it. */
+  hostKeyFingerprint?: string;
+}
+
+export interface ApiResult {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  truncated: boolean;
+}
+
+export interface ApiRequest {
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** The caller of `query` and `describe`: the airlock token as the database password. */
+export interface SqlAuth {
+  user: string;
+  token: string;
+  ca?: string;
+}
+
+/** What one protocol lends the MCP tools; each tool offers the connections whose protocol has its function. */
+export interface McpBackend {
+  /** `query` and `describe`: one SQL statement, rows capped. */
+  readonly query?: (target: Target, auth: SqlAuth, sql: string, limits: Limits, hooks: HoldHooks, signal?: AbortSignal) => Promise<QueryResult>;
+  /** `exec`: one command, output capped. */
+  readonly exec?: (target: Target, auth: ExecAuth, command: string, limits: Limits, hooks: HoldHooks, signal?: AbortSignal) => Promise<ExecResult>;
+  /** `http_request`: one request, the body capped. */
+  readonly request?: (target: Target, token: string, authHeader: string, req: ApiRequest, maxBytes: number, timeoutMs: number, signal?: AbortSignal) => Promise<ApiResult>;
+}
+
+/** The backends by protocol, in the order the adapters are listed. */
+export type McpBackends = Partial<Record<ConnectionConfig['protocol'], McpBackend>>;

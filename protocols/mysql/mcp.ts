@@ -3,7 +3,7 @@
  * mysql_clear_password (airlock requires TLS for it off loopback).
  */
 import mysql from 'mysql2';
-import { jsonValue, ToolRefusal, type Limits, type QueryResult, type Target } from './types.js';
+import { jsonValue, ToolRefusal, type Limits, type QueryResult, type Target, type SqlAuth } from '../../src/mcp/backends/types.js';
 
 interface MysqlError {
   code?: string;
@@ -12,13 +12,8 @@ interface MysqlError {
   message: string;
 }
 
-export interface MysqlAuth {
-  user: string;
-  token: string;
-  ca?: string;
-}
 
-export async function mysqlQuery(target: Target, auth: MysqlAuth, sql: string, limits: Limits, signal?: AbortSignal): Promise<QueryResult> {
+export async function mysqlQuery(target: Target, auth: SqlAuth, sql: string, limits: Limits, signal?: AbortSignal): Promise<QueryResult> {
   const conn = mysql.createConnection({
     host: target.host,
     port: target.port,

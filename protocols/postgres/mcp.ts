@@ -3,7 +3,7 @@
  * so the gateway applies every rule, approval and mask exactly as for psql.
  */
 import pg from 'pg';
-import { heldApprovalId, jsonValue, ToolRefusal, type HoldHooks, type Limits, type QueryResult, type Target } from './types.js';
+import { heldApprovalId, jsonValue, ToolRefusal, type HoldHooks, type Limits, type QueryResult, type Target, type SqlAuth } from '../../src/mcp/backends/types.js';
 
 interface PgError {
   code?: string;
@@ -15,13 +15,8 @@ function isPgError(e: unknown): e is PgError {
   return e instanceof Error && typeof (e as { code?: unknown }).code === 'string';
 }
 
-export interface PgAuth {
-  user: string;
-  token: string;
-  ca?: string;
-}
 
-export async function pgQuery(target: Target, auth: PgAuth, sql: string, limits: Limits, hooks: HoldHooks, signal?: AbortSignal): Promise<QueryResult> {
+export async function pgQuery(target: Target, auth: SqlAuth, sql: string, limits: Limits, hooks: HoldHooks, signal?: AbortSignal): Promise<QueryResult> {
   const client = new pg.Client({
     host: target.host,
     port: target.port,

@@ -1,25 +1,12 @@
 /** A command over airlock's own SSH listener with ssh2: password authentication with the token. */
 import { Client } from 'ssh2';
-import { sshFingerprint } from '../../auth/ssh-certs.js';
-import { isLoopback } from '../../util/duration.js';
-import { heldApprovalId, ToolRefusal, type HoldHooks, type Limits, type Target } from './types.js';
+import { sshFingerprint } from '../../src/auth/ssh-certs.js';
+import { isLoopback } from '../../src/util/duration.js';
+import { heldApprovalId, ToolRefusal, type HoldHooks, type Limits, type Target, type ExecAuth, type ExecResult } from '../../src/mcp/backends/types.js';
 
-export interface ExecResult {
-  stdout: string;
-  stderr: string;
-  exitCode: number | null;
-  signal?: string;
-  truncated: boolean;
-}
 
-export interface SshAuth {
-  login: string;
-  token: string;
-  /** "SHA256:…" of airlock's host key, from GET /v1/connections; loopback listeners may omit it. */
-  hostKeyFingerprint?: string;
-}
 
-export function execCommand(target: Target, auth: SshAuth, command: string, limits: Limits, hooks: HoldHooks, signal?: AbortSignal): Promise<ExecResult> {
+export function execCommand(target: Target, auth: ExecAuth, command: string, limits: Limits, hooks: HoldHooks, signal?: AbortSignal): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const conn = new Client();
     let settled = false;

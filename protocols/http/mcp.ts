@@ -1,24 +1,12 @@
 /** An HTTP request through airlock's own HTTP listener; the caller's token goes in Authorization. */
-import { ToolRefusal, type Target } from './types.js';
+import { ToolRefusal, type Target, type ApiRequest, type ApiResult } from '../../src/mcp/backends/types.js';
 
-export interface HttpResult {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-  truncated: boolean;
-}
 
-export interface HttpRequest {
-  method: string;
-  path: string;
-  headers?: Record<string, string>;
-  body?: string;
-}
 
 /** Headers a model may not set: the gateway's own authentication, and hop-by-hop ones. */
 const RESERVED = new Set(['authorization', 'proxy-authorization', 'host', 'connection', 'content-length', 'transfer-encoding', 'upgrade', 'te', 'keep-alive']);
 
-export async function httpRequest(target: Target, token: string, authHeader: string, req: HttpRequest, maxBytes: number, timeoutMs: number, signal?: AbortSignal): Promise<HttpResult> {
+export async function httpRequest(target: Target, token: string, authHeader: string, req: ApiRequest, maxBytes: number, timeoutMs: number, signal?: AbortSignal): Promise<ApiResult> {
   if (!req.path.startsWith('/')) throw new ToolRefusal('path must start with "/"', 'error');
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers ?? {})) {

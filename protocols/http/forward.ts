@@ -1,0 +1,215 @@
+/**
+ * The HTTP gateway's forwarding side: the upstream (its pooled agent), the request as it goes
+ * up (end-to-end fields, forwarding claims, the injected credential), the answer relayed back
+ * through respond.ts, and the record of each exchange.
+ */
+import { request as httpRequest, Agent as HttpAgent, type ClientRequest, type IncomingMessage, type ServerResponse, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { Transform, pipeline } from 'node:stream';
+import type { GatewayCore, Session } from '../../src/core/session-types.js';
+import type { HttpConnectionConfig } from './config.js';
+import { AirlockError, asAirlockError } from '../../src/util/errors.js';
+import { LiteralScrubber, type BodyPlan } from './body.js';
+import { injectedSecrets } from '../../src/masking/secret-forms.js';
+import { endToEnd, forwardedFields, redactedRequestHeaders } from './headers.js';
+import { sendResponse, type Sent } from './respond.js';
+import type { WebSocketRelay } from './websocket.js';
+import { sendProblem, statusFor } from './problem.js';
+
+const TEXTUAL = /^(text\/|application\/([\w.+-]+\+)?(json|xml)|application\/x-www-form-urlencoded)/i;
+
+/** What forwarding reads of its listener, as it is now (a reload replaces config and upstream). */
+export interface Hop {
+  readonly core: GatewayCore;
+  readonly config: HttpConnectionConfig;
+  readonly upstream: Upstream;
+  readonly websockets: Set<WebSocketRelay>;
+}
+
+export interface Upstream {
+  url: URL;
+  https: boolean;
+  /** base_url's path without a trailing slash: the prefix of every forwarded path. */
+  base: string;
+  ca: Buffer | undefined;
+  agent: HttpAgent | HttpsAgent;
+}
+
+
+export interface Exchange {
+  session: Session;
+  method: string;
+  path: string;
+  query: string;
+  requestId: string;
+  started: number;
+  req: IncomingMessage;
+}
+
+export function upstreamOf(config: HttpConnectionConfig): Upstream {
+  const url = new URL(config.upstream.base_url);
+  const https = url.protocol === 'https:';
+  const options = { keepAlive: true, maxSockets: 256 };
+  return {
+    url,
+    https,
+    base: url.pathname.replace(/\/+$/, ''),
+    ca: config.upstream.ca === undefined ? undefined : readFileSync(config.upstream.ca),
+    agent: https ? new HttpsAgent(options) : new HttpAgent(options),
+  };
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return s;
+  }
+}
+
+// ---- upstream ------------------------------------------------------------
+
+export function upstreamHeaders(hop: Hop, x: Exchange, plan: BodyPlan): OutgoingHttpHeaders {
+  // The caller's token, the client's own forwarding claims and request id, and Expect
+  // (airlock answered it) stop here.
+  const drop = new Set([hop.config.auth_header.toLowerCase(), 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id', 'expect']);
+  const out: OutgoingHttpHeaders = { ...endToEnd(x.req.headers, drop) };
+  Object.assign(out, forwardedFields({ client: x.req.socket.remoteAddress ?? '', proto: hop.config.tls === undefined ? 'http' : 'https', host: x.req.headers.host ?? '', prior: x.req.headers['x-forwarded-for'] }));
+  out.host = hop.upstream.url.host;
+  out['x-request-id'] = x.requestId;
+  // Bodies airlock must read come back uncompressed (airlock still decodes gzip/deflate/br if sent anyway).
+  if (!plan.detectors.empty || plan.jsonPaths !== null || plan.secrets.length > 0) out['accept-encoding'] = 'identity';
+  const cred = hop.config.credentials;
+  if ((cred.type === 'header' && cred.in === 'header') || cred.type === 'jwt') out[x.session.lease.username.toLowerCase()] = x.session.lease.secret.reveal();
+  return out;
+}
+
+export function upstreamPath(hop: Hop, x: Exchange): string {
+  let q = x.query;
+  const cred = hop.config.credentials;
+  if (cred.type === 'header' && cred.in === 'query') {
+    const name = x.session.lease.username;
+    // A parameter of the same name from the caller would sit before the injected one: it goes.
+    const own = q.split('&').filter((p) => p !== '' && safeDecode(p.split('=')[0] ?? '') !== name);
+    own.push(`${encodeURIComponent(name)}=${encodeURIComponent(x.session.lease.secret.reveal())}`);
+    q = own.join('&');
+  }
+  return `${hop.upstream.base}${x.path}${q === '' ? '' : `?${q}`}`;
+}
+
+/** The request to the upstream, its TLS verified as configured. A WebSocket gets a connection of its own (no agent). */
+export function upstreamRequest(hop: Hop, x: Exchange, headers: OutgoingHttpHeaders, pooled: boolean): ClientRequest {
+  const up = hop.upstream;
+  return (up.https ? httpsRequest : httpRequest)({
+    protocol: up.url.protocol,
+    hostname: up.url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: up.url.port === '' ? (up.https ? 443 : 80) : Number(up.url.port),
+    method: x.method,
+    path: upstreamPath(hop, x),
+    headers,
+    agent: pooled ? up.agent : false,
+    ...(up.https ? { rejectUnauthorized: hop.config.upstream.tls === 'verify-full', ...(up.ca === undefined ? {} : { ca: up.ca }), servername: up.url.hostname } : {}),
+  });
+}
+
+export async function forward(hop: Hop, x: Exchange, res: ServerResponse, plan: BodyPlan): Promise<void> {
+  const upReq = upstreamRequest(hop, x, upstreamHeaders(hop, x, plan), true);
+  upReq.setTimeout(hop.config.upstream.timeout, () => upReq.destroy(new AirlockError('AIRLOCK_UPSTREAM_UNAVAILABLE', `the upstream of connection "${hop.config.name}" did not answer in time`)));
+  const limit = hop.config.max_request_bytes;
+  const cap = hop.config.record.body_bytes;
+  const requestBody: Buffer[] = [];
+  let requestBytes = 0;
+  let kept = 0;
+  const counter = (): Transform => new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      requestBytes += chunk.length;
+      if (requestBytes > limit) return cb((tooLarge = new AirlockError('AIRLOCK_TOO_LARGE', `the request body exceeds ${limit} bytes`)));
+      if (kept < cap) {
+        const part = chunk.subarray(0, cap - kept);
+        requestBody.push(part);
+        kept += part.length;
+      }
+      cb(null, chunk);
+    },
+  });
+  const request = (): { body?: Buffer; bytes: number } => ({ ...(requestBody.length === 0 ? {} : { body: Buffer.concat(requestBody) }), bytes: requestBytes });
+  let tooLarge: AirlockError | null = null;
+  await new Promise<void>((resolve) => {
+    let settled = false;
+    const settle = (outcome: { status: number; error?: AirlockError; sent?: Sent; upstreamMs?: number }): void => {
+      if (settled) return;
+      settled = true;
+      record(hop, x, { ...outcome, request: request() });
+      resolve();
+    };
+    // Any failure on the way up (refused, reset, timed out, the body over the cap): 502 or 413
+    // while nothing was answered yet, else the client's connection is cut.
+    const fail = (err: unknown): void => {
+      if (settled) return;
+      upReq.destroy();
+      const e = tooLarge ?? asAirlockError(err);
+      const shown = e.code === 'AIRLOCK_INTERNAL' ? new AirlockError('AIRLOCK_UPSTREAM_UNAVAILABLE', `the upstream of connection "${hop.config.name}" could not be reached`) : e;
+      const status = res.headersSent ? res.statusCode : statusFor(shown);
+      if (!res.headersSent) {
+        if (!x.req.complete) res.setHeader('connection', 'close');
+        sendProblem(res, shown);
+      } else res.destroy();
+      settle({ status, error: shown });
+    };
+    upReq.on('error', fail);
+    // RFC 9112 §6.3: no Content-Length and no Transfer-Encoding is no body (most GETs) — no stream to pump.
+    const length = x.req.headers['content-length'];
+    if (x.req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) {
+      x.req.resume();
+      upReq.end();
+    } else {
+      pipeline(x.req, counter(), upReq, (err) => {
+        if (err !== undefined && err !== null) fail(err);
+      });
+    }
+    upReq.on('response', (upRes) => {
+      const upstreamMs = Date.now() - x.started;
+      sendResponse(upRes, res, plan, { method: x.method, recordBytes: cap })
+        .then((sent) => settle({ status: sent.status, sent, upstreamMs }))
+        .catch((e: unknown) => {
+          const err = asAirlockError(e);
+          const status = res.headersSent ? res.statusCode : statusFor(err);
+          if (!res.headersSent) sendProblem(res, err);
+          else res.destroy();
+          settle({ status, error: err, upstreamMs });
+        });
+    });
+  });
+}
+
+
+// ---- records ---------------------------------------------------------------
+
+export function record(hop: Hop, x: Exchange, outcome: { status: number; error?: AirlockError; sent?: Sent; upstreamMs?: number; request?: { body?: Buffer; bytes: number } }): void {
+  const secret = hop.config.credentials.type === 'none' ? [] : injectedSecrets(x.session.lease.secret.reveal(), 1);
+  const literals = new LiteralScrubber(secret);
+  const ct = String(x.req.headers['content-type'] ?? '');
+  const requestBody = outcome.request?.body;
+  const responseBody = outcome.sent?.body;
+  const durationMs = Date.now() - x.started;
+  x.session.record({
+    type: 'http.exchange',
+    requestId: x.requestId,
+    method: x.method,
+    path: x.path,
+    query: literals.scrub(x.query),
+    status: outcome.status,
+    durationMs,
+    ...(outcome.upstreamMs === undefined ? {} : { upstreamMs: outcome.upstreamMs }),
+    requestHeaders: redactedRequestHeaders(x.req.headers, hop.config.auth_header.toLowerCase()),
+    ...(outcome.request === undefined || outcome.request.bytes === 0 ? {} : { requestBytes: outcome.request.bytes }),
+    ...(requestBody === undefined || !TEXTUAL.test(ct) ? {} : { requestBody: literals.scrub(requestBody.toString('utf8')) }),
+    ...(outcome.sent === undefined ? {} : { responseHeaders: outcome.sent.headers, responseBytes: outcome.sent.bytes }),
+    ...(responseBody === undefined || responseBody === null || responseBody.length === 0 ? {} : { responseBody: literals.scrub(responseBody.toString('utf8')) }),
+    ...(outcome.error === undefined ? {} : { errorCode: outcome.error.code, ...(outcome.error.rule === undefined ? {} : { rule: outcome.error.rule }) }),
+  });
+  const fields = { connection: hop.config.name, session: x.session.id, requestId: x.requestId, method: x.method, path: x.path, status: outcome.status, durationMs };
+  if (outcome.error === undefined) x.session.logger.debug(fields, 'http exchange');
+  else x.session.logger.info({ ...fields, code: outcome.error.code }, 'http exchange refused or failed');
+}
