@@ -219,6 +219,8 @@ export class Daemon {
         const drain = this.config.drain_timeout;
         await Promise.all([...this.listeners.values()].map((l) => l.listener.close(drain)));
         this.listeners.clear();
+        // A session's end (lease release, its session.end record) must be written before the audit log closes.
+        await this.gateway?.endsSettled();
         await this.admin?.close();
         await this.gateway?.stopSweepers();
         await this.services?.close();

@@ -89,6 +89,14 @@ export class Gateway implements GatewayCore {
     this.draining = true;
   }
 
+  /** Session ends still being written (lease release, then the session.end record). */
+  private readonly ending = new Set<Promise<void>>();
+
+  /** Resolves once every session that has ended has its lease released and its end recorded. */
+  async endsSettled(): Promise<void> {
+    while (this.ending.size > 0) await Promise.allSettled([...this.ending]);
+  }
+
   private maskingKeyCache: Promise<string> | null = null;
 
   maskingKey(): Promise<string> {
@@ -159,7 +167,15 @@ export class Gateway implements GatewayCore {
         maskPlan: (ctx) => this.ports.policy.maskPlan(ctx),
       },
       logger,
-      onClose: async (s, reason) => this.endSession(s, reason, broker),
+      onClose: async (s, reason) => {
+        const ended = this.endSession(s, reason, broker);
+        this.ending.add(ended);
+        try {
+          await ended;
+        } finally {
+          this.ending.delete(ended);
+        }
+      },
     });
     try {
       await session.audit({

@@ -8,6 +8,7 @@ import { startPgCluster, freePort, type PgCluster } from '../../app/dev/pgcluste
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
 import { psql } from '../harness/clients.js';
+import { auditEvents } from '../harness/files.js';
 
 let upstream: PgCluster;
 let issuer: TestIssuer;
@@ -84,6 +85,15 @@ describe('daemon lifecycle', () => {
     const c = new pg.Client({ host: '127.0.0.1', port: ports.b, user: 'alice', database: 'appdb', password: token });
     c.on('error', () => undefined);
     await c.connect();
+    // Idle sessions too: the drain timeout ends them all at once, as a shutdown of a busy node does.
+    const idle = await Promise.all(
+      Array.from({ length: 40 }, async () => {
+        const i = new pg.Client({ host: '127.0.0.1', port: ports.b, user: 'alice', database: 'appdb', password: token });
+        i.on('error', () => undefined);
+        await i.connect();
+        return i;
+      }),
+    );
     const slow = c.query('select pg_sleep(1) as done');
     await new Promise((r) => setTimeout(r, 200));
     airlock.signal('SIGTERM');
@@ -96,5 +106,13 @@ describe('daemon lifecycle', () => {
     });
     expect(['57P01', 'end']).toContain(ended);
     expect(await airlock.stop()).toBe(0);
+    // Every session that started has its end in the audit log: ends are written before the log closes.
+    const events = auditEvents(join(airlock.stateDir, 'audit'));
+    const started = events.filter((e) => e.type === 'session.start').map((e) => e.session);
+    const endedIds = new Set(events.filter((e) => e.type === 'session.end').map((e) => e.session));
+    expect(started.length).toBeGreaterThan(0);
+    expect(started.filter((id) => !endedIds.has(id))).toEqual([]);
+    expect(airlock.output()).not.toContain('audit of session end failed');
+    await Promise.all(idle.map((i) => i.end().catch(() => undefined)));
   });
 });
