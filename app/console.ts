@@ -9,7 +9,7 @@ import type { Identity } from '../src/core/types.js';
 import type { ApprovalBroker } from '../src/approvals/index.js';
 import type { SecretResolver } from '../src/secrets/index.js';
 import type { AdminRoute } from '../src/admin/server.js';
-import { loadOrCreateSigningKey } from '../src/auth/keys.js';
+import { devIssuerKey } from '../src/auth/verifier.js';
 import { consoleRoutes, devIssuerRoutes, type ConsoleFleet, type ConsoleSignIn } from '../src/admin/console/index.js';
 
 export async function consoleRoutesFor(opts: {
@@ -36,7 +36,7 @@ export async function consoleRoutesFor(opts: {
   } else {
     return [];
   }
-  if (config.auth.dev_issuer) routes.push(...devIssuerRoutes(() => loadOrCreateSigningKey(config.state_dir, 'dev-issuer')));
+  if (config.auth.dev_issuer) routes.push(...devIssuerRoutes(() => devIssuerKey(config, opts.secrets)));
   routes.push(
     ...consoleRoutes({
       logger: opts.logger,

@@ -63,7 +63,7 @@ export class Daemon {
   async start(): Promise<void> {
     const secrets = new SecretResolver({ warn: (m) => this.logger.warn(m) });
     this.secrets = secrets;
-    const verifier = await TokenVerifier.create(this.config);
+    const verifier = await TokenVerifier.create(this.config, secrets);
     this.services = await buildPorts(this.config, this.logger, null, secrets);
     this.gateway = new Gateway(this.config, this.logger, verifier, this.services.ports, secrets, (c, deps, keyed) => adapterFor(c).leaseBroker(c, deps, keyed));
     try {
@@ -183,7 +183,14 @@ export class Daemon {
     }
     // Secret references are resolved again after a reload (rotated passwords, new files).
     this.secrets?.invalidate();
-    const verifier = await TokenVerifier.create(next);
+    let verifier: TokenVerifier;
+    try {
+      verifier = await TokenVerifier.create(next, this.secrets ?? undefined);
+    } catch (e) {
+      // e.g. auth.token_signing_key unreadable: keep serving with the running keys.
+      this.logger.error({ err: e instanceof AirlockError ? e.message : 'token keys could not be loaded' }, 'reload refused: token keys could not be loaded; keeping the running config');
+      return;
+    }
     const services = await buildPorts(next, this.logger, this.services, this.secrets ?? undefined);
     this.config = next;
     this.services = services;

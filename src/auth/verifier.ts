@@ -18,7 +18,8 @@ import { AirlockError, type ErrorCode } from '../util/errors.js';
 import type { Config, IssuerConfig } from '../config/index.js';
 import type { Identity, IdentityKind } from '../core/types.js';
 import { identityFrom } from './claims.js';
-import { loadOrCreateSigningKey, type SigningKey } from './keys.js';
+import { loadSigningKey, type SigningKey } from './keys.js';
+import { SecretResolver } from '../secrets/index.js';
 
 /** Only asymmetric algorithms: an HS256 token "signed" with a public key must never verify. */
 export const ASYMMETRIC_ALGORITHMS = [
@@ -84,7 +85,7 @@ export class TokenVerifier {
     this.clockToleranceSec = Math.ceil(clockToleranceMs / 1000);
   }
 
-  static async create(config: Config): Promise<TokenVerifier> {
+  static async create(config: Config, secrets: SecretResolver = new SecretResolver()): Promise<TokenVerifier> {
     const v = new TokenVerifier(config.auth.clock_tolerance);
     for (const cfg of config.auth.issuers) {
       v.issuers.set(cfg.issuer, {
@@ -97,10 +98,10 @@ export class TokenVerifier {
         defaultKind: cfg.default_kind,
       });
     }
-    v.gatewayKey = await loadOrCreateSigningKey(config.state_dir, 'gateway-token');
+    v.gatewayKey = await loadSigningKey(config.state_dir, 'gateway-token', config.auth.token_signing_key, 'auth.token_signing_key', secrets);
     v.addOwnIssuer(GATEWAY_ISSUER, v.gatewayKey);
     if (config.auth.dev_issuer) {
-      v.devKey = await loadOrCreateSigningKey(config.state_dir, 'dev-issuer');
+      v.devKey = await devIssuerKey(config, secrets);
       v.addOwnIssuer(DEV_ISSUER, v.devKey);
     }
     return v;
@@ -214,10 +215,16 @@ export async function mintDevToken(
   groups: string[],
   kind: IdentityKind,
   ttlMs: number,
+  secrets: SecretResolver = new SecretResolver(),
 ): Promise<string> {
   if (!config.auth.dev_issuer) {
     throw new AirlockError('AIRLOCK_FORBIDDEN', 'auth.dev_issuer is not enabled in this config');
   }
-  const key = await loadOrCreateSigningKey(config.state_dir, 'dev-issuer');
+  const key = await devIssuerKey(config, secrets);
   return signToken(key, DEV_ISSUER, subject, groups, kind, Date.now() + ttlMs);
+}
+
+/** The dev issuer's key: auth.dev_issuer_key when set, else the per-node dev-issuer.jwk in state_dir. */
+export function devIssuerKey(config: Config, secrets: SecretResolver = new SecretResolver()): Promise<SigningKey> {
+  return loadSigningKey(config.state_dir, 'dev-issuer', config.auth.dev_issuer_key, 'auth.dev_issuer_key', secrets);
 }

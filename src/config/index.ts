@@ -248,6 +248,10 @@ export function configSchemaWith(connectionSchema: z.ZodType<ConnectionConfig, u
       clock_tolerance: duration.default(30_000),
       /** Largest TTL for tokens airlock issues itself. */
       max_token_ttl: duration.default(3_600_000),
+      /** Signs gateway tokens (POST /v1/token): a secret reference to an Ed25519 private JWK or PKCS#8 PEM, the same on every node; default: generated per node into state_dir. */
+      token_signing_key: z.string().min(1).optional(),
+      /** The dev issuer's key, as token_signing_key; default: generated per node into state_dir. */
+      dev_issuer_key: z.string().min(1).optional(),
     })
     .default({ dev_issuer: false, issuers: [], clock_tolerance: 30_000, max_token_ttl: 3_600_000 }),
   approvals: z

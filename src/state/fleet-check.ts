@@ -20,10 +20,8 @@ export function fleetWarnings(config: Config): FleetWarning[] {
   };
   shared('ssh_ca.key', config.ssh_ca.key, "SSH user CA (callers' certificates from one node are refused by the others)");
   shared('masking.hash_key', config.masking.hash_key, 'masking hash key (the same value would get a different pseudonym on each node)');
-  out.push({
-    path: 'state_dir',
-    message: 'tokens airlock issues (token exchange) are signed with gateway-token.jwk in state_dir, made once per node: copy that file to every node, or a token from one node is refused by the others',
-  });
+  shared('auth.token_signing_key', config.auth.token_signing_key, 'gateway-token signing key (tokens from POST /v1/token on one node are refused by the others)');
+  if (config.auth.dev_issuer) shared('auth.dev_issuer_key', config.auth.dev_issuer_key, 'dev issuer key (dev tokens minted for one node are refused by the others)');
   config.connections.forEach((c, i) => {
     if (c.protocol !== 'ssh') return;
     if (c.credentials.type === 'ssh-certificate') shared(`connections[${i}].credentials.ca_key`, c.credentials.ca_key, 'upstream SSH CA key');

@@ -63,17 +63,18 @@ describe('airlock config check', () => {
     expect(r.stdout).toContain('warning: masking.hash_key: not a secret reference');
     expect(r.stdout).toContain('warning: connections[1].credentials.ca_key: not a secret reference');
     expect(r.stdout).toContain('warning: connections[1].host_key: not set');
-    expect(r.stdout).toContain('warning: state_dir: tokens airlock issues');
+    expect(r.stdout).toContain('warning: auth.token_signing_key: not set');
     expect(r.stdout).not.toContain('inline-hash-key-value');
-    // Secret references everywhere: only the per-node token key remains to copy.
+    // Secret references everywhere (the gateway-token key too): nothing to warn about.
     const good = await airlock(['config', 'check', '--config', configFile({
       ...fleet,
+      auth: { token_signing_key: '${file:/etc/airlock/token-key.jwk}' },
       ssh_ca: { key: '${file:/etc/airlock/ssh-ca}' },
       masking: { hash_key: '${env:HASH_KEY}' },
       connections: [{ ...ssh, host_key: '${file:/etc/airlock/host-key}', credentials: { type: 'ssh-certificate', ca_key: '${file:/etc/airlock/up-ca}' } }],
     })]);
     expect(good.code).toBe(0);
-    expect(good.stdout.split('\n').filter((l) => l.startsWith('warning:'))).toEqual([expect.stringContaining('warning: state_dir: tokens airlock issues')]);
+    expect(good.stdout.split('\n').filter((l) => l.startsWith('warning:'))).toEqual([]);
     // The embedded store (one node): nothing to warn about.
     expect((await airlock(['config', 'check', '--config', configFile({ connections: [ssh] })])).stdout).toBe('ok\n');
   });
