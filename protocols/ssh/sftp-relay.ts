@@ -84,10 +84,29 @@ export function relaySftp(stream: ServerChannel, upStream: ClientChannel, o: Sft
   let nextId = 1;
   let chain: Promise<void> = Promise.resolve();
   let queued = 0;
+  /** Too many requests judged but not yet done (hysteresis between QUEUE_HIGH and QUEUE_LOW). */
+  let queueFull = false;
+  let closed = false;
+  let drained: Array<() => void> = [];
 
-  const toClient = (packet: Buffer): void => {
-    if (!stream.write(packet)) upStream.pause();
+  /**
+   * The caller's requests are read only while the queue has room and the caller's channel
+   * is not full: a refused request is answered by airlock itself, so a caller that sends
+   * and never reads would otherwise have its replies buffered without bound.
+   */
+  const reading = (): void => {
+    if (queueFull || stream.writableNeedDrain) stream.pause();
+    else stream.resume();
   };
+  /** Every packet to the caller goes here: a full channel stops both directions until it drains. */
+  const toClient = (packet: Buffer): void => {
+    if (!stream.write(packet)) {
+      upStream.pause();
+      stream.pause();
+    }
+  };
+  const clientDrained = (): Promise<void> =>
+    (!stream.writableNeedDrain || closed ? Promise.resolve() : new Promise((r) => drained.push(r)));
   const toServer = async (packet: Buffer): Promise<void> => {
     if (!upStream.write(packet)) await new Promise((r) => upStream.once('drain', r));
   };
@@ -124,9 +143,9 @@ export function relaySftp(stream: ServerChannel, upStream: ClientChannel, o: Sft
       if (r === undefined) break;
       const have = f.base + f.out.length;
       if (f.failed !== null) {
-        stream.write(statusPacket(r.id, f.failed, 'airlock: the masked read failed'));
+        toClient(statusPacket(r.id, f.failed, 'airlock: the masked read failed'));
       } else if (r.offset < f.base) {
-        stream.write(statusPacket(r.id, FX_FAILURE, 'airlock: a masked file is read from start to end'));
+        toClient(statusPacket(r.id, FX_FAILURE, 'airlock: a masked file is read from start to end'));
       } else if (r.offset < have && (r.offset + r.len <= have || f.eof)) {
         const start = r.offset - f.base;
         const n = Math.min(r.len, have - r.offset);
@@ -136,7 +155,7 @@ export function relaySftp(stream: ServerChannel, upStream: ClientChannel, o: Sft
           f.base += n;
         }
       } else if (f.eof) {
-        stream.write(statusPacket(r.id, FX_EOF, 'EOF'));
+        toClient(statusPacket(r.id, FX_EOF, 'EOF'));
       } else if (f.out.length > MASKED_WINDOW) {
         f.failed = FX_FAILURE;
         continue;
@@ -168,7 +187,7 @@ export function relaySftp(stream: ServerChannel, upStream: ClientChannel, o: Sft
 
   // ---- requests from the caller -----------------------------------------------
 
-  const deny = (id: number, code: number, message: string): void => void stream.write(statusPacket(id, code, `airlock: ${message}`));
+  const deny = (id: number, code: number, message: string): void => toClient(statusPacket(id, code, `airlock: ${message}`));
 
   const judge = async (packet: Buffer): Promise<void> => {
     const type = packet[4];
@@ -227,8 +246,13 @@ export function relaySftp(stream: ServerChannel, upStream: ClientChannel, o: Sft
     try {
       fromClient.push(d, (packet) => {
         queued++;
-        if (queued > QUEUE_HIGH) stream.pause();
+        if (queued > QUEUE_HIGH) {
+          queueFull = true;
+          reading();
+        }
         chain = chain
+          // Nothing more is judged (and so answered) while the caller's channel is full.
+          .then(() => clientDrained())
           .then(() => judge(packet))
           .catch((e: unknown) => {
             session.logger.warn({ code: asAirlockError(e).code }, 'sftp request failed');
@@ -236,7 +260,10 @@ export function relaySftp(stream: ServerChannel, upStream: ClientChannel, o: Sft
           })
           .finally(() => {
             queued--;
-            if (queued <= QUEUE_LOW) stream.resume();
+            if (queueFull && queued <= QUEUE_LOW) {
+              queueFull = false;
+              reading();
+            }
           });
       });
     } catch {
@@ -274,12 +301,24 @@ export function relaySftp(stream: ServerChannel, upStream: ClientChannel, o: Sft
       stream.close();
     }
   });
-  stream.on('drain', () => upStream.resume());
+  stream.on('drain', () => {
+    upStream.resume();
+    reading();
+    const waiting = drained;
+    drained = [];
+    for (const w of waiting) w();
+  });
   stream.on('end', () => void chain.then(() => upStream.end()));
   upStream.on('close', () => stream.close());
   upStream.on('exit', (c: number | null) => {
     if (typeof c === 'number') stream.exit(c);
   });
-  stream.on('close', () => upStream.close());
+  stream.on('close', () => {
+    closed = true;
+    const waiting = drained;
+    drained = [];
+    for (const w of waiting) w();
+    upStream.close();
+  });
   stream.resume();
 }
