@@ -100,6 +100,15 @@ describe('ambiguous paths never reach the upstream', () => {
     expect(JSON.parse(d.body)).toMatchObject({ rule: 'no-admin-deletes' });
     expect([...r.arrived, ...d.arrived]).toEqual([]);
   });
+  // Review red team: other spellings of the same path — an encoded unreserved letter, encoded dots,
+  // raw backslashes (IIS and some frameworks read `\` as `/`), a tab. None may reach the upstream as /admin.
+  for (const path of ['/%61dmin/x', '/public/%2e%2e/admin/x', '/public/%2E%2E/%41DMIN/x', '/public\\..\\admin/x', '/admin%09/x', '//admin//x']) {
+    it(`${path} never reaches the upstream as an /admin path`, async () => {
+      const r = await curl('api', path);
+      expect([400, 403]).toContain(r.status);
+      expect(r.arrived).toEqual([]);
+    });
+  }
   it('X-Original-URL / X-Rewrite-URL (another path for IIS, Zend, older Symfony) → 400', async () => {
     for (const h of ['X-Original-URL', 'X-Rewrite-URL']) {
       const r = await curl('api', '/public/x', ['-H', `${h}: /admin/x`]);

@@ -74,6 +74,22 @@ describe('COM_RESET_CONNECTION', () => {
   });
 });
 
+describe('SET STATEMENT … FOR (review red team)', () => {
+  it('the inner statement is judged: a DELETE behind harmless settings is denied; a sql_mode setting hiding one is not read as harmless', async () => {
+    const c = await driver();
+    try {
+      await expect(c.query('SET STATEMENT max_statement_time=10 FOR DELETE FROM victims')).rejects.toMatchObject({ errno: 1142 });
+      await expect(c.query("SET STATEMENT sql_mode='NO_BACKSLASH_ESCAPES' FOR SELECT 'x\\' , ' ; DELETE FROM victims; -- '")).rejects.toMatchObject({ errno: 1142 });
+      await expect(c.query('SET STATEMENT max_statement_time=10 FOR SELECT 1; DELETE FROM victims')).rejects.toMatchObject({ errno: 1142 });
+      expect(await victims()).toBe('2');
+      const [rows] = await c.query('SET STATEMENT max_statement_time=10 FOR SELECT 41 + 1 AS v');
+      expect((rows as Array<{ v: number }>)[0]?.v).toBe(42);
+    } finally {
+      await c.end();
+    }
+  });
+});
+
 describe('COM_CHANGE_USER', () => {
   it('is refused with an error naming why; the session keeps its identity and goes on', async () => {
     const c = await driver();

@@ -130,6 +130,9 @@ describe('pipelined write-ahead, postgres simple query', () => {
     ['SELECT nextval(...)', "SELECT nextval('ticket')", 'select last_value::text || is_called::text from ticket'],
     ['SELECT f() with a function the analyser cannot vouch for', 'SELECT touch()', 'select count(*) from hits where n = 99'],
     ['SELECT ... FOR UPDATE', 'SELECT name FROM customers WHERE id = 1 FOR UPDATE', null],
+    // Review red team: an effect inside a SELECT-shaped text, and one behind a harmless first statement.
+    ['a data-modifying CTE under a SELECT', 'WITH d AS (INSERT INTO hits VALUES (7) RETURNING n) SELECT * FROM d', 'select count(*) from hits where n = 7'],
+    ['a SELECT followed by an INSERT in one Query', 'SELECT 1; INSERT INTO hits VALUES (8)', 'select count(*) from hits where n = 8'],
   ] as const) {
     it(`${what} is never forwarded before its record is durable: the sync fails, the upstream never sees it`, async () => {
       const c = await connected();
