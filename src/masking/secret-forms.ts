@@ -18,7 +18,7 @@
  * escapes.ts: the decoding; secret-scanner.ts: the streams.
  */
 import { decodeEscapes, fold } from './escapes.js';
-import { SecretByteScanner, SecretScanner } from './secret-scanner.js';
+import { SecretByteScanner, SecretScanner, type SecretAutomaton } from './secret-scanner.js';
 
 export { decodeEscapes } from './escapes.js';
 export { MIN_HELD_AT_BOUNDARY, SecretByteScanner, SecretScanner } from './secret-scanner.js';
@@ -76,7 +76,7 @@ export function injectedSecrets(value: string, minChars = 8): string[] {
 }
 
 /** The compiled matcher for a set of secrets; shared by every scanner of a session. */
-export class SecretForms {
+export class SecretForms implements SecretAutomaton {
   /** Class of each code unit, folded as it is read (0: in no form). */
   readonly classOfRaw: Uint16Array;
   /** 1 for a code unit that leaves the start state where it is and begins no escape. */
