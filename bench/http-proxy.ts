@@ -20,7 +20,7 @@ import { freePort } from '../app/dev/pgcluster.js';
 import { mintDevToken } from '../src/auth/verifier.js';
 import { validateConfig } from '../app/config.js';
 import { run } from '../test/harness/clients.js';
-import { ROOT, cpuSecondsOf, memoryOf, table } from './lib.js';
+import { ROOT, cpuSecondsOf, memoryOf, recordAuditRow, table, type Measured } from './lib.js';
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(name);
@@ -103,15 +103,15 @@ http.createServer({ keepAlive: true }, (req, res) => {
 }
 
 // ---- airlock with auth + rules + masking ------------------------------------
-async function startAirlock(): Promise<{ port: number; token: string; child: ChildProcess; stop(): Promise<void> }> {
+async function startAirlock(audit: 'on' | 'off' = 'on'): Promise<{ port: number; token: string; child: ChildProcess; stop(): Promise<void> }> {
   const port = await freePort();
-  const stateDir = join(dir, 'state');
+  const stateDir = join(dir, `state-audit-${audit}`);
   writeFileSync(join(dir, 'key'), 'sk-bench-0123456789abcdef', { mode: 0o600 });
   const doc = {
     state_dir: stateDir,
     log: { level: 'warn' },
     // BENCH_AUDIT=nofsync | off: to see what the write-ahead audit costs (never in production).
-    ...(process.env.BENCH_AUDIT === 'nofsync' ? { audit: { fsync: false } } : process.env.BENCH_AUDIT === 'off' ? { audit: { enabled: false } } : {}),
+    ...(audit === 'off' ? { audit: { enabled: false } } : process.env.BENCH_AUDIT === 'nofsync' ? { audit: { fsync: false } } : process.env.BENCH_AUDIT === 'off' ? { audit: { enabled: false } } : {}),
     auth: { dev_issuer: true },
     connections: [
       {
@@ -192,6 +192,7 @@ async function wrk(port: number, headers: string[] = [], pid = 0): Promise<WrkRe
 const nginx = await startNginx();
 const bare = await startBareNodeProxy();
 const airlock = await startAirlock();
+const unaudited = await startAirlock('off');
 const auth = `Authorization: Bearer ${airlock.token}`;
 // Sanity: airlock masks what it should and answers 200.
 const check = await fetch(`http://127.0.0.1:${airlock.port}/v1/users/42`, { headers: { authorization: `Bearer ${airlock.token}` } });
@@ -203,6 +204,9 @@ const direct = await wrk(upPort);
 const viaNginx = await wrk(nginx.port, [], nginx.pid);
 const viaBare = await wrk(bare.port, [], bare.pid);
 const viaAirlock = await wrk(airlock.port, [auth], airlock.child.pid ?? 0);
+const viaUnaudited = await wrk(unaudited.port, [`Authorization: Bearer ${unaudited.token}`], unaudited.child.pid ?? 0);
+const asMeasured = (w: WrkResult): Measured => ({ tps: w.rps, p50: w.p50, p99: w.p99 });
+recordAuditRow({ workload: `HTTP wrk GET ${connections} conns`, pipe: asMeasured(viaBare), direct: asMeasured(direct), auditOff: asMeasured(viaUnaudited), auditOn: asMeasured(viaAirlock), measuredAt: new Date().toISOString() });
 const mem = memoryOf(airlock.child.pid ?? 0);
 const f = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '?');
 const rows = [
@@ -211,6 +215,7 @@ const rows = [
   ['nginx', viaNginx.rps.toFixed(0), f(viaNginx.p50), f(viaNginx.p99), '1.00', viaNginx.cpuUs.toFixed(0), viaNginx.errors],
   ['bare Node proxy (ceiling)', viaBare.rps.toFixed(0), f(viaBare.p50), f(viaBare.p99), f(viaBare.rps / viaNginx.rps), viaBare.cpuUs.toFixed(0), viaBare.errors],
   ['airlock (auth+rules+mask)', viaAirlock.rps.toFixed(0), f(viaAirlock.p50), f(viaAirlock.p99), f(viaAirlock.rps / viaNginx.rps), viaAirlock.cpuUs.toFixed(0), viaAirlock.errors],
+  ['airlock, audit off', viaUnaudited.rps.toFixed(0), f(viaUnaudited.p50), f(viaUnaudited.p99), f(viaUnaudited.rps / viaNginx.rps), viaUnaudited.cpuUs.toFixed(0), viaUnaudited.errors],
 ];
 console.log(table(rows));
 console.log(`airlock adds p50 ${f(viaAirlock.p50 - direct.p50)} ms, p99 ${f(viaAirlock.p99 - direct.p99)} ms over direct (nginx adds p50 ${f(viaNginx.p50 - direct.p50)} ms); airlock RSS ${mem.rssMiB} MiB, peak ${mem.peakMiB} MiB`);
@@ -218,6 +223,7 @@ console.log(`airlock / bare Node proxy: ${f(viaAirlock.rps / viaBare.rps)}`);
 console.log(`target: airlock >= 0.5 x nginx req/s: ${viaAirlock.rps / viaNginx.rps >= 0.5 ? 'met' : 'NOT met'}`);
 
 await airlock.stop();
+await unaudited.stop();
 nginx.stop();
 bare.stop();
 upstream.closeAllConnections();

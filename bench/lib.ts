@@ -1,6 +1,6 @@
 /** Shared pieces of the benchmarks: a PostgreSQL upstream, pgbouncer, airlock as a child process. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -137,6 +137,57 @@ export async function pgbench(port: number, env: NodeJS.ProcessEnv, args: string
   const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(r.stdout);
   if (r.code !== 0 || m === null) throw new Error(`pgbench failed: ${r.stderr}\n${r.stdout}`);
   return Number(m[1]);
+}
+
+/** Transactions per second and the latency percentiles (ms) of every transaction, from pgbench's per-transaction log. */
+export interface Measured {
+  tps: number;
+  p50: number;
+  p99: number;
+}
+
+export async function pgbenchLatency(port: number, env: NodeJS.ProcessEnv, args: string[]): Promise<Measured> {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-pgbench-log-'));
+  try {
+    const tps = await pgbench(port, env, [...args, '-l', '--log-prefix', join(dir, 'tx')]);
+    const us: number[] = [];
+    // Each line: client_id transaction_no time(µs) script_no time_epoch time_us
+    for (const f of readdirSync(dir)) for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) {
+      const v = Number(line.split(' ')[2]);
+      if (line !== '' && Number.isFinite(v)) us.push(v);
+    }
+    return { tps, p50: percentile(us, 0.5) / 1000, p99: percentile(us, 0.99) / 1000 };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function percentile(values: number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+}
+
+/**
+ * The audit figures of issue 17, one row per workload, kept in .bench/audit.json by the benchmarks that measure
+ * them in one run (pg, mysql, http) and printed together by bench/audit-table.ts.
+ */
+export interface AuditRow {
+  workload: string;
+  /** The do-nothing proxy (Node TCP pipe, or the bare Node HTTP proxy). */
+  pipe: Measured;
+  direct: Measured;
+  auditOff: Measured;
+  auditOn: Measured;
+  measuredAt: string;
+}
+
+export const AUDIT_RESULTS = join(ROOT, '.bench', 'audit.json');
+
+export function recordAuditRow(row: AuditRow): void {
+  mkdirSync(join(ROOT, '.bench'), { recursive: true });
+  const rows: AuditRow[] = existsSync(AUDIT_RESULTS) ? (JSON.parse(readFileSync(AUDIT_RESULTS, 'utf8')) as AuditRow[]) : [];
+  writeFileSync(AUDIT_RESULTS, `${JSON.stringify([...rows.filter((r) => r.workload !== row.workload), row], null, 1)}\n`);
 }
 
 export function table(rows: string[][]): string {

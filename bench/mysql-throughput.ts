@@ -17,7 +17,7 @@ import { freePort } from '../test/harness/ports.js';
 import { run } from '../test/harness/clients.js';
 import { mintDevToken } from '../src/auth/verifier.js';
 import { validateConfig } from '../app/config.js';
-import { startTcpPipe, table } from './lib.js';
+import { recordAuditRow, startTcpPipe, table, type Measured } from './lib.js';
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(name);
@@ -87,11 +87,23 @@ async function startAirlock(rules: unknown[], extra: Record<string, unknown> = {
   return { port, token: await mintDevToken(parsed.config, 'bench', ['bench'], 'machine', 3_600_000), child };
 }
 
-async function sysbench(test: string, port: number, pw: string): Promise<number> {
-  const r = await run('sysbench', [test, ...common(port, pw), `--threads=${threads}`, `--time=${seconds}`, '--report-interval=0', 'run'], { timeoutMs: (seconds + 120) * 1000 });
+/** tps, and p50/p99 latency (ms) from sysbench's latency histogram. */
+async function sysbench(test: string, port: number, pw: string): Promise<Measured> {
+  const r = await run('sysbench', [test, ...common(port, pw), `--threads=${threads}`, `--time=${seconds}`, '--report-interval=0', '--histogram=on', 'run'], { timeoutMs: (seconds + 120) * 1000 });
   const m = /transactions:\s+\d+\s+\(([\d.]+) per sec\.\)/.exec(r.stdout);
   if (r.code !== 0 || m === null) throw new Error(`sysbench ${test} failed: ${r.stderr}\n${r.stdout}`);
-  return Number(m[1]);
+  const buckets: Array<[number, number]> = [];
+  for (const line of r.stdout.split('\n')) {
+    const b = /^\s*([\d.]+) \|[*\s]*?(\d+)\s*$/.exec(line);
+    if (b !== null) buckets.push([Number(b[1]), Number(b[2])]);
+  }
+  const total = buckets.reduce((n, [, c]) => n + c, 0);
+  const at = (q: number): number => {
+    let seen = 0;
+    for (const [v, c] of buckets) if ((seen += c) >= q * total) return v;
+    return Number.NaN;
+  };
+  return { tps: Number(m[1]), p50: at(0.5), p99: at(0.99) };
 }
 
 const ruled = await startAirlock(RULES);
@@ -108,8 +120,11 @@ const targets: Array<[string, number, string]> = [
 const rows: string[][] = [['workload', ...targets.map((t) => t[0]), ...targets.slice(1).map((t) => `${t[0]} / direct`)]];
 try {
   for (const test of ['oltp_point_select', 'oltp_read_only']) {
-    const tps = [];
-    for (const [, port, pw] of targets) tps.push(await sysbench(test, port, pw));
+    const runs: Measured[] = [];
+    for (const [, port, pw] of targets) runs.push(await sysbench(test, port, pw));
+    const tps = runs.map((r) => r.tps);
+    const nan = { tps: Number.NaN, p50: Number.NaN, p99: Number.NaN };
+    if (test === 'oltp_point_select') recordAuditRow({ workload: `MySQL sysbench point_select ${threads} thr`, direct: runs[0] ?? nan, pipe: runs[1] ?? nan, auditOn: runs[2] ?? nan, auditOff: runs[4] ?? nan, measuredAt: new Date().toISOString() });
     const base = tps[0] ?? 1;
     rows.push([`${test} ${threads} thr`, ...tps.map((t) => t.toFixed(0)), ...tps.slice(1).map((t) => (t / base).toFixed(2))]);
   }

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { startPgCluster, freePort } from '../app/dev/pgcluster.js';
 import { mintDevToken } from '../src/auth/verifier.js';
 import { validateConfig } from '../app/config.js';
-import { startPgbouncer, startTcpPipe, startAirlockProcess, memoryOf, pgbench, table, type AirlockProcess } from './lib.js';
+import { startPgbouncer, startTcpPipe, startAirlockProcess, memoryOf, pgbench, pgbenchLatency, recordAuditRow, table, type AirlockProcess, type Measured } from './lib.js';
 import { run } from '../test/harness/clients.js';
 
 const arg = (name: string, dflt: number): number => {
@@ -99,9 +99,14 @@ const tps: Record<string, Record<string, number>> = {};
 for (const mode of ['simple', 'prepared']) {
   tps[mode] = {};
   for (const [, port, env] of targets) await pgbench(port, env, ['-S', '-M', mode, '-c', '8', '-j', '2', '-T', '2', '-n']);
+  const measured: Record<string, Measured> = {};
   for (const [name, port, env] of targets) {
-    (tps[mode] as Record<string, number>)[name] = await pgbench(port, env, ['-S', '-M', mode, '-c', '8', '-j', '2', '-T', String(seconds), '-n']);
+    const m = await pgbenchLatency(port, env, ['-S', '-M', mode, '-c', '8', '-j', '2', '-T', String(seconds), '-n']);
+    measured[name] = m;
+    (tps[mode] as Record<string, number>)[name] = m.tps;
   }
+  const need = (n: string): Measured => measured[n] ?? { tps: Number.NaN, p50: Number.NaN, p99: Number.NaN };
+  recordAuditRow({ workload: `PostgreSQL pgbench -S ${mode}`, pipe: need('node tcp pipe'), direct: need('direct'), auditOff: need('airlock audit off'), auditOn: need('airlock'), measuredAt: new Date().toISOString() });
 }
 const peak = memoryOf(plain.pid);
 

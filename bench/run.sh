@@ -2,6 +2,7 @@
 # make bench: every benchmark prints ratios against what it measured in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+rm -f .bench/audit.json
 npx tsx bench/pg-throughput.ts --seconds "${BENCH_SECONDS:-10}"
 echo "== MySQL: sysbench through airlock vs direct"
 npx tsx bench/mysql-throughput.ts --seconds "${BENCH_SECONDS:-10}"
@@ -19,3 +20,5 @@ echo "== Detector masking throughput"
 npx tsx bench/masking-detectors.ts
 echo "== Audit log appends"
 npx tsx bench/audit-append.ts 3
+echo "== The write-ahead audit: audited vs audit off vs the do-nothing proxy, latency added (issue 17)"
+npx tsx bench/audit-table.ts
