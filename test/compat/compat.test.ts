@@ -34,6 +34,12 @@ afterAll(async () => {
   await env?.stop();
 });
 
+async function trial(s: Scenario, side: { direct: Parameters<Scenario['run']>[0]; airlock: Parameters<Scenario['run']>[0] }): Promise<Result> {
+  const direct = await outcome(() => s.run(side.direct));
+  const viaAirlock = await outcome(() => s.run(side.airlock));
+  return judge(s, direct, viaAirlock, expected);
+}
+
 const groups: Array<[string, 'pg' | 'mysql', Scenario[]]> = [
   ['node-postgres (pg)', 'pg', pgScenarios],
   ['postgres.js', 'pg', postgresJsScenarios],
@@ -50,9 +56,14 @@ for (const [title, server, all] of groups) {
     for (const s of scenarios) {
       it(`${s.driver}: ${s.name}`, async () => {
         const side = s.driver === 'mariadb-dump' ? env.mysql : server === 'pg' ? env.pg : env.mysql;
-        const direct = await outcome(() => s.run(side.direct));
-        const viaAirlock = await outcome(() => s.run(side.airlock));
-        const r = judge(s, direct, viaAirlock, expected);
+        let r = await trial(s, side);
+        // Some scenarios race on purpose (kills, cancels, timeouts); on a loaded machine the two runs can
+        // land on different sides of a race. A difference must show again in two fresh pairs of runs to
+        // fail; one that does not is reported in the summary as seen once, with both outcomes.
+        for (let again = 0; again < 2 && r.verdict === 'different'; again++) {
+          const next = await trial(s, side);
+          if (next.verdict !== 'different') r = { ...next, note: `a difference seen once, not again: direct ${JSON.stringify(r.direct)} / airlock ${JSON.stringify(r.airlock)}` };
+        }
         results.push(r);
         expect(r.verdict === 'different' ? { direct: r.direct, airlock: r.airlock, note: r.note ?? '' } : 'ok').toBe('ok');
       });
