@@ -11,7 +11,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freePort, type PgCluster } from '../../app/dev/pgcluster.js';
 import { startAppDb } from '../harness/appdb.js';
 import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/airlock.js';
-import { run, spawnPsql } from '../harness/clients.js';
+import { run, runTyped, spawnPsql } from '../harness/clients.js';
 import { startSshd, sshdAvailable, type SshServer } from '../harness/sshd.js';
 import { chromiumMissing, launchChromium } from '../harness/browser.js';
 
@@ -300,9 +300,9 @@ describe.skipIf(missing !== null)('web console in headless Chromium', () => {
   });
 
   it.skipIf(!sshOk)('replays a recorded SSH shell in asciinema-player: play, pause, seek', async () => {
-    const r = await run('sshpass', ['-e', 'ssh', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', '-tt', '-p', String(sshPort), `${sshd?.user ?? ''}@127.0.0.1`], {
+    const r = await runTyped('sshpass', ['-e', 'ssh', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'PreferredAuthentications=password', '-o', 'PubkeyAuthentication=no', '-tt', '-p', String(sshPort), `${sshd?.user ?? ''}@127.0.0.1`], {
       env: { SSHPASS: tokens.bob ?? '' },
-      input: 'echo replay-$((40+2))\nsleep 1\necho second-line\nexit\n',
+      lines: ['echo replay-$((40+2))', 'sleep 1', 'echo second-line', 'exit'],
       timeoutMs: 30_000,
     });
     expect(r.stdout).toContain('replay-42');

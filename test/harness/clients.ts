@@ -25,6 +25,45 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
   });
 }
 
+/**
+ * Like `run` for an interactive shell on a pty (ssh -tt): each line is typed once the shell shows a prompt
+ * (output ending in `$ ` or `# `) after the previous one, as a person types, instead of all input ahead of
+ * the shell, which a loaded machine can deliver before the shell reads it. After `promptWaitMs` without a
+ * prompt the line is typed anyway.
+ */
+export function runTyped(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; lines: string[]; timeoutMs?: number; promptWaitMs?: number }): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let next = 0;
+    let seenAt = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const typeNext = (): void => {
+      clearTimeout(timer);
+      if (next >= opts.lines.length) return;
+      child.stdin.write(`${opts.lines[next++] ?? ''}\n`);
+      if (next >= opts.lines.length) child.stdin.end();
+      seenAt = stdout.length;
+      timer = setTimeout(typeNext, opts.promptWaitMs ?? 5_000);
+    };
+    const prompted = (): boolean => /[$#] $/.test(stdout.slice(seenAt).replace(/\u001b\[[0-9;?]*[A-Za-z]/g, ''));
+    child.stdin.on('error', () => undefined);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (prompted()) typeNext();
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    timer = setTimeout(typeNext, opts.promptWaitMs ?? 5_000);
+    const kill = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      clearTimeout(kill);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 export interface PsqlTarget {
   port: number;
   token: string;
