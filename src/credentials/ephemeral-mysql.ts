@@ -288,6 +288,8 @@ export class EphemeralMysqlLeases implements LeaseBroker, LeasedRoles {
   async dropLeasedRole(name: string): Promise<LeasedRoleOutcome> {
     if (this.held.has(name)) return 'held';
     if (parseMysqlUserName(this.options.credentials.user_prefix, name) === null) return 'not-airlock';
+    const [rows] = await this.admin('SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?', [name, this.options.credentials.user_host]);
+    if ((rows as unknown[]).length === 0) return 'absent';
     await this.dropUser(name, this.options.credentials.user_host);
     return 'dropped';
   }

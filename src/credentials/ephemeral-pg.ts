@@ -195,7 +195,7 @@ export class EphemeralPgLeases implements LeaseBroker, LeasedRoles {
       [name],
     );
     const row = res.rows[0] as { comment: string | null; self: boolean } | undefined;
-    if (row === undefined) return 'dropped';
+    if (row === undefined) return 'absent';
     if (row.self || parseRoleComment(row.comment) === null) return 'not-airlock';
     await this.dropRole(name);
     return 'dropped';

@@ -99,6 +99,10 @@ export class FleetLeases {
             const outcome = await broker.dropLeasedRole(lease.role);
             if (outcome === 'held') continue;
             await done(lease);
+            if (outcome === 'absent') {
+              logger.debug({ connection: lease.connection, role: lease.role, node: lease.node }, 'fleet sweeper: the role of an expired lease was already gone; lease removed');
+              continue;
+            }
             if (outcome === 'not-airlock') {
               logger.error({ connection: lease.connection, role: lease.role, node: lease.node }, 'fleet sweeper: an expired lease names a role that is not one of airlock\'s; lease removed, role left alone');
               continue;

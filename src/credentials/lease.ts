@@ -60,8 +60,10 @@ export interface RoleLedger {
 
 /** What the fleet sweeper did with the role an expired lease names. */
 export type LeasedRoleOutcome =
-  /** Dropped now, or already gone. */
+  /** Dropped now. */
   | 'dropped'
+  /** Already gone (its node dropped it, or the node's own sweeper did after a restart). */
+  | 'absent'
   /** This process holds it for a live session: its lease is renewed at the next heartbeat, never dropped. */
   | 'held'
   /** Not one of airlock's roles (no airlock comment / not airlock's name shape): never touched. */

@@ -264,7 +264,7 @@ describe('sweeping', () => {
     expect(await userExists(lease.username)).toBe(false);
     expect(await errnoOf(c.query('SELECT 1'))).not.toBe('ok');
     c.destroy();
-    expect(await sweeperNode.dropLeasedRole(lease.username)).toBe('dropped');
+    expect(await sweeperNode.dropLeasedRole(lease.username)).toBe('absent');
     await maria.rootQuery("DROP USER 'airlock_someone'@'%'");
     await owner.release(lease);
   });
