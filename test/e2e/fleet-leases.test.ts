@@ -9,10 +9,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import mysql from 'mysql2/promise';
 import { freePort, startPgCluster, type PgCluster } from '../../app/dev/pgcluster.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
 import { psql } from '../harness/clients.js';
+import { startMariaDb, type MariaDbServer } from '../harness/mariadb.js';
 import { scramVerifier } from '../../src/credentials/pg-sql.js';
 import { PostgresStateStore } from '../../src/state/postgres.js';
 import { createLogger } from '../../src/util/log.js';
@@ -209,4 +211,63 @@ describe('ephemeral-role leases across two nodes', () => {
       await Promise.all([s1.close(), s2.close()]);
     }
   });
+});
+
+describe('ephemeral MySQL/MariaDB users have leases too', () => {
+  let maria: MariaDbServer;
+  let c: Node;
+  let d: Node;
+
+  async function startMysqlNode(name: string): Promise<Node> {
+    const port = await freePort();
+    const adminPort = await freePort();
+    const airlock = await startAirlock({
+      state_dir: join(dir, `state-${name}`),
+      state: { backend: 'postgres', url: `\${file:${join(dir, 'state-url')}}`, heartbeat_interval: HEARTBEAT, lease_timeout: LEASE_TIMEOUT },
+      admin: { listen: `127.0.0.1:${adminPort}` },
+      auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
+      connections: [{
+        name: 'maria-eph', protocol: 'mysql', listen: `127.0.0.1:${port}`,
+        upstream: { host: '127.0.0.1', port: maria.port, database: 'appdb' },
+        credentials: { type: 'ephemeral', admin: { username: maria.admin.username, password: `\${file:${join(dir, 'maria-admin')}}` }, grant: ['SELECT ON appdb.*'] },
+        allow_groups: ['dba'],
+      }],
+    });
+    return { airlock, port, adminUrl: `http://127.0.0.1:${adminPort}` };
+  }
+
+  const userExists = async (name: string): Promise<boolean> => (await maria.rootQuery('SELECT COUNT(*) AS n FROM mysql.user WHERE User = ?', [name]))[0]?.n === 1;
+
+  beforeAll(async () => {
+    maria = await startMariaDb();
+    writeFileSync(join(dir, 'maria-admin'), `${maria.admin.password}\n`, { mode: 0o600 });
+    [c, d] = await Promise.all([startMysqlNode('c'), startMysqlNode('d')]);
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.all([c?.airlock.stop(), d?.airlock.stop()]);
+    await maria?.stop();
+  });
+
+  it('drops the user of node C, killed with SIGKILL mid-session, from node D once its lease expires', async () => {
+    const session = await mysql.createConnection({ host: '127.0.0.1', port: c.port, user: 'alice', password: token, database: 'appdb', enableCleartextPlugin: true });
+    session.on('error', () => undefined);
+    const [rows] = await session.query('SELECT CURRENT_USER() AS u');
+    const user = String((rows as Array<{ u: string }>)[0]?.u ?? '').split('@')[0] as string;
+    expect(await userExists(user)).toBe(true);
+    expect((await stateQuery('SELECT 1 FROM airlock_role_leases WHERE connection = $1 AND role = $2', ['maria-eph', user])).length).toBe(1);
+
+    c.airlock.signal('SIGKILL');
+    await c.airlock.stop();
+    session.destroy();
+    expect(await userExists(user)).toBe(true);
+
+    await until(async () => !(await userExists(user)), `${user} dropped`);
+    await d.airlock.waitForLog((l) => l.msg === 'fleet sweeper dropped the role of an expired lease' && l.role === user);
+    expect(await (await fetch(`${d.adminUrl}/metrics`)).text()).toMatch(/^airlock_ephemeral_leases_swept_total\{connection="maria-eph"\} 1$/m);
+    expect((await stateQuery('SELECT 1 FROM airlock_role_leases WHERE role = $1', [user])).length).toBe(0);
+    // Node B has no such connection: it never touched the lease when it held the sweeper lock.
+    expect(b.airlock.logs().some((l) => l.role === user && l.msg === 'fleet sweeper dropped the role of an expired lease')).toBe(false);
+    expect(d.airlock.output()).not.toContain(maria.admin.password);
+  }, 120_000);
 });
