@@ -21,7 +21,7 @@ import { createLogger } from '../../src/util/log.js';
 
 const ADMIN_PASSWORD = 'fleet-admin-pw-5c1e';
 const HEARTBEAT = '250ms';
-const LEASE_MS = 1500;
+const LEASE_MS = 3000;
 const LEASE_TIMEOUT = `${LEASE_MS}ms`;
 
 let upstream: PgCluster;
