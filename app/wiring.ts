@@ -105,7 +105,9 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     ports: {
       policy: metrics.observePolicy(policy),
       approvals: approvalPort(broker, fleet),
-      ...(store instanceof PostgresStateStore ? { state: { sessionStarted: (s) => store.sessionStarted(s), sessionEnded: (id, at, reason) => store.sessionEnded(id, at, reason) } } : {}),
+      ...(store instanceof PostgresStateStore
+        ? { state: { sessionStarted: (s) => store.sessionStarted(s), sessionEnded: (id, at, reason) => store.sessionEnded(id, at, reason) }, roleLeases: store }
+        : {}),
       audit: metrics.observeAudit(config.audit.enabled ? audit : { append: async () => undefined }),
       sql: {
         analyze: (text, dialect, settings) => {
@@ -191,7 +193,7 @@ async function openStateStore(config: Config, broker: ApprovalBroker, logger: Lo
   if (s.backend === 'postgres') {
     if (secrets === undefined) throw new AirlockError('AIRLOCK_CONFIG_INVALID', 'state.url needs the secret resolver');
     const url = (await secrets.resolve(s.url)).reveal();
-    store = await PostgresStateStore.open({ url, node, logger, pollIntervalMs: s.poll_interval });
+    store = await PostgresStateStore.open({ url, node, logger, pollIntervalMs: s.poll_interval, leaseTimeoutMs: s.lease_timeout });
   } else {
     store = new EmbeddedStateStore(config.state_dir);
   }

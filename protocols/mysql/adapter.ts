@@ -17,6 +17,6 @@ export const mysqlAdapter = {
     if (c.protocol !== 'mysql') return wrongProtocol('mysql', c);
     const cred = c.credentials;
     if (cred.type === 'static') return new StaticLeases(deps.resolver, cred.username, cred.password);
-    return keyed(new EphemeralMysqlLeases({ connectionName: c.name, upstream: c.upstream, credentials: cred, resolver: deps.resolver, logger: deps.logger, nodeId: deps.nodeId() }));
+    return keyed(new EphemeralMysqlLeases({ connectionName: c.name, upstream: c.upstream, credentials: cred, resolver: deps.resolver, logger: deps.logger, nodeId: deps.nodeId(), ...(deps.ledger === undefined ? {} : { ledger: deps.ledger }) }));
   },
 } satisfies ProtocolAdapter<'mysql'>;

@@ -17,6 +17,6 @@ export const postgresAdapter = {
     if (c.protocol !== 'postgres') return wrongProtocol('postgres', c);
     const cred = c.credentials;
     if (cred.type === 'static') return new StaticLeases(deps.resolver, cred.username, cred.password);
-    return keyed(new EphemeralPgLeases({ connectionName: c.name, upstream: c.upstream, credentials: cred, resolver: deps.resolver, logger: deps.logger, nodeId: deps.nodeId() }));
+    return keyed(new EphemeralPgLeases({ connectionName: c.name, upstream: c.upstream, credentials: cred, resolver: deps.resolver, logger: deps.logger, nodeId: deps.nodeId(), ...(deps.ledger === undefined ? {} : { ledger: deps.ledger }) }));
   },
 } satisfies ProtocolAdapter<'postgres'>;

@@ -38,6 +38,7 @@ export class GatewayMetrics {
   private readonly auditSyncSeconds: Histogram;
   private readonly decisionSeconds: Histogram<'status'>;
   private readonly errors: Counter<'code'>;
+  private readonly leasesSwept: Counter<'connection'>;
   private readonly open = new Map<string, SessionLabels>();
   /** When the policy decision of the action now being written ahead began (see observePolicy). */
   private decideStartedAt: bigint | null = null;
@@ -61,6 +62,12 @@ export class GatewayMetrics {
     });
     this.auditSyncSeconds = new Histogram({ name: 'airlock_audit_sync_duration_seconds', help: 'Time from appending a write-ahead audit record until it is durable.', buckets: OVERHEAD_BUCKETS, registers });
     this.decisionSeconds = new Histogram({ name: 'airlock_approval_decision_seconds', help: 'Time from an approval request until it was decided, expired or cancelled.', labelNames: ['status'], buckets: DECISION_BUCKETS, registers });
+    this.leasesSwept = new Counter({
+      name: 'airlock_ephemeral_leases_swept_total',
+      help: 'Ephemeral roles/users of another (dead) node, or of this node\'s failed drops, dropped by this node as the fleet\'s sweeper after their lease expired.',
+      labelNames: ['connection'],
+      registers,
+    });
     this.errors = new Counter({ name: 'airlock_errors_total', help: 'Sessions ended by an error and admin API errors, by airlock error code.', labelNames: ['code'], registers });
     const sourced = (name: string, help: string, read: (s: MetricsSources) => number | Promise<number>): void => {
       const metrics = this;
@@ -171,6 +178,9 @@ export class GatewayMetrics {
         this.statements.inc({ verdict: decision === 'hold' ? 'held' : decision, kind: String(action?.kind ?? 'unknown'), connection: session?.connection ?? 'unknown' });
         break;
       }
+      case 'lease.swept':
+        this.leasesSwept.inc({ connection: String(event.connection) });
+        break;
       default:
         break;
     }

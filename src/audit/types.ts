@@ -88,6 +88,17 @@ export interface RecoveredEvent {
   bytes: number;
 }
 
+/** As the fleet's sweeper, this node dropped the role of an expired lease (its node stopped renewing it). */
+export interface LeaseSweptEvent {
+  type: 'lease.swept';
+  connection: string;
+  role: string;
+  /** The node that created the role. */
+  node: string;
+  /** That node's session (its audit log has the rest). */
+  session: string;
+}
+
 /** An Ed25519 signature over the head of the chain (the `prev` of this record). */
 export interface CheckpointEvent {
   type: 'checkpoint';
@@ -113,6 +124,7 @@ export type AuditEventBody =
   | PrunedEvent
   | RecoveredEvent
   | CheckpointEvent
+  | LeaseSweptEvent
   | OtherEvent;
 
 export interface AuditRecord {

@@ -213,6 +213,14 @@ export function configSchemaWith(connectionSchema: z.ZodType<ConnectionConfig, u
         url: z.string().regex(/^\$\{[a-z]+:[^}]*\}$/, 'expected a secret reference such as ${file:/etc/airlock/state-url}'),
         /** How often verdicts are also polled, in case a notification was missed (after a reconnect). */
         poll_interval: duration.default(2_000),
+        /** How often this node renews its ephemeral roles' leases and the fleet's sweeper looks for expired ones. */
+        heartbeat_interval: duration.default(10_000),
+        /** A lease not renewed for this long belongs to a dead node: the fleet's sweeper drops its role. */
+        lease_timeout: duration.default(60_000),
+      }).superRefine((s, ctx) => {
+        if (s.heartbeat_interval < 100) ctx.addIssue({ code: 'custom', path: ['heartbeat_interval'], message: 'at least 100ms' });
+        // One late or lost beat must not let a live node's leases run out.
+        if (s.lease_timeout < 2 * s.heartbeat_interval) ctx.addIssue({ code: 'custom', path: ['lease_timeout'], message: 'must be at least twice heartbeat_interval' });
       }),
     ])
     .default({ backend: 'embedded' }),

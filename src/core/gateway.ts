@@ -13,10 +13,15 @@ import { AirlockError } from '../util/errors.js';
 import { TokenVerifier } from '../auth/verifier.js';
 import { GatewaySession, newSessionId, type SessionDeps } from './session.js';
 import { RoleSweeper, nodeId, type LeaseBroker } from '../credentials/index.js';
-import { createLeaseBroker, isSweepable, type BrokerDeps, type KeyedBroker, type LeaseBrokerFactory } from '../credentials/brokers.js';
+import { createLeaseBroker, hasLeasedRoles, isSweepable, type BrokerDeps, type KeyedBroker, type LeaseBrokerFactory } from '../credentials/brokers.js';
+import { FleetLeases, type FleetLeaseStore } from '../credentials/fleet-leases.js';
+import type { LeasedRoles } from '../credentials/lease.js';
 import { SecretResolver } from '../secrets/index.js';
 
-export type CorePorts = Omit<SessionDeps, 'onClose' | 'logger'>;
+export type CorePorts = Omit<SessionDeps, 'onClose' | 'logger'> & {
+  /** The fleet's lease table (PostgreSQL state store): ephemeral roles get leases, renewed and swept fleet-wide. */
+  roleLeases?: FleetLeaseStore;
+};
 
 /** True when the caller is in one of the connection's allow_groups ('*' admits any verified caller). */
 export function mayUseConnection(identity: Identity, connection: ConnectionConfig): boolean {
@@ -28,6 +33,7 @@ export class Gateway implements GatewayCore {
   private leases = new Map<string, KeyedBroker>();
   private node: string | undefined;
   private sweeper: RoleSweeper | undefined;
+  private fleetLeases: FleetLeases | undefined;
   private draining = false;
 
   constructor(
@@ -62,6 +68,7 @@ export class Gateway implements GatewayCore {
       logger: this.logger,
       nodeId: () => (this.node ??= nodeId(config.state_dir)),
       stateDir: config.state_dir,
+      ...(this.ports.roleLeases === undefined ? {} : { ledger: this.ports.roleLeases }),
       signJwt: (claims) => this.verifier.signUpstreamJwt(claims),
     };
     for (const c of config.connections) {
@@ -78,11 +85,24 @@ export class Gateway implements GatewayCore {
       () => new Set(this.sessions.keys()),
       this.logger,
     );
-    return this.sweeper.start();
+    const first = this.sweeper.start();
+    const store = this.ports.roleLeases;
+    const state = this.config.state;
+    if (store !== undefined && state.backend === 'postgres') {
+      this.fleetLeases ??= new FleetLeases({
+        store,
+        brokers: () => new Map([...this.leases].filter((e): e is [string, KeyedBroker & LeasedRoles] => hasLeasedRoles(e[1]))),
+        heartbeatMs: state.heartbeat_interval,
+        logger: this.logger,
+        onSwept: (lease) => this.ports.audit.append({ type: 'lease.swept', ...lease }),
+      });
+      this.fleetLeases.start();
+    }
+    return first;
   }
 
   stopSweepers(): Promise<void> {
-    return this.sweeper?.stop() ?? Promise.resolve();
+    return Promise.all([this.sweeper?.stop(), this.fleetLeases?.stop()]).then(() => undefined);
   }
 
   startDraining(): void {

@@ -7,7 +7,7 @@ import type { Logger } from '../util/log.js';
 import type { Identity } from '../core/types.js';
 import type { Lease } from '../core/session-types.js';
 import type { SecretResolver } from '../secrets/index.js';
-import type { LeaseBroker, LeaseRequest } from './lease.js';
+import type { LeaseBroker, LeasedRoles, LeaseRequest, RoleLedger } from './lease.js';
 import type { Sweepable } from './sweeper.js';
 
 export interface BrokerDeps {
@@ -16,6 +16,8 @@ export interface BrokerDeps {
   /** This node's id (nodeId(state_dir)), computed on first use. */
   nodeId: () => string;
   stateDir: string;
+  /** With the PostgreSQL state store: where ephemeral roles get their fleet-wide leases. */
+  ledger?: RoleLedger;
   /** Signs a short-lived JWT with airlock's own key (HTTP `credentials.type: jwt`). */
   signJwt: (claims: { identity: Identity; sessionId: string; audience: string; ttlMs: number }) => Promise<string>;
 }
@@ -27,6 +29,10 @@ export interface KeyedBroker extends LeaseBroker {
 
 export function isSweepable(b: LeaseBroker): b is LeaseBroker & Sweepable {
   return typeof (b as Partial<Sweepable>).sweep === 'function';
+}
+
+export function hasLeasedRoles(b: LeaseBroker): b is LeaseBroker & LeasedRoles {
+  return typeof (b as Partial<LeasedRoles>).dropLeasedRole === 'function' && typeof (b as Partial<LeasedRoles>).heldRoles === 'function';
 }
 
 /** A lease whose `secret` is made per session by a function (HTTP header values, JWTs). */

@@ -21,7 +21,7 @@ import type { Logger } from '../util/log.js';
 import type { Lease } from '../core/session-types.js';
 import { AirlockError } from '../util/errors.js';
 import { Secret, type SecretResolver } from '../secrets/index.js';
-import type { LeaseBroker, LeaseRequest, SweepResult } from './lease.js';
+import type { LeaseBroker, LeasedRoleOutcome, LeasedRoles, LeaseRequest, RoleLedger, SweepResult } from './lease.js';
 
 /** The connection config this broker serves (its schema: protocols/mysql/config.ts). */
 type MysqlConnectionConfig = Extract<ConnectionConfig, { protocol: 'mysql' }>;
@@ -44,6 +44,8 @@ export interface EphemeralMysqlOptions {
   /** Release attempts before leaving the user to the sweeper. Default 3. */
   releaseAttempts?: number;
   now?: () => number;
+  /** The fleet's lease table (PostgreSQL state store): each user is recorded there before it exists. */
+  ledger?: RoleLedger;
 }
 
 const tag = (s: string, hex: number): string => createHash('sha256').update(s).digest('hex').slice(0, hex);
@@ -157,7 +159,7 @@ export function nativePasswordHash(password: string): string {
   return `*${createHash('sha1').update(inner).digest('hex').toUpperCase()}`;
 }
 
-export class EphemeralMysqlLeases implements LeaseBroker {
+export class EphemeralMysqlLeases implements LeaseBroker, LeasedRoles {
   private pool: mysql.Pool | null = null;
   private flavour: Promise<'mariadb' | 'mysql'> | null = null;
   private readonly held: Map<string, string>;
@@ -186,6 +188,10 @@ export class EphemeralMysqlLeases implements LeaseBroker {
     return new Set(this.held.values());
   }
 
+  heldRoles(): string[] {
+    return [...this.held.keys()];
+  }
+
   async acquire(request: LeaseRequest): Promise<Lease> {
     const cred = this.options.credentials;
     const expiresAt = this.now() + cred.ttl;
@@ -194,6 +200,7 @@ export class EphemeralMysqlLeases implements LeaseBroker {
     const password = randomBytes(24).toString('base64url');
     const grants = this.grantsFor(request.identity.groups);
     this.held.set(name, request.sessionId);
+    await this.recordLease(name, request.sessionId);
     let created = false;
     try {
       const mariadb = (await this.serverFlavour()) === 'mariadb';
@@ -212,6 +219,8 @@ export class EphemeralMysqlLeases implements LeaseBroker {
     } catch (e) {
       if (created) await this.dropUser(name, cred.user_host).catch(() => undefined);
       this.held.delete(name);
+      // A user created and not dropped keeps its lease: it expires and the fleet sweeper retries the drop.
+      if (!created) this.forgetLease(name);
       throw this.acquireError(e);
     }
     this.options.logger.debug({ connection: this.options.connectionName, user: name, expiresAt }, 'ephemeral user created');
@@ -225,6 +234,7 @@ export class EphemeralMysqlLeases implements LeaseBroker {
     for (let i = 1; i <= attempts; i++) {
       try {
         await this.dropUser(name, this.options.credentials.user_host);
+        this.forgetLease(name);
         this.options.logger.debug({ connection: this.options.connectionName, user: name }, 'ephemeral user dropped');
         return;
       } catch (e) {
@@ -260,6 +270,7 @@ export class EphemeralMysqlLeases implements LeaseBroker {
       if (!expired && !orphan) continue;
       try {
         await this.dropUser(user, host);
+        this.forgetLease(user);
         result.dropped.push(user);
       } catch (e) {
         result.failed.push(user);
@@ -268,6 +279,37 @@ export class EphemeralMysqlLeases implements LeaseBroker {
     }
     if (result.dropped.length > 0) this.options.logger.info({ connection: this.options.connectionName, users: result.dropped }, 'sweeper dropped stale ephemeral users');
     return result;
+  }
+
+  /**
+   * The user of a lease no node renewed in time (its node died): dropped unless this process
+   * holds it, and only when its name has airlock's exact shape under this connection's prefix.
+   */
+  async dropLeasedRole(name: string): Promise<LeasedRoleOutcome> {
+    if (this.held.has(name)) return 'held';
+    if (parseMysqlUserName(this.options.credentials.user_prefix, name) === null) return 'not-airlock';
+    const [rows] = await this.admin('SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?', [name, this.options.credentials.user_host]);
+    if ((rows as unknown[]).length === 0) return 'absent';
+    await this.dropUser(name, this.options.credentials.user_host);
+    return 'dropped';
+  }
+
+  /** Fails the session closed (AIRLOCK_STATE_UNAVAILABLE) when the fleet cannot learn of the user. */
+  private async recordLease(name: string, session: string): Promise<void> {
+    const ledger = this.options.ledger;
+    if (ledger === undefined) return;
+    try {
+      await ledger.recordRole({ connection: this.options.connectionName, role: name, session });
+    } catch (e) {
+      this.held.delete(name);
+      throw new AirlockError('AIRLOCK_STATE_UNAVAILABLE', undefined, { fatal: true, cause: e });
+    }
+  }
+
+  private forgetLease(name: string): void {
+    this.options.ledger?.forgetRole(this.options.connectionName, name).catch((e: unknown) => {
+      this.options.logger.warn({ connection: this.options.connectionName, user: name, err: e instanceof Error ? e.message : String(e) }, 'state store: user lease not removed yet');
+    });
   }
 
   async close(): Promise<void> {

@@ -11,7 +11,7 @@ import type { Logger } from '../util/log.js';
 import type { Lease } from '../core/session-types.js';
 import { AirlockError } from '../util/errors.js';
 import { Secret, type SecretResolver } from '../secrets/index.js';
-import type { LeaseBroker, LeaseRequest, SweepResult } from './lease.js';
+import type { LeaseBroker, LeasedRoleOutcome, LeasedRoles, LeaseRequest, RoleLedger, SweepResult } from './lease.js';
 import { parseRoleComment, quoteIdent, quoteLiteral, roleComment, roleName, scramVerifier } from './pg-sql.js';
 
 /** The connection config this broker serves (its schema: protocols/postgres/config.ts). */
@@ -36,6 +36,8 @@ export interface EphemeralPgOptions {
   /** Release attempts before leaving the role to the sweeper. Default 3. */
   releaseAttempts?: number;
   now?: () => number;
+  /** The fleet's lease table (PostgreSQL state store): each role is recorded there before it exists. */
+  ledger?: RoleLedger;
 }
 
 interface PgErrorShape {
@@ -66,7 +68,7 @@ function pgSsl(upstream: PgUpstreamConfig): pg.PoolConfig['ssl'] {
   return { rejectUnauthorized: true, ca, servername: upstream.host };
 }
 
-export class EphemeralPgLeases implements LeaseBroker {
+export class EphemeralPgLeases implements LeaseBroker, LeasedRoles {
   private pool: pg.Pool | null = null;
   private readonly held: Map<string, string>;
   private readonly now: () => number;
@@ -84,6 +86,10 @@ export class EphemeralPgLeases implements LeaseBroker {
   /** Session ids whose roles this process holds (acquired, not yet released). */
   heldSessions(): Set<string> {
     return new Set(this.held.values());
+  }
+
+  heldRoles(): string[] {
+    return [...this.held.keys()];
   }
 
   async acquire(request: LeaseRequest): Promise<Lease> {
@@ -106,10 +112,12 @@ export class EphemeralPgLeases implements LeaseBroker {
       'COMMIT',
     ];
     this.held.set(name, request.sessionId);
+    await this.recordLease(name, request.sessionId);
     try {
       await this.admin(statements.join(';\n'));
     } catch (e) {
       this.held.delete(name);
+      this.forgetLease(name);
       throw await this.acquireError(e, grants);
     }
     this.options.logger.debug({ connection: this.options.connectionName, role: name, expiresAt }, 'ephemeral role created');
@@ -123,6 +131,7 @@ export class EphemeralPgLeases implements LeaseBroker {
     for (let i = 1; i <= attempts; i++) {
       try {
         await this.dropRole(name);
+        this.forgetLease(name);
         this.options.logger.debug({ connection: this.options.connectionName, role: name }, 'ephemeral role dropped');
         return;
       } catch (e) {
@@ -160,6 +169,7 @@ export class EphemeralPgLeases implements LeaseBroker {
       if (!expired && !orphan) continue;
       try {
         await this.dropRole(row.rolname);
+        this.forgetLease(row.rolname);
         result.dropped.push(row.rolname);
       } catch (e) {
         result.failed.push(row.rolname);
@@ -170,6 +180,43 @@ export class EphemeralPgLeases implements LeaseBroker {
       this.options.logger.info({ connection: this.options.connectionName, roles: result.dropped }, 'sweeper dropped stale ephemeral roles');
     }
     return result;
+  }
+
+  /**
+   * The role of a lease no node renewed in time (its node died): dropped unless this process
+   * holds it, and only when it is one of airlock's roles under this connection's prefix —
+   * a row in the state store alone never gets any other role dropped.
+   */
+  async dropLeasedRole(name: string): Promise<LeasedRoleOutcome> {
+    if (this.held.has(name)) return 'held';
+    if (!name.startsWith(this.options.credentials.role_prefix)) return 'not-airlock';
+    const res = await this.admin(
+      `SELECT shobj_description(r.oid, 'pg_authid') AS comment, r.rolname = current_user AS self FROM pg_roles r WHERE r.rolname = $1`,
+      [name],
+    );
+    const row = res.rows[0] as { comment: string | null; self: boolean } | undefined;
+    if (row === undefined) return 'absent';
+    if (row.self || parseRoleComment(row.comment) === null) return 'not-airlock';
+    await this.dropRole(name);
+    return 'dropped';
+  }
+
+  /** Fails the session closed (AIRLOCK_STATE_UNAVAILABLE) when the fleet cannot learn of the role. */
+  private async recordLease(name: string, session: string): Promise<void> {
+    const ledger = this.options.ledger;
+    if (ledger === undefined) return;
+    try {
+      await ledger.recordRole({ connection: this.options.connectionName, role: name, session });
+    } catch (e) {
+      this.held.delete(name);
+      throw new AirlockError('AIRLOCK_STATE_UNAVAILABLE', undefined, { fatal: true, cause: e });
+    }
+  }
+
+  private forgetLease(name: string): void {
+    this.options.ledger?.forgetRole(this.options.connectionName, name).catch((e: unknown) => {
+      this.options.logger.warn({ connection: this.options.connectionName, role: name, err: e instanceof Error ? e.message : String(e) }, 'state store: role lease not removed yet');
+    });
   }
 
   async close(): Promise<void> {

@@ -46,3 +46,33 @@ export interface SweepResult {
   dropped: string[];
   failed: string[];
 }
+
+/**
+ * Where the fleet learns which ephemeral roles exist: the PostgreSQL state store's lease
+ * table. Absent with the embedded store (one node: its own sweeper is enough).
+ */
+export interface RoleLedger {
+  /** Written before the role is created; throws AIRLOCK_STATE_UNAVAILABLE when the store does not take it. */
+  recordRole(entry: { connection: string; role: string; session: string }): Promise<void>;
+  /** The role is dropped; kept for the reconnect when the store is away (the caller only logs). */
+  forgetRole(connection: string, role: string): Promise<void>;
+}
+
+/** What the fleet sweeper did with the role an expired lease names. */
+export type LeasedRoleOutcome =
+  /** Dropped now. */
+  | 'dropped'
+  /** Already gone (its node dropped it, or the node's own sweeper did after a restart). */
+  | 'absent'
+  /** This process holds it for a live session: its lease is renewed at the next heartbeat, never dropped. */
+  | 'held'
+  /** Not one of airlock's roles (no airlock comment / not airlock's name shape): never touched. */
+  | 'not-airlock';
+
+/** A broker whose roles have leases: the fleet sweeper renews and drops through it. */
+export interface LeasedRoles {
+  /** Roles this process holds now (acquired, not yet released). */
+  heldRoles(): string[];
+  /** Drops the role an expired lease names, with this connection's admin credentials. */
+  dropLeasedRole(role: string): Promise<LeasedRoleOutcome>;
+}

@@ -15,12 +15,17 @@ import type { Logger } from '../util/log.js';
 import { AirlockError } from '../util/errors.js';
 import type { ApprovalRequest } from '../approvals/index.js';
 import type { IndexedSession, SessionIndex, SessionIndexFilter, SharedApprovals, StateStore, StoredGrant } from './types.js';
+import type { ExpiredLease, FleetLeaseStore } from '../credentials/fleet-leases.js';
 
 const CHANNEL = 'airlock_state';
 const MIGRATIONS = fileURLToPath(new URL('./migrations', import.meta.url));
 const MAX_BACKOFF_MS = 10_000;
 /** A query the store does not answer within this is treated as the store being unreachable. */
 const QUERY_TIMEOUT_MS = 5_000;
+/** The advisory lock the fleet's role sweeper holds ('airlock' and 1 as one bigint); node-pg-migrate has its own. */
+const SWEEPER_LOCK = '7019267304284449537';
+/** Expired leases one sweep takes on; the rest wait for the next beat. */
+const SWEEP_BATCH = 500;
 
 interface ApprovalRow {
   request: ApprovalRequest;
@@ -40,7 +45,7 @@ function fromRow(row: ApprovalRow): ApprovalRequest {
   };
 }
 
-export class PostgresStateStore implements StateStore, SharedApprovals, SessionIndex {
+export class PostgresStateStore implements StateStore, SharedApprovals, SessionIndex, FleetLeaseStore {
   readonly backend = 'postgres' as const;
   private client: pg.Client | null = null;
   private connecting: Promise<pg.Client> | null = null;
@@ -57,11 +62,12 @@ export class PostgresStateStore implements StateStore, SharedApprovals, SessionI
     private readonly url: string,
     private readonly node: string,
     private readonly logger: Logger,
+    private readonly leaseTimeoutMs: number,
   ) {}
 
   /** Connects, applies pending migrations, listens; throws AIRLOCK_STATE_UNAVAILABLE when it cannot. */
-  static async open(opts: { url: string; node: string; logger: Logger; pollIntervalMs: number }): Promise<PostgresStateStore> {
-    const store = new PostgresStateStore(opts.url, opts.node, opts.logger);
+  static async open(opts: { url: string; node: string; logger: Logger; pollIntervalMs: number; leaseTimeoutMs?: number }): Promise<PostgresStateStore> {
+    const store = new PostgresStateStore(opts.url, opts.node, opts.logger, opts.leaseTimeoutMs ?? 60_000);
     try {
       const client = new pg.Client({ connectionString: opts.url });
       await client.connect();
@@ -191,6 +197,64 @@ export class PostgresStateStore implements StateStore, SharedApprovals, SessionI
       endedAt: x.ended_at === null ? null : Number(x.ended_at),
       endReason: x.end_reason,
     }));
+  }
+
+  async recordRole(e: { connection: string; role: string; session: string }): Promise<void> {
+    await this.query(
+      `INSERT INTO airlock_role_leases (connection, role, node, session, expires_at) VALUES ($1, $2, $3, $4, now() + $5 * interval '1 millisecond')`,
+      [e.connection, e.role, this.node, e.session, this.leaseTimeoutMs],
+    );
+  }
+
+  async forgetRole(connection: string, role: string): Promise<void> {
+    await this.orLater(async () => {
+      await this.query(`DELETE FROM airlock_role_leases WHERE connection = $1 AND role = $2`, [connection, role]);
+    });
+  }
+
+  async renewLeases(roles: string[]): Promise<number> {
+    const r = await this.query(`UPDATE airlock_role_leases SET expires_at = now() + $3 * interval '1 millisecond' WHERE node = $1 AND role = ANY($2)`, [
+      this.node,
+      roles,
+      this.leaseTimeoutMs,
+    ]);
+    return r.rowCount ?? 0;
+  }
+
+  /**
+   * The sweeper lock is session-level, on a connection of its own opened for this one sweep
+   * and closed after it: the shared client carries every other query in order, so a
+   * transaction there would take other callers' queries into it, and no transaction stays
+   * open while upstream drops take seconds. Closing the connection releases the lock — also
+   * when this node dies mid-sweep (the server sees the socket close). Each lease is deleted
+   * as soon as its role is gone, so a sweep cut short loses nothing.
+   */
+  async asSweeper(sweep: (expired: ExpiredLease[], done: (lease: ExpiredLease) => Promise<void>) => Promise<void>): Promise<boolean> {
+    if (this.closed) throw new AirlockError('AIRLOCK_STATE_UNAVAILABLE', 'airlock state store is closed');
+    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: QUERY_TIMEOUT_MS, query_timeout: QUERY_TIMEOUT_MS });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+    } catch (e) {
+      await client.end().catch(() => undefined);
+      throw unavailable(e);
+    }
+    try {
+      const lock = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [SWEEPER_LOCK]);
+      if (lock.rows[0]?.ok !== true) return false;
+      const r = await client.query<ExpiredLease>(
+        `SELECT connection, role, node, session FROM airlock_role_leases WHERE expires_at < now() ORDER BY expires_at LIMIT ${SWEEP_BATCH}`,
+      );
+      await sweep(r.rows, async (l) => {
+        // Still expired: a lease renewed meanwhile (its node came back) is its node's again.
+        await client.query(`DELETE FROM airlock_role_leases WHERE connection = $1 AND role = $2 AND expires_at < now()`, [l.connection, l.role]);
+      });
+      return true;
+    } catch (e) {
+      throw e instanceof AirlockError ? e : unavailable(e);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   /** Runs a write now; when the store is away, queues it for the reconnect and still rejects (the caller logs). */

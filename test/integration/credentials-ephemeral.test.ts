@@ -290,6 +290,29 @@ describe('ephemeral PostgreSQL roles', () => {
     expect(await roleExists(name)).toBe(false);
   }, 60_000);
 
+  it('drops the role an expired fleet lease names only when it is airlock\'s and this process does not hold it', async () => {
+    const owner = broker({ node: 'node-a' });
+    const lease = await acquire(owner, 'dora', [], 'dora-session');
+    const c = await asLease(lease);
+    // The lease row alone is not trusted: the fleet sweeper on another node checks the role itself.
+    const sweeperNode = broker({ node: 'node-b' });
+    await cluster.psql('CREATE ROLE airlock_person LOGIN');
+    expect(await owner.dropLeasedRole(lease.username)).toBe('held');
+    expect(await sweeperNode.dropLeasedRole('airlock_admin')).toBe('not-airlock');
+    expect(await sweeperNode.dropLeasedRole('airlock_person')).toBe('not-airlock');
+    expect(await sweeperNode.dropLeasedRole('app_readonly')).toBe('not-airlock');
+    for (const r of [lease.username, 'airlock_admin', 'airlock_person', 'app_readonly']) expect(await roleExists(r)).toBe(true);
+    expect(await sweeperNode.dropLeasedRole(lease.username)).toBe('dropped');
+    expect(await roleExists(lease.username)).toBe(false);
+    // Its backend is ended with it.
+    expect(await sqlstate(c.query('SELECT 1'))).not.toBe('ok');
+    await c.end().catch(() => undefined);
+    // Already gone (the owner's own drop won): nothing left to do.
+    expect(await sweeperNode.dropLeasedRole(lease.username)).toBe('absent');
+    await cluster.psql('DROP ROLE airlock_person');
+    await owner.release(lease);
+  });
+
   it('leaves a role it could not drop (upstream unreachable) to the sweeper', async () => {
     // One process (shared held-roles registry); its release finds the upstream unreachable.
     const held = new Map<string, string>();

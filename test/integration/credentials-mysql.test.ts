@@ -250,6 +250,25 @@ describe('sweeping', () => {
     expect(await userExists('airlock_manual')).toBe(true);
   });
 
+  it('drops the user an expired fleet lease names only when it has airlock\'s name shape and this process does not hold it', async () => {
+    const owner = broker({ node: 'node-a', held: new Map() });
+    const lease = await acquire(owner, [], 'sess-fleet');
+    const c = await asLease(lease);
+    const sweeperNode = broker({ node: 'node-b', held: new Map() });
+    await maria.createUser('airlock_someone', 'x');
+    expect(await owner.dropLeasedRole(lease.username)).toBe('held');
+    expect(await sweeperNode.dropLeasedRole('airlock_someone')).toBe('not-airlock');
+    expect(await sweeperNode.dropLeasedRole(maria.admin.username)).toBe('not-airlock');
+    for (const u of [lease.username, 'airlock_someone', maria.admin.username]) expect(await userExists(u)).toBe(true);
+    expect(await sweeperNode.dropLeasedRole(lease.username)).toBe('dropped');
+    expect(await userExists(lease.username)).toBe(false);
+    expect(await errnoOf(c.query('SELECT 1'))).not.toBe('ok');
+    c.destroy();
+    expect(await sweeperNode.dropLeasedRole(lease.username)).toBe('absent');
+    await maria.rootQuery("DROP USER 'airlock_someone'@'%'");
+    await owner.release(lease);
+  });
+
   it('createLeaseBroker serves ephemeral MySQL users, sweepable, kept across an unchanged reload', () => {
     const conn = {
       name: 'maria', protocol: 'mysql', listen: '127.0.0.1:0', upstream: { host: '127.0.0.1', port: maria.port, tls: 'disable' },

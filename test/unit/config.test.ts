@@ -55,6 +55,23 @@ describe('config', () => {
     expect(validateConfig({ approvals: { webhook: 'not a url' } }).ok).toBe(false);
   });
 
+  it('gives the PostgreSQL state store lease defaults, and refuses a lease timeout shorter than two heartbeats', () => {
+    const url = '${file:/etc/airlock/state-url}';
+    const ok = validateConfig({ state: { backend: 'postgres', url } });
+    expect(ok.ok).toBe(true);
+    if (ok.ok) expect(ok.config.state).toMatchObject({ heartbeat_interval: 10_000, lease_timeout: 60_000 });
+    const short = validateConfig({ state: { backend: 'postgres', url, heartbeat_interval: '250ms', lease_timeout: '1500ms' } });
+    expect(short.ok).toBe(true);
+    const tight = validateConfig({ state: { backend: 'postgres', url, heartbeat_interval: '30s', lease_timeout: '45s' } });
+    expect(tight.ok).toBe(false);
+    if (!tight.ok) expect(tight.problems.map((p) => `${p.path}: ${p.message}`)).toContain('state.lease_timeout: must be at least twice heartbeat_interval');
+    const tiny = validateConfig({ state: { backend: 'postgres', url, heartbeat_interval: '10ms' } });
+    expect(tiny.ok).toBe(false);
+    if (!tiny.ok) expect(tiny.problems.map((p) => p.path)).toContain('state.heartbeat_interval');
+    // The embedded store has no leases: the keys are unknown there.
+    expect(validateConfig({ state: { backend: 'embedded', lease_timeout: '60s' } }).ok).toBe(false);
+  });
+
   it('reports YAML syntax errors', () => {
     const r = parseConfigText('connections: [');
     expect(r.ok).toBe(false);
