@@ -80,7 +80,7 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
       ...(webhookUrl === undefined ? {} : { notifier: new WebhookNotifier(webhookUrl, { logger }) }),
     });
   const auditDir = join(config.state_dir, 'audit');
-  const audit = previous?.audit ?? (await AuditLog.open({ dir: auditDir, node: hostname(), fsync: config.audit.fsync, logger }));
+  const audit = previous?.audit ?? (await AuditLog.open({ dir: auditDir, node: hostname(), fsync: config.audit.fsync, checkpointEvery: config.audit.checkpoint_every, logger }));
   const exporters =
     previous?.exporters ?? (await startExporters(audit, config.audit.exporters.map((c, i) => exporterFor(c, i, config.state_dir, logger)), logger));
   const metrics = previous?.metrics ?? new GatewayMetrics({ version: '0.1.0' });
@@ -156,7 +156,7 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
 }
 
 /** This node in the shared store: host and process (two daemons on one host are two nodes). */
-const node = `${hostname()}:${process.pid}`;
+export const node = `${hostname()}:${process.pid}`;
 
 /**
  * Every node's sessions from the shared index; this node's with the counts its own audit log

