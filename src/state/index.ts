@@ -6,3 +6,4 @@ export { FleetApprovals } from './fleet-approvals.js';
 export { fleetWarnings, type FleetWarning } from './fleet-check.js';
 export { FleetKills, type KillOutcome, type LocalKill } from './fleet-kills.js';
 export type { KillRequest, SessionKills, StoredCheckpoint, AuditCheckpoints } from './types.js';
+export { CheckpointPublisher, type CheckpointCounts } from './checkpoint-publisher.js';

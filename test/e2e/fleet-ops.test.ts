@@ -153,3 +153,70 @@ describe('sessions kill across nodes', () => {
     expect(gone.stderr).toContain('node gone-host:4242, which holds session 0badc0de0badc0de, is not connected to the state store');
   }, 60_000);
 });
+
+describe('audit verify --fleet', () => {
+  const verify = (args: string[]) => {
+    const { cmd, argv } = airlockCommand(['audit', 'verify', '--fleet', '--config', (nodes[1] as Node).airlock.configFile, ...args]);
+    return run(cmd, argv, {});
+  };
+  const nodeIdOf = (n: Node): string => readFileSync(join(n.airlock.stateDir, 'node-id'), 'utf8').trim();
+  async function storedSeq(node: string): Promise<number> {
+    const state = new pg.Client({ connectionString: stateUrl });
+    await state.connect();
+    try {
+      const r = await state.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM airlock_audit_checkpoints WHERE node = $1', [node]);
+      return Number(r.rows[0]?.seq ?? 0);
+    } finally {
+      await state.end();
+    }
+  }
+
+  it('passes for both nodes after traffic on both: each published its signed checkpoints to the store', async () => {
+    for (const n of nodes) {
+      for (let i = 0; i < 4; i++) {
+        const r = await psql({ port: n.port, token: dev }, ['-Atc', `SELECT ${i}`]);
+        expect(r.code, r.stderr).toBe(0);
+      }
+    }
+    for (const n of nodes) {
+      // Published from the main thread after the checkpoint is durable: wait for it to arrive.
+      for (let i = 0; i < 100 && (await storedSeq(nodeIdOf(n))) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await storedSeq(nodeIdOf(n))).toBeGreaterThan(0);
+    }
+    const r = await verify([]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    for (const n of nodes) expect(lines.find((l) => l.startsWith(`${nodeIdOf(n)}: ok `))).toContain(join(n.airlock.stateDir, 'audit'));
+    for (const n of nodes) expect(n.airlock.output()).not.toContain(statePg.superPassword);
+    expect(r.stdout + r.stderr).not.toContain(statePg.superPassword);
+  }, 60_000);
+
+  it("fails naming node A once A's log is cut before its last stored checkpoint (which the chain alone cannot show)", async () => {
+    const [a, b] = nodes as [Node, Node];
+    const idA = nodeIdOf(a);
+    // A clean stop seals A's log with a checkpoint and publishes it before the store closes.
+    await a.airlock.stop();
+    const auditA = join(a.airlock.stateDir, 'audit');
+    const files = readdirSync(auditA).filter((f) => f.endsWith('.jsonl')).sort();
+    const lastFile = join(auditA, files[files.length - 1] as string);
+    const lines = readFileSync(lastFile, 'utf8').split('\n').filter((l) => l !== '');
+    const seal = JSON.parse(lines[lines.length - 1] as string) as { seq: number; event: { type: string } };
+    expect(seal.event.type).toBe('checkpoint');
+    expect(await storedSeq(idA)).toBe(seal.seq);
+    // Drop the last three records: the chain that is left is still a valid chain.
+    writeFileSync(lastFile, `${lines.slice(0, -3).join('\n')}\n`);
+    const plain = await run(airlockCommand([]).cmd, airlockCommand(['audit', 'verify', '--config', a.airlock.configFile]).argv, {});
+    expect(plain.code, plain.stdout).toBe(0);
+    const r = await verify([]);
+    expect(r.code).toBe(1);
+    const out = r.stdout.trim().split('\n');
+    expect(out).toHaveLength(2);
+    expect(out.find((l) => l.startsWith(`${idA}: FAIL `))).toContain(`ends at seq ${seal.seq - 3}, before its last checkpoint in the state store (seq ${seal.seq}`);
+    expect(out.find((l) => l.startsWith(`${nodeIdOf(b)}: ok `))).toBeDefined();
+    // A log that cannot be read is a failure of its own, named; --node-dir points elsewhere.
+    const missing = await verify(['--node-dir', `${idA}=${join(db.dir, 'no-such-dir')}`]);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toContain(`${idA}: FAIL cannot read its audit log at ${join(db.dir, 'no-such-dir')} (ENOENT)`);
+  }, 60_000);
+});
