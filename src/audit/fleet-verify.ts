@@ -37,10 +37,12 @@ export async function verifyNode(n: FleetCheckpoint, dir: string | undefined): P
     return fail(`cannot read its audit log at ${where} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   let found: AuditRecord | null = null;
+  let last = 0;
   let result;
   try {
     result = await verifyAudit(where, {
       liveTail: true,
+      onEnd: (seq) => (last = seq),
       onCheckpoint: (r) => {
         if (r.seq === c.seq) found = r;
       },
@@ -49,7 +51,6 @@ export async function verifyNode(n: FleetCheckpoint, dir: string | undefined): P
     return fail(`cannot read its audit log at ${where} (${(e as NodeJS.ErrnoException).code ?? (e instanceof Error ? e.message : 'error')})`);
   }
   if (!result.ok) return fail(`${result.file}:${result.line}: ${result.problem}`);
-  const last = result.lastSeq ?? 0;
   if (last < c.seq) {
     return fail(`its log at ${where} ends at seq ${last}, before its last checkpoint in the state store (seq ${c.seq}, in ${c.file}): ${c.seq - last} or more records are missing`);
   }

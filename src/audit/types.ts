@@ -128,7 +128,7 @@ export interface AuditRecord {
 }
 
 export type VerifyResult =
-  | { ok: true; count: number; /** The last record's seq (0 for an empty log). */ lastSeq?: number }
+  | { ok: true; count: number }
   | { ok: false; file: string; line: number; problem: string };
 
 export interface SessionSummary {

@@ -26,6 +26,8 @@ export interface VerifyOptions {
   onCheckpoint?: (record: AuditRecord) => void;
   /** The log is still being written: an unfinished last line of the last file is where it ends for now, not a fault. */
   liveTail?: boolean;
+  /** Told the last record's seq (0 for an empty log) when the whole chain checked out. */
+  onEnd?: (lastSeq: number) => void;
 }
 
 interface Start {
@@ -96,5 +98,6 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
       problem: `the chain starts at seq ${start.seq} and no audit.pruned event vouches for the missing records`,
     };
   }
-  return { ok: true, count, lastSeq: last?.seq ?? 0 };
+  opts.onEnd?.(last === null ? 0 : last.seq);
+  return { ok: true, count };
 }
