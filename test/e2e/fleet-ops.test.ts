@@ -192,6 +192,34 @@ describe('audit verify --fleet', () => {
     expect(r.stdout + r.stderr).not.toContain(statePg.superPassword);
   }, 60_000);
 
+  it('a checkpoint made while the store is down is published once it is back; the statements never waited for it', async () => {
+    const b = nodes[1] as Node;
+    const idB = nodeIdOf(b);
+    const failed = async (): Promise<number> => {
+      const text = await (await fetch(`${b.adminUrl}/metrics`)).text();
+      return Number(/^airlock_audit_checkpoint_publish_total\{outcome="failed"\} (\d+)/m.exec(text)?.[1] ?? 0);
+    };
+    const open = new pg.Client({ host: '127.0.0.1', port: b.port, user: 'alice', database: 'appdb', password: dev });
+    await open.connect();
+    const before = await storedSeq(idB);
+    try {
+      await statePg.pause();
+      // Two records per SELECT (the action, its result): several checkpoints at 8 records each.
+      for (let i = 0; i < 12; i++) expect((await open.query(`SELECT ${i} AS i`)).rows).toEqual([{ i }]);
+      for (let i = 0; i < 150 && (await failed()) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await failed()).toBeGreaterThan(0);
+    } finally {
+      await statePg.resume();
+    }
+    // Retried with backoff once the store is back (at most 30 s between tries).
+    for (let i = 0; i < 400 && (await storedSeq(idB)) <= before; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await storedSeq(idB)).toBeGreaterThan(before);
+    await open.end();
+    const r = await verify([]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(b.airlock.output()).not.toContain(statePg.superPassword);
+  }, 90_000);
+
   it("fails naming node A once A's log is cut before its last stored checkpoint (which the chain alone cannot show)", async () => {
     const [a, b] = nodes as [Node, Node];
     const idA = nodeIdOf(a);
