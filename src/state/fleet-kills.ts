@@ -15,6 +15,9 @@ import type { KillRequest, SessionKills, SharedApprovals } from './types.js';
 /** Ends one of this node's sessions; the end reason, or null when it holds no such session. */
 export type LocalKill = (sessionId: string, by: { subject: string; issuer: string }, opts: { reason?: string; requestedOn?: string }) => Promise<string | null>;
 
+/** Longer than any requester waits (the admin API caps the wait at 120 s). */
+const STALE_AFTER_MS = 150_000;
+
 export interface KillOutcome {
   session: string;
   node: string;
@@ -121,6 +124,11 @@ export class FleetKills {
       do {
         this.again = false;
         for (const k of await this.store.pendingKills(this.node)) {
+          // Nobody waits for an answer any more (its requester died before withdrawing it): never act on it late.
+          if (Date.now() - k.requestedAt > STALE_AFTER_MS) {
+            await this.store.moveKill(k.id, 'expired');
+            continue;
+          }
           if (!(await this.store.moveKill(k.id, 'taken'))) continue;
           let ended: string | null;
           try {
