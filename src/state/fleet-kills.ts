@@ -61,7 +61,6 @@ export class FleetKills {
       requestedByIssuer: caller.issuer,
       requestedOn: this.node,
       reason: opts.reason ?? null,
-      requestedAt: Date.now(),
     };
     await this.store.requestKill(request);
     const settled = await this.waitFor(request.id, opts.timeoutMs);
@@ -123,12 +122,9 @@ export class FleetKills {
     try {
       do {
         this.again = false;
+        // Nobody waits for an answer to these any more (the requester died before withdrawing them): never act late.
+        await this.store.expireStaleKills(this.node, STALE_AFTER_MS);
         for (const k of await this.store.pendingKills(this.node)) {
-          // Nobody waits for an answer any more (its requester died before withdrawing it): never act on it late.
-          if (Date.now() - k.requestedAt > STALE_AFTER_MS) {
-            await this.store.moveKill(k.id, 'expired');
-            continue;
-          }
           if (!(await this.store.moveKill(k.id, 'taken'))) continue;
           let ended: string | null;
           try {

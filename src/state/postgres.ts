@@ -103,6 +103,9 @@ function sessionFromRow(x: SessionRow): IndexedSession {
   };
 }
 
+/** The store's own clock in ms: kill requests are aged by it, never by one node's clock against another's. */
+const STORE_NOW_MS = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
+
 const KILL_COLUMNS = 'id, session_id, node, requested_by, requested_by_issuer, requested_on, reason, status, requested_at, end_reason';
 
 export class PostgresStateStore implements StateStore, SharedApprovals, SessionIndex, SessionKills, AuditCheckpoints {
@@ -258,10 +261,10 @@ export class PostgresStateStore implements StateStore, SharedApprovals, SessionI
     return (r.rowCount ?? 0) > 0;
   }
 
-  async requestKill(k: Omit<KillRequest, 'status' | 'endReason'>): Promise<void> {
+  async requestKill(k: Omit<KillRequest, 'status' | 'endReason' | 'requestedAt'>): Promise<void> {
     await this.query(
-      `INSERT INTO airlock_session_kills (id, session_id, node, requested_by, requested_by_issuer, requested_on, reason, status, requested_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8)`,
-      [k.id, k.sessionId, k.node, k.requestedBy, k.requestedByIssuer, k.requestedOn, k.reason, k.requestedAt],
+      `INSERT INTO airlock_session_kills (id, session_id, node, requested_by, requested_by_issuer, requested_on, reason, status, requested_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', ${STORE_NOW_MS})`,
+      [k.id, k.sessionId, k.node, k.requestedBy, k.requestedByIssuer, k.requestedOn, k.reason],
     );
     await this.query(`SELECT pg_notify($1, $2)`, [CHANNEL, `kill ${k.id}`]);
   }
@@ -270,6 +273,10 @@ export class PostgresStateStore implements StateStore, SharedApprovals, SessionI
     const r = await this.query<KillRow>(`SELECT ${KILL_COLUMNS} FROM airlock_session_kills WHERE id = $1`, [id]);
     const row = r.rows[0];
     return row === undefined ? undefined : killFromRow(row);
+  }
+
+  async expireStaleKills(node: string, ms: number): Promise<void> {
+    await this.query(`UPDATE airlock_session_kills SET status = 'expired' WHERE node = $1 AND status = 'pending' AND requested_at < ${STORE_NOW_MS} - $2`, [node, ms]);
   }
 
   async pendingKills(node: string): Promise<KillRequest[]> {

@@ -95,8 +95,11 @@ export interface SessionKills {
   session(id: string): Promise<IndexedSession | undefined>;
   /** True when `node` holds a connection to the store now (it would hear a NOTIFY). */
   nodeConnected(node: string): Promise<boolean>;
-  requestKill(r: Omit<KillRequest, 'status' | 'endReason'>): Promise<void>;
+  /** Stamped with the store's clock. */
+  requestKill(r: Omit<KillRequest, 'status' | 'endReason' | 'requestedAt'>): Promise<void>;
   kill(id: string): Promise<KillRequest | undefined>;
+  /** pending → expired for `node`'s requests older than `ms` by the store's clock (no node's clock is compared with another's). */
+  expireStaleKills(node: string, ms: number): Promise<void>;
   /** Pending requests for sessions `node` holds, oldest first. */
   pendingKills(node: string): Promise<KillRequest[]>;
   /** pending → to; false when the request was no longer pending (taken, or expired by the requester). */

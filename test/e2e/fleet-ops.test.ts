@@ -141,16 +141,25 @@ describe('sessions kill across nodes', () => {
     expect(unknown.stderr).toContain('no session feedfacefeedface');
     // A node that holds a session but is no longer connected to the store (it died): 504 at once, not a wait.
     const state = new pg.Client({ connectionString: stateUrl });
+    // A node that is connected (named as nodes name their store connection) but never answers.
+    const mute = new pg.Client({ connectionString: stateUrl, application_name: 'airlock mute-host:4343' });
     await state.connect();
+    await mute.connect();
     try {
-      await state.query(`INSERT INTO airlock_sessions (id, node, subject, issuer, connection, protocol, client, started_at) VALUES ('0badc0de0badc0de', 'gone-host:4242', 'alice', 'x', 'appdb', 'postgres', '127.0.0.1:1', 1)`);
+      await state.query(`INSERT INTO airlock_sessions (id, node, subject, issuer, connection, protocol, client, started_at) VALUES ('0badc0de0badc0de', 'gone-host:4242', 'alice', 'x', 'appdb', 'postgres', '127.0.0.1:1', 1), ('5ca1ab1e5ca1ab1e', 'mute-host:4343', 'alice', 'x', 'appdb', 'postgres', '127.0.0.1:1', 1)`);
+      const gone = await cli(a.adminUrl, ['sessions', 'kill', '0badc0de0badc0de', '--timeout', '60s'], admin);
+      expect(gone.code).not.toBe(0);
+      expect(gone.stderr).toContain('504');
+      expect(gone.stderr).toContain('node gone-host:4242, which holds session 0badc0de0badc0de, is not connected to the state store');
+      const silent = await cli(a.adminUrl, ['sessions', 'kill', '5ca1ab1e5ca1ab1e', '--timeout', '2s'], admin);
+      expect(silent.code).not.toBe(0);
+      expect(silent.stderr).toContain('504 node mute-host:4343 did not take the kill request for session 5ca1ab1e5ca1ab1e within 2s; the request is withdrawn');
+      // Withdrawn: the node cannot carry it out late.
+      expect((await state.query(`SELECT status FROM airlock_session_kills WHERE session_id = '5ca1ab1e5ca1ab1e'`)).rows).toEqual([{ status: 'expired' }]);
     } finally {
       await state.end();
+      await mute.end();
     }
-    const gone = await cli(a.adminUrl, ['sessions', 'kill', '0badc0de0badc0de', '--timeout', '60s'], admin);
-    expect(gone.code).not.toBe(0);
-    expect(gone.stderr).toContain('504');
-    expect(gone.stderr).toContain('node gone-host:4242, which holds session 0badc0de0badc0de, is not connected to the state store');
   }, 60_000);
 });
 
