@@ -5,7 +5,7 @@
  * the statement's result is measured. Approved through node B, the verdict travels through the
  * store (claim, NOTIFY, node A settles); approved through node A itself, it settles at once —
  * both in the same run, so the ratio is what the fleet path costs.
- * Usage: npx tsx bench/release-latency.ts [--n 50]
+ * Usage: npx tsx bench/release-latency.ts [--n 200]
  */
 import pg from 'pg';
 import { generateKeyPairSync } from 'node:crypto';
@@ -21,7 +21,7 @@ const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) || dflt : dflt;
 };
-const n = arg('--n', 50);
+const n = arg('--n', 200);
 
 const upstream = await startPgCluster();
 const state = await startPgCluster();

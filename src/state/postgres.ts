@@ -386,7 +386,16 @@ export class PostgresStateStore implements StateStore, SharedApprovals, SessionI
     await c?.end().catch(() => undefined);
   }
 
-  private async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+  /** The last query handed to the client: the next one starts after it (node-postgres deprecates overlapping client.query calls). */
+  private inOrder: Promise<unknown> = Promise.resolve();
+
+  private query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    const run = this.inOrder.then(() => this.queryNow<R>(text, values));
+    this.inOrder = run.catch(() => undefined);
+    return run;
+  }
+
+  private async queryNow<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
     const client = await this.connection();
     try {
       return await client.query<R>(text, values);
