@@ -14,10 +14,11 @@ import { mcpAdminRoutes } from '../src/mcp/admin-routes.js';
 import { SshCa } from '../src/auth/ssh-ca.js';
 import { sshCertRoutes } from '../src/admin/ssh-cert.js';
 import { SecretResolver } from '../src/secrets/index.js';
-import { AdminServer } from '../src/admin/server.js';
+import { AdminServer, type AdminDeps } from '../src/admin/server.js';
 import { metricsRoutes } from '../src/admin/metrics-routes.js';
 import { consoleRoutesFor } from './console.js';
-import { buildPorts, type Services } from './wiring.js';
+import { buildPorts, node, type Services } from './wiring.js';
+import { FleetKills, PostgresStateStore } from '../src/state/index.js';
 import type { Listener, ListenerContext } from '../src/core/adapter.js';
 import { adapterFor, mcpBackends } from './adapters.js';
 
@@ -42,6 +43,8 @@ export class Daemon {
   private services: Services | null = null;
   private stopping: Promise<void> | null = null;
   private secrets: SecretResolver | null = null;
+  /** With a shared store: kill requests for sessions other nodes hold, and for this node's from others. */
+  private kills: FleetKills | null = null;
 
   constructor(
     private config: Config,
@@ -66,6 +69,9 @@ export class Daemon {
     const verifier = await TokenVerifier.create(this.config, secrets);
     this.services = await buildPorts(this.config, this.logger, null, secrets);
     this.gateway = new Gateway(this.config, this.logger, verifier, this.services.ports, secrets, (c, deps, keyed) => adapterFor(c).leaseBroker(c, deps, keyed));
+    const gateway = this.gateway;
+    const store = this.services.store;
+    if (store instanceof PostgresStateStore) this.kills = new FleetKills(store, node, (id, by, o) => gateway.killSession(id, by, o), this.logger);
     try {
       // Sweep roles orphaned by a crash before any new session starts.
       await this.gateway.startSweepers();
@@ -156,10 +162,34 @@ export class Daemon {
         maxSessionsPerIdentity: this.config.admin.mcp.max_sessions_per_identity,
       })],
       connections: (caller) => describeConnections(this.config, caller, (name) => this.listeners.get(name)?.address, (id, c) => this.services?.rulesFor(id, c) ?? [], (c, caller) => this.describe(c, caller)),
-      ...services.admin(() => this.config),
+      ...this.adminRoutes(services),
     });
     this.adminAddress = await this.admin.listen(listen.host, listen.port);
     this.logger.info({ address: this.adminAddress.address, port: this.adminAddress.port }, 'admin API started');
+  }
+
+  /** The admin API's approvals and sessions, with `sessions kill` reaching the node that holds the session. */
+  private adminRoutes(services: Services): Required<Pick<AdminDeps, 'approvals' | 'sessions'>> {
+    const base = services.admin(() => this.config);
+    const gateway = this.core;
+    return {
+      ...base,
+      sessions: {
+        ...base.sessions,
+        kill: async (caller, id, opts) => {
+          if (!caller.groups.some((g) => this.config.admin.admins.includes(g))) {
+            throw new AirlockError('AIRLOCK_FORBIDDEN', 'only admins (admin.admins) may kill sessions');
+          }
+          const reason = opts.reason?.trim() || undefined;
+          if (this.kills !== null) {
+            return this.kills.kill(id, caller, { ...(reason === undefined ? {} : { reason }), timeoutMs: Math.min(opts.timeoutMs ?? KILL_TIMEOUT_MS, MAX_KILL_TIMEOUT_MS) });
+          }
+          const ended = await gateway.killSession(id, { subject: caller.subject, issuer: caller.issuer }, reason === undefined ? {} : { reason });
+          if (ended === null) throw new AirlockError('AIRLOCK_UNSUPPORTED', `no open session ${id} on this node`);
+          return { session: id, node, endReason: ended };
+        },
+      },
+    };
   }
 
   /** GET /readyz: every check must hold for a load balancer to send new sessions here. */
@@ -237,6 +267,10 @@ export class Daemon {
     return this.stopping;
   }
 }
+
+/** How long `sessions kill` waits for the holding node to confirm, unless the caller says (at most the max). */
+const KILL_TIMEOUT_MS = 10_000;
+const MAX_KILL_TIMEOUT_MS = 120_000;
 
 function adminSelfUrl(a: AddressInfo | null, tls: boolean): string {
   const scheme = tls ? 'https' : 'http';

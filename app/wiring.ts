@@ -2,7 +2,7 @@
  * Builds the core's services from a config: SQL analysis, policy, approvals, audit.
  * The daemon rebuilds the policy on reload; the audit log and approval broker live on.
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import type { Logger } from '../src/util/log.js';
 import type { Config, RuleConfig } from '../src/config/index.js';
@@ -20,7 +20,8 @@ import { ApprovalBroker, WebhookNotifier, holdMessage, type ApprovalRequest, typ
 import { AuditLog, listSessions, sessionTranscript, type SessionSummary } from '../src/audit/index.js';
 import { startExporters, exporterFor, type AuditExporters } from '../src/audit/exporters/index.js';
 import { GatewayMetrics } from '../src/admin/metrics.js';
-import { EmbeddedStateStore, FleetApprovals, PostgresStateStore, type IndexedSession, type StateStore, type StoredGrant } from '../src/state/index.js';
+import { CheckpointPublisher, EmbeddedStateStore, FleetApprovals, PostgresStateStore, type IndexedSession, type StateStore, type StoredGrant } from '../src/state/index.js';
+import { nodeId } from '../src/credentials/index.js';
 
 export interface Services {
   ports: CorePorts;
@@ -42,6 +43,8 @@ export interface Services {
   store: StateStore;
   /** With a shared (PostgreSQL) store: approvals listed and decided across nodes. */
   fleet: FleetApprovals | null;
+  /** With a shared (PostgreSQL) store: this node's signed audit checkpoints, published for `audit verify --fleet`. */
+  checkpoints: CheckpointPublisher | null;
 }
 
 function approvalPort(broker: ApprovalBroker, fleet: FleetApprovals | null): ApprovalPort {
@@ -80,12 +83,13 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
       ...(webhookUrl === undefined ? {} : { notifier: new WebhookNotifier(webhookUrl, { logger }) }),
     });
   const auditDir = join(config.state_dir, 'audit');
-  const audit = previous?.audit ?? (await AuditLog.open({ dir: auditDir, node: hostname(), fsync: config.audit.fsync, logger }));
+  const audit = previous?.audit ?? (await AuditLog.open({ dir: auditDir, node: hostname(), fsync: config.audit.fsync, checkpointEvery: config.audit.checkpoint_every, logger }));
   const exporters =
     previous?.exporters ?? (await startExporters(audit, config.audit.exporters.map((c, i) => exporterFor(c, i, config.state_dir, logger)), logger));
   const metrics = previous?.metrics ?? new GatewayMetrics({ version: '0.1.0' });
   const store = previous?.store ?? (await openStateStore(config, broker, logger, secrets));
   const fleet = previous?.fleet ?? (store instanceof PostgresStateStore ? new FleetApprovals(broker, store, logger) : null);
+  const checkpoints = previous?.checkpoints ?? (store instanceof PostgresStateStore ? publishCheckpoints(store, audit, config, auditDir, metrics, logger) : null);
   const stopRetention = previous === null && config.audit.retention !== undefined ? audit.scheduleRetention(config.audit.retention) : null;
   if (previous === null) {
     broker.on('requested', (r: { id: string }) => void audit.append({ type: 'approval.requested', approval: r }).catch(() => undefined));
@@ -101,6 +105,7 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     metrics,
     store,
     fleet,
+    checkpoints,
     rulesFor: (identity, connection) => policy.rulesFor(identity, connection),
     ports: {
       policy: metrics.observePolicy(policy),
@@ -150,15 +155,30 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     close: async () => {
       stopRetention?.();
       broker.close();
-      await store.close();
+      // The log is sealed with a signed checkpoint at close: it goes to the store before the store closes.
       await audit.close();
+      await checkpoints?.flush(CHECKPOINT_FLUSH_MS);
+      await store.close();
       await exporters.close();
     },
   };
 }
 
+/** How long a stopping daemon tries to publish the checkpoint that sealed its log. */
+const CHECKPOINT_FLUSH_MS = 2_000;
+
+/** Every checkpoint the writer makes, once durable, goes to the store (never waited on by an append). */
+function publishCheckpoints(store: PostgresStateStore, audit: AuditLog, config: Config, auditDir: string, metrics: GatewayMetrics, logger: Logger): CheckpointPublisher {
+  const publisher = new CheckpointPublisher(store, { node: nodeId(config.state_dir), host: hostname(), auditDir: resolve(auditDir) }, logger, {
+    published: () => metrics.checkpointPublish('ok'),
+    failed: () => metrics.checkpointPublish('failed'),
+  });
+  audit.onCheckpoint((c) => publisher.add(c));
+  return publisher;
+}
+
 /** This node in the shared store: host and process (two daemons on one host are two nodes). */
-const node = `${hostname()}:${process.pid}`;
+export const node = `${hostname()}:${process.pid}`;
 
 /**
  * Every node's sessions from the shared index; this node's with the counts its own audit log

@@ -18,6 +18,8 @@ echo "== SQL analysis cost per statement"
 npx tsx bench/sql-analysis.ts
 echo "== Detector masking throughput"
 npx tsx bench/masking-detectors.ts
+echo "== Fleet: approval release latency, approved on the holding node vs through another node"
+npx tsx bench/release-latency.ts --n "${BENCH_RELEASE_N:-200}"
 echo "== Audit log appends"
 npx tsx bench/audit-append.ts 3
 echo "== The write-ahead audit: audited vs audit off vs the do-nothing proxy, latency added (issue 17)"

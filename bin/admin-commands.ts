@@ -5,6 +5,12 @@ import { join } from 'node:path';
 import { adminRequest, type AdminOptions } from './admin-client.js';
 import { loadConfigFile } from '../app/config.js';
 import { parseDuration } from '../src/util/duration.js';
+import { AirlockError } from '../src/util/errors.js';
+import { hostname } from 'node:os';
+import { SecretResolver } from '../src/secrets/index.js';
+import { PostgresStateStore } from '../src/state/index.js';
+import { createLogger } from '../src/util/log.js';
+import { verifyFleet } from '../src/audit/fleet-verify.js';
 import {
   auditVerifyCommand,
   listSessions,
@@ -13,6 +19,28 @@ import {
   replayTranscript,
   sessionTranscript,
 } from '../src/audit/index.js';
+
+/** `audit verify --fleet`: the checkpoints every node published to the config's state store, each node's log checked against its last. */
+async function fleetVerify(opts: { config?: string; nodeDir: string[] }): Promise<{ exitCode: 0 | 1; text: string }> {
+  const file = opts.config ?? process.env.AIRLOCK_CONFIG;
+  if (file === undefined) throw new AirlockError('AIRLOCK_CONFIG_INVALID', 'no config: pass --config FILE or set AIRLOCK_CONFIG');
+  const config = loadConfigFile(file);
+  if (config.state.backend !== 'postgres') throw new AirlockError('AIRLOCK_CONFIG_INVALID', 'audit verify --fleet reads the shared state store: the config needs state.backend: postgres');
+  const dirs = new Map<string, string>();
+  for (const d of opts.nodeDir) {
+    const at = d.indexOf('=');
+    if (at <= 0 || at === d.length - 1) throw new AirlockError('AIRLOCK_CONFIG_INVALID', `--node-dir ${d}: expected NODE=PATH`);
+    dirs.set(d.slice(0, at), d.slice(at + 1));
+  }
+  const url = (await new SecretResolver().resolve(config.state.url)).reveal();
+  const store = await PostgresStateStore.open({ url, node: `verify ${hostname()}:${process.pid}`, logger: createLogger('silent'), pollIntervalMs: 60_000 });
+  try {
+    const nodes = (await store.lastCheckpoints()).map((n) => ({ node: n.checkpoint.node, auditDir: n.auditDir, checkpoint: n.checkpoint }));
+    return await verifyFleet(nodes, dirs);
+  } finally {
+    await store.close();
+  }
+}
 
 function auditDir(opts: { config?: string }): string {
   const file = opts.config ?? process.env.AIRLOCK_CONFIG;
@@ -90,10 +118,12 @@ export function registerAdminCommands(program: Command): void {
   const audit = program.command('audit').description('the tamper-evident audit log');
   audit
     .command('verify')
-    .description('walk the hash chain; prints ok and the count, or the first broken link (exit 1)')
+    .description('walk the hash chain; prints ok and the count, or the first broken link (exit 1); --fleet: every node of the shared state store against its last published checkpoint, one line per node')
     .option('--config <file>', 'config file (or AIRLOCK_CONFIG)')
-    .action(async (opts: { config?: string }) => {
-      const r = await auditVerifyCommand(auditDir(opts));
+    .option('--fleet', "every node's log against the checkpoints in the shared state store (state.backend: postgres)")
+    .option('--node-dir <node=path>', "with --fleet: read this node's audit log from PATH instead of the directory it recorded (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(async (opts: { config?: string; fleet?: boolean; nodeDir: string[] }) => {
+      const r = opts.fleet === true ? await fleetVerify(opts) : await auditVerifyCommand(auditDir(opts));
       process.stdout.write(r.text);
       process.exitCode = r.exitCode;
     });
@@ -122,6 +152,19 @@ export function registerAdminCommands(program: Command): void {
         ...(opts.connection === undefined ? {} : { connection: opts.connection }),
       });
       process.stdout.write(opts.json ? `${JSON.stringify(list, null, 2)}\n` : renderSessionList(list));
+    });
+  withAdmin(sessions.command('kill <id>'))
+    .description('end a session on whichever node holds it (admins only); returns once that node has ended it')
+    .option('--reason <text>', 'why (recorded in the audit log)')
+    .option('--timeout <duration>', 'how long to wait for the holding node to confirm', '10s')
+    .action(async (id: string, opts: AdminOptions & { reason?: string; timeout: string }) => {
+      const timeout = parseDuration(opts.timeout);
+      if (timeout === null || timeout <= 0) throw new AirlockError('AIRLOCK_CONFIG_INVALID', '--timeout: expected a duration such as 10s');
+      const body = await adminRequest<{ killed: { session: string; node: string; endReason: string } }>(opts, 'POST', `/v1/sessions/${encodeURIComponent(id)}/kill`, {
+        timeout_seconds: timeout / 1000,
+        ...(opts.reason === undefined ? {} : { reason: opts.reason }),
+      });
+      process.stdout.write(`killed ${body.killed.session} on node ${body.killed.node} (${body.killed.endReason})\n`);
     });
   sessions
     .command('show <id>')

@@ -29,6 +29,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   AIRLOCK_AUDIT_UNAVAILABLE: 503,
   AIRLOCK_STATE_UNAVAILABLE: 503,
   AIRLOCK_SHUTTING_DOWN: 503,
+  AIRLOCK_SESSION_KILLED: 503,
 };
 
 export function statusFor(e: AirlockError): number {

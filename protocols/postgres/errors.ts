@@ -28,6 +28,9 @@ const SQLSTATE: Record<ErrorCode, string> = {
   AIRLOCK_AUDIT_UNAVAILABLE: '58030',
   AIRLOCK_STATE_UNAVAILABLE: '57P03',
   AIRLOCK_SHUTTING_DOWN: '57P01',
+  // admin_shutdown: what pg_terminate_backend() gives the client.
+  AIRLOCK_SESSION_KILLED: '57P01',
+  AIRLOCK_NODE_UNREACHABLE: '08006',
   AIRLOCK_CAPACITY: '53300',
   AIRLOCK_INTERNAL: 'XX000',
 };

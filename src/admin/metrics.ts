@@ -39,6 +39,7 @@ export class GatewayMetrics {
   private readonly decisionSeconds: Histogram<'status'>;
   private readonly errors: Counter<'code'>;
   private readonly leasesSwept: Counter<'connection'>;
+  private readonly checkpointsPublished: Counter<'outcome'>;
   private readonly open = new Map<string, SessionLabels>();
   /** When the policy decision of the action now being written ahead began (see observePolicy). */
   private decideStartedAt: bigint | null = null;
@@ -69,6 +70,12 @@ export class GatewayMetrics {
       registers,
     });
     this.errors = new Counter({ name: 'airlock_errors_total', help: 'Sessions ended by an error and admin API errors, by airlock error code.', labelNames: ['code'], registers });
+    this.checkpointsPublished = new Counter({
+      name: 'airlock_audit_checkpoint_publish_total',
+      help: 'Signed audit checkpoints written to the shared state store (outcome ok), and attempts that failed and will be retried (outcome failed).',
+      labelNames: ['outcome'],
+      registers,
+    });
     const sourced = (name: string, help: string, read: (s: MetricsSources) => number | Promise<number>): void => {
       const metrics = this;
       new Gauge({
@@ -143,6 +150,11 @@ export class GatewayMetrics {
     const verdict = r.status === 'denied' ? 'denied_by_approver' : r.status;
     this.statements.inc({ verdict, kind: r.action.kind, connection: r.connection });
     this.decisionSeconds.observe({ status: r.status }, Math.max(0, (r.decidedAt ?? Date.now()) - r.createdAt) / 1000);
+  }
+
+  /** A checkpoint reached the shared store, or an attempt failed (it is retried). */
+  checkpointPublish(outcome: 'ok' | 'failed'): void {
+    this.checkpointsPublished.inc({ outcome });
   }
 
   error(code: string): void {

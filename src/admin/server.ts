@@ -25,6 +25,8 @@ export interface AdminDeps {
   sessions?: {
     list(caller: Identity, query: URLSearchParams): Promise<unknown[]>;
     show(caller: Identity, id: string): Promise<unknown>;
+    /** Ends a session on whichever node holds it; resolves once that node has ended it. */
+    kill?(caller: Identity, id: string, opts: { reason?: string; timeoutMs?: number }): Promise<unknown>;
   };
   connections?(caller: Identity): unknown[];
   /** Told the code of every error the API answers (the errors counter in /metrics). */
@@ -135,6 +137,23 @@ export class AdminServer {
         handler: async ({ res, params, caller }) => {
           const c = await caller();
           sendJson(res, 200, await this.need(d.sessions).show(c, params[0] ?? ''));
+        },
+      },
+      {
+        method: 'POST',
+        pattern: /^\/v1\/sessions\/([A-Za-z0-9_-]+)\/kill$/,
+        handler: async ({ req, res, params, caller }) => {
+          const c = await caller();
+          const body = await readJsonBody(req);
+          const field = (k: string): unknown => (typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[k] : undefined);
+          const reason = typeof field('reason') === 'string' ? (field('reason') as string) : undefined;
+          const seconds = field('timeout_seconds');
+          const kill = this.need(this.need(d.sessions).kill);
+          const result = await kill(c, params[0] ?? '', {
+            ...(reason === undefined ? {} : { reason }),
+            ...(typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0 ? { timeoutMs: seconds * 1000 } : {}),
+          });
+          sendJson(res, 200, { killed: result });
         },
       },
       {

@@ -16,7 +16,7 @@ import { dayOf, fileName } from './files.js';
 import type { FileState } from './head.js';
 import type { CheckpointSigner } from './signing.js';
 import type { CheckpointEvent } from './types.js';
-import type { DurableRecord, QueuedEvent } from './writer-messages.js';
+import type { DurableRecord, QueuedEvent, SignedCheckpoint } from './writer-messages.js';
 
 interface Segment {
   file: FileState;
@@ -115,6 +115,8 @@ export class ChainFile {
   private file: { path: string; fd: number; ino: number } | null = null;
   private rollback: Array<{ path: string; size: number; created: boolean }> = [];
   private readonly watch: DirectoryWatch;
+  /** Checkpoints of committed batches not yet taken by takeCheckpoints(). */
+  private durableCheckpoints: SignedCheckpoint[] = [];
 
   constructor(
     private readonly opts: ChainFileOptions,
@@ -163,9 +165,17 @@ export class ChainFile {
       throw e;
     }
     this.head = built.head;
+    for (const c of built.checkpoints) this.durableCheckpoints.push(c);
     const last = segments[segments.length - 1];
     if (last !== undefined) this.current = { ...last.file };
     return built.records;
+  }
+
+  /** The signed checkpoints made durable since the last call, in seq order. */
+  takeCheckpoints(): SignedCheckpoint[] {
+    const out = this.durableCheckpoints;
+    this.durableCheckpoints = [];
+    return out;
   }
 
   close(): void {
@@ -173,11 +183,12 @@ export class ChainFile {
     this.closeFile();
   }
 
-  private build(events: QueuedEvent[], seal: { ts: string } | null): { segments: Segment[]; head: { seq: number; hash: string }; records: DurableRecord[] } {
+  private build(events: QueuedEvent[], seal: { ts: string } | null): { segments: Segment[]; head: { seq: number; hash: string }; records: DurableRecord[]; checkpoints: SignedCheckpoint[] } {
     let head = { ...this.head };
     let file = this.current === null ? null : { ...this.current };
     const segments: Segment[] = [];
     const records: DurableRecord[] = [];
+    const checkpoints: SignedCheckpoint[] = [];
     const { node, maxFileBytes, checkpointEvery, signer } = this.opts;
     const push = (ts: string, eventJson: string): DurableRecord => {
       const seq = head.seq + 1;
@@ -205,14 +216,16 @@ export class ChainFile {
     const checkpoint = (ts: string): void => {
       if (signer === null) return;
       const event: CheckpointEvent = { type: 'checkpoint', head: head.hash, headSeq: head.seq, alg: 'ed25519', key: signer.keyId, sig: signer.sign(head.hash) };
-      push(ts, canonicalJson(event));
+      const r = push(ts, canonicalJson(event));
+      const f = file as FileState;
+      checkpoints.push({ seq: r.seq, ts, headSeq: event.headSeq, head: event.head, key: event.key, sig: event.sig, file: fileName(f.day, f.index) });
     };
     for (const e of events) {
       if (checkpointEvery > 0 && (head.seq + 1) % checkpointEvery === 0) checkpoint(e.ts);
       records.push({ ...push(e.ts, e.eventJson), id: e.id });
     }
     if (seal !== null && head.seq > 0) checkpoint(seal.ts);
-    return { segments, head, records };
+    return { segments, head, records, checkpoints };
   }
 
   /** The open descriptor for `path`, reopened if the path now names another file (moved, replaced, deleted). */

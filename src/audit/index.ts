@@ -6,3 +6,4 @@ export type { EventFilter, SessionFilter, ReplayOptions } from './read.js';
 export { auditVerifyCommand, renderSessionList } from './commands.js';
 export { canonicalJson, recordHash } from './canonical.js';
 export * from './types.js';
+export type { SignedCheckpoint } from './writer-messages.js';

@@ -30,7 +30,7 @@ import { AirlockError } from '../util/errors.js';
 import { canonicalScrubbedJson } from './canonical.js';
 import { scrubRecorded } from './scrub.js';
 import type { AuditEventBody, AuditRecord } from './types.js';
-import type { DurableRecord, FromWriter, QueuedEvent, ToWriter, WriterConfig } from './writer-messages.js';
+import type { DurableRecord, FromWriter, QueuedEvent, SignedCheckpoint, ToWriter, WriterConfig } from './writer-messages.js';
 import { startWriter, writerReady } from './writer-thread.js';
 import { pruneAudit, scheduleRetention } from './retention.js';
 
@@ -107,6 +107,7 @@ export class AuditLog {
   private readonly node: string;
   /** Exporter hook (src/audit/exporters): told of each record once it is durable, in seq order. */
   private readonly recordListeners = new Set<(r: AuditRecord) => void>();
+  private readonly checkpointListeners = new Set<(c: SignedCheckpoint) => void>();
 
   private constructor(
     readonly dir: string,
@@ -254,6 +255,7 @@ export class AuditLog {
       case 'durable':
         this.writerBusy = false;
         this.onDurable(m.records, m.head);
+        this.checkpointsMade(m.checkpoints);
         this.postOutbox();
         break;
       case 'refused':
@@ -262,6 +264,7 @@ export class AuditLog {
         this.postOutbox();
         break;
       case 'closed':
+        this.checkpointsMade(m.checkpoints);
         this.closedSignal?.();
         break;
       default:
@@ -342,6 +345,28 @@ export class AuditLog {
   onRecord(listener: (r: AuditRecord) => void): () => void {
     this.recordListeners.add(listener);
     return () => this.recordListeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener` with each signed checkpoint once it is durable (the writer thread makes
+   * them), including the one that seals the log at close. A listener that throws is ignored;
+   * nothing waits on it, so it can never delay or fail an append.
+   */
+  onCheckpoint(listener: (c: SignedCheckpoint) => void): () => void {
+    this.checkpointListeners.add(listener);
+    return () => this.checkpointListeners.delete(listener);
+  }
+
+  private checkpointsMade(list: SignedCheckpoint[]): void {
+    for (const c of list) {
+      for (const l of this.checkpointListeners) {
+        try {
+          l(c);
+        } catch (e) {
+          this.logger?.warn({ err: e }, 'audit: a checkpoint listener threw');
+        }
+      }
+    }
   }
 
   private notify(r: AuditRecord): void {

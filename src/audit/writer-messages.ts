@@ -35,11 +35,26 @@ export interface DurableRecord {
   hash: string;
 }
 
+/** A signed checkpoint the writer made, once durable: the main thread may publish it (a fleet's state store). */
+export interface SignedCheckpoint {
+  /** The checkpoint record's own seq. */
+  seq: number;
+  ts: string;
+  /** The record it signs (the one before it). */
+  headSeq: number;
+  head: string;
+  key: string;
+  sig: string;
+  /** The audit file it is in. */
+  file: string;
+}
+
 export type FromWriter =
   | { type: 'ready'; head: { seq: number; hash: string }; torn: { file: string; offset: number; bytes: number } | null }
   | { type: 'open-failed'; code: string | null; message: string }
   /** Every record of one batch is written and synced; batches arrive in seq order. */
-  | { type: 'durable'; records: DurableRecord[]; head: { seq: number; hash: string } }
+  | { type: 'durable'; records: DurableRecord[]; head: { seq: number; hash: string }; checkpoints: SignedCheckpoint[] }
   /** The batch could not be made durable; its lines have been cut back out of the files. */
   | { type: 'refused'; ids: number[]; errno: string; message: string }
-  | { type: 'closed' };
+  /** The tail is sealed (its checkpoint, if one was made, is in `checkpoints`) and the file closed. */
+  | { type: 'closed'; checkpoints: SignedCheckpoint[] };

@@ -69,15 +69,16 @@ function runBatch(): void {
   if (batch.length > 0 || seal !== null) {
     try {
       const records = chain.commit(batch, seal);
-      if (batch.length > 0) say({ type: 'durable', records, head: { ...chain.head } });
+      if (batch.length > 0) say({ type: 'durable', records, head: { ...chain.head }, checkpoints: chain.takeCheckpoints() });
     } catch (e) {
       if (batch.length > 0) say({ type: 'refused', ids: batch.map((b) => b.id), errno: errno(e), message: e instanceof Error ? e.message : String(e) });
     }
   }
   if (seal !== null) {
+    const sealed = chain.takeCheckpoints();
     chain.close();
     chain = null;
-    say({ type: 'closed' });
+    say({ type: 'closed', checkpoints: sealed });
     port?.close();
     return;
   }

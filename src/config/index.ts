@@ -231,6 +231,8 @@ export function configSchemaWith(connectionSchema: z.ZodType<ConnectionConfig, u
     .strictObject({
       listen: listen.optional(),
       tls: tlsListener.optional(),
+      /** Groups whose members may end any session (`airlock sessions kill`, POST /v1/sessions/{id}/kill). */
+      admins: z.array(z.string()).default(['admins']),
       /** MCP over Streamable HTTP (/mcp): sessions kept at once, in all and per identity (issuer + subject). */
       mcp: z
         .strictObject({ max_sessions: z.number().int().min(1).default(256), max_sessions_per_identity: z.number().int().min(1).default(16) })
@@ -248,7 +250,7 @@ export function configSchemaWith(connectionSchema: z.ZodType<ConnectionConfig, u
         })
         .optional(),
     })
-    .default({ mcp: { max_sessions: 256, max_sessions_per_identity: 16 } }),
+    .default({ admins: ['admins'], mcp: { max_sessions: 256, max_sessions_per_identity: 16 } }),
   auth: z
     .strictObject({
       dev_issuer: z.boolean().default(false),
@@ -279,9 +281,11 @@ export function configSchemaWith(connectionSchema: z.ZodType<ConnectionConfig, u
       fsync: z.boolean().default(true),
       retention: duration.optional(),
       auditors: z.array(z.string()).default(['auditors']),
+      /** A signed checkpoint every this many records, and when the daemon stops. */
+      checkpoint_every: z.number().int().min(1).default(1000),
       exporters: z.array(auditExporter).default([]),
     })
-    .default({ enabled: true, fsync: true, auditors: ['auditors'], exporters: [] }),
+    .default({ enabled: true, fsync: true, auditors: ['auditors'], checkpoint_every: 1000, exporters: [] }),
   masking: z.strictObject({ hash_key: z.string().optional() }).default({}),
   /** airlock's SSH user CA, which signs callers' certificates (airlock ssh-cert, POST /v1/ssh/cert). */
   ssh_ca: z

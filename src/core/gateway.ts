@@ -223,6 +223,32 @@ export class Gateway implements GatewayCore {
     return session;
   }
 
+  /**
+   * Ends one of this node's sessions on an administrator's word: who asked (and from which
+   * node, for a kill relayed through the shared store) is durable in the audit log before the
+   * session ends. Resolves with the end reason once the end is written; null when no session
+   * with this id is open here.
+   */
+  async killSession(id: string, by: { subject: string; issuer: string }, opts: { reason?: string; requestedOn?: string } = {}): Promise<string | null> {
+    const session = this.sessions.get(id);
+    if (session === undefined) return null;
+    try {
+      await this.ports.audit.append({
+        type: 'session.killed',
+        session: id,
+        by,
+        ...(opts.reason === undefined ? {} : { reason: opts.reason }),
+        ...(opts.requestedOn === undefined ? {} : { requestedOn: opts.requestedOn }),
+      });
+    } catch (e) {
+      // Ending a session is always safe; the session.end record still names who ended it.
+      session.logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'audit of a session kill failed; ending the session anyway');
+    }
+    session.logger.info({ event: 'session.killed', by: by.subject, ...(opts.requestedOn === undefined ? {} : { requestedOn: opts.requestedOn }) }, 'session killed by an administrator');
+    await session.kill(by.subject);
+    return `killed by ${by.subject}`;
+  }
+
   /** The shared session index learns a session ended (kept for the reconnect when the store is away). */
   private indexEnded(id: string, reason: string): void {
     this.ports.state?.sessionEnded(id, Date.now(), reason).catch((e: unknown) => {

@@ -331,11 +331,28 @@ export class GatewaySession implements Session {
     }
   }
 
+  /** Set by kill(): the end reason every later close() records, whoever calls it. */
+  private killedReason: string | null = null;
+
+  /**
+   * Ends the session on an administrator's word: the client gets AIRLOCK_SESSION_KILLED in its
+   * own protocol (the adapters end a session whose signal aborts), and the end is recorded as
+   * `killed by <subject>`. Resolves once the end is written (lease released, session.end durable).
+   */
+  kill(by: string): Promise<void> {
+    if (this.closed !== null) return this.closed;
+    this.killedReason = `killed by ${by}`;
+    // The abort runs the adapter's end synchronously, and that calls close() with its own reason.
+    this.controller.abort(new AirlockError('AIRLOCK_SESSION_KILLED', `an administrator (${by}) ended the session`, { fatal: true }));
+    return this.close(this.killedReason);
+  }
+
   close(reason: string): Promise<void> {
     if (this.closed === null) {
+      const why = this.killedReason ?? reason;
       clearTimeout(this.expiryTimer);
-      if (!this.controller.signal.aborted) this.controller.abort(new AirlockError('AIRLOCK_SHUTTING_DOWN', reason));
-      this.closed = this.deps.onClose(this, reason);
+      if (!this.controller.signal.aborted) this.controller.abort(new AirlockError('AIRLOCK_SHUTTING_DOWN', why));
+      this.closed = this.deps.onClose(this, why);
     }
     return this.closed;
   }

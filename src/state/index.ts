@@ -4,3 +4,6 @@ export type { SharedApprovals, IndexedSession, SessionIndex, SessionIndexFilter 
 export { PostgresStateStore } from './postgres.js';
 export { FleetApprovals } from './fleet-approvals.js';
 export { fleetWarnings, type FleetWarning } from './fleet-check.js';
+export { FleetKills, type KillOutcome, type LocalKill } from './fleet-kills.js';
+export type { KillRequest, SessionKills, StoredCheckpoint, AuditCheckpoints } from './types.js';
+export { CheckpointPublisher, type CheckpointCounts } from './checkpoint-publisher.js';

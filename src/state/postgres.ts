@@ -14,7 +14,7 @@ import { runner } from 'node-pg-migrate';
 import type { Logger } from '../util/log.js';
 import { AirlockError } from '../util/errors.js';
 import type { ApprovalRequest } from '../approvals/index.js';
-import type { IndexedSession, SessionIndex, SessionIndexFilter, SharedApprovals, StateStore, StoredGrant } from './types.js';
+import type { AuditCheckpoints, IndexedSession, KillRequest, SessionIndex, SessionIndexFilter, SessionKills, SharedApprovals, StateStore, StoredCheckpoint, StoredGrant } from './types.js';
 import type { ExpiredLease, FleetLeaseStore } from '../credentials/fleet-leases.js';
 
 const CHANNEL = 'airlock_state';
@@ -45,7 +45,75 @@ function fromRow(row: ApprovalRow): ApprovalRequest {
   };
 }
 
-export class PostgresStateStore implements StateStore, SharedApprovals, SessionIndex, FleetLeaseStore {
+/** How a node names its connection to the store (PostgreSQL keeps NAMEDATALEN - 1 = 63 bytes of it). */
+export function storeApplicationName(node: string): string {
+  let name = `airlock ${node}`;
+  while (Buffer.byteLength(name) > 63) name = name.slice(0, -1);
+  return name;
+}
+
+interface KillRow {
+  id: string;
+  session_id: string;
+  node: string;
+  requested_by: string;
+  requested_by_issuer: string;
+  requested_on: string;
+  reason: string | null;
+  status: KillRequest['status'];
+  requested_at: string;
+  end_reason: string | null;
+}
+
+function killFromRow(r: KillRow): KillRequest {
+  return {
+    id: r.id,
+    sessionId: r.session_id,
+    node: r.node,
+    requestedBy: r.requested_by,
+    requestedByIssuer: r.requested_by_issuer,
+    requestedOn: r.requested_on,
+    reason: r.reason,
+    status: r.status,
+    requestedAt: Number(r.requested_at),
+    endReason: r.end_reason,
+  };
+}
+
+interface SessionRow {
+  id: string;
+  node: string;
+  subject: string;
+  issuer: string;
+  connection: string;
+  protocol: string;
+  client: string;
+  started_at: string;
+  ended_at: string | null;
+  end_reason: string | null;
+}
+
+function sessionFromRow(x: SessionRow): IndexedSession {
+  return {
+    id: x.id,
+    node: x.node,
+    subject: x.subject,
+    issuer: x.issuer,
+    connection: x.connection,
+    protocol: x.protocol,
+    client: x.client,
+    startedAt: Number(x.started_at),
+    endedAt: x.ended_at === null ? null : Number(x.ended_at),
+    endReason: x.end_reason,
+  };
+}
+
+/** The store's own clock in ms: kill requests are aged by it, never by one node's clock against another's. */
+const STORE_NOW_MS = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
+
+const KILL_COLUMNS = 'id, session_id, node, requested_by, requested_by_issuer, requested_on, reason, status, requested_at, end_reason';
+
+export class PostgresStateStore implements StateStore, SharedApprovals, SessionIndex, SessionKills, AuditCheckpoints, FleetLeaseStore {
   readonly backend = 'postgres' as const;
   private client: pg.Client | null = null;
   private connecting: Promise<pg.Client> | null = null;
@@ -179,23 +247,91 @@ export class PostgresStateStore implements StateStore, SharedApprovals, SessionI
   }
 
   async sessions(f: SessionIndexFilter): Promise<IndexedSession[]> {
-    const r = await this.query<{ id: string; node: string; subject: string; issuer: string; connection: string; protocol: string; client: string; started_at: string; ended_at: string | null; end_reason: string | null }>(
+    const r = await this.query<SessionRow>(
       `SELECT id, node, subject, issuer, connection, protocol, client, started_at, ended_at, end_reason FROM airlock_sessions
        WHERE ($1::bigint IS NULL OR started_at >= $1) AND ($2::text IS NULL OR subject = $2) AND ($3::text IS NULL OR connection = $3)
        ORDER BY started_at, id LIMIT 10000`,
       [f.sinceMs ?? null, f.subject ?? null, f.connection ?? null],
     );
+    return r.rows.map(sessionFromRow);
+  }
+
+  async session(id: string): Promise<IndexedSession | undefined> {
+    const r = await this.query<SessionRow>(`SELECT id, node, subject, issuer, connection, protocol, client, started_at, ended_at, end_reason FROM airlock_sessions WHERE id = $1`, [id]);
+    const row = r.rows[0];
+    return row === undefined ? undefined : sessionFromRow(row);
+  }
+
+  async nodeConnected(node: string): Promise<boolean> {
+    const r = await this.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = $1`, [storeApplicationName(node)]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async requestKill(k: Omit<KillRequest, 'status' | 'endReason' | 'requestedAt'>): Promise<void> {
+    await this.query(
+      `INSERT INTO airlock_session_kills (id, session_id, node, requested_by, requested_by_issuer, requested_on, reason, status, requested_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', ${STORE_NOW_MS})`,
+      [k.id, k.sessionId, k.node, k.requestedBy, k.requestedByIssuer, k.requestedOn, k.reason],
+    );
+    await this.query(`SELECT pg_notify($1, $2)`, [CHANNEL, `kill ${k.id}`]);
+  }
+
+  async kill(id: string): Promise<KillRequest | undefined> {
+    const r = await this.query<KillRow>(`SELECT ${KILL_COLUMNS} FROM airlock_session_kills WHERE id = $1`, [id]);
+    const row = r.rows[0];
+    return row === undefined ? undefined : killFromRow(row);
+  }
+
+  async expireStaleKills(node: string, ms: number): Promise<void> {
+    await this.query(`UPDATE airlock_session_kills SET status = 'expired' WHERE node = $1 AND status = 'pending' AND requested_at < ${STORE_NOW_MS} - $2`, [node, ms]);
+  }
+
+  async pendingKills(node: string): Promise<KillRequest[]> {
+    const r = await this.query<KillRow>(`SELECT ${KILL_COLUMNS} FROM airlock_session_kills WHERE node = $1 AND status = 'pending' ORDER BY requested_at`, [node]);
+    return r.rows.map(killFromRow);
+  }
+
+  async moveKill(id: string, to: 'taken' | 'expired'): Promise<boolean> {
+    const r = await this.query(`UPDATE airlock_session_kills SET status = $2 WHERE id = $1 AND status = 'pending'`, [id, to]);
+    return r.rowCount === 1;
+  }
+
+  async finishKill(id: string, outcome: 'done' | 'gone', endReason: string | null): Promise<void> {
+    const now = Date.now();
+    // The index shows the end before the requester hears the kill is done.
+    await this.query(
+      `WITH k AS (UPDATE airlock_session_kills SET status = $2, finished_at = $3, end_reason = $4 WHERE id = $1 AND status = 'taken' RETURNING session_id)
+       UPDATE airlock_sessions SET ended_at = $3, end_reason = $4 WHERE $2 = 'done' AND id = (SELECT session_id FROM k) AND ended_at IS NULL`,
+      [id, outcome, now, endReason],
+    );
+    await this.query(`SELECT pg_notify($1, $2)`, [CHANNEL, `killed ${id}`]);
+  }
+
+  async registerAuditNode(n: { node: string; host: string; auditDir: string }): Promise<void> {
+    await this.query(
+      `INSERT INTO airlock_audit_nodes (node, host, audit_dir, updated_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (node) DO UPDATE SET host = EXCLUDED.host, audit_dir = EXCLUDED.audit_dir, updated_at = EXCLUDED.updated_at`,
+      [n.node, n.host, n.auditDir, Date.now()],
+    );
+  }
+
+  async publishCheckpoint(c: StoredCheckpoint): Promise<void> {
+    await this.query(
+      `INSERT INTO airlock_audit_checkpoints (node, seq, head_seq, head, key_id, sig, file, written_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (node, seq) DO UPDATE SET head_seq = EXCLUDED.head_seq, head = EXCLUDED.head, key_id = EXCLUDED.key_id, sig = EXCLUDED.sig, file = EXCLUDED.file, written_at = EXCLUDED.written_at`,
+      [c.node, c.seq, c.headSeq, c.head, c.keyId, c.sig, c.file, c.writtenAt],
+    );
+  }
+
+  async lastCheckpoints(): Promise<Array<{ checkpoint: StoredCheckpoint; auditDir: string | null; host: string | null }>> {
+    const r = await this.query<{ node: string; seq: string; head_seq: string; head: string; key_id: string; sig: string; file: string; written_at: string; audit_dir: string | null; host: string | null }>(
+      `SELECT DISTINCT ON (c.node) c.node, c.seq, c.head_seq, c.head, c.key_id, c.sig, c.file, c.written_at, n.audit_dir, n.host
+       FROM airlock_audit_checkpoints c LEFT JOIN airlock_audit_nodes n ON n.node = c.node
+       ORDER BY c.node, c.seq DESC`,
+    );
     return r.rows.map((x) => ({
-      id: x.id,
-      node: x.node,
-      subject: x.subject,
-      issuer: x.issuer,
-      connection: x.connection,
-      protocol: x.protocol,
-      client: x.client,
-      startedAt: Number(x.started_at),
-      endedAt: x.ended_at === null ? null : Number(x.ended_at),
-      endReason: x.end_reason,
+      checkpoint: { node: x.node, seq: Number(x.seq), headSeq: Number(x.head_seq), head: x.head, keyId: x.key_id, sig: x.sig, file: x.file, writtenAt: x.written_at },
+      auditDir: x.audit_dir,
+      host: x.host,
     }));
   }
 
@@ -314,7 +450,16 @@ export class PostgresStateStore implements StateStore, SharedApprovals, SessionI
     await c?.end().catch(() => undefined);
   }
 
-  private async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+  /** The last query handed to the client: the next one starts after it (node-postgres deprecates overlapping client.query calls). */
+  private inOrder: Promise<unknown> = Promise.resolve();
+
+  private query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    const run = this.inOrder.then(() => this.queryNow<R>(text, values));
+    this.inOrder = run.catch(() => undefined);
+    return run;
+  }
+
+  private async queryNow<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
     const client = await this.connection();
     try {
       return await client.query<R>(text, values);
@@ -334,7 +479,7 @@ export class PostgresStateStore implements StateStore, SharedApprovals, SessionI
     if (this.client !== null) return Promise.resolve(this.client);
     if (this.retrying && this.connecting === null) return Promise.reject(new AirlockError('AIRLOCK_STATE_UNAVAILABLE', 'airlock state store unavailable; reconnecting'));
     this.connecting ??= (async () => {
-      const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: QUERY_TIMEOUT_MS, query_timeout: QUERY_TIMEOUT_MS });
+      const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: QUERY_TIMEOUT_MS, query_timeout: QUERY_TIMEOUT_MS, application_name: storeApplicationName(this.node) });
       client.on('error', (e) => this.lost(client, e));
       client.on('end', () => this.lost(client, null));
       client.on('notification', () => this.changed());

@@ -72,3 +72,58 @@ export interface SessionIndex {
   sessionEnded(id: string, endedAt: number, reason: string): Promise<void>;
   sessions(filter: SessionIndexFilter): Promise<IndexedSession[]>;
 }
+
+/** A kill request relayed through the store to the node that holds the session. */
+export interface KillRequest {
+  id: string;
+  sessionId: string;
+  /** The holding node. */
+  node: string;
+  requestedBy: string;
+  requestedByIssuer: string;
+  /** The node whose API was asked. */
+  requestedOn: string;
+  reason: string | null;
+  status: 'pending' | 'taken' | 'done' | 'gone' | 'expired';
+  requestedAt: number;
+  endReason: string | null;
+}
+
+/** Kill requests between nodes (the PostgreSQL backend). */
+export interface SessionKills {
+  /** One session of the index, or undefined when no node ever indexed it. */
+  session(id: string): Promise<IndexedSession | undefined>;
+  /** True when `node` holds a connection to the store now (it would hear a NOTIFY). */
+  nodeConnected(node: string): Promise<boolean>;
+  /** Stamped with the store's clock. */
+  requestKill(r: Omit<KillRequest, 'status' | 'endReason' | 'requestedAt'>): Promise<void>;
+  kill(id: string): Promise<KillRequest | undefined>;
+  /** pending → expired for `node`'s requests older than `ms` by the store's clock (no node's clock is compared with another's). */
+  expireStaleKills(node: string, ms: number): Promise<void>;
+  /** Pending requests for sessions `node` holds, oldest first. */
+  pendingKills(node: string): Promise<KillRequest[]>;
+  /** pending → to; false when the request was no longer pending (taken, or expired by the requester). */
+  moveKill(id: string, to: 'taken' | 'expired'): Promise<boolean>;
+  /** taken → done | gone, with the session's end in the index in the same statement. */
+  finishKill(id: string, outcome: 'done' | 'gone', endReason: string | null): Promise<void>;
+}
+
+/** A signed checkpoint as the store keeps it. */
+export interface StoredCheckpoint {
+  node: string;
+  seq: number;
+  headSeq: number;
+  head: string;
+  keyId: string;
+  sig: string;
+  file: string;
+  writtenAt: string;
+}
+
+/** Each node's signed audit checkpoints and where its log lives (the PostgreSQL backend). */
+export interface AuditCheckpoints {
+  registerAuditNode(n: { node: string; host: string; auditDir: string }): Promise<void>;
+  publishCheckpoint(c: StoredCheckpoint): Promise<void>;
+  /** Per node that published any: its last checkpoint and its recorded audit directory. */
+  lastCheckpoints(): Promise<Array<{ checkpoint: StoredCheckpoint; auditDir: string | null; host: string | null }>>;
+}

@@ -30,6 +30,8 @@ export const ErrorCodes = {
   AIRLOCK_AUDIT_UNAVAILABLE: 'the audit log cannot be written',
   AIRLOCK_STATE_UNAVAILABLE: 'airlock state store unavailable',
   AIRLOCK_SHUTTING_DOWN: 'airlock is shutting down',
+  AIRLOCK_SESSION_KILLED: 'an administrator ended the session',
+  AIRLOCK_NODE_UNREACHABLE: 'the airlock node that holds the session did not answer',
   AIRLOCK_CAPACITY: 'airlock holds as many sessions of this kind as it is configured to',
   AIRLOCK_INTERNAL: 'internal error',
 } as const;
