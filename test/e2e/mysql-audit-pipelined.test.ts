@@ -175,18 +175,19 @@ describe('pipelined write-ahead, mysql COM_QUERY', () => {
   it('a view created through airlock after its name was looked up is not taken for a base table', async () => {
     const c = await connected();
     try {
-      // Looked up while it does not exist (the statement fails): "no view" is cached.
-      await c.query('SELECT t FROM later').catch(() => undefined);
-      await c.query('CREATE VIEW later AS SELECT touch() AS t');
-      const before = await direct('SELECT COUNT(*) FROM hits WHERE n = 99');
+      // Looked up while it does not exist (the statement fails): "not a view" is cached.
+      await c.query('SELECT n FROM later').catch(() => undefined);
+      // (A view over a stored function would make the CREATE opaque, which forgets everything anyway.)
+      await c.query('CREATE VIEW later AS SELECT n FROM hits');
       writeFileSync(fail, '');
-      const err = await c.query('SELECT t FROM later').then(
+      const sql = 'SELECT n FROM later WHERE n = 1';
+      const err = await c.query(sql).then(
         () => null,
         (e: unknown) => e as { errno?: number },
       );
       expect(err?.errno).toBe(1105);
       rmSync(fail);
-      expect(await direct('SELECT COUNT(*) FROM hits WHERE n = 99')).toBe(before);
+      expect(await received(sql)).toBe('0');
     } finally {
       rmSync(fail, { force: true });
       await c.end();
