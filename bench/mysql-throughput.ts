@@ -1,6 +1,7 @@
 /**
  * MySQL/MariaDB throughput, every figure measured in the same run on this machine:
- * sysbench oltp_point_select (prepared statements) and oltp_read_only with 8 threads,
+ * sysbench oltp_point_select (prepared statements, and again as text queries: COM_QUERY, the
+ * statements the pipelined write-ahead audit forwards while their record syncs) and oltp_read_only with 8 threads,
  * direct vs airlock (rules on) vs airlock with rules and a mask rule on a column the
  * workload reads, and with the write-ahead audit off. Prints each tps and its ratio to direct.
  * Usage: npx tsx bench/mysql-throughput.ts [--seconds 10] [--threads 8] [--table-size 10000]
@@ -87,8 +88,8 @@ async function startAirlock(rules: unknown[], extra: Record<string, unknown> = {
   return { port, token: await mintDevToken(parsed.config, 'bench', ['bench'], 'machine', 3_600_000), child };
 }
 
-async function sysbench(test: string, port: number, pw: string): Promise<number> {
-  const r = await run('sysbench', [test, ...common(port, pw), `--threads=${threads}`, `--time=${seconds}`, '--report-interval=0', 'run'], { timeoutMs: (seconds + 120) * 1000 });
+async function sysbench(test: string, port: number, pw: string, extra: string[] = []): Promise<number> {
+  const r = await run('sysbench', [test, ...common(port, pw), ...extra, `--threads=${threads}`, `--time=${seconds}`, '--report-interval=0', 'run'], { timeoutMs: (seconds + 120) * 1000 });
   const m = /transactions:\s+\d+\s+\(([\d.]+) per sec\.\)/.exec(r.stdout);
   if (r.code !== 0 || m === null) throw new Error(`sysbench ${test} failed: ${r.stderr}\n${r.stdout}`);
   return Number(m[1]);
@@ -107,11 +108,16 @@ const targets: Array<[string, number, string]> = [
 ];
 const rows: string[][] = [['workload', ...targets.map((t) => t[0]), ...targets.slice(1).map((t) => `${t[0]} / direct`)]];
 try {
-  for (const test of ['oltp_point_select', 'oltp_read_only']) {
+  const workloads: Array<[string, string, string[]]> = [
+    ['oltp_point_select', 'oltp_point_select', []],
+    ['oltp_point_select', 'oltp_point_select text', ['--db-ps-mode=disable']],
+    ['oltp_read_only', 'oltp_read_only', []],
+  ];
+  for (const [test, label, extra] of workloads) {
     const tps = [];
-    for (const [, port, pw] of targets) tps.push(await sysbench(test, port, pw));
+    for (const [, port, pw] of targets) tps.push(await sysbench(test, port, pw, extra));
     const base = tps[0] ?? 1;
-    rows.push([`${test} ${threads} thr`, ...tps.map((t) => t.toFixed(0)), ...tps.slice(1).map((t) => (t / base).toFixed(2))]);
+    rows.push([`${label} ${threads} thr`, ...tps.map((t) => t.toFixed(0)), ...tps.slice(1).map((t) => (t / base).toFixed(2))]);
   }
   console.log(table(rows));
 } finally {
