@@ -100,6 +100,27 @@ describe('pipelined write-ahead, mysql COM_QUERY', () => {
     }
   });
 
+  it('a large answer held for its record: airlock stops reading, the server waits to send it (backpressure), then all of it arrives', async () => {
+    const c = await connected();
+    try {
+      // 64 rows of 1 MB: far more than the sockets' buffers hold.
+      const text = "SELECT seq, REPEAT('x', 1048576) AS pad FROM seq_1_to_64";
+      await c.query(`${text} WHERE seq = 0`);
+      writeFileSync(gate, '');
+      const q = c.query(text);
+      await untilReceived(text);
+      await new Promise((r) => setTimeout(r, 500));
+      // Still sending on the server's side: airlock read one chunk and paused.
+      expect(await direct(`SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query' AND INFO = ${quoted(text)}`)).toBe('1');
+      rmSync(gate);
+      const [rows] = await q;
+      expect((rows as unknown[]).length).toBe(64);
+    } finally {
+      rmSync(gate, { force: true });
+      await c.end();
+    }
+  });
+
   it('an effect-free SELECT whose record cannot be synced: ERR 1105 and no row; the session goes on', async () => {
     const c = await connected();
     try {
