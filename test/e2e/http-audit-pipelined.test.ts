@@ -114,6 +114,28 @@ describe('pipelined write-ahead, http', () => {
     });
   }
 
+  it('a large answer held for its record: airlock does not read it (backpressure to the upstream), then all of it arrives', async () => {
+    const c = await client('pipe');
+    try {
+      const finished = upstream.bigFinished();
+      writeFileSync(gate, '');
+      const url = '/big?mb=64';
+      const answer = c.send('GET', url);
+      await untilArrived('GET', url);
+      await new Promise((r) => setTimeout(r, 500));
+      // 64 MB is far more than the sockets' buffers hold: the upstream is still writing.
+      expect(upstream.bigFinished()).toBe(finished);
+      rmSync(gate);
+      const a = await answer;
+      expect(a.status).toBe(200);
+      expect(a.body.length).toBeGreaterThanOrEqual(64 * 1024 * 1024);
+      expect(upstream.bigFinished()).toBe(finished + 1);
+    } finally {
+      rmSync(gate, { force: true });
+      c.close();
+    }
+  });
+
   it('a GET whose record cannot be synced: 503 problem+json and nothing of the upstream answer; the connection goes on', async () => {
     const c = await client('pipe');
     try {
