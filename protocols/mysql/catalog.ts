@@ -41,6 +41,26 @@ export class MysqlCatalog {
     return hit.view;
   }
 
+  /** The look-up for the pipelined write-ahead in flight, if any. */
+  private pipelining: Promise<void> | null = null;
+
+  /**
+   * load() for the pipelined write-ahead, which only gains speed from the answer: at most one
+   * such look-up in flight per listener (a caller naming ever new relations costs the upstream
+   * one side connection at a time); false, without asking, while another one runs.
+   */
+  async loadIfIdle(names: string[], upstream: UpstreamOptions): Promise<boolean> {
+    if (this.pipelining !== null) return false;
+    const p = this.load(names, upstream);
+    this.pipelining = p;
+    try {
+      await p;
+      return true;
+    } finally {
+      this.pipelining = null;
+    }
+  }
+
   /** Looks up the names not known yet. Throws when the upstream cannot be asked. */
   async load(names: string[], upstream: UpstreamOptions): Promise<void> {
     const missing = [...new Set(names)].filter((n) => this.isView(n) === undefined && n.includes('.'));

@@ -445,7 +445,7 @@ export class Relay {
   /**
    * Whether a statement may be forwarded while its record syncs: effect-free by its text, and
    * every relation it reads known to be a base table (looked up now if not known; a look-up
-   * that fails leaves it durable-before-forwarded).
+   * that fails, or cannot start while another runs, leaves it durable-before-forwarded).
    */
   private async effectFree(st: StatementAnalysis): Promise<boolean> {
     const views = this.opts.views;
@@ -454,7 +454,7 @@ export class Relay {
     const names = st.reads.flatMap(candidates);
     if (names.some((n) => views.catalog.isView(n) === undefined)) {
       try {
-        await views.catalog.load(names, views.upstream);
+        if (!(await views.catalog.loadIfIdle(names, views.upstream))) return false;
       } catch (e) {
         this.session.logger.warn({ code: asAirlockError(e).code }, 'view look-up for the pipelined audit failed');
         return false;
