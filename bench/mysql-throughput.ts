@@ -1,6 +1,7 @@
 /**
  * MySQL/MariaDB throughput, every figure measured in the same run on this machine:
- * sysbench oltp_point_select (prepared statements) and oltp_read_only with 8 threads,
+ * sysbench oltp_point_select (prepared statements, and again as text queries: COM_QUERY, the
+ * statements the pipelined write-ahead audit forwards while their record syncs) and oltp_read_only with 8 threads,
  * direct vs airlock (rules on) vs airlock with rules and a mask rule on a column the
  * workload reads, and with the write-ahead audit off. Prints each tps and its ratio to direct.
  * Usage: npx tsx bench/mysql-throughput.ts [--seconds 10] [--threads 8] [--table-size 10000]
@@ -88,8 +89,8 @@ async function startAirlock(rules: unknown[], extra: Record<string, unknown> = {
 }
 
 /** tps, and p50/p99 latency (ms) from sysbench's latency histogram. */
-async function sysbench(test: string, port: number, pw: string): Promise<Measured> {
-  const r = await run('sysbench', [test, ...common(port, pw), `--threads=${threads}`, `--time=${seconds}`, '--report-interval=0', '--histogram=on', 'run'], { timeoutMs: (seconds + 120) * 1000 });
+async function sysbench(test: string, port: number, pw: string, extra: string[] = []): Promise<Measured> {
+  const r = await run('sysbench', [test, ...common(port, pw), ...extra, `--threads=${threads}`, `--time=${seconds}`, '--report-interval=0', '--histogram=on', 'run'], { timeoutMs: (seconds + 120) * 1000 });
   const m = /transactions:\s+\d+\s+\(([\d.]+) per sec\.\)/.exec(r.stdout);
   if (r.code !== 0 || m === null) throw new Error(`sysbench ${test} failed: ${r.stderr}\n${r.stdout}`);
   const buckets: Array<[number, number]> = [];
@@ -119,14 +120,19 @@ const targets: Array<[string, number, string]> = [
 ];
 const rows: string[][] = [['workload', ...targets.map((t) => t[0]), ...targets.slice(1).map((t) => `${t[0]} / direct`)]];
 try {
-  for (const test of ['oltp_point_select', 'oltp_read_only']) {
+  const workloads: Array<[string, string, string[]]> = [
+    ['oltp_point_select', 'oltp_point_select', []],
+    ['oltp_point_select', 'oltp_point_select text', ['--db-ps-mode=disable']],
+    ['oltp_read_only', 'oltp_read_only', []],
+  ];
+  for (const [test, label, extra] of workloads) {
     const runs: Measured[] = [];
-    for (const [, port, pw] of targets) runs.push(await sysbench(test, port, pw));
+    for (const [, port, pw] of targets) runs.push(await sysbench(test, port, pw, extra));
     const tps = runs.map((r) => r.tps);
     const nan = { tps: Number.NaN, p50: Number.NaN, p99: Number.NaN };
-    if (test === 'oltp_point_select') recordAuditRow({ workload: `MySQL sysbench point_select ${threads} thr`, direct: runs[0] ?? nan, pipe: runs[1] ?? nan, auditOn: runs[2] ?? nan, auditOff: runs[4] ?? nan, measuredAt: new Date().toISOString() });
+    if (test === 'oltp_point_select') recordAuditRow({ workload: `MySQL sysbench ${label.replace('oltp_', '')} ${threads} thr`, direct: runs[0] ?? nan, pipe: runs[1] ?? nan, auditOn: runs[2] ?? nan, auditOff: runs[4] ?? nan, measuredAt: new Date().toISOString() });
     const base = tps[0] ?? 1;
-    rows.push([`${test} ${threads} thr`, ...tps.map((t) => t.toFixed(0)), ...tps.slice(1).map((t) => (t / base).toFixed(2))]);
+    rows.push([`${label} ${threads} thr`, ...tps.map((t) => t.toFixed(0)), ...tps.slice(1).map((t) => (t / base).toFixed(2))]);
   }
   console.log(table(rows));
 } finally {

@@ -51,6 +51,14 @@ export const httpConnection = z.strictObject({
   websocket: z
     .strictObject({ max_frame_bytes: z.number().int().min(125).default(16 * 1024 * 1024) })
     .default({ max_frame_bytes: 16 * 1024 * 1024 }),
+  /**
+   * Write-ahead audit: a request of one of these (safe) methods is forwarded while its record
+   * syncs, and its answer is held until the record is durable; any other method's record is
+   * durable before the request is forwarded. [] syncs every record first.
+   */
+  audit: z
+    .strictObject({ pipeline_methods: z.array(z.enum(['GET', 'HEAD', 'OPTIONS'])).default(['GET', 'HEAD']) })
+    .default({ pipeline_methods: ['GET', 'HEAD'] }),
   drain_timeout: duration.optional(),
   /** From connect to a verified token; a connection that takes longer is closed. */
   auth_timeout: duration.default(30_000),

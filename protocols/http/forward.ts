@@ -113,7 +113,14 @@ export function upstreamRequest(hop: Hop, x: Exchange, headers: OutgoingHttpHead
   });
 }
 
-export async function forward(hop: Hop, x: Exchange, res: ServerResponse, plan: BodyPlan): Promise<void> {
+/**
+ * Forwards the request and relays the answer. `durable` (a pipelined request, policy.ts): the
+ * request goes up now, but nothing reaches the client — neither the answer nor airlock's own
+ * 502 — before it settles; meanwhile the upstream's answer is not read (the socket's buffer
+ * fills, then TCP holds the upstream back). If it rejects, the answer is dropped and the
+ * client gets the audit error (503) in its place.
+ */
+export async function forward(hop: Hop, x: Exchange, res: ServerResponse, plan: BodyPlan, durable: Promise<void> | null = null): Promise<void> {
   const upReq = upstreamRequest(hop, x, upstreamHeaders(hop, x, plan), true);
   upReq.setTimeout(hop.config.upstream.timeout, () => upReq.destroy(new AirlockError('AIRLOCK_UPSTREAM_UNAVAILABLE', `the upstream of connection "${hop.config.name}" did not answer in time`)));
   const limit = hop.config.max_request_bytes;
@@ -143,11 +150,30 @@ export async function forward(hop: Hop, x: Exchange, res: ServerResponse, plan: 
       record(hop, x, { ...outcome, request: request() });
       resolve();
     };
+    /** Runs `then` once the record is durable (at once when not pipelined). */
+    const whenDurable = (then: () => void): void => {
+      if (durable === null) then();
+      else durable.then(() => (settled ? undefined : then()), () => undefined);
+    };
+    // The record could not be made durable: nothing of the answer, the audit error in its place.
+    durable?.catch((e: unknown) => {
+      if (settled) return;
+      upReq.destroy();
+      const err = asAirlockError(e);
+      if (!res.headersSent) {
+        if (!x.req.complete) res.setHeader('connection', 'close');
+        sendProblem(res, err);
+      } else res.destroy();
+      settle({ status: statusFor(err), error: err });
+    });
     // Any failure on the way up (refused, reset, timed out, the body over the cap): 502 or 413
     // while nothing was answered yet, else the client's connection is cut.
     const fail = (err: unknown): void => {
       if (settled) return;
       upReq.destroy();
+      whenDurable(() => failed(err));
+    };
+    const failed = (err: unknown): void => {
       const e = tooLarge ?? asAirlockError(err);
       const shown = e.code === 'AIRLOCK_INTERNAL' ? new AirlockError('AIRLOCK_UPSTREAM_UNAVAILABLE', `the upstream of connection "${hop.config.name}" could not be reached`) : e;
       const status = res.headersSent ? res.statusCode : statusFor(shown);
@@ -170,6 +196,9 @@ export async function forward(hop: Hop, x: Exchange, res: ServerResponse, plan: 
     }
     upReq.on('response', (upRes) => {
       const upstreamMs = Date.now() - x.started;
+      whenDurable(() => relay(upRes, upstreamMs));
+    });
+    const relay = (upRes: IncomingMessage, upstreamMs: number): void => {
       sendResponse(upRes, res, plan, { method: x.method, recordBytes: cap })
         .then((sent) => settle({ status: sent.status, sent, upstreamMs }))
         .catch((e: unknown) => {
@@ -179,7 +208,7 @@ export async function forward(hop: Hop, x: Exchange, res: ServerResponse, plan: 
           else res.destroy();
           settle({ status, error: err, upstreamMs });
         });
-    });
+    };
   });
 }
 

@@ -172,7 +172,8 @@ export class HttpListener implements Hop {
       refusePathOverride(req.headers);
       const method = (req.method ?? 'GET').toUpperCase();
       const x: Exchange = { session, method, path: target.path, query: target.query, requestId, started, req };
-      const refusal = (await decide(this.config, session, method, target, req, res, typeof mode === 'object')) ?? declaredTooLarge(this.config, req);
+      const decided = await decide(this.config, session, method, target, req, res, typeof mode === 'object');
+      const refusal = decided.refusal ?? declaredTooLarge(this.config, req);
       if (refusal !== null) {
         // A body the client has not sent (Expect: 100-continue) or not finished is not waited for.
         if (!req.complete) res.setHeader('connection', 'close');
@@ -188,7 +189,7 @@ export class HttpListener implements Hop {
       }
       if (typeof mode === 'object') return await forwardUpgrade(this, x, res, cs.plan, mode, token);
       if (mode === 'continue') res.writeContinue();
-      await forward(this, x, res, cs.plan);
+      await forward(this, x, res, cs.plan, decided.durable);
     } catch (e) {
       const err = asAirlockError(e);
       if (err.code === 'AIRLOCK_INTERNAL') this.core.logger.error({ err: e, connection: this.config.name, requestId }, 'http request failed');

@@ -14,6 +14,7 @@ import { injectedSecrets } from '../../src/masking/secret-forms.js';
 import { guardSecrets } from '../../src/audit/scrub.js';
 import type { Target } from './path.js';
 import type { BodyPlan } from './body.js';
+import { isEffectFreeHttp } from '../../src/audit/effect-free-http.js';
 
 /** A JSON answer larger than this is not masked whole (see respond.ts). */
 const MAX_JSON_BYTES = 16 * 1024 * 1024;
@@ -39,8 +40,13 @@ export function bodyPlan(config: HttpConnectionConfig, session: Session, key: Bu
   };
 }
 
-/** Policy for the request; null when it may go on. A held request waits (bounded), then goes on or is refused. */
-export async function decide(config: HttpConnectionConfig, session: Session, method: string, target: Target, req: IncomingMessage, res: ServerResponse, websocket: boolean): Promise<AirlockError | null> {
+/**
+ * Policy for the request: `refusal` null when it may go on. A held request waits (bounded),
+ * then goes on or is refused. `durable` is set when the request may be forwarded before its
+ * record is durable (src/audit/effect-free-http.ts): nothing of its answer may reach the
+ * client before it settles, and if it rejects, the client gets its error instead.
+ */
+export async function decide(config: HttpConnectionConfig, session: Session, method: string, target: Target, req: IncomingMessage, res: ServerResponse, websocket: boolean): Promise<{ refusal: AirlockError | null; durable: Promise<void> | null }> {
   const path = target.path;
   const headers: Record<string, string> = {};
   const authHeader = config.auth_header.toLowerCase();
@@ -49,7 +55,10 @@ export async function decide(config: HttpConnectionConfig, session: Session, met
     headers[k] = Array.isArray(v) ? v.join(', ') : v;
   }
   let approvalId: string | null = null;
-  const check = session.check({ kind: 'http', method, path, headers, ...(target.query === '' ? {} : { query: target.query }), ...(websocket ? { websocket } : {}) }, (hold) => {
+  const action = { kind: 'http', method, path, headers, ...(target.query === '' ? {} : { query: target.query }), ...(websocket ? { websocket } : {}) } as const;
+  const pipelined = isEffectFreeHttp({ method, headers, query: target.query, websocket }, config.audit.pipeline_methods);
+  let durable: Promise<void> | null = null;
+  const onHold = (hold: { approvalId: string; rule: string }): void => {
     approvalId = hold.approvalId;
     session.logger.info({ approval: hold.approvalId, rule: hold.rule, method, path }, 'http request held for approval');
     // 103 Early Hints: the caller learns the approval id while it waits.
@@ -58,7 +67,13 @@ export async function decide(config: HttpConnectionConfig, session: Session, met
     } catch {
       // a client that cannot take informational responses still gets the verdict
     }
-  });
+  };
+  const check = pipelined
+    ? session.checkEffectFree(action, onHold).then((c) => {
+        durable = c.durable;
+        return c.decision;
+      })
+    : session.check(action, onHold);
   const limit = config.hold_timeout;
   let timer: NodeJS.Timeout | undefined;
   const decision = limit === undefined
@@ -66,14 +81,14 @@ export async function decide(config: HttpConnectionConfig, session: Session, met
     : await Promise.race([check, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), limit)))]);
   clearTimeout(timer);
   if (decision === 'timeout') {
-    return new AirlockError('AIRLOCK_APPROVAL_TIMEOUT', `approval ${approvalId ?? ''} was not decided within ${Math.round((limit ?? 0) / 1000)} s`.replace('  ', ' '));
+    return { refusal: new AirlockError('AIRLOCK_APPROVAL_TIMEOUT', `approval ${approvalId ?? ''} was not decided within ${Math.round((limit ?? 0) / 1000)} s`.replace('  ', ' ')), durable: null };
   }
   if (decision.effect === 'deny') {
     // A method override no rule admits is a request airlock will not read two ways: 400, like an ambiguous path.
     const code = decision.rule === METHOD_OVERRIDE_RULE ? 'AIRLOCK_PROTOCOL' : 'AIRLOCK_DENIED';
-    return new AirlockError(code, `denied by rule ${decision.rule}: ${decision.reason}`, { rule: decision.rule });
+    return { refusal: new AirlockError(code, `denied by rule ${decision.rule}: ${decision.reason}`, { rule: decision.rule }), durable: null };
   }
-  return null;
+  return { refusal: null, durable };
 }
 
 export function declaredTooLarge(config: HttpConnectionConfig, req: IncomingMessage): AirlockError | null {

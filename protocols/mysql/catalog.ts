@@ -1,9 +1,12 @@
 /**
- * Which relations are views, for masking. MariaDB and MySQL name a view (not its base
- * tables) as the org_table of its columns, and the analysis sees only the view's name: what
- * a view's column holds cannot be known from the wire, so masking treats it as unknown. The
- * answer comes from information_schema on a side connection with the session's own lease,
- * cached per listener for a minute.
+ * Which relations are views, for masking and for the pipelined write-ahead. MariaDB and
+ * MySQL name a view (not its base tables) as the org_table of its columns, and the analysis
+ * sees only the view's name: what a view's column holds cannot be known from the wire, so
+ * masking treats it as unknown; and a view may call a stored function that writes, so a
+ * SELECT of one is never forwarded before its record is durable. The answer comes from
+ * information_schema on a side connection with the session's own lease, cached per listener
+ * for a minute, and forgotten whenever a statement of this listener may have created,
+ * changed or dropped a relation (forget()).
  */
 import { ANY_SCHEMA } from '../../parsers/sql/types.js';
 import { queryOnSideConnection, type UpstreamOptions } from './upstream.js';
@@ -22,12 +25,40 @@ const MAX_ENTRIES = 10_000;
 export class MysqlCatalog {
   /** "schema.table" → is a view (true), a base table (false); absent: not looked up. */
   private readonly kinds = new Map<string, { view: boolean; at: number }>();
+  /** Bumped by forget(): a look-up that started before must not store what it read. */
+  private generation = 0;
+
+  /** Forgets every answer: a relation may have been created, replaced or dropped. */
+  forget(): void {
+    this.generation++;
+    this.kinds.clear();
+  }
 
   /** true: a view; false: a base table or no such relation; undefined: not known (treat as a view). */
   isView(schemaTable: string): boolean | undefined {
     const hit = this.kinds.get(schemaTable);
     if (hit === undefined || Date.now() - hit.at > TTL_MS) return undefined;
     return hit.view;
+  }
+
+  /** The look-up for the pipelined write-ahead in flight, if any. */
+  private pipelining: Promise<void> | null = null;
+
+  /**
+   * load() for the pipelined write-ahead, which only gains speed from the answer: at most one
+   * such look-up in flight per listener (a caller naming ever new relations costs the upstream
+   * one side connection at a time); false, without asking, while another one runs.
+   */
+  async loadIfIdle(names: string[], upstream: UpstreamOptions): Promise<boolean> {
+    if (this.pipelining !== null) return false;
+    const p = this.load(names, upstream);
+    this.pipelining = p;
+    try {
+      await p;
+      return true;
+    } finally {
+      this.pipelining = null;
+    }
   }
 
   /** Looks up the names not known yet. Throws when the upstream cannot be asked. */
@@ -40,7 +71,9 @@ export class MysqlCatalog {
       ...(exact.length > 0 ? [`(TABLE_SCHEMA, TABLE_NAME) IN (${exact.map(pair).join(', ')})`] : []),
       ...(anywhere.length > 0 ? [`TABLE_NAME IN (${anywhere.map(quote).join(', ')})`] : []),
     ];
+    const generation = this.generation;
     const rows = await queryOnSideConnection(upstream, `SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE ${where.join(' OR ')}`);
+    if (generation !== this.generation) return;
     const now = Date.now();
     if (this.kinds.size > MAX_ENTRIES) this.kinds.clear();
     // Names the server does not list are no relation at all (the statement will fail): not views.

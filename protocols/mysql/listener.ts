@@ -420,6 +420,7 @@ class Handshake {
       connectionId: id,
       upstreamId: upstream.connectionId,
       kill: (req) => l.kill(live, req),
+      views: { catalog: l.catalog, upstream: options },
       onEnd: (reason) => {
         l.unregister(id);
         void live.close(reason);

@@ -5,12 +5,14 @@
  * COM_STMT_PREPARE, COM_INIT_DB, COM_FIELD_LIST), forwards it or answers it itself, and
  * hands the answer to the ResponseFollower (response.ts), which knows where it ends.
  * Packets that need nothing leave as the bytes that arrived, batched per upstream chunk.
+ * A COM_QUERY of one effect-free SELECT (src/audit/effect-free-mysql.ts) is forwarded while
+ * its audit record syncs; its answer is held, with reading paused, until the record is durable.
  */
 import type { Socket } from 'node:net';
 import type { Session } from '../../src/core/session-types.js';
 import type { FinalDecision } from '../../src/core/types.js';
 import { AirlockError, asAirlockError } from '../../src/util/errors.js';
-import type { StatementAnalysis } from '../../parsers/sql/types.js';
+import type { RelationRef, StatementAnalysis } from '../../parsers/sql/types.js';
 import { PacketReader, framePacket, renumber, type Packet } from './codec/framing.js';
 import { Command, ErrorNumber, PacketHeader, ServerStatus, commandName } from './codec/codes.js';
 import { decodeCommand } from './codec/messages/command.js';
@@ -20,6 +22,9 @@ import type { ResultMasker } from './result-masking.js';
 import { ResponseFollower, infileSummary, newResponse, type Prepared, type Response, type ResponseOptions } from './response.js';
 import { mysqlSettingChanges, userVariablesTouched } from '../../parsers/sql/mysql/settings.js';
 import { statementReaderFor, type StatementReader } from './charsets.js';
+import { isEffectFreeMysql, mayBeEffectFreeMysql } from '../../src/audit/effect-free-mysql.js';
+import type { MysqlCatalog } from './catalog.js';
+import type { UpstreamOptions } from './upstream.js';
 
 export interface KillRequest {
   targetConnectionId: number;
@@ -50,6 +55,8 @@ export interface RelayOptions {
   /** Runs a KILL of one of airlock's connection ids; null when done, else the error for the client. */
   kill: (req: KillRequest) => Promise<MysqlErrorFields | null>;
   onEnd: (reason: string) => void;
+  /** Which relations are views (the pipelined write-ahead needs base tables); null: never pipeline. */
+  views?: { catalog: MysqlCatalog; upstream: UpstreamOptions } | null;
 }
 
 /** Commands refused outright: they bypass statement policy or change identity. */
@@ -70,6 +77,11 @@ const BULK_SEND_TYPES = 0x80;
 
 const SIMPLE_KILL = /^\s*kill\s+(?:(query|connection)\s+)?(\d{1,10})\s*;?\s*$/i;
 const USE_DB = /^\s*use\s+(?:`((?:[^`]|``)+)`|([A-Za-z0-9_$]+))\s*;?\s*$/i;
+
+/** A statement that may create, replace or drop a relation: what the catalog knew of views may be stale after it. */
+function changesRelations(s: StatementAnalysis): boolean {
+  return s.opaque || s.unparsed || s.kinds.some((k) => k === 'create' || k === 'alter' || k === 'drop');
+}
 
 /** A statement after which the server may read text differently (sql_mode, character set). */
 function changesReading(s: StatementAnalysis): boolean {
@@ -113,6 +125,11 @@ export class Relay {
   private readonly preparedVariables = new WeakMap<Prepared, Set<string> | 'any'>();
   /** The statement the server's "last prepared" id (0xffffffff) names; null when not known. */
   private lastPrepared: Prepared | null = null;
+  /** A pipelined command's record is not yet durable: what the upstream sends is held here, reading paused. */
+  private awaitingDurable = false;
+  private readonly heldUpstream: Buffer[] = [];
+  /** The pipelined command whose record could not be made durable: its answer is dropped, this error sent instead. */
+  private unaudited: { response: Response; error: MysqlErrorFields } | null = null;
 
 
   constructor(private readonly opts: RelayOptions) {
@@ -135,6 +152,7 @@ export class Relay {
       toUpstream: (bytes) => this.upstream.write(bytes),
       finished: (r) => {
         if (this.response === r) this.response = null;
+        if (this.unaudited?.response === r) this.unauditedEnded(this.unaudited.error);
       },
       startInfile: (r, clientSeq, shift) => {
         this.infile = { r, expect: clientSeq, shift };
@@ -168,7 +186,9 @@ export class Relay {
     const { client, upstream } = this;
     client.on('data', (chunk: Buffer) => this.fromClient(chunk));
     upstream.on('data', (chunk: Buffer) => this.fromUpstream(chunk));
-    client.on('drain', () => upstream.resume());
+    client.on('drain', () => {
+      if (!this.awaitingDurable) upstream.resume();
+    });
     upstream.on('drain', () => {
       if (!this.pumping || this.infile !== null) client.resume();
     });
@@ -286,7 +306,10 @@ export class Relay {
         if (this.ended) return;
         const unknownCharset = prepared !== null && this.setsCharset.has(prepared);
         this.forgetVariables(prepared === null ? 'any' : (this.preparedVariables.get(prepared) ?? 'any'));
-        return this.forward(p, { binary: true, prepared, statements, onOk: unknownCharset ? () => this.setClientCharset(null) : null });
+        if (statements.length === 0 || statements.some(changesRelations)) this.opts.views?.catalog.forget();
+        await this.forward(p, { binary: true, prepared, statements, onOk: unknownCharset ? () => this.setClientCharset(null) : null });
+        if (statements.length === 0 || statements.some(changesRelations)) this.opts.views?.catalog.forget();
+        return;
       }
       case 'COM_STMT_FETCH':
         return this.forward(p, { phase: 'rows', binary: true, prepared: this.preparedFor(cmd.statementId), fetch: true });
@@ -356,7 +379,10 @@ export class Relay {
     const statements = analysis.statements.filter((s) => !s.kinds.includes('empty'));
     const kill = SIMPLE_KILL.exec(sql);
     const mentionsKill = statements.some((s) => s.kinds.includes('kill') || (s.unparsed && /\bkill\b/i.test(s.text)));
-    const refusal = await this.decideAll(analysis.statements, false);
+    let durable: Promise<void> | null = null;
+    const pipelined = statements.length === 1 && (await this.effectFree(statements[0] as StatementAnalysis));
+    if (this.ended) return;
+    const refusal = await this.decideAll(analysis.statements, false, undefined, pipelined ? (d) => (durable = d) : undefined);
     if (this.ended) return;
     if (refusal !== null) return this.answer(refusal, Command.COM_QUERY);
     // The client sees airlock's connection ids: a KILL is mapped, never passed as written.
@@ -410,7 +436,34 @@ export class Relay {
     const onOk = after.length === 0 ? null : (status: number) => {
       if ((status & ServerStatus.MORE_RESULTS_EXISTS) === 0) after.forEach((f) => f());
     };
-    return this.forward(p, { statements, onOk });
+    const ddl = statements.some(changesRelations);
+    if (ddl) this.opts.views?.catalog.forget();
+    await this.forward(p, { statements, onOk }, durable);
+    if (ddl) this.opts.views?.catalog.forget();
+  }
+
+  /**
+   * Whether a statement may be forwarded while its record syncs: effect-free by its text, and
+   * every relation it reads known to be a base table (looked up now if not known; a look-up
+   * that fails, or cannot start while another runs, leaves it durable-before-forwarded).
+   */
+  private async effectFree(st: StatementAnalysis): Promise<boolean> {
+    const views = this.opts.views;
+    if (views === undefined || views === null || !mayBeEffectFreeMysql(st)) return false;
+    const candidates = (ref: RelationRef): string[] => this.session.resolveRelation(ref).filter((n) => !n.startsWith('pg_temp.') && !n.startsWith('pg_catalog.'));
+    const names = st.reads.flatMap(candidates);
+    if (names.some((n) => views.catalog.isView(n) === undefined)) {
+      try {
+        if (!(await views.catalog.loadIfIdle(names, views.upstream))) return false;
+      } catch (e) {
+        this.session.logger.warn({ code: asAirlockError(e).code }, 'view look-up for the pipelined audit failed');
+        return false;
+      }
+    }
+    return isEffectFreeMysql(st, (ref) => {
+      const c = candidates(ref);
+      return c.length > 0 && c.every((n) => views.catalog.isView(n) === false);
+    });
   }
 
   private async prepare(p: Packet, sql: string): Promise<void> {
@@ -478,17 +531,27 @@ export class Relay {
     return this.forward(p, { binary: true, prepared, statements: [statement], onOk: unknownCharset ? () => this.setClientCharset(null) : null });
   }
 
-  /** Every statement must be allowed; the first refusal wins (returned as the client's error). */
-  private async decideAll(statements: StatementAnalysis[], reuse: boolean, onAllow?: (d: FinalDecision) => void): Promise<MysqlErrorFields | null> {
+  /**
+   * Every statement must be allowed; the first refusal wins (returned as the client's error).
+   * With `pipelined` (one effect-free statement): an allowed statement does not wait for its
+   * record, and `pipelined` is given the promise that settles when the record is durable.
+   */
+  private async decideAll(statements: StatementAnalysis[], reuse: boolean, onAllow?: (d: FinalDecision) => void, pipelined?: (durable: Promise<void>) => void): Promise<MysqlErrorFields | null> {
     let approvalId: string | null = null;
     for (const statement of statements) {
       let d: FinalDecision;
+      const onHold = (h: { approvalId: string; rule: string }): void => {
+        // MySQL has no asynchronous notice: the id goes to the log now and into the error text if refused.
+        approvalId = h.approvalId;
+        this.session.logger.info({ approval: h.approvalId, rule: h.rule }, 'mysql statement held for approval');
+      };
+      const action = { kind: 'sql', dialect: 'mysql', text: statement.text, statement } as const;
       try {
-        d = await this.session.check({ kind: 'sql', dialect: 'mysql', text: statement.text, statement }, (h) => {
-          // MySQL has no asynchronous notice: the id goes to the log now and into the error text if refused.
-          approvalId = h.approvalId;
-          this.session.logger.info({ approval: h.approvalId, rule: h.rule }, 'mysql statement held for approval');
-        }, reuse);
+        if (pipelined !== undefined && !statement.kinds.includes('empty')) {
+          const checked = await this.session.checkEffectFree(action, onHold);
+          d = checked.decision;
+          if (d.effect === 'allow') pipelined(checked.durable);
+        } else d = await this.session.check(action, onHold, reuse);
       } catch (e) {
         const err = asAirlockError(e);
         if (err.fatal) throw err;
@@ -544,20 +607,57 @@ export class Relay {
     this.session.record({ type: 'result', command: commandName(code), rows: 0, bytes: buf.length, durationMs: 0, errorCode: err.sqlState });
   }
 
-  private forward(
-    p: Packet,
-    o: ResponseOptions,
-  ): Promise<void> {
+  /** Sends a command upstream; settles once its answer has ended. `durable`: pipelined, its answer is held until then. */
+  private forward(p: Packet, o: ResponseOptions, durable: Promise<void> | null = null): Promise<void> {
     return new Promise<void>((resolve) => {
-      this.response = newResponse(p.payload[0] as number, o, this.masker !== null, resolve);
+      const r = newResponse(p.payload[0] as number, o, this.masker !== null, resolve);
+      this.response = r;
+      if (durable !== null) this.holdUntilDurable(r, durable);
       this.upstream.write(p.raw);
     });
+  }
+
+  /**
+   * Pipelined write-ahead: the command is on its way, and every byte the upstream sends is
+   * held (reading paused, so it is bounded by one read) until its record is durable. If the
+   * sync fails, its answer is read to its end and dropped, and the client gets the audit error
+   * in its place; the session goes on, as after any refused statement.
+   */
+  private holdUntilDurable(r: Response, durable: Promise<void>): void {
+    this.awaitingDurable = true;
+    durable
+      .catch((e: unknown) => {
+        this.unaudited = { response: r, error: mysqlErrorFor(asAirlockError(e)) };
+      })
+      .finally(() => {
+        this.awaitingDurable = false;
+        this.releaseHeld();
+      });
+  }
+
+  private releaseHeld(): void {
+    if (this.ended) return;
+    for (const chunk of this.heldUpstream.splice(0)) this.fromUpstream(chunk);
+    if (!this.ended && !this.awaitingDurable && !this.client.writableNeedDrain) this.upstream.resume();
+  }
+
+  /** The answer of a command whose record never became durable has ended: nothing of it went out; the error does. */
+  private unauditedEnded(err: MysqlErrorFields): void {
+    this.unaudited = null;
+    const buf = framePacket(encodeErr(err), 1);
+    this.out.push(buf);
+    this.session.record({ type: 'result', command: 'SELECT', rows: 0, bytes: buf.length, durationMs: 0, errorCode: err.sqlState });
   }
 
   // ---- upstream → client -------------------------------------------------
 
   private fromUpstream(chunk: Buffer): void {
     if (this.ended) return;
+    if (this.awaitingDurable) {
+      this.heldUpstream.push(chunk);
+      this.upstream.pause();
+      return;
+    }
     try {
       this.upstreamReader.push(chunk, (p) => this.upstreamPacket(p));
     } catch (e) {
@@ -585,6 +685,7 @@ export class Relay {
 
   /** Packets that lie next to each other in the chunk they came in leave as one view, uncopied. */
   private queueOut(bytes: Buffer): void {
+    if (this.unaudited !== null) return;
     const last = this.out[this.out.length - 1];
     if (last !== undefined && last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
       this.out[this.out.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + bytes.length);

@@ -24,6 +24,8 @@ export interface HttpUpstream {
   sseLastSent(): Promise<number>;
   /** /big answers whose connection closed before their end (the reader went away). */
   bigAborted(): number;
+  /** /big answers written to their end (the reader took them, or the sockets' buffers did). */
+  bigFinished(): number;
   close(): Promise<void>;
 }
 
@@ -39,6 +41,7 @@ export async function startHttpUpstream(opts: { tls?: { cert: string; key: strin
   let lastSent: (t: number) => void = () => undefined;
   let lastSentP = new Promise<number>((r) => (lastSent = r));
   let bigAborted = 0;
+  let bigFinished = 0;
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -218,6 +221,7 @@ export async function startHttpUpstream(opts: { tls?: { cert: string; key: strin
           res.once('close', () => {
             if (!res.writableFinished) bigAborted++;
           });
+          res.once('finish', () => bigFinished++);
           const line = Buffer.from(`${'lorem ipsum dolor sit amet '.repeat(37)}\n`);
           const total = mb * 1024 * 1024;
           let sent = 0;
@@ -254,6 +258,7 @@ export async function startHttpUpstream(opts: { tls?: { cert: string; key: strin
     received,
     sseLastSent: () => lastSentP,
     bigAborted: () => bigAborted,
+    bigFinished: () => bigFinished,
     close: () =>
       new Promise<void>((r) => {
         server.close(() => r());
