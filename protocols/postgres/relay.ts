@@ -23,7 +23,7 @@ import type { PgCatalog } from './catalog.js';
 import type { StatementAnalysis } from '../../parsers/sql/types.js';
 import { Segments, Slab } from './out-buffer.js';
 import { ResultSummary } from './result-summary.js';
-import { checkExecution, decideStatements } from './statement-check.js';
+import { checkExecution, decideStatements, type EffectTracker } from './statement-check.js';
 
 interface Unit {
   /** A marker in the statement text that stands in for a denied statement. */
@@ -45,6 +45,8 @@ export interface RelayOptions {
   /** Set for identities under a mask rule: follows results and rewrites what must be masked. */
   masker?: ResultMasker | null;
   catalog?: PgCatalog | null;
+  /** The effect catalog's view of this session (pipelined write-ahead). */
+  effects: EffectTracker;
 }
 
 export class Relay {
@@ -207,8 +209,9 @@ export class Relay {
     let statements: StatementAnalysis[] = [];
     let durable: Promise<void> | null = null;
     let denied: StatementAnalysis | undefined;
+    let proven = false;
     try {
-      ({ decision, statements, durable, denied } = await decideStatements(this.session, msg.type === 'FunctionCall' ? null : text, msg.type === 'Parse', (notice) => this.notice(notice)));
+      ({ decision, statements, durable, denied, proven } = await decideStatements(this.session, this.opts.effects, msg.type === 'FunctionCall' ? null : text, msg.type === 'Parse', (notice) => this.notice(notice)));
     } catch (e) {
       failure = asAirlockError(e);
       if (failure.fatal) throw failure;
@@ -228,6 +231,7 @@ export class Relay {
       const unit: Unit = { deniedMarker: null, error: null };
       if (simpleCycle) this.units.push(unit);
       if (durable !== null) this.holdUntilDurable(unit, durable);
+      this.opts.effects.forwarded(msg.type === 'FunctionCall' ? null : statements, proven);
       this.upstream.write(frame.raw);
       return;
     }
@@ -380,6 +384,7 @@ export class Relay {
     switch (f.type) {
       case MessageCode.ReadyForQuery:
         this.units.shift();
+        this.opts.effects.readyForQuery(f.payload[0] ?? 0);
         break;
       case MessageCode.ErrorResponse: {
         const unit = this.units[0];

@@ -4,6 +4,14 @@
  * of its result reaches the client before the record is durable; anything with an effect
  * (INSERT, nextval, a function the analyser cannot vouch for) is never forwarded before.
  * The daemon's test hooks hold (gate file) or fail (fail file) every audit sync.
+ *
+ * Effect-freedom is judged with the upstream's catalog too: a SELECT-shaped text that reaches
+ * a writing function without calling one (a view, an operator, a cast, attribute notation, a
+ * row-security policy, an operator shadowing `=` earlier on search_path, a table replaced by
+ * a view since the catalog was read) is synced before it is forwarded. Each such statement
+ * is run once first, so the catalog knows its names (a statement the catalog has never seen
+ * is synced first anyway), then under a failing sync: the client gets 58030 and its effect
+ * must not be in the database.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +42,24 @@ beforeAll(async () => {
     "SET ROLE app; CREATE TABLE customers (id int primary key, name text); INSERT INTO customers VALUES (1,'Ada'),(2,'Alan'); " +
       'CREATE TABLE hits (n int); CREATE SEQUENCE ticket; ' +
       "CREATE FUNCTION touch() RETURNS int LANGUAGE sql AS 'INSERT INTO hits VALUES (99) RETURNING n'",
+    { db: 'appdb' },
+  );
+  // Writing functions reached without a call in the statement's text.
+  await upstream.psql(
+    'SET ROLE app; ' +
+      "CREATE FUNCTION mark(int) RETURNS int LANGUAGE sql AS 'INSERT INTO hits VALUES ($1) RETURNING $1'; " +
+      'CREATE VIEW marked AS SELECT mark(101) AS n; ' +
+      // An operator of a name the analyser knows (an unknown one, `###`, is opaque to it already).
+      "CREATE FUNCTION mark_op(customers, int) RETURNS int LANGUAGE sql AS 'INSERT INTO hits VALUES (102) RETURNING $2'; " +
+      'CREATE OPERATOR + (LEFTARG = customers, RIGHTARG = int, FUNCTION = mark_op); ' +
+      'CREATE TYPE label AS (v int); ' +
+      "CREATE FUNCTION mark_cast(int) RETURNS label LANGUAGE sql AS 'INSERT INTO hits VALUES (103) RETURNING ROW($1)::label'; " +
+      'CREATE CAST (int AS label) WITH FUNCTION mark_cast(int); ' +
+      "CREATE FUNCTION bump(customers) RETURNS int LANGUAGE sql AS 'INSERT INTO hits VALUES (104) RETURNING 1'; " +
+      'CREATE TABLE guarded (id int); INSERT INTO guarded VALUES (1); ' +
+      'ALTER TABLE guarded ENABLE ROW LEVEL SECURITY; ALTER TABLE guarded FORCE ROW LEVEL SECURITY; ' +
+      'CREATE POLICY watch ON guarded USING (mark(105) > 0); ' +
+      'CREATE TABLE later (n int); INSERT INTO later VALUES (1)',
     { db: 'appdb' },
   );
   port = await freePort();
@@ -89,8 +115,10 @@ describe('pipelined write-ahead, postgres simple query', () => {
   it('an effect-free SELECT runs upstream while its record syncs, and the client gets rows only once it is durable', async () => {
     const c = await connected();
     try {
-      writeFileSync(gate, '');
       const text = 'SELECT name FROM customers WHERE id = 1';
+      // The first time its names are seen the catalog is looked up (while the record syncs).
+      await c.query(text);
+      writeFileSync(gate, '');
       let delivered = false;
       const q = c.query(text).then((r) => {
         delivered = true;
@@ -168,6 +196,70 @@ describe('pipelined write-ahead, postgres simple query', () => {
       expect(await direct('select count(*) from hits where n = 7')).toBe('1');
     } finally {
       rmSync(gate, { force: true });
+      await c.end();
+    }
+  });
+});
+
+/** Runs `sql` on `c` once (the catalog learns its names), then under a failing sync: 58030, and `effect` unchanged. */
+async function notPipelined(c: pg.Client, sql: string, effect: string): Promise<void> {
+  await c.query(sql);
+  const before = await direct(effect);
+  try {
+    writeFileSync(fail, '');
+    const err = await c.query(sql).then(
+      () => null,
+      (e: unknown) => e as { code?: string },
+    );
+    expect(err?.code).toBe('58030');
+  } finally {
+    rmSync(fail, { force: true });
+  }
+  expect(await direct(effect)).toBe(before);
+}
+
+describe('pipelined write-ahead: effects the text does not show are judged with the catalog', () => {
+  for (const [what, sql, tag] of [
+    ['a SELECT from a view whose definition calls a writing function', 'SELECT n FROM marked', 101],
+    ['a user-defined operator whose function writes', 'SELECT c + 1 FROM customers c', 102],
+    ['a user-defined cast whose function writes', 'SELECT id::label FROM customers', 103],
+    ['attribute notation (c.bump is bump(c))', 'SELECT c.bump FROM customers c', 104],
+    ['a table whose row-security policy calls a writing function', 'SELECT id FROM guarded', 105],
+  ] as const) {
+    it(`${what}: synced before it is forwarded`, async () => {
+      const c = await connected();
+      try {
+        await notPipelined(c, sql, `select count(*) from hits where n = ${tag}`);
+      } finally {
+        await c.end();
+      }
+    });
+  }
+
+  it('a table replaced by a view (through airlock) since the catalog was read: synced before it is forwarded', async () => {
+    const c = await connected();
+    try {
+      await c.query('SELECT n FROM later');
+      await c.query('ALTER TABLE later RENAME TO later_table');
+      await c.query('CREATE VIEW later AS SELECT mark(106) AS n');
+      await notPipelined(c, 'SELECT n FROM later', 'select count(*) from hits where n = 106');
+    } finally {
+      await c.end();
+    }
+  });
+
+  // Last: a user `=` makes every statement that may resolve it (most do) pay full write-ahead.
+  it('an operator shadowing = in a schema earlier on search_path: synced before it is forwarded', async () => {
+    const c = await connected();
+    try {
+      await c.query('CREATE SCHEMA shadow');
+      await c.query(
+        "CREATE FUNCTION shadow.int4eq(int, int) RETURNS boolean LANGUAGE sql SET search_path = pg_catalog AS 'INSERT INTO public.hits VALUES (107) RETURNING $1 = $2'",
+      );
+      await c.query('CREATE OPERATOR shadow.= (LEFTARG = int, RIGHTARG = int, FUNCTION = shadow.int4eq)');
+      await c.query('SET search_path = shadow, pg_catalog, public');
+      await notPipelined(c, 'SELECT name FROM customers WHERE id = 1', 'select count(*) from hits where n = 107');
+    } finally {
       await c.end();
     }
   });
