@@ -176,9 +176,10 @@ export class PgCatalog implements EffectCatalog {
    * Looks up what judgeEffects needs for `statements` and does not know: the user objects
    * (one query, shared by concurrent callers) and the relations they read.
    */
-  async loadEffects(statements: StatementAnalysis[], lease: Lease): Promise<void> {
+  async loadEffects(statements: StatementAnalysis[], lease: Lease, analyze: AnalyzeSql): Promise<void> {
     const names = statements.flatMap((st) => st.reads.map(effectName));
-    await Promise.all([this.loadUserObjects(lease), this.loadNames(names, lease, undefined, true)]);
+    // The same look-up as masking's (views followed, definitions analysed): they share the cache.
+    await Promise.all([this.loadUserObjects(lease), this.loadNames(names, lease, analyze, true)]);
   }
 
   /** Whether the effect look-ups for `statements` were ever made (since then perhaps changed or expired). */
@@ -190,11 +191,11 @@ export class PgCatalog implements EffectCatalog {
   private lastRefresh = 0;
 
   /** loadEffects in the background: one at a time, at most once per REFRESH_GAP_MS (a stream of changes would otherwise be a stream of look-ups). */
-  refreshEffects(statements: StatementAnalysis[], lease: Lease, failed: (e: unknown) => void): void {
+  refreshEffects(statements: StatementAnalysis[], lease: Lease, analyze: AnalyzeSql, failed: (e: unknown) => void): void {
     if (this.refreshing || Date.now() - this.lastRefresh < REFRESH_GAP_MS) return;
     this.refreshing = true;
     this.lastRefresh = Date.now();
-    void this.loadEffects(statements, lease).catch(failed).finally(() => {
+    void this.loadEffects(statements, lease, analyze).catch(failed).finally(() => {
       this.refreshing = false;
     });
   }

@@ -8,7 +8,7 @@
 import type { Session } from '../../src/core/session-types.js';
 import type { Action, FinalDecision } from '../../src/core/types.js';
 import { AirlockError } from '../../src/util/errors.js';
-import type { StatementAnalysis } from '../../parsers/sql/types.js';
+import type { SqlAnalysis, StatementAnalysis } from '../../parsers/sql/types.js';
 import { isEffectFree, mayChangeCatalog, type EffectVerdict } from '../../src/audit/effect-free.js';
 import type { PgCatalog } from './catalog.js';
 
@@ -46,8 +46,9 @@ export class EffectTracker {
     const failed = (e: unknown): void => {
       this.session.logger.warn({ code: (e as { code?: unknown } | null)?.code }, 'catalog look-up for pipelined audit failed; statements are synced before forwarding');
     };
-    if (!this.catalog.knows(statements)) return this.catalog.loadEffects(statements, this.session.lease).catch(failed);
-    this.catalog.refreshEffects(statements, this.session.lease, failed);
+    const analyze = (sql: string): SqlAnalysis => this.session.analyzeSql(sql, 'postgres');
+    if (!this.catalog.knows(statements)) return this.catalog.loadEffects(statements, this.session.lease, analyze).catch(failed);
+    this.catalog.refreshEffects(statements, this.session.lease, analyze, failed);
     return null;
   }
 
