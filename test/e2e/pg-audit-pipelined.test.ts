@@ -20,7 +20,9 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { startPgCluster, freePort, type PgCluster } from '../../app/dev/pgcluster.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
-import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
+import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/airlock.js';
+import { run } from '../harness/clients.js';
+import { readEvents } from '../../src/audit/index.js';
 
 let upstream: PgCluster;
 let issuer: TestIssuer;
@@ -30,6 +32,8 @@ let port = 0;
 const dir = mkdtempSync(join(tmpdir(), 'airlock-pipelined-'));
 const gate = join(dir, 'hold-syncs');
 const fail = join(dir, 'fail-syncs');
+const crash = join(dir, 'crash-writer');
+let adminUrl = '';
 const appPassword = `app-pw-${Math.random().toString(36).slice(2)}`;
 
 beforeAll(async () => {
@@ -63,11 +67,15 @@ beforeAll(async () => {
     { db: 'appdb' },
   );
   port = await freePort();
+  const adminPort = await freePort();
+  adminUrl = `http://127.0.0.1:${adminPort}`;
   process.env.AIRLOCK_TEST_AUDIT_SYNC_GATE = gate;
   process.env.AIRLOCK_TEST_AUDIT_SYNC_FAIL = fail;
+  process.env.AIRLOCK_TEST_AUDIT_WRITER_CRASH = crash;
   try {
     airlock = await startAirlock({
       state_dir: join(dir, 'state'),
+      admin: { listen: `127.0.0.1:${adminPort}` },
       auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
       connections: [
         {
@@ -83,6 +91,7 @@ beforeAll(async () => {
   } finally {
     delete process.env.AIRLOCK_TEST_AUDIT_SYNC_GATE;
     delete process.env.AIRLOCK_TEST_AUDIT_SYNC_FAIL;
+    delete process.env.AIRLOCK_TEST_AUDIT_WRITER_CRASH;
   }
   token = await issuer.token({ sub: 'alice', groups: ['dba'] }, { ttlSeconds: 600 });
 }, 120_000);
@@ -90,6 +99,7 @@ beforeAll(async () => {
 afterAll(async () => {
   rmSync(gate, { force: true });
   rmSync(fail, { force: true });
+  rmSync(crash, { force: true });
   await airlock?.stop();
   await upstream?.stop();
 });
@@ -198,6 +208,51 @@ describe('pipelined write-ahead, postgres simple query', () => {
       rmSync(gate, { force: true });
       await c.end();
     }
+  });
+});
+
+const failure = (e: unknown): { code?: string } => e as { code?: string };
+
+describe('the audit writer thread dies', () => {
+  it('fails closed (58030, nothing forwarded, no rows), says why, is not ready; a new writer continues the chain, which verifies', async () => {
+    const c = await connected();
+    try {
+      const text = 'SELECT name FROM customers WHERE id = 2';
+      await c.query(text);
+      // From here every batch kills the writer thread at its sync (written, not synced).
+      writeFileSync(crash, '');
+      const read = await c.query(text).then(() => null, failure);
+      expect(read?.code).toBe('58030');
+      const write = await c.query('INSERT INTO hits VALUES (31)').then(() => null, failure);
+      expect(write?.code).toBe('58030');
+      expect(await direct('select count(*) from hits where n = 31')).toBe('0');
+      const said = await airlock.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('audit: the writer thread stopped'));
+      expect(JSON.stringify(said)).toContain('exited (code 70)');
+      const notReady = await fetch(`${adminUrl}/readyz`);
+      expect(notReady.status).toBe(503);
+      expect(((await notReady.json()) as { checks: Record<string, boolean> }).checks.audit_writable).toBe(false);
+
+      rmSync(crash);
+      // A new writer starts after a back-off: until then statements are refused, never run unrecorded.
+      for (;;) {
+        if (await c.query('INSERT INTO hits VALUES (32)').then(() => true, () => false)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(await direct('select count(*) from hits where n = 32')).toBe('1');
+      expect((await c.query(text)).rows).toEqual([{ name: 'Alan' }]);
+      expect((await fetch(`${adminUrl}/readyz`)).status).toBe(200);
+      await airlock.waitForLog((l) => l.msg === 'audit: a new writer thread continues the log');
+    } finally {
+      rmSync(crash, { force: true });
+      await c.end();
+    }
+    const { cmd, argv } = airlockCommand(['audit', 'verify', '--config', airlock.configFile]);
+    const verify = await run(cmd, argv, { env: { AIRLOCK_CONFIG: '' } });
+    expect(verify.stdout).toMatch(/^ok \d+ events/);
+    expect(verify.code).toBe(0);
+    const types: string[] = [];
+    for await (const r of readEvents(join(dir, 'state', 'audit'))) types.push(r.event.type);
+    expect(types).toContain('audit.writer_restarted');
   });
 });
 
