@@ -31,6 +31,8 @@ interface Unit {
   error: PgErrorFields | null;
   /** An effect-free Query forwarded while its audit record syncs, and that sync failed: the client gets this instead of the result. */
   unaudited?: PgErrorFields;
+  /** Forwarded a statement that may change the catalog the effect judgement uses (EffectTracker). */
+  changesCatalog?: boolean;
 }
 
 export interface RelayOptions {
@@ -231,7 +233,12 @@ export class Relay {
       const unit: Unit = { deniedMarker: null, error: null };
       if (simpleCycle) this.units.push(unit);
       if (durable !== null) this.holdUntilDurable(unit, durable);
-      this.opts.effects.forwarded(msg.type === 'FunctionCall' ? null : statements, proven);
+      // Its answer is the ReadyForQuery of its Query/FunctionCall, or of the Sync that ends its batch.
+      const answeredBy = simpleCycle ? unit : this.open;
+      if (this.opts.effects.forwarded(msg.type === 'FunctionCall' ? null : statements, proven) && answeredBy.changesCatalog !== true) {
+        answeredBy.changesCatalog = true;
+        this.opts.effects.started();
+      }
       this.upstream.write(frame.raw);
       return;
     }
@@ -251,7 +258,7 @@ export class Relay {
       this.upstream.write(encodeQuery(marker));
     } else if (msg.type === 'Parse') {
       // Inside the extended protocol: fail at this point of the batch, as Postgres would.
-      if (this.open.deniedMarker === null) this.open = unit;
+      if (this.open.deniedMarker === null) this.open = { ...unit, changesCatalog: this.open.changesCatalog };
       this.upstream.write(encodeParse(msg.name, marker));
     }
   }
@@ -265,7 +272,7 @@ export class Relay {
     const refusal = await checkExecution(this.session, statements, (text) => this.notice(text));
     if (refusal === null) return true;
     const marker = `airlock_denied_${randomBytes(6).toString('hex')}`;
-    if (this.open.deniedMarker === null) this.open = { deniedMarker: Buffer.from(marker), error: pgErrorFor(refusal, false) };
+    if (this.open.deniedMarker === null) this.open = { deniedMarker: Buffer.from(marker), error: pgErrorFor(refusal, false), changesCatalog: this.open.changesCatalog };
     this.upstream.write(encodeParse('', marker));
     return false;
   }
@@ -383,8 +390,7 @@ export class Relay {
     }
     switch (f.type) {
       case MessageCode.ReadyForQuery:
-        this.units.shift();
-        this.opts.effects.readyForQuery(f.payload[0] ?? 0);
+        this.opts.effects.readyForQuery(this.units.shift()?.changesCatalog === true, f.payload[0] ?? 0);
         break;
       case MessageCode.ErrorResponse: {
         const unit = this.units[0];

@@ -17,16 +17,19 @@ import type { PgCatalog } from './catalog.js';
  * change the catalog (DDL, user code) marks it changed when it is forwarded and again when
  * its transaction ends (ReadyForQuery 'I': committed or rolled back, now visible to a fresh
  * look-up); until then this session pipelines nothing — its own uncommitted DDL is invisible
- * to the catalog's separate connection.
+ * to the catalog's separate connection, and a look-up made before it ran would not show it.
  */
 export class EffectTracker {
-  private changing = false;
+  /** Response units (Query, FunctionCall, or a batch up to Sync) that may change the catalog, not yet answered. */
+  private unanswered = 0;
+  /** One of them was answered inside a transaction block that has not ended yet. */
+  private uncommitted = false;
 
   constructor(private readonly catalog: PgCatalog, private readonly session: Session) {}
 
   /** The worst verdict over the statements. */
   verdict(statements: StatementAnalysis[]): EffectVerdict {
-    if (this.changing) return 'may-have-effect';
+    if (this.unanswered > 0 || this.uncommitted) return 'may-have-effect';
     let out: EffectVerdict = 'effect-free';
     for (const st of statements) {
       const v = this.catalog.judgeEffects(st);
@@ -52,20 +55,34 @@ export class EffectTracker {
     return null;
   }
 
-  /** A statement is being forwarded; `proven`: judged effect-free. null statements: a FunctionCall. */
-  forwarded(statements: StatementAnalysis[] | null, proven: boolean): void {
-    if (proven) return;
+  /**
+   * A statement is being forwarded (`proven`: judged effect-free; null statements: a
+   * FunctionCall). True when it may change the catalog: the catalog is marked changed now,
+   * and the caller calls started() once for the response unit it belongs to.
+   */
+  forwarded(statements: StatementAnalysis[] | null, proven: boolean): boolean {
+    if (proven) return false;
     const objects = this.catalog.userObjects();
-    if (statements === null || statements.some((st) => mayChangeCatalog(st, objects))) {
-      this.changing = true;
-      this.catalog.catalogChanged();
-    }
+    if (statements !== null && !statements.some((st) => mayChangeCatalog(st, objects))) return false;
+    this.catalog.catalogChanged();
+    return true;
   }
 
-  /** ReadyForQuery from upstream, with its transaction status ('I' idle, 'T' in a block, 'E' failed block). */
-  readyForQuery(status: number): void {
-    if (!this.changing || status !== 0x49) return;
-    this.changing = false;
+  started(): void {
+    this.unanswered++;
+  }
+
+  /**
+   * ReadyForQuery from upstream, ending a response unit (`changed`: one started() counted),
+   * with the transaction status after it ('I' idle, 'T' in a block, 'E' failed block).
+   */
+  readyForQuery(changed: boolean, status: number): void {
+    if (changed) {
+      this.unanswered--;
+      this.uncommitted = true;
+    }
+    if (status !== 0x49 || !this.uncommitted) return;
+    this.uncommitted = false;
     this.catalog.catalogChanged();
   }
 }

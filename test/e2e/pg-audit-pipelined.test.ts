@@ -63,7 +63,7 @@ beforeAll(async () => {
       'CREATE TABLE guarded (id int); INSERT INTO guarded VALUES (1); ' +
       'ALTER TABLE guarded ENABLE ROW LEVEL SECURITY; ALTER TABLE guarded FORCE ROW LEVEL SECURITY; ' +
       'CREATE POLICY watch ON guarded USING (mark(105) > 0); ' +
-      'CREATE TABLE later (n int); INSERT INTO later VALUES (1)',
+      'CREATE TABLE later (n int); INSERT INTO later VALUES (1); CREATE TABLE later2 (n int); INSERT INTO later2 VALUES (1)',
     { db: 'appdb' },
   );
   port = await freePort();
@@ -300,6 +300,31 @@ describe('pipelined write-ahead: effects the text does not show are judged with 
       await notPipelined(c, 'SELECT n FROM later', 'select count(*) from hits where n = 106');
     } finally {
       await c.end();
+    }
+  });
+
+  it('a view shadowing a table inside an open transaction: synced before it is forwarded until the transaction ends', async () => {
+    const a = await connected();
+    const b = await connected();
+    try {
+      await a.query('BEGIN');
+      await a.query('CREATE SCHEMA early');
+      await a.query('CREATE VIEW early.later2 AS SELECT mark(108) AS n');
+      await a.query('SET search_path = early, public');
+      // Another session's first look-up of the name: the committed catalog, where later2 is a plain table.
+      await b.query('SELECT n FROM later2');
+      const before = await direct('select count(*) from hits where n = 108');
+      writeFileSync(fail, '');
+      const err = await a.query('SELECT n FROM later2').then(() => null, failure);
+      expect(err?.code).toBe('58030');
+      rmSync(fail);
+      // Had it run, its insert would be in the transaction, committed now.
+      await a.query('COMMIT').catch(() => undefined);
+      expect(await direct('select count(*) from hits where n = 108')).toBe(before);
+    } finally {
+      rmSync(fail, { force: true });
+      await a.end();
+      await b.end();
     }
   });
 
