@@ -95,8 +95,11 @@ function definitionFollowed(def: string, analyze: AnalyzeSql): boolean {
   }
 }
 
-/** Catalog changes seen through any listener of this daemon, per upstream database. */
-const changes = new Map<string, { n: number }>();
+/**
+ * Catalog changes seen through any listener of this daemon, per upstream database: `n` any
+ * possible change, `ddl` the DDL (or opaque text) among them — what may create a function.
+ */
+const changes = new Map<string, { n: number; ddl: number }>();
 
 /** An entry as of `gen`: the catalog-change count when the look-up that made it began. */
 interface Cached<T> {
@@ -109,17 +112,17 @@ export class PgCatalog implements EffectCatalog {
   private readonly cache = new Map<number, { info: RelationInfo; at: number; gen: number }>();
   /** "schema.name" → the relations of that name (none: no such relation), for lineage through views. */
   private readonly byNameCache = new Map<string, { oids: number[]; at: number; gen: number }>();
-  private objects: Cached<UserObjects> | null = null;
+  private objects: (Cached<UserObjects> & { ddl: number }) | null = null;
   private objectsLoading: Promise<void> | null = null;
   /** Shared by every listener on the same upstream database: a change seen by one is seen by all. */
-  private readonly changed: { n: number };
+  private readonly changed: { n: number; ddl: number };
 
   constructor(private readonly connection: PostgresConnectionConfig) {
     const u = connection.upstream;
     const key = `${u.host}:${u.port}/${u.database}`;
     let c = changes.get(key);
     if (c === undefined) {
-      c = { n: 0 };
+      c = { n: 0, ddl: 0 };
       changes.set(key, c);
     }
     this.changed = c;
@@ -139,8 +142,19 @@ export class PgCatalog implements EffectCatalog {
    * committed): what the effect judgement relies on is stale until looked up again.
    * Masking's lineage keeps its own, time-bounded view (get/byName).
    */
-  catalogChanged(): void {
+  catalogChanged(ddl: boolean): void {
     this.changed.n++;
+    if (ddl) this.changed.ddl++;
+  }
+
+  /**
+   * The database had no user-defined function at the last look-up, and no DDL went through
+   * this daemon since it began: nothing but DDL can then change the catalog. Known even when
+   * the look-up has expired or other changes made it stale for the effect judgement.
+   */
+  noUserCode(): boolean {
+    const o = this.objects;
+    return o !== null && o.value.functions.size === 0 && o.ddl === this.changed.ddl;
   }
 
   /** Relation info looked up since the last change (and within the TTL), else undefined. */
@@ -204,6 +218,7 @@ export class PgCatalog implements EffectCatalog {
     if (this.userObjects() !== undefined) return Promise.resolve();
     this.objectsLoading ??= (async () => {
       const gen = this.changed.n;
+      const ddl = this.changed.ddl;
       const client = this.client(lease);
       try {
         await client.connect();
@@ -216,7 +231,7 @@ export class PgCatalog implements EffectCatalog {
           else if (r.kind === 'c') value.casts = true;
           else if (r.kind === 'i') value.casts = value.implicitCasts = true;
         }
-        this.objects = { at: Date.now(), gen, value };
+        this.objects = { at: Date.now(), gen, ddl, value };
       } finally {
         await client.end().catch(() => undefined);
       }

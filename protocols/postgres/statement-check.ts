@@ -62,9 +62,10 @@ export class EffectTracker {
    */
   forwarded(statements: StatementAnalysis[] | null, proven: boolean): boolean {
     if (proven) return false;
-    const objects = this.catalog.userObjects();
-    if (statements !== null && !statements.some((st) => mayChangeCatalog(st, objects))) return false;
-    this.catalog.catalogChanged();
+    const noUserCode = this.catalog.noUserCode();
+    const changes = statements === null ? ['ddl'] : statements.map((st) => mayChangeCatalog(st, noUserCode));
+    if (changes.every((c) => c === null)) return false;
+    this.catalog.catalogChanged(changes.includes('ddl'));
     return true;
   }
 
@@ -83,7 +84,7 @@ export class EffectTracker {
     }
     if (status !== 0x49 || !this.uncommitted) return;
     this.uncommitted = false;
-    this.catalog.catalogChanged();
+    this.catalog.catalogChanged(true);
   }
 }
 

@@ -114,13 +114,17 @@ const INERT = new Set(['transaction', 'show', 'set', 'reset', 'empty']);
 const CATALOG_NEUTRAL = new Set([...INERT, 'select', 'insert', 'update', 'delete', 'merge', 'copy']);
 
 /**
- * Whether running a statement not proven effect-free may change what judgeEffects relies on
- * (DDL, or user code — a function, a trigger, a rule, a default — that may run DDL). Without
- * any user-defined function in the database, DML and built-in calls cannot.
+ * Whether running a statement not proven effect-free may change what judgeEffects relies on:
+ * 'ddl' — DDL or opaque text; 'code' — user code it may reach (a function, a trigger, a rule,
+ * a default) may run DDL; null — neither. Without any user-defined function in the database
+ * (`noUserCode`), DML and built-in calls cannot. A SELECT that passes isEffectFree is taken
+ * not to: it calls nothing, and code it reaches through an object (a view, a policy) does DDL
+ * only if someone built that object to, by DDL that was itself marked. (Counting it would make
+ * every SELECT read while the catalog is stale mark it stale again: nothing would ever pipeline.)
  */
-export function mayChangeCatalog(statement: StatementAnalysis, objects: UserObjects | undefined): boolean {
-  if (statement.unparsed || statement.opaque) return true;
-  if (statement.kinds.some((k) => !CATALOG_NEUTRAL.has(k))) return true;
-  if (statement.kinds.every((k) => INERT.has(k))) return false;
-  return objects === undefined || objects.functions.size > 0;
+export function mayChangeCatalog(statement: StatementAnalysis, noUserCode: boolean): 'ddl' | 'code' | null {
+  if (statement.unparsed || statement.opaque) return 'ddl';
+  if (statement.kinds.some((k) => !CATALOG_NEUTRAL.has(k))) return 'ddl';
+  if (statement.kinds.every((k) => INERT.has(k)) || isEffectFree(statement)) return null;
+  return noUserCode ? null : 'code';
 }

@@ -104,13 +104,16 @@ describe('effect-free statements, judged with the catalog', () => {
     expect(judge('SELECT name FROM t WHERE id > 3', catalog({ t: [plain] }, objects))).toEqual(['effect-free']);
   });
 
-  it('what may change the catalog: DDL, opaque text; DML only where user code exists', () => {
+  it('what may change the catalog: DDL, opaque text; DML and calls only where user code may exist', () => {
     const st = (sql: string): StatementAnalysis => analyzePostgres(sql, settings, null).statements[0] as StatementAnalysis;
-    expect(mayChangeCatalog(st('CREATE VIEW v AS SELECT 1'), none)).toBe(true);
-    expect(mayChangeCatalog(st("DO $$ BEGIN END $$"), none)).toBe(true);
-    expect(mayChangeCatalog(st('INSERT INTO t VALUES (1)'), none)).toBe(false);
-    expect(mayChangeCatalog(st('INSERT INTO t VALUES (1)'), { ...none, functions: new Set(['trg']) })).toBe(true);
-    expect(mayChangeCatalog(st('INSERT INTO t VALUES (1)'), undefined)).toBe(true);
-    expect(mayChangeCatalog(st('SET search_path = x'), undefined)).toBe(false);
+    expect(mayChangeCatalog(st('CREATE VIEW v AS SELECT 1'), true)).toBe('ddl');
+    expect(mayChangeCatalog(st("DO $$ BEGIN END $$"), true)).toBe('ddl');
+    expect(mayChangeCatalog(st('INSERT INTO t VALUES (1)'), true)).toBe(null);
+    expect(mayChangeCatalog(st('INSERT INTO t VALUES (1)'), false)).toBe('code');
+    expect(mayChangeCatalog(st('SELECT count(*) FROM t'), false)).toBe('code');
+    expect(mayChangeCatalog(st('SELECT count(*) FROM t'), true)).toBe(null);
+    expect(mayChangeCatalog(st('SELECT f(1)'), true)).toBe('ddl');
+    expect(mayChangeCatalog(st('SELECT a FROM t'), false)).toBe(null);
+    expect(mayChangeCatalog(st('SET search_path = x'), false)).toBe(null);
   });
 });
