@@ -2,6 +2,11 @@
  * Table OIDs from RowDescription → schema.table.column, through the upstream's catalog.
  * A view's (or materialized view's) columns are judged by what the view reads, followed
  * through nested views. Cached per listener; entries expire so renames are seen.
+ *
+ * The same cache answers the pipelined audit's effect judgement (src/audit/effect-free.ts):
+ * each relation's kind, row security and odd partitions, and the database's user-defined
+ * functions, operators, types and casts. For that judgement an entry must also be younger
+ * than the last catalog change seen through this daemon (catalogChanged).
  */
 import pg from 'pg';
 import { readFileSync } from 'node:fs';
