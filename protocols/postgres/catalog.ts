@@ -33,6 +33,8 @@ export interface RelationInfo {
   rowSecurity: boolean;
   /** An inheritance child or partition, at any depth, that is not a plain table or has row security. */
   oddParts: boolean;
+  /** A column of a user-defined type (not an enum): sorting, grouping or joining on it may call a user operator class's functions. */
+  userTypedColumns: boolean;
 }
 
 /** Analyses SQL text as the session would (for view definitions). */
@@ -43,7 +45,10 @@ const REFRESH_GAP_MS = 1_000;
 
 const RELATIONS_SQL = `
 SELECT c.oid::int8 AS oid, n.nspname, c.relname, c.relkind::text AS relkind, c.relrowsecurity AS rowsecurity, p.odd AS oddparts,
-  a.attnum::int AS attnum, a.attname
+  a.attnum::int AS attnum, a.attname,
+  COALESCE((ty.typcategory <> 'A' AND ty.typtype NOT IN ('e', 'd') AND ty.oid >= 16384)
+    OR (ty.typcategory = 'A' AND el.oid >= 16384 AND el.typtype <> 'e')
+    OR (ty.typtype = 'd' AND bt.oid >= 16384 AND bt.typtype <> 'e'), false) AS usertyped
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 CROSS JOIN LATERAL (SELECT EXISTS (
@@ -52,6 +57,9 @@ CROSS JOIN LATERAL (SELECT EXISTS (
     UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN parts ON i.inhparent = parts.oid)
   SELECT 1 FROM parts JOIN pg_catalog.pg_class x ON x.oid = parts.oid WHERE x.relkind NOT IN ('r', 'p') OR x.relrowsecurity) AS odd) p
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_type el ON el.oid = ty.typelem AND ty.typcategory = 'A'
+LEFT JOIN pg_catalog.pg_type bt ON bt.oid = ty.typbasetype AND ty.typtype = 'd'
 WHERE c.oid = ANY($1::oid[])`;
 
 const VIEW_DEPS_SQL = `
@@ -74,15 +82,17 @@ WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[])) O
 
 /**
  * The database's own functions, operators, types a statement can name (not the row types of
- * relations, nor their arrays) and casts: OID ≥ 16384 (FirstNormalObjectId), i.e. not built
- * in. A cast says only whether it applies implicitly ('i') or must be written ('c').
+ * relations, nor their arrays), casts and operator classes: OID ≥ 16384 (FirstNormalObjectId),
+ * i.e. not built in. A cast says only whether it applies implicitly ('i') or must be written
+ * ('c'); an operator class ('k') only that one exists.
  */
 const USER_OBJECTS_SQL = `
 SELECT 'f' AS kind, p.proname::text AS name FROM pg_catalog.pg_proc p WHERE p.oid >= 16384
 UNION SELECT 'o', o.oprname::text FROM pg_catalog.pg_operator o WHERE o.oid >= 16384
 UNION SELECT 't', t.typname::text FROM pg_catalog.pg_type t WHERE t.oid >= 16384
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.relkind <> 'c' AND (c.reltype = t.oid OR (t.typelem <> 0 AND c.reltype = t.typelem)))
-UNION SELECT CASE WHEN k.castcontext = 'i' THEN 'i' ELSE 'c' END, '' FROM pg_catalog.pg_cast k WHERE k.oid >= 16384`;
+UNION SELECT CASE WHEN k.castcontext = 'i' THEN 'i' ELSE 'c' END, '' FROM pg_catalog.pg_cast k WHERE k.oid >= 16384
+UNION SELECT 'k', '' FROM pg_catalog.pg_opclass k WHERE k.oid >= 16384`;
 
 /** How a relation reference is looked up for the effect judgement: qualified as written, unqualified in every schema (search_path, pg_temp). */
 function effectName(ref: RelationRef): string {
@@ -228,13 +238,14 @@ export class PgCatalog implements EffectCatalog {
       try {
         await client.connect();
         const rows = (await client.query(USER_OBJECTS_SQL)).rows as Array<{ kind: string; name: string }>;
-        const value = { functions: new Set<string>(), types: new Set<string>(), operators: new Set<string>(), casts: false, implicitCasts: false };
+        const value = { functions: new Set<string>(), types: new Set<string>(), operators: new Set<string>(), casts: false, implicitCasts: false, operatorClasses: false };
         for (const r of rows) {
           if (r.kind === 'f') value.functions.add(r.name.toLowerCase());
           else if (r.kind === 't') value.types.add(r.name.toLowerCase());
           else if (r.kind === 'o') value.operators.add(r.name);
           else if (r.kind === 'c') value.casts = true;
           else if (r.kind === 'i') value.casts = value.implicitCasts = true;
+          else if (r.kind === 'k') value.operatorClasses = true;
         }
         this.objects = { at: Date.now(), gen, ddl, value };
       } finally {
@@ -420,15 +431,16 @@ export class PgCatalog implements EffectCatalog {
   }
 
   private async relationsByOid(client: pg.Client, oids: number[]): Promise<Map<number, RelationInfo>> {
-    const rows = (await client.query(RELATIONS_SQL, [oids])).rows as Array<{ oid: string; nspname: string; relname: string; relkind: string; rowsecurity: boolean; oddparts: boolean; attnum: number | null; attname: string | null }>;
+    const rows = (await client.query(RELATIONS_SQL, [oids])).rows as Array<{ oid: string; nspname: string; relname: string; relkind: string; rowsecurity: boolean; oddparts: boolean; attnum: number | null; attname: string | null; usertyped: boolean }>;
     const out = new Map<number, RelationInfo>();
     for (const r of rows) {
       const oid = Number(r.oid);
       let info = out.get(oid);
       if (info === undefined) {
-        info = { schema: r.nspname, name: r.relname, kind: r.relkind, columns: new Map(), sources: null, rowSecurity: r.rowsecurity, oddParts: r.oddparts };
+        info = { schema: r.nspname, name: r.relname, kind: r.relkind, columns: new Map(), sources: null, rowSecurity: r.rowsecurity, oddParts: r.oddparts, userTypedColumns: false };
         out.set(oid, info);
       }
+      if (r.usertyped) info.userTypedColumns = true;
       if (r.attnum !== null && r.attname !== null) info.columns.set(r.attnum, r.attname);
     }
     return out;

@@ -10,8 +10,8 @@
  *    f(t)), a row-security policy's USING expression, a foreign table, a user object that
  *    shadows a built-in through search_path. So every relation read must be known to be a
  *    plain table, partitioned table or materialized view without row security (and without
- *    foreign or row-secured partitions or children), under every schema its name could
- *    resolve to; and no name the text uses may be the name of a user-defined function or
+ *    foreign or row-secured partitions or children, nor — where user-defined operator classes
+ *    exist — columns of a user-defined type), under every schema its name could resolve to; and no name the text uses may be the name of a user-defined function or
  *    type, no user-defined operator may be one the text could use, and no user-defined cast
  *    may apply. What the catalog does not know (not loaded, changed since) is not pipelined.
  */
@@ -36,6 +36,8 @@ export interface RelationFacts {
   rowSecurity: boolean;
   /** An inheritance child or partition (at any depth) that is not a plain table, or has row security. */
   oddParts: boolean;
+  /** A column of a user-defined type (not an enum). */
+  userTypedColumns: boolean;
 }
 
 /** The database's own objects (OID ≥ 16384, FirstNormalObjectId), by name (lower-cased). */
@@ -47,6 +49,8 @@ export interface UserObjects {
   /** Any user-defined cast at all / any that applies implicitly (without being written). */
   casts: boolean;
   implicitCasts: boolean;
+  /** Any user-defined operator class: ORDER BY, GROUP BY, DISTINCT, a merge or hash join on a user-typed column call its functions unwritten. */
+  operatorClasses: boolean;
 }
 
 /** The catalog as last loaded and not changed since; undefined where it does not know. */
@@ -103,7 +107,7 @@ export function judgeEffects(statement: StatementAnalysis, catalog: EffectCatalo
       unknown = true;
       continue;
     }
-    if (facts.some((f) => !PLAIN_RELATIONS.has(f.kind) || f.rowSecurity || f.oddParts)) return 'may-have-effect';
+    if (facts.some((f) => !PLAIN_RELATIONS.has(f.kind) || f.rowSecurity || f.oddParts || (objects.operatorClasses && f.userTypedColumns))) return 'may-have-effect';
   }
   return unknown ? 'unknown' : 'effect-free';
 }

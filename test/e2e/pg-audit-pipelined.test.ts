@@ -66,6 +66,21 @@ beforeAll(async () => {
       'CREATE TABLE later (n int); INSERT INTO later VALUES (1); CREATE TABLE later2 (n int); INSERT INTO later2 VALUES (1)',
     { db: 'appdb' },
   );
+  // An operator class needs a superuser: a sort on its type calls its comparison function unwritten.
+  await upstream.psql(
+    'CREATE TYPE pt AS (v int); ' +
+      ['lt <', 'le <=', 'eq =', 'ge >=', 'gt >'].map((x) => {
+        const [name, op] = x.split(' ');
+        return `CREATE FUNCTION pt_${name}(pt, pt) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT ($1).v ${op} ($2).v'; `;
+      }).join('') +
+      'CREATE OPERATOR <<< (LEFTARG = pt, RIGHTARG = pt, FUNCTION = pt_lt); CREATE OPERATOR <<= (LEFTARG = pt, RIGHTARG = pt, FUNCTION = pt_le); ' +
+      'CREATE OPERATOR === (LEFTARG = pt, RIGHTARG = pt, FUNCTION = pt_eq); CREATE OPERATOR >>= (LEFTARG = pt, RIGHTARG = pt, FUNCTION = pt_ge); ' +
+      'CREATE OPERATOR >>> (LEFTARG = pt, RIGHTARG = pt, FUNCTION = pt_gt); ' +
+      "CREATE FUNCTION pt_cmp(pt, pt) RETURNS int LANGUAGE sql AS 'INSERT INTO public.hits VALUES (109); SELECT CASE WHEN ($1).v < ($2).v THEN -1 WHEN ($1).v > ($2).v THEN 1 ELSE 0 END'; " +
+      'CREATE OPERATOR CLASS pt_ops DEFAULT FOR TYPE pt USING btree AS OPERATOR 1 <<<, OPERATOR 2 <<=, OPERATOR 3 ===, OPERATOR 4 >>=, OPERATOR 5 >>>, FUNCTION 1 pt_cmp(pt, pt); ' +
+      'CREATE TABLE points (p pt); INSERT INTO points VALUES (ROW(2)), (ROW(1)); ALTER TABLE points OWNER TO app',
+    { db: 'appdb' },
+  );
   port = await freePort();
   const adminPort = await freePort();
   adminUrl = `http://127.0.0.1:${adminPort}`;
@@ -280,6 +295,7 @@ describe('pipelined write-ahead: effects the text does not show are judged with 
     ['a user-defined cast whose function writes', 'SELECT id::label FROM customers', 103],
     ['attribute notation (c.bump is bump(c))', 'SELECT c.bump FROM customers c', 104],
     ['a table whose row-security policy calls a writing function', 'SELECT id FROM guarded', 105],
+    ["a sort on a user type whose operator class's comparison function writes", 'SELECT p FROM points ORDER BY p', 109],
   ] as const) {
     it(`${what}: synced before it is forwarded`, async () => {
       const c = await connected();

@@ -53,8 +53,8 @@ describe('effect-free statements', () => {
 
 /** judgeEffects against a catalog given as data: what the upstream's pg_class and user objects say. */
 describe('effect-free statements, judged with the catalog', () => {
-  const plain = { kind: 'r', rowSecurity: false, oddParts: false };
-  const none = { functions: new Set<string>(), types: new Set<string>(), operators: new Set<string>(), casts: false, implicitCasts: false };
+  const plain = { kind: 'r', rowSecurity: false, oddParts: false, userTypedColumns: false };
+  const none = { functions: new Set<string>(), types: new Set<string>(), operators: new Set<string>(), casts: false, implicitCasts: false, operatorClasses: false };
   function catalog(relations: Record<string, RelationFacts[]>, objects: UserObjects | null = none): EffectCatalog {
     return {
       relations: (ref) => relations[ref.schema === null ? ref.name : `${ref.schema}.${ref.name}`],
@@ -78,6 +78,12 @@ describe('effect-free statements, judged with the catalog', () => {
     ['a view of that name in another schema on the search path', { t: [plain, { ...plain, kind: 'v' }] }],
   ])('%s: may have an effect', (_what, relations) => {
     expect(judge('SELECT * FROM t', catalog(relations))).toEqual(['may-have-effect']);
+  });
+
+  it('a column of a user-defined type where a user-defined operator class exists (ORDER BY calls its functions): may have an effect', () => {
+    const typed = { t: [{ ...plain, userTypedColumns: true }] };
+    expect(judge('SELECT * FROM t ORDER BY c', catalog(typed, { ...none, operatorClasses: true }))).toEqual(['may-have-effect']);
+    expect(judge('SELECT * FROM t ORDER BY c', catalog(typed))).toEqual(['effect-free']);
   });
 
   it('a relation the catalog does not know, or no catalog yet: unknown (not pipelined)', () => {
