@@ -37,7 +37,7 @@ import type { DurableRecord, FromWriter, QueuedEvent, ToWriter, WriterConfig } f
 import { startWriter, writerReady } from './writer-thread.js';
 import { pruneAudit, scheduleRetention } from './retention.js';
 
-/** Back-off before starting a new writer after one died, doubling per failed start up to the maximum. */
+/** Back-off before starting a new writer after one died: doubling per death or failed start, up to the maximum, until a batch succeeds. */
 const RESTART_MIN_MS = 100;
 const RESTART_MAX_MS = 30_000;
 
@@ -282,6 +282,7 @@ export class AuditLog {
 
   private onDurable(records: DurableRecord[], head: { seq: number; hash: string }): void {
     this.head = head;
+    this.restartDelay = RESTART_MIN_MS;
     if (!this.isHealthy) this.logger?.info('audit: the log is writable again');
     this.isHealthy = true;
     this.counters.batches++;
@@ -340,6 +341,7 @@ export class AuditLog {
       void this.restartWriter();
     }, this.restartDelay);
     this.restartTimer.unref();
+    this.restartDelay = Math.min(this.restartDelay * 2, RESTART_MAX_MS);
   }
 
   /** A new writer on the same files: the chain continues from what is on disk. */
@@ -352,7 +354,6 @@ export class AuditLog {
     } catch (e) {
       void worker.terminate();
       this.logger?.error({ err: e }, 'audit: a new writer thread could not open the log; trying again');
-      this.restartDelay = Math.min(this.restartDelay * 2, RESTART_MAX_MS);
       this.scheduleRestart();
       return;
     }
@@ -365,7 +366,6 @@ export class AuditLog {
     this.listen();
     worker.unref();
     this.dead = null;
-    this.restartDelay = RESTART_MIN_MS;
     this.logger?.warn({ seq: ready.head.seq }, 'audit: a new writer thread continues the log');
     if (ready.torn !== null) this.appendLazy({ type: 'audit.recovered', ...ready.torn }).catch(() => undefined);
     this.appendLazy({ type: 'audit.writer_restarted', reason }).catch(() => undefined);
