@@ -2,12 +2,18 @@
  * Table OIDs from RowDescription → schema.table.column, through the upstream's catalog.
  * A view's (or materialized view's) columns are judged by what the view reads, followed
  * through nested views. Cached per listener; entries expire so renames are seen.
+ *
+ * The same cache answers the pipelined audit's effect judgement (src/audit/effect-free.ts):
+ * each relation's kind, row security and odd partitions, and the database's user-defined
+ * functions, operators, types and casts. For that judgement an entry must also be younger
+ * than the last catalog change seen through this daemon (catalogChanged).
  */
 import pg from 'pg';
 import { readFileSync } from 'node:fs';
 import type { Lease } from '../../src/core/session-types.js';
 import type { PostgresConnectionConfig } from './config.js';
-import { ANY_SCHEMA, type SqlAnalysis } from '../../parsers/sql/types.js';
+import { ANY_SCHEMA, type RelationRef, type SqlAnalysis, type StatementAnalysis } from '../../parsers/sql/types.js';
+import { judgeEffects, type EffectCatalog, type EffectVerdict, type RelationFacts, type UserObjects } from '../../src/audit/effect-free.js';
 import { VALUE_EXPOSING_FUNCTIONS } from '../../parsers/sql/postgres/catalog-functions.js';
 
 export interface RelationInfo {
@@ -23,18 +29,37 @@ export interface RelationInfo {
    * output column reads. A column missing here is judged by `sources` (everything the view reads).
    */
   columnSources?: Map<number, string[]>;
+  /** pg_class.relrowsecurity: its policies run on every read. */
+  rowSecurity: boolean;
+  /** An inheritance child or partition, at any depth, that is not a plain table or has row security. */
+  oddParts: boolean;
+  /** A column of a user-defined type (not an enum): sorting, grouping or joining on it may call a user operator class's functions. */
+  userTypedColumns: boolean;
 }
 
 /** Analyses SQL text as the session would (for view definitions). */
 export type AnalyzeSql = (text: string) => SqlAnalysis;
 
 const TTL_MS = 60_000;
+const REFRESH_GAP_MS = 1_000;
 
 const RELATIONS_SQL = `
-SELECT c.oid::int8 AS oid, n.nspname, c.relname, c.relkind::text AS relkind, a.attnum::int AS attnum, a.attname
+SELECT c.oid::int8 AS oid, n.nspname, c.relname, c.relkind::text AS relkind, c.relrowsecurity AS rowsecurity, p.odd AS oddparts,
+  a.attnum::int AS attnum, a.attname,
+  COALESCE((ty.typcategory <> 'A' AND ty.typtype NOT IN ('e', 'd') AND ty.oid >= 16384)
+    OR (ty.typcategory = 'A' AND el.oid >= 16384 AND el.typtype <> 'e')
+    OR (ty.typtype = 'd' AND bt.oid >= 16384 AND bt.typtype <> 'e'), false) AS usertyped
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL (SELECT EXISTS (
+  WITH RECURSIVE parts(oid) AS (
+    SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid
+    UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN parts ON i.inhparent = parts.oid)
+  SELECT 1 FROM parts JOIN pg_catalog.pg_class x ON x.oid = parts.oid WHERE x.relkind NOT IN ('r', 'p') OR x.relrowsecurity) AS odd) p
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_type el ON el.oid = ty.typelem AND ty.typcategory = 'A'
+LEFT JOIN pg_catalog.pg_type bt ON bt.oid = ty.typbasetype AND ty.typtype = 'd'
 WHERE c.oid = ANY($1::oid[])`;
 
 const VIEW_DEPS_SQL = `
@@ -55,6 +80,25 @@ SELECT n.nspname, c.relname, c.oid::int8 AS oid
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[])) OR c.relname = ANY($3::text[])`;
 
+/**
+ * The database's own functions, operators, types a statement can name (not the row types of
+ * relations, nor their arrays), casts and operator classes: OID ≥ 16384 (FirstNormalObjectId),
+ * i.e. not built in. A cast says only whether it applies implicitly ('i') or must be written
+ * ('c'); an operator class ('k') only that one exists.
+ */
+const USER_OBJECTS_SQL = `
+SELECT 'f' AS kind, p.proname::text AS name FROM pg_catalog.pg_proc p WHERE p.oid >= 16384
+UNION SELECT 'o', o.oprname::text FROM pg_catalog.pg_operator o WHERE o.oid >= 16384
+UNION SELECT 't', t.typname::text FROM pg_catalog.pg_type t WHERE t.oid >= 16384
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.relkind <> 'c' AND (c.reltype = t.oid OR (t.typelem <> 0 AND c.reltype = t.typelem)))
+UNION SELECT CASE WHEN k.castcontext = 'i' THEN 'i' ELSE 'c' END, '' FROM pg_catalog.pg_cast k WHERE k.oid >= 16384
+UNION SELECT 'k', '' FROM pg_catalog.pg_opclass k WHERE k.oid >= 16384`;
+
+/** How a relation reference is looked up for the effect judgement: qualified as written, unqualified in every schema (search_path, pg_temp). */
+function effectName(ref: RelationRef): string {
+  return ref.schema === null ? `${ANY_SCHEMA}${ref.name}` : `${ref.schema}.${ref.name}`;
+}
+
 /** Whether every output column of a view definition has a known lineage. */
 function definitionFollowed(def: string, analyze: AnalyzeSql): boolean {
   try {
@@ -66,18 +110,151 @@ function definitionFollowed(def: string, analyze: AnalyzeSql): boolean {
   }
 }
 
-export class PgCatalog {
-  private readonly cache = new Map<number, { info: RelationInfo; at: number }>();
-  /** "schema.name" → the relations of that name (none: no such relation), for lineage through views. */
-  private readonly byNameCache = new Map<string, { oids: number[]; at: number }>();
+/**
+ * Catalog changes seen through any listener of this daemon, per upstream database: `n` any
+ * possible change, `ddl` the DDL (or opaque text) among them — what may create a function.
+ */
+const changes = new Map<string, { n: number; ddl: number }>();
 
-  constructor(private readonly connection: PostgresConnectionConfig) {}
+/** An entry as of `gen`: the catalog-change count when the look-up that made it began. */
+interface Cached<T> {
+  at: number;
+  gen: number;
+  value: T;
+}
+
+export class PgCatalog implements EffectCatalog {
+  private readonly cache = new Map<number, { info: RelationInfo; at: number; gen: number }>();
+  /** "schema.name" → the relations of that name (none: no such relation), for lineage through views. */
+  private readonly byNameCache = new Map<string, { oids: number[]; at: number; gen: number }>();
+  private objects: (Cached<UserObjects> & { ddl: number }) | null = null;
+  private objectsLoading: Promise<void> | null = null;
+  /** Shared by every listener on the same upstream database: a change seen by one is seen by all. */
+  private readonly changed: { n: number; ddl: number };
+
+  constructor(private readonly connection: PostgresConnectionConfig) {
+    const u = connection.upstream;
+    const key = `${u.host}:${u.port}/${u.database}`;
+    let c = changes.get(key);
+    if (c === undefined) {
+      c = { n: 0, ddl: 0 };
+      changes.set(key, c);
+    }
+    this.changed = c;
+  }
 
   /** Cached relation info, or undefined when it must be fetched first. */
   get(oid: number): RelationInfo | undefined {
     const e = this.cache.get(oid);
     if (e === undefined || Date.now() - e.at > TTL_MS) return undefined;
     return e.info;
+  }
+
+  // ---- effect-freedom (src/audit/effect-free.ts) -------------------------------------
+
+  /**
+   * The catalog may have changed (DDL, or user code that may run it, was forwarded or
+   * committed): what the effect judgement relies on is stale until looked up again.
+   * Masking's lineage keeps its own, time-bounded view (get/byName).
+   */
+  catalogChanged(ddl: boolean): void {
+    this.changed.n++;
+    if (ddl) this.changed.ddl++;
+  }
+
+  /**
+   * The database had no user-defined function at the last look-up, and no DDL went through
+   * this daemon since it began: nothing but DDL can then change the catalog. Known even when
+   * the look-up has expired or other changes made it stale for the effect judgement.
+   */
+  noUserCode(): boolean {
+    const o = this.objects;
+    return o !== null && o.value.functions.size === 0 && o.ddl === this.changed.ddl;
+  }
+
+  /** Relation info looked up since the last change (and within the TTL), else undefined. */
+  private current(oid: number): RelationInfo | undefined {
+    const e = this.cache.get(oid);
+    if (e === undefined || e.gen !== this.changed.n || Date.now() - e.at > TTL_MS) return undefined;
+    return e.info;
+  }
+
+  relations(ref: RelationRef): RelationFacts[] | undefined {
+    const e = this.byNameCache.get(effectName(ref));
+    if (e === undefined || e.gen !== this.changed.n || Date.now() - e.at > TTL_MS) return undefined;
+    const out: RelationFacts[] = [];
+    for (const oid of e.oids) {
+      const info = this.current(oid);
+      if (info === undefined) return undefined;
+      out.push(info);
+    }
+    return out;
+  }
+
+  judgeEffects(statement: StatementAnalysis): EffectVerdict {
+    return judgeEffects(statement, this);
+  }
+
+  userObjects(): UserObjects | undefined {
+    const o = this.objects;
+    if (o === null || o.gen !== this.changed.n || Date.now() - o.at > TTL_MS) return undefined;
+    return o.value;
+  }
+
+  /**
+   * Looks up what judgeEffects needs for `statements` and does not know: the user objects
+   * (one query, shared by concurrent callers) and the relations they read.
+   */
+  async loadEffects(statements: StatementAnalysis[], lease: Lease, analyze: AnalyzeSql): Promise<void> {
+    const names = statements.flatMap((st) => st.reads.map(effectName));
+    // The same look-up as masking's (views followed, definitions analysed): they share the cache.
+    await Promise.all([this.loadUserObjects(lease), this.loadNames(names, lease, analyze, true)]);
+  }
+
+  /** Whether the effect look-ups for `statements` were ever made (since then perhaps changed or expired). */
+  knows(statements: StatementAnalysis[]): boolean {
+    return this.objects !== null && statements.every((st) => st.reads.every((r) => this.byNameCache.has(effectName(r))));
+  }
+
+  private refreshing = false;
+  private lastRefresh = 0;
+
+  /** loadEffects in the background: one at a time, at most once per REFRESH_GAP_MS (a stream of changes would otherwise be a stream of look-ups). */
+  refreshEffects(statements: StatementAnalysis[], lease: Lease, analyze: AnalyzeSql, failed: (e: unknown) => void): void {
+    if (this.refreshing || Date.now() - this.lastRefresh < REFRESH_GAP_MS) return;
+    this.refreshing = true;
+    this.lastRefresh = Date.now();
+    void this.loadEffects(statements, lease, analyze).catch(failed).finally(() => {
+      this.refreshing = false;
+    });
+  }
+
+  private loadUserObjects(lease: Lease): Promise<void> {
+    if (this.userObjects() !== undefined) return Promise.resolve();
+    this.objectsLoading ??= (async () => {
+      const gen = this.changed.n;
+      const ddl = this.changed.ddl;
+      const client = this.client(lease);
+      try {
+        await client.connect();
+        const rows = (await client.query(USER_OBJECTS_SQL)).rows as Array<{ kind: string; name: string }>;
+        const value = { functions: new Set<string>(), types: new Set<string>(), operators: new Set<string>(), casts: false, implicitCasts: false, operatorClasses: false };
+        for (const r of rows) {
+          if (r.kind === 'f') value.functions.add(r.name.toLowerCase());
+          else if (r.kind === 't') value.types.add(r.name.toLowerCase());
+          else if (r.kind === 'o') value.operators.add(r.name);
+          else if (r.kind === 'c') value.casts = true;
+          else if (r.kind === 'i') value.casts = value.implicitCasts = true;
+          else if (r.kind === 'k') value.operatorClasses = true;
+        }
+        this.objects = { at: Date.now(), gen, ddl, value };
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    })().finally(() => {
+      this.objectsLoading = null;
+    });
+    return this.objectsLoading;
   }
 
   /**
@@ -99,8 +276,9 @@ export class PgCatalog {
   }
 
   /** Looks up names not known yet, and loads their relations (views followed). */
-  async loadNames(names: string[], lease: Lease, analyze?: AnalyzeSql): Promise<void> {
-    const missing = [...new Set(names)].filter((n) => this.byName(n) === undefined);
+  async loadNames(names: string[], lease: Lease, analyze?: AnalyzeSql, sinceChange = false): Promise<void> {
+    const gen = this.changed.n;
+    const missing = [...new Set(names)].filter((n) => this.byName(n) === undefined || (sinceChange && this.byNameCache.get(n)?.gen !== gen));
     if (missing.length === 0) return;
     const exact = missing.filter((n) => !n.startsWith(ANY_SCHEMA) && n.includes('.'));
     const anywhere = missing.filter((n) => n.startsWith(ANY_SCHEMA)).map((n) => n.slice(ANY_SCHEMA.length));
@@ -118,20 +296,21 @@ export class PgCatalog {
     for (const r of rows) {
       for (const key of [`${r.nspname}.${r.relname}`, `${ANY_SCHEMA}${r.relname}`]) found.get(key)?.push(Number(r.oid));
     }
-    await this.load([...found.values()].flat(), lease, analyze);
+    await this.load([...found.values()].flat(), lease, analyze, sinceChange ? gen : undefined);
     const now = Date.now();
     if (this.byNameCache.size > 10_000) this.byNameCache.clear();
-    for (const [n, oids] of found) this.byNameCache.set(n, { oids, at: now });
+    for (const [n, oids] of found) this.byNameCache.set(n, { oids, at: now, gen });
   }
 
   /** Fetches what is not cached, over a short connection made with the session's lease. */
-  async load(oids: number[], lease: Lease, analyze?: AnalyzeSql): Promise<void> {
-    const missing = [...new Set(oids)].filter((o) => o !== 0 && this.get(o) === undefined);
+  async load(oids: number[], lease: Lease, analyze?: AnalyzeSql, sinceChange?: number): Promise<void> {
+    const gen = sinceChange ?? this.changed.n;
+    const missing = [...new Set(oids)].filter((o) => o !== 0 && (this.get(o) === undefined || (sinceChange !== undefined && this.cache.get(o)?.gen !== gen)));
     if (missing.length === 0) return;
     const client = this.client(lease);
     await client.connect();
     try {
-      const infos = await this.relations(client, missing);
+      const infos = await this.relationsByOid(client, missing);
       // Views: follow what they read, through nested views, a few levels deep.
       let views = [...infos.values()].filter((i) => i.kind === 'v' || i.kind === 'm');
       const viewOids = (list: RelationInfo[]): number[] => [...infos.entries()].filter(([, i]) => list.includes(i)).map(([o]) => o);
@@ -149,7 +328,7 @@ export class PgCatalog {
           depsOf.set(Number(r.view), list);
         }
         const fresh = nested.filter((o) => !infos.has(o));
-        const more = fresh.length > 0 ? await this.relations(client, fresh) : new Map<number, RelationInfo>();
+        const more = fresh.length > 0 ? await this.relationsByOid(client, fresh) : new Map<number, RelationInfo>();
         for (const [o, i] of more) infos.set(o, i);
         views = [...more.values()].filter((i) => i.kind === 'v' || i.kind === 'm');
       }
@@ -187,7 +366,7 @@ export class PgCatalog {
       }
       if (analyze !== undefined) this.followViewColumns(defs, infos, analyze);
       const now = Date.now();
-      for (const [oid, info] of infos) this.cache.set(oid, { info, at: now });
+      for (const [oid, info] of infos) this.cache.set(oid, { info, at: now, gen });
     } finally {
       await client.end().catch(() => undefined);
     }
@@ -251,16 +430,17 @@ export class PgCatalog {
     }
   }
 
-  private async relations(client: pg.Client, oids: number[]): Promise<Map<number, RelationInfo>> {
-    const rows = (await client.query(RELATIONS_SQL, [oids])).rows as Array<{ oid: string; nspname: string; relname: string; relkind: string; attnum: number | null; attname: string | null }>;
+  private async relationsByOid(client: pg.Client, oids: number[]): Promise<Map<number, RelationInfo>> {
+    const rows = (await client.query(RELATIONS_SQL, [oids])).rows as Array<{ oid: string; nspname: string; relname: string; relkind: string; rowsecurity: boolean; oddparts: boolean; attnum: number | null; attname: string | null; usertyped: boolean }>;
     const out = new Map<number, RelationInfo>();
     for (const r of rows) {
       const oid = Number(r.oid);
       let info = out.get(oid);
       if (info === undefined) {
-        info = { schema: r.nspname, name: r.relname, kind: r.relkind, columns: new Map(), sources: null };
+        info = { schema: r.nspname, name: r.relname, kind: r.relkind, columns: new Map(), sources: null, rowSecurity: r.rowsecurity, oddParts: r.oddparts, userTypedColumns: false };
         out.set(oid, info);
       }
+      if (r.usertyped) info.userTypedColumns = true;
       if (r.attnum !== null && r.attname !== null) info.columns.set(r.attnum, r.attname);
     }
     return out;

@@ -34,6 +34,7 @@ import { pgErrorFor } from './errors.js';
 import { Relay } from './relay.js';
 import { ResultMasker } from './result-masking.js';
 import { PgCatalog } from './catalog.js';
+import { EffectTracker } from './statement-check.js';
 import { AuthDeadline, CLOSE_GRACE_MS } from '../../src/auth/deadline.js';
 import { passedStartupSettings } from './startup-settings.js';
 
@@ -279,6 +280,7 @@ export class PostgresListener {
     const relay: Relay = new Relay({
       masker,
       catalog: masker === null ? null : this.catalog,
+      effects: new EffectTracker(this.catalog, live),
       session: live,
       client: socket,
       upstream: upstream.socket,

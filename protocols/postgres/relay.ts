@@ -23,7 +23,7 @@ import type { PgCatalog } from './catalog.js';
 import type { StatementAnalysis } from '../../parsers/sql/types.js';
 import { Segments, Slab } from './out-buffer.js';
 import { ResultSummary } from './result-summary.js';
-import { checkExecution, decideStatements } from './statement-check.js';
+import { checkExecution, decideStatements, type EffectTracker } from './statement-check.js';
 
 interface Unit {
   /** A marker in the statement text that stands in for a denied statement. */
@@ -31,6 +31,8 @@ interface Unit {
   error: PgErrorFields | null;
   /** An effect-free Query forwarded while its audit record syncs, and that sync failed: the client gets this instead of the result. */
   unaudited?: PgErrorFields;
+  /** Forwarded a statement that may change the catalog the effect judgement uses (EffectTracker). */
+  changesCatalog?: boolean;
 }
 
 export interface RelayOptions {
@@ -45,6 +47,8 @@ export interface RelayOptions {
   /** Set for identities under a mask rule: follows results and rewrites what must be masked. */
   masker?: ResultMasker | null;
   catalog?: PgCatalog | null;
+  /** The effect catalog's view of this session (pipelined write-ahead). */
+  effects: EffectTracker;
 }
 
 export class Relay {
@@ -207,8 +211,9 @@ export class Relay {
     let statements: StatementAnalysis[] = [];
     let durable: Promise<void> | null = null;
     let denied: StatementAnalysis | undefined;
+    let proven = false;
     try {
-      ({ decision, statements, durable, denied } = await decideStatements(this.session, msg.type === 'FunctionCall' ? null : text, msg.type === 'Parse', (notice) => this.notice(notice)));
+      ({ decision, statements, durable, denied, proven } = await decideStatements(this.session, this.opts.effects, msg.type === 'FunctionCall' ? null : text, msg.type === 'Parse', (notice) => this.notice(notice)));
     } catch (e) {
       failure = asAirlockError(e);
       if (failure.fatal) throw failure;
@@ -228,6 +233,12 @@ export class Relay {
       const unit: Unit = { deniedMarker: null, error: null };
       if (simpleCycle) this.units.push(unit);
       if (durable !== null) this.holdUntilDurable(unit, durable);
+      // Its answer is the ReadyForQuery of its Query/FunctionCall, or of the Sync that ends its batch.
+      const answeredBy = simpleCycle ? unit : this.open;
+      if (this.opts.effects.forwarded(msg.type === 'FunctionCall' ? null : statements, proven) && answeredBy.changesCatalog !== true) {
+        answeredBy.changesCatalog = true;
+        this.opts.effects.started();
+      }
       this.upstream.write(frame.raw);
       return;
     }
@@ -247,7 +258,7 @@ export class Relay {
       this.upstream.write(encodeQuery(marker));
     } else if (msg.type === 'Parse') {
       // Inside the extended protocol: fail at this point of the batch, as Postgres would.
-      if (this.open.deniedMarker === null) this.open = unit;
+      if (this.open.deniedMarker === null) this.open = { ...unit, changesCatalog: this.open.changesCatalog };
       this.upstream.write(encodeParse(msg.name, marker));
     }
   }
@@ -261,7 +272,7 @@ export class Relay {
     const refusal = await checkExecution(this.session, statements, (text) => this.notice(text));
     if (refusal === null) return true;
     const marker = `airlock_denied_${randomBytes(6).toString('hex')}`;
-    if (this.open.deniedMarker === null) this.open = { deniedMarker: Buffer.from(marker), error: pgErrorFor(refusal, false) };
+    if (this.open.deniedMarker === null) this.open = { deniedMarker: Buffer.from(marker), error: pgErrorFor(refusal, false), changesCatalog: this.open.changesCatalog };
     this.upstream.write(encodeParse('', marker));
     return false;
   }
@@ -379,7 +390,7 @@ export class Relay {
     }
     switch (f.type) {
       case MessageCode.ReadyForQuery:
-        this.units.shift();
+        this.opts.effects.readyForQuery(this.units.shift()?.changesCatalog === true, f.payload[0] ?? 0);
         break;
       case MessageCode.ErrorResponse: {
         const unit = this.units[0];

@@ -13,7 +13,10 @@
  * AIRLOCK_AUDIT_UNAVAILABLE: a failed event is never in the chain. `healthy` is false
  * from the failure until a later batch succeeds; each append retries, so the log
  * recovers by itself when the disk becomes writable again. A writer thread that dies
- * refuses everything after it (fail closed).
+ * (crash, exit) rejects every append in flight and refuses new ones (fail closed) while a
+ * new writer starts, after a back-off; the new one reopens the chain from the files (as after
+ * a daemon crash: a torn line cut off and recorded), records `audit.writer_restarted`, and
+ * the log is healthy again once a batch succeeds.
  *
  * Crash: see head.ts (a torn last line is cut off and recorded on open).
  *
@@ -33,6 +36,10 @@ import type { AuditEventBody, AuditRecord } from './types.js';
 import type { DurableRecord, FromWriter, QueuedEvent, SignedCheckpoint, ToWriter, WriterConfig } from './writer-messages.js';
 import { startWriter, writerReady } from './writer-thread.js';
 import { pruneAudit, scheduleRetention } from './retention.js';
+
+/** Back-off before starting a new writer after one died: doubling per death or failed start, up to the maximum, until a batch succeeds. */
+const RESTART_MIN_MS = 100;
+const RESTART_MAX_MS = 30_000;
 
 /** Longest an event appended with appendLazy() waits for a batch to join. */
 const LAZY_FLUSH_MS = 20;
@@ -101,8 +108,10 @@ export class AuditLog {
   private isHealthy = true;
   private readonly counters = { appends: 0, batches: 0, failures: 0, posts: 0 };
   private closed = false;
-  /** Set when the writer thread is gone for good: every append is refused. */
+  /** Set while there is no writer thread (it died; a new one is starting): every append is refused. */
   private dead: Error | null = null;
+  private restartDelay = RESTART_MIN_MS;
+  private restartTimer: NodeJS.Timeout | null = null;
   private closedSignal: (() => void) | null = null;
   private readonly node: string;
   /** Exporter hook (src/audit/exporters): told of each record once it is durable, in seq order. */
@@ -112,7 +121,8 @@ export class AuditLog {
   private constructor(
     readonly dir: string,
     opts: AuditLogOptions,
-    private readonly worker: Worker,
+    private worker: Worker,
+    private readonly config: WriterConfig,
     private readonly logger: Logger | undefined,
   ) {
     this.node = opts.node ?? hostname();
@@ -130,7 +140,7 @@ export class AuditLog {
       keyFile: every > 0 ? (opts.keyFile ?? join(dirname(opts.dir), 'audit-signing.key')) : null,
     };
     const worker = startWriter(config);
-    const log = new AuditLog(opts.dir, opts, worker, opts.logger);
+    const log = new AuditLog(opts.dir, opts, worker, config, opts.logger);
     const ready = await writerReady(worker);
     log.head = ready.head;
     log.listen();
@@ -243,10 +253,11 @@ export class AuditLog {
   }
 
   private listen(): void {
-    this.worker.on('message', (m: FromWriter) => this.onWriter(m));
-    this.worker.on('error', (e: Error) => this.writerDied(e));
-    this.worker.on('exit', () => {
-      if (this.closedSignal === null) this.writerDied(new Error('the audit writer exited'));
+    const worker = this.worker;
+    worker.on('message', (m: FromWriter) => this.onWriter(m));
+    worker.on('error', (e: Error) => this.writerDied(worker, e));
+    worker.on('exit', (code: number) => {
+      if (this.closedSignal === null) this.writerDied(worker, new Error(`the audit writer thread exited (code ${code})`));
     });
   }
 
@@ -274,6 +285,7 @@ export class AuditLog {
 
   private onDurable(records: DurableRecord[], head: { seq: number; hash: string }): void {
     this.head = head;
+    this.restartDelay = RESTART_MIN_MS;
     if (!this.isHealthy) this.logger?.info('audit: the log is writable again');
     this.isHealthy = true;
     this.counters.batches++;
@@ -304,20 +316,71 @@ export class AuditLog {
     if (this.pending.size === 0) this.worker.unref();
   }
 
-  private writerDied(e: Error): void {
-    if (this.dead !== null) return;
+  private writerDied(worker: Worker, e: Error): void {
+    if (worker !== this.worker || this.dead !== null) return;
     this.dead = e;
     this.isHealthy = false;
-    this.logger?.error({ err: e }, 'audit: the writer thread stopped; actions are refused');
+    this.logger?.error({ err: e }, 'audit: the writer thread stopped; actions are refused until a new one has started');
+    // Whether the batch in flight reached the disk is unknown: none of it counts as durable.
     const error = new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', 'the audit writer stopped', { cause: e });
-    for (const p of this.pending.values()) p.reject(error);
+    const waiting = [...this.pending.values()];
     this.pending.clear();
-    this.closedSignal?.();
+    this.outbox = [];
+    this.lazy = [];
+    this.writerBusy = false;
+    for (const p of waiting) p.reject(error);
+    void worker.terminate();
+    if (this.closed) {
+      this.closedSignal?.();
+      return;
+    }
+    this.scheduleRestart();
+  }
+
+  private scheduleRestart(): void {
+    if (this.closed || this.restartTimer !== null) return;
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      void this.restartWriter();
+    }, this.restartDelay);
+    this.restartTimer.unref();
+    this.restartDelay = Math.min(this.restartDelay * 2, RESTART_MAX_MS);
+  }
+
+  /** A new writer on the same files: the chain continues from what is on disk. */
+  private async restartWriter(): Promise<void> {
+    const reason = this.dead?.message ?? 'unknown';
+    const worker = startWriter(this.config);
+    let ready: Extract<FromWriter, { type: 'ready' }>;
+    try {
+      ready = await writerReady(worker);
+    } catch (e) {
+      void worker.terminate();
+      this.logger?.error({ err: e }, 'audit: a new writer thread could not open the log; trying again');
+      this.scheduleRestart();
+      return;
+    }
+    if (this.closed) {
+      void worker.terminate();
+      return;
+    }
+    this.worker = worker;
+    this.head = ready.head;
+    this.listen();
+    worker.unref();
+    this.dead = null;
+    this.logger?.warn({ seq: ready.head.seq }, 'audit: a new writer thread continues the log');
+    if (ready.torn !== null) this.appendLazy({ type: 'audit.recovered', ...ready.torn }).catch(() => undefined);
+    this.appendLazy({ type: 'audit.writer_restarted', reason }).catch(() => undefined);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.restartTimer !== null) {
+      clearTimeout(this.restartTimer);
+      this.restartTimer = null;
+    }
     if (this.lazyTimer !== null) {
       clearTimeout(this.lazyTimer);
       this.lazyTimer = null;

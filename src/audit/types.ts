@@ -99,6 +99,17 @@ export interface LeaseSweptEvent {
   session: string;
 }
 
+/**
+ * The writer thread died and a new one continues the chain from the files. Appends in flight
+ * when it died were refused (their statements never forwarded, their results never delivered);
+ * a line of theirs may still be in the chain, written before the death.
+ */
+export interface WriterRestartedEvent {
+  type: 'audit.writer_restarted';
+  /** Why the previous writer stopped. */
+  reason: string;
+}
+
 /** An Ed25519 signature over the head of the chain (the `prev` of this record). */
 export interface CheckpointEvent {
   type: 'checkpoint';
@@ -123,6 +134,7 @@ export type AuditEventBody =
   | SessionEndEvent
   | PrunedEvent
   | RecoveredEvent
+  | WriterRestartedEvent
   | CheckpointEvent
   | LeaseSweptEvent
   | OtherEvent;

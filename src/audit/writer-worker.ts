@@ -33,17 +33,21 @@ async function start(config: WriterConfig): Promise<ChainFile> {
 
 /**
  * For tests of the pipelined write-ahead only: while the file AIRLOCK_TEST_AUDIT_SYNC_GATE
- * names exists, every sync waits; while AIRLOCK_TEST_AUDIT_SYNC_FAIL's exists, every sync fails (EIO).
+ * names exists, every sync waits; while AIRLOCK_TEST_AUDIT_SYNC_FAIL's exists, every sync fails (EIO);
+ * while AIRLOCK_TEST_AUDIT_WRITER_CRASH's exists, the writer thread exits at its next sync
+ * (its batch written, not synced).
  */
 function testHooks(): { beforeSync?: () => void } {
   const gate = process.env.AIRLOCK_TEST_AUDIT_SYNC_GATE;
   const fail = process.env.AIRLOCK_TEST_AUDIT_SYNC_FAIL;
-  if (gate === undefined && fail === undefined) return {};
+  const crash = process.env.AIRLOCK_TEST_AUDIT_WRITER_CRASH;
+  if (gate === undefined && fail === undefined && crash === undefined) return {};
   const nap = new Int32Array(new SharedArrayBuffer(4));
   return {
     beforeSync: () => {
       while (gate !== undefined && existsSync(gate)) Atomics.wait(nap, 0, 0, 10);
       if (fail !== undefined && existsSync(fail)) throw Object.assign(new Error('test hook: the sync fails'), { code: 'EIO' });
+      if (crash !== undefined && existsSync(crash)) process.exit(70);
     },
   };
 }

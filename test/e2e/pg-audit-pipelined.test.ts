@@ -4,6 +4,14 @@
  * of its result reaches the client before the record is durable; anything with an effect
  * (INSERT, nextval, a function the analyser cannot vouch for) is never forwarded before.
  * The daemon's test hooks hold (gate file) or fail (fail file) every audit sync.
+ *
+ * Effect-freedom is judged with the upstream's catalog too: a SELECT-shaped text that reaches
+ * a writing function without calling one (a view, an operator, a cast, attribute notation, a
+ * row-security policy, an operator shadowing `=` earlier on search_path, a table replaced by
+ * a view since the catalog was read) is synced before it is forwarded. Each such statement
+ * is run once first, so the catalog knows its names (a statement the catalog has never seen
+ * is synced first anyway), then under a failing sync: the client gets 58030 and its effect
+ * must not be in the database.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +20,9 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { startPgCluster, freePort, type PgCluster } from '../../app/dev/pgcluster.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
-import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
+import { startAirlock, airlockCommand, type RunningAirlock } from '../harness/airlock.js';
+import { run } from '../harness/clients.js';
+import { readEvents } from '../../src/audit/index.js';
 
 let upstream: PgCluster;
 let issuer: TestIssuer;
@@ -22,6 +32,8 @@ let port = 0;
 const dir = mkdtempSync(join(tmpdir(), 'airlock-pipelined-'));
 const gate = join(dir, 'hold-syncs');
 const fail = join(dir, 'fail-syncs');
+const crash = join(dir, 'crash-writer');
+let adminUrl = '';
 const appPassword = `app-pw-${Math.random().toString(36).slice(2)}`;
 
 beforeAll(async () => {
@@ -36,12 +48,49 @@ beforeAll(async () => {
       "CREATE FUNCTION touch() RETURNS int LANGUAGE sql AS 'INSERT INTO hits VALUES (99) RETURNING n'",
     { db: 'appdb' },
   );
+  // Writing functions reached without a call in the statement's text.
+  await upstream.psql(
+    'SET ROLE app; ' +
+      "CREATE FUNCTION mark(int) RETURNS int LANGUAGE sql AS 'INSERT INTO hits VALUES ($1) RETURNING $1'; " +
+      'CREATE VIEW marked AS SELECT mark(101) AS n; ' +
+      // An operator of a name the analyser knows (an unknown one, `###`, is opaque to it already).
+      "CREATE FUNCTION mark_op(customers, int) RETURNS int LANGUAGE sql AS 'INSERT INTO hits VALUES (102) RETURNING $2'; " +
+      'CREATE OPERATOR + (LEFTARG = customers, RIGHTARG = int, FUNCTION = mark_op); ' +
+      'CREATE TYPE label AS (v int); ' +
+      "CREATE FUNCTION mark_cast(int) RETURNS label LANGUAGE sql AS 'INSERT INTO hits VALUES (103) RETURNING ROW($1)::label'; " +
+      'CREATE CAST (int AS label) WITH FUNCTION mark_cast(int); ' +
+      "CREATE FUNCTION bump(customers) RETURNS int LANGUAGE sql AS 'INSERT INTO hits VALUES (104) RETURNING 1'; " +
+      'CREATE TABLE guarded (id int); INSERT INTO guarded VALUES (1); ' +
+      'ALTER TABLE guarded ENABLE ROW LEVEL SECURITY; ALTER TABLE guarded FORCE ROW LEVEL SECURITY; ' +
+      'CREATE POLICY watch ON guarded USING (mark(105) > 0); ' +
+      'CREATE TABLE later (n int); INSERT INTO later VALUES (1); CREATE TABLE later2 (n int); INSERT INTO later2 VALUES (1)',
+    { db: 'appdb' },
+  );
+  // An operator class needs a superuser: a sort on its type calls its comparison function unwritten.
+  await upstream.psql(
+    'CREATE TYPE pt AS (v int); ' +
+      ['lt <', 'le <=', 'eq =', 'ge >=', 'gt >'].map((x) => {
+        const [name, op] = x.split(' ');
+        return `CREATE FUNCTION pt_${name}(pt, pt) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT ($1).v ${op} ($2).v'; `;
+      }).join('') +
+      'CREATE OPERATOR <<< (LEFTARG = pt, RIGHTARG = pt, FUNCTION = pt_lt); CREATE OPERATOR <<= (LEFTARG = pt, RIGHTARG = pt, FUNCTION = pt_le); ' +
+      'CREATE OPERATOR === (LEFTARG = pt, RIGHTARG = pt, FUNCTION = pt_eq); CREATE OPERATOR >>= (LEFTARG = pt, RIGHTARG = pt, FUNCTION = pt_ge); ' +
+      'CREATE OPERATOR >>> (LEFTARG = pt, RIGHTARG = pt, FUNCTION = pt_gt); ' +
+      "CREATE FUNCTION pt_cmp(pt, pt) RETURNS int LANGUAGE sql AS 'INSERT INTO public.hits VALUES (109); SELECT CASE WHEN ($1).v < ($2).v THEN -1 WHEN ($1).v > ($2).v THEN 1 ELSE 0 END'; " +
+      'CREATE OPERATOR CLASS pt_ops DEFAULT FOR TYPE pt USING btree AS OPERATOR 1 <<<, OPERATOR 2 <<=, OPERATOR 3 ===, OPERATOR 4 >>=, OPERATOR 5 >>>, FUNCTION 1 pt_cmp(pt, pt); ' +
+      'CREATE TABLE points (p pt); INSERT INTO points VALUES (ROW(2)), (ROW(1)); ALTER TABLE points OWNER TO app',
+    { db: 'appdb' },
+  );
   port = await freePort();
+  const adminPort = await freePort();
+  adminUrl = `http://127.0.0.1:${adminPort}`;
   process.env.AIRLOCK_TEST_AUDIT_SYNC_GATE = gate;
   process.env.AIRLOCK_TEST_AUDIT_SYNC_FAIL = fail;
+  process.env.AIRLOCK_TEST_AUDIT_WRITER_CRASH = crash;
   try {
     airlock = await startAirlock({
       state_dir: join(dir, 'state'),
+      admin: { listen: `127.0.0.1:${adminPort}` },
       auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
       connections: [
         {
@@ -57,6 +106,7 @@ beforeAll(async () => {
   } finally {
     delete process.env.AIRLOCK_TEST_AUDIT_SYNC_GATE;
     delete process.env.AIRLOCK_TEST_AUDIT_SYNC_FAIL;
+    delete process.env.AIRLOCK_TEST_AUDIT_WRITER_CRASH;
   }
   token = await issuer.token({ sub: 'alice', groups: ['dba'] }, { ttlSeconds: 600 });
 }, 120_000);
@@ -64,6 +114,7 @@ beforeAll(async () => {
 afterAll(async () => {
   rmSync(gate, { force: true });
   rmSync(fail, { force: true });
+  rmSync(crash, { force: true });
   await airlock?.stop();
   await upstream?.stop();
 });
@@ -89,8 +140,10 @@ describe('pipelined write-ahead, postgres simple query', () => {
   it('an effect-free SELECT runs upstream while its record syncs, and the client gets rows only once it is durable', async () => {
     const c = await connected();
     try {
-      writeFileSync(gate, '');
       const text = 'SELECT name FROM customers WHERE id = 1';
+      // The first time its names are seen the catalog is looked up (while the record syncs).
+      await c.query(text);
+      writeFileSync(gate, '');
       let delivered = false;
       const q = c.query(text).then((r) => {
         delivered = true;
@@ -168,6 +221,141 @@ describe('pipelined write-ahead, postgres simple query', () => {
       expect(await direct('select count(*) from hits where n = 7')).toBe('1');
     } finally {
       rmSync(gate, { force: true });
+      await c.end();
+    }
+  });
+});
+
+const failure = (e: unknown): { code?: string } => e as { code?: string };
+
+describe('the audit writer thread dies', () => {
+  it('fails closed (58030, nothing forwarded, no rows), says why, is not ready; a new writer continues the chain, which verifies', async () => {
+    const c = await connected();
+    try {
+      const text = 'SELECT name FROM customers WHERE id = 2';
+      await c.query(text);
+      // From here every batch kills the writer thread at its sync (written, not synced).
+      writeFileSync(crash, '');
+      const read = await c.query(text).then(() => null, failure);
+      expect(read?.code).toBe('58030');
+      const write = await c.query('INSERT INTO hits VALUES (31)').then(() => null, failure);
+      expect(write?.code).toBe('58030');
+      expect(await direct('select count(*) from hits where n = 31')).toBe('0');
+      const said = await airlock.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('audit: the writer thread stopped'));
+      expect(JSON.stringify(said)).toContain('exited (code 70)');
+      const notReady = await fetch(`${adminUrl}/readyz`);
+      expect(notReady.status).toBe(503);
+      expect(((await notReady.json()) as { checks: Record<string, boolean> }).checks.audit_writable).toBe(false);
+
+      rmSync(crash);
+      // A new writer starts after a back-off: until then statements are refused, never run unrecorded.
+      for (;;) {
+        if (await c.query('INSERT INTO hits VALUES (32)').then(() => true, () => false)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(await direct('select count(*) from hits where n = 32')).toBe('1');
+      expect((await c.query(text)).rows).toEqual([{ name: 'Alan' }]);
+      expect((await fetch(`${adminUrl}/readyz`)).status).toBe(200);
+      await airlock.waitForLog((l) => l.msg === 'audit: a new writer thread continues the log');
+    } finally {
+      rmSync(crash, { force: true });
+      await c.end();
+    }
+    const { cmd, argv } = airlockCommand(['audit', 'verify', '--config', airlock.configFile]);
+    const verify = await run(cmd, argv, { env: { AIRLOCK_CONFIG: '' } });
+    expect(verify.stdout).toMatch(/^ok \d+ events/);
+    expect(verify.code).toBe(0);
+    const types: string[] = [];
+    for await (const r of readEvents(join(dir, 'state', 'audit'))) types.push(r.event.type);
+    expect(types).toContain('audit.writer_restarted');
+  });
+});
+
+/** Runs `sql` on `c` once (the catalog learns its names), then under a failing sync: 58030, and `effect` unchanged. */
+async function notPipelined(c: pg.Client, sql: string, effect: string): Promise<void> {
+  await c.query(sql);
+  const before = await direct(effect);
+  try {
+    writeFileSync(fail, '');
+    const err = await c.query(sql).then(
+      () => null,
+      (e: unknown) => e as { code?: string },
+    );
+    expect(err?.code).toBe('58030');
+  } finally {
+    rmSync(fail, { force: true });
+  }
+  expect(await direct(effect)).toBe(before);
+}
+
+describe('pipelined write-ahead: effects the text does not show are judged with the catalog', () => {
+  for (const [what, sql, tag] of [
+    ['a SELECT from a view whose definition calls a writing function', 'SELECT n FROM marked', 101],
+    ['a user-defined operator whose function writes', 'SELECT c + 1 FROM customers c', 102],
+    ['a user-defined cast whose function writes', 'SELECT id::label FROM customers', 103],
+    ['attribute notation (c.bump is bump(c))', 'SELECT c.bump FROM customers c', 104],
+    ['a table whose row-security policy calls a writing function', 'SELECT id FROM guarded', 105],
+    ["a sort on a user type whose operator class's comparison function writes", 'SELECT p FROM points ORDER BY p', 109],
+  ] as const) {
+    it(`${what}: synced before it is forwarded`, async () => {
+      const c = await connected();
+      try {
+        await notPipelined(c, sql, `select count(*) from hits where n = ${tag}`);
+      } finally {
+        await c.end();
+      }
+    });
+  }
+
+  it('a table replaced by a view (through airlock) since the catalog was read: synced before it is forwarded', async () => {
+    const c = await connected();
+    try {
+      await c.query('SELECT n FROM later');
+      await c.query('ALTER TABLE later RENAME TO later_table');
+      await c.query('CREATE VIEW later AS SELECT mark(106) AS n');
+      await notPipelined(c, 'SELECT n FROM later', 'select count(*) from hits where n = 106');
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('a view shadowing a table inside an open transaction: synced before it is forwarded until the transaction ends', async () => {
+    const a = await connected();
+    const b = await connected();
+    try {
+      await a.query('BEGIN');
+      await a.query('CREATE SCHEMA early');
+      await a.query('CREATE VIEW early.later2 AS SELECT mark(108) AS n');
+      await a.query('SET search_path = early, public');
+      // Another session's first look-up of the name: the committed catalog, where later2 is a plain table.
+      await b.query('SELECT n FROM later2');
+      const before = await direct('select count(*) from hits where n = 108');
+      writeFileSync(fail, '');
+      const err = await a.query('SELECT n FROM later2').then(() => null, failure);
+      expect(err?.code).toBe('58030');
+      rmSync(fail);
+      // Had it run, its insert would be in the transaction, committed now.
+      await a.query('COMMIT').catch(() => undefined);
+      expect(await direct('select count(*) from hits where n = 108')).toBe(before);
+    } finally {
+      rmSync(fail, { force: true });
+      await a.end();
+      await b.end();
+    }
+  });
+
+  // Last: a user `=` makes every statement that may resolve it (most do) pay full write-ahead.
+  it('an operator shadowing = in a schema earlier on search_path: synced before it is forwarded', async () => {
+    const c = await connected();
+    try {
+      await c.query('CREATE SCHEMA shadow');
+      await c.query(
+        "CREATE FUNCTION shadow.int4eq(int, int) RETURNS boolean LANGUAGE sql SET search_path = pg_catalog AS 'INSERT INTO public.hits VALUES (107) RETURNING $1 = $2'",
+      );
+      await c.query('CREATE OPERATOR shadow.= (LEFTARG = int, RIGHTARG = int, FUNCTION = shadow.int4eq)');
+      await c.query('SET search_path = shadow, pg_catalog, public');
+      await notPipelined(c, 'SELECT name FROM customers WHERE id = 1', 'select count(*) from hits where n = 107');
+    } finally {
       await c.end();
     }
   });
