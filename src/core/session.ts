@@ -94,7 +94,9 @@ function describeAction(action: Action): Record<string, unknown> {
         unparsed: action.statement.unparsed,
       };
     case 'http':
-      return { kind: 'http', method: action.method, path: action.path, ...(action.websocket === true ? { websocket: true } : {}) };
+      // The query is part of what was asked (`?id=all`): without it a write-ahead record of an effect whose
+      // exchange record a crash lost would not say which. Scrubbed like every recorded value.
+      return { kind: 'http', method: action.method, path: action.path, ...(action.query === undefined ? {} : { query: action.query }), ...(action.websocket === true ? { websocket: true } : {}) };
     default:
       return { ...action };
   }
