@@ -4,7 +4,7 @@
  * (consistency only); `config check` warns on a fleet without it.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFile, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseConfigText, validateConfig } from '../../app/config.js';
@@ -13,9 +13,8 @@ import { SecretResolver } from '../../src/secrets/index.js';
 import { AirlockError } from '../../src/util/errors.js';
 import { checkpointKeyFromText, keyId, loadCheckpointKey } from '../../src/audit/signing.js';
 import { pinnedKeys } from '../../src/audit/verify-keys.js';
-import { auditVerifyCommand, GENESIS_HASH, recordHash, verifyAudit, type AuditRecord } from '../../src/audit/index.js';
-import { recordLine } from '../../src/audit/canonical.js';
-import { action, auditFiles, openLog, readLinesOf, tempState, writeLines, type TempState } from '../../src/audit/testing.js';
+import { auditVerifyCommand, verifyAudit, type AuditRecord } from '../../src/audit/index.js';
+import { action, auditFiles, forgeLog, openLog, readLinesOf, tempState, type TempState } from '../../src/audit/testing.js';
 
 let t: TempState;
 beforeEach(async () => {
@@ -60,23 +59,9 @@ async function pubFile(name: string, pem: string): Promise<string> {
   return file;
 }
 
-/** Rewrites the whole log as someone who can write the files would: an edit, a re-chain, every checkpoint re-signed with `key`. */
-async function resign(key: { privateKey: KeyObject; id: string }): Promise<void> {
-  let prev = GENESIS_HASH;
-  for (const file of await auditFiles(t.dir)) {
-    const out: string[] = [];
-    for (const line of await readLinesOf(file)) {
-      const r = JSON.parse(line) as AuditRecord;
-      let event = r.event;
-      if (r.seq === 2) event = { ...event, action: { kind: 'sql', text: 'SELECT nothing happened' } };
-      if (event.type === 'checkpoint') event = { ...event, head: prev, key: key.id, sig: sign(null, Buffer.from(prev, 'utf8'), key.privateKey).toString('base64') };
-      const head = { ...r, prev, event };
-      const next = { ...head, hash: recordHash(head) };
-      prev = next.hash;
-      out.push(recordLine(next));
-    }
-    await writeLines(file, out);
-  }
+/** Rewrites the whole log with an edit at seq 2, every checkpoint re-signed with `key`. */
+function resign(key: { privateKey: KeyObject; id: string }): Promise<void> {
+  return forgeLog(t.dir, key.privateKey, key.id, (r) => (r.seq === 2 ? { ...r.event, action: { kind: 'sql', text: 'SELECT nothing happened' } } : r.event));
 }
 
 describe('audit.signing_key in the config', () => {
