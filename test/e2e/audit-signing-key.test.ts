@@ -22,6 +22,7 @@ import { forgeLog } from '../../src/audit/testing.js';
 interface Node {
   airlock: RunningAirlock;
   port: number;
+  doc: Record<string, unknown>;
 }
 
 let db: AppDb;
@@ -41,18 +42,16 @@ const keyLines = (): string[] => privatePem.split('\n').filter((l) => l !== '' &
 
 async function startNode(name: string, signingKey: string, opts: { expectFailure?: boolean } = {}): Promise<Node> {
   const port = await freePort();
-  const airlock = await startAirlock(
-    {
-      state_dir: join(db.dir, `state-${name}`),
-      state: { backend: 'postgres', url: `\${file:${urlFile}}`, poll_interval: '1s' },
-      // A checkpoint every 8 records, so a few statements make several.
-      audit: { checkpoint_every: 8, signing_key: signingKey },
-      auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
-      connections: [db.connection('appdb', port, { allow_groups: ['dev'] })],
-    },
-    opts,
-  );
-  return { airlock, port };
+  const doc = {
+    state_dir: join(db.dir, `state-${name}`),
+    state: { backend: 'postgres', url: `\${file:${urlFile}}`, poll_interval: '1s' },
+    // A checkpoint every 8 records, so a few statements make several.
+    audit: { checkpoint_every: 8, signing_key: signingKey },
+    auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
+    connections: [db.connection('appdb', port, { allow_groups: ['dev'] })],
+  };
+  const airlock = await startAirlock(doc, opts);
+  return { airlock, port, doc };
 }
 
 async function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -195,8 +194,25 @@ describe('audit.signing_key shared by two nodes', () => {
     expect(missing.airlock.output()).toContain(`audit.signing_key: secret file ${join(db.dir, 'no-such.key')} cannot be read`);
   }, 60_000);
 
+  it('a reload with another signing_key keeps the running key and says a restart is needed', async () => {
+    const b = nodes[1] as Node;
+    const other = join(db.dir, 'other-signing.key');
+    writeFileSync(other, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    b.airlock.rewriteConfig({ ...b.doc, audit: { checkpoint_every: 8, signing_key: `\${file:${other}}` } });
+    b.airlock.signal('SIGHUP');
+    await b.airlock.waitForLog((l) => l.msg === 'configuration reloaded');
+    expect(b.airlock.logs().some((l) => typeof l.msg === 'string' && l.msg.includes('audit.signing_key changed'))).toBe(true);
+    const dev = await issuer.token({ sub: 'alice', groups: ['dev'] });
+    for (let i = 0; i < 5; i++) expect((await psql({ port: b.port, token: dev }, ['-Atc', `SELECT ${i}`])).code).toBe(0);
+    await b.airlock.stop();
+    // Every checkpoint, the one sealing the log at stop included, is still the shared key's.
+    const keys = auditRecords(b).filter((r) => r.event.type === 'checkpoint').map((r) => r.event.key);
+    expect(new Set(keys)).toEqual(new Set([sharedId]));
+    const r = await cli(['audit', 'verify', '--config', b.airlock.configFile, '--public-key', pubFile]);
+    expect(r.code, r.stdout).toBe(0);
+  }, 60_000);
+
   it('no byte of the private key appears in daemon output, logs, audit files, state dirs, the store or CLI output', async () => {
-    await (nodes[1] as Node).airlock.stop();
     const lines = keyLines();
     expect(lines.length).toBeGreaterThan(0);
     const state = new pg.Client({ connectionString: stateUrl });
