@@ -10,7 +10,7 @@ import type { Identity } from '../src/core/types.js';
 import type { CorePorts } from '../src/core/gateway.js';
 import type { ApprovalPort } from '../src/core/session.js';
 import { AirlockError, asAirlockError } from '../src/util/errors.js';
-import type { SecretResolver } from '../src/secrets/index.js';
+import { SecretResolver } from '../src/secrets/index.js';
 import { parseDuration } from '../src/util/duration.js';
 import { loadSqlParsers, analyzePostgres, resolveRelation } from '../parsers/sql/index.js';
 import { analyzeMysql } from '../parsers/sql/mysql/index.js';
@@ -18,6 +18,7 @@ import { ParserError } from '../parsers/errors.js';
 import { Policy } from '../src/policy/index.js';
 import { ApprovalBroker, WebhookNotifier, holdMessage, type ApprovalRequest, type ApprovalRequestInput } from '../src/approvals/index.js';
 import { AuditLog, listSessions, sessionTranscript, type SessionSummary } from '../src/audit/index.js';
+import { loadCheckpointKey } from '../src/audit/signing.js';
 import { startExporters, exporterFor, type AuditExporters } from '../src/audit/exporters/index.js';
 import { GatewayMetrics } from '../src/admin/metrics.js';
 import { CheckpointPublisher, EmbeddedStateStore, FleetApprovals, PostgresStateStore, type IndexedSession, type StateStore, type StoredGrant } from '../src/state/index.js';
@@ -35,6 +36,8 @@ export interface Services {
   rulesFor(identity: Identity, connection: string): RuleConfig[];
   broker: ApprovalBroker;
   audit: AuditLog;
+  /** audit.signing_key as the log was opened with it (a reload cannot change the running writer's key). */
+  auditSigningKey: string | undefined;
   /** Started once with the audit log (a reload keeps them); `status()` belongs in /healthz. */
   exporters: AuditExporters;
   /** Prometheus metrics; one registry for the daemon's life (a reload keeps the counts). */
@@ -83,7 +86,11 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
       ...(webhookUrl === undefined ? {} : { notifier: new WebhookNotifier(webhookUrl, { logger }) }),
     });
   const auditDir = join(config.state_dir, 'audit');
-  const audit = previous?.audit ?? (await AuditLog.open({ dir: auditDir, node: hostname(), fsync: config.audit.fsync, checkpointEvery: config.audit.checkpoint_every, logger }));
+  const auditSigningKey = previous?.auditSigningKey ?? config.audit.signing_key;
+  if (previous !== null && previous.auditSigningKey !== config.audit.signing_key) {
+    logger.warn('reload: audit.signing_key changed; the audit log keeps signing checkpoints with the key it started with until airlock restarts');
+  }
+  const audit = previous?.audit ?? (await openAudit(config, auditDir, logger, secrets));
   const exporters =
     previous?.exporters ?? (await startExporters(audit, config.audit.exporters.map((c, i) => exporterFor(c, i, config.state_dir, logger)), logger));
   const metrics = previous?.metrics ?? new GatewayMetrics({ version: '0.1.0' });
@@ -101,6 +108,7 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
   return {
     broker,
     audit,
+    auditSigningKey,
     exporters,
     metrics,
     store,
@@ -162,6 +170,20 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
       await exporters.close();
     },
   };
+}
+
+/** The audit log; with audit.signing_key, that key (resolved and checked now: a bad one stops the start) signs its checkpoints. */
+async function openAudit(config: Config, auditDir: string, logger: Logger, secrets: SecretResolver | undefined): Promise<AuditLog> {
+  const ref = config.audit.signing_key;
+  const signingKey = ref === undefined ? undefined : await loadCheckpointKey(ref, secrets ?? new SecretResolver());
+  return AuditLog.open({
+    dir: auditDir,
+    node: hostname(),
+    fsync: config.audit.fsync,
+    checkpointEvery: config.audit.checkpoint_every,
+    logger,
+    ...(signingKey === undefined ? {} : { signingKey }),
+  });
 }
 
 /** How long a stopping daemon tries to publish the checkpoint that sealed its log. */

@@ -11,6 +11,9 @@ import { SecretResolver } from '../src/secrets/index.js';
 import { PostgresStateStore } from '../src/state/index.js';
 import { createLogger } from '../src/util/log.js';
 import { verifyFleet } from '../src/audit/fleet-verify.js';
+import { pinnedKeys, type CheckpointKeys } from '../src/audit/verify-keys.js';
+import { generateCheckpointKey, publicKeyPath } from '../src/audit/signing.js';
+import { writeFileSync } from 'node:fs';
 import {
   auditVerifyCommand,
   listSessions,
@@ -21,7 +24,7 @@ import {
 } from '../src/audit/index.js';
 
 /** `audit verify --fleet`: the checkpoints every node published to the config's state store, each node's log checked against its last. */
-async function fleetVerify(opts: { config?: string; nodeDir: string[] }): Promise<{ exitCode: 0 | 1; text: string }> {
+async function fleetVerify(opts: { config?: string; nodeDir: string[] }, keys: CheckpointKeys | undefined): Promise<{ exitCode: 0 | 1; text: string }> {
   const file = opts.config ?? process.env.AIRLOCK_CONFIG;
   if (file === undefined) throw new AirlockError('AIRLOCK_CONFIG_INVALID', 'no config: pass --config FILE or set AIRLOCK_CONFIG');
   const config = loadConfigFile(file);
@@ -36,7 +39,7 @@ async function fleetVerify(opts: { config?: string; nodeDir: string[] }): Promis
   const store = await PostgresStateStore.open({ url, node: `verify ${hostname()}:${process.pid}`, logger: createLogger('silent'), pollIntervalMs: 60_000 });
   try {
     const nodes = (await store.lastCheckpoints()).map((n) => ({ node: n.checkpoint.node, auditDir: n.auditDir, checkpoint: n.checkpoint }));
-    return await verifyFleet(nodes, dirs);
+    return await verifyFleet(nodes, dirs, keys);
   } finally {
     await store.close();
   }
@@ -122,10 +125,33 @@ export function registerAdminCommands(program: Command): void {
     .option('--config <file>', 'config file (or AIRLOCK_CONFIG)')
     .option('--fleet', "every node's log against the checkpoints in the shared state store (state.backend: postgres)")
     .option('--node-dir <node=path>', "with --fleet: read this node's audit log from PATH instead of the directory it recorded (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .action(async (opts: { config?: string; fleet?: boolean; nodeDir: string[] }) => {
-      const r = opts.fleet === true ? await fleetVerify(opts) : await auditVerifyCommand(auditDir(opts));
+    .option(
+      '--public-key <file>',
+      'check every checkpoint against this pinned public key (SPKI PEM; repeatable, or several in one file, for a key rotation) instead of the audit-signing.pub beside the log: proves who wrote the log, not only that it is consistent',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .action(async (opts: { config?: string; fleet?: boolean; nodeDir: string[]; publicKey: string[] }) => {
+      const keys = opts.publicKey.length === 0 ? undefined : await pinnedKeys(opts.publicKey);
+      const r = opts.fleet === true ? await fleetVerify(opts, keys) : await auditVerifyCommand(auditDir(opts), keys === undefined ? {} : { keys });
       process.stdout.write(r.text);
       process.exitCode = r.exitCode;
+    });
+  audit
+    .command('keygen')
+    .description('make an Ed25519 checkpoint key for audit.signing_key: the private key (PKCS#8 PEM, mode 0600) into FILE, its public half beside it (.pub) for audit verify --public-key')
+    .requiredOption('--out <file>', 'where to write the private key (never overwritten); the public key goes to FILE without .key, plus .pub')
+    .action((opts: { out: string }) => {
+      const key = generateCheckpointKey();
+      const pub = publicKeyPath(opts.out);
+      try {
+        writeFileSync(opts.out, key.privatePem, { mode: 0o600, flag: 'wx' });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new AirlockError('AIRLOCK_CONFIG_INVALID', code === 'EEXIST' ? `${opts.out} exists; airlock never overwrites a key` : `cannot write ${opts.out} (${code ?? 'error'})`);
+      }
+      writeFileSync(pub, key.publicPem, { mode: 0o644 });
+      process.stdout.write(`wrote ${opts.out} (private, 0600) and ${pub} (public); key id ${key.keyId}\nconfig:  audit: { signing_key: "\${file:${opts.out}}" }\nverify:  airlock audit verify --public-key ${pub}\n`);
     });
 
   const sessions = program.command('sessions').description('recorded sessions, from the local state dir (or every node, through the admin API)');

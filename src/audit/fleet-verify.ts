@@ -5,11 +5,15 @@
  * the store holds — the same record, head and signature. A log cut before that checkpoint, or
  * rewritten since, cannot match it: records a node lost or someone removed show here, which the
  * chain alone cannot show for records cut from its end.
+ *
+ * With pinned keys (`--public-key`) every node's checkpoints must be signed by one of them (one
+ * shared audit.signing_key, or the keys of a rotation), not by whatever key sits beside its log.
  */
 import { stat } from 'node:fs/promises';
 import { verifyAudit } from './verify.js';
 import type { AuditRecord } from './types.js';
 import { fieldsOf } from './record.js';
+import type { CheckpointKeys } from './verify-keys.js';
 
 export interface FleetCheckpoint {
   node: string;
@@ -26,7 +30,7 @@ export interface FleetNodeResult {
 }
 
 /** One node: its log against its last stored checkpoint. `dir` overrides the recorded directory. */
-export async function verifyNode(n: FleetCheckpoint, dir: string | undefined): Promise<FleetNodeResult> {
+export async function verifyNode(n: FleetCheckpoint, dir: string | undefined, keys?: CheckpointKeys): Promise<FleetNodeResult> {
   const c = n.checkpoint;
   const fail = (why: string): FleetNodeResult => ({ node: n.node, ok: false, line: `${n.node}: FAIL ${why}` });
   const where = dir ?? n.auditDir;
@@ -41,6 +45,7 @@ export async function verifyNode(n: FleetCheckpoint, dir: string | undefined): P
   let result;
   try {
     result = await verifyAudit(where, {
+      ...(keys === undefined ? {} : { keys }),
       liveTail: true,
       onEnd: (seq) => (last = seq),
       onCheckpoint: (r) => {
@@ -60,14 +65,14 @@ export async function verifyNode(n: FleetCheckpoint, dir: string | undefined): P
   if (e.head !== c.head || e.headSeq !== c.headSeq || e.sig !== c.sig || e.key !== c.keyId) {
     return fail(`the checkpoint at seq ${c.seq} in ${where} differs from the one in the state store (the log was rewritten)`);
   }
-  return { node: n.node, ok: true, line: `${n.node}: ok ${result.count} records; chain verified through its last stored checkpoint (seq ${c.seq}, key ${c.keyId}) in ${where}` };
+  return { node: n.node, ok: true, line: `${n.node}: ok ${result.count} records; chain verified through its last stored checkpoint (seq ${c.seq}, key ${c.keyId}${keys?.pinned === true ? ', pinned' : ''}) in ${where}` };
 }
 
 /** Every node, one line each; exit 1 when any fails or the store has no checkpoint at all. */
-export async function verifyFleet(nodes: FleetCheckpoint[], dirs: Map<string, string>): Promise<{ exitCode: 0 | 1; text: string }> {
+export async function verifyFleet(nodes: FleetCheckpoint[], dirs: Map<string, string>, keys?: CheckpointKeys): Promise<{ exitCode: 0 | 1; text: string }> {
   if (nodes.length === 0) return { exitCode: 1, text: 'no node has published a signed checkpoint to the state store yet\n' };
   const unknown = [...dirs.keys()].filter((k) => !nodes.some((n) => n.node === k));
-  const results = await Promise.all(nodes.map((n) => verifyNode(n, dirs.get(n.node))));
+  const results = await Promise.all(nodes.map((n) => verifyNode(n, dirs.get(n.node), keys)));
   const lines = results.map((r) => r.line);
   for (const k of unknown) lines.push(`${k}: FAIL --node-dir names a node with no checkpoint in the state store`);
   return { exitCode: results.every((r) => r.ok) && unknown.length === 0 ? 0 : 1, text: `${lines.join('\n')}\n` };

@@ -26,7 +26,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../util/log.js';
 import { AirlockError } from '../util/errors.js';
@@ -36,6 +36,7 @@ import type { AuditEventBody, AuditRecord } from './types.js';
 import type { DurableRecord, FromWriter, QueuedEvent, SignedCheckpoint, ToWriter, WriterConfig } from './writer-messages.js';
 import { startWriter, writerReady } from './writer-thread.js';
 import { pruneAudit, scheduleRetention } from './retention.js';
+import { defaultKeyFile } from './signing.js';
 
 /** Back-off before starting a new writer after one died: doubling per death or failed start, up to the maximum, until a batch succeeds. */
 const RESTART_MIN_MS = 100;
@@ -54,8 +55,10 @@ export interface AuditLogOptions {
   maxFileBytes?: number;
   /** A signed checkpoint whenever seq is a multiple of this (default 1000; 0: none). */
   checkpointEvery?: number;
-  /** Default: `audit-signing.key` beside the audit directory (i.e. in state_dir). */
+  /** Default: `audit-signing.key` beside the audit directory (i.e. in state_dir); with signingKey only its `.pub` is written. */
   keyFile?: string;
+  /** audit.signing_key, resolved: signs every checkpoint instead of the per-node key in keyFile. */
+  signingKey?: KeyObject;
   logger?: Logger;
 }
 
@@ -137,7 +140,8 @@ export class AuditLog {
       fsync: opts.fsync ?? true,
       maxFileBytes: opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
       checkpointEvery: every,
-      keyFile: every > 0 ? (opts.keyFile ?? join(dirname(opts.dir), 'audit-signing.key')) : null,
+      keyFile: every > 0 ? (opts.keyFile ?? defaultKeyFile(opts.dir)) : null,
+      signingKey: opts.signingKey ?? null,
     };
     const worker = startWriter(config);
     const log = new AuditLog(opts.dir, opts, worker, config, opts.logger);

@@ -2,8 +2,11 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sign, type KeyObject } from 'node:crypto';
 import { AuditLog, type AuditLogOptions } from './log.js';
 import { listAuditFiles } from './files.js';
+import { recordHash, recordLine } from './canonical.js';
+import { GENESIS_HASH, type AuditEventBody, type AuditRecord } from './types.js';
 
 export interface TempState {
   state: string;
@@ -36,4 +39,25 @@ export async function readLinesOf(path: string): Promise<string[]> {
 
 export async function writeLines(path: string, lines: string[]): Promise<void> {
   await writeFile(path, lines.map((l) => `${l}\n`).join(''));
+}
+
+/**
+ * Rewrites a whole log as someone who can write the files (but has no airlock key) would: each
+ * event through `edit`, the chain re-linked, every checkpoint re-signed with `key` and named `keyId`.
+ */
+export async function forgeLog(dir: string, key: KeyObject, keyId: string, edit: (r: AuditRecord) => AuditEventBody = (r) => r.event): Promise<void> {
+  let prev = GENESIS_HASH;
+  for (const file of await auditFiles(dir)) {
+    const out: string[] = [];
+    for (const line of await readLinesOf(file)) {
+      const r = JSON.parse(line) as AuditRecord;
+      let event = edit(r);
+      if (event.type === 'checkpoint') event = { ...event, head: prev, key: keyId, sig: sign(null, Buffer.from(prev, 'utf8'), key).toString('base64') };
+      const head = { ...r, prev, event };
+      const next = { ...head, hash: recordHash(head) };
+      prev = next.hash;
+      out.push(recordLine(next));
+    }
+    await writeLines(file, out);
+  }
 }

@@ -3,7 +3,9 @@
  *
  * Each line must be a canonical record whose hash is right; seq rises by one and prev
  * is the previous record's hash, across file boundaries; every checkpoint's signature
- * over the head it names must check against `audit-signing.pub`.
+ * over the head it names must check against the key its id names: one beside the log
+ * (`audit-signing.pub`, and earlier ones), or, when the caller pinned keys, one of those
+ * (verify-keys.ts says what each proves).
  *
  * Start of the chain: seq 1 with a prev of 64 zeros, or — after retention pruned older
  * files — a start vouched for by an `audit.pruned` event later in the log: either its
@@ -13,15 +15,18 @@
  * What a chain cannot show: lines cut from the very end. Checkpoints bound that loss to
  * what came after the last one; exporting the log off the host removes it.
  */
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { listAuditFiles, readLines } from './files.js';
 import { checkRecordLine, fieldsOf } from './record.js';
-import { loadVerifier, publicKeyPath, type CheckpointVerifier } from './signing.js';
+import { defaultKeyFile, publicKeyPath } from './signing.js';
+import { keysBesideLog, type CheckpointKeys } from './verify-keys.js';
 import { GENESIS_HASH, type AuditRecord, type VerifyResult } from './types.js';
 
 export interface VerifyOptions {
-  /** Default: `audit-signing.key` beside the audit directory; only its `.pub` is read. */
+  /** Default: `audit-signing.key` beside the audit directory; only its `.pub` (and retired ones) are read. */
   keyFile?: string;
+  /** Pinned keys (`--public-key`): checkpoints are checked against these, never against keys beside the log. */
+  keys?: CheckpointKeys;
   /** Called with each checkpoint once its signature and the chain up to it checked out. */
   onCheckpoint?: (record: AuditRecord) => void;
   /** The log is still being written: an unfinished last line of the last file is where it ends for now, not a fault. */
@@ -38,13 +43,18 @@ interface Start {
   prev: string;
 }
 
-function checkpointProblem(r: AuditRecord, verifier: CheckpointVerifier | null, keyFile: string): string | null {
+function checkpointProblem(r: AuditRecord, keys: CheckpointKeys | null, keyFile: string): string | null {
   const e = fieldsOf(r.event);
   if (typeof e.head !== 'string' || typeof e.sig !== 'string' || typeof e.headSeq !== 'number') return 'checkpoint is malformed';
   if (e.head !== r.prev || e.headSeq !== r.seq - 1) return 'checkpoint does not sign the record before it';
-  if (verifier === null) return `checkpoint cannot be checked: no public key at ${publicKeyPath(keyFile)}`;
-  if (e.key !== verifier.keyId) return `checkpoint is signed by another key (${String(e.key)}, expected ${verifier.keyId})`;
-  if (!verifier.verify(e.head, e.sig)) return 'checkpoint signature is not valid';
+  if (keys === null) return `checkpoint cannot be checked: no public key at ${publicKeyPath(keyFile)}`;
+  const good = typeof e.key === 'string' ? keys.verify(e.key, e.head, e.sig) : null;
+  if (good === null) {
+    const expected = keys.ids.length === 1 ? `expected ${keys.ids[0] ?? ''}` : `expected one of ${keys.ids.join(', ')}`;
+    if (keys.pinned) return `checkpoint is signed by key ${String(e.key)}, which is not a pinned key (${expected}, from ${keys.source})`;
+    return `checkpoint is signed by another key (${String(e.key)}, ${expected})`;
+  }
+  if (!good) return 'checkpoint signature is not valid';
   return null;
 }
 
@@ -57,8 +67,8 @@ function vouches(event: AuditRecord['event'], start: Start): boolean {
 }
 
 export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promise<VerifyResult> {
-  const keyFile = opts.keyFile ?? join(dirname(dir), 'audit-signing.key');
-  const verifier = await loadVerifier(keyFile);
+  const keyFile = opts.keyFile ?? defaultKeyFile(dir);
+  const keys = opts.keys ?? (await keysBesideLog(keyFile));
   const files = await listAuditFiles(dir);
   let last: AuditRecord | null = null;
   let start: Start | null = null;
@@ -81,7 +91,7 @@ export async function verifyAudit(dir: string, opts: VerifyOptions = {}): Promis
         if (r.prev !== last.hash) return fail(`prev does not match the hash of seq ${last.seq} (the chain is broken here)`);
       }
       if (r.event.type === 'checkpoint') {
-        const problem = checkpointProblem(r, verifier, keyFile);
+        const problem = checkpointProblem(r, keys, keyFile);
         if (problem !== null) return fail(problem);
         opts.onCheckpoint?.(r);
       }

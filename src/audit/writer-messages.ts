@@ -4,6 +4,7 @@
  * toJSON() and the password scrub run where the event object lives, never on a structured
  * clone of it (a clone would drop the prototype and with it toJSON, i.e. leak the secret).
  */
+import type { KeyObject } from 'node:crypto';
 
 export interface WriterConfig {
   dir: string;
@@ -13,6 +14,8 @@ export interface WriterConfig {
   checkpointEvery: number;
   /** null: no checkpoints. */
   keyFile: string | null;
+  /** audit.signing_key (a KeyObject crosses to the worker thread as a clone); null: the per-node key in keyFile. */
+  signingKey: KeyObject | null;
 }
 
 /** One event to append: `ts` is stamped by the caller's clock, so records keep the caller's time. */

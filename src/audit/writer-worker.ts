@@ -24,7 +24,7 @@ function errno(e: unknown): string {
 }
 
 async function start(config: WriterConfig): Promise<ChainFile> {
-  const signer = config.keyFile === null ? null : await loadOrCreateSigner(config.keyFile);
+  const signer = config.keyFile === null ? null : await loadOrCreateSigner(config.keyFile, config.signingKey);
   const found = await findHead(config.dir, config.fsync);
   const chain = new ChainFile({ ...config, signer, ...testHooks() }, found.head, found.current);
   say({ type: 'ready', head: found.head, torn: found.torn });

@@ -283,6 +283,8 @@ export function configSchemaWith(connectionSchema: z.ZodType<ConnectionConfig, u
       auditors: z.array(z.string()).default(['auditors']),
       /** A signed checkpoint every this many records, and when the daemon stops. */
       checkpoint_every: z.number().int().min(1).default(1000),
+      /** Signs checkpoints: a secret reference to an Ed25519 private key (PKCS#8 PEM), the same on every node; default: generated per node into state_dir. */
+      signing_key: z.string().min(1).optional(),
       exporters: z.array(auditExporter).default([]),
     })
     .default({ enabled: true, fsync: true, auditors: ['auditors'], checkpoint_every: 1000, exporters: [] }),

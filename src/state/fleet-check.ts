@@ -21,6 +21,7 @@ export function fleetWarnings(config: Config): FleetWarning[] {
   shared('ssh_ca.key', config.ssh_ca.key, "SSH user CA (callers' certificates from one node are refused by the others)");
   shared('masking.hash_key', config.masking.hash_key, 'masking hash key (the same value would get a different pseudonym on each node)');
   shared('auth.token_signing_key', config.auth.token_signing_key, 'gateway-token signing key (tokens from POST /v1/token on one node are refused by the others)');
+  if (config.audit.enabled) shared('audit.signing_key', config.audit.signing_key, "audit checkpoint key (each node's checkpoints would carry a key of its own: no one pinned public key verifies the fleet; airlock audit keygen makes one)");
   if (config.auth.dev_issuer) shared('auth.dev_issuer_key', config.auth.dev_issuer_key, 'dev issuer key (dev tokens minted for one node are refused by the others)');
   config.connections.forEach((c, i) => {
     if (c.protocol !== 'ssh') return;

@@ -1,6 +1,7 @@
 /** The CLI's public interface: config check, token mint, serve failing fast. */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,11 +65,13 @@ describe('airlock config check', () => {
     expect(r.stdout).toContain('warning: connections[1].credentials.ca_key: not a secret reference');
     expect(r.stdout).toContain('warning: connections[1].host_key: not set');
     expect(r.stdout).toContain('warning: auth.token_signing_key: not set');
+    expect(r.stdout).toContain('warning: audit.signing_key: not set');
     expect(r.stdout).not.toContain('inline-hash-key-value');
-    // Secret references everywhere (the gateway-token key too): nothing to warn about.
+    // Secret references everywhere (the gateway-token and audit checkpoint keys too): nothing to warn about.
     const good = await airlock(['config', 'check', '--config', configFile({
       ...fleet,
       auth: { token_signing_key: '${file:/etc/airlock/token-key.jwk}' },
+      audit: { signing_key: '${file:/etc/airlock/audit-signing.key}' },
       ssh_ca: { key: '${file:/etc/airlock/ssh-ca}' },
       masking: { hash_key: '${env:HASH_KEY}' },
       connections: [{ ...ssh, host_key: '${file:/etc/airlock/host-key}', credentials: { type: 'ssh-certificate', ca_key: '${file:/etc/airlock/up-ca}' } }],
@@ -82,6 +85,30 @@ describe('airlock config check', () => {
   it('reads AIRLOCK_CONFIG', async () => {
     const r = await airlock(['config', 'check'], { AIRLOCK_CONFIG: configFile({}) });
     expect(r.stdout).toBe('ok\n');
+  });
+});
+
+describe('airlock audit keygen', () => {
+  it('writes a private key (0600) and its public half, prints neither key, and never overwrites', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'airlock-keygen-'));
+    const out = join(dir, 'audit-signing.key');
+    const r = await airlock(['audit', 'keygen', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const privatePem = readFileSync(out, 'utf8');
+    const publicPem = readFileSync(join(dir, 'audit-signing.pub'), 'utf8');
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    const key = createPrivateKey(privatePem);
+    expect(key.asymmetricKeyType).toBe('ed25519');
+    expect(createPublicKey(key).export({ type: 'spki', format: 'pem' })).toBe(publicPem);
+    expect(r.stdout).toMatch(/key id [0-9a-f]{16}\n/);
+    expect(r.stdout).toContain(`audit: { signing_key: "\${file:${out}}" }`);
+    expect(r.stdout).toContain(`airlock audit verify --public-key ${join(dir, 'audit-signing.pub')}`);
+    expect(r.stdout + r.stderr).not.toContain(privatePem.split('\n')[1]);
+    expect(r.stdout + r.stderr).not.toContain(publicPem.split('\n')[1]);
+    const again = await airlock(['audit', 'keygen', '--out', out]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain(`${out} exists; airlock never overwrites a key`);
+    expect(readFileSync(out, 'utf8')).toBe(privatePem);
   });
 });
 
