@@ -11,7 +11,10 @@
  *    shadows a built-in through search_path. So every relation read must be known to be a
  *    plain table, partitioned table or materialized view without row security (and without
  *    foreign or row-secured partitions or children, nor — where user-defined operator classes
- *    exist — columns of a user-defined type), under every schema its name could resolve to; and no name the text uses may be the name of a user-defined function or
+ *    exist — columns of a user-defined type, nor — where user-defined functions exist —
+ *    expressions the planner folds: expression or partial indexes, CHECK constraints,
+ *    expression statistics, partition key expressions, its children's included), under every
+ *    schema its name could resolve to; and no name the text uses may be the name of a user-defined function or
  *    type, no user-defined operator may be one the text could use, and no user-defined cast
  *    may apply. What the catalog does not know (not loaded, changed since) is not pipelined.
  */
@@ -38,6 +41,14 @@ export interface RelationFacts {
   oddParts: boolean;
   /** A column of a user-defined type (not an enum). */
   userTypedColumns: boolean;
+  /**
+   * It, or an inheritance child or partition at any depth, has an expression index or a partial
+   * index, a CHECK constraint, expression statistics or a partition key expression. The planner
+   * folds such expressions while it plans a read (a function marked IMMUTABLE with constant
+   * arguments runs then, and may call a volatile one that writes; CHECKs are folded for
+   * constraint exclusion), with no name of it in the statement's text.
+   */
+  planTimeCode: boolean;
 }
 
 /** The database's own objects (OID ≥ 16384, FirstNormalObjectId), by name (lower-cased). */
@@ -107,7 +118,9 @@ export function judgeEffects(statement: StatementAnalysis, catalog: EffectCatalo
       unknown = true;
       continue;
     }
-    if (facts.some((f) => !PLAIN_RELATIONS.has(f.kind) || f.rowSecurity || f.oddParts || (objects.operatorClasses && f.userTypedColumns))) return 'may-have-effect';
+    // Plan-time folding runs only functions; without a user-defined one it runs built-ins alone.
+    const userCode = objects.functions.size > 0;
+    if (facts.some((f) => !PLAIN_RELATIONS.has(f.kind) || f.rowSecurity || f.oddParts || (objects.operatorClasses && f.userTypedColumns) || (userCode && f.planTimeCode))) return 'may-have-effect';
   }
   return unknown ? 'unknown' : 'effect-free';
 }

@@ -66,6 +66,25 @@ beforeAll(async () => {
       'CREATE TABLE later (n int); INSERT INTO later VALUES (1); CREATE TABLE later2 (n int); INSERT INTO later2 VALUES (1)',
     { db: 'appdb' },
   );
+  // Red team: user code the server runs for a SELECT that names no function, operator or user
+  // type — a table's row type whose column is a domain with a CHECK, and expressions the planner
+  // folds (an IMMUTABLE-marked function with constant arguments runs at plan time: index
+  // expressions and predicates, expression statistics, partition keys, CHECK constraints used
+  // for constraint exclusion). plpgsql refuses writes in a non-volatile function but not in a
+  // volatile one it calls.
+  await upstream.psql(
+    'SET ROLE app; ' +
+      'CREATE FUNCTION mark_v(int) RETURNS int LANGUAGE plpgsql AS $$ BEGIN INSERT INTO hits VALUES ($1); RETURN 1; END $$; ' +
+      'CREATE FUNCTION mark_i(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN mark_v($1); END $$; ' +
+      'CREATE DOMAIN checked AS int CHECK (mark(110) > 0); CREATE TABLE boxed (v checked); ' +
+      'CREATE TABLE indexed (x int); CREATE INDEX ON indexed ((x + mark_i(111))); ' +
+      'CREATE TABLE partial (x int); CREATE INDEX ON partial (x) WHERE x > mark_i(112); ' +
+      'CREATE TABLE stats (x int, y int); CREATE STATISTICS stats_x ON (x + mark_i(113)), y FROM stats; ' +
+      'CREATE TABLE family (x int); CREATE TABLE family_child (CHECK (x > mark_i(114))) INHERITS (family); ' +
+      'CREATE TABLE keyed (x int) PARTITION BY RANGE ((x + mark_i(115))); CREATE TABLE keyed_all PARTITION OF keyed FOR VALUES FROM (MINVALUE) TO (MAXVALUE); ' +
+      'CREATE TABLE limited (x int CHECK (x > mark_i(116)))',
+    { db: 'appdb' },
+  );
   // An operator class needs a superuser: a sort on its type calls its comparison function unwritten.
   await upstream.psql(
     'CREATE TYPE pt AS (v int); ' +
@@ -301,6 +320,41 @@ describe('pipelined write-ahead: effects the text does not show are judged with 
       const c = await connected();
       try {
         await notPipelined(c, sql, `select count(*) from hits where n = ${tag}`);
+      } finally {
+        await c.end();
+      }
+    });
+  }
+
+  // Plan-time folding is cached per upstream backend (relcache): the catalog learns the names on
+  // one session, the attack runs on a fresh one.
+  for (const [what, sql, tag, setup] of [
+    ["a cast to a table's row type whose column is a domain with a writing CHECK", 'SELECT ROW(1)::boxed', 110, null],
+    ["a literal read as a table's row type (record_in checks the domain)", "SELECT '(1)'::boxed", 110, null],
+    ["a typed literal of a table's row type", "SELECT boxed '(1)'", 110, null],
+    ['a table with an expression index calling an IMMUTABLE-marked writing function', 'SELECT x FROM indexed', 111, null],
+    ['a table with a partial index whose predicate calls one', 'SELECT x FROM partial', 112, null],
+    ['a table with expression statistics calling one', 'SELECT x FROM stats WHERE x = 1', 113, null],
+    ["an inheritance parent whose child's CHECK calls one (constraint exclusion)", 'SELECT x FROM family WHERE x = 1', 114, null],
+    ['a table partitioned by an expression calling one', 'SELECT x FROM keyed', 115, null],
+    ['a table whose own CHECK calls one, under constraint_exclusion = on', 'SELECT x FROM limited WHERE x = 1', 116, 'SET constraint_exclusion = on'],
+  ] as const) {
+    it(`${what}: synced before it is forwarded`, async () => {
+      const warm = await connected();
+      await warm.query(sql).finally(() => warm.end());
+      const c = await connected();
+      try {
+        if (setup !== null) await c.query(setup);
+        const effect = `select count(*) from hits where n = ${tag}`;
+        const before = await direct(effect);
+        try {
+          writeFileSync(fail, '');
+          const err = await c.query(sql).then(() => null, failure);
+          expect(err?.code).toBe('58030');
+        } finally {
+          rmSync(fail, { force: true });
+        }
+        expect(await direct(effect)).toBe(before);
       } finally {
         await c.end();
       }

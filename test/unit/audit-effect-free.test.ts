@@ -53,7 +53,7 @@ describe('effect-free statements', () => {
 
 /** judgeEffects against a catalog given as data: what the upstream's pg_class and user objects say. */
 describe('effect-free statements, judged with the catalog', () => {
-  const plain = { kind: 'r', rowSecurity: false, oddParts: false, userTypedColumns: false };
+  const plain = { kind: 'r', rowSecurity: false, oddParts: false, userTypedColumns: false, planTimeCode: false };
   const none = { functions: new Set<string>(), types: new Set<string>(), operators: new Set<string>(), casts: false, implicitCasts: false, operatorClasses: false };
   function catalog(relations: Record<string, RelationFacts[]>, objects: UserObjects | null = none): EffectCatalog {
     return {
@@ -84,6 +84,13 @@ describe('effect-free statements, judged with the catalog', () => {
     const typed = { t: [{ ...plain, userTypedColumns: true }] };
     expect(judge('SELECT * FROM t ORDER BY c', catalog(typed, { ...none, operatorClasses: true }))).toEqual(['may-have-effect']);
     expect(judge('SELECT * FROM t ORDER BY c', catalog(typed))).toEqual(['effect-free']);
+  });
+
+  it('an expression the planner folds (expression/partial index, CHECK, expression statistics, partition key) where user functions exist: may have an effect', () => {
+    const folded = { t: [{ ...plain, planTimeCode: true }] };
+    expect(judge('SELECT * FROM t', catalog(folded, { ...none, functions: new Set(['mark_i']) }))).toEqual(['may-have-effect']);
+    // Without a user-defined function the planner folds built-ins alone.
+    expect(judge('SELECT * FROM t', catalog(folded))).toEqual(['effect-free']);
   });
 
   it('a relation the catalog does not know, or no catalog yet: unknown (not pipelined)', () => {
