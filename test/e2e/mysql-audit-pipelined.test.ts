@@ -36,7 +36,14 @@ beforeAll(async () => {
       DELIMITER //
       CREATE FUNCTION touch() RETURNS int MODIFIES SQL DATA BEGIN INSERT INTO hits VALUES (99); RETURN 1; END//
       DELIMITER ;
-      CREATE VIEW touched AS SELECT touch() AS t;`,
+      CREATE VIEW touched AS SELECT touch() AS t;
+      DELIMITER //
+      CREATE FUNCTION any_value(x int) RETURNS int MODIFIES SQL DATA BEGIN INSERT INTO hits VALUES (x); RETURN x; END//
+      CREATE FUNCTION regexp_like(x int) RETURNS int MODIFIES SQL DATA BEGIN INSERT INTO hits VALUES (x); RETURN x; END//
+      CREATE FUNCTION \`count\`(x int) RETURNS int MODIFIES SQL DATA BEGIN INSERT INTO hits VALUES (x); RETURN x; END//
+      CREATE FUNCTION \`max\`(x int) RETURNS int MODIFIES SQL DATA BEGIN INSERT INTO hits VALUES (x); RETURN x; END//
+      CREATE FUNCTION \`trim\`(x int) RETURNS int MODIFIES SQL DATA BEGIN INSERT INTO hits VALUES (x); RETURN x; END//
+      DELIMITER ;`,
   });
   gate = join(maria.dir, 'hold-syncs');
   fail = join(maria.dir, 'fail-syncs');
@@ -153,6 +160,17 @@ describe('pipelined write-ahead, mysql COM_QUERY', () => {
     ['SELECT NEXTVAL(...)', 'SELECT NEXTVAL(ticket)', 'SELECT next_not_cached_value FROM ticket'],
     ['SELECT ... FOR UPDATE', 'SELECT name FROM customers WHERE id = 1 FOR UPDATE', null],
     ['a SELECT followed by an INSERT in one query', 'SELECT 1; INSERT INTO hits VALUES (8)', 'SELECT COUNT(*) FROM hits WHERE n = 8'],
+    // Red team: a built-in's name that reaches a stored function. MariaDB has no ANY_VALUE or
+    // REGEXP_LIKE (MySQL 8 has): the name resolves to a stored function of the database.
+    ['a MySQL-only built-in name on MariaDB (a stored any_value)', 'SELECT any_value(120)', 'SELECT COUNT(*) FROM hits WHERE n = 120'],
+    ['another (a stored regexp_like)', 'SELECT regexp_like(121)', 'SELECT COUNT(*) FROM hits WHERE n = 121'],
+    // The grammar's own functions (COUNT, MAX, TRIM …) are built-ins only when the name touches its
+    // parenthesis: a space, a comment, a newline or backquotes make it a stored function's name.
+    ['COUNT with a space before its parenthesis', 'SELECT count (122)', 'SELECT COUNT(*) FROM hits WHERE n = 122'],
+    ['COUNT with a comment before its parenthesis', 'SELECT count/**/(123)', 'SELECT COUNT(*) FROM hits WHERE n = 123'],
+    ['COUNT in an executable comment', 'SELECT /*!count*/(124)', 'SELECT COUNT(*) FROM hits WHERE n = 124'],
+    ['TRIM backquoted', 'SELECT `trim`(125)', 'SELECT COUNT(*) FROM hits WHERE n = 125'],
+    ['MAX with a newline before its parenthesis', 'SELECT max\n(126)', 'SELECT COUNT(*) FROM hits WHERE n = 126'],
   ] as const) {
     it(`${what} is never forwarded before its record is durable: the sync fails, the upstream never sees it`, async () => {
       const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'alice', password: token, database: 'appdb', enableCleartextPlugin: true, multipleStatements: true });
