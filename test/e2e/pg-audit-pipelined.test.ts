@@ -373,6 +373,28 @@ describe('pipelined write-ahead: effects the text does not show are judged with 
     }
   });
 
+  it('DDL prepared earlier (extended protocol) and run by a later Bind/Execute alone: the catalog is not trusted after it', async () => {
+    const c = await connected();
+    try {
+      await direct('SET ROLE app; CREATE TABLE victim (n int); INSERT INTO victim VALUES (1)');
+      const rename = { name: 'swap_rename', text: 'ALTER TABLE victim RENAME TO victim_table' };
+      const view = { name: 'swap_view', text: 'CREATE VIEW victim AS SELECT mark(130) AS n' };
+      // Prepared (Parse) in a transaction rolled back: the statements stay, their effects do not.
+      await c.query('BEGIN');
+      await c.query(rename);
+      await c.query(view);
+      await c.query('ROLLBACK');
+      // The catalog learns that victim is a plain table (a name never looked up: the look-up is awaited).
+      await c.query('SELECT n FROM victim');
+      // node-postgres sends only Bind/Execute/Sync for a statement it has prepared already.
+      await c.query(rename);
+      await c.query(view);
+      await notPipelined(c, 'SELECT n FROM victim', 'select count(*) from hits where n = 130');
+    } finally {
+      await c.end();
+    }
+  });
+
   it('a view shadowing a table inside an open transaction: synced before it is forwarded until the transaction ends', async () => {
     const a = await connected();
     const b = await connected();
