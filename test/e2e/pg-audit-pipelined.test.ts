@@ -436,3 +436,52 @@ describe('pipelined write-ahead: effects the text does not show are judged with 
     }
   });
 });
+
+// Red team: texts that reach a writing function some other way — held (never forwarded before
+// the record is durable). Each runs under a failing sync: 58030, not seen upstream, no effect.
+describe('pipelined write-ahead: red-team texts that stay synced first', () => {
+  for (const [sql, tag, setup] of [
+    ['FETCH ALL FROM rt_cursor', 140, ['BEGIN', 'DECLARE rt_cursor CURSOR FOR SELECT mark(140)']],
+    ['EXECUTE rt_insert', 141, ['PREPARE rt_insert AS INSERT INTO hits VALUES (141)']],
+    ['EXPLAIN ANALYZE SELECT mark(142)', 142, []],
+    ['COPY (SELECT mark(143)) TO STDOUT', 143, []],
+    ['DO $$ BEGIN PERFORM mark(144); END $$', 144, []],
+    ['CALL rt_proc()', 145, ["CREATE PROCEDURE rt_proc() LANGUAGE sql AS 'INSERT INTO hits VALUES (145)'"]],
+    ['SELECT * FROM ROWS FROM (mark(146))', 146, []],
+    ['SELECT * FROM customers, LATERAL (SELECT mark(147)) x', 147, []],
+    ['WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT mark(148) FROM r WHERE n < 1) SELECT * FROM r', 148, []],
+    ['TABLE marked', 101, []],
+    ['SELECT 1; SELECT mark(149)', 149, []],
+    ['SELECT "mark"(150)', 150, []],
+    ['SELECT public.mark(151)', 151, []],
+    ['SELECT/**/mark/**/(152)', 152, []],
+    ['SELECT U&"\\006Dark"(153)', 153, []],
+    ['VALUES (mark(155))', 155, []],
+    ['SELECT * FROM customers TABLESAMPLE SYSTEM (mark(156))', 156, []],
+    ['SELECT x FROM (VALUES (1)) v(x) ORDER BY mark(157)', 157, []],
+    ['SELECT (SELECT mark(158))', 158, []],
+    ['SELECT $$mark(0)$$, mark(159)', 159, []],
+    ["SELECT 1 FROM customers WHERE name = 'x' UNION SELECT mark(160)", 160, []],
+  ] as const) {
+    it(`${sql}: synced before it is forwarded`, async () => {
+      const c = await connected();
+      try {
+        for (const x of setup) await c.query(x);
+        const effect = `select count(*) from hits where n = ${tag}`;
+        const before = await direct(effect);
+        try {
+          writeFileSync(fail, '');
+          const err = await c.query(sql).then(() => null, failure);
+          expect(err?.code).toBe('58030');
+        } finally {
+          rmSync(fail, { force: true });
+        }
+        expect(await direct(`select count(*) from pg_stat_activity where usename = 'app' and query = '${sql.replace(/'/g, "''")}'`)).toBe('0');
+        await c.query('ROLLBACK').catch(() => undefined);
+        expect(await direct(effect)).toBe(before);
+      } finally {
+        await c.end();
+      }
+    });
+  }
+});
