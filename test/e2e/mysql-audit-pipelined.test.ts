@@ -171,6 +171,24 @@ describe('pipelined write-ahead, mysql COM_QUERY', () => {
     ['COUNT in an executable comment', 'SELECT /*!count*/(124)', 'SELECT COUNT(*) FROM hits WHERE n = 124'],
     ['TRIM backquoted', 'SELECT `trim`(125)', 'SELECT COUNT(*) FROM hits WHERE n = 125'],
     ['MAX with a newline before its parenthesis', 'SELECT max\n(126)', 'SELECT COUNT(*) FROM hits WHERE n = 126'],
+    // Red team, held: other ways to a stored function, a sequence or a lock.
+    ['HANDLER', 'HANDLER customers OPEN', null],
+    ['TABLE t', 'TABLE touched', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['VALUES', 'VALUES (touch())', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['DO f()', 'DO touch()', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a schema-qualified stored function', 'SELECT appdb.touch()', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a backquoted stored function', 'SELECT `appdb`.`touch`()', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a stored function in an executable comment', 'SELECT /*!50000 touch() */', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a stored function with a space before its parenthesis', 'SELECT touch ()', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a stored function in WHERE', 'SELECT id FROM customers WHERE touch() = 1', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a stored function in a derived table', 'SELECT * FROM (SELECT touch()) x', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['SELECT ... INTO @var', 'SELECT touch() INTO @x', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a user variable assignment', 'SELECT @x := 1', null],
+    ['NEXT VALUE FOR', 'SELECT NEXT VALUE FOR ticket', 'SELECT next_not_cached_value FROM ticket'],
+    ['SETVAL', 'SELECT SETVAL(ticket, 500)', 'SELECT next_not_cached_value FROM ticket'],
+    ['GET_LOCK', "SELECT GET_LOCK('rt', 0)", null],
+    ['SET in the same packet', 'SET @rt = 1; SELECT 1', null],
+    ['PROCEDURE ANALYSE', 'SELECT id FROM customers PROCEDURE ANALYSE()', null],
   ] as const) {
     it(`${what} is never forwarded before its record is durable: the sync fails, the upstream never sees it`, async () => {
       const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'alice', password: token, database: 'appdb', enableCleartextPlugin: true, multipleStatements: true });
