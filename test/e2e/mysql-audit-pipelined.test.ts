@@ -171,6 +171,10 @@ describe('pipelined write-ahead, mysql COM_QUERY', () => {
     ['COUNT in an executable comment', 'SELECT /*!count*/(124)', 'SELECT COUNT(*) FROM hits WHERE n = 124'],
     ['TRIM backquoted', 'SELECT `trim`(125)', 'SELECT COUNT(*) FROM hits WHERE n = 125'],
     ['MAX with a newline before its parenthesis', 'SELECT max\n(126)', 'SELECT COUNT(*) FROM hits WHERE n = 126'],
+    // Red team: a CTE's name hid a view of that name where the server reads the view.
+    ['a view named beside a derived table whose CTE has its name', 'SELECT * FROM (WITH touched AS (SELECT 1 AS t) SELECT * FROM touched) a, touched', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a non-recursive CTE reading the view of its own name', 'WITH touched AS (SELECT * FROM touched) SELECT * FROM touched', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a CTE reading a view named like a later CTE', 'WITH a AS (SELECT * FROM touched), touched AS (SELECT 5) SELECT * FROM a', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
     // Red team, held: other ways to a stored function, a sequence or a lock.
     ['HANDLER', 'HANDLER customers OPEN', null],
     ['TABLE t', 'TABLE touched', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
