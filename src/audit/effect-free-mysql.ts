@@ -60,7 +60,15 @@ const PURE = new Set(
  * PROCEDURE (runs a procedure on the result). Matched anywhere in the text, comments and
  * literals included: a false match only costs the pipelining.
  */
-const EFFECT_WORDS = /\binto\b|\bfor\s+(?:update|share)\b|\block\s+in\s+share\s+mode\b|:=|\b(?:next|previous)\s+value\s+for\b|\bprocedure\b/i;
+const EFFECT_WORDS = /(?<![A-Za-z_$])(?:into|for\s+(?:update|share)|lock\s+in\s+share\s+mode|(?:next|previous)\s+value\s+for|procedure)(?![A-Za-z0-9_$])|:=/i;
+
+/**
+ * A word of those phrases followed by a comment or an executable comment's end: the server
+ * reads `FOR/**\/UPDATE`, `FOR -- …⏎UPDATE`, `/*!FOR*\/ UPDATE` and `FOR /*!50000 UPDATE *\/` as
+ * FOR UPDATE. (A word may also follow a version number directly, `/*!50000FOR`: no word
+ * boundary is asked for before one.)
+ */
+const COMMENT_IN_PHRASE = /(?<![A-Za-z_$])(?:for|lock|in|share|next|previous|value)\s*(?:\/\*|\*\/|--|#)/i;
 
 /**
  * `isBaseTable` says whether a relation read is known to be a base table (false for a view,
@@ -86,7 +94,7 @@ export function isEffectFreeMysql(statement: StatementAnalysis, isBaseTable: (re
   if (statement.kinds.length !== 1 || statement.kinds[0] !== 'select') return false;
   if (statement.writes.length > 0) return false;
   if (!statement.functions.every((f) => PURE.has(f) && touchesParenthesis(statement.text, f))) return false;
-  if (EFFECT_WORDS.test(statement.text)) return false;
+  if (EFFECT_WORDS.test(statement.text) || COMMENT_IN_PHRASE.test(statement.text)) return false;
   return statement.reads.every(isBaseTable);
 }
 

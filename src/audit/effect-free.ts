@@ -22,13 +22,15 @@ import type { RelationRef, StatementAnalysis } from '../../parsers/sql/types.js'
 
 /** FOR UPDATE / FOR NO KEY UPDATE / FOR SHARE / FOR KEY SHARE, and SELECT … INTO (creates a table). Matched anywhere, literals included: a false match only costs the pipelining. */
 const EFFECT_WORDS = /\bfor\s+(?:no\s+key\s+)?update\b|\bfor\s+(?:key\s+)?share\b|\binto\b/i;
+/** A word of those phrases followed by a comment (`FOR/**\/UPDATE`, `FOR -- …⏎SHARE`; comments nest, so no pattern can skip one). */
+const COMMENT_IN_PHRASE = /\b(?:for|no|key)\s*(?:\/\*|--)/i;
 
 /** The text alone: a plain read, nothing called. Necessary, not sufficient (see judgeEffects). */
 export function isEffectFree(statement: StatementAnalysis): boolean {
   if (statement.unparsed || statement.opaque) return false;
   if (statement.kinds.length !== 1 || statement.kinds[0] !== 'select') return false;
   if (statement.writes.length > 0 || statement.functions.length > 0) return false;
-  return !EFFECT_WORDS.test(statement.text);
+  return !EFFECT_WORDS.test(statement.text) && !COMMENT_IN_PHRASE.test(statement.text);
 }
 
 /** What the catalog says of one relation a name could resolve to. */

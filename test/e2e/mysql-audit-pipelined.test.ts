@@ -175,6 +175,12 @@ describe('pipelined write-ahead, mysql COM_QUERY', () => {
     ['a view named beside a derived table whose CTE has its name', 'SELECT * FROM (WITH touched AS (SELECT 1 AS t) SELECT * FROM touched) a, touched', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
     ['a non-recursive CTE reading the view of its own name', 'WITH touched AS (SELECT * FROM touched) SELECT * FROM touched', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
     ['a CTE reading a view named like a later CTE', 'WITH a AS (SELECT * FROM touched), touched AS (SELECT 5) SELECT * FROM a', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    // Red team: a locking read whose words a comment separates (the server reads FOR UPDATE).
+    ['FOR UPDATE split by a comment', 'SELECT name FROM customers WHERE id = 1 FOR/**/UPDATE', null],
+    ['FOR UPDATE split by a line comment', 'SELECT name FROM customers WHERE id = 1 FOR -- x\nUPDATE', null],
+    ['FOR in an executable comment, UPDATE after it', 'SELECT name FROM customers WHERE id = 1 /*!FOR*/ UPDATE', null],
+    ['UPDATE in a versioned comment after FOR', 'SELECT name FROM customers WHERE id = 1 FOR /*!50000 UPDATE */', null],
+    ['LOCK IN SHARE MODE split by comments', 'SELECT name FROM customers WHERE id = 1 LOCK/**/IN/**/SHARE/**/MODE', null],
     // Red team, held: other ways to a stored function, a sequence or a lock.
     ['HANDLER', 'HANDLER customers OPEN', null],
     ['TABLE t', 'TABLE touched', 'SELECT COUNT(*) FROM hits WHERE n = 99'],

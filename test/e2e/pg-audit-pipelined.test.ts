@@ -462,6 +462,10 @@ describe('pipelined write-ahead: red-team texts that stay synced first', () => {
     ['SELECT (SELECT mark(158))', 158, []],
     ['SELECT $$mark(0)$$, mark(159)', 159, []],
     ["SELECT 1 FROM customers WHERE name = 'x' UNION SELECT mark(160)", 160, []],
+    // A row lock whose words a comment separates (no row written: only never forwarded is checked).
+    ['SELECT name FROM customers WHERE id = 1 FOR/**/UPDATE', 0, []],
+    ['SELECT name FROM customers WHERE id = 1 FOR /* a /* nested */ comment */ NO KEY UPDATE', 0, []],
+    ['SELECT name FROM customers WHERE id = 1 FOR -- x\nSHARE', 0, []],
   ] as const) {
     it(`${sql}: synced before it is forwarded`, async () => {
       const c = await connected();

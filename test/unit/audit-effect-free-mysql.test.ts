@@ -67,6 +67,12 @@ describe('effect-free MySQL statements', () => {
     ['COUNT ended by an executable comment', 'SELECT /*!count*/(id) FROM t'],
     ['TRIM backquoted', 'SELECT `trim`(name) FROM t'],
     ['ABS backquoted', 'SELECT `abs`(id) FROM t'],
+    ['FOR UPDATE split by a comment', 'SELECT * FROM t FOR/**/UPDATE'],
+    ['FOR UPDATE split by a line comment', 'SELECT * FROM t FOR -- x\nUPDATE'],
+    ['FOR UPDATE split by a hash comment', 'SELECT * FROM t FOR#x\nUPDATE'],
+    ['FOR in an executable comment, UPDATE after it', 'SELECT * FROM t /*!FOR*/ UPDATE'],
+    ['UPDATE in a versioned comment after FOR', 'SELECT * FROM t FOR /*!50000 UPDATE */'],
+    ['FOR UPDATE right after a version number', 'SELECT * FROM t /*!50000FOR UPDATE*/'],
   ])('%s: synced before forwarded', (_what, sql) => {
     expect(effectFree(sql).every((x) => x)).toBe(false);
   });

@@ -46,6 +46,9 @@ describe('effect-free statements', () => {
     ['EXPLAIN ANALYZE (runs the statement)', 'EXPLAIN ANALYZE DELETE FROM t'],
     ['a cursor declaration', 'DECLARE c CURSOR FOR SELECT 1'],
     ['LOCK', 'LOCK TABLE t'],
+    ['FOR UPDATE split by a comment', 'SELECT * FROM t FOR/**/UPDATE'],
+    ['FOR NO KEY UPDATE split by a nested comment', 'SELECT * FROM t FOR /* a /* b */ c */ NO KEY UPDATE'],
+    ['FOR SHARE split by a line comment', 'SELECT * FROM t FOR -- x\nSHARE'],
   ])('%s: synced before forwarding', (_what, sql) => {
     expect(effectFree(sql)).not.toContain(true);
   });
