@@ -128,10 +128,13 @@ function definitionFollowed(def: string, analyze: AnalyzeSql): boolean {
 }
 
 /**
- * Catalog changes seen through any listener of this daemon, per upstream database: `n` any
+ * Catalog changes seen through any listener of this daemon, whatever its upstream: `n` any
  * possible change, `ddl` the DDL (or opaque text) among them — what may create a function.
+ * One count for all: two listeners may name one database differently (`localhost` and
+ * `127.0.0.1`, a DNS alias, a proxy), and no spelling of host, port and database tells
+ * that they are two. A change on one database makes every listener look again (one look-up each).
  */
-const changes = new Map<string, { n: number; ddl: number }>();
+const changes = { n: 0, ddl: 0 };
 
 /** An entry as of `gen`: the catalog-change count when the look-up that made it began. */
 interface Cached<T> {
@@ -146,19 +149,10 @@ export class PgCatalog implements EffectCatalog {
   private readonly byNameCache = new Map<string, { oids: number[]; at: number; gen: number }>();
   private objects: (Cached<UserObjects> & { ddl: number }) | null = null;
   private objectsLoading: Promise<void> | null = null;
-  /** Shared by every listener on the same upstream database: a change seen by one is seen by all. */
-  private readonly changed: { n: number; ddl: number };
+  /** Shared by every listener: a change seen by one is seen by all. */
+  private readonly changed = changes;
 
-  constructor(private readonly connection: PostgresConnectionConfig) {
-    const u = connection.upstream;
-    const key = `${u.host}:${u.port}/${u.database}`;
-    let c = changes.get(key);
-    if (c === undefined) {
-      c = { n: 0, ddl: 0 };
-      changes.set(key, c);
-    }
-    this.changed = c;
-  }
+  constructor(private readonly connection: PostgresConnectionConfig) {}
 
   /** Cached relation info, or undefined when it must be fetched first. */
   get(oid: number): RelationInfo | undefined {

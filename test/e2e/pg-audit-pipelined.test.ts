@@ -29,6 +29,7 @@ let issuer: TestIssuer;
 let airlock: RunningAirlock;
 let token: string;
 let port = 0;
+let aliasPort = 0;
 const dir = mkdtempSync(join(tmpdir(), 'airlock-pipelined-'));
 const gate = join(dir, 'hold-syncs');
 const fail = join(dir, 'fail-syncs');
@@ -101,6 +102,7 @@ beforeAll(async () => {
     { db: 'appdb' },
   );
   port = await freePort();
+  aliasPort = await freePort();
   const adminPort = await freePort();
   adminUrl = `http://127.0.0.1:${adminPort}`;
   process.env.AIRLOCK_TEST_AUDIT_SYNC_GATE = gate;
@@ -117,6 +119,15 @@ beforeAll(async () => {
           protocol: 'postgres',
           listen: `127.0.0.1:${port}`,
           upstream: { host: '127.0.0.1', port: upstream.port, database: 'appdb' },
+          credentials: { type: 'static', username: 'app', password: appPassword },
+          allow_groups: ['dba'],
+        },
+        {
+          // The same upstream database, its host spelled otherwise.
+          name: 'appdb-alias',
+          protocol: 'postgres',
+          listen: `127.0.0.1:${aliasPort}`,
+          upstream: { host: 'localhost', port: upstream.port, database: 'appdb' },
           credentials: { type: 'static', username: 'app', password: appPassword },
           allow_groups: ['dba'],
         },
@@ -138,8 +149,8 @@ afterAll(async () => {
   await upstream?.stop();
 });
 
-async function connected(): Promise<pg.Client> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user: 'alice', database: 'appdb', password: token });
+async function connected(via = port): Promise<pg.Client> {
+  const c = new pg.Client({ host: '127.0.0.1', port: via, user: 'alice', database: 'appdb', password: token });
   await c.connect();
   return c;
 }
@@ -392,6 +403,30 @@ describe('pipelined write-ahead: effects the text does not show are judged with 
       await notPipelined(c, 'SELECT n FROM victim', 'select count(*) from hits where n = 130');
     } finally {
       await c.end();
+    }
+  });
+
+  it('DDL through one listener, a SELECT through another naming the same database by another host name: the catalog is not trusted', async () => {
+    const a = await connected();
+    const b = await connected(aliasPort);
+    try {
+      await direct('SET ROLE app; CREATE TABLE victim2 (n int); INSERT INTO victim2 VALUES (1)');
+      // The other listener's catalog learns that victim2 is a plain table.
+      await b.query('SELECT n FROM victim2');
+      await a.query('ALTER TABLE victim2 RENAME TO victim2_table');
+      await a.query('CREATE VIEW victim2 AS SELECT mark(131) AS n');
+      const before = await direct('select count(*) from hits where n = 131');
+      try {
+        writeFileSync(fail, '');
+        const err = await b.query('SELECT n FROM victim2').then(() => null, failure);
+        expect(err?.code).toBe('58030');
+      } finally {
+        rmSync(fail, { force: true });
+      }
+      expect(await direct('select count(*) from hits where n = 131')).toBe(before);
+    } finally {
+      await a.end();
+      await b.end();
     }
   });
 
