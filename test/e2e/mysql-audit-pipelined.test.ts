@@ -22,6 +22,7 @@ let issuer: TestIssuer;
 let airlock: RunningAirlock;
 let token = '';
 let port = 0;
+let aliasPort = 0;
 let gate = '';
 let fail = '';
 
@@ -48,13 +49,14 @@ beforeAll(async () => {
   gate = join(maria.dir, 'hold-syncs');
   fail = join(maria.dir, 'fail-syncs');
   port = await freePort();
+  aliasPort = await freePort();
   process.env.AIRLOCK_TEST_AUDIT_SYNC_GATE = gate;
   process.env.AIRLOCK_TEST_AUDIT_SYNC_FAIL = fail;
   try {
     airlock = await startAirlock({
       state_dir: join(maria.dir, 'state'),
       auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
-      connections: [maria.connection('maria', port, { allow_groups: ['dba'] })],
+      connections: [maria.connection('maria', port, { allow_groups: ['dba'] }), maria.connection('maria-alias', aliasPort, { allow_groups: ['dba'] })],
     });
   } finally {
     delete process.env.AIRLOCK_TEST_AUDIT_SYNC_GATE;
@@ -70,8 +72,8 @@ afterAll(async () => {
   await maria?.stop();
 });
 
-const connected = (): Promise<mysql.Connection> =>
-  mysql.createConnection({ host: '127.0.0.1', port, user: 'alice', password: token, database: 'appdb', enableCleartextPlugin: true });
+const connected = (via = port): Promise<mysql.Connection> =>
+  mysql.createConnection({ host: '127.0.0.1', port: via, user: 'alice', password: token, database: 'appdb', enableCleartextPlugin: true });
 
 const direct = async (sql: string): Promise<string> => (await maria.sql(sql, 'appdb')).trim();
 const quoted = (text: string): string => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
@@ -236,6 +238,33 @@ describe('pipelined write-ahead, mysql COM_QUERY', () => {
     } finally {
       rmSync(gate, { force: true });
       await c.end();
+    }
+  });
+
+  it('a table replaced by a view through another listener of the daemon is not taken for a base table', async () => {
+    const a = await connected();
+    const b = await connected(aliasPort);
+    try {
+      await direct('CREATE TABLE later3 (t int); INSERT INTO later3 VALUES (1)');
+      // The other listener learns that later3 is a base table.
+      await b.query('SELECT t FROM later3');
+      await a.query('RENAME TABLE later3 TO later3_table');
+      await a.query('CREATE VIEW later3 AS SELECT touch() AS t');
+      const before = await direct('SELECT COUNT(*) FROM hits WHERE n = 99');
+      writeFileSync(fail, '');
+      const sql = 'SELECT t FROM later3 WHERE t = 1';
+      const err = await b.query(sql).then(
+        () => null,
+        (e: unknown) => e as { errno?: number },
+      );
+      expect(err?.errno).toBe(1105);
+      rmSync(fail);
+      expect(await received(sql)).toBe('0');
+      expect(await direct('SELECT COUNT(*) FROM hits WHERE n = 99')).toBe(before);
+    } finally {
+      rmSync(fail, { force: true });
+      await a.end();
+      await b.end();
     }
   });
 
