@@ -56,11 +56,12 @@ const PURE = new Set(
 
 /**
  * SELECT … INTO (a variable, OUTFILE, DUMPFILE), locking reads (FOR UPDATE, FOR SHARE, LOCK IN
- * SHARE MODE), `:=` (assigns a user variable), NEXT/PREVIOUS VALUE FOR (steps a sequence), and
+ * SHARE MODE), `:=` (assigns a user variable), NEXT/PREVIOUS VALUE FOR and, under MariaDB's
+ * sql_mode=ORACLE, `seq.nextval` — a column reference to the analysis (steps a sequence), and
  * PROCEDURE (runs a procedure on the result). Matched anywhere in the text, comments and
  * literals included: a false match only costs the pipelining.
  */
-const EFFECT_WORDS = /(?<![A-Za-z_$])(?:into|for\s+(?:update|share)|lock\s+in\s+share\s+mode|(?:next|previous)\s+value\s+for|procedure)(?![A-Za-z0-9_$])|:=/i;
+const EFFECT_WORDS = /(?<![A-Za-z_$])(?:into|for\s+(?:update|share)|lock\s+in\s+share\s+mode|(?:next|previous)\s+value\s+for|procedure|nextval)(?![A-Za-z0-9_$])|:=/i;
 
 /**
  * A word of those phrases followed by a comment or an executable comment's end: the server

@@ -241,6 +241,27 @@ describe('pipelined write-ahead, mysql COM_QUERY', () => {
     }
   });
 
+  it("a sequence stepped by Oracle mode's seq.nextval is never forwarded before its record is durable", async () => {
+    const c = await connected();
+    try {
+      await c.query("SET sql_mode = 'ORACLE'");
+      const before = await direct('SELECT next_not_cached_value FROM ticket');
+      writeFileSync(fail, '');
+      const sql = 'SELECT ticket.nextval FROM dual';
+      const err = await c.query(sql).then(
+        () => null,
+        (e: unknown) => e as { errno?: number },
+      );
+      expect(err?.errno).toBe(1105);
+      rmSync(fail);
+      expect(await received(sql)).toBe('0');
+      expect(await direct('SELECT next_not_cached_value FROM ticket')).toBe(before);
+    } finally {
+      rmSync(fail, { force: true });
+      await c.end();
+    }
+  });
+
   it('a table replaced by a view through another listener of the daemon is not taken for a base table', async () => {
     const a = await connected();
     const b = await connected(aliasPort);

@@ -67,6 +67,8 @@ describe('effect-free MySQL statements', () => {
     ['COUNT ended by an executable comment', 'SELECT /*!count*/(id) FROM t'],
     ['TRIM backquoted', 'SELECT `trim`(name) FROM t'],
     ['ABS backquoted', 'SELECT `abs`(id) FROM t'],
+    ["Oracle mode's seq.nextval (steps the sequence)", 'SELECT s.nextval FROM dual'],
+    ["Oracle mode's seq.nextval, backquoted", 'SELECT `s`.`NEXTVAL` FROM dual'],
     ['FOR UPDATE split by a comment', 'SELECT * FROM t FOR/**/UPDATE'],
     ['FOR UPDATE split by a line comment', 'SELECT * FROM t FOR -- x\nUPDATE'],
     ['FOR UPDATE split by a hash comment', 'SELECT * FROM t FOR#x\nUPDATE'],
