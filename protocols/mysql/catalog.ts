@@ -5,7 +5,7 @@
  * masking treats it as unknown; and a view may call a stored function that writes, so a
  * SELECT of one is never forwarded before its record is durable. The answer comes from
  * information_schema on a side connection with the session's own lease, cached per listener
- * for a minute, and forgotten whenever a statement of this listener may have created,
+ * for a minute, and forgotten whenever a statement of any listener may have created,
  * changed or dropped a relation (forget()).
  */
 import { ANY_SCHEMA } from '../../parsers/sql/types.js';
@@ -22,22 +22,27 @@ function pair(n: string): string {
 const TTL_MS = 60_000;
 const MAX_ENTRIES = 10_000;
 
+/**
+ * Bumped by any listener's forget(): every listener's answers are forgotten, and a look-up that
+ * started before must not store what it read. Daemon-wide: two listeners may reach one database
+ * (under different names), and DDL through one must not leave the other's answers trusted.
+ */
+let generation = 0;
+
 export class MysqlCatalog {
   /** "schema.table" → is a view (true), a base table (false); absent: not looked up. */
-  private readonly kinds = new Map<string, { view: boolean; at: number }>();
-  /** Bumped by forget(): a look-up that started before must not store what it read. */
-  private generation = 0;
+  private readonly kinds = new Map<string, { view: boolean; at: number; generation: number }>();
 
-  /** Forgets every answer: a relation may have been created, replaced or dropped. */
+  /** Forgets every answer, of every listener: a relation may have been created, replaced or dropped. */
   forget(): void {
-    this.generation++;
+    generation++;
     this.kinds.clear();
   }
 
   /** true: a view; false: a base table or no such relation; undefined: not known (treat as a view). */
   isView(schemaTable: string): boolean | undefined {
     const hit = this.kinds.get(schemaTable);
-    if (hit === undefined || Date.now() - hit.at > TTL_MS) return undefined;
+    if (hit === undefined || hit.generation !== generation || Date.now() - hit.at > TTL_MS) return undefined;
     return hit.view;
   }
 
@@ -71,18 +76,18 @@ export class MysqlCatalog {
       ...(exact.length > 0 ? [`(TABLE_SCHEMA, TABLE_NAME) IN (${exact.map(pair).join(', ')})`] : []),
       ...(anywhere.length > 0 ? [`TABLE_NAME IN (${anywhere.map(quote).join(', ')})`] : []),
     ];
-    const generation = this.generation;
+    const started = generation;
     const rows = await queryOnSideConnection(upstream, `SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE ${where.join(' OR ')}`);
-    if (generation !== this.generation) return;
+    if (started !== generation) return;
     const now = Date.now();
     if (this.kinds.size > MAX_ENTRIES) this.kinds.clear();
     // Names the server does not list are no relation at all (the statement will fail): not views.
-    for (const n of missing) this.kinds.set(n, { view: false, at: now });
+    for (const n of missing) this.kinds.set(n, { view: false, at: now, generation: started });
     for (const [schema, table, type] of rows) {
       if (schema == null || table == null || type !== 'VIEW') continue;
-      this.kinds.set(`${schema}.${table}`, { view: true, at: now });
+      this.kinds.set(`${schema}.${table}`, { view: true, at: now, generation: started });
       // A table of that name in a schema airlock cannot name (search path unknown) may be this view.
-      if (anywhere.includes(table)) this.kinds.set(`${ANY_SCHEMA}${table}`, { view: true, at: now });
+      if (anywhere.includes(table)) this.kinds.set(`${ANY_SCHEMA}${table}`, { view: true, at: now, generation: started });
     }
   }
 }

@@ -35,6 +35,8 @@ export interface RelationInfo {
   oddParts: boolean;
   /** A column of a user-defined type (not an enum): sorting, grouping or joining on it may call a user operator class's functions. */
   userTypedColumns: boolean;
+  /** It or an inheritance child or partition has an expression the planner may fold (see RelationFacts). */
+  planTimeCode: boolean;
 }
 
 /** Analyses SQL text as the session would (for view definitions). */
@@ -44,7 +46,7 @@ const TTL_MS = 60_000;
 const REFRESH_GAP_MS = 1_000;
 
 const RELATIONS_SQL = `
-SELECT c.oid::int8 AS oid, n.nspname, c.relname, c.relkind::text AS relkind, c.relrowsecurity AS rowsecurity, p.odd AS oddparts,
+SELECT c.oid::int8 AS oid, n.nspname, c.relname, c.relkind::text AS relkind, c.relrowsecurity AS rowsecurity, p.odd AS oddparts, q.folded AS plantimecode,
   a.attnum::int AS attnum, a.attname,
   COALESCE((ty.typcategory <> 'A' AND ty.typtype NOT IN ('e', 'd') AND ty.oid >= 16384)
     OR (ty.typcategory = 'A' AND el.oid >= 16384 AND el.typtype <> 'e')
@@ -56,6 +58,15 @@ CROSS JOIN LATERAL (SELECT EXISTS (
     SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid
     UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN parts ON i.inhparent = parts.oid)
   SELECT 1 FROM parts JOIN pg_catalog.pg_class x ON x.oid = parts.oid WHERE x.relkind NOT IN ('r', 'p') OR x.relrowsecurity) AS odd) p
+CROSS JOIN LATERAL (SELECT EXISTS (
+  WITH RECURSIVE fam(oid) AS (
+    SELECT c.oid
+    UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN fam ON i.inhparent = fam.oid)
+  SELECT 1 FROM fam WHERE
+    EXISTS (SELECT 1 FROM pg_catalog.pg_index x WHERE x.indrelid = fam.oid AND (x.indexprs IS NOT NULL OR x.indpred IS NOT NULL))
+    OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = fam.oid AND k.contype = 'c')
+    OR EXISTS (SELECT 1 FROM pg_catalog.pg_statistic_ext s WHERE s.stxrelid = fam.oid AND s.stxexprs IS NOT NULL)
+    OR EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table k WHERE k.partrelid = fam.oid AND k.partexprs IS NOT NULL)) AS folded) q
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
 LEFT JOIN pg_catalog.pg_type el ON el.oid = ty.typelem AND ty.typcategory = 'A'
@@ -82,7 +93,9 @@ WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[])) O
 
 /**
  * The database's own functions, operators, types a statement can name (not the row types of
- * relations, nor their arrays), casts and operator classes: OID ≥ 16384 (FirstNormalObjectId),
+ * relations, nor their arrays — unless a column is of a user-defined type other than an enum:
+ * `ROW(1)::t`, `'(1)'::t` and `t '(1)'` coerce into that column's type, running a domain's
+ * CHECK), casts and operator classes: OID ≥ 16384 (FirstNormalObjectId),
  * i.e. not built in. A cast says only whether it applies implicitly ('i') or must be written
  * ('c'); an operator class ('k') only that one exists.
  */
@@ -90,7 +103,11 @@ const USER_OBJECTS_SQL = `
 SELECT 'f' AS kind, p.proname::text AS name FROM pg_catalog.pg_proc p WHERE p.oid >= 16384
 UNION SELECT 'o', o.oprname::text FROM pg_catalog.pg_operator o WHERE o.oid >= 16384
 UNION SELECT 't', t.typname::text FROM pg_catalog.pg_type t WHERE t.oid >= 16384
-  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.relkind <> 'c' AND (c.reltype = t.oid OR (t.typelem <> 0 AND c.reltype = t.typelem)))
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.relkind <> 'c' AND (c.reltype = t.oid OR (t.typelem <> 0 AND c.reltype = t.typelem))
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+      LEFT JOIN pg_catalog.pg_type el ON el.oid = ty.typelem AND ty.typelem <> 0
+      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        AND ((ty.oid >= 16384 AND ty.typtype <> 'e') OR (el.oid >= 16384 AND el.typtype <> 'e'))))
 UNION SELECT CASE WHEN k.castcontext = 'i' THEN 'i' ELSE 'c' END, '' FROM pg_catalog.pg_cast k WHERE k.oid >= 16384
 UNION SELECT 'k', '' FROM pg_catalog.pg_opclass k WHERE k.oid >= 16384`;
 
@@ -111,10 +128,13 @@ function definitionFollowed(def: string, analyze: AnalyzeSql): boolean {
 }
 
 /**
- * Catalog changes seen through any listener of this daemon, per upstream database: `n` any
+ * Catalog changes seen through any listener of this daemon, whatever its upstream: `n` any
  * possible change, `ddl` the DDL (or opaque text) among them — what may create a function.
+ * One count for all: two listeners may name one database differently (`localhost` and
+ * `127.0.0.1`, a DNS alias, a proxy), and no spelling of host, port and database tells
+ * that they are two. A change on one database makes every listener look again (one look-up each).
  */
-const changes = new Map<string, { n: number; ddl: number }>();
+const changes = { n: 0, ddl: 0 };
 
 /** An entry as of `gen`: the catalog-change count when the look-up that made it began. */
 interface Cached<T> {
@@ -129,19 +149,10 @@ export class PgCatalog implements EffectCatalog {
   private readonly byNameCache = new Map<string, { oids: number[]; at: number; gen: number }>();
   private objects: (Cached<UserObjects> & { ddl: number }) | null = null;
   private objectsLoading: Promise<void> | null = null;
-  /** Shared by every listener on the same upstream database: a change seen by one is seen by all. */
-  private readonly changed: { n: number; ddl: number };
+  /** Shared by every listener: a change seen by one is seen by all. */
+  private readonly changed = changes;
 
-  constructor(private readonly connection: PostgresConnectionConfig) {
-    const u = connection.upstream;
-    const key = `${u.host}:${u.port}/${u.database}`;
-    let c = changes.get(key);
-    if (c === undefined) {
-      c = { n: 0, ddl: 0 };
-      changes.set(key, c);
-    }
-    this.changed = c;
-  }
+  constructor(private readonly connection: PostgresConnectionConfig) {}
 
   /** Cached relation info, or undefined when it must be fetched first. */
   get(oid: number): RelationInfo | undefined {
@@ -431,13 +442,13 @@ export class PgCatalog implements EffectCatalog {
   }
 
   private async relationsByOid(client: pg.Client, oids: number[]): Promise<Map<number, RelationInfo>> {
-    const rows = (await client.query(RELATIONS_SQL, [oids])).rows as Array<{ oid: string; nspname: string; relname: string; relkind: string; rowsecurity: boolean; oddparts: boolean; attnum: number | null; attname: string | null; usertyped: boolean }>;
+    const rows = (await client.query(RELATIONS_SQL, [oids])).rows as Array<{ oid: string; nspname: string; relname: string; relkind: string; rowsecurity: boolean; oddparts: boolean; plantimecode: boolean; attnum: number | null; attname: string | null; usertyped: boolean }>;
     const out = new Map<number, RelationInfo>();
     for (const r of rows) {
       const oid = Number(r.oid);
       let info = out.get(oid);
       if (info === undefined) {
-        info = { schema: r.nspname, name: r.relname, kind: r.relkind, columns: new Map(), sources: null, rowSecurity: r.rowsecurity, oddParts: r.oddparts, userTypedColumns: false };
+        info = { schema: r.nspname, name: r.relname, kind: r.relkind, columns: new Map(), sources: null, rowSecurity: r.rowsecurity, oddParts: r.oddparts, userTypedColumns: false, planTimeCode: r.plantimecode };
         out.set(oid, info);
       }
       if (r.usertyped) info.userTypedColumns = true;

@@ -91,6 +91,13 @@ export class Relay {
   private readonly summary: ResultSummary;
   /** Prepared statements approved under a per_execution rule: each Execute asks again. */
   private readonly perExecution = new Map<string, { statements: StatementAnalysis[]; credit: number }>();
+  /**
+   * Prepared statements that may change the catalog when run (DDL; DML or calls where user code
+   * may run DDL): the Parse marked it once, but each Bind runs it again, unchecked — a DDL
+   * prepared early and run later by Bind/Execute alone would otherwise leave the effect
+   * catalog trusted (a table turned into a view, and a SELECT of it pipelined).
+   */
+  private readonly catalogChangers = new Map<string, StatementAnalysis[]>();
   /** Portal → prepared statement name, for the per_execution check at Execute. */
   private readonly portals = new Map<string, string>();
 
@@ -135,10 +142,13 @@ export class Relay {
       let frame: Frame | undefined;
       while ((frame = this.inbox.shift()) !== undefined && !this.ended) {
         const t = frame.type;
-        if (this.perExecution.size > 0 && (t === MessageCode.Bind || t === MessageCode.Execute)) {
+        if ((this.perExecution.size > 0 || this.catalogChangers.size > 0) && (t === MessageCode.Bind || t === MessageCode.Execute)) {
           const m = decodeFrontend(frame);
-          if (m.type === 'Bind') this.portals.set(m.portal, m.statement);
-          else if (m.type === 'Execute') {
+          if (m.type === 'Bind') {
+            this.portals.set(m.portal, m.statement);
+            const changer = this.catalogChangers.get(m.statement);
+            if (changer !== undefined) this.mayChangeCatalog(changer, this.open);
+          } else if (m.type === 'Execute') {
             const held = this.perExecution.get(this.portals.get(m.portal) ?? '\u0000');
             // The approval given at Parse covers the first execution.
             if (held !== undefined && held.credit > 0) held.credit--;
@@ -228,6 +238,8 @@ export class Relay {
     if (msg.type === 'Parse') {
       if (allowed && decision?.effect === 'allow' && decision.approved?.perExecution === true) this.perExecution.set(msg.name, { statements, credit: 1 });
       else this.perExecution.delete(msg.name);
+      if (allowed && this.opts.effects.mayChangeWhenRun(statements)) this.catalogChangers.set(msg.name, statements);
+      else this.catalogChangers.delete(msg.name);
     }
     if (allowed) {
       const unit: Unit = { deniedMarker: null, error: null };
@@ -235,10 +247,7 @@ export class Relay {
       if (durable !== null) this.holdUntilDurable(unit, durable);
       // Its answer is the ReadyForQuery of its Query/FunctionCall, or of the Sync that ends its batch.
       const answeredBy = simpleCycle ? unit : this.open;
-      if (this.opts.effects.forwarded(msg.type === 'FunctionCall' ? null : statements, proven) && answeredBy.changesCatalog !== true) {
-        answeredBy.changesCatalog = true;
-        this.opts.effects.started();
-      }
+      if (!proven) this.mayChangeCatalog(msg.type === 'FunctionCall' ? null : statements, answeredBy);
       this.upstream.write(frame.raw);
       return;
     }
@@ -260,6 +269,14 @@ export class Relay {
       // Inside the extended protocol: fail at this point of the batch, as Postgres would.
       if (this.open.deniedMarker === null) this.open = { ...unit, changesCatalog: this.open.changesCatalog };
       this.upstream.write(encodeParse(msg.name, marker));
+    }
+  }
+
+  /** Statements not proven effect-free go up, answered in `unit`: the effect catalog is marked changed if they may change it. */
+  private mayChangeCatalog(statements: StatementAnalysis[] | null, unit: Unit): void {
+    if (this.opts.effects.forwarded(statements, false) && unit.changesCatalog !== true) {
+      unit.changesCatalog = true;
+      this.opts.effects.started();
     }
   }
 

@@ -69,6 +69,14 @@ export class EffectTracker {
     return true;
   }
 
+  /**
+   * Whether running `statements` again later (a prepared statement's Bind/Execute, which is
+   * not checked again) may change the catalog, whatever user code exists by then.
+   */
+  mayChangeWhenRun(statements: StatementAnalysis[]): boolean {
+    return statements.some((st) => mayChangeCatalog(st, false) !== null);
+  }
+
   started(): void {
     this.unanswered++;
   }

@@ -11,7 +11,10 @@
  *    shadows a built-in through search_path. So every relation read must be known to be a
  *    plain table, partitioned table or materialized view without row security (and without
  *    foreign or row-secured partitions or children, nor — where user-defined operator classes
- *    exist — columns of a user-defined type), under every schema its name could resolve to; and no name the text uses may be the name of a user-defined function or
+ *    exist — columns of a user-defined type, nor — where user-defined functions exist —
+ *    expressions the planner folds: expression or partial indexes, CHECK constraints,
+ *    expression statistics, partition key expressions, its children's included), under every
+ *    schema its name could resolve to; and no name the text uses may be the name of a user-defined function or
  *    type, no user-defined operator may be one the text could use, and no user-defined cast
  *    may apply. What the catalog does not know (not loaded, changed since) is not pipelined.
  */
@@ -19,13 +22,15 @@ import type { RelationRef, StatementAnalysis } from '../../parsers/sql/types.js'
 
 /** FOR UPDATE / FOR NO KEY UPDATE / FOR SHARE / FOR KEY SHARE, and SELECT … INTO (creates a table). Matched anywhere, literals included: a false match only costs the pipelining. */
 const EFFECT_WORDS = /\bfor\s+(?:no\s+key\s+)?update\b|\bfor\s+(?:key\s+)?share\b|\binto\b/i;
+/** A word of those phrases followed by a comment (`FOR/**\/UPDATE`, `FOR -- …⏎SHARE`; comments nest, so no pattern can skip one). */
+const COMMENT_IN_PHRASE = /\b(?:for|no|key)\s*(?:\/\*|--)/i;
 
 /** The text alone: a plain read, nothing called. Necessary, not sufficient (see judgeEffects). */
 export function isEffectFree(statement: StatementAnalysis): boolean {
   if (statement.unparsed || statement.opaque) return false;
   if (statement.kinds.length !== 1 || statement.kinds[0] !== 'select') return false;
   if (statement.writes.length > 0 || statement.functions.length > 0) return false;
-  return !EFFECT_WORDS.test(statement.text);
+  return !EFFECT_WORDS.test(statement.text) && !COMMENT_IN_PHRASE.test(statement.text);
 }
 
 /** What the catalog says of one relation a name could resolve to. */
@@ -38,6 +43,14 @@ export interface RelationFacts {
   oddParts: boolean;
   /** A column of a user-defined type (not an enum). */
   userTypedColumns: boolean;
+  /**
+   * It, or an inheritance child or partition at any depth, has an expression index or a partial
+   * index, a CHECK constraint, expression statistics or a partition key expression. The planner
+   * folds such expressions while it plans a read (a function marked IMMUTABLE with constant
+   * arguments runs then, and may call a volatile one that writes; CHECKs are folded for
+   * constraint exclusion), with no name of it in the statement's text.
+   */
+  planTimeCode: boolean;
 }
 
 /** The database's own objects (OID ≥ 16384, FirstNormalObjectId), by name (lower-cased). */
@@ -107,7 +120,9 @@ export function judgeEffects(statement: StatementAnalysis, catalog: EffectCatalo
       unknown = true;
       continue;
     }
-    if (facts.some((f) => !PLAIN_RELATIONS.has(f.kind) || f.rowSecurity || f.oddParts || (objects.operatorClasses && f.userTypedColumns))) return 'may-have-effect';
+    // Plan-time folding runs only functions; without a user-defined one it runs built-ins alone.
+    const userCode = objects.functions.size > 0;
+    if (facts.some((f) => !PLAIN_RELATIONS.has(f.kind) || f.rowSecurity || f.oddParts || (objects.operatorClasses && f.userTypedColumns) || (userCode && f.planTimeCode))) return 'may-have-effect';
   }
   return unknown ? 'unknown' : 'effect-free';
 }

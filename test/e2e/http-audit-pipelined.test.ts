@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import { freePort } from '../harness/ports.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
@@ -185,4 +186,93 @@ describe('pipelined write-ahead, http', () => {
       }
     });
   }
+});
+
+/**
+ * One raw connection (for what a client library will not send), its session opened by a GET
+ * before a sync is failed. `send` resolves once `answers` more responses have arrived (the
+ * last one complete: the server closed, or a pause after its head).
+ */
+async function rawClient(port: number): Promise<{ send: (bytes: string, answers: number) => Promise<string>; close: () => void }> {
+  const sock = connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+  let got = '';
+  let waiter: (() => void) | null = null;
+  sock.on('data', (c: Buffer) => {
+    got += c.toString('latin1');
+    waiter?.();
+  });
+  sock.on('close', () => waiter?.());
+  const send = (bytes: string, answers: number): Promise<string> =>
+    new Promise((resolve) => {
+      const from = got.length;
+      let timer: NodeJS.Timeout | undefined;
+      waiter = (): void => {
+        const part = got.slice(from);
+        if ((part.match(/HTTP\/1\.1 \d{3} /g) ?? []).length < answers && !sock.destroyed) return;
+        clearTimeout(timer);
+        // The last body follows its head in the same write or the next: settle after the data stops.
+        timer = setTimeout(() => {
+          waiter = null;
+          resolve(got.slice(from));
+        }, 200);
+      };
+      sock.write(bytes, 'latin1');
+    });
+  const auth = `Authorization: Bearer ${token}\r\nHost: x\r\n`;
+  expect(await send(`GET /echo?raw-warm-up HTTP/1.1\r\n${auth}\r\n`, 1)).toMatch(/^HTTP\/1\.1 200/);
+  return { send, close: () => sock.destroy() };
+}
+
+describe('pipelined write-ahead, http: red team (the sync fails; what must not reach the upstream)', () => {
+  const auth = (): string => `Authorization: Bearer ${token}\r\nHost: x\r\n`;
+  for (const [what, method, path, extra] of [
+    ['a method override header on a GET', 'GET', '/echo?rt-override', 'X-HTTP-Method-Override: DELETE\r\n'],
+    ['X-HTTP-Method on a GET', 'GET', '/echo?rt-x-http-method', 'X-HTTP-Method: DELETE\r\n'],
+    ['X-Method-Override on a GET', 'GET', '/echo?rt-x-method', 'X-Method-Override: PUT\r\n'],
+    ['an override header spelled with underscores (CGI reads it the same)', 'GET', '/echo?rt-underscore', 'X_HTTP_METHOD_OVERRIDE: DELETE\r\n'],
+    ['a _method query parameter', 'GET', '/echo?rt-param&_method=DELETE', ''],
+    ['a percent-encoded _method query parameter', 'GET', '/echo?rt-param2&%5Fmethod=DELETE', ''],
+  ] as const) {
+    it(`${what}: never forwarded before its record is durable`, async () => {
+      const c = await rawClient(ports.pipe);
+      writeFileSync(fail, '');
+      try {
+        const answer = await c.send(`${method} ${path} HTTP/1.1\r\n${auth()}${extra}\r\n`, 1);
+        expect(answer).toMatch(/^HTTP\/1\.1 503/);
+      } finally {
+        rmSync(fail, { force: true });
+        c.close();
+      }
+      expect(arrived(method, path)).toBe(0);
+    });
+  }
+
+  it('a lower-case method is refused by the HTTP parser: nothing reaches the upstream', async () => {
+    const c = await rawClient(ports.pipe);
+    try {
+      const answer = await c.send(`get /echo?rt-lower HTTP/1.1\r\n${auth()}\r\n`, 1);
+      expect(answer).toMatch(/^HTTP\/1\.1 400/);
+    } finally {
+      c.close();
+    }
+    expect(upstream.received.some((r) => r.url === '/echo?rt-lower')).toBe(false);
+  });
+
+  it('a POST pipelined behind a GET on one connection is not forwarded early: the GET runs, the POST never does', async () => {
+    const c = await rawClient(ports.pipe);
+    writeFileSync(fail, '');
+    try {
+      const get = `GET /echo?rt-pipe-get HTTP/1.1\r\n${auth()}\r\n`;
+      const post = `POST /echo?rt-pipe-post HTTP/1.1\r\n${auth()}Content-Type: text/plain\r\nContent-Length: 7\r\n\r\npayload`;
+      const answer = await c.send(get + post, 2);
+      expect(answer.match(/HTTP\/1\.1 503 /g)?.length).toBe(2);
+      expect(answer).not.toContain('rt-pipe-get');
+    } finally {
+      rmSync(fail, { force: true });
+      c.close();
+    }
+    expect(arrived('GET', '/echo?rt-pipe-get')).toBe(1);
+    expect(arrived('POST', '/echo?rt-pipe-post')).toBe(0);
+  });
 });

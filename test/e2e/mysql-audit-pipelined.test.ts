@@ -22,6 +22,7 @@ let issuer: TestIssuer;
 let airlock: RunningAirlock;
 let token = '';
 let port = 0;
+let aliasPort = 0;
 let gate = '';
 let fail = '';
 
@@ -36,18 +37,26 @@ beforeAll(async () => {
       DELIMITER //
       CREATE FUNCTION touch() RETURNS int MODIFIES SQL DATA BEGIN INSERT INTO hits VALUES (99); RETURN 1; END//
       DELIMITER ;
-      CREATE VIEW touched AS SELECT touch() AS t;`,
+      CREATE VIEW touched AS SELECT touch() AS t;
+      DELIMITER //
+      CREATE FUNCTION any_value(x int) RETURNS int MODIFIES SQL DATA BEGIN INSERT INTO hits VALUES (x); RETURN x; END//
+      CREATE FUNCTION regexp_like(x int) RETURNS int MODIFIES SQL DATA BEGIN INSERT INTO hits VALUES (x); RETURN x; END//
+      CREATE FUNCTION \`count\`(x int) RETURNS int MODIFIES SQL DATA BEGIN INSERT INTO hits VALUES (x); RETURN x; END//
+      CREATE FUNCTION \`max\`(x int) RETURNS int MODIFIES SQL DATA BEGIN INSERT INTO hits VALUES (x); RETURN x; END//
+      CREATE FUNCTION \`trim\`(x int) RETURNS int MODIFIES SQL DATA BEGIN INSERT INTO hits VALUES (x); RETURN x; END//
+      DELIMITER ;`,
   });
   gate = join(maria.dir, 'hold-syncs');
   fail = join(maria.dir, 'fail-syncs');
   port = await freePort();
+  aliasPort = await freePort();
   process.env.AIRLOCK_TEST_AUDIT_SYNC_GATE = gate;
   process.env.AIRLOCK_TEST_AUDIT_SYNC_FAIL = fail;
   try {
     airlock = await startAirlock({
       state_dir: join(maria.dir, 'state'),
       auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
-      connections: [maria.connection('maria', port, { allow_groups: ['dba'] })],
+      connections: [maria.connection('maria', port, { allow_groups: ['dba'] }), maria.connection('maria-alias', aliasPort, { allow_groups: ['dba'] })],
     });
   } finally {
     delete process.env.AIRLOCK_TEST_AUDIT_SYNC_GATE;
@@ -63,8 +72,8 @@ afterAll(async () => {
   await maria?.stop();
 });
 
-const connected = (): Promise<mysql.Connection> =>
-  mysql.createConnection({ host: '127.0.0.1', port, user: 'alice', password: token, database: 'appdb', enableCleartextPlugin: true });
+const connected = (via = port): Promise<mysql.Connection> =>
+  mysql.createConnection({ host: '127.0.0.1', port: via, user: 'alice', password: token, database: 'appdb', enableCleartextPlugin: true });
 
 const direct = async (sql: string): Promise<string> => (await maria.sql(sql, 'appdb')).trim();
 const quoted = (text: string): string => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
@@ -153,6 +162,45 @@ describe('pipelined write-ahead, mysql COM_QUERY', () => {
     ['SELECT NEXTVAL(...)', 'SELECT NEXTVAL(ticket)', 'SELECT next_not_cached_value FROM ticket'],
     ['SELECT ... FOR UPDATE', 'SELECT name FROM customers WHERE id = 1 FOR UPDATE', null],
     ['a SELECT followed by an INSERT in one query', 'SELECT 1; INSERT INTO hits VALUES (8)', 'SELECT COUNT(*) FROM hits WHERE n = 8'],
+    // Red team: a built-in's name that reaches a stored function. MariaDB has no ANY_VALUE or
+    // REGEXP_LIKE (MySQL 8 has): the name resolves to a stored function of the database.
+    ['a MySQL-only built-in name on MariaDB (a stored any_value)', 'SELECT any_value(120)', 'SELECT COUNT(*) FROM hits WHERE n = 120'],
+    ['another (a stored regexp_like)', 'SELECT regexp_like(121)', 'SELECT COUNT(*) FROM hits WHERE n = 121'],
+    // The grammar's own functions (COUNT, MAX, TRIM …) are built-ins only when the name touches its
+    // parenthesis: a space, a comment, a newline or backquotes make it a stored function's name.
+    ['COUNT with a space before its parenthesis', 'SELECT count (122)', 'SELECT COUNT(*) FROM hits WHERE n = 122'],
+    ['COUNT with a comment before its parenthesis', 'SELECT count/**/(123)', 'SELECT COUNT(*) FROM hits WHERE n = 123'],
+    ['COUNT in an executable comment', 'SELECT /*!count*/(124)', 'SELECT COUNT(*) FROM hits WHERE n = 124'],
+    ['TRIM backquoted', 'SELECT `trim`(125)', 'SELECT COUNT(*) FROM hits WHERE n = 125'],
+    ['MAX with a newline before its parenthesis', 'SELECT max\n(126)', 'SELECT COUNT(*) FROM hits WHERE n = 126'],
+    // Red team: a CTE's name hid a view of that name where the server reads the view.
+    ['a view named beside a derived table whose CTE has its name', 'SELECT * FROM (WITH touched AS (SELECT 1 AS t) SELECT * FROM touched) a, touched', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a non-recursive CTE reading the view of its own name', 'WITH touched AS (SELECT * FROM touched) SELECT * FROM touched', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a CTE reading a view named like a later CTE', 'WITH a AS (SELECT * FROM touched), touched AS (SELECT 5) SELECT * FROM a', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    // Red team: a locking read whose words a comment separates (the server reads FOR UPDATE).
+    ['FOR UPDATE split by a comment', 'SELECT name FROM customers WHERE id = 1 FOR/**/UPDATE', null],
+    ['FOR UPDATE split by a line comment', 'SELECT name FROM customers WHERE id = 1 FOR -- x\nUPDATE', null],
+    ['FOR in an executable comment, UPDATE after it', 'SELECT name FROM customers WHERE id = 1 /*!FOR*/ UPDATE', null],
+    ['UPDATE in a versioned comment after FOR', 'SELECT name FROM customers WHERE id = 1 FOR /*!50000 UPDATE */', null],
+    ['LOCK IN SHARE MODE split by comments', 'SELECT name FROM customers WHERE id = 1 LOCK/**/IN/**/SHARE/**/MODE', null],
+    // Red team, held: other ways to a stored function, a sequence or a lock.
+    ['HANDLER', 'HANDLER customers OPEN', null],
+    ['TABLE t', 'TABLE touched', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['VALUES', 'VALUES (touch())', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['DO f()', 'DO touch()', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a schema-qualified stored function', 'SELECT appdb.touch()', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a backquoted stored function', 'SELECT `appdb`.`touch`()', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a stored function in an executable comment', 'SELECT /*!50000 touch() */', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a stored function with a space before its parenthesis', 'SELECT touch ()', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a stored function in WHERE', 'SELECT id FROM customers WHERE touch() = 1', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a stored function in a derived table', 'SELECT * FROM (SELECT touch()) x', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['SELECT ... INTO @var', 'SELECT touch() INTO @x', 'SELECT COUNT(*) FROM hits WHERE n = 99'],
+    ['a user variable assignment', 'SELECT @x := 1', null],
+    ['NEXT VALUE FOR', 'SELECT NEXT VALUE FOR ticket', 'SELECT next_not_cached_value FROM ticket'],
+    ['SETVAL', 'SELECT SETVAL(ticket, 500)', 'SELECT next_not_cached_value FROM ticket'],
+    ['GET_LOCK', "SELECT GET_LOCK('rt', 0)", null],
+    ['SET in the same packet', 'SET @rt = 1; SELECT 1', null],
+    ['PROCEDURE ANALYSE', 'SELECT id FROM customers PROCEDURE ANALYSE()', null],
   ] as const) {
     it(`${what} is never forwarded before its record is durable: the sync fails, the upstream never sees it`, async () => {
       const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'alice', password: token, database: 'appdb', enableCleartextPlugin: true, multipleStatements: true });
@@ -190,6 +238,54 @@ describe('pipelined write-ahead, mysql COM_QUERY', () => {
     } finally {
       rmSync(gate, { force: true });
       await c.end();
+    }
+  });
+
+  it("a sequence stepped by Oracle mode's seq.nextval is never forwarded before its record is durable", async () => {
+    const c = await connected();
+    try {
+      await c.query("SET sql_mode = 'ORACLE'");
+      const before = await direct('SELECT next_not_cached_value FROM ticket');
+      writeFileSync(fail, '');
+      const sql = 'SELECT ticket.nextval FROM dual';
+      const err = await c.query(sql).then(
+        () => null,
+        (e: unknown) => e as { errno?: number },
+      );
+      expect(err?.errno).toBe(1105);
+      rmSync(fail);
+      expect(await received(sql)).toBe('0');
+      expect(await direct('SELECT next_not_cached_value FROM ticket')).toBe(before);
+    } finally {
+      rmSync(fail, { force: true });
+      await c.end();
+    }
+  });
+
+  it('a table replaced by a view through another listener of the daemon is not taken for a base table', async () => {
+    const a = await connected();
+    const b = await connected(aliasPort);
+    try {
+      await direct('CREATE TABLE later3 (t int); INSERT INTO later3 VALUES (1)');
+      // The other listener learns that later3 is a base table.
+      await b.query('SELECT t FROM later3');
+      await a.query('RENAME TABLE later3 TO later3_table');
+      await a.query('CREATE VIEW later3 AS SELECT touch() AS t');
+      const before = await direct('SELECT COUNT(*) FROM hits WHERE n = 99');
+      writeFileSync(fail, '');
+      const sql = 'SELECT t FROM later3 WHERE t = 1';
+      const err = await b.query(sql).then(
+        () => null,
+        (e: unknown) => e as { errno?: number },
+      );
+      expect(err?.errno).toBe(1105);
+      rmSync(fail);
+      expect(await received(sql)).toBe('0');
+      expect(await direct('SELECT COUNT(*) FROM hits WHERE n = 99')).toBe(before);
+    } finally {
+      rmSync(fail, { force: true });
+      await a.end();
+      await b.end();
     }
   });
 

@@ -29,6 +29,7 @@ let issuer: TestIssuer;
 let airlock: RunningAirlock;
 let token: string;
 let port = 0;
+let aliasPort = 0;
 const dir = mkdtempSync(join(tmpdir(), 'airlock-pipelined-'));
 const gate = join(dir, 'hold-syncs');
 const fail = join(dir, 'fail-syncs');
@@ -66,6 +67,25 @@ beforeAll(async () => {
       'CREATE TABLE later (n int); INSERT INTO later VALUES (1); CREATE TABLE later2 (n int); INSERT INTO later2 VALUES (1)',
     { db: 'appdb' },
   );
+  // Red team: user code the server runs for a SELECT that names no function, operator or user
+  // type — a table's row type whose column is a domain with a CHECK, and expressions the planner
+  // folds (an IMMUTABLE-marked function with constant arguments runs at plan time: index
+  // expressions and predicates, expression statistics, partition keys, CHECK constraints used
+  // for constraint exclusion). plpgsql refuses writes in a non-volatile function but not in a
+  // volatile one it calls.
+  await upstream.psql(
+    'SET ROLE app; ' +
+      'CREATE FUNCTION mark_v(int) RETURNS int LANGUAGE plpgsql AS $$ BEGIN INSERT INTO hits VALUES ($1); RETURN 1; END $$; ' +
+      'CREATE FUNCTION mark_i(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN mark_v($1); END $$; ' +
+      'CREATE DOMAIN checked AS int CHECK (mark(110) > 0); CREATE TABLE boxed (v checked); ' +
+      'CREATE TABLE indexed (x int); CREATE INDEX ON indexed ((x + mark_i(111))); ' +
+      'CREATE TABLE partial (x int); CREATE INDEX ON partial (x) WHERE x > mark_i(112); ' +
+      'CREATE TABLE stats (x int, y int); CREATE STATISTICS stats_x ON (x + mark_i(113)), y FROM stats; ' +
+      'CREATE TABLE family (x int); CREATE TABLE family_child (CHECK (x > mark_i(114))) INHERITS (family); ' +
+      'CREATE TABLE keyed (x int) PARTITION BY RANGE ((x + mark_i(115))); CREATE TABLE keyed_all PARTITION OF keyed FOR VALUES FROM (MINVALUE) TO (MAXVALUE); ' +
+      'CREATE TABLE limited (x int CHECK (x > mark_i(116)))',
+    { db: 'appdb' },
+  );
   // An operator class needs a superuser: a sort on its type calls its comparison function unwritten.
   await upstream.psql(
     'CREATE TYPE pt AS (v int); ' +
@@ -82,6 +102,7 @@ beforeAll(async () => {
     { db: 'appdb' },
   );
   port = await freePort();
+  aliasPort = await freePort();
   const adminPort = await freePort();
   adminUrl = `http://127.0.0.1:${adminPort}`;
   process.env.AIRLOCK_TEST_AUDIT_SYNC_GATE = gate;
@@ -98,6 +119,15 @@ beforeAll(async () => {
           protocol: 'postgres',
           listen: `127.0.0.1:${port}`,
           upstream: { host: '127.0.0.1', port: upstream.port, database: 'appdb' },
+          credentials: { type: 'static', username: 'app', password: appPassword },
+          allow_groups: ['dba'],
+        },
+        {
+          // The same upstream database, its host spelled otherwise.
+          name: 'appdb-alias',
+          protocol: 'postgres',
+          listen: `127.0.0.1:${aliasPort}`,
+          upstream: { host: 'localhost', port: upstream.port, database: 'appdb' },
           credentials: { type: 'static', username: 'app', password: appPassword },
           allow_groups: ['dba'],
         },
@@ -119,8 +149,8 @@ afterAll(async () => {
   await upstream?.stop();
 });
 
-async function connected(): Promise<pg.Client> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user: 'alice', database: 'appdb', password: token });
+async function connected(via = port): Promise<pg.Client> {
+  const c = new pg.Client({ host: '127.0.0.1', port: via, user: 'alice', database: 'appdb', password: token });
   await c.connect();
   return c;
 }
@@ -307,6 +337,41 @@ describe('pipelined write-ahead: effects the text does not show are judged with 
     });
   }
 
+  // Plan-time folding is cached per upstream backend (relcache): the catalog learns the names on
+  // one session, the attack runs on a fresh one.
+  for (const [what, sql, tag, setup] of [
+    ["a cast to a table's row type whose column is a domain with a writing CHECK", 'SELECT ROW(1)::boxed', 110, null],
+    ["a literal read as a table's row type (record_in checks the domain)", "SELECT '(1)'::boxed", 110, null],
+    ["a typed literal of a table's row type", "SELECT boxed '(1)'", 110, null],
+    ['a table with an expression index calling an IMMUTABLE-marked writing function', 'SELECT x FROM indexed', 111, null],
+    ['a table with a partial index whose predicate calls one', 'SELECT x FROM partial', 112, null],
+    ['a table with expression statistics calling one', 'SELECT x FROM stats WHERE x = 1', 113, null],
+    ["an inheritance parent whose child's CHECK calls one (constraint exclusion)", 'SELECT x FROM family WHERE x = 1', 114, null],
+    ['a table partitioned by an expression calling one', 'SELECT x FROM keyed', 115, null],
+    ['a table whose own CHECK calls one, under constraint_exclusion = on', 'SELECT x FROM limited WHERE x = 1', 116, 'SET constraint_exclusion = on'],
+  ] as const) {
+    it(`${what}: synced before it is forwarded`, async () => {
+      const warm = await connected();
+      await warm.query(sql).finally(() => warm.end());
+      const c = await connected();
+      try {
+        if (setup !== null) await c.query(setup);
+        const effect = `select count(*) from hits where n = ${tag}`;
+        const before = await direct(effect);
+        try {
+          writeFileSync(fail, '');
+          const err = await c.query(sql).then(() => null, failure);
+          expect(err?.code).toBe('58030');
+        } finally {
+          rmSync(fail, { force: true });
+        }
+        expect(await direct(effect)).toBe(before);
+      } finally {
+        await c.end();
+      }
+    });
+  }
+
   it('a table replaced by a view (through airlock) since the catalog was read: synced before it is forwarded', async () => {
     const c = await connected();
     try {
@@ -316,6 +381,52 @@ describe('pipelined write-ahead: effects the text does not show are judged with 
       await notPipelined(c, 'SELECT n FROM later', 'select count(*) from hits where n = 106');
     } finally {
       await c.end();
+    }
+  });
+
+  it('DDL prepared earlier (extended protocol) and run by a later Bind/Execute alone: the catalog is not trusted after it', async () => {
+    const c = await connected();
+    try {
+      await direct('SET ROLE app; CREATE TABLE victim (n int); INSERT INTO victim VALUES (1)');
+      const rename = { name: 'swap_rename', text: 'ALTER TABLE victim RENAME TO victim_table' };
+      const view = { name: 'swap_view', text: 'CREATE VIEW victim AS SELECT mark(130) AS n' };
+      // Prepared (Parse) in a transaction rolled back: the statements stay, their effects do not.
+      await c.query('BEGIN');
+      await c.query(rename);
+      await c.query(view);
+      await c.query('ROLLBACK');
+      // The catalog learns that victim is a plain table (a name never looked up: the look-up is awaited).
+      await c.query('SELECT n FROM victim');
+      // node-postgres sends only Bind/Execute/Sync for a statement it has prepared already.
+      await c.query(rename);
+      await c.query(view);
+      await notPipelined(c, 'SELECT n FROM victim', 'select count(*) from hits where n = 130');
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('DDL through one listener, a SELECT through another naming the same database by another host name: the catalog is not trusted', async () => {
+    const a = await connected();
+    const b = await connected(aliasPort);
+    try {
+      await direct('SET ROLE app; CREATE TABLE victim2 (n int); INSERT INTO victim2 VALUES (1)');
+      // The other listener's catalog learns that victim2 is a plain table.
+      await b.query('SELECT n FROM victim2');
+      await a.query('ALTER TABLE victim2 RENAME TO victim2_table');
+      await a.query('CREATE VIEW victim2 AS SELECT mark(131) AS n');
+      const before = await direct('select count(*) from hits where n = 131');
+      try {
+        writeFileSync(fail, '');
+        const err = await b.query('SELECT n FROM victim2').then(() => null, failure);
+        expect(err?.code).toBe('58030');
+      } finally {
+        rmSync(fail, { force: true });
+      }
+      expect(await direct('select count(*) from hits where n = 131')).toBe(before);
+    } finally {
+      await a.end();
+      await b.end();
     }
   });
 
@@ -359,4 +470,57 @@ describe('pipelined write-ahead: effects the text does not show are judged with 
       await c.end();
     }
   });
+});
+
+// Red team: texts that reach a writing function some other way — held (never forwarded before
+// the record is durable). Each runs under a failing sync: 58030, not seen upstream, no effect.
+describe('pipelined write-ahead: red-team texts that stay synced first', () => {
+  for (const [sql, tag, setup] of [
+    ['FETCH ALL FROM rt_cursor', 140, ['BEGIN', 'DECLARE rt_cursor CURSOR FOR SELECT mark(140)']],
+    ['EXECUTE rt_insert', 141, ['PREPARE rt_insert AS INSERT INTO hits VALUES (141)']],
+    ['EXPLAIN ANALYZE SELECT mark(142)', 142, []],
+    ['COPY (SELECT mark(143)) TO STDOUT', 143, []],
+    ['DO $$ BEGIN PERFORM mark(144); END $$', 144, []],
+    ['CALL rt_proc()', 145, ["CREATE PROCEDURE rt_proc() LANGUAGE sql AS 'INSERT INTO hits VALUES (145)'"]],
+    ['SELECT * FROM ROWS FROM (mark(146))', 146, []],
+    ['SELECT * FROM customers, LATERAL (SELECT mark(147)) x', 147, []],
+    ['WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT mark(148) FROM r WHERE n < 1) SELECT * FROM r', 148, []],
+    ['TABLE marked', 101, []],
+    ['SELECT 1; SELECT mark(149)', 149, []],
+    ['SELECT "mark"(150)', 150, []],
+    ['SELECT public.mark(151)', 151, []],
+    ['SELECT/**/mark/**/(152)', 152, []],
+    ['SELECT U&"\\006Dark"(153)', 153, []],
+    ['VALUES (mark(155))', 155, []],
+    ['SELECT * FROM customers TABLESAMPLE SYSTEM (mark(156))', 156, []],
+    ['SELECT x FROM (VALUES (1)) v(x) ORDER BY mark(157)', 157, []],
+    ['SELECT (SELECT mark(158))', 158, []],
+    ['SELECT $$mark(0)$$, mark(159)', 159, []],
+    ["SELECT 1 FROM customers WHERE name = 'x' UNION SELECT mark(160)", 160, []],
+    // A row lock whose words a comment separates (no row written: only never forwarded is checked).
+    ['SELECT name FROM customers WHERE id = 1 FOR/**/UPDATE', 0, []],
+    ['SELECT name FROM customers WHERE id = 1 FOR /* a /* nested */ comment */ NO KEY UPDATE', 0, []],
+    ['SELECT name FROM customers WHERE id = 1 FOR -- x\nSHARE', 0, []],
+  ] as const) {
+    it(`${sql}: synced before it is forwarded`, async () => {
+      const c = await connected();
+      try {
+        for (const x of setup) await c.query(x);
+        const effect = `select count(*) from hits where n = ${tag}`;
+        const before = await direct(effect);
+        try {
+          writeFileSync(fail, '');
+          const err = await c.query(sql).then(() => null, failure);
+          expect(err?.code).toBe('58030');
+        } finally {
+          rmSync(fail, { force: true });
+        }
+        expect(await direct(`select count(*) from pg_stat_activity where usename = 'app' and query = '${sql.replace(/'/g, "''")}'`)).toBe('0');
+        await c.query('ROLLBACK').catch(() => undefined);
+        expect(await direct(effect)).toBe(before);
+      } finally {
+        await c.end();
+      }
+    });
+  }
 });

@@ -55,6 +55,26 @@ describe('effect-free MySQL statements', () => {
     ['SELECT INTO OUTFILE', "SELECT * FROM t INTO OUTFILE '/tmp/x'"],
     ['a user variable assignment', 'SELECT @n := @n + 1 FROM t'],
     ['text that does not parse', 'SELEC 1'],
+    // Red team: names that call a stored function although they are built-ins elsewhere or otherwise written.
+    ['a MySQL-only built-in name (MariaDB: a stored function)', 'SELECT ANY_VALUE(id) FROM t'],
+    ['REGEXP_LIKE (not in MariaDB)', "SELECT REGEXP_LIKE(name, 'a') FROM t"],
+    ['BIN_TO_UUID (not in MariaDB)', 'SELECT BIN_TO_UUID(id) FROM t'],
+    ['a MariaDB-only built-in name (MySQL: a stored function)', 'SELECT NVL(a, 1) FROM t'],
+    ['SFORMAT (not in MySQL)', "SELECT SFORMAT('{}', 1)"],
+    ['COUNT with a space before its parenthesis', 'SELECT COUNT (id) FROM t'],
+    ['MAX with a newline before its parenthesis', 'SELECT max\n(id) FROM t'],
+    ['COUNT with a comment before its parenthesis', 'SELECT count/**/(id) FROM t'],
+    ['COUNT ended by an executable comment', 'SELECT /*!count*/(id) FROM t'],
+    ['TRIM backquoted', 'SELECT `trim`(name) FROM t'],
+    ['ABS backquoted', 'SELECT `abs`(id) FROM t'],
+    ["Oracle mode's seq.nextval (steps the sequence)", 'SELECT s.nextval FROM dual'],
+    ["Oracle mode's seq.nextval, backquoted", 'SELECT `s`.`NEXTVAL` FROM dual'],
+    ['FOR UPDATE split by a comment', 'SELECT * FROM t FOR/**/UPDATE'],
+    ['FOR UPDATE split by a line comment', 'SELECT * FROM t FOR -- x\nUPDATE'],
+    ['FOR UPDATE split by a hash comment', 'SELECT * FROM t FOR#x\nUPDATE'],
+    ['FOR in an executable comment, UPDATE after it', 'SELECT * FROM t /*!FOR*/ UPDATE'],
+    ['UPDATE in a versioned comment after FOR', 'SELECT * FROM t FOR /*!50000 UPDATE */'],
+    ['FOR UPDATE right after a version number', 'SELECT * FROM t /*!50000FOR UPDATE*/'],
   ])('%s: synced before forwarded', (_what, sql) => {
     expect(effectFree(sql).every((x) => x)).toBe(false);
   });

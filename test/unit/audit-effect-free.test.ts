@@ -46,6 +46,9 @@ describe('effect-free statements', () => {
     ['EXPLAIN ANALYZE (runs the statement)', 'EXPLAIN ANALYZE DELETE FROM t'],
     ['a cursor declaration', 'DECLARE c CURSOR FOR SELECT 1'],
     ['LOCK', 'LOCK TABLE t'],
+    ['FOR UPDATE split by a comment', 'SELECT * FROM t FOR/**/UPDATE'],
+    ['FOR NO KEY UPDATE split by a nested comment', 'SELECT * FROM t FOR /* a /* b */ c */ NO KEY UPDATE'],
+    ['FOR SHARE split by a line comment', 'SELECT * FROM t FOR -- x\nSHARE'],
   ])('%s: synced before forwarding', (_what, sql) => {
     expect(effectFree(sql)).not.toContain(true);
   });
@@ -53,7 +56,7 @@ describe('effect-free statements', () => {
 
 /** judgeEffects against a catalog given as data: what the upstream's pg_class and user objects say. */
 describe('effect-free statements, judged with the catalog', () => {
-  const plain = { kind: 'r', rowSecurity: false, oddParts: false, userTypedColumns: false };
+  const plain = { kind: 'r', rowSecurity: false, oddParts: false, userTypedColumns: false, planTimeCode: false };
   const none = { functions: new Set<string>(), types: new Set<string>(), operators: new Set<string>(), casts: false, implicitCasts: false, operatorClasses: false };
   function catalog(relations: Record<string, RelationFacts[]>, objects: UserObjects | null = none): EffectCatalog {
     return {
@@ -84,6 +87,13 @@ describe('effect-free statements, judged with the catalog', () => {
     const typed = { t: [{ ...plain, userTypedColumns: true }] };
     expect(judge('SELECT * FROM t ORDER BY c', catalog(typed, { ...none, operatorClasses: true }))).toEqual(['may-have-effect']);
     expect(judge('SELECT * FROM t ORDER BY c', catalog(typed))).toEqual(['effect-free']);
+  });
+
+  it('an expression the planner folds (expression/partial index, CHECK, expression statistics, partition key) where user functions exist: may have an effect', () => {
+    const folded = { t: [{ ...plain, planTimeCode: true }] };
+    expect(judge('SELECT * FROM t', catalog(folded, { ...none, functions: new Set(['mark_i']) }))).toEqual(['may-have-effect']);
+    // Without a user-defined function the planner folds built-ins alone.
+    expect(judge('SELECT * FROM t', catalog(folded))).toEqual(['effect-free']);
   });
 
   it('a relation the catalog does not know, or no catalog yet: unknown (not pipelined)', () => {

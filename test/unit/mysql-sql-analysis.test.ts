@@ -241,3 +241,17 @@ describe('cost', () => {
     expect(n).toBe(300);
   });
 });
+
+describe('CTE names are scoped as the server scopes them (red team: a CTE name hid a view read)', () => {
+  it.each([
+    ['a relation beside a derived table whose CTE has its name', 'SELECT * FROM (WITH v AS (SELECT 1) SELECT * FROM v) a, v', ['v']],
+    ['a non-recursive CTE reading the relation of its own name', 'WITH v AS (SELECT * FROM v) SELECT * FROM v', ['v']],
+    ['a CTE reading a relation named like a later CTE', 'WITH a AS (SELECT * FROM v), v AS (SELECT 5) SELECT * FROM a', ['v']],
+    ['a scalar subquery whose CTE has the name of a relation read outside it', 'SELECT (WITH v AS (SELECT 1) SELECT 1), n FROM v', ['v']],
+    ['a recursive CTE reading itself', 'WITH RECURSIVE r AS (SELECT 1 UNION ALL SELECT 1 FROM r) SELECT * FROM r', []],
+    ['a CTE reading an earlier one', 'WITH a AS (SELECT 1), b AS (SELECT * FROM a) SELECT * FROM b, t', ['t']],
+  ])('%s', (_what, sql, reads) => {
+    const [s] = all(sql);
+    expect(tables(s?.reads ?? []).sort()).toEqual([...reads].sort());
+  });
+});

@@ -38,9 +38,27 @@ export const kindOfType = (type: unknown): StatementKind => (typeof type === 'st
 
 const SKIP_KEYS = new Set(['tableList', 'columnList', 'parentheses', 'loc']);
 
-/** Names a WITH clause defines: unqualified references to them are not relations. */
-function cteNames(n: Node, into: Set<string>): void {
-  for (const c of arr(n.with)) { const name = ident(asNode(c)?.name); if (name !== null) into.add(fold(name)); }
+/**
+ * The WITH clause of `n`, walked with each definition in its own scope (as the server resolves
+ * names): the names visible around `n`, the CTEs defined before it, and under WITH RECURSIVE
+ * itself — a non-recursive `WITH v AS (SELECT * FROM v)` reads the relation v. Returns the
+ * scope of the rest of `n`: every name the clause defines. A name defined in a subquery does
+ * not hide a relation of that name outside it.
+ */
+function walkWith(n: Node, fx: Effects, ctes: ReadonlySet<string>, own: ReadonlySet<unknown>): Set<string> {
+  const list = arr(n.with);
+  const names = list.map((c) => { const name = ident(asNode(c)?.name); return name === null ? null : fold(name); });
+  const recursive = list.some((c) => asNode(c)?.recursive === true);
+  list.forEach((c, i) => {
+    const inner = new Set(ctes);
+    for (const name of names.slice(0, i)) if (name !== null) inner.add(name);
+    const self = names[i];
+    if (recursive && self !== null && self !== undefined) inner.add(self);
+    walk(c, fx, inner, false, own);
+  });
+  const scope = new Set(ctes);
+  for (const name of names) if (name !== null) scope.add(name);
+  return scope;
 }
 
 /** Relations that are the statement's own target (written), by node type. */
@@ -58,7 +76,7 @@ function targets(stmt: Node): unknown[] {
   }
 }
 
-function walk(value: unknown, fx: Effects, ctes: Set<string>, top: boolean, own: ReadonlySet<unknown>): void {
+function walk(value: unknown, fx: Effects, ctes: ReadonlySet<string>, top: boolean, own: ReadonlySet<unknown>): void {
   if (Array.isArray(value)) { for (const v of value) walk(v, fx, ctes, false, own); return; }
   const n = asNode(value);
   if (n === null || own.has(n)) return;
@@ -66,9 +84,9 @@ function walk(value: unknown, fx: Effects, ctes: Set<string>, top: boolean, own:
     // A nested statement (a subquery, INSERT … SELECT): its kind counts too.
     addKind(fx, kindOfType(n.type));
   }
-  if ('with' in n) cteNames(n, ctes);
+  const scope = 'with' in n ? walkWith(n, fx, ctes, own) : ctes;
   const ref = tableRef(n);
-  if (ref !== null && !(ref.schema === null && ctes.has(ref.name))) addRead(fx, ref);
+  if (ref !== null && !(ref.schema === null && scope.has(ref.name))) addRead(fx, ref);
   if (n.type === 'function' || n.type === 'aggr_func') {
     const name = functionName(n);
     if (name !== null) {
@@ -78,7 +96,7 @@ function walk(value: unknown, fx: Effects, ctes: Set<string>, top: boolean, own:
       fx.opaque = true;
     }
   }
-  for (const k of Object.keys(n)) if (!SKIP_KEYS.has(k) && (isNode(n[k]) || Array.isArray(n[k]))) walk(n[k], fx, ctes, false, own);
+  for (const k of Object.keys(n)) if (k !== 'with' && !SKIP_KEYS.has(k) && (isNode(n[k]) || Array.isArray(n[k]))) walk(n[k], fx, scope, false, own);
 }
 
 /** A multi-table DELETE names its targets as FROM names them: `DELETE x FROM a AS x` deletes from a. */
@@ -97,8 +115,6 @@ function deleteTarget(stmt: Node, target: unknown): RelationRef | null {
 /** Effects of one statement node (top-level kind first). */
 export function collectEffects(stmt: Node, fx: Effects): void {
   addKind(fx, kindOfType(stmt.type));
-  const ctes = new Set<string>();
-  cteNames(stmt, ctes);
   const ownNodes = targets(stmt);
   const own = ownNodes.map((t) => deleteTarget(stmt, t) ?? tableRef(t)).filter((r): r is RelationRef => r !== null);
   for (const r of own) addWrite(fx, r);
@@ -108,7 +124,7 @@ export function collectEffects(stmt: Node, fx: Effects): void {
     const keys = new Set(own.map(refKey));
     for (const f of arr(stmt.from)) { const t = tableRef(f); if (t !== null && keys.has(refKey(t)) && asNode(f)?.on === undefined) skip.add(f); }
   }
-  walk(stmt, fx, ctes, true, skip);
+  walk(stmt, fx, new Set<string>(), true, skip);
   // UPDATE and DELETE read the rows they change.
   if (stmt.type === 'update' || stmt.type === 'delete') for (const r of own) addRead(fx, r);
   if (unboundedWrite(stmt)) fx.withoutWhere = true;
