@@ -64,7 +64,18 @@ export async function startMariaDb(opts: StartMariaDbOptions = {}): Promise<Mari
   const socket = join(dir, 'sock');
   const logFile = join(dir, 'error.log');
   const asRoot = process.getuid?.() === 0 ? ['--user=root'] : [];
-  await exec('mariadb-install-db', ['--no-defaults', ...asRoot, `--datadir=${data}`, '--auth-root-authentication-method=normal', '--skip-test-db']);
+  // mariadb-install-db bootstraps a throwaway server; on a loaded machine it has been seen to fail now and
+  // then (a warning about a temporary table ends the bootstrap). A fresh data directory and another try
+  // is what a person would do; the third failure is reported with its output.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await exec('mariadb-install-db', ['--no-defaults', ...asRoot, `--datadir=${data}`, '--auth-root-authentication-method=normal', '--skip-test-db']);
+      break;
+    } catch (e) {
+      rmSync(data, { recursive: true, force: true });
+      if (attempt >= 3) throw e;
+    }
+  }
   const port = await freePort();
   const child: ChildProcess = spawn('mariadbd', [
     '--no-defaults', ...asRoot, `--datadir=${data}`, `--socket=${socket}`, `--port=${port}`, '--bind-address=127.0.0.1',
