@@ -88,10 +88,13 @@ export class FleetApprovals {
     }
     const settled = this.broker.settle(id, approve, caller.subject, reason, grant);
     if (settled !== undefined) return settled;
-    // Held on another node: what it will apply (the chosen window, or none).
-    const { grantForMs: _rule, ...rest } = request;
-    const window = approve && grant !== undefined ? (grant.grantForMs === null ? {} : { grantForMs: grant.grantForMs }) : request.grantForMs === undefined ? {} : { grantForMs: request.grantForMs };
-    return { ...rest, ...window, status, decidedAt, decidedBy: caller.subject, ...(shown === undefined ? {} : { reason: shown }) };
+    // Held on another node: the request as that node will settle it, with the chosen window (none: no grantForMs).
+    const answer: ApprovalRequest = { ...request, status, decidedAt, decidedBy: caller.subject, ...(shown === undefined ? {} : { reason: shown }) };
+    if (approve && grant !== undefined) {
+      if (grant.grantForMs === null) delete answer.grantForMs;
+      else answer.grantForMs = grant.grantForMs;
+    }
+    return answer;
   }
 
   /**
