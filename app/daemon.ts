@@ -169,7 +169,7 @@ export class Daemon {
   }
 
   /** The admin API's approvals and sessions, with `sessions kill` reaching the node that holds the session. */
-  private adminRoutes(services: Services): Required<Pick<AdminDeps, 'approvals' | 'sessions'>> {
+  private adminRoutes(services: Services): Required<Pick<AdminDeps, 'approvals' | 'sessions'>> & Pick<AdminDeps, 'nodes'> {
     const base = services.admin(() => this.config);
     const gateway = this.core;
     return {

@@ -16,7 +16,7 @@ import { loadSqlParsers, analyzePostgres, resolveRelation } from '../parsers/sql
 import { analyzeMysql } from '../parsers/sql/mysql/index.js';
 import { ParserError } from '../parsers/errors.js';
 import { Policy } from '../src/policy/index.js';
-import { ApprovalBroker, WebhookNotifier, holdMessage, type ApprovalRequest, type ApprovalRequestInput } from '../src/approvals/index.js';
+import { ApprovalBroker, WebhookNotifier, holdMessage, type ApprovalRequest, type ApprovalRequestInput, type GrantChoice } from '../src/approvals/index.js';
 import { AuditLog, listSessions, sessionTranscript, type SessionSummary } from '../src/audit/index.js';
 import { loadCheckpointKey } from '../src/audit/signing.js';
 import { startExporters, exporterFor, type AuditExporters } from '../src/audit/exporters/index.js';
@@ -28,8 +28,10 @@ export interface Services {
   ports: CorePorts;
   healthy(): boolean;
   admin(config: () => Config): {
-    approvals: { list(caller: Identity): unknown[] | Promise<unknown[]>; decide(id: string, caller: Identity, approve: boolean, reason?: string): unknown };
+    approvals: { list(caller: Identity): unknown[] | Promise<unknown[]>; decide(id: string, caller: Identity, approve: boolean, reason?: string, grant?: GrantChoice): unknown };
     sessions: { list(caller: Identity, q: URLSearchParams): Promise<unknown[]>; show(caller: Identity, id: string): Promise<unknown> };
+    /** The fleet's nodes (PostgreSQL state store only). */
+    nodes?(caller: Identity): Promise<unknown[]>;
   };
   close(): Promise<void>;
   /** Rules that can apply to an identity on a connection (GET /v1/connections). */
@@ -93,7 +95,7 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
   const audit = previous?.audit ?? (await openAudit(config, auditDir, logger, secrets));
   const exporters =
     previous?.exporters ?? (await startExporters(audit, config.audit.exporters.map((c, i) => exporterFor(c, i, config.state_dir, logger)), logger));
-  const metrics = previous?.metrics ?? new GatewayMetrics({ version: '0.1.0' });
+  const metrics = previous?.metrics ?? new GatewayMetrics({ version: AIRLOCK_VERSION });
   const store = previous?.store ?? (await openStateStore(config, broker, logger, secrets));
   const fleet = previous?.fleet ?? (store instanceof PostgresStateStore ? new FleetApprovals(broker, store, logger) : null);
   const checkpoints = previous?.checkpoints ?? (store instanceof PostgresStateStore ? publishCheckpoints(store, audit, config, auditDir, metrics, logger) : null);
@@ -138,8 +140,16 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
     admin: () => ({
       approvals: {
         list: (caller) => (fleet === null ? broker.list({ status: 'pending', approverGroups: caller.groups }) : fleet.list(caller)),
-        decide: (id, caller, approve, reason) => (fleet === null ? broker.decide(id, caller, approve, reason) : fleet.decide(id, caller, approve, reason)),
+        decide: (id, caller, approve, reason, grant) => (fleet === null ? broker.decide(id, caller, approve, reason, grant) : fleet.decide(id, caller, approve, reason, grant)),
       },
+      ...(store instanceof PostgresStateStore
+        ? {
+            nodes: async (caller: Identity) => {
+              if (!isAuditor(caller)) throw new AirlockError('AIRLOCK_FORBIDDEN', 'only auditors may list nodes');
+              return (await store.nodes()).map((n) => ({ ...n, startedAt: new Date(n.startedAt).toISOString(), lastSeen: new Date(n.lastSeen).toISOString(), self: n.node === node }));
+            },
+          }
+        : {}),
       sessions: {
         list: async (caller, q) => {
           if (!isAuditor(caller)) throw new AirlockError('AIRLOCK_FORBIDDEN', 'only auditors may list sessions');
@@ -199,6 +209,9 @@ function publishCheckpoints(store: PostgresStateStore, audit: AuditLog, config: 
   return publisher;
 }
 
+/** This build's version (airlock_build_info, the node table). */
+export const AIRLOCK_VERSION = '0.1.0';
+
 /** This node in the shared store: host and process (two daemons on one host are two nodes). */
 export const node = `${hostname()}:${process.pid}`;
 
@@ -228,6 +241,15 @@ function fleetSessions(index: IndexedSession[], local: SessionSummary[], self: s
   });
 }
 
+/** Where this node's admin API is, as the node table shows it: the console's public URL, else the listener. */
+function adminUrlOf(config: Config): string | null {
+  const a = config.admin;
+  if (a.console !== undefined) return a.console.public_url;
+  if (a.listen === undefined) return null;
+  const host = a.listen.host.includes(':') ? `[${a.listen.host}]` : a.listen.host;
+  return `${a.tls === undefined ? 'http' : 'https'}://${host}:${a.listen.port}`;
+}
+
 /** Opens the configured store, gives the broker what it kept, and keeps it up to date from then on. */
 async function openStateStore(config: Config, broker: ApprovalBroker, logger: Logger, secrets: SecretResolver | undefined): Promise<StateStore> {
   const s = config.state;
@@ -235,7 +257,7 @@ async function openStateStore(config: Config, broker: ApprovalBroker, logger: Lo
   if (s.backend === 'postgres') {
     if (secrets === undefined) throw new AirlockError('AIRLOCK_CONFIG_INVALID', 'state.url needs the secret resolver');
     const url = (await secrets.resolve(s.url)).reveal();
-    store = await PostgresStateStore.open({ url, node, logger, pollIntervalMs: s.poll_interval, leaseTimeoutMs: s.lease_timeout });
+    store = await PostgresStateStore.open({ url, node, logger, pollIntervalMs: s.poll_interval, leaseTimeoutMs: s.lease_timeout, adminUrl: adminUrlOf(config), version: AIRLOCK_VERSION });
   } else {
     store = new EmbeddedStateStore(config.state_dir);
   }

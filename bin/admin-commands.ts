@@ -89,6 +89,26 @@ function renderFleetSessions(list: FleetSessionView[]): string {
   return all.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n') + '\n';
 }
 
+/** A node as GET /v1/nodes shows it. */
+interface NodeView {
+  node: string;
+  startedAt: string;
+  lastSeen: string;
+  adminUrl: string | null;
+  version: string;
+  live: boolean;
+  openSessions: number;
+  self: boolean;
+}
+
+function renderNodes(list: NodeView[]): string {
+  const header = ['NODE', 'STATE', 'LAST SEEN', 'STARTED', 'OPEN', 'VERSION', 'ADMIN'];
+  const rows = list.map((n) => [`${n.node}${n.self ? ' (this)' : ''}`, n.live ? 'live' : 'lost', n.lastSeen, n.startedAt, String(n.openSessions), n.version, n.adminUrl ?? '-']);
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return all.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n') + '\n';
+}
+
 function withAdmin(cmd: Command): Command {
   return cmd.option('--admin <url>', 'admin API URL (or AIRLOCK_ADMIN_URL)').option('--token <token>', 'your token (or AIRLOCK_TOKEN)');
 }
@@ -110,13 +130,25 @@ export function registerAdminCommands(program: Command): void {
       }
     });
   for (const verdict of ['approve', 'deny'] as const) {
-    withAdmin(approvals.command(`${verdict} <id>`).description(`${verdict} a held request`))
-      .option('--reason <text>', 'why (shown to the requester)')
-      .action(async (id: string, opts: AdminOptions & { reason?: string }) => {
-        await adminRequest(opts, 'POST', `/v1/approvals/${encodeURIComponent(id)}/${verdict}`, opts.reason === undefined ? {} : { reason: opts.reason });
-        process.stdout.write(`${verdict === 'approve' ? 'approved' : 'denied'} ${id}\n`);
+    const cmd = withAdmin(approvals.command(`${verdict} <id>`).description(`${verdict} a held request`)).option('--reason <text>', 'why (shown to the requester)');
+    if (verdict === 'approve') cmd.option('--grant-for <duration>', "a connect approval's grant_for window: shorter than the rule's (e.g. 15m), or none");
+    cmd.action(async (id: string, opts: AdminOptions & { reason?: string; grantFor?: string }) => {
+      await adminRequest(opts, 'POST', `/v1/approvals/${encodeURIComponent(id)}/${verdict}`, {
+        ...(opts.reason === undefined ? {} : { reason: opts.reason }),
+        ...(opts.grantFor === undefined ? {} : { grant_for: opts.grantFor }),
       });
+      process.stdout.write(`${verdict === 'approve' ? 'approved' : 'denied'} ${id}\n`);
+    });
   }
+
+  const nodes = program.command('nodes').description('the nodes of a fleet sharing the PostgreSQL state store');
+  withAdmin(nodes.command('list'))
+    .description('every node that ever beat: live (seen within state.lease_timeout) or lost, its open sessions (auditors only)')
+    .option('--json', 'print JSON')
+    .action(async (opts: AdminOptions & { json?: boolean }) => {
+      const body = await adminRequest<{ nodes: NodeView[] }>(opts, 'GET', '/v1/nodes');
+      process.stdout.write(opts.json ? `${JSON.stringify(body.nodes, null, 2)}\n` : renderNodes(body.nodes));
+    });
 
   const audit = program.command('audit').description('the tamper-evident audit log');
   audit

@@ -53,6 +53,9 @@ export class HttpListener implements Hop {
   private active = 0;
   private closing = false;
   readonly websockets = new Set<WebSocketRelay>();
+  /** Requests being handled per client connection, and connections handed to a WebSocket relay (for an administrator's kill). */
+  private readonly inFlight = new WeakMap<Socket, number>();
+  private readonly upgraded = new WeakSet<Socket>();
 
   constructor(
     readonly core: GatewayCore,
@@ -139,6 +142,7 @@ export class HttpListener implements Hop {
    * upgrades are refused.
    */
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    this.upgraded.add(socket);
     // The handshake is a complete request; what follows is no longer HTTP's to time.
     this.admissions.get(socket)?.detach();
     if (!isWebSocketHandshake(req)) return refuseUpgrade(this, req, socket);
@@ -152,6 +156,8 @@ export class HttpListener implements Hop {
 
   private async handle(req: IncomingMessage, res: ServerResponse, mode: 'plain' | 'continue' | Upgrade): Promise<void> {
     this.active++;
+    const socket = req.socket;
+    this.inFlight.set(socket, (this.inFlight.get(socket) ?? 0) + 1);
     const admission = typeof mode === 'object' ? undefined : this.admissions.get(req.socket);
     admission?.requestArrived(res);
     const started = Date.now();
@@ -200,6 +206,7 @@ export class HttpListener implements Hop {
       } else res.destroy();
     } finally {
       this.active--;
+      this.inFlight.set(socket, (this.inFlight.get(socket) ?? 1) - 1);
     }
   }
 
@@ -258,10 +265,26 @@ export class HttpListener implements Hop {
         throw new AirlockError('AIRLOCK_UPSTREAM_LOST', 'the client went away');
       }
       this.sessions.set(socket, s);
+      s.session.signal.addEventListener('abort', () => this.sessionAborted(socket, s), { once: true });
       return s;
     } finally {
       if (this.opening.get(socket) === opening) this.opening.delete(socket);
     }
+  }
+
+  /**
+   * An administrator's kill ends the client's connection too — else its next request on the
+   * same keep-alive connection would quietly open a new session. Idle: closed (FIN); a request
+   * in flight: cut (its answer would run on under a session that is over). A WebSocket's relay
+   * closes its own connection with a close frame that says why.
+   */
+  private sessionAborted(socket: Socket, cs: ConnectionSession): void {
+    const why: unknown = cs.session.signal.reason;
+    if (!(why instanceof AirlockError && why.code === 'AIRLOCK_SESSION_KILLED')) return;
+    if (this.sessions.get(socket) === cs) this.sessions.delete(socket);
+    if (this.upgraded.has(socket)) return;
+    if ((this.inFlight.get(socket) ?? 0) > 0) socket.destroy();
+    else socket.end();
   }
 
   private endSession(socket: Socket, cs: ConnectionSession, reason: string): void {

@@ -78,7 +78,10 @@ export class WebSocketRelay {
   private readonly onAbort = (): void => {
     const reason = this.o.session.signal.reason;
     const expired = reason instanceof AirlockError && reason.code === 'AIRLOCK_AUTH_EXPIRED';
-    this.closeBoth(expired ? CLOSE_CODES.policyViolation : CLOSE_CODES.goingAway, expired ? 'the airlock token expired' : 'the airlock session ended', reason instanceof AirlockError ? reason.code : 'AIRLOCK_SHUTTING_DOWN');
+    // An administrator's kill says who ended it (the close reason, at most 123 bytes, is cut by closePayload).
+    const killed = reason instanceof AirlockError && reason.code === 'AIRLOCK_SESSION_KILLED';
+    const text = expired ? 'the airlock token expired' : killed ? `airlock: ${reason.message}` : 'the airlock session ended';
+    this.closeBoth(expired || killed ? CLOSE_CODES.policyViolation : CLOSE_CODES.goingAway, text, reason instanceof AirlockError ? reason.code : 'AIRLOCK_SHUTTING_DOWN');
   };
 
   constructor(private readonly o: WebSocketRelayOptions) {

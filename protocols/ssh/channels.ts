@@ -115,6 +115,8 @@ export class ConnectionHandler {
   private sessionValue: Session | null = null;
   /** Upstream connections whose certificate carries a permission, opened when first needed. */
   private readonly permitted = new Map<SshPermission, Promise<ssh2.Client>>();
+  /** The client's open session channels (exec, shell, sftp): told why when the session is ended under them. */
+  private readonly channels = new Set<ServerChannel>();
 
   constructor(
     private readonly config: SshConnectionConfig,
@@ -143,6 +145,39 @@ export class ConnectionHandler {
       this.permitted.set(permission, up);
     }
     return up;
+  }
+
+  /**
+   * The session was ended under the client (an administrator's kill): each open channel gets
+   * the reason on its stderr, then exit status 255 — what ssh shows for a connection that
+   * failed — and the channel's close. Resolves once the client has closed each channel too, or
+   * after `boundMs` for one that does not answer: OpenSSH exits at once on a disconnect, with
+   * channel output it has not written yet lost, so the connection closes only after that.
+   */
+  sessionEnded(reason: AirlockError, boundMs: number): Promise<void> {
+    const told = [...this.channels].map(
+      (stream) =>
+        new Promise<void>((resolve) => {
+          stream.once('close', () => resolve());
+          try {
+            stream.stderr.write(`\r\nairlock: ${reason.message}\r\n`);
+            stream.exit(255);
+            stream.end();
+          } catch {
+            resolve(); // the channel was closing anyway
+          }
+        }),
+    );
+    this.channels.clear();
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, boundMs)));
+    return Promise.race([Promise.all(told).then(() => undefined), bound]).finally(() => clearTimeout(timer));
+  }
+
+  private opened(stream: ServerChannel): ServerChannel {
+    this.channels.add(stream);
+    stream.once('close', () => this.channels.delete(stream));
+    return stream;
   }
 
   /** The client connection ended: so do the extra upstream connections. */
@@ -191,18 +226,18 @@ export class ConnectionHandler {
     const channel: RunningChannel = { env, setRunning: (c) => (running = c), setCast: (w) => (cast = w) };
     ch.on('exec', (accept, _reject, info) => {
       // Accept at once and hold the channel: a late accept() loses a command whose EOF came first.
-      const stream = accept();
+      const stream = this.opened(accept());
       stream.pause();
       void this.exec(stream, info.command, pty, channel);
     });
     ch.on('shell', (accept) => {
-      const stream = accept();
+      const stream = this.opened(accept());
       stream.pause();
       void this.shell(stream, () => pty, channel);
     });
     ch.on('subsystem', (accept, reject, info) => {
       if (info.name !== 'sftp') return reject?.();
-      const stream = accept();
+      const stream = this.opened(accept());
       stream.pause();
       void this.sftp(stream);
     });

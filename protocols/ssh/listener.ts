@@ -255,8 +255,13 @@ export class SshListener {
         counted = true;
         if (ended) this.open--;
         session.signal.addEventListener('abort', () => {
-          client.end();
-          end('session ended');
+          // An administrator's kill is said on each open channel's stderr first; a plain end closes at once.
+          const why: unknown = session.signal.reason;
+          const told = why instanceof AirlockError && why.code === 'AIRLOCK_SESSION_KILLED' ? conn.sessionEnded(why, KILL_NOTICE_MS) : Promise.resolve();
+          void told.then(() => {
+            client.end();
+            end('session ended');
+          });
         }, { once: true });
       })
       .catch((e: unknown) => {
@@ -267,5 +272,8 @@ export class SshListener {
   }
 }
 
+
+/** How long a killed session's channels get to take the notice before the connection closes. */
+const KILL_NOTICE_MS = 1_000;
 
 export { fingerprintOf };

@@ -10,6 +10,7 @@ import type { Logger } from '../util/log.js';
 import type { Identity } from '../core/types.js';
 import { AirlockError, asAirlockError } from '../util/errors.js';
 import { bearerToken, readJsonBody, sendJson, sendProblem } from './http.js';
+import { parseGrantChoice, type GrantChoice } from '../approvals/index.js';
 
 export interface AdminDeps {
   logger: Logger;
@@ -20,8 +21,10 @@ export interface AdminDeps {
   maxTokenTtlMs(): number;
   approvals?: {
     list(caller: Identity): unknown[] | Promise<unknown[]>;
-    decide(id: string, caller: Identity, approve: boolean, reason?: string): unknown;
+    decide(id: string, caller: Identity, approve: boolean, reason?: string, grant?: GrantChoice): unknown;
   };
+  /** Every node of the fleet and whether it is live (PostgreSQL state store). */
+  nodes?(caller: Identity): Promise<unknown[]>;
   sessions?: {
     list(caller: Identity, query: URLSearchParams): Promise<unknown[]>;
     show(caller: Identity, id: string): Promise<unknown>;
@@ -119,8 +122,20 @@ export class AdminServer {
           const c = await caller();
           const body = await readJsonBody(req);
           const reason = typeof body === 'object' && body !== null && typeof (body as { reason?: unknown }).reason === 'string' ? (body as { reason: string }).reason : undefined;
-          const result = await this.need(d.approvals).decide(params[0] ?? '', c, params[1] === 'approve', reason);
+          const approve = params[1] === 'approve';
+          // `grant_for`: the approver's window for an approved connect (shorter than the rule's, or "none").
+          const grant = approve && typeof body === 'object' && body !== null ? parseGrantChoice((body as { grant_for?: unknown }).grant_for) : undefined;
+          const result = await this.need(d.approvals).decide(params[0] ?? '', c, approve, reason, grant);
           sendJson(res, 200, { approval: result });
+        },
+      },
+      {
+        method: 'GET',
+        pattern: /^\/v1\/nodes$/,
+        handler: async ({ res, caller }) => {
+          const c = await caller();
+          if (d.nodes === undefined) throw new AirlockError('AIRLOCK_UNSUPPORTED', 'nodes are listed with the PostgreSQL state store only (state.backend: postgres)');
+          sendJson(res, 200, { nodes: await d.nodes(c) });
         },
       },
       {

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../util/log.js';
 import type { Action, Identity } from '../core/types.js';
 import { AirlockError } from '../util/errors.js';
+import { parseDuration } from '../util/duration.js';
 import { formatDuration, publicView } from './messages.js';
 import type {
   ApprovalEvent,
@@ -251,6 +252,15 @@ export class ApprovalBroker extends EventEmitter {
 /** The approver's `grant_for` window: null for none, else at most the rule's (undefined: the rule's). */
 export interface GrantChoice {
   grantForMs: number | null;
+}
+
+/** The approver's window as an API body gives it: absent → the rule's; "none" → none; else a duration such as 15m. */
+export function parseGrantChoice(raw: unknown): GrantChoice | undefined {
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  if (raw === 'none') return { grantForMs: null };
+  const ms = typeof raw === 'string' ? parseDuration(raw) : null;
+  if (ms === null) throw new AirlockError('AIRLOCK_FORBIDDEN', 'grant_for must be a duration such as 15m, or none');
+  return { grantForMs: ms };
 }
 
 /** A window only where the rule allows one, never longer than the rule's. */

@@ -1,4 +1,4 @@
-export { ApprovalBroker, checkDecider, checkGrantChoice, type GrantChoice } from './broker.js';
+export { ApprovalBroker, checkDecider, checkGrantChoice, parseGrantChoice, type GrantChoice } from './broker.js';
 export { WebhookNotifier, type WebhookOptions } from './webhook.js';
 export { ApprovedStatements } from './approved-statements.js';
 export { holdMessage, eventText, publicView, formatDuration } from './messages.js';

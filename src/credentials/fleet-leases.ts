@@ -8,6 +8,9 @@
  * with the connection's admin credentials (every node has the same config), and deletes the
  * leases. A role this node created but no longer holds (its drop failed) is no longer renewed,
  * so its lease runs out too and the sweeper retries the drop.
+ *
+ * The same beat says the node is alive (its row in the store's node table, in the same
+ * statement), and the sweeper ends the sessions of nodes not seen for a lease timeout.
  */
 import type { Logger } from '../util/log.js';
 import type { LeasedRoles, RoleLedger } from './lease.js';
@@ -21,15 +24,27 @@ export interface ExpiredLease {
   session: string;
 }
 
+/** A session the sweeper marked ended because its node stopped beating. */
+export interface LostSession {
+  session: string;
+  node: string;
+  /** When the node last beat (the store's clock, ms): the session's recorded end. */
+  lastSeen: number;
+}
+
 /** The lease table as the fleet needs it (the PostgreSQL state store). */
 export interface FleetLeaseStore extends RoleLedger {
-  /** One UPDATE: this node's leases among `roles` run for another lease timeout (the store's clock). */
-  renewLeases(roles: string[]): Promise<number>;
+  /**
+   * One statement: this node is seen now, and its leases among `roles` run for another lease
+   * timeout (the store's clock). Runs on every beat, with or without roles.
+   */
+  heartbeat(roles: string[]): Promise<number>;
   /**
    * Calls `sweep` only if this node gets the fleet's sweeper lock, and holds the lock until it
-   * returns; false (without calling it) when another node is sweeping now.
+   * returns; false (without calling it) when another node is sweeping now. Under the lock the
+   * store first ends the open sessions of nodes not seen for a lease timeout (`lost`).
    */
-  asSweeper(sweep: (expired: ExpiredLease[], done: (lease: ExpiredLease) => Promise<void>) => Promise<void>): Promise<boolean>;
+  asSweeper(sweep: (expired: ExpiredLease[], lost: LostSession[], done: (lease: ExpiredLease) => Promise<void>) => Promise<void>): Promise<boolean>;
 }
 
 export interface FleetLeaseOptions {
@@ -76,18 +91,20 @@ export class FleetLeases {
   private async renew(): Promise<void> {
     const roles = new Set<string>();
     for (const b of this.options.brokers().values()) for (const r of b.heldRoles()) roles.add(r);
-    if (roles.size === 0) return;
     try {
-      await this.options.store.renewLeases([...roles]);
+      await this.options.store.heartbeat([...roles]);
     } catch (e) {
-      this.options.logger.warn({ err: message(e), roles: roles.size }, 'state store: role leases not renewed; they expire unless a later beat renews them');
+      this.options.logger.warn({ err: message(e), roles: roles.size }, 'state store: heartbeat not written; this node\'s sessions and role leases count as lost unless a later beat reaches the store in time');
     }
   }
 
   private async sweep(): Promise<void> {
     const { logger } = this.options;
     try {
-      await this.options.store.asSweeper(async (expired, done) => {
+      await this.options.store.asSweeper(async (expired, lost, done) => {
+        for (const l of lost) {
+          logger.warn({ session: l.session, node: l.node, lastSeen: new Date(l.lastSeen).toISOString() }, 'fleet sweeper: a node stopped beating; its open session is marked ended (node lost)');
+        }
         const brokers = this.options.brokers();
         for (const lease of expired) {
           const broker = brokers.get(lease.connection);

@@ -76,19 +76,45 @@ export class FleetApprovals {
     if (request === undefined) throw new AirlockError('AIRLOCK_UNSUPPORTED', `no approval request ${id}`);
     checkDecider(request, caller, approve);
     checkGrantChoice(request, grant);
-    // The store carries no chosen window yet: the holding node would apply the rule's. Refused rather than widened.
-    if (approve && local?.status !== 'pending' && grant !== undefined && grant.grantForMs !== (request.grantForMs ?? null)) {
-      throw new AirlockError('AIRLOCK_FORBIDDEN', `request ${id} is held on another node: approve it there to choose a shorter grant_for window`);
-    }
     const shown = reason?.trim() || undefined;
     const decidedAt = Date.now();
     const status = approve ? 'approved' : 'denied';
-    const won = await this.shared.claim(id, { status, decidedAt, decidedBy: caller.subject, ...(shown === undefined ? {} : { reason: shown }) });
+    // The chosen window travels with the verdict; the holding node checks it again against its own copy of the rule's.
+    const chosen = approve && grant !== undefined ? { grant } : {};
+    const won = await this.shared.claim(id, { status, decidedAt, decidedBy: caller.subject, ...(shown === undefined ? {} : { reason: shown }), ...chosen });
     if (!won) {
       const now = await this.shared.get(id);
       throw new AirlockError('AIRLOCK_FORBIDDEN', `approval request ${id} is already ${now?.status ?? 'decided'}${now?.decidedBy === undefined ? '' : ` by ${now.decidedBy}`}`);
     }
-    return this.broker.settle(id, approve, caller.subject, reason, grant) ?? { ...request, status, decidedAt, decidedBy: caller.subject, ...(shown === undefined ? {} : { reason: shown }) };
+    const settled = this.broker.settle(id, approve, caller.subject, reason, grant);
+    if (settled !== undefined) return settled;
+    // Held on another node: the request as that node will settle it, with the chosen window (none: no grantForMs).
+    const answer: ApprovalRequest = { ...request, status, decidedAt, decidedBy: caller.subject, ...(shown === undefined ? {} : { reason: shown }) };
+    if (approve && grant !== undefined) {
+      if (grant.grantForMs === null) delete answer.grantForMs;
+      else answer.grantForMs = grant.grantForMs;
+    }
+    return answer;
+  }
+
+  /**
+   * The window another node's approver chose, checked again here against the request as this
+   * node holds it (the store is not trusted to widen it): a choice the rule does not allow
+   * becomes the narrower of the two — none when the rule allows none or the value is not a
+   * positive duration, the rule's when it is longer than the rule's.
+   */
+  private boundedGrant(id: string, grant: GrantChoice | undefined): GrantChoice | undefined {
+    const held = this.broker.get(id);
+    if (grant === undefined || held === undefined) return grant;
+    try {
+      checkGrantChoice(held, grant);
+      return grant;
+    } catch (e) {
+      const ms = grant.grantForMs;
+      const bounded: GrantChoice | undefined = held.grantForMs === undefined || ms === null || !Number.isFinite(ms) || ms <= 0 ? { grantForMs: null } : undefined;
+      this.logger.warn({ approval: id, chosenMs: ms, ruleMs: held.grantForMs ?? null, err: e instanceof Error ? e.message : String(e) }, 'state store: an approver\'s grant_for window is not one the rule allows; the narrower window applies');
+      return bounded;
+    }
   }
 
   /** Settles this node's pending requests that another node decided, and takes in new grants. */
@@ -102,8 +128,9 @@ export class FleetApprovals {
       do {
         this.again = false;
         const mine = this.broker.list({ status: 'pending' }).map((r) => r.id);
-        for (const r of await this.shared.decidedAmong(mine)) {
-          if (r.status === 'approved' || r.status === 'denied') this.broker.settle(r.id, r.status === 'approved', r.decidedBy ?? 'unknown', r.reason);
+        for (const { request: r, grant } of await this.shared.decidedAmong(mine)) {
+          if (r.status === 'denied') this.broker.settle(r.id, false, r.decidedBy ?? 'unknown', r.reason);
+          if (r.status === 'approved') this.broker.settle(r.id, true, r.decidedBy ?? 'unknown', r.reason, this.boundedGrant(r.id, grant));
         }
         this.broker.restore({ grants: await this.shared.loadGrants(Date.now()), decided: [] });
       } while (this.again);

@@ -13,9 +13,9 @@ import pg from 'pg';
 import { runner } from 'node-pg-migrate';
 import type { Logger } from '../util/log.js';
 import { AirlockError } from '../util/errors.js';
-import type { ApprovalRequest } from '../approvals/index.js';
-import type { AuditCheckpoints, IndexedSession, KillRequest, SessionIndex, SessionIndexFilter, SessionKills, SharedApprovals, StateStore, StoredCheckpoint, StoredGrant } from './types.js';
-import type { ExpiredLease, FleetLeaseStore } from '../credentials/fleet-leases.js';
+import type { ApprovalRequest, GrantChoice } from '../approvals/index.js';
+import type { AuditCheckpoints, ClaimedVerdict, FleetNode, IndexedSession, KillRequest, SessionIndex, SessionIndexFilter, SessionKills, SharedApprovals, StateStore, StoredCheckpoint, StoredGrant } from './types.js';
+import type { ExpiredLease, FleetLeaseStore, LostSession } from '../credentials/fleet-leases.js';
 
 const CHANNEL = 'airlock_state';
 const MIGRATIONS = fileURLToPath(new URL('./migrations', import.meta.url));
@@ -33,7 +33,10 @@ interface ApprovalRow {
   decided_at: string | null;
   decided_by: string | null;
   reason: string | null;
+  grant_for_ms: string | null;
 }
+
+const APPROVAL_COLUMNS = 'request, status, decided_at, decided_by, reason, grant_for_ms';
 
 function fromRow(row: ApprovalRow): ApprovalRequest {
   return {
@@ -43,6 +46,14 @@ function fromRow(row: ApprovalRow): ApprovalRequest {
     ...(row.decided_by === null ? {} : { decidedBy: row.decided_by }),
     ...(row.reason === null ? {} : { reason: row.reason }),
   };
+}
+
+/** A verdict with the approver's window: 0 in the column is their "none"; NULL is no choice (the rule's window). */
+function verdictFromRow(row: ApprovalRow): ClaimedVerdict {
+  const request = fromRow(row);
+  if (row.grant_for_ms === null) return { request };
+  const ms = Number(row.grant_for_ms);
+  return { request, grant: { grantForMs: ms === 0 ? null : ms } };
 }
 
 /** How a node names its connection to the store (PostgreSQL keeps NAMEDATALEN - 1 = 63 bytes of it). */
@@ -111,6 +122,9 @@ function sessionFromRow(x: SessionRow): IndexedSession {
 /** The store's own clock in ms: kill requests are aged by it, never by one node's clock against another's. */
 const STORE_NOW_MS = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
 
+/** The end reason of a session whose node stopped beating (or a previous process with the same node id). */
+export const NODE_LOST = 'node lost';
+
 const KILL_COLUMNS = 'id, session_id, node, requested_by, requested_by_issuer, requested_on, reason, status, requested_at, end_reason';
 
 export class PostgresStateStore implements StateStore, SharedApprovals, SessionIndex, SessionKills, AuditCheckpoints, FleetLeaseStore {
@@ -126,16 +140,24 @@ export class PostgresStateStore implements StateStore, SharedApprovals, SessionI
   /** Writes that must not be lost (a verdict, a session's end) made while the store was away: replayed in order on reconnect. */
   private readonly deferred: Array<() => Promise<void>> = [];
 
+  /** When this process opened the store (its clock): the node's row says when it started. */
+  private readonly startedAt = Date.now();
+
   private constructor(
     private readonly url: string,
     private readonly node: string,
     private readonly logger: Logger,
     private readonly leaseTimeoutMs: number,
+    private readonly self: { adminUrl: string | null; version: string },
   ) {}
 
-  /** Connects, applies pending migrations, listens; throws AIRLOCK_STATE_UNAVAILABLE when it cannot. */
-  static async open(opts: { url: string; node: string; logger: Logger; pollIntervalMs: number; leaseTimeoutMs?: number }): Promise<PostgresStateStore> {
-    const store = new PostgresStateStore(opts.url, opts.node, opts.logger, opts.leaseTimeoutMs ?? 60_000);
+  /**
+   * Connects, applies pending migrations, listens; throws AIRLOCK_STATE_UNAVAILABLE when it cannot.
+   * Sessions the index still shows open for this node id are a previous process's (a restart that
+   * kept the id): they end as 'node lost' before this process admits any.
+   */
+  static async open(opts: { url: string; node: string; logger: Logger; pollIntervalMs: number; leaseTimeoutMs?: number; adminUrl?: string | null; version?: string }): Promise<PostgresStateStore> {
+    const store = new PostgresStateStore(opts.url, opts.node, opts.logger, opts.leaseTimeoutMs ?? 60_000, { adminUrl: opts.adminUrl ?? null, version: opts.version ?? 'unknown' });
     try {
       const client = new pg.Client({ connectionString: opts.url });
       await client.connect();
@@ -154,6 +176,7 @@ export class PostgresStateStore implements StateStore, SharedApprovals, SessionI
         await client.end();
       }
       await store.connection();
+      await store.endPreviousLife();
     } catch (e) {
       throw unavailable(e);
     }
@@ -176,29 +199,30 @@ export class PostgresStateStore implements StateStore, SharedApprovals, SessionI
   }
 
   async pending(): Promise<ApprovalRequest[]> {
-    const r = await this.query<ApprovalRow>(`SELECT request, status, decided_at, decided_by, reason FROM airlock_approvals WHERE status = 'pending' ORDER BY created_at`);
+    const r = await this.query<ApprovalRow>(`SELECT ${APPROVAL_COLUMNS} FROM airlock_approvals WHERE status = 'pending' ORDER BY created_at`);
     return r.rows.map(fromRow);
   }
 
   async get(id: string): Promise<ApprovalRequest | undefined> {
-    const r = await this.query<ApprovalRow>(`SELECT request, status, decided_at, decided_by, reason FROM airlock_approvals WHERE id = $1`, [id]);
+    const r = await this.query<ApprovalRow>(`SELECT ${APPROVAL_COLUMNS} FROM airlock_approvals WHERE id = $1`, [id]);
     const row = r.rows[0];
     return row === undefined ? undefined : fromRow(row);
   }
 
-  async claim(id: string, verdict: { status: ApprovalRequest['status']; decidedAt: number; decidedBy?: string; reason?: string }): Promise<boolean> {
+  async claim(id: string, verdict: { status: ApprovalRequest['status']; decidedAt: number; decidedBy?: string; reason?: string; grant?: GrantChoice }): Promise<boolean> {
+    const grantForMs = verdict.grant === undefined ? null : (verdict.grant.grantForMs ?? 0);
     const r = await this.query(
-      `UPDATE airlock_approvals SET status = $2, decided_at = $3, decided_by = $4, reason = $5 WHERE id = $1 AND status = 'pending'`,
-      [id, verdict.status, verdict.decidedAt, verdict.decidedBy ?? null, verdict.reason ?? null],
+      `UPDATE airlock_approvals SET status = $2, decided_at = $3, decided_by = $4, reason = $5, grant_for_ms = $6 WHERE id = $1 AND status = 'pending'`,
+      [id, verdict.status, verdict.decidedAt, verdict.decidedBy ?? null, verdict.reason ?? null, grantForMs],
     );
     if (r.rowCount === 1) await this.query(`SELECT pg_notify($1, $2)`, [CHANNEL, `decided ${id}`]);
     return r.rowCount === 1;
   }
 
-  async decidedAmong(ids: string[]): Promise<ApprovalRequest[]> {
+  async decidedAmong(ids: string[]): Promise<ClaimedVerdict[]> {
     if (ids.length === 0) return [];
-    const r = await this.query<ApprovalRow>(`SELECT request, status, decided_at, decided_by, reason FROM airlock_approvals WHERE id = ANY($1) AND status <> 'pending'`, [ids]);
-    return r.rows.map(fromRow);
+    const r = await this.query<ApprovalRow>(`SELECT ${APPROVAL_COLUMNS} FROM airlock_approvals WHERE id = ANY($1) AND status <> 'pending'`, [ids]);
+    return r.rows.map(verdictFromRow);
   }
 
   async loadGrants(now: number): Promise<StoredGrant[]> {
@@ -220,7 +244,7 @@ export class PostgresStateStore implements StateStore, SharedApprovals, SessionI
 
   async loadDecided(limit: number): Promise<ApprovalRequest[]> {
     const r = await this.query<ApprovalRow>(
-      `SELECT request, status, decided_at, decided_by, reason FROM airlock_approvals WHERE status <> 'pending' ORDER BY created_at DESC LIMIT $1`,
+      `SELECT ${APPROVAL_COLUMNS} FROM airlock_approvals WHERE status <> 'pending' ORDER BY created_at DESC LIMIT $1`,
       [limit],
     );
     return r.rows.map(fromRow).reverse();
@@ -348,13 +372,42 @@ export class PostgresStateStore implements StateStore, SharedApprovals, SessionI
     });
   }
 
-  async renewLeases(roles: string[]): Promise<number> {
-    const r = await this.query(`UPDATE airlock_role_leases SET expires_at = now() + $3 * interval '1 millisecond' WHERE node = $1 AND role = ANY($2)`, [
-      this.node,
-      roles,
-      this.leaseTimeoutMs,
-    ]);
+  /**
+   * One statement per beat: this node's row in airlock_nodes is seen now (the store's clock),
+   * and its leases among `roles` run for another lease timeout. A data-modifying WITH runs to
+   * completion whether or not the outer statement reads it.
+   */
+  async heartbeat(roles: string[]): Promise<number> {
+    const r = await this.query(
+      `WITH seen AS (
+         INSERT INTO airlock_nodes (node, started_at, last_seen, admin_url, version) VALUES ($1, $4, ${STORE_NOW_MS}, $5, $6)
+         ON CONFLICT (node) DO UPDATE SET started_at = EXCLUDED.started_at, last_seen = EXCLUDED.last_seen, admin_url = EXCLUDED.admin_url, version = EXCLUDED.version
+       )
+       UPDATE airlock_role_leases SET expires_at = now() + $3 * interval '1 millisecond' WHERE node = $1 AND role = ANY($2)`,
+      [this.node, roles, this.leaseTimeoutMs, this.startedAt, this.self.adminUrl, this.self.version],
+    );
     return r.rowCount ?? 0;
+  }
+
+  /** Every node that ever beat, with whether it beat within the lease timeout and its sessions still open in the index. */
+  async nodes(): Promise<FleetNode[]> {
+    const r = await this.query<{ node: string; started_at: string; last_seen: string; admin_url: string | null; version: string; live: boolean; open: string }>(
+      `SELECT n.node, n.started_at, n.last_seen, n.admin_url, n.version, n.last_seen >= ${STORE_NOW_MS} - $1 AS live,
+              (SELECT count(*) FROM airlock_sessions s WHERE s.node = n.node AND s.ended_at IS NULL) AS open
+       FROM airlock_nodes n ORDER BY n.node`,
+      [this.leaseTimeoutMs],
+    );
+    return r.rows.map((x) => ({ node: x.node, startedAt: Number(x.started_at), lastSeen: Number(x.last_seen), adminUrl: x.admin_url, version: x.version, live: x.live, openSessions: Number(x.open) }));
+  }
+
+  /** A fresh process holds no session yet: what the index shows open under its id was a previous process's. */
+  private async endPreviousLife(): Promise<void> {
+    const r = await this.query<{ id: string }>(
+      `UPDATE airlock_sessions s SET ended_at = GREATEST(s.started_at, COALESCE((SELECT n.last_seen FROM airlock_nodes n WHERE n.node = s.node), s.started_at)), end_reason = $2
+       WHERE s.node = $1 AND s.ended_at IS NULL RETURNING s.id`,
+      [this.node, NODE_LOST],
+    );
+    if ((r.rowCount ?? 0) > 0) this.logger.warn({ node: this.node, sessions: r.rows.map((x) => x.id) }, 'state store: sessions a previous process with this node id left open are marked ended (node lost)');
   }
 
   /**
@@ -365,7 +418,7 @@ export class PostgresStateStore implements StateStore, SharedApprovals, SessionI
    * when this node dies mid-sweep (the server sees the socket close). Each lease is deleted
    * as soon as its role is gone, so a sweep cut short loses nothing.
    */
-  async asSweeper(sweep: (expired: ExpiredLease[], done: (lease: ExpiredLease) => Promise<void>) => Promise<void>): Promise<boolean> {
+  async asSweeper(sweep: (expired: ExpiredLease[], lost: LostSession[], done: (lease: ExpiredLease) => Promise<void>) => Promise<void>): Promise<boolean> {
     if (this.closed) throw new AirlockError('AIRLOCK_STATE_UNAVAILABLE', 'airlock state store is closed');
     const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: QUERY_TIMEOUT_MS, query_timeout: QUERY_TIMEOUT_MS });
     client.on('error', () => undefined);
@@ -378,10 +431,19 @@ export class PostgresStateStore implements StateStore, SharedApprovals, SessionI
     try {
       const lock = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [SWEEPER_LOCK]);
       if (lock.rows[0]?.ok !== true) return false;
+      // A node not seen for a lease timeout is lost: its open sessions end when it was last seen.
+      const lost = await client.query<{ id: string; node: string; last_seen: string }>(
+        `UPDATE airlock_sessions s SET ended_at = GREATEST(s.started_at, n.last_seen), end_reason = $3
+         FROM airlock_nodes n
+         WHERE s.node = n.node AND s.ended_at IS NULL AND n.node <> $1 AND n.last_seen < ${STORE_NOW_MS} - $2
+         RETURNING s.id, s.node, n.last_seen`,
+        [this.node, this.leaseTimeoutMs, NODE_LOST],
+      );
       const r = await client.query<ExpiredLease>(
         `SELECT connection, role, node, session FROM airlock_role_leases WHERE expires_at < now() ORDER BY expires_at LIMIT ${SWEEP_BATCH}`,
       );
-      await sweep(r.rows, async (l) => {
+      const lostSessions: LostSession[] = lost.rows.map((x) => ({ session: x.id, node: x.node, lastSeen: Number(x.last_seen) }));
+      await sweep(r.rows, lostSessions, async (l) => {
         // Still expired: a lease renewed meanwhile (its node came back) is its node's again.
         await client.query(`DELETE FROM airlock_role_leases WHERE connection = $1 AND role = $2 AND expires_at < now()`, [l.connection, l.role]);
       });

@@ -3,7 +3,7 @@
  * with their verdicts. The embedded backend (one node, files under state_dir) is the default;
  * the PostgreSQL backend shares the same across nodes.
  */
-import type { ApprovalRequest } from '../approvals/index.js';
+import type { ApprovalRequest, GrantChoice } from '../approvals/index.js';
 
 /** After an approved `connect` with grant_for: the subject may connect again until expiresAt. */
 export interface StoredGrant {
@@ -34,12 +34,34 @@ export interface SharedApprovals {
   /** Every node's pending requests, oldest first. */
   pending(): Promise<ApprovalRequest[]>;
   get(id: string): Promise<ApprovalRequest | undefined>;
-  /** Records a verdict if the request is still pending; false when another verdict came first. */
-  claim(id: string, verdict: { status: ApprovalRequest['status']; decidedAt: number; decidedBy?: string; reason?: string }): Promise<boolean>;
-  /** Of these ids, the ones decided (by any node). */
-  decidedAmong(ids: string[]): Promise<ApprovalRequest[]>;
+  /**
+   * Records a verdict if the request is still pending; false when another verdict came first.
+   * `grant`: the approver's grant_for window (shorter than the rule's, or none), for the holding node.
+   */
+  claim(id: string, verdict: { status: ApprovalRequest['status']; decidedAt: number; decidedBy?: string; reason?: string; grant?: GrantChoice }): Promise<boolean>;
+  /** Of these ids, the ones decided (by any node), with the window the approver chose. */
+  decidedAmong(ids: string[]): Promise<ClaimedVerdict[]>;
   /** Something may have changed (a notification, a reconnect, the poll). */
   onChange(listener: () => void): void;
+}
+
+/** A decided request as the store has it: `grant` is the approver's chosen window (`grantForMs: null`: none); absent: the rule's. */
+export interface ClaimedVerdict {
+  request: ApprovalRequest;
+  grant?: GrantChoice;
+}
+
+/** A node of the fleet as its heartbeat last wrote it (times: the store's clock, ms). */
+export interface FleetNode {
+  node: string;
+  startedAt: number;
+  lastSeen: number;
+  adminUrl: string | null;
+  version: string;
+  /** Seen within the lease timeout. */
+  live: boolean;
+  /** Its sessions the index still shows open. */
+  openSessions: number;
 }
 
 /** One session in the index shared by every node. */

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
+import pg from 'pg';
 import type { Browser, Page } from 'playwright-core';
 import { freePort, startPgCluster, type PgCluster } from '../../app/dev/pgcluster.js';
 import { startAppDb, type AppDb } from '../harness/appdb.js';
@@ -132,22 +133,31 @@ describe.skipIf(missing !== null)('web console on node A, statements held on nod
     await alice.locator('#history article.approval.denied').filter({ hasText: 'DROP TABLE kept_on_b' }).filter({ hasText: 'decided on node A' }).waitFor({ timeout: 10_000 });
   });
 
-  it('a grant_for window other than the rule’s is refused for a request held on another node (the store cannot carry it); the rule’s window is given', async () => {
+  it('a shorter grant_for window chosen in node A’s console applies to the connect held on node B (carried in the shared verdict)', async () => {
     const done = holdOn(nodes[1] as Node, 'SELECT 40 + 2', 'carol');
     const card = alice.locator('#pending article.approval').filter({ hasText: 'carol' });
     await card.waitFor({ timeout: 10_000 });
     const id = (await card.getAttribute('data-id')) ?? '';
     const csrf = (await alice.locator('meta[name="airlock-csrf"]').getAttribute('content')) ?? '';
     const api = `${(nodes[0] as Node).adminUrl}/console/api/approvals/${id}/approve`;
-    for (const grant_for of ['5m', 'none']) {
-      const res = await alice.context().request.post(api, { headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' }, data: { grant_for } });
-      expect(res.status()).toBe(403);
-      expect(await res.text()).toContain('held on another node');
-    }
-    await card.locator('button.approve').click();
+    const longer = await alice.context().request.post(api, { headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' }, data: { grant_for: '2h' } });
+    expect(longer.status()).toBe(403);
+    expect(await longer.text()).toContain('at most 1h');
+    const res = await alice.context().request.post(api, { headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' }, data: { grant_for: '5m' } });
+    expect(res.status(), await res.text()).toBe(200);
     const r = await done;
     expect(r.code, r.err).toBe(0);
     expect(r.out).toContain('42');
+    // Node B wrote carol's grant: five minutes from its verdict, not the rule's hour.
+    const c = new pg.Client({ connectionString: `postgres://${statePg.superuser}:${encodeURIComponent(statePg.superPassword)}@127.0.0.1:${statePg.port}/postgres` });
+    await c.connect();
+    try {
+      const row = (await c.query<{ window: string; node: string }>('SELECT g.expires_at - a.decided_at AS window, a.node FROM airlock_grants g JOIN airlock_approvals a ON a.id = g.request_id WHERE a.id = $1', [id])).rows[0];
+      expect(Number(row?.window)).toBeGreaterThanOrEqual(300_000);
+      expect(Number(row?.window)).toBeLessThan(1_800_000);
+    } finally {
+      await c.end();
+    }
   });
 
   it('no script error, and no secret in either node’s output', () => {

@@ -2,7 +2,9 @@
  * Ephemeral-role leases across a fleet (issue 18): two airlock daemons on one state PostgreSQL
  * and one upstream PostgreSQL with an ephemeral-credential connection. Node A is killed with
  * SIGKILL mid-session; its role is dropped by node B's sweeper once its lease expires, while
- * a live session on B keeps its role, its lease renewed by B's heartbeat.
+ * a live session on B keeps its role, its lease renewed by B's heartbeat. The same heartbeat
+ * says each node is alive: once A has not beaten for a lease timeout, B's sweeper ends A's open
+ * session in the shared index as 'node lost', and `sessions list` / `nodes list` on B show it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -13,7 +15,8 @@ import mysql from 'mysql2/promise';
 import { freePort, startPgCluster, type PgCluster } from '../../app/dev/pgcluster.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
 import { startAirlock, type RunningAirlock } from '../harness/airlock.js';
-import { psql } from '../harness/clients.js';
+import { psql, run } from '../harness/clients.js';
+import { airlockCommand } from '../harness/airlock.js';
 import { startMariaDb, type MariaDbServer } from '../harness/mariadb.js';
 import { scramVerifier } from '../../src/credentials/pg-sql.js';
 import { PostgresStateStore } from '../../src/state/postgres.js';
@@ -30,6 +33,7 @@ let issuer: TestIssuer;
 let dir = '';
 let stateUrl = '';
 let token = '';
+let auditorToken = '';
 interface Node {
   airlock: RunningAirlock;
   port: number;
@@ -45,6 +49,7 @@ async function startNode(name: string, urlFile: string, pwFile: string): Promise
     state_dir: join(dir, `state-${name}`),
     state: { backend: 'postgres', url: `\${file:${urlFile}}`, poll_interval: '1s', heartbeat_interval: HEARTBEAT, lease_timeout: LEASE_TIMEOUT },
     admin: { listen: `127.0.0.1:${adminPort}` },
+    audit: { auditors: ['auditors'] },
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
     connections: [
       {
@@ -106,7 +111,19 @@ beforeAll(async () => {
   writeFileSync(urlFile, stateUrl, { mode: 0o600 });
   [a, b] = await Promise.all([startNode('a', urlFile, pwFile), startNode('b', urlFile, pwFile)]);
   token = await issuer.token({ sub: 'alice', groups: ['dba'] }, { ttlSeconds: 600 });
+  auditorToken = await issuer.token({ sub: 'audrey', groups: ['auditors'] }, { ttlSeconds: 600 });
 }, 180_000);
+
+/** `airlock <args> --admin <node> --token <auditor's>`: stdout, or the test fails with stderr. */
+async function cli(node: Node, args: string[]): Promise<string> {
+  const { cmd, argv } = airlockCommand([...args, '--admin', node.adminUrl, '--token', auditorToken]);
+  const r = await run(cmd, argv);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout;
+}
+
+interface ListedSession { session: string; node: string; subject: string; endedAt: string | null; endReason: string | null }
+interface ListedNode { node: string; live: boolean; openSessions: number; self: boolean; lastSeen: string; adminUrl: string | null }
 
 afterAll(async () => {
   await Promise.all([a?.airlock.stop(), b?.airlock.stop()]);
@@ -136,6 +153,17 @@ describe('ephemeral-role leases across two nodes', () => {
     }, 'both sessions outlive two lease timeouts');
     expect(await upstreamRoles()).toEqual([roleA, roleB].sort());
     expect((await onA.query('SELECT name FROM items')).rows).toEqual([{ name: 'one' }]);
+    // Both nodes beat all along: neither is lost, both sessions still open in the index on B.
+    const before = JSON.parse(await cli(b, ['sessions', 'list', '--json'])) as ListedSession[];
+    expect(before.filter((s) => s.endedAt === null).map((s) => s.node).sort()).toEqual([...new Set(leases.map((l) => l.node))].sort());
+    const nodeA = leases.find((l) => l.role === roleA)?.node ?? '';
+    const sessionA = before.find((s) => s.node === nodeA)?.session ?? '';
+    expect(sessionA).not.toBe('');
+    const liveNodes = JSON.parse(await cli(b, ['nodes', 'list', '--json'])) as ListedNode[];
+    expect(liveNodes.map((n) => [n.node, n.live, n.openSessions])).toEqual(
+      expect.arrayContaining([[nodeA, true, 1], [leases.find((l) => l.role === roleB)?.node, true, 1]]),
+    );
+    expect(liveNodes.find((n) => n.node === nodeA)?.adminUrl).toBe(a.adminUrl);
 
     a.airlock.signal('SIGKILL');
     await a.airlock.stop();
@@ -147,6 +175,22 @@ describe('ephemeral-role leases across two nodes', () => {
     expect(swept).toMatchObject({ connection: 'ephdb', node: leases.find((l) => l.role === roleA)?.node });
     expect(await (await fetch(`${b.adminUrl}/metrics`)).text()).toMatch(/^airlock_ephemeral_leases_swept_total\{connection="ephdb"\} 1$/m);
     expect((await stateQuery('SELECT 1 FROM airlock_role_leases WHERE role = $1', [roleA])).length).toBe(0);
+
+    // A's session no longer shows as open: B's sweeper ended it as 'node lost', at A's last beat.
+    await until(async () => (await stateQuery<{ end_reason: string | null }>('SELECT end_reason FROM airlock_sessions WHERE id = $1', [sessionA]))[0]?.end_reason === 'node lost', 'A\'s session marked node lost');
+    const after = JSON.parse(await cli(b, ['sessions', 'list', '--json'])) as ListedSession[];
+    const lostA = after.find((s) => s.session === sessionA);
+    expect(lostA).toMatchObject({ node: nodeA, endReason: 'node lost' });
+    const [atLastSeen] = await stateQuery<{ same: boolean }>('SELECT s.ended_at = n.last_seen AS same FROM airlock_sessions s JOIN airlock_nodes n ON n.node = s.node WHERE s.id = $1', [sessionA]);
+    expect(atLastSeen?.same).toBe(true);
+    expect(after.filter((s) => s.endedAt === null).map((s) => s.node)).toEqual([leases.find((l) => l.role === roleB)?.node]);
+    const table = await cli(b, ['sessions', 'list']);
+    expect(table.split('\n').find((l) => l.startsWith(sessionA))).toMatch(/node lost$/);
+    await b.airlock.waitForLog((l) => l.msg === 'fleet sweeper: a node stopped beating; its open session is marked ended (node lost)' && l.session === sessionA);
+    const lostNodes = JSON.parse(await cli(b, ['nodes', 'list', '--json'])) as ListedNode[];
+    expect(lostNodes.find((n) => n.node === nodeA)).toMatchObject({ live: false, openSessions: 0, self: false });
+    expect(lostNodes.find((n) => n.self)).toMatchObject({ live: true, openSessions: 1 });
+    expect(await cli(b, ['nodes', 'list'])).toMatch(new RegExp(`^${nodeA.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s+lost\\s`, 'm'));
 
     // B's session was open all along — longer than one lease timeout, so many heartbeats — and keeps its role.
     expect(await upstreamRoles()).toEqual([roleB]);
@@ -209,6 +253,37 @@ describe('ephemeral-role leases across two nodes', () => {
       await until(() => s2.asSweeper(async () => undefined), 'lock free again');
     } finally {
       await Promise.all([s1.close(), s2.close()]);
+    }
+  });
+});
+
+describe('node liveness: a node that comes back with the same id', () => {
+  it('ends what its previous process left open as node lost, then indexes its new sessions normally; a live node is never swept', async () => {
+    const logger = createLogger('silent');
+    const id = 'restarted-host:1';
+    const first = await PostgresStateStore.open({ url: stateUrl, node: id, logger, pollIntervalMs: 60_000, leaseTimeoutMs: LEASE_MS });
+    await first.sessionStarted({ id: 'before-restart', subject: 'alice', issuer: 'i', connection: 'ephdb', protocol: 'postgres', client: '127.0.0.1:1', startedAt: Date.now() - 1000 });
+    await first.heartbeat([]);
+    const [{ last_seen: lastSeen } = { last_seen: '' }] = await stateQuery<{ last_seen: string }>('SELECT last_seen FROM airlock_nodes WHERE node = $1', [id]);
+    // Gone without a word (its session never ended), back before anyone took it for dead.
+    await first.close();
+    const again = await PostgresStateStore.open({ url: stateUrl, node: id, logger, pollIntervalMs: 60_000, leaseTimeoutMs: LEASE_MS });
+    try {
+      const old = await again.session('before-restart');
+      expect(old).toMatchObject({ endReason: 'node lost', endedAt: Number(lastSeen) });
+      await again.sessionStarted({ id: 'after-restart', subject: 'alice', issuer: 'i', connection: 'ephdb', protocol: 'postgres', client: '127.0.0.1:2', startedAt: Date.now() });
+      await again.heartbeat([]);
+      // Swept by whichever node holds the lock, many times over: a node that beats keeps its sessions.
+      const since = Date.now();
+      await until(async () => {
+        await again.heartbeat([]);
+        return Date.now() - since > 2 * LEASE_MS;
+      }, 'two lease timeouts of node B\'s sweeps');
+      expect(await again.session('after-restart')).toMatchObject({ endedAt: null, endReason: null });
+      const n = (await again.nodes()).find((x) => x.node === id);
+      expect(n).toMatchObject({ live: true, openSessions: 1 });
+    } finally {
+      await again.close();
     }
   });
 });

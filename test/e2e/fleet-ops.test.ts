@@ -1,13 +1,14 @@
 /**
  * Fleet operations on a shared PostgreSQL state store (issue 18): two airlock daemons, one state
- * PostgreSQL, one upstream PostgreSQL. `airlock sessions kill` against node B ends a psql
- * session that node A holds; `airlock audit verify --fleet` proves every node's log against the
+ * PostgreSQL, one upstream PostgreSQL (and a WebSocket upstream). `airlock sessions kill`
+ * against node B ends a psql session, and a WebSocket session, that node A holds; `airlock audit verify --fleet` proves every node's log against the
  * checkpoints the nodes published to the store, and names the node whose log was cut.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
+import WebSocket, { WebSocketServer } from 'ws';
 import { freePort, startPgCluster, type PgCluster } from '../../app/dev/pgcluster.js';
 import { startAppDb, type AppDb } from '../harness/appdb.js';
 import { createTestIssuer, type TestIssuer } from '../harness/issuer.js';
@@ -17,8 +18,11 @@ import { psql, run, spawnPsql } from '../harness/clients.js';
 interface Node {
   airlock: RunningAirlock;
   port: number;
+  wsPort: number;
   adminUrl: string;
 }
+
+let wss: WebSocketServer;
 
 let db: AppDb;
 let statePg: PgCluster;
@@ -31,6 +35,7 @@ let auditor = '';
 
 async function startNode(name: string, urlFile: string): Promise<Node> {
   const port = await freePort();
+  const wsPort = await freePort();
   const adminPort = await freePort();
   const airlock = await startAirlock({
     state_dir: join(db.dir, `state-${name}`),
@@ -39,15 +44,22 @@ async function startNode(name: string, urlFile: string): Promise<Node> {
     // A checkpoint every 8 records, so a few statements make several.
     audit: { auditors: ['dba', 'ops'], checkpoint_every: 8 },
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
-    connections: [db.connection('appdb', port, { allow_groups: ['dev'] })],
+    connections: [
+      db.connection('appdb', port, { allow_groups: ['dev'] }),
+      { name: 'ws', protocol: 'http', listen: `127.0.0.1:${wsPort}`, upstream: { base_url: `http://127.0.0.1:${(wss.address() as { port: number }).port}` }, credentials: { type: 'none' }, allow_groups: ['dev'] },
+    ],
+    rules: [{ name: 'sockets', when: { connections: ['ws'], http: { websocket: true } }, effect: 'allow' }],
   });
-  return { airlock, port, adminUrl: `http://127.0.0.1:${adminPort}` };
+  return { airlock, port, wsPort, adminUrl: `http://127.0.0.1:${adminPort}` };
 }
 
 beforeAll(async () => {
   issuer = await createTestIssuer();
   db = await startAppDb({ password: 'fleetops-upstream-pw', setupSql: 'CREATE TABLE notes (id int, body text); INSERT INTO notes VALUES (1, $$x$$);' });
   statePg = await startPgCluster();
+  wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  wss.on('connection', (ws) => ws.on('message', (m, binary) => ws.send(m, { binary })));
+  await new Promise<void>((r) => wss.once('listening', () => r()));
   const urlFile = join(db.dir, 'state-url');
   stateUrl = `postgres://${statePg.superuser}:${encodeURIComponent(statePg.superPassword)}@127.0.0.1:${statePg.port}/postgres`;
   writeFileSync(urlFile, stateUrl, { mode: 0o600 });
@@ -61,6 +73,7 @@ afterAll(async () => {
   await Promise.all(nodes.map((n) => n.airlock.stop()));
   await db?.upstream.stop();
   await statePg?.stop();
+  wss?.close();
 });
 
 const cli = (adminUrl: string, args: string[], token: string) => {
@@ -124,6 +137,29 @@ describe('sessions kill across nodes', () => {
     expect(killedEvent).toMatchObject({ by: { subject: 'olga', issuer: issuer.issuer }, reason: 'incident 42', requestedOn: expect.stringContaining(':') });
     expect(events.find((e) => e.type === 'session.end' && e.session === victim.id)).toMatchObject({ reason: 'killed by olga' });
   }, 60_000);
+
+  it('ends a WebSocket session held by node A when an admin kills it through node B: close 1008 naming who', async () => {
+    const [a, b] = nodes as [Node, Node];
+    const known = new Set((await sessionsVia(b)).map((s) => s.session));
+    const ws = new WebSocket(`ws://127.0.0.1:${a.wsPort}/stream`, { headers: { authorization: `Bearer ${dev}` } });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    ws.send('hello');
+    await new Promise<void>((r) => ws.once('message', () => r()));
+    const closed = new Promise<{ code: number; reason: string }>((r) => ws.once('close', (code, reason) => r({ code, reason: reason.toString() })));
+    let id = '';
+    for (let i = 0; i < 100 && id === ''; i++) {
+      id = (await sessionsVia(b)).find((s) => s.endedAt === null && !known.has(s.session))?.session ?? '';
+      if (id === '') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(id).not.toBe('');
+    const killed = await cli(b.adminUrl, ['sessions', 'kill', id], admin);
+    expect(killed.code, killed.stderr).toBe(0);
+    expect(await closed).toEqual({ code: 1008, reason: 'airlock: an administrator (olga) ended the session' });
+    expect((await sessionsVia(b)).find((s) => s.session === id)).toMatchObject({ endReason: 'killed by olga' });
+  });
 
   it('kills a session on the node asked directly, and says clearly when a session is unknown, over, or its node is gone', async () => {
     const [a, b] = nodes as [Node, Node];

@@ -1,6 +1,7 @@
 /**
  * The PostgreSQL state store (issue 18): two airlock daemons, one state PostgreSQL, one
- * upstream PostgreSQL. A statement held on node A is released by an approval given on node B.
+ * upstream PostgreSQL. A statement held on node A is released by an approval given on node B,
+ * and a connect held on node A gets the grant_for window B's approver chose.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
@@ -28,8 +29,11 @@ async function startNode(name: string, urlFile: string): Promise<{ airlock: Runn
     admin: { listen: `127.0.0.1:${adminPort}` },
     audit: { auditors: ['dba'] },
     auth: { issuers: [{ issuer: issuer.issuer, audience: 'airlock', jwks: issuer.jwksFile }] },
-    connections: [db.connection('appdb', port, { allow_groups: ['dev', 'dba'] })],
-    rules: [{ name: 'updates-need-a-dba', when: { statements: ['update'], groups: ['dev'] }, effect: 'approve', approvers: ['dba'], timeout: '60s' }],
+    connections: [db.connection('appdb', port, { allow_groups: ['dev', 'dba', 'ops'] })],
+    rules: [
+      { name: 'updates-need-a-dba', when: { statements: ['update'], groups: ['dev'] }, effect: 'approve', approvers: ['dba'], timeout: '60s' },
+      { name: 'ops-connect-needs-a-dba', when: { groups: ['ops'], statements: ['connect'] }, effect: 'approve', approvers: ['dba'], timeout: '60s', grant_for: '1h' },
+    ],
   });
   return { airlock, port, adminUrl: `http://127.0.0.1:${adminPort}` };
 }
@@ -151,6 +155,83 @@ describe('approvals across two nodes sharing a PostgreSQL state store', () => {
     }
     expect(after.find((s) => s.session === mine?.session)).toMatchObject({ endReason: expect.any(String), endedAt: expect.any(String) });
   });
+
+  it('gives a connect held on node A the shorter grant_for window chosen with the CLI on node B; "none" gives none; the holding node bounds a window the rule does not allow', async () => {
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    const stateUrl = `postgres://${statePg.superuser}:${encodeURIComponent(statePg.superPassword)}@127.0.0.1:${statePg.port}/postgres`;
+    const state = async <R extends pg.QueryResultRow>(sql: string, values: unknown[] = []): Promise<R[]> => {
+      const c = new pg.Client({ connectionString: stateUrl });
+      await c.connect();
+      try {
+        return (await c.query<R>(sql, values)).rows;
+      } finally {
+        await c.end();
+      }
+    };
+    /** psql as `sub` (group ops) through node A, held at connect; resolves with its request id as node B lists it. */
+    const connectHeld = async (sub: string) => {
+      const token = await issuer.token({ sub, groups: ['ops'] });
+      // No connect_timeout: the hold lasts as long as the approver takes.
+      const child = spawnPsql({ port: a.port, token, user: sub }, ['-At', '-c', 'SELECT 40 + 2']);
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+      const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => child.once('exit', (code) => res({ code, stdout, stderr })));
+      let id = '';
+      for (let i = 0; i < 150 && id === ''; i++) {
+        const listed = (await (await fetch(`${b.adminUrl}/v1/approvals`, { headers: { authorization: `Bearer ${dba}` } })).json()) as { approvals: Array<{ id: string; requester: { subject: string } }> };
+        id = listed.approvals.find((r) => r.requester.subject === sub)?.id ?? '';
+        if (id === '') await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(id).not.toBe('');
+      return { id, done, token };
+    };
+    const grantOf = async (sub: string) =>
+      (await state<{ window: string; chosen: string | null }>(
+        `SELECT g.expires_at - a.decided_at AS window, a.grant_for_ms AS chosen FROM airlock_grants g JOIN airlock_approvals a ON a.id = g.request_id WHERE g.subject = $1`,
+        [sub],
+      ))[0];
+
+    // Longer than the rule's: refused on B, before anything is claimed.
+    const carol = await connectHeld('carol');
+    const tooLong = await cli(b.adminUrl, ['approvals', 'approve', carol.id, '--grant-for', '2h'], dba);
+    expect(tooLong.code).not.toBe(0);
+    expect(tooLong.stderr).toContain('allows a grant_for window of at most 1h');
+    // 90s, chosen on B: A admits carol, and her grant (written by A, the holding node) runs 90 s from the verdict, not the rule's hour.
+    const ok = await cli(b.adminUrl, ['approvals', 'approve', carol.id, '--grant-for', '90s'], dba);
+    expect(ok.code, ok.stderr).toBe(0);
+    const r = await carol.done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('42');
+    const g = await grantOf('carol');
+    expect(g?.chosen).toBe('90000');
+    // A settles when it hears the verdict (NOTIFY or poll), a moment after B claimed it: never near the rule's hour.
+    expect(Number(g?.window)).toBeGreaterThanOrEqual(90_000);
+    expect(Number(g?.window)).toBeLessThan(3_600_000 / 2);
+    // Within the window carol connects again through either node without a new request.
+    for (const n of [a, b]) {
+      const again = await psql({ port: n.port, token: carol.token, user: 'carol' }, ['-Atc', 'SELECT 1']);
+      expect(again.code, again.stderr).toBe(0);
+    }
+
+    // "none": admitted this once, no grant.
+    const dave = await connectHeld('dave');
+    expect((await cli(b.adminUrl, ['approvals', 'approve', dave.id, '--grant-for', 'none'], dba)).code).toBe(0);
+    expect((await dave.done).code).toBe(0);
+    expect(await state('SELECT 1 FROM airlock_grants WHERE subject = $1', ['dave'])).toEqual([]);
+    expect((await state<{ chosen: string }>('SELECT grant_for_ms AS chosen FROM airlock_approvals WHERE id = $1', [dave.id]))[0]?.chosen).toBe('0');
+
+    // A verdict in the store with a window longer than the rule's (written past every API): node A applies the rule's.
+    const erin = await connectHeld('erin');
+    await state(`UPDATE airlock_approvals SET status = 'approved', decided_at = $2, decided_by = 'bob', grant_for_ms = $3 WHERE id = $1 AND status = 'pending'`, [erin.id, Date.now(), 7_200_000]);
+    await state(`SELECT pg_notify('airlock_state', 'decided ' || $1)`, [erin.id]);
+    expect((await erin.done).code).toBe(0);
+    const e = await grantOf('erin');
+    expect(Number(e?.window)).toBeGreaterThanOrEqual(3_600_000);
+    expect(Number(e?.window)).toBeLessThan(7_200_000);
+    await a.airlock.waitForLog((l) => l.approval === erin.id && l.msg === "state store: an approver's grant_for window is not one the rule allows; the narrower window applies");
+  }, 60_000);
 
   it('reports the store reachable, and never prints the state store password', async () => {
     for (const n of nodes) {

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../util/log.js';
 import type { Identity } from '../../core/types.js';
-import type { ApprovalBroker, ApprovalRequest, GrantChoice } from '../../approvals/index.js';
+import { parseGrantChoice, type ApprovalBroker, type ApprovalRequest, type GrantChoice } from '../../approvals/index.js';
 import { parseDuration } from '../../util/duration.js';
 import { AirlockError, asAirlockError } from '../../util/errors.js';
 import type { AdminRoute } from '../server.js';
@@ -38,16 +38,6 @@ export interface ConsoleFleet {
   onChange(listener: () => void): void;
   /** Differs whenever a request was added or decided on any node. */
   version(): Promise<string>;
-}
-
-/** The approver's window from the request body: absent → the rule's; "none" → none; else a duration. */
-function grantChoice(raw: unknown): GrantChoice | undefined {
-  if (raw === undefined || raw === null || raw === '') return undefined;
-  if (raw === 'none') return { grantForMs: null };
-  if (typeof raw !== 'string') throw new AirlockError('AIRLOCK_FORBIDDEN', 'grant_for must be a duration such as 15m, or none');
-  const ms = parseDuration(raw);
-  if (ms === null) throw new AirlockError('AIRLOCK_FORBIDDEN', 'grant_for must be a duration such as 15m, or none');
-  return { grantForMs: ms };
 }
 
 const HISTORY_SHOWN = 50;
@@ -261,7 +251,7 @@ export function consoleRoutes(deps: ConsoleDeps): AdminRoute[] {
         const raw = fields.reason;
         const reason = typeof raw === 'string' && raw.trim() !== '' ? raw.slice(0, 500) : undefined;
         const approve = params[1] === 'approve';
-        const grant = approve ? grantChoice(fields.grant_for) : undefined;
+        const grant = approve ? parseGrantChoice(fields.grant_for) : undefined;
         const id = params[0] ?? '';
         const decided =
           deps.fleet === undefined ? deps.broker.decide(id, s.identity, approve, reason, grant) : await deps.fleet.decide(id, s.identity, approve, reason, grant);
