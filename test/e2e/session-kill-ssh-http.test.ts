@@ -122,6 +122,7 @@ describe.skipIf(!available)('sessions kill: SSH', () => {
     it(`ends an open ssh ${mode}: the client exits 255 with the reason on stderr`, async () => {
       const args = mode === 'exec' ? [`${sshd.user}@127.0.0.1`, 'echo started; sleep 120'] : ['-tt', `${sshd.user}@127.0.0.1`];
       const child = spawn('sshpass', ['-e', 'ssh', ...SSH_OPTS, '-p', String(ports.web1), ...args], { env: { ...process.env, SSHPASS: dana } });
+      child.stdin.on('error', () => undefined);
       let out = '';
       let err = '';
       child.stdout.on('data', (c: Buffer) => (out += c.toString()));

@@ -127,6 +127,7 @@ describe.skipIf(!available)('session channels', () => {
   it('a held command the approver refuses: the approval id, then exit status 126, nothing ran', async () => {
     const file = `/tmp/airlock-held-${stamp}`;
     const child = spawn('sshpass', ['-e', 'ssh', ...SSH_OPTS, '-p', String(ports.web1), `${sshd.user}@127.0.0.1`, `touch ${file}`], { env: { ...process.env, SSHPASS: tokens.agent ?? '' } });
+    child.stdin?.on('error', () => undefined);
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));

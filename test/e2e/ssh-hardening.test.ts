@@ -89,6 +89,7 @@ function ssh(who: string, args: string[], input?: string): Promise<RunResult> {
  */
 async function typeInto(who: string, command: string, lines: string[], ready: RegExp): Promise<RunResult> {
   const child = spawn('sshpass', ['-e', 'ssh', ...SSH_OPTS, '-tt', '-p', String(port), `${sshd.user}@127.0.0.1`, command], { env: { ...process.env, SSHPASS: tokens[who] ?? '' } });
+  child.stdin.on('error', () => undefined);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
