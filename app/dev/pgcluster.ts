@@ -181,9 +181,14 @@ function ephemeralPort(): Promise<number> {
 }
 
 /** A port nothing listens on right now (there is a small race until the caller binds it). */
+/** Ports this process handed out lately: the kernel may offer a port again once its probe socket closed. */
+const handedOut = new Set<number>();
+
 export async function freePort(): Promise<number> {
   for (;;) {
     const port = await ephemeralPort();
-    if (port !== 0 && !RESERVED.has(port)) return port;
+    if (port === 0 || RESERVED.has(port) || handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
   }
 }

@@ -140,8 +140,14 @@ describe('pipelined write-ahead, http', () => {
   it('a GET whose record cannot be synced: 503 problem+json and nothing of the upstream answer; the connection goes on', async () => {
     const c = await client('pipe');
     try {
+      // Held first, so the GET is surely forwarded before its sync fails (without the gate a fast failure may
+      // come before the forward, which is safe but shows nothing about the held answer).
+      writeFileSync(gate, '');
       writeFileSync(fail, '');
-      const a = await c.send('GET', '/echo?unsynced');
+      const answer = c.send('GET', '/echo?unsynced');
+      await untilArrived('GET', '/echo?unsynced');
+      rmSync(gate);
+      const a = await answer;
       expect(a.status).toBe(503);
       expect(a.headers['content-type']).toMatch(/problem\+json/);
       expect(a.body).not.toContain('unsynced');
@@ -151,6 +157,7 @@ describe('pipelined write-ahead, http', () => {
       rmSync(fail);
       expect((await c.send('GET', '/echo?after')).status).toBe(200);
     } finally {
+      rmSync(gate, { force: true });
       rmSync(fail, { force: true });
       c.close();
     }

@@ -133,12 +133,18 @@ describe('pipelined write-ahead, mysql COM_QUERY', () => {
   it('an effect-free SELECT whose record cannot be synced: ERR 1105 and no row; the session goes on', async () => {
     const c = await connected();
     try {
+      // Held first, so the SELECT is surely forwarded before its sync fails (a fast failure may otherwise come
+      // before the forward: safe, but it would show nothing about the dropped answer).
+      writeFileSync(gate, '');
       writeFileSync(fail, '');
       const text = "SELECT name FROM customers WHERE name = 'Bob'";
-      const err = await c.query(text).then(
+      const pending = c.query(text).then(
         () => null,
         (e: unknown) => e as { errno?: number; sqlState?: string; message?: string },
       );
+      await untilReceived(text);
+      rmSync(gate);
+      const err = await pending;
       expect(err?.errno).toBe(1105);
       expect(err?.sqlState).toBe('HY000');
       expect(err?.message).toMatch(/audit/);
@@ -148,6 +154,7 @@ describe('pipelined write-ahead, mysql COM_QUERY', () => {
       const [rows] = await c.query(text);
       expect(rows).toEqual([{ name: 'Bob' }]);
     } finally {
+      rmSync(gate, { force: true });
       rmSync(fail, { force: true });
       await c.end();
     }
