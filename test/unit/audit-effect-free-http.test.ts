@@ -31,4 +31,11 @@ describe('effect-free HTTP requests', () => {
   it('a WebSocket upgrade is never pipelined', () => {
     expect(isEffectFreeHttp(req('GET', { websocket: true }), DEFAULT)).toBe(false);
   });
+
+  it('a GET or HEAD with a body (Content-Length other than 0, or any Transfer-Encoding) is synced first', () => {
+    expect(isEffectFreeHttp(req('GET', { headers: { 'content-length': '7' } }), DEFAULT)).toBe(false);
+    expect(isEffectFreeHttp(req('HEAD', { headers: { 'transfer-encoding': 'chunked' } }), DEFAULT)).toBe(false);
+    expect(isEffectFreeHttp(req('GET', { headers: { 'transfer-encoding': 'identity' } }), DEFAULT)).toBe(false);
+    expect(isEffectFreeHttp(req('GET', { headers: { 'content-length': '0' } }), DEFAULT)).toBe(true);
+  });
 });
