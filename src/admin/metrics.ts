@@ -118,6 +118,7 @@ export class GatewayMetrics {
   /** The audit port, observed: counts sessions and verdicts from the events written ahead. */
   observeAudit(audit: AuditPort): AuditPort {
     const observed: AuditPort = {
+      ...(audit.disabled === true ? { disabled: true } : {}),
       append: (event) => {
         const started = process.hrtime.bigint();
         const decideStarted = event.type === 'action' ? this.decideStartedAt : null;
@@ -140,6 +141,13 @@ export class GatewayMetrics {
       observed.appendLazy = (event) => {
         this.count(event);
         return lazy(event);
+      };
+    }
+    const record = audit.recordLazy?.bind(audit);
+    if (record !== undefined) {
+      observed.recordLazy = (event, onFailed) => {
+        this.count(event);
+        record(event, onFailed);
       };
     }
     return observed;

@@ -66,7 +66,8 @@ interface Pending {
   /** The event in canonical form, password literals scrubbed: what is hashed and written. */
   eventJson: string;
   ts: string;
-  resolve: (r: AuditRecord) => void;
+  /** null: nothing waits on the record (recordLazy), and none is made unless a listener wants it. */
+  resolve: ((r: AuditRecord) => void) | null;
   reject: (e: Error) => void;
 }
 
@@ -188,40 +189,65 @@ export class AuditLog {
     return this.enqueue(event, false);
   }
 
+  /**
+   * appendLazy() for a caller that needs nothing back (a session's result summary, one per
+   * statement): no promise and no record object per event. `onFailed` is called if the event
+   * cannot be made durable (the same failures appendLazy() rejects with).
+   */
+  recordLazy(event: AuditEventBody, onFailed: (e: Error) => void): void {
+    this.queue(event, true, null, onFailed);
+  }
+
   private enqueue(event: AuditEventBody, lazy: boolean): Promise<AuditRecord> {
-    if (this.closed) return Promise.reject(new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', 'the audit log is closed'));
-    if (this.dead !== null) return Promise.reject(new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', 'the audit writer stopped', { cause: this.dead }));
+    return new Promise<AuditRecord>((resolve, reject) => this.queue(event, lazy, resolve, reject));
+  }
+
+  /** `resolve` null: nothing waits on the record (recordLazy). */
+  private queue(event: AuditEventBody, lazy: boolean, resolve: ((r: AuditRecord) => void) | null, reject: (e: Error) => void): void {
+    if (this.closed) return reject(new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', 'the audit log is closed'));
+    if (this.dead !== null) return reject(new AirlockError('AIRLOCK_AUDIT_UNAVAILABLE', 'the audit writer stopped', { cause: this.dead }));
     if (event === null || typeof event !== 'object' || Array.isArray(event) || typeof (event as { type?: unknown }).type !== 'string') {
-      return Promise.reject(new AirlockError('AIRLOCK_INTERNAL', 'audit event has no type'));
+      return reject(new AirlockError('AIRLOCK_INTERNAL', 'audit event has no type'));
     }
     let eventJson: string;
     try {
       eventJson = canonicalScrubbedJson(event, scrubRecorded);
     } catch (e) {
-      return Promise.reject(new AirlockError('AIRLOCK_INTERNAL', 'audit event is not serialisable', { cause: e }));
+      return reject(new AirlockError('AIRLOCK_INTERNAL', 'audit event is not serialisable', { cause: e }));
     }
     const id = this.nextId++;
-    const ts = new Date().toISOString();
-    return new Promise<AuditRecord>((resolve, reject) => {
-      if (this.pending.size === 0) this.worker.ref();
-      this.pending.set(id, { eventJson, ts, resolve, reject });
-      if (lazy) {
-        this.lazy.push({ id, ts, eventJson });
-        if (this.lazyTimer === null) {
-          this.lazyTimer = setTimeout(() => {
-            this.lazyTimer = null;
-            this.flushSoon();
-          }, LAZY_FLUSH_MS);
-          this.lazyTimer.unref();
-        }
-        return;
+    const ts = this.now();
+    if (this.pending.size === 0) this.worker.ref();
+    this.pending.set(id, { eventJson, ts, resolve, reject });
+    if (lazy) {
+      this.lazy.push({ id, ts, eventJson });
+      if (this.lazyTimer === null) {
+        this.lazyTimer = setTimeout(() => {
+          this.lazyTimer = null;
+          this.flushSoon();
+        }, LAZY_FLUSH_MS);
+        this.lazyTimer.unref();
       }
-      // Lazy events queued before this one keep their place in the chain.
-      this.takeLazy();
-      this.outbox.push({ id, ts, eventJson });
-      this.flushSoon();
-    });
+      return;
+    }
+    // Lazy events queued before this one keep their place in the chain.
+    this.takeLazy();
+    this.outbox.push({ id, ts, eventJson });
+    this.flushSoon();
   }
+
+  /** The record time, ISO 8601: formatted once per millisecond (the same string new Date().toISOString() gives). */
+  private now(): string {
+    const ms = Date.now();
+    if (ms !== this.tsMs) {
+      this.tsMs = ms;
+      this.tsText = new Date(ms).toISOString();
+    }
+    return this.tsText;
+  }
+
+  private tsMs = Number.NaN;
+  private tsText = '';
 
   private takeLazy(): void {
     if (this.lazy.length === 0) return;
@@ -298,9 +324,10 @@ export class AuditLog {
       const p = this.pending.get(r.id);
       if (p === undefined) continue;
       this.pending.delete(r.id);
+      if (p.resolve === null && this.recordListeners.size === 0) continue;
       const record = lazyRecord(r.seq, p.ts, this.node, r.prev, r.hash, p.eventJson);
       if (this.recordListeners.size > 0) this.notify(record);
-      p.resolve(record);
+      p.resolve?.(record);
     }
     if (this.pending.size === 0) this.worker.unref();
   }

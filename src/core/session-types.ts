@@ -76,6 +76,11 @@ export interface Session {
   /** check() for an effect-free statement: an allowed one may be forwarded now; deliver nothing of it before `durable`. */
   checkEffectFree(action: Action, onHold?: HoldNotifier): Promise<{ decision: FinalDecision; durable: Promise<void> }>;
   record(event: SessionEvent): void;
+  /**
+   * The audit log is on (audit.enabled): records are durable before effects. Off, check() waits
+   * for nothing, so judging whether a statement could be pipelined behind its sync is wasted work.
+   */
+  readonly audited: boolean;
   /** Ends the session; idempotent. */
   close(reason: string): Promise<void>;
   /** Aborted when the token expires or the daemon force-closes sessions. */

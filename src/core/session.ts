@@ -57,6 +57,10 @@ export interface AuditPort {
   append(event: { type: string; [key: string]: unknown }): Promise<unknown>;
   /** For events nothing waits on: may ride with the next write-ahead batch. */
   appendLazy?(event: { type: string; [key: string]: unknown }): Promise<unknown>;
+  /** audit.enabled is false: append() resolves at once and nothing is written (nothing to pipeline behind a sync). */
+  readonly disabled?: boolean;
+  /** appendLazy() when nothing waits on the record: no promise per event; `onFailed` hears of a failure. */
+  recordLazy?(event: { type: string; [key: string]: unknown }, onFailed: (e: unknown) => void): void;
 }
 
 export interface SqlPort {
@@ -142,6 +146,10 @@ export class GatewaySession implements Session {
 
   get signal(): AbortSignal {
     return this.controller.signal;
+  }
+
+  get audited(): boolean {
+    return this.deps.audit.disabled !== true;
   }
 
   get maskPlan(): MaskPlan {
@@ -318,10 +326,13 @@ export class GatewaySession implements Session {
   record(event: SessionEvent): void {
     const a = this.deps.audit;
     const body = { ...event, session: this.id };
-    (a.appendLazy ? a.appendLazy(body) : a.append(body)).catch((e: unknown) => {
-      this.logger.warn({ err: e, session: this.id }, 'audit record failed');
-    });
+    if (a.recordLazy !== undefined) return a.recordLazy(body, this.recordFailed);
+    (a.appendLazy ? a.appendLazy(body) : a.append(body)).catch(this.recordFailed);
   }
+
+  private readonly recordFailed = (e: unknown): void => {
+    this.logger.warn({ err: e, session: this.id }, 'audit record failed');
+  };
 
   /** Write-ahead: resolves when durable; refuses (AIRLOCK_AUDIT_UNAVAILABLE) when it cannot be. */
   async audit(event: { type: string; [key: string]: unknown }): Promise<void> {

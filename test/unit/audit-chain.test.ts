@@ -31,6 +31,22 @@ describe('audit chain', () => {
     expect(await verifyAudit(t.dir)).toEqual({ ok: true, count: 5 });
   });
 
+  it('recordLazy: records join the chain in order, listeners see them, a closed log reports the failure', async () => {
+    const log = await openLog(t.dir, { checkpointEvery: 0 });
+    const seen: AuditRecord[] = [];
+    log.onRecord((r) => seen.push(r));
+    const failed: Error[] = [];
+    log.recordLazy({ type: 'result', session: 's1', rows: 1 }, (e) => failed.push(e));
+    const ahead = await log.append(action('s1', 'SELECT 1'));
+    log.recordLazy({ type: 'result', session: 's1', rows: 2 }, (e) => failed.push(e));
+    await log.close();
+    log.recordLazy({ type: 'result', session: 's1', rows: 3 }, (e) => failed.push(e));
+    expect(ahead.seq).toBe(2);
+    expect(seen.map((r) => [r.seq, r.event.type, r.event.rows])).toEqual([[1, 'result', 1], [2, 'action', undefined], [3, 'result', 2]]);
+    expect(failed.map((e) => (e as { code?: string }).code)).toEqual(['AIRLOCK_AUDIT_UNAVAILABLE']);
+    expect(await verifyAudit(t.dir)).toMatchObject({ ok: true });
+  });
+
   it('writes files and key with owner-only modes', async () => {
     await writeN(1, { checkpointEvery: 10 });
     const [file] = await auditFiles(t.dir);
