@@ -380,7 +380,8 @@ export class Relay {
     const kill = SIMPLE_KILL.exec(sql);
     const mentionsKill = statements.some((s) => s.kinds.includes('kill') || (s.unparsed && /\bkill\b/i.test(s.text)));
     let durable: Promise<void> | null = null;
-    const pipelined = statements.length === 1 && (await this.effectFree(statements[0] as StatementAnalysis));
+    // With the audit off nothing is synced, so there is nothing to pipeline behind and no view look-up to make.
+    const pipelined = this.session.audited && statements.length === 1 && (await this.effectFree(statements[0] as StatementAnalysis));
     if (this.ended) return;
     const refusal = await this.decideAll(analysis.statements, false, undefined, pipelined ? (d) => (durable = d) : undefined);
     if (this.ended) return;
