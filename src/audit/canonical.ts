@@ -45,6 +45,12 @@ function quotedKey(k: string): string {
   return q;
 }
 
+/** Already in sort()'s order (UTF-16 code units): most small objects are, or are short. */
+function sorted(keys: string[]): boolean {
+  for (let i = 1; i < keys.length; i++) if ((keys[i - 1] as string) > (keys[i] as string)) return false;
+  return true;
+}
+
 function canonicalWalk(input: unknown, key: string, scrub: (s: string) => string, stack: object[]): string | undefined {
   let value = input;
   if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
@@ -54,7 +60,7 @@ function canonicalWalk(input: unknown, key: string, scrub: (s: string) => string
     case 'string':
       return JSON.stringify(scrub(value));
     case 'number':
-      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+      return Number.isFinite(value) ? String(value) : 'null';
     case 'boolean':
       return value ? 'true' : 'false';
     case 'bigint':
@@ -70,17 +76,22 @@ function canonicalWalk(input: unknown, key: string, scrub: (s: string) => string
   stack.push(value);
   let out: string;
   if (Array.isArray(value)) {
-    const parts: string[] = [];
-    for (let i = 0; i < value.length; i++) parts.push(canonicalWalk(value[i], String(i), scrub, stack) ?? 'null');
-    out = `[${parts.join(',')}]`;
+    out = '[';
+    for (let i = 0; i < value.length; i++) out += `${i === 0 ? '' : ','}${canonicalWalk(value[i], String(i), scrub, stack) ?? 'null'}`;
+    out += ']';
   } else {
     const obj = value as Record<string, unknown>;
-    const parts: string[] = [];
-    for (const k of Object.keys(obj).sort()) {
+    const keys = Object.keys(obj);
+    if (!sorted(keys)) keys.sort();
+    out = '{';
+    let first = true;
+    for (const k of keys) {
       const v = canonicalWalk(obj[k], k, scrub, stack);
-      if (v !== undefined) parts.push(`${quotedKey(k)}:${v}`);
+      if (v === undefined) continue;
+      out += `${first ? '' : ','}${quotedKey(k)}:${v}`;
+      first = false;
     }
-    out = `{${parts.join(',')}}`;
+    out += '}';
   }
   stack.pop();
   return out;
