@@ -33,7 +33,7 @@ import { AirlockError } from '../util/errors.js';
 import { canonicalScrubbedJson } from './canonical.js';
 import { scrubRecorded } from './scrub.js';
 import type { AuditEventBody, AuditRecord } from './types.js';
-import type { DurableRecord, FromWriter, QueuedEvent, SignedCheckpoint, ToWriter, WriterConfig } from './writer-messages.js';
+import type { DurableBatch, FromWriter, QueuedEvent, SignedCheckpoint, ToWriter, WriterConfig } from './writer-messages.js';
 import { startWriter, writerReady } from './writer-thread.js';
 import { pruneAudit, scheduleRetention } from './retention.js';
 import { defaultKeyFile } from './signing.js';
@@ -313,19 +313,20 @@ export class AuditLog {
     }
   }
 
-  private onDurable(records: DurableRecord[], head: { seq: number; hash: string }): void {
+  private onDurable(records: DurableBatch, head: { seq: number; hash: string }): void {
     this.head = head;
     this.restartDelay = RESTART_MIN_MS;
     if (!this.isHealthy) this.logger?.info('audit: the log is writable again');
     this.isHealthy = true;
     this.counters.batches++;
-    this.counters.appends += records.length;
-    for (const r of records) {
-      const p = this.pending.get(r.id);
+    this.counters.appends += records.ids.length;
+    for (let i = 0; i < records.ids.length; i++) {
+      const id = records.ids[i] as number;
+      const p = this.pending.get(id);
       if (p === undefined) continue;
-      this.pending.delete(r.id);
+      this.pending.delete(id);
       if (p.resolve === null && this.recordListeners.size === 0) continue;
-      const record = lazyRecord(r.seq, p.ts, this.node, r.prev, r.hash, p.eventJson);
+      const record = lazyRecord(records.seqs[i] as number, p.ts, this.node, records.prevs[i] as string, records.hashes[i] as string, p.eventJson);
       if (this.recordListeners.size > 0) this.notify(record);
       p.resolve?.(record);
     }

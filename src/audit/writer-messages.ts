@@ -38,6 +38,29 @@ export interface DurableRecord {
   hash: string;
 }
 
+/**
+ * A batch's records on the way back, column by column: record i is ids[i] at seqs[i] with
+ * prevs[i] and hashes[i]. Arrays of numbers and strings cross threads in a fraction of the
+ * time an object per record takes (structured clone), and most records are never read back.
+ */
+export interface DurableBatch {
+  ids: number[];
+  seqs: number[];
+  prevs: string[];
+  hashes: string[];
+}
+
+export function durableBatch(records: readonly DurableRecord[]): DurableBatch {
+  const b: DurableBatch = { ids: [], seqs: [], prevs: [], hashes: [] };
+  for (const r of records) {
+    b.ids.push(r.id);
+    b.seqs.push(r.seq);
+    b.prevs.push(r.prev);
+    b.hashes.push(r.hash);
+  }
+  return b;
+}
+
 /** A signed checkpoint the writer made, once durable: the main thread may publish it (a fleet's state store). */
 export interface SignedCheckpoint {
   /** The checkpoint record's own seq. */
@@ -56,7 +79,7 @@ export type FromWriter =
   | { type: 'ready'; head: { seq: number; hash: string }; torn: { file: string; offset: number; bytes: number } | null }
   | { type: 'open-failed'; code: string | null; message: string }
   /** Every record of one batch is written and synced; batches arrive in seq order. */
-  | { type: 'durable'; records: DurableRecord[]; head: { seq: number; hash: string }; checkpoints: SignedCheckpoint[] }
+  | { type: 'durable'; records: DurableBatch; head: { seq: number; hash: string }; checkpoints: SignedCheckpoint[] }
   /** The batch could not be made durable; its lines have been cut back out of the files. */
   | { type: 'refused'; ids: number[]; errno: string; message: string }
   /** The tail is sealed (its checkpoint, if one was made, is in `checkpoints`) and the file closed. */

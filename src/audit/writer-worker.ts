@@ -12,7 +12,7 @@ import { AirlockError } from '../util/errors.js';
 import { ChainFile } from './chain-file.js';
 import { findHead } from './head.js';
 import { loadOrCreateSigner } from './signing.js';
-import type { FromWriter, QueuedEvent, ToWriter, WriterConfig } from './writer-messages.js';
+import { durableBatch, type FromWriter, type QueuedEvent, type ToWriter, type WriterConfig } from './writer-messages.js';
 
 const port = parentPort;
 if (port === null) throw new Error('the audit writer runs in a worker thread');
@@ -73,7 +73,7 @@ function runBatch(): void {
   if (batch.length > 0 || seal !== null) {
     try {
       const records = chain.commit(batch, seal);
-      if (batch.length > 0) say({ type: 'durable', records, head: { ...chain.head }, checkpoints: chain.takeCheckpoints() });
+      if (batch.length > 0) say({ type: 'durable', records: durableBatch(records), head: { ...chain.head }, checkpoints: chain.takeCheckpoints() });
     } catch (e) {
       if (batch.length > 0) say({ type: 'refused', ids: batch.map((b) => b.id), errno: errno(e), message: e instanceof Error ? e.message : String(e) });
     }

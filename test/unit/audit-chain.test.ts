@@ -42,7 +42,7 @@ describe('audit chain', () => {
     await log.close();
     log.recordLazy({ type: 'result', session: 's1', rows: 3 }, (e) => failed.push(e));
     expect(ahead.seq).toBe(2);
-    expect(seen.map((r) => [r.seq, r.event.type, r.event.rows])).toEqual([[1, 'result', 1], [2, 'action', undefined], [3, 'result', 2]]);
+    expect(seen.map((r) => [r.seq, r.event.type, (r.event as { rows?: number }).rows])).toEqual([[1, 'result', 1], [2, 'action', undefined], [3, 'result', 2]]);
     expect(failed.map((e) => (e as { code?: string }).code)).toEqual(['AIRLOCK_AUDIT_UNAVAILABLE']);
     expect(await verifyAudit(t.dir)).toMatchObject({ ok: true });
   });
