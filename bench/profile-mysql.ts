@@ -13,6 +13,7 @@
  * PERF=dir: one more run per daemon and workload under `perf record` (the daemon runs with
  * --perf-basic-prof so JavaScript frames have names): on-CPU samples only, where the V8 profile counts
  * a thread preempted in a system call as busy there (writeBuffer looks large on a loaded machine).
+ * --pipe: also the do-nothing Node TCP pipe (bench/tcp-pipe.ts) as a daemon, for what Node's sockets alone cost per statement.
  * STRACE=1: one more run per daemon and workload under `strace -c -f`, printed as system calls per statement.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -132,6 +133,12 @@ async function measure(d: Daemon, mode: string): Promise<Sample> {
 
 const daemons: Daemon[] = [];
 for (const dist of dists) for (const a of audits) daemons.push(await startDaemon(dist, a === 'on'));
+if (process.argv.includes('--pipe')) {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/tcp-pipe.ts'), String(port), String(maria.port)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitForPort(port);
+  daemons.push({ label: 'node tcp pipe', port, token: password, child });
+}
 const results = new Map<string, Sample[]>();
 try {
   // A warm-up for each daemon: JIT, the catalog's view look-up, the first connections.
