@@ -123,7 +123,7 @@ export async function buildPorts(config: Config, logger: Logger, previous: Servi
       ...(store instanceof PostgresStateStore
         ? { state: { sessionStarted: (s) => store.sessionStarted(s), sessionEnded: (id, at, reason) => store.sessionEnded(id, at, reason) }, roleLeases: store }
         : {}),
-      audit: metrics.observeAudit(config.audit.enabled ? audit : { append: async () => undefined }),
+      audit: metrics.observeAudit(config.audit.enabled ? audit : { append: async () => undefined, writeAhead: false }),
       sql: {
         analyze: (text, dialect, settings) => {
           try {

@@ -117,7 +117,22 @@ export class GatewayMetrics {
 
   /** The audit port, observed: counts sessions and verdicts from the events written ahead. */
   observeAudit(audit: AuditPort): AuditPort {
+    if (audit.writeAhead === false) {
+      // The audit is disabled: nothing is synced (no sync time to observe) and an action is
+      // forwarded as soon as it is decided, so its check ends now.
+      const count = (event: { type: string; [key: string]: unknown }): Promise<unknown> => {
+        if (event.type === 'action') {
+          const decideStarted = this.decideStartedAt;
+          this.decideStartedAt = null;
+          if (decideStarted !== null) this.checkSeconds.observe(Number(process.hrtime.bigint() - decideStarted) / 1e9);
+        }
+        this.count(event);
+        return audit.append(event);
+      };
+      return { writeAhead: false, append: count, appendLazy: count };
+    }
     const observed: AuditPort = {
+      ...(audit.writeAhead === undefined ? {} : { writeAhead: audit.writeAhead }),
       append: (event) => {
         const started = process.hrtime.bigint();
         const decideStarted = event.type === 'action' ? this.decideStartedAt : null;

@@ -73,6 +73,11 @@ export interface Session {
   readonly maskPlan: MaskPlan;
   /** Policy for one action; a held action resolves after a human decides (or times out). */
   check(action: Action, onHold?: HoldNotifier, reuseApproval?: boolean): Promise<FinalDecision>;
+  /**
+   * Records are written ahead to an audit log (false: the audit is disabled, so every record is
+   * "durable" at once and forwarding an effect-free statement before its sync gains nothing).
+   */
+  readonly auditWriteAhead: boolean;
   /** check() for an effect-free statement: an allowed one may be forwarded now; deliver nothing of it before `durable`. */
   checkEffectFree(action: Action, onHold?: HoldNotifier): Promise<{ decision: FinalDecision; durable: Promise<void> }>;
   record(event: SessionEvent): void;

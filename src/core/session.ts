@@ -57,6 +57,8 @@ export interface AuditPort {
   append(event: { type: string; [key: string]: unknown }): Promise<unknown>;
   /** For events nothing waits on: may ride with the next write-ahead batch. */
   appendLazy?(event: { type: string; [key: string]: unknown }): Promise<unknown>;
+  /** False when the audit is disabled (audit.enabled: false): append records nothing and is durable at once. */
+  readonly writeAhead?: boolean;
 }
 
 export interface SqlPort {
@@ -146,6 +148,10 @@ export class GatewaySession implements Session {
 
   get maskPlan(): MaskPlan {
     return this.maskPlanCache;
+  }
+
+  get auditWriteAhead(): boolean {
+    return this.deps.audit.writeAhead !== false;
   }
 
   /** client_encoding is (or may be) one whose multibyte characters can contain ASCII bytes. */
