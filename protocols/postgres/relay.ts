@@ -407,7 +407,8 @@ export class Relay {
     }
     switch (f.type) {
       case MessageCode.ReadyForQuery:
-        this.opts.effects.readyForQuery(this.units.shift()?.changesCatalog === true, f.payload[0] ?? 0);
+        // The status byte follows the 5-byte header (read from raw: no payload view made).
+        this.opts.effects.readyForQuery(this.units.shift()?.changesCatalog === true, f.raw[5] ?? 0);
         break;
       case MessageCode.ErrorResponse: {
         const unit = this.units[0];
