@@ -301,14 +301,18 @@ export class Relay {
    */
   private holdUntilDurable(unit: Unit, durable: Promise<void>): void {
     this.awaitingDurable++;
-    durable
-      .catch((e: unknown) => {
+    const settled = (): void => {
+      this.awaitingDurable--;
+      this.releaseHeld();
+    };
+    // One reaction per statement (not a catch and a finally chained).
+    durable.then(settled, (e: unknown) => {
+      try {
         unit.unaudited = pgErrorFor(asAirlockError(e), false);
-      })
-      .finally(() => {
-        this.awaitingDurable--;
-        this.releaseHeld();
-      });
+      } finally {
+        settled();
+      }
+    });
   }
 
   private notice(text: string): void {
