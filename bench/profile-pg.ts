@@ -61,6 +61,20 @@ const ticksOf = (path: string): { user: number; sys: number } => {
 const cpuTicks = (): { user: number; sys: number } => ticksOf(`/proc/${child.pid}/stat`);
 /** The main thread alone (its task id is the pid): the event loop every session shares. */
 const mainTicks = (): { user: number; sys: number } => ticksOf(`/proc/${child.pid}/task/${child.pid}/stat`);
+/** user+sys ticks of every thread of the daemon, by name and task id (the main thread: 'main'). */
+const threadTicks = (): Map<string, number> => {
+  const out = new Map<string, number>();
+  for (const task of readdirSync(`/proc/${child.pid}/task`)) {
+    try {
+      const name = readFileSync(`/proc/${child.pid}/task/${task}/comm`, 'utf8').trim();
+      const t = ticksOf(`/proc/${child.pid}/task/${task}/stat`);
+      out.set(`${name}/${task === String(child.pid) ? 'main' : `+${Number(task) - (child.pid ?? 0)}`}`, t.user + t.sys);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+};
 for (let i = 0; i < 200; i++) {
   if ((await run('pg_isready', ['-h', '127.0.0.1', '-p', String(port)])).code === 0) break;
   await new Promise((r) => setTimeout(r, 100));
@@ -72,6 +86,7 @@ const before = new Set(readdirSync(profDir));
 let tps = 0;
 const cpu0 = cpuTicks();
 const main0 = mainTicks();
+const threads0 = threadTicks();
 const t0 = Date.now();
 if (mode === 'mask') {
   await upstream.psql(`SET ROLE bench; CREATE TABLE people AS SELECT g AS id, 'name ' || g AS name, 'user' || g || '@example.com' AS email, lpad(g::text, 9, '0') AS ssn, g * 3 AS score, now() AS created FROM generate_series(1, 1000000) g`, { db: 'bench' });
@@ -91,6 +106,7 @@ if (mode === 'mask') {
 }
 const cpu1 = cpuTicks();
 const main1 = mainTicks();
+const threads1 = threadTicks();
 const wall = (Date.now() - t0) / 1000;
 const label = `${mode} ${audit ? `audit on${process.env.AUDIT_FSYNC === '0' ? ' (fsync off)' : ''}` : 'audit off'}${profiling ? ', profiling' : ''}`;
 say(`${label}: ${tps.toFixed(0)} tps (wall clock: noise on a loaded machine; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})`);
@@ -101,6 +117,9 @@ if (transactions > 0 && mode !== 'mask') {
   const perTx = (t: number): string => ((t * 10_000) / transactions).toFixed(1);
   say(`daemon CPU per transaction: ${perTx(cpu1.user - cpu0.user + cpu1.sys - cpu0.sys)} µs (user ${perTx(cpu1.user - cpu0.user)}, sys ${perTx(cpu1.sys - cpu0.sys)}) over ${Math.round(transactions)} transactions`);
   say(`main thread (event loop) CPU per transaction: ${perTx(main1.user - main0.user + main1.sys - main0.sys)} µs (user ${perTx(main1.user - main0.user)}, sys ${perTx(main1.sys - main0.sys)})`);
+  // A thread that ended during the run is missing from the second reading (its ticks are in the process total only).
+  const byThread = [...threads1].map(([name, t]) => [name, t - (threads0.get(name) ?? 0)] as const).filter(([, t]) => t > 0).sort((a, b) => b[1] - a[1]);
+  say(`CPU per transaction by thread: ${byThread.map(([name, t]) => `${name} ${perTx(t)}`).join(', ')} µs`);
 }
 child.kill('SIGTERM');
 await new Promise((r) => child.once('exit', r));

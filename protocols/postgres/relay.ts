@@ -301,14 +301,18 @@ export class Relay {
    */
   private holdUntilDurable(unit: Unit, durable: Promise<void>): void {
     this.awaitingDurable++;
-    durable
-      .catch((e: unknown) => {
+    const settled = (): void => {
+      this.awaitingDurable--;
+      this.releaseHeld();
+    };
+    // One reaction per statement (not a catch and a finally chained).
+    durable.then(settled, (e: unknown) => {
+      try {
         unit.unaudited = pgErrorFor(asAirlockError(e), false);
-      })
-      .finally(() => {
-        this.awaitingDurable--;
-        this.releaseHeld();
-      });
+      } finally {
+        settled();
+      }
+    });
   }
 
   private notice(text: string): void {
@@ -407,7 +411,8 @@ export class Relay {
     }
     switch (f.type) {
       case MessageCode.ReadyForQuery:
-        this.opts.effects.readyForQuery(this.units.shift()?.changesCatalog === true, f.payload[0] ?? 0);
+        // The status byte follows the 5-byte header (read from raw: no payload view made).
+        this.opts.effects.readyForQuery(this.units.shift()?.changesCatalog === true, f.raw[5] ?? 0);
         break;
       case MessageCode.ErrorResponse: {
         const unit = this.units[0];

@@ -12,11 +12,16 @@ export class ResultSummary {
   /** Result summary of the statement whose rows are flowing, for the audit log. */
   private result = { rows: 0, bytes: 0, started: 0, data: [] as string[][], dataBytes: 0, truncated: false };
 
+  /** The audit is disabled: a result record would be dropped, so none is made. */
+  private readonly off: boolean;
+
   constructor(
     private readonly session: Session,
     private readonly masker: ResultMasker | null,
     private readonly recordRows: boolean,
-  ) {}
+  ) {
+    this.off = !session.audited;
+  }
 
   /** Starts over after a result airlock answered itself. */
   reset(): void {
@@ -25,6 +30,7 @@ export class ResultSummary {
 
   /** Counts a frame sent to the client; a result's last frame is recorded (rows as sent, capped). */
   summarise(f: Frame, sent: Buffer): void {
+    if (this.off) return;
     const r = this.result;
     if (r.started === 0) r.started = Date.now();
     r.bytes += sent.length;

@@ -9,7 +9,7 @@ import type { Session } from '../../src/core/session-types.js';
 import type { Action, FinalDecision } from '../../src/core/types.js';
 import { AirlockError } from '../../src/util/errors.js';
 import type { SqlAnalysis, StatementAnalysis } from '../../parsers/sql/types.js';
-import { isEffectFree, mayChangeCatalog, type EffectVerdict } from '../../src/audit/effect-free.js';
+import { mayChangeCatalog, type EffectVerdict } from '../../src/audit/effect-free.js';
 import type { PgCatalog } from './catalog.js';
 
 /**
@@ -62,10 +62,17 @@ export class EffectTracker {
    */
   forwarded(statements: StatementAnalysis[] | null, proven: boolean): boolean {
     if (proven) return false;
-    const noUserCode = this.catalog.noUserCode();
-    const changes = statements === null ? ['ddl'] : statements.map((st) => mayChangeCatalog(st, noUserCode));
-    if (changes.every((c) => c === null)) return false;
-    this.catalog.catalogChanged(changes.includes('ddl'));
+    let change: 'ddl' | 'code' | null = statements === null ? 'ddl' : null;
+    if (statements !== null) {
+      const noUserCode = this.catalog.noUserCode();
+      for (const st of statements) {
+        const c = mayChangeCatalog(st, noUserCode);
+        if (c !== null) change = c;
+        if (c === 'ddl') break;
+      }
+    }
+    if (change === null) return false;
+    this.catalog.catalogChanged(change === 'ddl');
     return true;
   }
 
@@ -120,8 +127,11 @@ export async function decideStatements(s: Session, effects: EffectTracker, text:
     return { decision: await s.check(action, (h) => notice(h.howToApprove)), statements: [], durable: null, proven: false };
   }
   const analysis = s.analyzeSql(text, 'postgres');
-  const candidate = analysis.statements.length > 0 && analysis.statements.every((st) => st.kinds.includes('empty') || isEffectFree(st));
-  const verdict = candidate ? effects.verdict(analysis.statements) : 'may-have-effect';
+  // The effect judgement serves pipelining alone: with the audit disabled nothing waits for a
+  // sync, so it is skipped (and nothing is looked up). What is forwarded unproven still marks
+  // the shared catalog changed (relay: mayChangeCatalog), for sessions whose audit is on.
+  // verdict() judges the text first (judgeEffects: empty or isEffectFree), the catalog after.
+  const verdict = s.audited && analysis.statements.length > 0 ? effects.verdict(analysis.statements) : 'may-have-effect';
   // Simple-query mode only: a Query whose every statement is effect-free runs while its records sync.
   const pipelined = !extended && verdict === 'effect-free';
   // What the catalog has never known is looked up while the records sync (this statement

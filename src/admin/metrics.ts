@@ -41,6 +41,12 @@ export class GatewayMetrics {
   private readonly leasesSwept: Counter<'connection'>;
   private readonly checkpointsPublished: Counter<'outcome'>;
   private readonly open = new Map<string, SessionLabels>();
+  /**
+   * Actions counted since the last scrape, by labels: added to airlock_statements_total when it
+   * is collected (prom-client's inc hashes and validates its labels on every call, and this
+   * runs for every statement).
+   */
+  private readonly counted = new Map<string, { labels: { verdict: string; kind: string; connection: string }; n: number }>();
   /** When the policy decision of the action now being written ahead began (see observePolicy). */
   private decideStartedAt: bigint | null = null;
   private sources: MetricsSources | null = null;
@@ -49,11 +55,19 @@ export class GatewayMetrics {
     const registers = [this.registry];
     this.sessionsOpen = new Gauge({ name: 'airlock_sessions_open', help: 'Sessions open now.', labelNames: ['protocol', 'connection'], registers });
     this.sessionsTotal = new Counter({ name: 'airlock_sessions_total', help: 'Sessions started (admitted or not) since the daemon started.', labelNames: ['protocol', 'connection'], registers });
+    const counted = this.counted;
     this.statements = new Counter({
       name: 'airlock_statements_total',
       help: 'Actions (SQL statements, connects, commands, HTTP requests) by verdict: allow, deny, held; then approved, denied_by_approver, expired, cancelled for held ones.',
       labelNames: ['verdict', 'kind', 'connection'],
       registers,
+      collect() {
+        for (const c of counted.values()) {
+          if (c.n === 0) continue;
+          this.inc(c.labels, c.n);
+          c.n = 0;
+        }
+      },
     });
     this.checkSeconds = new Histogram({
       name: 'airlock_check_duration_seconds',
@@ -117,8 +131,21 @@ export class GatewayMetrics {
 
   /** The audit port, observed: counts sessions and verdicts from the events written ahead. */
   observeAudit(audit: AuditPort): AuditPort {
+    if (audit.disabled === true) {
+      // The audit is disabled: nothing is synced (no sync time to observe) and an action is
+      // forwarded as soon as it is decided, so its check ends now.
+      const count = (event: { type: string; [key: string]: unknown }): Promise<unknown> => {
+        if (event.type === 'action') {
+          const decideStarted = this.decideStartedAt;
+          this.decideStartedAt = null;
+          if (decideStarted !== null) this.checkSeconds.observe(Number(process.hrtime.bigint() - decideStarted) / 1e9);
+        }
+        this.count(event);
+        return audit.append(event);
+      };
+      return { disabled: true, append: count, appendLazy: count, recordLazy: (event) => void count(event) };
+    }
     const observed: AuditPort = {
-      ...(audit.disabled === true ? { disabled: true } : {}),
       append: (event) => {
         const started = process.hrtime.bigint();
         const decideStarted = event.type === 'action' ? this.decideStartedAt : null;
@@ -195,7 +222,14 @@ export class GatewayMetrics {
         const session = typeof event.session === 'string' ? this.open.get(event.session) : undefined;
         const action = event.action as { kind?: unknown } | undefined;
         const decision = String(event.decision);
-        this.statements.inc({ verdict: decision === 'hold' ? 'held' : decision, kind: String(action?.kind ?? 'unknown'), connection: session?.connection ?? 'unknown' });
+        const verdict = decision === 'hold' ? 'held' : decision;
+        const kind = String(action?.kind ?? 'unknown');
+        const connection = session?.connection ?? 'unknown';
+        const key = `${verdict}\u0000${kind}\u0000${connection}`;
+        const c = this.counted.get(key);
+        if (c !== undefined) c.n++;
+        // Label values are verdicts, action kinds and connection names: a bounded set.
+        else this.counted.set(key, { labels: { verdict, kind, connection }, n: 1 });
         break;
       }
       case 'lease.swept':

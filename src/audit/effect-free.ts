@@ -86,16 +86,19 @@ const IMPLIED_OPERATORS = new Set(['=', '<>', '<', '>', '<=', '>=', '~~', '~~*',
 /** Identifiers as the server folds them (quoted: as written); words in literals and comments are taken too — a false match only costs the pipelining. */
 const IDENTIFIER = /"((?:[^"]|"")*)"|([A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*)/g;
 
-function namesIn(text: string): Set<string> {
-  const out = new Set<string>();
-  for (const m of text.matchAll(IDENTIFIER)) out.add((m[1] !== undefined ? m[1].replace(/""/g, '"') : (m[2] ?? '')).toLowerCase());
-  return out;
+/** Whether the text uses, as an identifier, a name in `functions` or `types`. */
+function namesOneOf(text: string, functions: ReadonlySet<string>, types: ReadonlySet<string>): boolean {
+  // Without a user-defined function or type no name can be one (the common case: no scan).
+  if (functions.size === 0 && types.size === 0) return false;
+  for (const m of text.matchAll(IDENTIFIER)) {
+    const name = (m[1] !== undefined ? m[1].replace(/""/g, '"') : (m[2] ?? '')).toLowerCase();
+    if (functions.has(name) || types.has(name)) return true;
+  }
+  return false;
 }
 
 function usesUserObject(text: string, objects: UserObjects): boolean {
-  for (const name of namesIn(text)) {
-    if (objects.functions.has(name) || objects.types.has(name)) return true;
-  }
+  if (namesOneOf(text, objects.functions, objects.types)) return true;
   for (const op of objects.operators) {
     if (IMPLIED_OPERATORS.has(op) || text.includes(op)) return true;
   }
@@ -113,6 +116,8 @@ export function judgeEffects(statement: StatementAnalysis, catalog: EffectCatalo
   if (objects === undefined) return 'unknown';
   if (usesUserObject(statement.text, objects)) return 'may-have-effect';
   let unknown = false;
+  // Plan-time folding runs only functions; without a user-defined one it runs built-ins alone.
+  const userCode = objects.functions.size > 0;
   for (const ref of statement.reads) {
     const facts = catalog.relations(ref);
     // None at all: created since the catalog was read, perhaps; look again.
@@ -120,8 +125,6 @@ export function judgeEffects(statement: StatementAnalysis, catalog: EffectCatalo
       unknown = true;
       continue;
     }
-    // Plan-time folding runs only functions; without a user-defined one it runs built-ins alone.
-    const userCode = objects.functions.size > 0;
     if (facts.some((f) => !PLAIN_RELATIONS.has(f.kind) || f.rowSecurity || f.oddParts || (objects.operatorClasses && f.userTypedColumns) || (userCode && f.planTimeCode))) return 'may-have-effect';
   }
   return unknown ? 'unknown' : 'effect-free';

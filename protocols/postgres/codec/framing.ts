@@ -9,11 +9,29 @@ import { MessageCode, describeCode } from './codes.js';
 
 export interface Frame {
   /** The type byte; 0 for an untyped startup-phase packet. */
-  type: number;
+  readonly type: number;
   /** The body after the length field. */
-  payload: Buffer;
+  readonly payload: Buffer;
   /** The exact bytes received: type + length + payload. */
-  raw: Buffer;
+  readonly raw: Buffer;
+}
+
+/**
+ * A frame as read: its payload view is made when first asked for (most relayed frames are
+ * forwarded as `raw` and never read; a view per frame is an allocation per frame).
+ */
+class ReadFrame implements Frame {
+  private body: Buffer | null = null;
+
+  constructor(
+    readonly type: number,
+    readonly raw: Buffer,
+    private readonly header: number,
+  ) {}
+
+  get payload(): Buffer {
+    return (this.body ??= this.raw.subarray(this.header));
+  }
 }
 
 export interface FrameReaderOptions {
@@ -129,9 +147,9 @@ export class FrameReader {
   private emit(raw: Buffer, onFrame: (frame: Frame) => void): void {
     if (this.startup && raw.length === TERMINATE_BYTES && raw[0] === MessageCode.Terminate) {
       if (raw.readInt32BE(1) !== 4) throw new AirlockError('AIRLOCK_PROTOCOL', `invalid length ${raw.readInt32BE(1)} for message ${describeCode(MessageCode.Terminate)}`, { fatal: true });
-      onFrame({ type: MessageCode.Terminate, payload: raw.subarray(TERMINATE_BYTES), raw });
-    } else if (this.startup) onFrame({ type: 0, payload: raw.subarray(4), raw });
-    else onFrame({ type: raw[0] as number, payload: raw.subarray(5), raw });
+      onFrame(new ReadFrame(MessageCode.Terminate, raw, TERMINATE_BYTES));
+    } else if (this.startup) onFrame(new ReadFrame(0, raw, 4));
+    else onFrame(new ReadFrame(raw[0] as number, raw, 5));
   }
 
   /** Feeds the start of `chunk` to the incomplete frame; returns where the rest begins, or -1 if all of it was taken. */
