@@ -10,8 +10,8 @@ import { Transform, pipeline } from 'node:stream';
 import type { GatewayCore, Session } from '../../src/core/session-types.js';
 import type { HttpConnectionConfig } from './config.js';
 import { AirlockError, asAirlockError } from '../../src/util/errors.js';
-import { LiteralScrubber, type BodyPlan } from './body.js';
-import { injectedSecrets } from '../../src/masking/secret-forms.js';
+import type { BodyPlan } from './body.js';
+import { SecretForms, injectedSecrets } from '../../src/masking/secret-forms.js';
 import { endToEnd, forwardedFields, redactedRequestHeaders } from './headers.js';
 import { sendResponse, type Sent } from './respond.js';
 import type { WebSocketRelay } from './websocket.js';
@@ -70,10 +70,19 @@ function safeDecode(s: string): string {
 
 // ---- upstream ------------------------------------------------------------
 
+/** The request fields that stop at airlock, per auth header name (a reload may change it). */
+const dropped = new Map<string, ReadonlySet<string>>();
+
 export function upstreamHeaders(hop: Hop, x: Exchange, plan: BodyPlan): OutgoingHttpHeaders {
   // The caller's token, the client's own forwarding claims and request id, and Expect
   // (airlock answered it) stop here.
-  const drop = new Set([hop.config.auth_header.toLowerCase(), 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id', 'expect']);
+  const authHeader = hop.config.auth_header.toLowerCase();
+  let drop = dropped.get(authHeader);
+  if (drop === undefined) {
+    drop = new Set([authHeader, 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id', 'expect']);
+    if (dropped.size >= 16) dropped.clear();
+    dropped.set(authHeader, drop);
+  }
   const out: OutgoingHttpHeaders = { ...endToEnd(x.req.headers, drop) };
   Object.assign(out, forwardedFields({ client: x.req.socket.remoteAddress ?? '', proto: hop.config.tls === undefined ? 'http' : 'https', host: x.req.headers.host ?? '', prior: x.req.headers['x-forwarded-for'] }));
   out.host = hop.upstream.url.host;
@@ -215,9 +224,21 @@ export async function forward(hop: Hop, x: Exchange, res: ServerResponse, plan: 
 
 // ---- records ---------------------------------------------------------------
 
+/** The forms of each session's injected secret cut from its records, with the value they were compiled for. */
+const recordForms = new WeakMap<Session, { secret: string; forms: SecretForms }>();
+
+/** Every form of the session's injected secret (none without a credential), compiled once per session and value. */
+function recordScrubber(hop: Hop, session: Session): SecretForms {
+  const secret = hop.config.credentials.type === 'none' ? '' : session.lease.secret.reveal();
+  const hit = recordForms.get(session);
+  if (hit !== undefined && hit.secret === secret) return hit.forms;
+  const forms = SecretForms.of(secret === '' ? [] : injectedSecrets(secret, 1));
+  recordForms.set(session, { secret, forms });
+  return forms;
+}
+
 export function record(hop: Hop, x: Exchange, outcome: { status: number; error?: AirlockError; sent?: Sent; upstreamMs?: number; request?: { body?: Buffer; bytes: number } }): void {
-  const secret = hop.config.credentials.type === 'none' ? [] : injectedSecrets(x.session.lease.secret.reveal(), 1);
-  const literals = new LiteralScrubber(secret);
+  const literals = recordScrubber(hop, x.session);
   const ct = String(x.req.headers['content-type'] ?? '');
   const requestBody = outcome.request?.body;
   const responseBody = outcome.sent?.body;

@@ -9,23 +9,27 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /** The fields a message's own Connection header names (lower-case). */
-function connectionListed(headers: IncomingHttpHeaders): Set<string> {
+const NONE_LISTED: ReadonlySet<string> = new Set();
+
+function connectionListed(headers: IncomingHttpHeaders): ReadonlySet<string> {
   const raw = headers.connection;
+  if (raw === undefined) return NONE_LISTED;
   const value = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
   return new Set(value.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== ''));
 }
 
 /** True for a field that belongs to this hop only. */
-export function isHopByHop(name: string, listed: Set<string>): boolean {
+export function isHopByHop(name: string, listed: ReadonlySet<string>): boolean {
   return HOP_BY_HOP.has(name) || name.startsWith('proxy-') || listed.has(name);
 }
 
 /** The end-to-end fields of a message, minus those named in `drop`. */
-export function endToEnd(headers: IncomingHttpHeaders, drop: ReadonlySet<string> = new Set()): IncomingHttpHeaders {
+export function endToEnd(headers: IncomingHttpHeaders, drop: ReadonlySet<string> = NONE_LISTED): IncomingHttpHeaders {
   const listed = connectionListed(headers);
   const out: IncomingHttpHeaders = {};
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || isHopByHop(k, listed) || drop.has(k)) continue;
+  for (const k in headers) {
+    const v = headers[k];
+    if (v === undefined || !Object.hasOwn(headers, k) || isHopByHop(k, listed) || drop.has(k)) continue;
     out[k] = v;
   }
   return out;

@@ -56,6 +56,8 @@ export class HttpListener implements Hop {
   /** Requests being handled per client connection, and connections handed to a WebSocket relay (for an administrator's kill). */
   private readonly inFlight = new WeakMap<Socket, number>();
   private readonly upgraded = new WeakSet<Socket>();
+  /** The last token each client connection presented and its hash (gone with the connection). */
+  private readonly lastToken = new WeakMap<Socket, { token: string; hash: string }>();
 
   constructor(
     readonly core: GatewayCore,
@@ -169,7 +171,7 @@ export class HttpListener implements Hop {
       const remote = req.socket.remoteAddress ?? '';
       if (this.config.tls === undefined && !isLoopback(remote)) throw new AirlockError('AIRLOCK_AUTH_INSECURE');
       const token = this.callerToken(req);
-      const tokenHash = hashOf(token);
+      const tokenHash = this.tokenHashOf(req.socket, token);
       const identity = await this.authenticate(token, tokenHash);
       const cs = await this.sessionFor(req.socket, tokenHash, identity);
       session = cs.session;
@@ -220,6 +222,18 @@ export class HttpListener implements Hop {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(value);
     if (m === null || m[1] === undefined) throw new AirlockError('AIRLOCK_AUTH_INVALID', 'expected Authorization: Bearer <token>');
     return m[1];
+  }
+
+  /**
+   * The token's hash, computed once per client connection while the connection keeps sending
+   * the same token (a keep-alive client sends it with every request); another token is hashed anew.
+   */
+  private tokenHashOf(socket: Socket, token: string): string {
+    const last = this.lastToken.get(socket);
+    if (last !== undefined && last.token === token) return last.hash;
+    const hash = hashOf(token);
+    this.lastToken.set(socket, { token, hash });
+    return hash;
   }
 
   /** Verified identities by the token's hash (never the token itself), until they expire (at most a minute). */

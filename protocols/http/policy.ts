@@ -34,7 +34,8 @@ export function bodyPlan(config: HttpConnectionConfig, session: Session, key: Bu
   return {
     detectors: new DetectorRules(plan.detectors),
     jsonPaths: plan.jsonPaths.length === 0 ? null : compileJsonPaths(plan.jsonPaths),
-    secrets: [...secrets],
+    // Frozen: fixed for the session, so its compiled forms are found once (body.ts formsOfSecrets).
+    secrets: Object.freeze([...secrets]),
     key,
     maxJsonBytes: MAX_JSON_BYTES,
   };
