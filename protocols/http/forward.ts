@@ -34,6 +34,9 @@ export interface Upstream {
   base: string;
   ca: Buffer | undefined;
   agent: HttpAgent | HttpsAgent;
+  /** The host to connect to (an IPv6 literal without its brackets) and port: fixed for the upstream. */
+  hostname: string;
+  port: number;
 }
 
 
@@ -57,6 +60,8 @@ export function upstreamOf(config: HttpConnectionConfig): Upstream {
     base: url.pathname.replace(/\/+$/, ''),
     ca: config.upstream.ca === undefined ? undefined : readFileSync(config.upstream.ca),
     agent: https ? new HttpsAgent(options) : new HttpAgent(options),
+    hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port === '' ? (https ? 443 : 80) : Number(url.port),
   };
 }
 
@@ -112,8 +117,8 @@ export function upstreamRequest(hop: Hop, x: Exchange, headers: OutgoingHttpHead
   const up = hop.upstream;
   return (up.https ? httpsRequest : httpRequest)({
     protocol: up.url.protocol,
-    hostname: up.url.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: up.url.port === '' ? (up.https ? 443 : 80) : Number(up.url.port),
+    hostname: up.hostname,
+    port: up.port,
     method: x.method,
     path: upstreamPath(hop, x),
     headers,

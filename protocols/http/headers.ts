@@ -61,11 +61,11 @@ export function forwardedFields(f: ForwardedFor): OutgoingHttpHeaders {
 
 /** Request fields as the audit log keeps them: credentials and cookies redacted. */
 export function redactedRequestHeaders(headers: IncomingHttpHeaders, authHeader: string): Record<string, string> {
-  const redacted = new Set([authHeader, 'authorization', 'cookie', 'proxy-authorization']);
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined) continue;
-    out[k] = redacted.has(k) ? '[redacted]' : Array.isArray(v) ? v.join(', ') : v;
+  for (const k in headers) {
+    const v = headers[k];
+    if (v === undefined || !Object.hasOwn(headers, k)) continue;
+    out[k] = k === authHeader || k === 'authorization' || k === 'cookie' || k === 'proxy-authorization' ? '[redacted]' : Array.isArray(v) ? v.join(', ') : v;
   }
   return out;
 }

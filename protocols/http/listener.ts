@@ -172,8 +172,10 @@ export class HttpListener implements Hop {
       if (this.config.tls === undefined && !isLoopback(remote)) throw new AirlockError('AIRLOCK_AUTH_INSECURE');
       const token = this.callerToken(req);
       const tokenHash = this.tokenHashOf(req.socket, token);
-      const identity = await this.authenticate(token, tokenHash);
-      const cs = await this.sessionFor(req.socket, tokenHash, identity);
+      // A keep-alive connection's next request: identity and session known, no promise to wait for.
+      const identity = this.knownIdentity(tokenHash) ?? (await this.authenticate(token, tokenHash));
+      const current = this.sessions.get(req.socket);
+      const cs = current !== undefined && this.usable(current, tokenHash) ? current : await this.sessionFor(req.socket, tokenHash, identity);
       session = cs.session;
       admission?.authenticatedNow();
       const target = normaliseTarget(req.url ?? '');
@@ -236,10 +238,16 @@ export class HttpListener implements Hop {
     return hash;
   }
 
+  /** The identity verified for this token hash, while it is still valid; null when it must be verified. */
+  private knownIdentity(key: string): Identity | null {
+    const hit = this.tokens.get(key);
+    return hit !== undefined && hit.until > Date.now() ? hit.identity : null;
+  }
+
   /** Verified identities by the token's hash (never the token itself), until they expire (at most a minute). */
   private async authenticate(token: string, key: string): Promise<Identity> {
-    const hit = this.tokens.get(key);
-    if (hit !== undefined && hit.until > Date.now()) return hit.identity;
+    const known = this.knownIdentity(key);
+    if (known !== null) return known;
     const identity = await this.core.authenticate(token);
     if (this.tokens.size >= TOKEN_CACHE_MAX) this.tokens.clear();
     this.tokens.set(key, { identity, until: Math.min(identity.expiresAt, Date.now() + TOKEN_CACHE_MS) });
