@@ -248,7 +248,8 @@ export function record(hop: Hop, x: Exchange, outcome: { status: number; error?:
   const requestBody = outcome.request?.body;
   const responseBody = outcome.sent?.body;
   const durationMs = Date.now() - x.started;
-  x.session.record({
+  // Built field by field (same fields, same order) rather than from spreads of temporary objects.
+  const event: { type: 'http.exchange'; requestId: string; method: string; path: string; status: number; durationMs: number; [key: string]: unknown } = {
     type: 'http.exchange',
     requestId: x.requestId,
     method: x.method,
@@ -256,15 +257,24 @@ export function record(hop: Hop, x: Exchange, outcome: { status: number; error?:
     query: literals.scrub(x.query),
     status: outcome.status,
     durationMs,
-    ...(outcome.upstreamMs === undefined ? {} : { upstreamMs: outcome.upstreamMs }),
-    requestHeaders: redactedRequestHeaders(x.req.headers, hop.config.auth_header.toLowerCase()),
-    ...(outcome.request === undefined || outcome.request.bytes === 0 ? {} : { requestBytes: outcome.request.bytes }),
-    ...(requestBody === undefined || !TEXTUAL.test(ct) ? {} : { requestBody: literals.scrub(requestBody.toString('utf8')) }),
-    ...(outcome.sent === undefined ? {} : { responseHeaders: outcome.sent.headers, responseBytes: outcome.sent.bytes }),
-    ...(responseBody === undefined || responseBody === null || responseBody.length === 0 ? {} : { responseBody: literals.scrub(responseBody.toString('utf8')) }),
-    ...(outcome.error === undefined ? {} : { errorCode: outcome.error.code, ...(outcome.error.rule === undefined ? {} : { rule: outcome.error.rule }) }),
-  });
-  const fields = { connection: hop.config.name, session: x.session.id, requestId: x.requestId, method: x.method, path: x.path, status: outcome.status, durationMs };
-  if (outcome.error === undefined) x.session.logger.debug(fields, 'http exchange');
-  else x.session.logger.info({ ...fields, code: outcome.error.code }, 'http exchange refused or failed');
+  };
+  if (outcome.upstreamMs !== undefined) event.upstreamMs = outcome.upstreamMs;
+  event.requestHeaders = redactedRequestHeaders(x.req.headers, hop.config.auth_header.toLowerCase());
+  if (outcome.request !== undefined && outcome.request.bytes !== 0) event.requestBytes = outcome.request.bytes;
+  if (requestBody !== undefined && TEXTUAL.test(ct)) event.requestBody = literals.scrub(requestBody.toString('utf8'));
+  if (outcome.sent !== undefined) {
+    event.responseHeaders = outcome.sent.headers;
+    event.responseBytes = outcome.sent.bytes;
+  }
+  if (responseBody !== undefined && responseBody !== null && responseBody.length !== 0) event.responseBody = literals.scrub(responseBody.toString('utf8'));
+  if (outcome.error !== undefined) {
+    event.errorCode = outcome.error.code;
+    if (outcome.error.rule !== undefined) event.rule = outcome.error.rule;
+  }
+  x.session.record(event);
+  if (outcome.error === undefined) {
+    if (x.session.logger.isLevelEnabled('debug')) x.session.logger.debug({ connection: hop.config.name, session: x.session.id, requestId: x.requestId, method: x.method, path: x.path, status: outcome.status, durationMs }, 'http exchange');
+    return;
+  }
+  x.session.logger.info({ connection: hop.config.name, session: x.session.id, requestId: x.requestId, method: x.method, path: x.path, status: outcome.status, durationMs, code: outcome.error.code }, 'http exchange refused or failed');
 }
