@@ -88,7 +88,8 @@ export function upstreamHeaders(hop: Hop, x: Exchange, plan: BodyPlan): Outgoing
     if (dropped.size >= 16) dropped.clear();
     dropped.set(authHeader, drop);
   }
-  const out: OutgoingHttpHeaders = { ...endToEnd(x.req.headers, drop) };
+  // endToEnd() returns a fresh object: it is the request's own.
+  const out: OutgoingHttpHeaders = endToEnd(x.req.headers, drop);
   Object.assign(out, forwardedFields({ client: x.req.socket.remoteAddress ?? '', proto: hop.config.tls === undefined ? 'http' : 'https', host: x.req.headers.host ?? '', prior: x.req.headers['x-forwarded-for'] }));
   out.host = hop.upstream.url.host;
   out['x-request-id'] = x.requestId;

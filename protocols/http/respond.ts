@@ -31,10 +31,12 @@ const TEXTUAL = /^(text\/|application\/([\w.+-]+\+)?(json|xml)|application\/(jav
  */
 export function clientHeaders(upstream: IncomingMessage, secrets: readonly string[]): Record<string, string | string[]> {
   const literals = formsOfSecrets(secrets);
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(endToEnd(upstream.headers))) {
-    if (v === undefined || literals.scrub(k) !== k) continue;
-    out[k] = Array.isArray(v) ? v.map((x) => literals.scrub(x)) : literals.scrub(v);
+  // endToEnd() returns a fresh object, scrubbed here in place.
+  const out = endToEnd(upstream.headers) as Record<string, string | string[]>;
+  for (const k in out) {
+    const v = out[k];
+    if (v === undefined || literals.scrub(k) !== k) delete out[k];
+    else out[k] = Array.isArray(v) ? v.map((x) => literals.scrub(x)) : literals.scrub(v);
   }
   return out;
 }
