@@ -119,7 +119,7 @@ export function maskJsonDocument(text: string, plan: BodyPlan): string | null {
 
 /**
  * Like mapJsonStrings, but numbers that a detector would flag (a card number) become masked
- * strings; member names go through `key` (a secret can be a name as well as a value).
+ * strings; member names are scrubbed of the secrets' forms (a secret can be a name as well as a value).
  */
 function mapJsonValues(doc: unknown, plan: BodyPlan, literals: SecretForms): unknown {
   if (typeof doc === 'number') {
