@@ -10,12 +10,22 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transf
 
 /** The fields a message's own Connection header names (lower-case). */
 const NONE_LISTED: ReadonlySet<string> = new Set();
+/** The parsed lists of the Connection values seen most (`keep-alive`, `close`): the same value, the same list. */
+const listedByValue = new Map<string, ReadonlySet<string>>();
 
 function connectionListed(headers: IncomingHttpHeaders): ReadonlySet<string> {
   const raw = headers.connection;
   if (raw === undefined) return NONE_LISTED;
-  const value = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
-  return new Set(value.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== ''));
+  const value = Array.isArray(raw) ? raw.join(',') : raw;
+  let listed = listedByValue.get(value);
+  if (listed === undefined) {
+    listed = new Set(value.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== ''));
+    if (value.length <= 64) {
+      if (listedByValue.size >= 64) listedByValue.clear();
+      listedByValue.set(value, listed);
+    }
+  }
+  return listed;
 }
 
 /** True for a field that belongs to this hop only. */
