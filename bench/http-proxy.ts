@@ -8,12 +8,13 @@
  *    detector + a JSON path) and an injected header credential (always scrubbed), audit on.
  * Prints requests/s, p50/p99 latency, airlock/nginx ratio and the latency airlock adds.
  * Usage: npx tsx bench/http-proxy.ts [--seconds 10] [--connections 16] [--threads 1]
+ * AIRLOCK_DIST=dir: the airlock build to run (default dist; e.g. an older commit's build, for a same-run before/after).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { stringify } from 'yaml';
 import { freePort } from '../app/dev/pgcluster.js';
@@ -132,7 +133,7 @@ async function startAirlock(audit: 'on' | 'off' = 'on'): Promise<{ port: number;
   const configFile = join(dir, 'airlock.yaml');
   writeFileSync(configFile, stringify(doc));
   const prof = process.env.BENCH_CPU_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF];
-  const child = spawn(process.execPath, [...prof, join(ROOT, 'dist/bin/airlock.js'), 'serve', '--config', configFile, '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...prof, resolve(ROOT, process.env.AIRLOCK_DIST ?? 'dist', 'bin/airlock.js'), 'serve', '--config', configFile, '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   children.push(child);
   await waitForHttp(port);
   const parsed = validateConfig({ state_dir: stateDir, auth: { dev_issuer: true } });

@@ -21,8 +21,8 @@ export const MAX_SSE_EVENT_CHARS = 1024 * 1024;
 export interface BodyPlan {
   detectors: DetectorRules;
   jsonPaths: CompiledJsonPaths | null;
-  /** Literal values that must never come back (the injected credential). */
-  secrets: string[];
+  /** Literal values that must never come back (the injected credential); bodyPlan() freezes them (see formsOfSecrets). */
+  secrets: readonly string[];
   key: Buffer;
   /** Largest JSON body masked as a whole. */
   maxJsonBytes: number;
@@ -41,17 +41,37 @@ export function bodyMode(contentType: string | undefined, plan: BodyPlan): BodyM
   return 'binary';
 }
 
+const formsOfFrozen = new WeakMap<readonly string[], SecretForms>();
+
+/**
+ * The compiled forms of a list of secrets. A frozen list (a session's body plan) cannot
+ * change, so its forms are looked up once per list rather than once per answer.
+ */
+export function formsOfSecrets(secrets: readonly string[]): SecretForms {
+  if (!Object.isFrozen(secrets)) return SecretForms.of(secrets);
+  let forms = formsOfFrozen.get(secrets);
+  if (forms === undefined) {
+    forms = SecretForms.of(secrets);
+    formsOfFrozen.set(secrets, forms);
+  }
+  return forms;
+}
+
 /**
  * Every written form of the injected secrets (src/masking/secret-forms.ts) replaced in a
  * stream of text, holding back only what could still become one.
  */
 export class LiteralScrubber {
   private readonly forms: SecretForms;
-  private readonly scanner: SecretScanner;
+  /** The stream's matcher, made on its first push (most scrubbers only scrub whole values). */
+  private stream: SecretScanner | null = null;
 
   constructor(literals: readonly string[]) {
-    this.forms = SecretForms.of(literals);
-    this.scanner = this.forms.scanner();
+    this.forms = formsOfSecrets(literals);
+  }
+
+  private get scanner(): SecretScanner {
+    return (this.stream ??= this.forms.scanner());
   }
 
   get empty(): boolean {
@@ -78,7 +98,7 @@ export class LiteralScrubber {
 }
 
 /** Masks one string value: secrets, then detectors. */
-export function maskStringValue(s: string, plan: BodyPlan, literals: LiteralScrubber): string {
+export function maskStringValue(s: string, plan: BodyPlan, literals: { scrub(text: string): string }): string {
   const scrubbed = literals.scrub(s);
   return plan.detectors.empty ? scrubbed : maskText(scrubbed, plan.detectors, plan.key).text;
 }
@@ -92,26 +112,29 @@ export function maskJsonDocument(text: string, plan: BodyPlan): string | null {
     return null;
   }
   if (plan.jsonPaths !== null) doc = maskJsonPaths(doc, plan.jsonPaths, plan.key).doc;
-  const literals = new LiteralScrubber(plan.secrets);
-  doc = mapJsonValues(doc, (s) => maskStringValue(s, plan, literals), (k) => literals.scrub(k));
+  const literals = formsOfSecrets(plan.secrets);
+  doc = mapJsonValues(doc, plan, literals);
   return JSON.stringify(doc);
 }
 
 /**
  * Like mapJsonStrings, but numbers that a detector would flag (a card number) become masked
- * strings; member names go through `key` (a secret can be a name as well as a value).
+ * strings; member names are scrubbed of the secrets' forms (a secret can be a name as well as a value).
  */
-function mapJsonValues(doc: unknown, fn: (s: string) => string, key: (k: string) => string): unknown {
+function mapJsonValues(doc: unknown, plan: BodyPlan, literals: SecretForms): unknown {
   if (typeof doc === 'number') {
     const s = String(doc);
-    const m = fn(s);
+    const m = maskStringValue(s, plan, literals);
     return m === s ? doc : m;
   }
-  if (typeof doc === 'string') return fn(doc);
-  if (Array.isArray(doc)) return doc.map((v) => mapJsonValues(v, fn, key));
+  if (typeof doc === 'string') return maskStringValue(doc, plan, literals);
+  if (Array.isArray(doc)) return doc.map((v) => mapJsonValues(v, plan, literals));
   if (doc !== null && typeof doc === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(doc as Record<string, unknown>)) out[key(k)] = mapJsonValues(v, fn, key);
+    for (const k in doc) {
+      if (!Object.hasOwn(doc, k)) continue;
+      out[literals.scrub(k)] = mapJsonValues((doc as Record<string, unknown>)[k], plan, literals);
+    }
     return out;
   }
   return doc;
@@ -152,7 +175,7 @@ export class BinaryScrubber {
    */
   constructor(plan: Pick<BodyPlan, 'secrets' | 'detectors' | 'key'>) {
     // The forms include each secret's UTF-8 bytes.
-    this.secrets = SecretForms.of(plan.secrets).byteScanner();
+    this.secrets = formsOfSecrets(plan.secrets).byteScanner();
     this.detectors = plan.detectors.empty ? null : new StreamMasker(plan.detectors, { key: plan.key });
   }
 

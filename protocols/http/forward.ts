@@ -10,8 +10,8 @@ import { Transform, pipeline } from 'node:stream';
 import type { GatewayCore, Session } from '../../src/core/session-types.js';
 import type { HttpConnectionConfig } from './config.js';
 import { AirlockError, asAirlockError } from '../../src/util/errors.js';
-import { LiteralScrubber, type BodyPlan } from './body.js';
-import { injectedSecrets } from '../../src/masking/secret-forms.js';
+import type { BodyPlan } from './body.js';
+import { SecretForms, injectedSecrets } from '../../src/masking/secret-forms.js';
 import { endToEnd, forwardedFields, redactedRequestHeaders } from './headers.js';
 import { sendResponse, type Sent } from './respond.js';
 import type { WebSocketRelay } from './websocket.js';
@@ -34,6 +34,9 @@ export interface Upstream {
   base: string;
   ca: Buffer | undefined;
   agent: HttpAgent | HttpsAgent;
+  /** The host to connect to (an IPv6 literal without its brackets) and port: fixed for the upstream. */
+  hostname: string;
+  port: number;
 }
 
 
@@ -57,6 +60,8 @@ export function upstreamOf(config: HttpConnectionConfig): Upstream {
     base: url.pathname.replace(/\/+$/, ''),
     ca: config.upstream.ca === undefined ? undefined : readFileSync(config.upstream.ca),
     agent: https ? new HttpsAgent(options) : new HttpAgent(options),
+    hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port === '' ? (https ? 443 : 80) : Number(url.port),
   };
 }
 
@@ -70,11 +75,21 @@ function safeDecode(s: string): string {
 
 // ---- upstream ------------------------------------------------------------
 
+/** The request fields that stop at airlock, per auth header name (a reload may change it). */
+const dropped = new Map<string, ReadonlySet<string>>();
+
 export function upstreamHeaders(hop: Hop, x: Exchange, plan: BodyPlan): OutgoingHttpHeaders {
   // The caller's token, the client's own forwarding claims and request id, and Expect
   // (airlock answered it) stop here.
-  const drop = new Set([hop.config.auth_header.toLowerCase(), 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id', 'expect']);
-  const out: OutgoingHttpHeaders = { ...endToEnd(x.req.headers, drop) };
+  const authHeader = hop.config.auth_header.toLowerCase();
+  let drop = dropped.get(authHeader);
+  if (drop === undefined) {
+    drop = new Set([authHeader, 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id', 'expect']);
+    if (dropped.size >= 16) dropped.clear();
+    dropped.set(authHeader, drop);
+  }
+  // endToEnd() returns a fresh object: it is the request's own.
+  const out: OutgoingHttpHeaders = endToEnd(x.req.headers, drop);
   Object.assign(out, forwardedFields({ client: x.req.socket.remoteAddress ?? '', proto: hop.config.tls === undefined ? 'http' : 'https', host: x.req.headers.host ?? '', prior: x.req.headers['x-forwarded-for'] }));
   out.host = hop.upstream.url.host;
   out['x-request-id'] = x.requestId;
@@ -103,8 +118,8 @@ export function upstreamRequest(hop: Hop, x: Exchange, headers: OutgoingHttpHead
   const up = hop.upstream;
   return (up.https ? httpsRequest : httpRequest)({
     protocol: up.url.protocol,
-    hostname: up.url.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: up.url.port === '' ? (up.https ? 443 : 80) : Number(up.url.port),
+    hostname: up.hostname,
+    port: up.port,
     method: x.method,
     path: upstreamPath(hop, x),
     headers,
@@ -215,14 +230,27 @@ export async function forward(hop: Hop, x: Exchange, res: ServerResponse, plan: 
 
 // ---- records ---------------------------------------------------------------
 
+/** The forms of each session's injected secret cut from its records, with the value they were compiled for. */
+const recordForms = new WeakMap<Session, { secret: string; forms: SecretForms }>();
+
+/** Every form of the session's injected secret (none without a credential), compiled once per session and value. */
+function recordScrubber(hop: Hop, session: Session): SecretForms {
+  const secret = hop.config.credentials.type === 'none' ? '' : session.lease.secret.reveal();
+  const hit = recordForms.get(session);
+  if (hit !== undefined && hit.secret === secret) return hit.forms;
+  const forms = SecretForms.of(secret === '' ? [] : injectedSecrets(secret, 1));
+  recordForms.set(session, { secret, forms });
+  return forms;
+}
+
 export function record(hop: Hop, x: Exchange, outcome: { status: number; error?: AirlockError; sent?: Sent; upstreamMs?: number; request?: { body?: Buffer; bytes: number } }): void {
-  const secret = hop.config.credentials.type === 'none' ? [] : injectedSecrets(x.session.lease.secret.reveal(), 1);
-  const literals = new LiteralScrubber(secret);
+  const literals = recordScrubber(hop, x.session);
   const ct = String(x.req.headers['content-type'] ?? '');
   const requestBody = outcome.request?.body;
   const responseBody = outcome.sent?.body;
   const durationMs = Date.now() - x.started;
-  x.session.record({
+  // Built field by field (same fields, same order) rather than from spreads of temporary objects.
+  const event: { type: 'http.exchange'; requestId: string; method: string; path: string; status: number; durationMs: number; [key: string]: unknown } = {
     type: 'http.exchange',
     requestId: x.requestId,
     method: x.method,
@@ -230,15 +258,24 @@ export function record(hop: Hop, x: Exchange, outcome: { status: number; error?:
     query: literals.scrub(x.query),
     status: outcome.status,
     durationMs,
-    ...(outcome.upstreamMs === undefined ? {} : { upstreamMs: outcome.upstreamMs }),
-    requestHeaders: redactedRequestHeaders(x.req.headers, hop.config.auth_header.toLowerCase()),
-    ...(outcome.request === undefined || outcome.request.bytes === 0 ? {} : { requestBytes: outcome.request.bytes }),
-    ...(requestBody === undefined || !TEXTUAL.test(ct) ? {} : { requestBody: literals.scrub(requestBody.toString('utf8')) }),
-    ...(outcome.sent === undefined ? {} : { responseHeaders: outcome.sent.headers, responseBytes: outcome.sent.bytes }),
-    ...(responseBody === undefined || responseBody === null || responseBody.length === 0 ? {} : { responseBody: literals.scrub(responseBody.toString('utf8')) }),
-    ...(outcome.error === undefined ? {} : { errorCode: outcome.error.code, ...(outcome.error.rule === undefined ? {} : { rule: outcome.error.rule }) }),
-  });
-  const fields = { connection: hop.config.name, session: x.session.id, requestId: x.requestId, method: x.method, path: x.path, status: outcome.status, durationMs };
-  if (outcome.error === undefined) x.session.logger.debug(fields, 'http exchange');
-  else x.session.logger.info({ ...fields, code: outcome.error.code }, 'http exchange refused or failed');
+  };
+  if (outcome.upstreamMs !== undefined) event.upstreamMs = outcome.upstreamMs;
+  event.requestHeaders = redactedRequestHeaders(x.req.headers, hop.config.auth_header.toLowerCase());
+  if (outcome.request !== undefined && outcome.request.bytes !== 0) event.requestBytes = outcome.request.bytes;
+  if (requestBody !== undefined && TEXTUAL.test(ct)) event.requestBody = literals.scrub(requestBody.toString('utf8'));
+  if (outcome.sent !== undefined) {
+    event.responseHeaders = outcome.sent.headers;
+    event.responseBytes = outcome.sent.bytes;
+  }
+  if (responseBody !== undefined && responseBody !== null && responseBody.length !== 0) event.responseBody = literals.scrub(responseBody.toString('utf8'));
+  if (outcome.error !== undefined) {
+    event.errorCode = outcome.error.code;
+    if (outcome.error.rule !== undefined) event.rule = outcome.error.rule;
+  }
+  x.session.record(event);
+  if (outcome.error === undefined) {
+    if (x.session.logger.isLevelEnabled('debug')) x.session.logger.debug({ connection: hop.config.name, session: x.session.id, requestId: x.requestId, method: x.method, path: x.path, status: outcome.status, durationMs }, 'http exchange');
+    return;
+  }
+  x.session.logger.info({ connection: hop.config.name, session: x.session.id, requestId: x.requestId, method: x.method, path: x.path, status: outcome.status, durationMs, code: outcome.error.code }, 'http exchange refused or failed');
 }

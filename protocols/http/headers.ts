@@ -9,23 +9,37 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /** The fields a message's own Connection header names (lower-case). */
-function connectionListed(headers: IncomingHttpHeaders): Set<string> {
+const NONE_LISTED: ReadonlySet<string> = new Set();
+/** The parsed lists of the Connection values seen most (`keep-alive`, `close`): the same value, the same list. */
+const listedByValue = new Map<string, ReadonlySet<string>>();
+
+function connectionListed(headers: IncomingHttpHeaders): ReadonlySet<string> {
   const raw = headers.connection;
-  const value = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
-  return new Set(value.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== ''));
+  if (raw === undefined) return NONE_LISTED;
+  const value = Array.isArray(raw) ? raw.join(',') : raw;
+  let listed = listedByValue.get(value);
+  if (listed === undefined) {
+    listed = new Set(value.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== ''));
+    if (value.length <= 64) {
+      if (listedByValue.size >= 64) listedByValue.clear();
+      listedByValue.set(value, listed);
+    }
+  }
+  return listed;
 }
 
 /** True for a field that belongs to this hop only. */
-export function isHopByHop(name: string, listed: Set<string>): boolean {
+export function isHopByHop(name: string, listed: ReadonlySet<string>): boolean {
   return HOP_BY_HOP.has(name) || name.startsWith('proxy-') || listed.has(name);
 }
 
 /** The end-to-end fields of a message, minus those named in `drop`. */
-export function endToEnd(headers: IncomingHttpHeaders, drop: ReadonlySet<string> = new Set()): IncomingHttpHeaders {
+export function endToEnd(headers: IncomingHttpHeaders, drop: ReadonlySet<string> = NONE_LISTED): IncomingHttpHeaders {
   const listed = connectionListed(headers);
   const out: IncomingHttpHeaders = {};
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || isHopByHop(k, listed) || drop.has(k)) continue;
+  for (const k in headers) {
+    const v = headers[k];
+    if (v === undefined || !Object.hasOwn(headers, k) || isHopByHop(k, listed) || drop.has(k)) continue;
     out[k] = v;
   }
   return out;
@@ -57,11 +71,11 @@ export function forwardedFields(f: ForwardedFor): OutgoingHttpHeaders {
 
 /** Request fields as the audit log keeps them: credentials and cookies redacted. */
 export function redactedRequestHeaders(headers: IncomingHttpHeaders, authHeader: string): Record<string, string> {
-  const redacted = new Set([authHeader, 'authorization', 'cookie', 'proxy-authorization']);
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined) continue;
-    out[k] = redacted.has(k) ? '[redacted]' : Array.isArray(v) ? v.join(', ') : v;
+  for (const k in headers) {
+    const v = headers[k];
+    if (v === undefined || !Object.hasOwn(headers, k)) continue;
+    out[k] = k === authHeader || k === 'authorization' || k === 'cookie' || k === 'proxy-authorization' ? '[redacted]' : Array.isArray(v) ? v.join(', ') : v;
   }
   return out;
 }

@@ -56,6 +56,8 @@ export class HttpListener implements Hop {
   /** Requests being handled per client connection, and connections handed to a WebSocket relay (for an administrator's kill). */
   private readonly inFlight = new WeakMap<Socket, number>();
   private readonly upgraded = new WeakSet<Socket>();
+  /** The last token each client connection presented and its hash (gone with the connection). */
+  private readonly lastToken = new WeakMap<Socket, { token: string; hash: string }>();
 
   constructor(
     readonly core: GatewayCore,
@@ -169,9 +171,11 @@ export class HttpListener implements Hop {
       const remote = req.socket.remoteAddress ?? '';
       if (this.config.tls === undefined && !isLoopback(remote)) throw new AirlockError('AIRLOCK_AUTH_INSECURE');
       const token = this.callerToken(req);
-      const tokenHash = hashOf(token);
-      const identity = await this.authenticate(token, tokenHash);
-      const cs = await this.sessionFor(req.socket, tokenHash, identity);
+      const tokenHash = this.tokenHashOf(req.socket, token);
+      // A keep-alive connection's next request: identity and session known, no promise to wait for.
+      const identity = this.knownIdentity(tokenHash) ?? (await this.authenticate(token, tokenHash));
+      const current = this.sessions.get(req.socket);
+      const cs = current !== undefined && this.usable(current, tokenHash) ? current : await this.sessionFor(req.socket, tokenHash, identity);
       session = cs.session;
       admission?.authenticatedNow();
       const target = normaliseTarget(req.url ?? '');
@@ -222,10 +226,28 @@ export class HttpListener implements Hop {
     return m[1];
   }
 
+  /**
+   * The token's hash, computed once per client connection while the connection keeps sending
+   * the same token (a keep-alive client sends it with every request); another token is hashed anew.
+   */
+  private tokenHashOf(socket: Socket, token: string): string {
+    const last = this.lastToken.get(socket);
+    if (last !== undefined && last.token === token) return last.hash;
+    const hash = hashOf(token);
+    this.lastToken.set(socket, { token, hash });
+    return hash;
+  }
+
+  /** The identity verified for this token hash, while it is still valid; null when it must be verified. */
+  private knownIdentity(key: string): Identity | null {
+    const hit = this.tokens.get(key);
+    return hit !== undefined && hit.until > Date.now() ? hit.identity : null;
+  }
+
   /** Verified identities by the token's hash (never the token itself), until they expire (at most a minute). */
   private async authenticate(token: string, key: string): Promise<Identity> {
-    const hit = this.tokens.get(key);
-    if (hit !== undefined && hit.until > Date.now()) return hit.identity;
+    const known = this.knownIdentity(key);
+    if (known !== null) return known;
     const identity = await this.core.authenticate(token);
     if (this.tokens.size >= TOKEN_CACHE_MAX) this.tokens.clear();
     this.tokens.set(key, { identity, until: Math.min(identity.expiresAt, Date.now() + TOKEN_CACHE_MS) });

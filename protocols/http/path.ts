@@ -40,7 +40,14 @@ function checkDecoded(seg: string): void {
   if (decoded !== '.' && decoded !== '..' && (decoded.endsWith('.') || decoded.endsWith(' '))) refuse('a segment ending in "." or a space');
 }
 
+/**
+ * A segment of printable ASCII with no escape, backslash or `;`: it decodes to itself, so it
+ * is its own normal form and passes checkDecoded unless it ends in `.` (handled below).
+ */
+const PLAIN_SEGMENT = /^[^%\\;\u0000-\u0020\u007f-\uffff]+$/;
+
 function normaliseSegment(seg: string): string {
+  if (PLAIN_SEGMENT.test(seg) && (!seg.endsWith('.') || seg === '.' || seg === '..')) return seg;
   let out = '';
   for (let i = 0; i < seg.length; i++) {
     const c = seg[i] as string;

@@ -34,7 +34,8 @@ export function bodyPlan(config: HttpConnectionConfig, session: Session, key: Bu
   return {
     detectors: new DetectorRules(plan.detectors),
     jsonPaths: plan.jsonPaths.length === 0 ? null : compileJsonPaths(plan.jsonPaths),
-    secrets: [...secrets],
+    // Frozen: fixed for the session, so its compiled forms are found once (body.ts formsOfSecrets).
+    secrets: Object.freeze([...secrets]),
     key,
     maxJsonBytes: MAX_JSON_BYTES,
   };
@@ -50,8 +51,10 @@ export async function decide(config: HttpConnectionConfig, session: Session, met
   const path = target.path;
   const headers: Record<string, string> = {};
   const authHeader = config.auth_header.toLowerCase();
-  for (const [k, v] of Object.entries(req.headers)) {
-    if (k === authHeader || k === 'authorization' || k === 'cookie' || k === 'proxy-authorization' || v === undefined) continue;
+  const raw = req.headers;
+  for (const k in raw) {
+    const v = raw[k];
+    if (k === authHeader || k === 'authorization' || k === 'cookie' || k === 'proxy-authorization' || v === undefined || !Object.hasOwn(raw, k)) continue;
     headers[k] = Array.isArray(v) ? v.join(', ') : v;
   }
   let approvalId: string | null = null;

@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { AirlockError } from '../../src/util/errors.js';
-import { BinaryScrubber, LiteralScrubber, SseMasker, TextMasker, bodyMode, maskJsonDocument, type BodyPlan } from './body.js';
+import { BinaryScrubber, SseMasker, TextMasker, bodyMode, formsOfSecrets, maskJsonDocument, type BodyPlan } from './body.js';
 import { endToEnd } from './headers.js';
 
 export interface Sent {
@@ -30,11 +30,13 @@ const TEXTUAL = /^(text\/|application\/([\w.+-]+\+)?(json|xml)|application\/(jav
  * (Location, Set-Cookie, any field); a field whose name holds one is dropped.
  */
 export function clientHeaders(upstream: IncomingMessage, secrets: readonly string[]): Record<string, string | string[]> {
-  const literals = new LiteralScrubber([...secrets]);
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(endToEnd(upstream.headers))) {
-    if (v === undefined || literals.scrub(k) !== k) continue;
-    out[k] = Array.isArray(v) ? v.map((x) => literals.scrub(x)) : literals.scrub(v);
+  const literals = formsOfSecrets(secrets);
+  // endToEnd() returns a fresh object, scrubbed here in place.
+  const out = endToEnd(upstream.headers) as Record<string, string | string[]>;
+  for (const k in out) {
+    const v = out[k];
+    if (v === undefined || literals.scrub(k) !== k) delete out[k];
+    else out[k] = Array.isArray(v) ? v.map((x) => literals.scrub(x)) : literals.scrub(v);
   }
   return out;
 }

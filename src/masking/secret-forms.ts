@@ -185,10 +185,22 @@ export class SecretForms implements SecretAutomaton {
     return new SecretByteScanner(this);
   }
 
+  /** The scanner scrub() reuses: end() leaves it as new, and scrub() runs to the end synchronously. */
+  private spare: SecretScanner | null = null;
+
   /** A whole string, every form replaced. */
   scrub(text: string): string {
     if (this.empty) return text;
-    const s = this.scanner();
-    return s.push(text) + s.end();
+    // Text in which no character can begin a form or an escape is its own scrub (what the scanner would find too).
+    const idle = this.idle;
+    let i = 0;
+    while (i < text.length && idle[text.charCodeAt(i)] === 1) i++;
+    if (i === text.length) return text;
+    // Taken while in use: should it ever throw half-way, the next call starts a fresh one.
+    const s = this.spare ?? this.scanner();
+    this.spare = null;
+    const out = s.push(text) + s.end();
+    this.spare = s;
+    return out;
   }
 }

@@ -11,6 +11,8 @@ import { maskString, strongest } from './methods.js';
 export class DetectorRules {
   readonly names: DetectorName[];
   private readonly byDetector = new Map<DetectorName, DetectorMaskRule[]>();
+  /** The strongest rule for a finding of one detector (most findings), chosen once. */
+  private readonly strongestOf = new Map<DetectorName, DetectorMaskRule | null>();
 
   constructor(readonly rules: readonly DetectorMaskRule[]) {
     for (const rule of rules) {
@@ -23,9 +25,12 @@ export class DetectorRules {
       }
     }
     this.names = [...this.byDetector.keys()];
+    for (const [d, list] of this.byDetector) this.strongestOf.set(d, strongest(list));
   }
 
   ruleFor(finding: MergedFinding): DetectorMaskRule | null {
+    const only = finding.detectors.length === 1 ? finding.detectors[0] : undefined;
+    if (only !== undefined) return this.strongestOf.get(only) ?? null;
     return strongest(finding.detectors.flatMap((d) => this.byDetector.get(d) ?? []));
   }
 
