@@ -100,13 +100,6 @@ export class AuditLog {
   /** appendLazy() events waiting for a write-ahead append or their timer. */
   private lazy: QueuedEvent[] = [];
   private flushQueued = false;
-  /**
-   * A batch has been posted and the writer has not answered yet. Only one post is in flight:
-   * what arrives meanwhile waits here and goes over as one message when the answer comes —
-   * the writer could not start on it sooner anyway (one sync at a time), and each post costs
-   * this thread a wake-up of the writer's.
-   */
-  private writerBusy = false;
   private lazyTimer: NodeJS.Timeout | null = null;
   private head = { seq: 0, hash: '' };
   private isHealthy = true;
@@ -257,7 +250,12 @@ export class AuditLog {
 
   /**
    * Appends of one event-loop turn (every socket that was readable) go to the writer in one
-   * message, once it has answered the last one.
+   * message — at once, also while it is still syncing the previous batch: the message waits in
+   * its port, and when that sync ends the writer cuts its next batch from everything waiting
+   * there without a round trip through this thread (one sync in flight, still). Holding the
+   * outbox until the writer had answered (as this did before) put this thread's reaction to
+   * 'durable' and a wake-up of the writer's into every group-commit cycle: ~0.3 of a 0.9 ms
+   * cycle under pgbench -S, audited simple mode 3.3–4.0 k → 3.7–4.7 k tps in alternating runs.
    */
   private flushSoon(): void {
     if (this.flushQueued) return;
@@ -270,10 +268,9 @@ export class AuditLog {
   }
 
   private postOutbox(): void {
-    if (this.writerBusy || this.outbox.length === 0 || this.dead !== null) return;
+    if (this.outbox.length === 0 || this.dead !== null) return;
     const events = this.outbox;
     this.outbox = [];
-    this.writerBusy = true;
     this.post({ type: 'append', events });
   }
 
@@ -294,15 +291,11 @@ export class AuditLog {
   private onWriter(m: FromWriter): void {
     switch (m.type) {
       case 'durable':
-        this.writerBusy = false;
         this.onDurable(m.records, m.head);
         this.checkpointsMade(m.checkpoints);
-        this.postOutbox();
         break;
       case 'refused':
-        this.writerBusy = false;
         this.onRefused(m.ids, m.errno, m.message);
-        this.postOutbox();
         break;
       case 'closed':
         this.checkpointsMade(m.checkpoints);
@@ -359,7 +352,6 @@ export class AuditLog {
     this.pending.clear();
     this.outbox = [];
     this.lazy = [];
-    this.writerBusy = false;
     for (const p of waiting) p.reject(error);
     void worker.terminate();
     if (this.closed) {
