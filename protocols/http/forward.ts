@@ -139,7 +139,8 @@ export async function forward(hop: Hop, x: Exchange, res: ServerResponse, plan: 
   const upReq = upstreamRequest(hop, x, upstreamHeaders(hop, x, plan), true);
   upReq.setTimeout(hop.config.upstream.timeout, () => upReq.destroy(new AirlockError('AIRLOCK_UPSTREAM_UNAVAILABLE', `the upstream of connection "${hop.config.name}" did not answer in time`)));
   const limit = hop.config.max_request_bytes;
-  const cap = hop.config.record.body_bytes;
+  // Bodies are kept only for the exchange's record: none without an audit (see record()).
+  const cap = x.session.audited ? hop.config.record.body_bytes : 0;
   const requestBody: Buffer[] = [];
   let requestBytes = 0;
   let kept = 0;
@@ -177,7 +178,7 @@ export async function forward(hop: Hop, x: Exchange, res: ServerResponse, plan: 
       const err = asAirlockError(e);
       if (!res.headersSent) {
         if (!x.req.complete) res.setHeader('connection', 'close');
-        sendProblem(res, err);
+        sendProblem(res, err, x.requestId);
       } else res.destroy();
       settle({ status: statusFor(err), error: err });
     });
@@ -194,7 +195,7 @@ export async function forward(hop: Hop, x: Exchange, res: ServerResponse, plan: 
       const status = res.headersSent ? res.statusCode : statusFor(shown);
       if (!res.headersSent) {
         if (!x.req.complete) res.setHeader('connection', 'close');
-        sendProblem(res, shown);
+        sendProblem(res, shown, x.requestId);
       } else res.destroy();
       settle({ status, error: shown });
     };
@@ -214,12 +215,12 @@ export async function forward(hop: Hop, x: Exchange, res: ServerResponse, plan: 
       whenDurable(() => relay(upRes, upstreamMs));
     });
     const relay = (upRes: IncomingMessage, upstreamMs: number): void => {
-      sendResponse(upRes, res, plan, { method: x.method, recordBytes: cap })
+      sendResponse(upRes, res, plan, { method: x.method, recordBytes: cap, requestId: x.requestId })
         .then((sent) => settle({ status: sent.status, sent, upstreamMs }))
         .catch((e: unknown) => {
           const err = asAirlockError(e);
           const status = res.headersSent ? res.statusCode : statusFor(err);
-          if (!res.headersSent) sendProblem(res, err);
+          if (!res.headersSent) sendProblem(res, err, x.requestId);
           else res.destroy();
           settle({ status, error: err, upstreamMs });
         });
@@ -244,11 +245,22 @@ function recordScrubber(hop: Hop, session: Session): SecretForms {
 }
 
 export function record(hop: Hop, x: Exchange, outcome: { status: number; error?: AirlockError; sent?: Sent; upstreamMs?: number; request?: { body?: Buffer; bytes: number } }): void {
+  const durationMs = Date.now() - x.started;
+  // With the audit disabled the event would go nowhere (the metrics count actions, not
+  // exchanges): it is not built, its bodies not decoded and scrubbed. The log lines stay.
+  if (x.session.audited) recordExchange(hop, x, outcome, durationMs);
+  if (outcome.error === undefined) {
+    if (x.session.logger.isLevelEnabled('debug')) x.session.logger.debug({ connection: hop.config.name, session: x.session.id, requestId: x.requestId, method: x.method, path: x.path, status: outcome.status, durationMs }, 'http exchange');
+    return;
+  }
+  x.session.logger.info({ connection: hop.config.name, session: x.session.id, requestId: x.requestId, method: x.method, path: x.path, status: outcome.status, durationMs, code: outcome.error.code }, 'http exchange refused or failed');
+}
+
+function recordExchange(hop: Hop, x: Exchange, outcome: Parameters<typeof record>[2], durationMs: number): void {
   const literals = recordScrubber(hop, x.session);
   const ct = String(x.req.headers['content-type'] ?? '');
   const requestBody = outcome.request?.body;
   const responseBody = outcome.sent?.body;
-  const durationMs = Date.now() - x.started;
   // Built field by field (same fields, same order) rather than from spreads of temporary objects.
   const event: { type: 'http.exchange'; requestId: string; method: string; path: string; status: number; durationMs: number; [key: string]: unknown } = {
     type: 'http.exchange',
@@ -273,9 +285,4 @@ export function record(hop: Hop, x: Exchange, outcome: { status: number; error?:
     if (outcome.error.rule !== undefined) event.rule = outcome.error.rule;
   }
   x.session.record(event);
-  if (outcome.error === undefined) {
-    if (x.session.logger.isLevelEnabled('debug')) x.session.logger.debug({ connection: hop.config.name, session: x.session.id, requestId: x.requestId, method: x.method, path: x.path, status: outcome.status, durationMs }, 'http exchange');
-    return;
-  }
-  x.session.logger.info({ connection: hop.config.name, session: x.session.id, requestId: x.requestId, method: x.method, path: x.path, status: outcome.status, durationMs, code: outcome.error.code }, 'http exchange refused or failed');
 }

@@ -163,8 +163,9 @@ export class HttpListener implements Hop {
     const admission = typeof mode === 'object' ? undefined : this.admissions.get(req.socket);
     admission?.requestArrived(res);
     const started = Date.now();
+    // x-request-id goes out with the head (respond.ts, problem.ts), not set here: a head given
+    // whole to writeHead() is written in one go, one also set field by field is merged first.
     const requestId = randomUUID();
-    res.setHeader('x-request-id', requestId);
     let session: Session | null = null;
     try {
       if (this.closing) throw new AirlockError('AIRLOCK_SHUTTING_DOWN');
@@ -188,7 +189,7 @@ export class HttpListener implements Hop {
         // A body the client has not sent (Expect: 100-continue) or not finished is not waited for.
         if (!req.complete) res.setHeader('connection', 'close');
         record(this, x, { status: statusFor(refusal), error: refusal });
-        sendProblem(res, refusal);
+        sendProblem(res, refusal, requestId);
         // The approval would outlive its request: ending the session withdraws it; the next request opens another.
         if (refusal.code === 'AIRLOCK_APPROVAL_TIMEOUT') this.endSession(req.socket, cs, 'a held request was not decided within hold_timeout');
         return;
@@ -206,7 +207,7 @@ export class HttpListener implements Hop {
       else if (session === null) this.core.logger.info({ connection: this.config.name, requestId, code: err.code, client: req.socket.remoteAddress }, 'http request refused');
       if (!res.headersSent) {
         if (!req.complete) res.setHeader('connection', 'close');
-        sendProblem(res, err);
+        sendProblem(res, err, requestId);
       } else res.destroy();
     } finally {
       this.active--;

@@ -59,7 +59,8 @@ export async function decide(config: HttpConnectionConfig, session: Session, met
   }
   let approvalId: string | null = null;
   const action = { kind: 'http', method, path, headers, ...(target.query === '' ? {} : { query: target.query }), ...(websocket ? { websocket } : {}) } as const;
-  const pipelined = isEffectFreeHttp({ method, headers, query: target.query, websocket }, config.audit.pipeline_methods);
+  // Without an audit there is no record to wait for: no request is judged for pipelining, none waits on `durable`.
+  const pipelined = session.audited && isEffectFreeHttp({ method, headers, query: target.query, websocket }, config.audit.pipeline_methods);
   let durable: Promise<void> | null = null;
   const onHold = (hold: { approvalId: string; rule: string }): void => {
     approvalId = hold.approvalId;

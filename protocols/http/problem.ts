@@ -36,7 +36,8 @@ export function statusFor(e: AirlockError): number {
   return STATUS[e.code] ?? 500;
 }
 
-export function sendProblem(res: ServerResponse, e: AirlockError): void {
+/** The problem answer, with the request's id (x-request-id) among its fields. */
+export function sendProblem(res: ServerResponse, e: AirlockError, requestId: string): void {
   const status = statusFor(e);
   const body = JSON.stringify({
     type: `urn:airlock:error:${e.code}`,
@@ -50,6 +51,7 @@ export function sendProblem(res: ServerResponse, e: AirlockError): void {
     'content-type': 'application/problem+json',
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
+    'x-request-id': requestId,
     ...(status === 401 ? { 'www-authenticate': 'Bearer realm="airlock"' } : {}),
   });
   res.end(body);

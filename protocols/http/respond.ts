@@ -144,7 +144,19 @@ function relay(source: Readable, res: ServerResponse, map: (chunk: Buffer) => Bu
   });
 }
 
-export async function sendResponse(upRes: IncomingMessage, res: ServerResponse, plan: BodyPlan, opts: { method: string; recordBytes: number }): Promise<Sent> {
+/**
+ * The head with airlock's x-request-id; an upstream's own x-request-id stands (as it did over
+ * a setHeader() before). `headers` stays the upstream's fields as recorded: writeHead() has
+ * written the head out of them before the field is taken back.
+ */
+function writeHead(res: ServerResponse, status: number, headers: Record<string, string | string[]>, requestId: string): void {
+  if (headers['x-request-id'] !== undefined) return void res.writeHead(status, headers);
+  headers['x-request-id'] = requestId;
+  res.writeHead(status, headers);
+  delete headers['x-request-id'];
+}
+
+export async function sendResponse(upRes: IncomingMessage, res: ServerResponse, plan: BodyPlan, opts: { method: string; recordBytes: number; requestId: string }): Promise<Sent> {
   const status = upRes.statusCode ?? 502;
   const headers = clientHeaders(upRes, plan.secrets);
   const contentType = typeof upRes.headers['content-type'] === 'string' ? upRes.headers['content-type'] : undefined;
@@ -175,7 +187,7 @@ export async function sendResponse(upRes: IncomingMessage, res: ServerResponse, 
     });
 
   if (mode === 'pass') {
-    res.writeHead(status, headers);
+    writeHead(res, status, headers, opts.requestId);
     await stream(upRes, null);
     return finish();
   }
@@ -204,7 +216,7 @@ export async function sendResponse(upRes: IncomingMessage, res: ServerResponse, 
         throw new AirlockError('AIRLOCK_UNSUPPORTED', `a JSON response over ${plan.maxJsonBytes} bytes cannot be masked by JSON path`);
       }
       const masker = new TextMasker(plan);
-      res.writeHead(status, headers);
+      writeHead(res, status, headers, opts.requestId);
       const head = masker.push(Buffer.concat(chunks));
       keep(head);
       res.write(head);
@@ -221,7 +233,7 @@ export async function sendResponse(upRes: IncomingMessage, res: ServerResponse, 
       body = Buffer.concat([t.push(Buffer.from(text, 'utf8')), t.end()]);
     }
     headers['content-length'] = String(body.length);
-    res.writeHead(status, headers);
+    writeHead(res, status, headers, opts.requestId);
     keep(body);
     await new Promise<void>((resolve) => res.end(body, () => resolve()));
     return finish();
@@ -229,7 +241,7 @@ export async function sendResponse(upRes: IncomingMessage, res: ServerResponse, 
 
   // Text with no detector to run needs no decoding: the secret's forms are found in its bytes (they include its UTF-8).
   const masker = mode === 'sse' ? new SseMasker(plan) : mode === 'text' && !plan.detectors.empty ? new TextMasker(plan) : new BinaryScrubber(plan);
-  res.writeHead(status, headers);
+  writeHead(res, status, headers, opts.requestId);
   // Event streams: the client sees the headers now, not with the first event.
   if (mode === 'sse') res.flushHeaders();
   await stream(source, masker);

@@ -46,7 +46,7 @@ export function forwardUpgrade(hop: Hop, x: Exchange, res: ServerResponse, plan:
       upReq.destroy();
       const err = asAirlockError(e);
       const shown = err.code === 'AIRLOCK_INTERNAL' ? new AirlockError('AIRLOCK_UPSTREAM_UNAVAILABLE', `the upstream of connection "${hop.config.name}" could not be reached`) : err;
-      sendProblem(res, shown);
+      sendProblem(res, shown, x.requestId);
       record(hop, x, { status: statusFor(shown), error: shown, ...(upstreamMs === undefined ? {} : { upstreamMs }) });
       resolve();
     };
