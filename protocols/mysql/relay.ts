@@ -396,8 +396,9 @@ export class Relay {
     // How the server reads the statements after one that changes sql_mode (NO_BACKSLASH_ESCAPES,
     // ANSI_QUOTES) is not how they were analysed: such a change must come last in its text.
     // (With both readings analysed, the statement list holds each reading in turn: "last" is by position in the text.)
-    const tail = sql.replace(/[\s;]+$/, '');
-    if (statements.some((s) => changesReading(s) && !tail.endsWith(s.text.replace(/[\s;]+$/, '').trim()))) {
+    const changing = statements.filter(changesReading);
+    const tail = changing.length === 0 ? '' : sql.replace(/[\s;]+$/, '');
+    if (changing.some((s) => !tail.endsWith(s.text.replace(/[\s;]+$/, '').trim()))) {
       return this.answer({ code: ErrorNumber.ER_NOT_SUPPORTED_YET, sqlState: '42000', message: 'airlock: a statement that changes sql_mode or the character set must be the last in its query' }, Command.COM_QUERY);
     }
     const after: Array<() => void> = [];

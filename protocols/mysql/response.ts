@@ -6,7 +6,7 @@
  * request: relayed only for the file an allowed LOAD DATA LOCAL statement names, else refused. Packets that need nothing are handed on as the bytes that arrived.
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { LocalInfileSummary, Session } from '../../src/core/session-types.js';
+import type { LocalInfileSummary, Session, SessionEvent } from '../../src/core/session-types.js';
 import { AirlockError } from '../../src/util/errors.js';
 import type { StatementAnalysis } from '../../parsers/sql/types.js';
 import { framePacket, packetCount, renumber, type Packet } from './codec/framing.js';
@@ -319,17 +319,16 @@ export class ResponseFollower {
     const st = r.statements[r.index];
     const command = st !== undefined ? (st.kinds[0] ?? 'other').toUpperCase() : commandName(r.command);
     const masked = this.host.masker?.maskedColumns(r.plan) ?? [];
-    this.host.session.record({
-      type: 'result',
-      command,
-      rows,
-      bytes: r.bytes,
-      durationMs: Date.now() - r.started,
-      ...(errorCode === undefined ? {} : { errorCode }),
-      ...(masked.length > 0 ? { maskedColumns: masked } : {}),
-      ...(this.host.recordRows ? { data: r.data, truncated: r.truncated } : {}),
-      ...(r.infile === null ? {} : { localInfile: infileSummary(r.infile, true) }),
-    });
+    // The optional fields are set one by one, in this order (no object spread per statement).
+    const event: Extract<SessionEvent, { type: 'result' }> = { type: 'result', command, rows, bytes: r.bytes, durationMs: Date.now() - r.started };
+    if (errorCode !== undefined) event.errorCode = errorCode;
+    if (masked.length > 0) event.maskedColumns = masked;
+    if (this.host.recordRows) {
+      event.data = r.data;
+      event.truncated = r.truncated;
+    }
+    if (r.infile !== null) event.localInfile = infileSummary(r.infile, true);
+    this.host.session.record(event);
     r.infile = null;
     r.bytes = 0;
     r.data = [];

@@ -134,16 +134,20 @@ export class GatewayMetrics {
     if (audit.disabled === true) {
       // The audit is disabled: nothing is synced (no sync time to observe) and an action is
       // forwarded as soon as it is decided, so its check ends now.
-      const count = (event: { type: string; [key: string]: unknown }): Promise<unknown> => {
+      const seen = (event: { type: string; [key: string]: unknown }): void => {
         if (event.type === 'action') {
           const decideStarted = this.decideStartedAt;
           this.decideStartedAt = null;
           if (decideStarted !== null) this.checkSeconds.observe(Number(process.hrtime.bigint() - decideStarted) / 1e9);
         }
         this.count(event);
+      };
+      const count = (event: { type: string; [key: string]: unknown }): Promise<unknown> => {
+        seen(event);
         return audit.append(event);
       };
-      return { disabled: true, append: count, appendLazy: count, recordLazy: (event) => void count(event) };
+      // recordLazy: nothing waits on the record, so no promise is made for it.
+      return { disabled: true, append: count, appendLazy: count, recordLazy: seen };
     }
     const observed: AuditPort = {
       append: (event) => {

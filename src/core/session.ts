@@ -238,7 +238,14 @@ export class GatewaySession implements Session {
    */
   async check(action: Action, onHold?: HoldNotifier, reuseApproval = false): Promise<FinalDecision> {
     const decision = this.judge(action);
-    await this.audit(this.actionEvent(action, decision));
+    const event = this.actionEvent(action, decision);
+    const a = this.deps.audit;
+    // The audit is disabled: append() would resolve at once with nothing written, so there is
+    // nothing to wait for; the event still goes to the port (metrics count it).
+    if (a.disabled === true && a.recordLazy !== undefined) a.recordLazy(event, this.recordFailed);
+    else await this.audit(event);
+    // Not held: the decision itself (no second promise to adopt).
+    if (decision.effect !== 'hold') return decision;
     return this.afterAudit(action, decision, onHold, reuseApproval);
   }
 

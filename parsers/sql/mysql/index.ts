@@ -9,24 +9,21 @@ import type { SqlAnalysis, SqlSessionSettings, StatementAnalysis } from '../type
 import { analyzeText, bothReadings, lexOptions, unparsedStatement } from './analyze.js';
 import { lexMysql } from './lexer.js';
 import { withinDepth } from '../depth.js';
+import { GenerationalCache } from '../generational-cache.js';
 
 export { unparsedStatement as unparsedMysql } from './analyze.js';
 
 const CACHE_MAX = 5_000;
 const CACHE_TEXT_MAX = 8 * 1024;
 /** Whole texts, exactly: drivers send the same text again and again. */
-const cache = new Map<string, StatementAnalysis[]>();
+const cache = new GenerationalCache<StatementAnalysis[]>(CACHE_MAX);
 
 export function analyzeMysql(text: string, settings: SqlSessionSettings): SqlAnalysis {
   const key = text.length <= CACHE_TEXT_MAX
     ? `${settings.standardConformingStrings ? 1 : 0}${settings.ansiQuotes === undefined ? '?' : settings.ansiQuotes ? 1 : 0}${settings.serverVersion ?? ''}\u0000${text}`
     : null;
   const hit = key === null ? undefined : cache.get(key);
-  if (hit !== undefined) {
-    cache.delete(key as string);
-    cache.set(key as string, hit);
-    return { dialect: 'mysql', statements: hit };
-  }
+  if (hit !== undefined) return { dialect: 'mysql', statements: hit };
   let statements: StatementAnalysis[];
   if (settings.ansiQuotes === undefined && text.includes('"')) {
     const a = withinDepth(() => analyzeText(text, { ...settings, ansiQuotes: false }));
@@ -46,13 +43,7 @@ export function analyzeMysql(text: string, settings: SqlSessionSettings): SqlAna
   } else {
     statements = withinDepth(() => analyzeText(text, { ...settings, ansiQuotes: settings.ansiQuotes ?? false }));
   }
-  if (key !== null) {
-    cache.set(key, statements);
-    if (cache.size > CACHE_MAX) {
-      const oldest = cache.keys().next();
-      if (oldest.done !== true) cache.delete(oldest.value);
-    }
-  }
+  if (key !== null) cache.set(key, statements);
   return { dialect: 'mysql', statements };
 }
 
