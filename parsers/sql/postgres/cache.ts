@@ -10,6 +10,7 @@ import { normalizeSync } from 'libpg-query';
 import type { SqlSessionSettings, StatementAnalysis } from '../types.js';
 import type { ParsedStatement } from './analyze.js';
 import { parserText } from './analyze.js';
+import { GenerationalCache } from '../generational-cache.js';
 
 /** Texts longer than this are not cached: the key would cost as much memory as the analysis. */
 const MAX_CACHED_TEXT = 16 * 1024;
@@ -34,11 +35,14 @@ export class AnalysisCache {
    * In front of the normalised cache: the very same text under the same settings (drivers
    * re-Parse one text per execution) is answered without normalising it again.
    */
-  private readonly exact = new Map<string, StatementAnalysis[]>();
+  private readonly exact: GenerationalCache<StatementAnalysis[]>;
   hits = 0;
   misses = 0;
 
-  constructor(private readonly maxEntries: number) {}
+  constructor(private readonly maxEntries: number) {
+    this.exact = new GenerationalCache(Math.min(maxEntries, MAX_EXACT_ENTRIES));
+    this.fast = new GenerationalCache(maxEntries);
+  }
 
   /** Key of the exact-text cache, or null when the text is too long to keep. */
   exactKey(text: string, settings: SqlSessionSettings): string | null {
@@ -49,8 +53,6 @@ export class AnalysisCache {
   lookupExact(key: string): StatementAnalysis[] | null {
     const hit = this.exact.get(key);
     if (hit === undefined) return null;
-    this.exact.delete(key);
-    this.exact.set(key, hit);
     this.hits++;
     return hit;
   }
@@ -58,12 +60,6 @@ export class AnalysisCache {
   /** Any analysis of exactly this text (parsing is deterministic for a text and its settings). */
   storeExact(key: string, statements: StatementAnalysis[]): void {
     this.exact.set(key, deepFreeze(statements));
-    const max = Math.min(this.maxEntries, MAX_EXACT_ENTRIES);
-    while (this.exact.size > max) {
-      const oldest = this.exact.keys().next();
-      if (oldest.done === true) break;
-      this.exact.delete(oldest.value);
-    }
   }
 
   get size(): number { return this.entries.size; }
@@ -86,7 +82,7 @@ export class AnalysisCache {
    * `entries`: a fast key may equal a parser key of a text that reads otherwise (`ORDER BY 1`
    * is a column position the parser keeps, `ORDER BY 'x'` a constant it replaces).
    */
-  private readonly fast = new Map<string, Entry>();
+  private readonly fast: GenerationalCache<Entry>;
 
   /** The parser-free key for `text`, or null when its text is not of the plain kind fastNormalize reads. */
   fastKeyFor(text: string, settings: SqlSessionSettings): string | null {
@@ -98,8 +94,6 @@ export class AnalysisCache {
   lookupFast(fastKey: string, text: string): StatementAnalysis | null {
     const entry = this.fast.get(fastKey);
     if (entry === undefined || entry.start + entry.suffix > text.length) return null;
-    this.fast.delete(fastKey);
-    this.fast.set(fastKey, entry);
     this.hits++;
     return { ...entry.analysis, text: text.slice(entry.start, text.length - entry.suffix) };
   }
@@ -114,11 +108,6 @@ export class AnalysisCache {
     const entry = this.entries.get(key);
     if (entry === undefined) return;
     this.fast.set(fastKey, entry);
-    while (this.fast.size > this.maxEntries) {
-      const oldest = this.fast.keys().next();
-      if (oldest.done === true) break;
-      this.fast.delete(oldest.value);
-    }
   }
 
   lookup(key: string, text: string): StatementAnalysis | null {
