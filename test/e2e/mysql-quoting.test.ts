@@ -76,3 +76,41 @@ describe('double-quoted strings with backslash-escaped quotes (default sql_mode)
     expect((await maria.sql('SELECT COUNT(*) FROM keepme', 'appdb')).trim()).toBe('1');
   });
 });
+
+// Review of issue 17 (the COM_QUERY path now looks at the text's tail only when a statement changes
+// how text reads): a change of sql_mode that is not the last statement of its text is refused whole —
+// what follows it would be read by the server in the new mode, not as airlock analysed it.
+describe('a sql_mode change followed by more text in one query', () => {
+  const refused: Array<[string, RegExp]> = [
+    // NO_BACKSLASH_ESCAPES: the server then reads 'a\' as a whole string and runs the DROP.
+    ["SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\'; DROP TABLE keepme; -- '", /must be the last in its query/],
+    // Under the mode in force the rest does not tokenize at all: refused earlier, as opaque.
+    ["SET/**/sql_mode='ANSI_QUOTES'; SELECT \"a\\\"; DROP TABLE keepme; SELECT \"b\"", /no-opaque/],
+    ["SET @@session.sql_mode := 'NO_BACKSLASH_ESCAPES'  ;  SELECT 1", /must be the last in its query/],
+  ];
+  for (const [sql, why] of refused) {
+    it(`refused: ${sql}`, async () => {
+      const c = await connect();
+      try {
+        await expect(c.query(sql)).rejects.toThrow(why);
+        // The session survives, and its sql_mode was not changed.
+        const [rows] = await c.query('SELECT @@SESSION.sql_mode LIKE "%NO_BACKSLASH_ESCAPES%" AS nbe, @@SESSION.sql_mode LIKE "%ANSI_QUOTES%" AS aq');
+        expect(rows).toEqual([{ nbe: 0, aq: 0 }]);
+      } finally {
+        await c.end();
+      }
+      expect((await maria.sql('SELECT COUNT(*) FROM keepme', 'appdb')).trim()).toBe('1');
+    });
+  }
+
+  it('allowed when the change comes last (trailing spaces and semicolons too)', async () => {
+    const c = await connect();
+    try {
+      await c.query("SELECT 1; SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES' ;  ");
+      const [rows] = await c.query('SELECT @@SESSION.sql_mode LIKE "%NO_BACKSLASH_ESCAPES%" AS nbe');
+      expect(rows).toEqual([{ nbe: 1 }]);
+    } finally {
+      await c.end();
+    }
+  });
+});
