@@ -291,11 +291,19 @@ describe.skipIf(!available)('recording', () => {
       file = readdirSync(join(airlock.stateDir, 'recordings')).find((f) => !before.has(f)) ?? '';
       if (file === '') await new Promise((res) => setTimeout(res, 100));
     }
-    const lines = readFileSync(join(airlock.stateDir, 'recordings', file), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as unknown);
+    // The recording is written as the session runs: read it until the output the client saw is in it
+    // (the client can have printed its last bytes before the recorder's write of them landed).
+    const read = (): unknown[] => readFileSync(join(airlock.stateDir, 'recordings', file), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as unknown);
+    const output = (ls: unknown[]): string => (ls.slice(1) as Array<[number, string, string]>).filter(([, k]) => k === 'o').map(([, , d]) => d).join('');
+    let lines = read();
+    for (let i = 0; i < 50 && !output(lines).includes('rec-42'); i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      lines = read();
+    }
     const header = lines[0] as { version: number; width: number; height: number };
     expect(header).toMatchObject({ version: 2, width: 80, height: 24 });
     const events = lines.slice(1) as Array<[number, string, string]>;
-    expect(events.some(([, k, d]) => k === 'o' && d.includes('rec-42'))).toBe(true);
+    expect(output(lines)).toContain('rec-42');
     expect(events.filter(([, k]) => k === 'i').map(([, , d]) => d).join('')).toContain('echo rec-$((6*7))');
     for (let i = 1; i < events.length; i++) expect((events[i]?.[0] ?? 0) >= (events[i - 1]?.[0] ?? 0)).toBe(true);
     // The typed line is an audit event of its own.
